@@ -1,0 +1,69 @@
+# edge-initd — top-level entry points. Everything installs its own dependencies.
+#   make demo    build and run the main job (see README)
+#   make test    every test: typecheck, unit, integration, e2e (VM lab)
+#   make build   dist/castai-edge-initd-linux-{amd64,arm64}[.xz|.gz][.sha256]
+#   make bench   dist/bench.json (see ../shared/design/bench.md)
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+include scripts/node-pin.env
+NODE_DIR   := $(CURDIR)/.cache/node/$(NODE_VERSION)-x64
+NODE       := $(NODE_DIR)/bin/node
+# The pinned Node runs npm, vitest, esbuild and tsc; the machine's Node only bootstraps npm.
+export PATH := $(NODE_DIR)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export npm_config_update_notifier := false
+export npm_config_fund := false
+export npm_config_audit := false
+VITEST := $(NODE) node_modules/vitest/vitest.mjs
+
+.PHONY: help deps toolchain node_modules apt-deps typecheck build test test-unit test-integration test-e2e demo bench chaos clean
+
+help:
+	@echo "targets: demo test build bench chaos vm-image typecheck clean"
+
+toolchain: $(NODE)
+$(NODE): scripts/node-pin.env scripts/toolchain.sh
+	./scripts/toolchain.sh
+	@touch $(NODE)
+
+node_modules: node_modules/.stamp
+node_modules/.stamp: package.json package-lock.json $(NODE)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Debian packages the build and tests need. Installed only when missing.
+APT_PACKAGES ?= xz-utils gzip shellcheck qemu-user-static
+apt-deps:
+	@./scripts/apt-ensure.sh $(APT_PACKAGES)
+
+deps: toolchain node_modules apt-deps
+
+typecheck: deps
+	tsc -p tsconfig.json --noEmit
+
+build: deps
+	./scripts/build.sh
+
+test: typecheck build test-unit test-integration test-e2e
+
+test-unit: deps
+	$(VITEST) run --project unit
+
+test-integration: deps build
+	$(VITEST) run --project integration
+
+test-e2e: deps build
+	$(VITEST) run --project e2e --passWithNoTests
+
+demo: build
+	./scripts/demo.sh
+
+bench: build
+	$(NODE) scripts/bench.ts
+
+clean:
+	rm -rf dist
+
+# Area fragments (vm lab, emulator, chaos, ...) add targets and prerequisites here.
+-include $(wildcard mk/*.mk)

@@ -1,0 +1,142 @@
+import path from 'node:path';
+import type { ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
+
+/**
+ * Recording fake of the Host port, for tests.
+ *
+ * - `files` is an in-memory filesystem (path -> {data, mode}).
+ * - `onExec(matcher, responder)` scripts command results; an unscripted command
+ *   returns exit 127 "not found" so a test notices it.
+ * - Every call is appended to `calls`, in order, so a test can assert exactly
+ *   what the agent would have done to a host, and that nothing else happened.
+ */
+export type Call =
+  | { kind: 'exec'; cmd: string; args: string[]; stdin?: string; env?: Record<string, string> }
+  | { kind: 'write'; path: string; mode: number; data: string }
+  | { kind: 'mkdir'; path: string; mode: number }
+  | { kind: 'remove'; path: string }
+  | { kind: 'resolve'; hostname: string }
+  | { kind: 'tcp'; host: string; port: number };
+
+type Responder = (args: string[], opts: ExecOptions) => Partial<ExecResult> | Promise<Partial<ExecResult>>;
+
+export interface FakeFile {
+  data: string;
+  mode: number;
+  uid?: number;
+}
+
+export class FakeHost implements Host {
+  readonly calls: Call[] = [];
+  readonly files = new Map<string, FakeFile>();
+  readonly dirs = new Map<string, number>([['/', 0o755]]);
+  facts: SystemFacts = { kernelRelease: '6.1.0-28-amd64', machine: 'x86_64', uid: 0, hostname: 'edge-test' };
+  dns = new Map<string, string[] | Error>();
+  tcp = new Map<string, TcpProbeResult | ((timeoutMs: number) => Promise<TcpProbeResult>)>();
+  private readonly scripts: Array<{ match: (cmd: string, args: string[]) => boolean; respond: Responder }> = [];
+
+  /** Script a command. `match` is a command name, or `cmd + ' ' + args` prefix, or a predicate. */
+  onExec(match: string | ((cmd: string, args: string[]) => boolean), respond: Responder | Partial<ExecResult>): this {
+    const m =
+      typeof match === 'function'
+        ? match
+        : (cmd: string, args: string[]) => [cmd, ...args].join(' ').startsWith(match) || cmd === match;
+    const r: Responder = typeof respond === 'function' ? respond : () => respond;
+    this.scripts.unshift({ match: m, respond: r }); // later scripts win
+    return this;
+  }
+
+  /** Commands that were executed, as readable strings (`cmd arg1 arg2`). */
+  execLines(): string[] {
+    return this.calls.filter((c) => c.kind === 'exec').map((c) => [c.cmd, ...c.args].join(' '));
+  }
+
+  /** Every call that would change the host (writes, mkdir, remove, and exec of listed commands). */
+  mutations(readOnlyCommands: ReadonlySet<string> = new Set()): Call[] {
+    return this.calls.filter(
+      (c) => c.kind === 'write' || c.kind === 'mkdir' || c.kind === 'remove' || (c.kind === 'exec' && !readOnlyCommands.has(c.cmd)),
+    );
+  }
+
+  setFile(p: string, data: string, mode = 0o644): this {
+    this.files.set(p, { data, mode });
+    return this;
+  }
+
+  async exec(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const a = [...args];
+    this.calls.push({
+      kind: 'exec',
+      cmd,
+      args: a,
+      ...(opts.stdin !== undefined ? { stdin: String(opts.stdin) } : {}),
+      ...(opts.env ? { env: opts.env } : {}),
+    });
+    const s = this.scripts.find((x) => x.match(cmd, a));
+    if (!s) return { exitCode: 127, stdout: '', stderr: `${cmd}: not found (unscripted in FakeHost)`, timedOut: false, notFound: true, durationMs: 0 };
+    const r = await s.respond(a, opts);
+    return { exitCode: 0, stdout: '', stderr: '', timedOut: false, notFound: false, durationMs: 0, ...r };
+  }
+
+  async readFile(p: string): Promise<string | undefined> {
+    return this.files.get(p)?.data;
+  }
+
+  async writeFileAtomic(p: string, data: string | Buffer, opts: WriteOptions): Promise<void> {
+    await this.mkdir(path.dirname(p), opts.dirMode ?? 0o755);
+    const text = typeof data === 'string' ? data : data.toString('utf8');
+    this.calls.push({ kind: 'write', path: p, mode: opts.mode, data: text });
+    this.files.set(p, { data: text, mode: opts.mode });
+  }
+
+  async stat(p: string): Promise<FileStat | undefined> {
+    const f = this.files.get(p);
+    if (f) return { mode: f.mode, size: Buffer.byteLength(f.data), uid: f.uid ?? 0, isFile: true, isDirectory: false, isSymlink: false, mtimeMs: 0 };
+    const d = this.dirs.get(p);
+    if (d !== undefined) return { mode: d, size: 4096, uid: 0, isFile: false, isDirectory: true, isSymlink: false, mtimeMs: 0 };
+    return undefined;
+  }
+
+  async mkdir(p: string, mode: number): Promise<void> {
+    if (this.dirs.has(p)) return;
+    this.calls.push({ kind: 'mkdir', path: p, mode });
+    let cur = p;
+    while (cur !== '/' && !this.dirs.has(cur)) {
+      this.dirs.set(cur, mode);
+      cur = path.dirname(cur);
+    }
+  }
+
+  async remove(p: string): Promise<void> {
+    this.calls.push({ kind: 'remove', path: p });
+    if (!this.files.delete(p)) this.dirs.delete(p);
+  }
+
+  async readdir(p: string): Promise<string[]> {
+    const prefix = p.endsWith('/') ? p : `${p}/`;
+    const names = new Set<string>();
+    for (const k of [...this.files.keys(), ...this.dirs.keys()]) {
+      if (k.startsWith(prefix)) names.add(k.slice(prefix.length).split('/')[0]!);
+    }
+    return [...names].filter(Boolean).sort();
+  }
+
+  async system(): Promise<SystemFacts> {
+    return { ...this.facts };
+  }
+
+  async resolve(hostname: string): Promise<string[]> {
+    this.calls.push({ kind: 'resolve', hostname });
+    const r = this.dns.get(hostname);
+    if (r instanceof Error) throw r;
+    if (!r) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+    return r;
+  }
+
+  async tcpProbe(host: string, port: number, timeoutMs: number): Promise<TcpProbeResult> {
+    this.calls.push({ kind: 'tcp', host, port });
+    const r = this.tcp.get(`${host}:${port}`);
+    if (typeof r === 'function') return r(timeoutMs);
+    return r ?? { ok: false, error: 'ECONNREFUSED', durationMs: 0 };
+  }
+}

@@ -1,0 +1,152 @@
+import { constants as fsc, promises as fs } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { connect } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
+
+/** Environment every child gets: enough to find tools, nothing more. */
+function baseEnv(): Record<string, string> {
+  const keep = ['PATH', 'LANG', 'LC_ALL', 'HOME', 'TERM', 'TZ', 'SYSTEMD_LOG_LEVEL'];
+  const env: Record<string, string> = { LC_ALL: 'C' };
+  for (const k of keep) {
+    const v = process.env[k];
+    if (v !== undefined && k !== 'LC_ALL') env[k] = v;
+  }
+  env.PATH ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  return env;
+}
+
+export class RealHost implements Host {
+  async exec(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const { execa } = await import('execa');
+    const started = performance.now();
+    const r = await execa(cmd, [...args], {
+      reject: false,
+      input: opts.stdin ?? '',
+      env: { ...baseEnv(), ...(opts.env ?? {}) },
+      extendEnv: false,
+      timeout: opts.timeoutMs ?? 60_000,
+      cwd: opts.cwd,
+      stripFinalNewline: false,
+      encoding: 'utf8',
+    });
+    const code = (r as { code?: string }).code;
+    const notFound = code === 'ENOENT' || code === 'EACCES';
+    return {
+      exitCode: typeof r.exitCode === 'number' ? r.exitCode : notFound ? 127 : 1,
+      stdout: String(r.stdout ?? ''),
+      stderr: String(r.stderr ?? (notFound ? `${cmd}: not found` : '')),
+      timedOut: Boolean(r.timedOut),
+      notFound,
+      durationMs: Math.round(performance.now() - started),
+    };
+  }
+
+  async readFile(p: string): Promise<string | undefined> {
+    try {
+      return await fs.readFile(p, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async writeFileAtomic(p: string, data: string | Buffer, opts: WriteOptions): Promise<void> {
+    const dir = path.dirname(p);
+    await this.mkdir(dir, opts.dirMode ?? 0o755);
+    const tmp = path.join(dir, `.${path.basename(p)}.${randomBytes(6).toString('hex')}.tmp`);
+    // O_EXCL + explicit mode: the file never exists with looser permissions.
+    const fh = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, opts.mode);
+    try {
+      await fh.writeFile(data);
+      await fh.chmod(opts.mode); // umask may have narrowed it further; make it exact
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await fs.rename(tmp, p);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    const dh = await fs.open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+
+  async stat(p: string): Promise<FileStat | undefined> {
+    try {
+      const s = await fs.lstat(p);
+      return {
+        mode: s.mode & 0o7777,
+        size: s.size,
+        uid: s.uid,
+        isFile: s.isFile(),
+        isDirectory: s.isDirectory(),
+        isSymlink: s.isSymbolicLink(),
+        mtimeMs: s.mtimeMs,
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async mkdir(p: string, mode: number): Promise<void> {
+    await fs.mkdir(p, { recursive: true, mode });
+  }
+
+  async remove(p: string): Promise<void> {
+    const s = await this.stat(p);
+    if (!s) return;
+    if (s.isDirectory) await fs.rmdir(p);
+    else await fs.unlink(p);
+  }
+
+  async readdir(p: string): Promise<string[]> {
+    try {
+      return await fs.readdir(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
+  async system(): Promise<SystemFacts> {
+    return {
+      kernelRelease: os.release(),
+      machine: os.machine(),
+      uid: process.getuid ? process.getuid() : -1,
+      hostname: os.hostname(),
+    };
+  }
+
+  async resolve(hostname: string): Promise<string[]> {
+    const r = await lookup(hostname, { all: true, verbatim: true });
+    return r.map((a) => a.address);
+  }
+
+  tcpProbe(host: string, port: number, timeoutMs: number): Promise<TcpProbeResult> {
+    const started = performance.now();
+    return new Promise((resolve) => {
+      const sock = connect({ host, port });
+      let done = false;
+      const finish = (ok: boolean, error?: string) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        sock.destroy();
+        resolve({ ok, ...(error ? { error } : {}), durationMs: Math.round(performance.now() - started) });
+      };
+      const timer = setTimeout(() => finish(false, 'ETIMEDOUT'), timeoutMs);
+      sock.once('connect', () => finish(true));
+      sock.once('error', (e: NodeJS.ErrnoException) => finish(false, e.code ?? e.message));
+    });
+  }
+}
