@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
+import type { HardwareFacts, ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
 
 /**
  * Recording fake of the Host port, for tests.
@@ -32,6 +32,13 @@ export class FakeHost implements Host {
   readonly dirs = new Map<string, number>([['/', 0o755]]);
   facts: SystemFacts = { kernelRelease: '6.1.0-28-amd64', machine: 'x86_64', uid: 0, hostname: 'edge-test' };
   dns = new Map<string, string[] | Error>();
+  hw: HardwareFacts = {
+    cpus: 4,
+    memoryBytes: 8 * 1024 ** 3,
+    swapBytes: 0,
+    disks: [{ name: '/dev/vda', type: 'virtio', sizeBytes: 20 * 1024 ** 3 }],
+    nics: [{ iface: 'eth0', speedMbps: 10000, virtual: false, internal: false }],
+  };
   tcp = new Map<string, TcpProbeResult | ((timeoutMs: number) => Promise<TcpProbeResult>)>();
   private readonly scripts: Array<{ match: (cmd: string, args: string[]) => boolean; respond: Responder }> = [];
 
@@ -138,5 +145,9 @@ export class FakeHost implements Host {
     const r = this.tcp.get(`${host}:${port}`);
     if (typeof r === 'function') return r(timeoutMs);
     return r ?? { ok: false, error: 'ECONNREFUSED', durationMs: 0 };
+  }
+
+  async hardware(): Promise<HardwareFacts> {
+    return structuredClone(this.hw);
   }
 }

@@ -60,6 +60,15 @@ export interface TcpProbeResult {
   durationMs: number;
 }
 
+/** Raw hardware facts (bytes, Mbit/s), gathered by systeminformation in the real Host. */
+export interface HardwareFacts {
+  cpus: number;
+  memoryBytes: number;
+  swapBytes: number;
+  disks: Array<{ name: string; type: string; sizeBytes: number }>;
+  nics: Array<{ iface: string; speedMbps: number | null; virtual: boolean; internal: boolean }>;
+}
+
 export interface Host {
   exec(cmd: string, args: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Read a text file; `undefined` when it does not exist. Other errors throw. */
@@ -76,4 +85,6 @@ export interface Host {
   /** DNS lookup of all addresses; throws an Error with `.code` (ENOTFOUND, ...) on failure. */
   resolve(hostname: string): Promise<string[]>;
   tcpProbe(host: string, port: number, timeoutMs: number): Promise<TcpProbeResult>;
+  /** CPU, memory, swap, disks and NICs of this machine. */
+  hardware(): Promise<HardwareFacts>;
 }

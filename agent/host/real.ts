@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
+import type { HardwareFacts, ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
 
 /** Environment every child gets: enough to find tools, nothing more. */
 function baseEnv(): Record<string, string> {
@@ -148,5 +148,19 @@ export class RealHost implements Host {
       sock.once('connect', () => finish(true));
       sock.once('error', (e: NodeJS.ErrnoException) => finish(false, e.code ?? e.message));
     });
+  }
+
+  async hardware(): Promise<HardwareFacts> {
+    // systeminformation runs lsblk/ip/... itself: it is loaded only here, inside the real Host.
+    const si = (await import('systeminformation')).default;
+    const [cpu, mem, disks, nics] = await Promise.all([si.cpu(), si.mem(), si.diskLayout(), si.networkInterfaces()]);
+    const list = Array.isArray(nics) ? nics : [nics];
+    return {
+      cpus: cpu.cores,
+      memoryBytes: mem.total,
+      swapBytes: mem.swaptotal,
+      disks: disks.map((d) => ({ name: d.device || d.name, type: d.interfaceType || d.type, sizeBytes: d.size })),
+      nics: list.map((n) => ({ iface: n.iface, speedMbps: typeof n.speed === 'number' && n.speed > 0 ? n.speed : null, virtual: n.virtual, internal: n.internal })),
+    };
   }
 }

@@ -1,0 +1,69 @@
+import { AgentError } from '../errors.ts';
+import type { JournalWriter } from './journal.ts';
+import type { Notifier } from './notify.ts';
+import type { Step, StepContext } from './step.ts';
+
+export interface PassResult {
+  ok: boolean;
+  changed: boolean;
+  failedStep?: string;
+  interrupted: boolean;
+  durations: Record<string, number>;
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
+
+/**
+ * One reconcile pass: the ordered steps, each inspect → plan → apply. The
+ * journal is written before and after each step. A failed step stops the pass
+ * (later steps depend on it); the next pass starts from the top again, and
+ * every step re-checks the host, so only drift is applied.
+ *
+ * The log reads as numbered steps with durations:
+ *   [4/6] wireguard: up, handshake 0.4s (0.41s)
+ */
+export async function runPass(steps: Step[], ctx: StepContext, journal: JournalWriter, notifier?: Notifier): Promise<PassResult> {
+  const n = steps.length;
+  const durations: Record<string, number> = {};
+  let changed = false;
+  journal.journal.pass += 1;
+  for (const [i, step] of steps.entries()) {
+    const tag = `[${i + 1}/${n}] ${step.name}`;
+    if (ctx.signal.aborted) {
+      ctx.log.info({ step: step.name }, `${tag}: not started, stopping (SIGTERM)`);
+      return { ok: false, changed, interrupted: true, durations };
+    }
+    const started = performance.now();
+    await journal.update(step.name, { state: 'running', startedAt: new Date().toISOString(), message: 'running' });
+    await notifier?.status(`${tag}…`);
+    try {
+      const r = await step.run(ctx);
+      const ms = Math.round(performance.now() - started);
+      durations[step.name] = ms;
+      changed ||= r.changed;
+      await journal.update(step.name, { state: r.state, message: r.summary, durationMs: ms, error: undefined, remediation: undefined });
+      ctx.log.info({ step: step.name, durationMs: ms, changed: r.changed }, `${tag}: ${r.summary} (${secs(ms)})`);
+    } catch (e) {
+      const ms = Math.round(performance.now() - started);
+      durations[step.name] = ms;
+      const message = e instanceof Error ? e.message : String(e);
+      const remediation = e instanceof AgentError ? e.remediation : undefined;
+      await journal.update(step.name, { state: 'failed', message: 'failed', error: message, durationMs: ms, ...(remediation ? { remediation } : {}) });
+      ctx.log.error({ step: step.name, durationMs: ms, err: e instanceof AgentError ? undefined : e, remediation }, `${tag}: FAILED: ${message}${remediation ? ` — fix: ${remediation}` : ''} (${secs(ms)})`);
+      return { ok: false, changed, failedStep: step.name, interrupted: false, durations };
+    }
+  }
+  return { ok: true, changed, interrupted: false, durations };
+}
+
+/** The one-line summary for `systemctl status` (STATUS=) and `status`. */
+export function summaryLine(journal: JournalWriter['journal'], edgeName?: string): string {
+  const failed = journal.steps.find((s) => s.state === 'failed');
+  const edge = edgeName ? ` · edge ${edgeName}` : '';
+  if (failed) return `${failed.name} failed: ${failed.error ?? 'see journalctl -u castai-edge-initd'}${edge}`;
+  const running = journal.steps.find((s) => s.state === 'running');
+  if (running) return `${running.name}…${edge}`;
+  const last = [...journal.steps].reverse().find((s) => s.state === 'done');
+  if (journal.phase === 'READY') return `joined${edge}`;
+  return `${last ? `${last.name} done` : 'starting'}${edge}`;
+}

@@ -1,0 +1,49 @@
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../config/types.ts';
+import type { Host } from '../host/host.ts';
+import type { StateStore } from '../state/store.ts';
+import type { Action } from '../subsystem.ts';
+
+/** Everything a step needs. Steps share results through `shared` (e.g. the register response). */
+export interface StepContext {
+  host: Host;
+  cfg: AgentConfig;
+  store: StateStore;
+  log: Logger;
+  /** Aborted on SIGTERM: a step finishes the action it is in, then returns. */
+  signal: AbortSignal;
+  shared: SharedState;
+}
+
+export interface SharedState {
+  /** The register response, once registered (persisted as register.json). */
+  registration?: import('../api/types.ts').RegisterResponse;
+  /** Extra node labels a step wants k0s to carry (e.g. nvidia.com/mig.config.state=success). */
+  extraLabels: Record<string, string>;
+  /** WireGuard state for status/reportStatus. */
+  wireguard?: { latestHandshakeSeconds: number | null; rxBytes: number; txBytes: number };
+}
+
+export interface StepPlan {
+  step: string;
+  /** "nothing to do", "skipped: no INITD_GPU_CONFIG", "3 actions" ... */
+  summary: string;
+  actions: Action[];
+  /** Step-specific operator view (e.g. per-disk or per-GPU rows) for `plan`. */
+  details?: unknown;
+}
+
+export interface StepResult {
+  state: 'done' | 'skipped';
+  /** One line for the journal and the log: "up, handshake 0.4s". */
+  summary: string;
+  /** True when apply changed something on the host. */
+  changed: boolean;
+}
+
+/** A reconcile step: `plan` is inspect + plan (no change); `run` is inspect → plan → apply. */
+export interface Step {
+  readonly name: string;
+  plan(ctx: StepContext): Promise<StepPlan>;
+  run(ctx: StepContext): Promise<StepResult>;
+}
