@@ -1,0 +1,319 @@
+/**
+ * The offline single-binary build (run by scripts/build.sh with the pinned Node):
+ *
+ *   esbuild bundle (one CJS file) -> Node SEA blob made by the pinned Node
+ *   -> postject into a stripped copy of the pinned Node of each arch
+ *   -> .xz (what the installer downloads) and .gz (fallback), each with a .sha256.
+ *
+ * Code cache is on for amd64 (the blob is made by the x64 Node, so its V8 code
+ * cache matches) and off for the cross-built arm64 (a code cache made on x64
+ * would be rejected by an arm64 V8). Snapshots are off for both.
+ *
+ * Incremental: every artefact of one arch is rebuilt only when a key over all of
+ * its inputs (bundle bytes, SEA config, base binary, tool versions, compression
+ * settings) changes. The key file is written last, so an interrupted build is
+ * redone on the next run.
+ *
+ * Usage: node scripts/build.ts [--entry agent/main.ts] [--name castai-edge-initd]
+ *          [--arch amd64,arm64] [--out dist] [--no-compress] [--force]
+ * See docs/decisions/0001-node-24-sea.md and 0002-lazy-imports.md.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { builtinModules } from 'node:module';
+import * as esbuild from 'esbuild';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+/** Packages that must never load at startup: only the commands that use them import them. */
+export const LAZY_PACKAGES = ['execa', 'systeminformation', 'undici', 'pino'];
+
+/**
+ * Optional native modules systeminformation require()s only on macOS, inside
+ * try/catch; on Linux the require never runs. Anything else unresolved fails the build.
+ */
+const MACOS_ONLY_OPTIONAL = new Set(['osx-temperature-sensor', 'macos-temperature-sensor']);
+
+export type Arch = 'amd64' | 'arm64';
+const NODE_ARCH: Record<Arch, string> = { amd64: 'x64', arm64: 'arm64' };
+/** strip that understands each arch's ELF (Debian binutils / binutils-aarch64-linux-gnu). */
+const STRIP: Record<Arch, string> = { amd64: 'strip', arm64: 'aarch64-linux-gnu-strip' };
+
+interface Options {
+  entry: string;
+  name: string;
+  arches: Arch[];
+  out: string;
+  compress: boolean;
+  force: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { entry: 'agent/main.ts', name: 'castai-edge-initd', arches: ['amd64', 'arm64'], out: 'dist', compress: true, force: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`build: ${a} needs a value`);
+      return v;
+    };
+    if (a === '--entry') o.entry = val();
+    else if (a === '--name') o.name = val();
+    else if (a === '--out') o.out = val();
+    else if (a === '--no-compress') o.compress = false;
+    else if (a === '--force') o.force = true;
+    else if (a === '--arch') {
+      const list = val().split(',').filter(Boolean);
+      for (const x of list) if (x !== 'amd64' && x !== 'arm64') throw new Error(`build: --arch ${x}: expected amd64 or arm64`);
+      o.arches = list as Arch[];
+    } else throw new Error(`build: unknown argument ${a} (see the header of scripts/build.ts)`);
+  }
+  return o;
+}
+
+function log(msg: string): void {
+  process.stderr.write(`build: ${msg}\n`);
+}
+
+function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function fileSha256(file: string): string {
+  const h = createHash('sha256');
+  h.update(readFileSync(file));
+  return h.digest('hex');
+}
+
+function run(cmd: string, args: string[], opts: { stdout?: string } = {}): string {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'buffer', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) throw new Error(`build: cannot run ${cmd}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`build: ${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString().trim()}`);
+  if (opts.stdout) writeFileSync(opts.stdout, r.stdout);
+  return opts.stdout ? '' : r.stdout.toString();
+}
+
+function nodeVersion(): string {
+  const env = readFileSync(path.join(ROOT, 'scripts/node-pin.env'), 'utf8');
+  const m = /^NODE_VERSION=(\S+)$/m.exec(env);
+  if (!m?.[1]) throw new Error('build: NODE_VERSION missing in scripts/node-pin.env');
+  return m[1];
+}
+
+/** package.json version, plus -g<shortsha> when this is a git checkout; and the full commit. */
+export function versionInfo(): { version: string; commit: string } {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  let commit = 'unknown';
+  const r = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status === 0 && /^[0-9a-f]{40}$/.test(r.stdout.trim())) commit = r.stdout.trim();
+  return { version: commit === 'unknown' ? pkg.version : `${pkg.version}-g${commit.slice(0, 7)}`, commit };
+}
+
+/**
+ * Every module reachable from the entry through static imports only (dynamic
+ * import() and lazy require edges are cut): what runs at startup.
+ * Returns, for each startup module, the chain that reaches it.
+ */
+export function startupModules(meta: esbuild.Metafile, entry: string): Map<string, string[]> {
+  const seen = new Map<string, string[]>([[entry, [entry]]]);
+  const queue = [entry];
+  while (queue.length) {
+    const cur = queue.shift() as string;
+    for (const imp of meta.inputs[cur]?.imports ?? []) {
+      if (imp.kind !== 'import-statement' || imp.external) continue;
+      // A CommonJS package is wrapped in __commonJS() by esbuild and only runs
+      // when first required; a static ESM import of it still requires it at
+      // init time of the importer, so the edge counts.
+      if (!seen.has(imp.path)) {
+        seen.set(imp.path, [...(seen.get(cur) ?? []), imp.path]);
+        queue.push(imp.path);
+      }
+    }
+  }
+  return seen;
+}
+
+function packageOf(modPath: string): string | undefined {
+  const m = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(modPath);
+  return m?.[1];
+}
+
+async function bundle(o: Options, outFile: string): Promise<void> {
+  const { version, commit } = versionInfo();
+  const entry = o.entry;
+  const result = await esbuild.build({
+    absWorkingDir: ROOT,
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    metafile: true,
+    write: false,
+    outfile: outFile,
+    logLevel: 'silent',
+    // import.meta is empty in CJS output; give modules that read import.meta.url
+    // (execa's dependencies do) the executable's file URL instead of undefined.
+    define: {
+      __AGENT_VERSION__: JSON.stringify(version),
+      __AGENT_COMMIT__: JSON.stringify(commit),
+      'import.meta.url': '__sea_import_meta_url',
+      'import.meta.dirname': '__dirname',
+      'import.meta.filename': '__filename',
+    },
+    banner: { js: 'var __sea_import_meta_url=require("node:url").pathToFileURL(__filename).href;' },
+  });
+  for (const w of result.warnings) {
+    const where = w.location ? `${w.location.file}:${w.location.line}` : '';
+    log(`esbuild warning: ${w.text} ${where}`);
+  }
+
+  // 1. Heavy packages must not load at startup.
+  const startup = startupModules(result.metafile, entry);
+  const eager: string[] = [];
+  for (const [mod, chain] of startup) {
+    const pkg = packageOf(mod);
+    if (pkg && LAZY_PACKAGES.includes(pkg)) eager.push(`${pkg}: ${chain.filter((c) => !c.includes('node_modules/') || c === mod).join(' -> ')}`);
+  }
+  if (eager.length) {
+    const seen = [...new Set(eager)];
+    throw new Error(
+      `build: heavy packages are imported at startup; import them lazily (await import(...)) in the command that uses them:\n  ${seen.join('\n  ')}`,
+    );
+  }
+  // 2. A SEA can only require() built-in modules: anything left external must be a builtin.
+  const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
+  const outMeta = Object.values(result.metafile.outputs)[0];
+  const foreign = (outMeta?.imports ?? []).filter(
+    (i) => i.external && !builtins.has(i.path) && !i.path.startsWith('node:') && !MACOS_ONLY_OPTIONAL.has(i.path),
+  );
+  if (foreign.length) {
+    throw new Error(`build: the bundle still loads non-builtin modules at runtime, which a SEA cannot: ${foreign.map((f) => `${f.path} (${f.kind})`).join(', ')}`);
+  }
+  const file = result.outputFiles[0];
+  if (!file) throw new Error('build: esbuild produced no output');
+  const text = file.text;
+  // 3. With useCodeCache, import() does not work in a SEA main script; esbuild must have turned every one into lazy init.
+  if (/\bimport\(/.test(text.replace(/(["'`])(?:\\.|(?!\1).)*\1/g, '""'))) {
+    throw new Error('build: the bundle still contains a dynamic import(); it would fail inside the SEA with code cache');
+  }
+  mkdirSync(path.dirname(outFile), { recursive: true });
+  writeFileSync(`${outFile}.tmp`, text);
+  renameSync(`${outFile}.tmp`, outFile);
+  writeFileSync(`${outFile}.meta.json`, JSON.stringify(result.metafile));
+  log(`bundle ${path.relative(ROOT, outFile)} ${(text.length / 1024).toFixed(0)} KiB, version ${version}`);
+}
+
+/** The pinned Node of an arch, stripped once and cached (.cache/sea-base/). */
+function strippedBase(arch: Arch, nodeVer: string): string {
+  const src = path.join(ROOT, '.cache/node', `${nodeVer}-${NODE_ARCH[arch]}`, 'bin/node');
+  if (!existsSync(src)) throw new Error(`build: ${src} is missing; run scripts/toolchain.sh (make toolchain)`);
+  const dir = path.join(ROOT, '.cache/sea-base', `${nodeVer}-${NODE_ARCH[arch]}`);
+  const out = path.join(dir, 'node');
+  const srcStat = statSync(src);
+  const stamp = `${srcStat.size} ${srcStat.mtimeMs}`;
+  if (existsSync(out) && existsSync(`${out}.src`) && readFileSync(`${out}.src`, 'utf8') === stamp) return out;
+  mkdirSync(dir, { recursive: true });
+  rmSync(out, { force: true });
+  run(STRIP[arch], ['--strip-all', '-o', `${out}.tmp`, src]);
+  renameSync(`${out}.tmp`, out);
+  writeFileSync(`${out}.src`, stamp);
+  log(`stripped ${arch} node: ${(srcStat.size / 2 ** 20).toFixed(1)} MiB -> ${(statSync(out).size / 2 ** 20).toFixed(1)} MiB`);
+  return out;
+}
+
+function toolVersion(cmd: string, args: string[] = ['--version']): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).split('\n')[0] ?? '';
+  } catch {
+    return 'missing';
+  }
+}
+
+const XZ_ARGS = ['-6', '-T2', '-c'];
+const GZ_ARGS = ['-9', '-n', '-c'];
+
+function compress(bin: string): void {
+  const base = path.basename(bin);
+  for (const [tool, args, ext] of [['xz', XZ_ARGS, 'xz'], ['gzip', GZ_ARGS, 'gz']] as const) {
+    const out = `${bin}.${ext}`;
+    const t0 = performance.now();
+    run(tool, [...args, bin], { stdout: `${out}.tmp` });
+    renameSync(`${out}.tmp`, out);
+    writeFileSync(`${out}.sha256.tmp`, `${fileSha256(out)}  ${base}.${ext}\n`);
+    renameSync(`${out}.sha256.tmp`, `${out}.sha256`);
+    log(`${path.basename(out)} ${(statSync(out).size / 2 ** 20).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
+
+function buildArch(o: Options, arch: Arch, bundleFile: string, nodeVer: string): void {
+  const hostNode = process.execPath;
+  const base = strippedBase(arch, nodeVer);
+  const outDir = path.resolve(ROOT, o.out);
+  const bin = path.join(outDir, `${o.name}-linux-${arch}`);
+  const work = path.join(outDir, '.build');
+  mkdirSync(work, { recursive: true });
+  const seaConfig = {
+    main: bundleFile,
+    output: path.join(work, `${o.name}-${arch}.blob`),
+    disableExperimentalSEAWarning: true,
+    useSnapshot: false,
+    useCodeCache: arch === 'amd64',
+  };
+  const key = sha256(
+    JSON.stringify({
+      bundle: fileSha256(bundleFile),
+      seaConfig: { ...seaConfig, main: undefined, output: undefined },
+      node: process.version,
+      base: statSync(base).size,
+      baseSrc: readFileSync(`${base}.src`, 'utf8'),
+      postject: '1.0.0-alpha.6',
+      compress: o.compress ? [toolVersion('xz'), XZ_ARGS, toolVersion('gzip'), GZ_ARGS] : false,
+      script: fileSha256(path.join(ROOT, 'scripts/build.ts')),
+    }),
+  );
+  const keyFile = path.join(work, `${o.name}-${arch}.key`);
+  const outputs = [bin, ...(o.compress ? [`${bin}.xz`, `${bin}.gz`, `${bin}.xz.sha256`, `${bin}.gz.sha256`] : [])];
+  if (!o.force && existsSync(keyFile) && readFileSync(keyFile, 'utf8') === key && outputs.every((f) => existsSync(f))) {
+    log(`${path.basename(bin)} is up to date`);
+    return;
+  }
+  rmSync(keyFile, { force: true });
+  const cfgFile = path.join(work, `${o.name}-${arch}.sea.json`);
+  writeFileSync(cfgFile, JSON.stringify(seaConfig, null, 2));
+  // The blob must be made by the exact Node that runs it: the pinned x64 Node.
+  // (Same version for arm64; the blob format is arch-independent without code cache.)
+  run(hostNode, ['--experimental-sea-config', cfgFile]);
+  const tmp = `${bin}.tmp`;
+  copyFileSync(base, tmp);
+  run(hostNode, [path.join(ROOT, 'node_modules/postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', seaConfig.output, '--sentinel-fuse', SEA_FUSE]);
+  chmodSync(tmp, 0o755);
+  renameSync(tmp, bin);
+  log(`${path.basename(bin)} ${(statSync(bin).size / 2 ** 20).toFixed(1)} MiB (code cache ${seaConfig.useCodeCache ? 'on' : 'off'})`);
+  if (o.compress) compress(bin);
+  writeFileSync(keyFile, key);
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const nodeVer = nodeVersion();
+  if (process.version !== `v${nodeVer}` || process.arch !== 'x64') {
+    throw new Error(`build: must run with the pinned x64 Node ${nodeVer} (this is ${process.version} ${process.arch}); use scripts/build.sh`);
+  }
+  const outDir = path.resolve(ROOT, o.out);
+  const bundleFile = path.join(outDir, '.build', `${o.name}.cjs`);
+  await bundle(o, bundleFile);
+  for (const arch of o.arches) buildArch(o, arch, bundleFile, nodeVer);
+}
+
+if (import.meta.filename === process.argv[1] || path.resolve(process.argv[1] ?? '') === import.meta.filename) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}
