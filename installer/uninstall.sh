@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# castai-edge-initd-uninstall.sh — removes what the castai-edge-initd installer made, and only that.
+#
+# 1. If the node was set up by the agent, `castai-edge-initd reset` tears it down first
+#    (stop k0sworker, k0s reset, WireGuard down, storage unmounted; see the README).
+#    Pass --keep-node to skip this and leave k0s, WireGuard and storage as they are.
+# 2. Stops and disables castai-edge-initd.service.
+# 3. Removes every file listed in /var/lib/castai-edge-initd/installed-files (written by the
+#    installer), then the agent's state directory. Nothing is deleted through a mount point.
+main() {
+  set -euo pipefail
+  local state_dir=/var/lib/castai-edge-initd
+  local manifest="$state_dir/installed-files"
+  local bin=/usr/local/bin/castai-edge-initd
+  local keep_node=0 arg
+  for arg in "$@"; do
+    case "$arg" in
+      --keep-node) keep_node=1 ;;
+      -h|--help) echo "usage: castai-edge-initd-uninstall.sh [--keep-node]"; return 0 ;;
+      *) echo "castai-edge-initd-uninstall: unknown argument: $arg (try --help)" >&2; return 2 ;;
+    esac
+  done
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "castai-edge-initd-uninstall: must run as root (try: sudo $0)" >&2
+    return 1
+  fi
+
+  if [ "$keep_node" -eq 0 ] && [ -x "$bin" ] && [ -f "$state_dir/journal.json" ]; then
+    echo "castai-edge-initd-uninstall: tearing the node down (castai-edge-initd reset)"
+    "$bin" reset --yes-really-reset || echo "castai-edge-initd-uninstall: reset reported a problem; continuing with the uninstall" >&2
+  fi
+
+  if [ -f /etc/systemd/system/castai-edge-initd.service ]; then
+    systemctl disable --now castai-edge-initd.service >/dev/null 2>&1 || true
+  fi
+
+  local f
+  if [ -f "$manifest" ]; then
+    while IFS= read -r f; do
+      case "$f" in
+        ""|*..*) continue ;;
+        /usr/local/bin/castai-edge-initd|/usr/local/bin/castai-edge-initd-uninstall.sh|/etc/systemd/system/castai-edge-initd.service|/etc/castai-edge-initd/*|/var/lib/castai-edge-initd/*) ;;
+        *) echo "castai-edge-initd-uninstall: skipping unexpected manifest entry $f" >&2; continue ;;
+      esac
+      if [ -f "$f" ] || [ -L "$f" ]; then rm -f -- "$f"; fi
+    done < "$manifest"
+  fi
+  rmdir /etc/castai-edge-initd 2>/dev/null || true
+
+  # The state directory is ours. Refuse to delete through a mount point below it.
+  if [ -d "$state_dir" ]; then
+    if awk -v d="$state_dir" '$5 == d || index($5, d "/") == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+      echo "castai-edge-initd-uninstall: something is mounted under $state_dir; unmount it and re-run. Nothing under it was deleted." >&2
+      return 1
+    fi
+    rm -rf --one-file-system -- "$state_dir"
+  fi
+  systemctl daemon-reload >/dev/null 2>&1 || true
+  echo "castai-edge-initd-uninstall: done"
+}
+main "$@"
