@@ -29,8 +29,10 @@ export interface StepPlan {
   /** "nothing to do", "skipped: no INITD_GPU_CONFIG", "3 actions" ... */
   summary: string;
   actions: Action[];
-  /** Step-specific operator view (e.g. per-disk or per-GPU rows) for `plan`. */
+  /** Step-specific operator view (e.g. per-disk or per-GPU rows) for `plan --json`. */
   details?: unknown;
+  /** The same view as pre-formatted text lines for `plan` (a small table). */
+  lines?: string[];
 }
 
 export interface StepResult {

@@ -1,0 +1,38 @@
+import { loadConfig } from '../config/load.ts';
+import { AgentError, EXIT } from '../errors.ts';
+import { aiosDocument, collectInventory } from '../inventory/inventory.ts';
+import type { CommandContext } from './context.ts';
+
+/** The node's `nodeID` label: the operator's, else the machine-id (what register sends too). */
+export async function nodeId(ctx: CommandContext, labels: Record<string, string>): Promise<string> {
+  if (labels.nodeID) return labels.nodeID;
+  const id = (await ctx.host.readFile('/etc/machine-id'))?.trim();
+  if (!id) throw new AgentError('/etc/machine-id is missing or empty', 'run `systemd-machine-id-setup` (the machine-id identifies this node to the control plane)');
+  return id;
+}
+
+export default async function inventory(ctx: CommandContext, opts: { format?: string; json?: boolean }): Promise<number> {
+  const format = opts.json ? 'json' : (opts.format ?? 'text');
+  if (!['text', 'json', 'aios'].includes(format)) {
+    ctx.err(`--format: unknown format ${JSON.stringify(format)}; valid: text, json, aios`);
+    return EXIT.CONFIG;
+  }
+  const cfg = await loadConfig(ctx.host, { env: ctx.env, ...(ctx.envFile ? { envFile: ctx.envFile } : {}) });
+  const inv = await collectInventory(ctx.host);
+  if (format === 'json') ctx.out(JSON.stringify(inv, null, 2));
+  else if (format === 'aios') ctx.out(JSON.stringify(aiosDocument(inv, await nodeId(ctx, cfg.labels)), null, 2));
+  else {
+    const g = inv.gpus;
+    ctx.out(
+      [
+        `vCPUs       ${inv.vcpus.count}`,
+        `memory      ${inv.memory} MB`,
+        `swap        ${inv.swap} MB`,
+        `disks       ${inv.storage.disks} (${inv.storage.size} MB total)`,
+        `network     ${inv.network.interfaces} interface(s), ${inv.network.txBandwidth} Mbit/s`,
+        `GPUs        ${g.count ? `${g.count} × ${g.modelNames.join(', ')} (${g.memory} MB total)` : 'none (no nvidia-smi, or no NVIDIA GPU)'}`,
+      ].join('\n'),
+    );
+  }
+  return EXIT.OK;
+}

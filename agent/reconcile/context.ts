@@ -1,0 +1,14 @@
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../config/types.ts';
+import type { Host } from '../host/host.ts';
+import { StateStore } from '../state/store.ts';
+import type { SharedState, StepContext } from './step.ts';
+
+/** Builds the context every step receives; loads the saved register response if there is one. */
+export async function stepContext(host: Host, cfg: AgentConfig, log: Logger, signal: AbortSignal): Promise<StepContext> {
+  const store = new StateStore(host, cfg.stateDir);
+  const shared: SharedState = { extraLabels: {} };
+  const reg = await store.read<SharedState['registration']>('register.json');
+  if (reg) shared.registration = reg;
+  return { host, cfg, store, log, signal, shared };
+}
