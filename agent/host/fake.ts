@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { HardwareFacts, ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
+import type { TlsProbeResult, HardwareFacts, ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
 
 /**
  * Recording fake of the Host port, for tests.
@@ -16,7 +16,8 @@ export type Call =
   | { kind: 'mkdir'; path: string; mode: number }
   | { kind: 'remove'; path: string }
   | { kind: 'resolve'; hostname: string }
-  | { kind: 'tcp'; host: string; port: number };
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'tls'; host: string; port: number };
 
 type Responder = (args: string[], opts: ExecOptions) => Partial<ExecResult> | Promise<Partial<ExecResult>>;
 
@@ -32,6 +33,8 @@ export class FakeHost implements Host {
   readonly dirs = new Map<string, number>([['/', 0o755]]);
   facts: SystemFacts = { kernelRelease: '6.1.0-28-amd64', machine: 'x86_64', uid: 0, hostname: 'edge-test' };
   dns = new Map<string, string[] | Error>();
+  /** `host:port` → TLS probe result (default: connection refused). */
+  tls = new Map<string, TlsProbeResult>();
   hw: HardwareFacts = {
     cpus: 4,
     memoryBytes: 8 * 1024 ** 3,
@@ -149,5 +152,10 @@ export class FakeHost implements Host {
 
   async hardware(): Promise<HardwareFacts> {
     return structuredClone(this.hw);
+  }
+
+  async tlsProbe(host: string, port: number, _caPem: string, _timeoutMs: number): Promise<TlsProbeResult> {
+    this.calls.push({ kind: 'tls', host, port });
+    return this.tls.get(`${host}:${port}`) ?? { connected: false, authorized: false, error: 'ECONNREFUSED', chainSha256: [], durationMs: 0 };
   }
 }

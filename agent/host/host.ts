@@ -60,6 +60,18 @@ export interface TcpProbeResult {
   durationMs: number;
 }
 
+export interface TlsProbeResult {
+  /** TCP + TLS handshake completed (whether or not the chain verified). */
+  connected: boolean;
+  /** The presented chain verified against `ca` (and the host name). */
+  authorized: boolean;
+  /** Why it did not verify, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE, or the connect error. */
+  error?: string;
+  /** sha256 (hex, lower case, no colons) of each presented certificate, leaf first. */
+  chainSha256: string[];
+  durationMs: number;
+}
+
 /** Raw hardware facts (bytes, Mbit/s), gathered by systeminformation in the real Host. */
 export interface HardwareFacts {
   cpus: number;
@@ -85,6 +97,8 @@ export interface Host {
   /** DNS lookup of all addresses; throws an Error with `.code` (ENOTFOUND, ...) on failure. */
   resolve(hostname: string): Promise<string[]>;
   tcpProbe(host: string, port: number, timeoutMs: number): Promise<TcpProbeResult>;
+  /** TLS handshake verifying the peer against exactly `caPem` (no system CAs). */
+  tlsProbe(host: string, port: number, caPem: string, timeoutMs: number): Promise<TlsProbeResult>;
   /** CPU, memory, swap, disks and NICs of this machine. */
   hardware(): Promise<HardwareFacts>;
 }

@@ -1,10 +1,11 @@
 import { constants as fsc, promises as fs } from 'node:fs';
 import { lookup } from 'node:dns/promises';
-import { connect } from 'node:net';
+import { connect, isIP } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { HardwareFacts, ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
+import type { TlsProbeResult, HardwareFacts, ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
 
 /** Environment every child gets: enough to find tools, nothing more. */
 function baseEnv(): Record<string, string> {
@@ -162,5 +163,38 @@ export class RealHost implements Host {
       disks: disks.map((d) => ({ name: d.device || d.name, type: d.interfaceType || d.type, sizeBytes: d.size })),
       nics: list.map((n) => ({ iface: n.iface, speedMbps: typeof n.speed === 'number' && n.speed > 0 ? n.speed : null, virtual: n.virtual, internal: n.internal })),
     };
+  }
+
+  tlsProbe(host: string, port: number, caPem: string, timeoutMs: number): Promise<TlsProbeResult> {
+    const started = performance.now();
+    return new Promise((resolve) => {
+      let done = false;
+      const sock = tlsConnect({ host, port, ca: caPem, rejectUnauthorized: false, ...(isIP(host) ? {} : { servername: host }) });
+      const finish = (r: Omit<TlsProbeResult, 'durationMs'>) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        sock.destroy();
+        resolve({ ...r, durationMs: Math.round(performance.now() - started) });
+      };
+      const timer = setTimeout(() => finish({ connected: false, authorized: false, error: 'ETIMEDOUT', chainSha256: [] }), timeoutMs);
+      sock.once('secureConnect', () => {
+        const chain: string[] = [];
+        const seen = new Set<string>();
+        let cert: PeerCertificate | DetailedPeerCertificate | undefined = sock.getPeerCertificate(true);
+        while (cert && cert.fingerprint256 && !seen.has(cert.fingerprint256)) {
+          seen.add(cert.fingerprint256);
+          chain.push(cert.fingerprint256.replace(/:/g, '').toLowerCase());
+          cert = (cert as DetailedPeerCertificate).issuerCertificate;
+        }
+        finish({
+          connected: true,
+          authorized: sock.authorized,
+          ...(sock.authorizationError ? { error: String(sock.authorizationError) } : {}),
+          chainSha256: chain,
+        });
+      });
+      sock.once('error', (e: NodeJS.ErrnoException) => finish({ connected: false, authorized: false, error: e.code ?? e.message, chainSha256: [] }));
+    });
   }
 }
