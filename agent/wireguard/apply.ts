@@ -1,0 +1,116 @@
+import type { Logger } from 'pino';
+import { AgentError } from '../errors.ts';
+import type { ExecOptions, Host } from '../host/host.ts';
+import { log } from '../log/logger.ts';
+import { missingTool, PKG_IP, PKG_WG, PKG_WG_GO } from './inspect.ts';
+import type { WgAction } from './types.ts';
+
+/**
+ * apply(host, actions): runs the planned actions in order. Each action is
+ * idempotent (replace/del semantics, "already there" tolerated), so a crash
+ * mid-way converges on the next reconcile.
+ *
+ * The private key reaches `wg` only as a path to the agent's 0600 key file
+ * (`wg set <if> private-key <file>`), never in argv or env. (`/dev/stdin` does
+ * not work here: Node gives children a socketpair as stdin, and opening
+ * /dev/stdin on a socket fails with ENXIO; see docs/decisions/0070.)
+ */
+
+/** wireguard-go <= 0.0.2020xxxx refused to start on Linux without this; newer ones only warn. */
+export const WG_GO_ENV = { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' };
+
+const NO_KERNEL_WG = /unknown device type|not supported|no such device|protocol not supported/i;
+
+async function run(host: Host, cmd: string, args: string[], pkg: string, ok?: RegExp, opts: ExecOptions = {}): Promise<void> {
+  const r = await host.exec(cmd, args, { timeoutMs: 15_000, ...opts });
+  if (r.notFound) throw missingTool(cmd, pkg);
+  if (r.exitCode === 0) return;
+  if (ok && ok.test(r.stderr)) return;
+  throw new AgentError(`${[cmd, ...args].join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`, `inspect with: ip -d addr show ${args.includes('dev') ? args[args.indexOf('dev') + 1] : ''}; wg show`);
+}
+
+async function createLink(host: Host, iface: string, logger: Logger): Promise<'kernel' | 'userspace'> {
+  const r = await host.exec('ip', ['link', 'add', 'dev', iface, 'type', 'wireguard'], { timeoutMs: 15_000 });
+  if (r.notFound) throw missingTool('ip', PKG_IP);
+  if (r.exitCode === 0 || /file exists/i.test(r.stderr)) return 'kernel';
+  if (!NO_KERNEL_WG.test(r.stderr)) {
+    throw new AgentError(`ip link add dev ${iface} type wireguard failed: ${r.stderr.trim()}`, 'the agent must run as root (CAP_NET_ADMIN)');
+  }
+  logger.warn({ iface, ipError: r.stderr.trim() }, 'kernel has no WireGuard; falling back to wireguard-go (userspace)');
+  const g = await host.exec('wireguard-go', [iface], { env: WG_GO_ENV, timeoutMs: 15_000 });
+  if (g.notFound) {
+    throw new AgentError(
+      `this kernel has no WireGuard (ip: "${r.stderr.trim()}") and wireguard-go is not installed`,
+      `install the userspace implementation: apt-get install -y ${PKG_WG_GO}  (or boot a kernel with CONFIG_WIREGUARD, e.g. Debian's linux-image-amd64)`,
+    );
+  }
+  if (g.exitCode !== 0) {
+    throw new AgentError(`wireguard-go ${iface} failed (exit ${g.exitCode}): ${(g.stderr || g.stdout).trim().split('\n').slice(-3).join(' ')}`, 'check /dev/net/tun exists (modprobe tun) and that the agent runs as root');
+  }
+  return 'userspace';
+}
+
+export async function applyWireguard(host: Host, actions: readonly WgAction[], logger: Logger = log()): Promise<void> {
+  for (const a of actions) {
+    logger.info({ step: 'wireguard', action: a.kind, reason: a.reason }, a.description);
+    const i = a.iface;
+    switch (a.kind) {
+      case 'wireguard.link.create': {
+        const mode = await createLink(host, i, logger);
+        logger.info({ iface: i, mode }, `interface ${i} created (${mode})`);
+        break;
+      }
+      case 'wireguard.key.set':
+        await run(host, 'wg', ['set', i, 'private-key', a.data.privateKeyPath], PKG_WG);
+        break;
+      case 'wireguard.listenport.set':
+        await run(host, 'wg', ['set', i, 'listen-port', String(a.data.port)], PKG_WG);
+        break;
+      case 'wireguard.peer.remove':
+        await run(host, 'wg', ['set', i, 'peer', a.data.publicKey, 'remove'], PKG_WG);
+        break;
+      case 'wireguard.peer.set': {
+        const args = ['set', i, 'peer', a.data.publicKey];
+        if (a.data.endpoint !== undefined) args.push('endpoint', a.data.endpoint);
+        if (a.data.persistentKeepalive !== undefined) args.push('persistent-keepalive', a.data.persistentKeepalive === 0 ? 'off' : String(a.data.persistentKeepalive));
+        if (a.data.allowedIPs !== undefined) args.push('allowed-ips', a.data.allowedIPs.join(','));
+        await run(host, 'wg', args, PKG_WG);
+        break;
+      }
+      case 'wireguard.addr.del':
+        await run(host, 'ip', ['addr', 'del', a.data.cidr, 'dev', i], PKG_IP, /cannot assign requested address/i);
+        break;
+      case 'wireguard.addr.add':
+        await run(host, 'ip', ['addr', 'replace', a.data.cidr, 'dev', i], PKG_IP);
+        break;
+      case 'wireguard.mtu.set':
+        await run(host, 'ip', ['link', 'set', 'dev', i, 'mtu', String(a.data.mtu)], PKG_IP);
+        break;
+      case 'wireguard.link.up':
+        await run(host, 'ip', ['link', 'set', 'dev', i, 'up'], PKG_IP);
+        break;
+      case 'wireguard.route.replace':
+        await run(host, 'ip', [a.data.dst.includes(':') ? '-6' : '-4', 'route', 'replace', a.data.dst, 'dev', i], PKG_IP);
+        break;
+      case 'wireguard.route.del':
+        await run(host, 'ip', [a.data.dst.includes(':') ? '-6' : '-4', 'route', 'del', a.data.dst, 'dev', i], PKG_IP, /no such process|not found/i);
+        break;
+      default: {
+        const never: never = a;
+        throw new Error(`unknown WireGuard action ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}
+
+/** Take the tunnel down (edge deleted). Deleting the link also ends wireguard-go. Idempotent. */
+export async function wireguardDown(host: Host, iface: string, logger: Logger = log()): Promise<boolean> {
+  const r = await host.exec('ip', ['link', 'del', 'dev', iface], { timeoutMs: 15_000 });
+  if (r.notFound) throw missingTool('ip', PKG_IP);
+  if (r.exitCode === 0) {
+    logger.info({ step: 'wireguard', iface }, `interface ${iface} removed`);
+    return true;
+  }
+  if (/cannot find device|does not exist/i.test(r.stderr)) return false;
+  throw new AgentError(`ip link del dev ${iface} failed: ${r.stderr.trim()}`, 'the agent must run as root (CAP_NET_ADMIN)');
+}

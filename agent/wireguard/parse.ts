@@ -1,0 +1,95 @@
+import { canonicalCidr, canonicalInterfaceAddress } from './cidr.ts';
+import type { DeviceState, PeerState, RouteState } from './types.ts';
+
+/**
+ * Parsers for `wg show <if> dump` and `ip -j ...`. Real outputs captured with
+ * wireguard-go live in test/fixtures/wg/.
+ */
+
+const none = (s: string | undefined) => s === undefined || s === '(none)' || s === '';
+
+/**
+ * `wg show <if> dump`: first line `private-key public-key listen-port fwmark`,
+ * then one line per peer: `public-key preshared-key endpoint allowed-ips
+ * latest-handshake transfer-rx transfer-tx persistent-keepalive` (tab separated).
+ * The private key column is discarded here and never stored.
+ */
+export function parseDump(text: string): DeviceState {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length === 0) throw new Error('wg show dump: empty output');
+  const head = lines[0]!.split('\t');
+  if (head.length !== 4) throw new Error(`wg show dump: the interface line has ${head.length} fields, expected 4`);
+  const listenPort = Number(head[2]);
+  const dev: DeviceState = {
+    ...(none(head[1]) ? {} : { publicKey: head[1]! }),
+    listenPort: Number.isFinite(listenPort) ? listenPort : 0,
+    fwmark: head[3]!,
+    peers: [],
+  };
+  for (const [i, line] of lines.slice(1).entries()) {
+    const f = line.split('\t');
+    if (f.length !== 8) throw new Error(`wg show dump: peer line ${i + 1} has ${f.length} fields, expected 8`);
+    const allowed = none(f[3]) ? [] : f[3]!.split(',').map((c) => canonicalCidr(c) ?? c.trim());
+    const peer: PeerState = {
+      publicKey: f[0]!,
+      hasPresharedKey: !none(f[1]),
+      ...(none(f[2]) ? {} : { endpoint: f[2]! }),
+      allowedIPs: allowed.sort(),
+      latestHandshake: Number(f[4]) || 0,
+      rxBytes: Number(f[5]) || 0,
+      txBytes: Number(f[6]) || 0,
+      persistentKeepalive: f[7] === 'off' ? 0 : Number(f[7]) || 0,
+    };
+    dev.peers.push(peer);
+  }
+  return dev;
+}
+
+export interface LinkInfo {
+  ifindex: number;
+  kind?: string;
+  up: boolean;
+  mtu: number;
+}
+
+/** `ip -j -d link show dev <if>` */
+export function parseIpLink(json: string): LinkInfo | undefined {
+  const arr = JSON.parse(json) as Array<{ ifindex: number; flags?: string[]; mtu: number; linkinfo?: { info_kind?: string } }>;
+  const l = arr[0];
+  if (!l) return undefined;
+  return {
+    ifindex: l.ifindex,
+    ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}),
+    up: (l.flags ?? []).includes('UP'),
+    mtu: l.mtu,
+  };
+}
+
+/** `ip -j addr show dev <if>`: addresses as canonical "ip/prefix"; IPv6 link-local (scope link) left out. */
+export function parseIpAddr(json: string): string[] {
+  const arr = JSON.parse(json) as Array<{ addr_info?: Array<{ family: string; local: string; prefixlen: number; scope?: string }> }>;
+  const out: string[] = [];
+  for (const l of arr) {
+    for (const a of l.addr_info ?? []) {
+      if (a.family === 'inet6' && a.scope === 'link') continue;
+      const c = canonicalInterfaceAddress(`${a.local}/${a.prefixlen}`);
+      if (c) out.push(c);
+    }
+  }
+  return out.sort();
+}
+
+/** `ip -j [-6] route show dev <if>` (main table). A bare dst is a host route. */
+export function parseIpRoutes(json: string, family6 = false): RouteState[] {
+  const text = json.trim();
+  if (text === '') return [];
+  const arr = JSON.parse(text) as Array<{ dst: string; protocol?: string; type?: string }>;
+  const out: RouteState[] = [];
+  for (const r of arr) {
+    if (r.type && r.type !== 'unicast') continue; // multicast/local/broadcast are the kernel's
+    const dst = canonicalCidr(r.dst, family6);
+    if (!dst) continue;
+    out.push({ dst, ...(r.protocol ? { protocol: r.protocol } : {}) });
+  }
+  return out;
+}

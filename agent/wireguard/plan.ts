@@ -1,0 +1,154 @@
+import { canonicalIp } from './cidr.ts';
+import { formatEndpoint } from './spec.ts';
+import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from './types.ts';
+
+/**
+ * plan(desired, actual): PURE. Returns the minimal actions that take the
+ * actual interface to the desired one, in the order apply() must run them.
+ * Equal → [] (touching a WireGuard config can interrupt traffic).
+ *
+ * - Key, listen port and peers: `wg set` (existing sessions survive; the
+ *   interface is never recreated for a peer/key/endpoint change).
+ * - Addresses, MTU, link state and routes: `ip` (wg syncconf ignores them).
+ * - Endpoints: compared by resolved IP + port, never by name.
+ */
+
+function endpointIp(ep: string): { ip?: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(ep) ?? /^([^:]+):(\d+)$/.exec(ep);
+  if (!m) return { port: 0 };
+  const ip = canonicalIp(m[1]!);
+  return { ...(ip ? { ip } : {}), port: Number(m[2]) };
+}
+
+/** True when the actual endpoint is one of the desired endpoint's resolved addresses, same port. */
+export function endpointMatches(actual: string | undefined, want: NonNullable<DesiredPeer['endpoint']>): boolean {
+  if (!actual) return false;
+  const a = endpointIp(actual);
+  if (!a.ip || a.port !== want.port) return false;
+  return want.ips.some((ip) => canonicalIp(ip) === a.ip);
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+
+const short = (pk: string) => `${pk.slice(0, 8)}…`;
+
+export function planWireguard(desired: WireguardDesired, actual: WireguardActual): WgAction[] {
+  const iface = desired.iface;
+  const out: WgAction[] = [];
+  if (!actual.exists) {
+    out.push({
+      kind: 'wireguard.link.create',
+      iface,
+      data: {},
+      description: `create WireGuard interface ${iface} (kernel module, else wireguard-go)`,
+      reason: `${iface} does not exist`,
+    });
+  }
+  const dev = actual.device;
+  if (dev?.publicKey !== desired.publicKey) {
+    out.push({
+      kind: 'wireguard.key.set',
+      iface,
+      data: { privateKeyPath: desired.privateKeyPath, publicKey: desired.publicKey },
+      description: `set the private key of ${iface} from ${desired.privateKeyPath} (public key ${desired.publicKey})`,
+      reason: dev?.publicKey ? `interface public key is ${dev.publicKey}, the node's key is ${desired.publicKey}` : 'no private key set',
+    });
+  }
+  if (dev?.listenPort !== desired.listenPort) {
+    out.push({
+      kind: 'wireguard.listenport.set',
+      iface,
+      data: { port: desired.listenPort },
+      description: `listen on UDP ${desired.listenPort}`,
+      reason: dev ? `listening on ${dev.listenPort}` : 'new interface',
+    });
+  }
+
+  const wanted = new Map(desired.peers.map((p) => [p.publicKey, p]));
+  const have = new Map((dev?.peers ?? []).map((p) => [p.publicKey, p]));
+  for (const p of dev?.peers ?? []) {
+    if (!wanted.has(p.publicKey)) {
+      out.push({
+        kind: 'wireguard.peer.remove',
+        iface,
+        data: { publicKey: p.publicKey },
+        description: `remove peer ${p.publicKey}`,
+        reason: 'the control plane no longer lists this peer',
+      });
+    }
+  }
+  for (const p of desired.peers) {
+    const a = have.get(p.publicKey);
+    const data: Extract<WgAction, { kind: 'wireguard.peer.set' }>['data'] = { publicKey: p.publicKey };
+    const why: string[] = [];
+    if (p.endpoint) {
+      if (p.endpoint.ips.length === 0) {
+        if (!a?.endpoint) why.push(`endpoint ${p.endpoint.host} does not resolve (${p.endpoint.error ?? 'no address'}); will retry`);
+      } else if (!endpointMatches(a?.endpoint, p.endpoint)) {
+        data.endpoint = formatEndpoint(p.endpoint.ips[0]!, p.endpoint.port);
+        why.push(
+          a?.endpoint
+            ? `endpoint ${a.endpoint} is not ${p.endpoint.isHostname ? `an address of ${p.endpoint.host}:${p.endpoint.port}` : data.endpoint}`
+            : 'no endpoint set',
+        );
+      }
+    }
+    if (!a || !sameList(a.allowedIPs, p.allowedIPs)) {
+      data.allowedIPs = p.allowedIPs;
+      if (a) why.push(`allowed IPs ${a.allowedIPs.join(',') || '(none)'} → ${p.allowedIPs.join(',') || '(none)'}`);
+    }
+    if (!a || a.persistentKeepalive !== p.persistentKeepalive) {
+      data.persistentKeepalive = p.persistentKeepalive;
+      if (a) why.push(`persistent keepalive ${a.persistentKeepalive || 'off'} → ${p.persistentKeepalive || 'off'}`);
+    }
+    const changes = Object.keys(data).length > 1;
+    if (!a || changes) {
+      const parts = [
+        data.endpoint ? `endpoint ${data.endpoint}` : '',
+        data.allowedIPs ? `allowed-ips ${data.allowedIPs.join(',') || '(none)'}` : '',
+        data.persistentKeepalive !== undefined ? `persistent-keepalive ${data.persistentKeepalive}` : '',
+      ].filter(Boolean);
+      out.push({
+        kind: 'wireguard.peer.set',
+        iface,
+        data,
+        description: `${a ? 'update' : 'add'} peer ${short(p.publicKey)}: ${parts.join(' ')}`,
+        reason: a ? why.join('; ') : `new peer from the control plane${why.length ? ` (${why.join('; ')})` : ''}`,
+      });
+    }
+  }
+
+  for (const cidr of actual.addresses) {
+    if (cidr !== desired.address) {
+      out.push({ kind: 'wireguard.addr.del', iface, data: { cidr }, description: `remove address ${cidr} from ${iface}`, reason: `the node's tunnel address is ${desired.address}` });
+    }
+  }
+  if (!actual.addresses.includes(desired.address)) {
+    out.push({ kind: 'wireguard.addr.add', iface, data: { cidr: desired.address }, description: `add address ${desired.address} to ${iface}`, reason: 'missing' });
+  }
+  if (actual.mtu !== desired.mtu) {
+    out.push({
+      kind: 'wireguard.mtu.set',
+      iface,
+      data: { mtu: desired.mtu },
+      description: `set MTU of ${iface} to ${desired.mtu}`,
+      reason: actual.mtu === undefined ? 'new interface' : `MTU is ${actual.mtu}`,
+    });
+  }
+  if (!actual.up) {
+    out.push({ kind: 'wireguard.link.up', iface, data: {}, description: `bring ${iface} up`, reason: actual.exists ? `${iface} is down` : 'new interface' });
+  }
+
+  const wantRoutes = [...new Set(desired.peers.flatMap((p) => p.allowedIPs))].sort();
+  const haveRoutes = new Set(actual.routes.map((r) => r.dst));
+  for (const r of actual.routes) {
+    // Routes the kernel made for the interface's own prefix are not ours to remove.
+    if (r.protocol === 'kernel' || wantRoutes.includes(r.dst)) continue;
+    out.push({ kind: 'wireguard.route.del', iface, data: { dst: r.dst }, description: `remove route ${r.dst} dev ${iface}`, reason: 'not an allowed IP of any peer' });
+  }
+  for (const dst of wantRoutes) {
+    if (haveRoutes.has(dst)) continue;
+    out.push({ kind: 'wireguard.route.replace', iface, data: { dst }, description: `route ${dst} via ${iface}`, reason: 'allowed IP of a peer without a route' });
+  }
+  return out;
+}

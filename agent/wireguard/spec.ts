@@ -1,0 +1,150 @@
+import { isIP } from 'node:net';
+import { ConfigError, type ConfigProblem } from '../errors.ts';
+import { canonicalCidr, canonicalInterfaceAddress, canonicalIp, isDefaultRoute } from './cidr.ts';
+import { isWireguardKey } from './keys.ts';
+
+/**
+ * The register response's `wireguard` object (control-plane-api.md §3):
+ *   { address: "100.96.0.7/32", listenPort: 51840, mtu: 1380,
+ *     peers: [{ publicKey, endpoint: "gw.example:51840", allowedIPs: [...], persistentKeepalive: 25 }] }
+ */
+export interface WireguardPeerSpec {
+  publicKey: string;
+  endpoint?: string;
+  allowedIPs: string[];
+  persistentKeepalive?: number;
+}
+export interface WireguardSpec {
+  address: string;
+  listenPort?: number;
+  mtu?: number;
+  peers: WireguardPeerSpec[];
+}
+
+export const DEFAULT_IFACE = 'wg0';
+export const DEFAULT_LISTEN_PORT = 51840;
+export const DEFAULT_MTU = 1380;
+export const DEFAULT_KEEPALIVE = 25;
+
+export interface Endpoint {
+  host: string; // hostname or canonical IP
+  port: number;
+  isHostname: boolean;
+}
+
+/** A validated, canonical spec: every CIDR canonical, every default filled in. */
+export interface NormalizedPeer {
+  publicKey: string;
+  endpoint?: Endpoint;
+  allowedIPs: string[]; // canonical, de-duplicated, sorted
+  persistentKeepalive: number; // 0 = off
+}
+export interface NormalizedSpec {
+  address: string;
+  listenPort: number;
+  mtu: number;
+  peers: NormalizedPeer[];
+}
+
+const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** "host:port", "1.2.3.4:port" or "[v6]:port"; undefined when malformed. */
+export function parseEndpoint(s: string): Endpoint | undefined {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]+):(\d{1,5})$/.exec(s);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  const h = m[1]!;
+  if (isIP(h)) return { host: canonicalIp(h)!, port, isHostname: false };
+  if (s.startsWith('[')) return undefined;
+  if (!HOSTNAME_RE.test(h)) return undefined;
+  return { host: h.toLowerCase().replace(/\.$/, ''), port, isHostname: true };
+}
+
+/** Endpoint text as `wg` takes and prints it. */
+export function formatEndpoint(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+export function validateIfaceName(name: string, variable = 'INITD_WIREGUARD_INTERFACE'): void {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name) || name === '.' || name === '..') {
+    throw new ConfigError([{ variable, item: name, message: `"${name}" is not a valid interface name: use 1-15 characters from A-Z a-z 0-9 _ . - (default ${DEFAULT_IFACE})` }]);
+  }
+}
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+
+/**
+ * Check the `wireguard` object from the control plane and normalise it.
+ * All problems are collected; a ConfigError names each field (`wireguard.peers[0].allowedIPs[1]`),
+ * the bad value and what would be valid. Nothing on the host is touched before this passes.
+ */
+export function normalizeSpec(raw: unknown): NormalizedSpec {
+  const problems: ConfigProblem[] = [];
+  const bad = (variable: string, item: unknown, message: string) =>
+    problems.push({ variable, item: typeof item === 'string' ? item : JSON.stringify(item) ?? String(item), message });
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError([{ variable: 'wireguard', item: JSON.stringify(raw) ?? String(raw), message: 'the register response has no "wireguard" object' }]);
+  }
+  const r = raw as Record<string, unknown>;
+
+  let address = '';
+  if (typeof r.address !== 'string' || !canonicalInterfaceAddress(r.address)) {
+    bad('wireguard.address', r.address, 'expected the node tunnel address with a prefix, e.g. "100.96.0.7/32"');
+  } else address = canonicalInterfaceAddress(r.address)!;
+
+  let listenPort = DEFAULT_LISTEN_PORT;
+  if (r.listenPort !== undefined) {
+    if (!isInt(r.listenPort) || r.listenPort < 1 || r.listenPort > 65535) bad('wireguard.listenPort', r.listenPort, `expected a UDP port 1-65535 (default ${DEFAULT_LISTEN_PORT})`);
+    else listenPort = r.listenPort;
+  }
+
+  let mtu = DEFAULT_MTU;
+  if (r.mtu !== undefined) {
+    if (!isInt(r.mtu) || r.mtu < 1280 || r.mtu > 9000) bad('wireguard.mtu', r.mtu, `expected an integer 1280-9000 (default ${DEFAULT_MTU})`);
+    else mtu = r.mtu;
+  }
+
+  const peers: NormalizedPeer[] = [];
+  if (!Array.isArray(r.peers)) {
+    bad('wireguard.peers', r.peers, 'expected a list of peers (the gateway at least)');
+  } else {
+    const seen = new Set<string>();
+    r.peers.forEach((p: unknown, i: number) => {
+      const at = `wireguard.peers[${i}]`;
+      if (typeof p !== 'object' || p === null) {
+        bad(at, p, 'expected an object {publicKey, endpoint, allowedIPs, persistentKeepalive}');
+        return;
+      }
+      const q = p as Record<string, unknown>;
+      const ok = problems.length;
+      if (typeof q.publicKey !== 'string' || !isWireguardKey(q.publicKey)) bad(`${at}.publicKey`, q.publicKey, 'expected a WireGuard public key: base64 of 32 bytes (44 characters)');
+      else if (seen.has(q.publicKey)) bad(`${at}.publicKey`, q.publicKey, 'the same peer is listed twice');
+      else seen.add(q.publicKey);
+      let endpoint: Endpoint | undefined;
+      if (q.endpoint !== undefined && q.endpoint !== null && q.endpoint !== '') {
+        endpoint = typeof q.endpoint === 'string' ? parseEndpoint(q.endpoint) : undefined;
+        if (!endpoint) bad(`${at}.endpoint`, q.endpoint, 'expected "host:port", "1.2.3.4:port" or "[v6]:port"');
+      }
+      const allowed = new Set<string>();
+      if (!Array.isArray(q.allowedIPs)) bad(`${at}.allowedIPs`, q.allowedIPs, 'expected a list of CIDRs, e.g. ["100.96.0.1/32"]');
+      else
+        q.allowedIPs.forEach((a: unknown, j: number) => {
+          const c = typeof a === 'string' ? canonicalCidr(a) : undefined;
+          if (typeof a !== 'string' || !a.includes('/') || !c) bad(`${at}.allowedIPs[${j}]`, a, 'expected a CIDR such as "10.244.0.0/16"');
+          else if (isDefaultRoute(c)) bad(`${at}.allowedIPs[${j}]`, a, 'a default route would send all node traffic into the tunnel; only specific networks are allowed');
+          else allowed.add(c);
+        });
+      let keepalive = DEFAULT_KEEPALIVE;
+      if (q.persistentKeepalive !== undefined) {
+        if (!isInt(q.persistentKeepalive) || q.persistentKeepalive < 0 || q.persistentKeepalive > 65535) bad(`${at}.persistentKeepalive`, q.persistentKeepalive, 'expected seconds 0-65535 (0 = off, default 25)');
+        else keepalive = q.persistentKeepalive;
+      }
+      if (problems.length === ok) {
+        peers.push({ publicKey: q.publicKey as string, ...(endpoint ? { endpoint } : {}), allowedIPs: [...allowed].sort(), persistentKeepalive: keepalive });
+      }
+    });
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { address, listenPort, mtu, peers };
+}
