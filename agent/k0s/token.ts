@@ -1,0 +1,156 @@
+import { X509Certificate } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { AgentError, EXIT } from '../errors.ts';
+import { registerSecret } from '../log/logger.ts';
+import { parseYamlSubset, YamlSubsetError } from './yaml-subset.ts';
+
+/**
+ * k0s worker join tokens.
+ *
+ * A k0s join token (what `k0s token create --role=worker` prints, and what
+ * k0smotron hands out) is `base64(gzip(kubeconfig))`. The kubeconfig has one
+ * cluster (`server: https://<host>:8443`, `certificate-authority-data`: the
+ * cluster CA, base64 PEM) and one user `kubelet-bootstrap` whose `token` is a
+ * Kubernetes bootstrap token (`abcdef.0123456789abcdef`).
+ *
+ * We decode it before joining to pin the cluster CA and learn the API
+ * endpoint (preflight probes it), and refuse tokens that are not worker
+ * tokens (a controller token's user is `controller-bootstrap`).
+ */
+
+export interface K0sJoinToken {
+  /** `https://host:port` exactly as in the kubeconfig. */
+  server: string;
+  host: string;
+  port: number;
+  /** The cluster CA certificate(s), PEM. */
+  caPem: string;
+  /** sha256 fingerprint of the (first) CA certificate's DER, lower-case hex without colons. */
+  caSha256: string;
+  /** Always `kubelet-bootstrap` (anything else is refused). */
+  user: string;
+  /** The bootstrap token `<id>.<secret>` (secret: registered with registerSecret). */
+  bootstrapToken: string;
+  /** The public id half of the bootstrap token (safe to log). */
+  tokenId: string;
+}
+
+export const WORKER_TOKEN_USER = 'kubelet-bootstrap';
+const BOOTSTRAP_TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+
+function tokenError(message: string, remediation?: string): AgentError {
+  return new AgentError(
+    `k0s join token: ${message}`,
+    remediation ?? 'the control plane sent an unusable join token; re-run registration (restart castai-edge-initd) and report it if it persists',
+    EXIT.RUNTIME,
+  );
+}
+
+function asRecord(v: unknown, field: string): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw tokenError(`kubeconfig field "${field}" must be a mapping`);
+  return v as Record<string, unknown>;
+}
+
+function asString(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v === '') throw tokenError(`kubeconfig field "${field}" is missing or not a string`);
+  return v;
+}
+
+function asList(v: unknown, field: string): unknown[] {
+  if (!Array.isArray(v) || v.length === 0) throw tokenError(`kubeconfig field "${field}" is missing or empty`);
+  return v;
+}
+
+function findNamed(list: unknown[], name: string, field: string): Record<string, unknown> {
+  for (const [i, item] of list.entries()) {
+    const rec = asRecord(item, `${field}[${i}]`);
+    if (rec.name === name) return rec;
+  }
+  throw tokenError(`kubeconfig has no ${field} entry named "${name}"`);
+}
+
+/** Decode base64 → gunzip → kubeconfig text. */
+export function unwrapJoinToken(token: string): string {
+  const compact = token.replace(/\s+/g, '');
+  if (compact === '') throw tokenError('the token is empty');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 === 1) {
+    throw tokenError('the token is not base64 (expected base64(gzip(kubeconfig)) as printed by `k0s token create --role=worker`)');
+  }
+  const raw = Buffer.from(compact, 'base64');
+  if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) {
+    throw tokenError('the base64 payload is not gzip data (expected base64(gzip(kubeconfig)))');
+  }
+  try {
+    return gunzipSync(raw).toString('utf8');
+  } catch (e) {
+    throw tokenError(`the gzip payload is corrupt or truncated (${(e as Error).message})`);
+  }
+}
+
+/** Decode and validate a k0s worker join token. Throws AgentError with a precise message. */
+export function decodeJoinToken(token: string): K0sJoinToken {
+  const yaml = unwrapJoinToken(token);
+  let doc: unknown;
+  try {
+    doc = parseYamlSubset(yaml);
+  } catch (e) {
+    if (e instanceof YamlSubsetError) throw tokenError(`the kubeconfig inside is not valid YAML: ${e.message}`);
+    throw e;
+  }
+  const root = asRecord(doc, '(document)');
+  if (root.kind !== undefined && root.kind !== 'Config') throw tokenError(`kubeconfig "kind" is "${String(root.kind)}", expected "Config"`);
+
+  const contexts = Array.isArray(root.contexts) ? root.contexts : [];
+  let clusterName: string | undefined;
+  let userName: string | undefined;
+  const current = typeof root['current-context'] === 'string' ? root['current-context'] : undefined;
+  if (contexts.length > 0) {
+    const ctx = current ? findNamed(contexts, current, 'contexts') : asRecord(contexts[0], 'contexts[0]');
+    const c = asRecord(ctx.context, 'contexts[].context');
+    clusterName = asString(c.cluster, 'contexts[].context.cluster');
+    userName = asString(c.user, 'contexts[].context.user');
+  }
+
+  const clusters = asList(root.clusters, 'clusters');
+  const clusterEntry = clusterName ? findNamed(clusters, clusterName, 'clusters') : asRecord(clusters[0], 'clusters[0]');
+  const cluster = asRecord(clusterEntry.cluster, 'clusters[].cluster');
+  const server = asString(cluster.server, 'clusters[].cluster.server');
+  const caData = asString(cluster['certificate-authority-data'], 'clusters[].cluster.certificate-authority-data');
+
+  const users = asList(root.users, 'users');
+  const userEntry = userName ? findNamed(users, userName, 'users') : asRecord(users[0], 'users[0]');
+  const user = asString(userEntry.name, 'users[].name');
+  if (user !== WORKER_TOKEN_USER) {
+    throw tokenError(
+      `user is "${user}", expected "${WORKER_TOKEN_USER}": this is not a worker join token`,
+      'the control plane must issue a worker token (k0s token create --role=worker); a controller token is never accepted',
+    );
+  }
+  const bootstrapToken = asString(asRecord(userEntry.user, 'users[].user').token, 'users[].user.token');
+  registerSecret(bootstrapToken);
+  const m = BOOTSTRAP_TOKEN_RE.exec(bootstrapToken);
+  if (!m) throw tokenError('users[].user.token is not a Kubernetes bootstrap token (expected the form abcdef.0123456789abcdef)');
+
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw tokenError(`clusters[].cluster.server "${server}" is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw tokenError(`clusters[].cluster.server "${server}" must be https`);
+  const port = url.port ? Number(url.port) : 443;
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+
+  const caPem = Buffer.from(caData, 'base64').toString('utf8');
+  if (!caPem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw tokenError('clusters[].cluster.certificate-authority-data does not hold a PEM certificate');
+  }
+  let caSha256: string;
+  try {
+    caSha256 = new X509Certificate(caPem).fingerprint256.replace(/:/g, '').toLowerCase();
+  } catch (e) {
+    throw tokenError(`clusters[].cluster.certificate-authority-data is not a valid certificate (${(e as Error).message})`);
+  }
+
+  return { server, host, port, caPem, caSha256, user, bootstrapToken, tokenId: m[1] as string };
+}

@@ -1,0 +1,319 @@
+#!/usr/bin/env node
+/**
+ * CLI of the control-plane EMULATOR (test code). See test/control-plane/README.md.
+ *
+ *   node test/control-plane/main.ts start [--state-dir D] [--listen ADDR] [--port N] ... [--foreground]
+ *   node test/control-plane/main.ts info|stop|requests|edges|nodes|logs [--state-dir D]
+ *   node test/control-plane/main.ts fault add <kind> [--endpoint E] [--times N] ...
+ *   node test/control-plane/main.ts fault list|clear [ID]
+ *   node test/control-plane/main.ts expire bootstrap-tokens|log-keys|join-tokens
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ControlPlaneEmulator, type EmulatorInfo, type EmulatorOptions } from './emulator.ts';
+import type { FaultSpec } from './faults.ts';
+
+const DEFAULT_STATE_DIR = path.join(process.env.TMPDIR ?? tmpdir(), 'edge-initd-emulator');
+const here = new URL(import.meta.url).pathname;
+
+const USAGE = `control-plane emulator (TEST CODE: a local stand-in for the Cast AI edge API)
+
+usage: node test/control-plane/main.ts <command> [options]
+
+commands:
+  start            start in the background (or --foreground); prints the env lines below
+  stop             stop the emulator recorded in the state dir
+  info             print API_URL, CA file, API key, ids (--json for everything)
+  requests         the request record (method, path, status, credential type; no secrets)
+  edges | nodes | logs | konnectivity   registered edges, k0s-test-double joins, uploaded log events, 8132 connections
+  fault add KIND   inject a fault: latency | 5xx | status | 401 | 403 | 429 | garbage | drop
+  fault list | fault clear [ID]
+  expire WHAT      bootstrap-tokens | log-keys | join-tokens (as if their time ran out)
+
+common:   --state-dir DIR   (default ${DEFAULT_STATE_DIR})   --json
+start:    --listen ADDR (127.0.0.1)  --advertise HOST  --san NAME (repeatable)
+          --port N (0 = ephemeral)  --kube-port N (8443)  --konnectivity-port N (8132)
+          --org ID --cluster ID --location ID --location-name N --region R --api-key K
+          --dist DIR --installer-dir DIR --k0s-double FILE --k0s-version V --agent-version V
+          --bootstrap-ttl SEC (3600) --log-key-ttl SEC (3600) --wg-endpoint HOST:PORT --wg-public-key KEY
+          --foreground --verbose
+fault add: --endpoint NAME ('*')  --method M  --times N  --ms N (latency)  --status N (5xx: 503, status)
+           --retry-after SECONDS|HTTP-DATE  --body TEXT (garbage)  --message TEXT
+endpoints: install-script artifact k0s-artifact register get-edge report-status delete-edge logs
+           kube-join kube-heartbeat kube-version
+`;
+
+function fail(msg: string, code = 2): never {
+  process.stderr.write(`emulator: ${msg}\n`);
+  process.exit(code);
+}
+
+function readInfo(stateDir: string): EmulatorInfo {
+  const file = path.join(stateDir, 'emulator.json');
+  if (!existsSync(file)) fail(`no emulator state in ${stateDir} (start one with: node test/control-plane/main.ts start --state-dir ${stateDir})`, 1);
+  return JSON.parse(readFileSync(file, 'utf8')) as EmulatorInfo;
+}
+
+function admin(info: EmulatorInfo, method: string, sub: string, body?: unknown): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(`${info.apiUrl}/_emulator/${sub}`);
+    const req = request(
+      url,
+      { method, ca: readFileSync(info.caFile), headers: { 'x-emulator-admin': info.adminKey, 'content-type': 'application/json' }, timeout: 10_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          if ((res.statusCode ?? 500) >= 300) reject(new Error(`admin ${method} ${sub}: HTTP ${res.statusCode}: ${text}`));
+          else resolve(JSON.parse(text));
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('admin request timed out')));
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+function envLines(i: EmulatorInfo): string {
+  return [
+    `API_URL=${i.apiUrl}`,
+    `SCRIPT_URL=${i.scriptUrl}`,
+    `CA_FILE=${i.caFile}`,
+    `API_KEY=${i.apiKey}`,
+    `ORG_ID=${i.orgId}`,
+    `CLUSTER_ID=${i.clusterId}`,
+    `EDGE_LOCATION_ID=${i.locationId}`,
+    `KUBE_API=${i.kubeApi}`,
+    `KONNECTIVITY=${i.konnectivity}`,
+    `STATE_DIR=${i.stateDir}`,
+    `PID=${i.pid}`,
+    '',
+  ].join('\n');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values: o, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      listen: { type: 'string' },
+      advertise: { type: 'string' },
+      san: { type: 'string', multiple: true },
+      port: { type: 'string' },
+      'kube-port': { type: 'string' },
+      'konnectivity-port': { type: 'string' },
+      org: { type: 'string' },
+      cluster: { type: 'string' },
+      location: { type: 'string' },
+      'location-name': { type: 'string' },
+      region: { type: 'string' },
+      'api-key': { type: 'string' },
+      dist: { type: 'string' },
+      'installer-dir': { type: 'string' },
+      'k0s-double': { type: 'string' },
+      'k0s-version': { type: 'string' },
+      'agent-version': { type: 'string' },
+      'bootstrap-ttl': { type: 'string' },
+      'log-key-ttl': { type: 'string' },
+      'wg-endpoint': { type: 'string' },
+      'wg-public-key': { type: 'string' },
+      foreground: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      endpoint: { type: 'string' },
+      method: { type: 'string' },
+      times: { type: 'string' },
+      ms: { type: 'string' },
+      status: { type: 'string' },
+      'retry-after': { type: 'string' },
+      body: { type: 'string' },
+      message: { type: 'string' },
+    },
+  });
+  const cmd = positionals[0];
+  if (o.help || !cmd) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const stateDir = path.resolve(o['state-dir'] as string);
+  const int = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) fail(`--${name} must be a non-negative integer, got "${v}"`);
+    return Number(v);
+  };
+  const print = (v: unknown): void => void process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+
+  switch (cmd) {
+    case 'start': {
+      const stateFile = path.join(stateDir, 'emulator.json');
+      if (existsSync(stateFile)) {
+        const prev = JSON.parse(readFileSync(stateFile, 'utf8')) as EmulatorInfo;
+        if (alive(prev.pid) && prev.pid !== process.pid) fail(`an emulator (pid ${prev.pid}) already runs with state dir ${stateDir}; stop it first`, 1);
+      }
+      if (!o.foreground) {
+        // Re-run ourselves detached with --foreground, wait until the state file names the child.
+        const { mkdirSync, rmSync } = await import('node:fs');
+        mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+        rmSync(stateFile, { force: true });
+        const logFd = openSync(path.join(stateDir, 'emulator.log'), 'a', 0o600);
+        const child = spawn(process.execPath, [here, ...argv, '--foreground'], { detached: true, stdio: ['ignore', logFd, logFd] });
+        child.unref();
+        const deadline = Date.now() + 60_000;
+        while (Date.now() < deadline) {
+          if (existsSync(stateFile)) {
+            const info = JSON.parse(readFileSync(stateFile, 'utf8')) as EmulatorInfo;
+            if (info.pid === child.pid) {
+              process.stdout.write(o.json ? `${JSON.stringify(info, null, 2)}\n` : envLines(info));
+              return;
+            }
+          }
+          if (child.exitCode !== null || !alive(child.pid as number)) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        fail(`the emulator did not start; see ${path.join(stateDir, 'emulator.log')}`, 1);
+      }
+      const opts: EmulatorOptions = { stateDir, verbose: Boolean(o.verbose) };
+      const set = <K extends keyof EmulatorOptions>(k: K, v: EmulatorOptions[K] | undefined) => {
+        if (v !== undefined) opts[k] = v;
+      };
+      set('listen', o.listen as string | undefined);
+      set('advertise', o.advertise as string | undefined);
+      set('sans', o.san as string[] | undefined);
+      set('port', int('port', o.port as string | undefined));
+      set('kubePort', int('kube-port', o['kube-port'] as string | undefined) ?? 8443);
+      set('konnectivityPort', int('konnectivity-port', o['konnectivity-port'] as string | undefined) ?? 8132);
+      set('orgId', o.org as string | undefined);
+      set('clusterId', o.cluster as string | undefined);
+      set('locationId', o.location as string | undefined);
+      set('locationName', o['location-name'] as string | undefined);
+      set('region', o.region as string | undefined);
+      set('apiKey', o['api-key'] as string | undefined);
+      set('distDir', o.dist ? path.resolve(o.dist as string) : undefined);
+      set('installerDir', o['installer-dir'] ? path.resolve(o['installer-dir'] as string) : undefined);
+      set('k0sDouble', o['k0s-double'] ? path.resolve(o['k0s-double'] as string) : undefined);
+      set('k0sVersion', o['k0s-version'] as string | undefined);
+      set('agentVersion', o['agent-version'] as string | undefined);
+      set('bootstrapTtlSec', int('bootstrap-ttl', o['bootstrap-ttl'] as string | undefined));
+      set('logKeyTtlSec', int('log-key-ttl', o['log-key-ttl'] as string | undefined));
+      set('wgEndpoint', o['wg-endpoint'] as string | undefined);
+      set('wgPublicKey', o['wg-public-key'] as string | undefined);
+      const emu = new ControlPlaneEmulator(opts);
+      const info = await emu.start();
+      process.stdout.write(o.json ? `${JSON.stringify(info, null, 2)}\n` : envLines(info));
+      const shutdown = () => {
+        void emu.stop().then(() => process.exit(0));
+      };
+      process.on('SIGTERM', shutdown);
+      process.on('SIGINT', shutdown);
+      return;
+    }
+    case 'stop': {
+      const info = readInfo(stateDir);
+      if (!alive(info.pid)) {
+        process.stdout.write(`emulator pid ${info.pid} is not running\n`);
+        return;
+      }
+      process.kill(info.pid, 'SIGTERM');
+      const deadline = Date.now() + 10_000;
+      while (alive(info.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (alive(info.pid)) fail(`emulator pid ${info.pid} did not stop within 10 s`, 1);
+      process.stdout.write(`stopped emulator pid ${info.pid}\n`);
+      return;
+    }
+    case 'info': {
+      const info = readInfo(stateDir);
+      process.stdout.write(o.json ? `${JSON.stringify(info, null, 2)}\n` : envLines(info));
+      return;
+    }
+    case 'requests': {
+      const info = readInfo(stateDir);
+      const recs = (await admin(info, 'GET', 'requests')) as Array<Record<string, unknown>>;
+      if (o.json) return print(recs);
+      for (const r of recs) {
+        process.stdout.write(`${r.seq}\t${r.time}\t${r.method}\t${r.path}\t${r.status}\t${r.credential}${r.credentialValid === false ? '(rejected)' : ''}${r.fault ? `\tfault=${r.fault}` : ''}\n`);
+      }
+      return;
+    }
+    case 'edges':
+    case 'nodes':
+    case 'konnectivity':
+      return print(await admin(readInfo(stateDir), 'GET', cmd));
+    case 'logs': {
+      const edges = (await admin(readInfo(stateDir), 'GET', 'edges')) as Array<{ name: string; logEvents: unknown[] }>;
+      return print(edges.map((e) => ({ node: e.name, logEvents: e.logEvents })));
+    }
+    case 'expire': {
+      const what = positionals[1];
+      if (!what) fail('expire needs WHAT: bootstrap-tokens | log-keys | join-tokens');
+      return print(await admin(readInfo(stateDir), 'POST', 'expire', { what }));
+    }
+    case 'fault': {
+      const info = readInfo(stateDir);
+      const sub = positionals[1];
+      if (sub === 'list') return print(await admin(info, 'GET', 'faults'));
+      if (sub === 'clear') {
+        const id = positionals[2];
+        return print(await admin(info, 'DELETE', id ? `faults/${int('id', id)}` : 'faults'));
+      }
+      if (sub !== 'add') fail('fault needs add | list | clear');
+      const kind = positionals[2];
+      const spec: Record<string, unknown> = {};
+      switch (kind) {
+        case 'latency':
+          spec.kind = 'latency';
+          spec.ms = int('ms', o.ms as string | undefined) ?? fail('fault add latency needs --ms N');
+          break;
+        case '5xx':
+          spec.kind = 'status';
+          spec.status = int('status', o.status as string | undefined) ?? 503;
+          break;
+        case 'status':
+          spec.kind = 'status';
+          spec.status = int('status', o.status as string | undefined) ?? fail('fault add status needs --status N');
+          break;
+        case '401':
+        case '403':
+        case '429':
+          spec.kind = 'status';
+          spec.status = Number(kind);
+          if (kind === '429') spec.retryAfter = (o['retry-after'] as string | undefined) ?? '1';
+          break;
+        case 'garbage':
+        case 'drop':
+          spec.kind = kind;
+          break;
+        default:
+          fail(`unknown fault kind "${kind}" (latency, 5xx, status, 401, 403, 429, garbage, drop)`);
+      }
+      if (o.endpoint) spec.endpoint = o.endpoint;
+      if (o.method) spec.method = o.method;
+      const times = int('times', o.times as string | undefined);
+      if (times !== undefined) spec.times = times;
+      if (o['retry-after'] && spec.retryAfter === undefined) spec.retryAfter = o['retry-after'];
+      if (o.body) spec.body = o.body;
+      if (o.message) spec.message = o.message;
+      return print(await admin(info, 'POST', 'faults', spec as unknown as FaultSpec));
+    }
+    default:
+      fail(`unknown command "${cmd}"\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => fail((e as Error).message, 1));

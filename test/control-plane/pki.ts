@@ -1,0 +1,90 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import path from 'node:path';
+
+/**
+ * Certificates for the control-plane emulator, made with the Debian `openssl`
+ * CLI at every start (Node has no X.509 generator). EC P-256 keys: fast on TCG.
+ *
+ *   <dir>/api-ca.pem        CA of the emulated Cast AI API (pass via NODE_EXTRA_CA_CERTS / --ca-file / INITD_CA_FILE)
+ *   <dir>/api-server.{pem,key}
+ *   <dir>/cluster-ca.pem    the "k0smotron cluster CA", embedded in join tokens
+ *   <dir>/kube-server.{pem,key}  served on the kube-API port (8443) and checked by the k0s test double
+ *
+ * Keys are 0600. Nothing here is a production CA: every start makes new ones.
+ */
+
+export interface CertPair {
+  certFile: string;
+  keyFile: string;
+  certPem: string;
+  keyPem: string;
+}
+
+export interface EmulatorPki {
+  apiCa: CertPair;
+  apiServer: CertPair;
+  clusterCa: CertPair;
+  kubeServer: CertPair;
+}
+
+function openssl(args: string[]): void {
+  try {
+    execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: Buffer; message: string };
+    throw new Error(`openssl ${args[0]} failed: ${err.stderr?.toString() ?? err.message} (is the Debian "openssl" package installed?)`);
+  }
+}
+
+function pair(certFile: string, keyFile: string): CertPair {
+  chmodSync(keyFile, 0o600);
+  return { certFile, keyFile, certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
+}
+
+function makeCa(dir: string, name: string, cn: string, days: number): CertPair {
+  const cert = path.join(dir, `${name}.pem`);
+  const key = path.join(dir, `${name}.key`);
+  openssl([
+    'req', '-x509', '-new', '-nodes',
+    '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', key, '-out', cert, '-days', String(days), '-subj', `/CN=${cn}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  return pair(cert, key);
+}
+
+function makeServer(dir: string, name: string, ca: CertPair, sans: string[], days: number): CertPair {
+  const cert = path.join(dir, `${name}.pem`);
+  const key = path.join(dir, `${name}.key`);
+  const csr = path.join(dir, `${name}.csr`);
+  const ext = path.join(dir, `${name}.ext`);
+  const altNames = [...new Set(sans)].map((s) => (isIP(s) ? `IP:${s}` : `DNS:${s}`)).join(',');
+  writeFileSync(
+    ext,
+    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${altNames}\n`,
+  );
+  openssl([
+    'req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', key, '-out', csr, '-subj', `/CN=${sans[0] ?? 'localhost'}`,
+  ]);
+  openssl([
+    'x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial',
+    '-out', cert, '-days', String(days), '-extfile', ext, '-sha256',
+  ]);
+  return pair(cert, key);
+}
+
+/** Generate both CAs and server certificates valid for `sans` (IPs and DNS names). */
+export function generatePki(dir: string, sans: string[], days = 7): EmulatorPki {
+  const apiCa = makeCa(dir, 'api-ca', 'edge-initd control-plane emulator API CA (test only)', days);
+  const clusterCa = makeCa(dir, 'cluster-ca', 'edge-initd emulator k0s cluster CA (test only)', days);
+  return {
+    apiCa,
+    clusterCa,
+    apiServer: makeServer(dir, 'api-server', apiCa, sans, days),
+    kubeServer: makeServer(dir, 'kube-server', clusterCa, sans, days),
+  };
+}
