@@ -35,6 +35,15 @@ import {
   type Parsed,
 } from './validate.ts';
 
+/** A ConfigError that also carries the warnings found on the way (e.g. a "did you mean" that explains an error). */
+export class ConfigLoadError extends ConfigError {
+  readonly warnings: string[];
+  constructor(problems: ConfigProblem[], warnings: string[]) {
+    super(problems);
+    this.warnings = warnings;
+  }
+}
+
 export interface LoadOptions {
   env: NodeJS.ProcessEnv;
   /** --env-file: wins over INITD_EXTRA_ENV_FILE. */
@@ -110,7 +119,7 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
   const sources: Record<string, ConfigSource> = {};
   const sourceOf = (name: string): ConfigSource | undefined => (name in file ? 'env-file' : name in env ? 'environment' : undefined);
   const get = (name: string): string => merged[name] ?? '';
-  const where = (name: string) => (sourceOf(name) === 'env-file' ? ` (set in env file ${envFile})` : '');
+  const where = (name: string) => (sourceOf(name) === 'env-file' ? ` (in ${envFile})` : '');
 
   const take = <T>(names: string | readonly string[], r: Parsed<T>, fallback: T): T => {
     if (r.ok) return r.value;
@@ -196,7 +205,7 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
     warnings.push('a proxy is set but NO_PROXY is empty; in-cluster traffic (pod/service CIDRs, .svc, .cluster.local) and localhost will go through the proxy unless the agent adds them');
   }
 
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw new ConfigLoadError(problems, warnings);
 
   return {
     apiUrl,

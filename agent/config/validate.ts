@@ -329,8 +329,10 @@ export function parseGpuConfig(raw: string, variable = 'INITD_GPU_CONFIG'): Pars
       }
       const spath = `${mpath}.partitionSizes`;
       const sizes = mig.partitionSizes;
-      if (!('partitionSizes' in mig)) problems.push(problem(spath, '', 'is missing; list the MIG profile sizes, e.g. {"mig":{"partitionSizes":["1g.5gb","3g.20gb"]}}'));
-      else if (!Array.isArray(sizes)) problems.push(problem(spath, JSON.stringify(sizes) ?? '', `must be an array of size strings like ["1g.5gb"], got ${jsonType(sizes)}`));
+      const typo = Object.keys(mig).some((k) => k !== 'partitionSizes' && didYouMean(k, ['partitionSizes']) === 'partitionSizes');
+      if (!('partitionSizes' in mig)) {
+        if (!typo) problems.push(problem(spath, '', 'is missing; list the MIG profile sizes, e.g. {"mig":{"partitionSizes":["1g.5gb","3g.20gb"]}}'));
+      } else if (!Array.isArray(sizes)) problems.push(problem(spath, JSON.stringify(sizes) ?? '', `must be an array of size strings like ["1g.5gb"], got ${jsonType(sizes)}`));
       else if (sizes.length === 0) problems.push(problem(spath, '[]', 'is empty; list at least one size like ["1g.5gb"], or unset INITD_GPU_CONFIG to leave MIG alone'));
       else {
         const good: string[] = [];
