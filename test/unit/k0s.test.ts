@@ -1,0 +1,204 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FakeHost } from '../../agent/host/fake.ts';
+import {
+  applyK0s,
+  argsDigest,
+  installArgs,
+  K0S_BIN,
+  K0S_TOKEN_FILE,
+  KUBELET_CONF,
+  planK0s,
+  type K0sActual,
+  type K0sDesired,
+  type K0sRecorded,
+} from '../../agent/k0s/k0s.ts';
+
+let caPem = '';
+let caSha = '';
+function token(user = 'kubelet-bootstrap', server = 'https://cp.example:8443'): string {
+  const kubeconfig = [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- cluster:',
+    `    certificate-authority-data: ${Buffer.from(caPem).toString('base64')}`,
+    `    server: ${server}`,
+    '  name: k0s',
+    'contexts:',
+    '- context:',
+    '    cluster: k0s',
+    `    user: ${user}`,
+    '  name: k0s',
+    'current-context: k0s',
+    'users:',
+    `- name: ${user}`,
+    '  user:',
+    '    token: abcdef.0123456789abcdef',
+    '',
+  ].join('\n');
+  return gzipSync(Buffer.from(kubeconfig)).toString('base64');
+}
+
+beforeAll(() => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'k0s-ca-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=test-cluster-ca', '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.pem')], { stdio: 'ignore' });
+  caPem = readFileSync(path.join(dir, 'ca.pem'), 'utf8');
+  caSha = execFileSync('openssl', ['x509', '-in', path.join(dir, 'ca.pem'), '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).split('=')[1]!.replace(/:/g, '').trim().toLowerCase();
+});
+
+const baseArgs = installArgs({
+  labels: { env: 'prod', 'omni.cast.ai/edge-id': 'e-1' },
+  taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }, { key: 'spot', effect: 'NoExecute' }],
+  nodeIp: '100.96.0.7',
+  hostname: 'cast-1234',
+  providerId: 'castai-omni://e-1',
+  proxy: {},
+  directCidrs: [],
+});
+
+function desired(over: Partial<K0sDesired> = {}): K0sDesired {
+  return {
+    version: 'v1.33.1+k0s.0',
+    artifact: { url: 'https://dl.example/k0s', sha256: 'ab'.repeat(32) },
+    joinToken: token(),
+    konnectivity: { host: 'cp.example', port: 8132 },
+    installArgs: baseArgs,
+    downloadEnv: {},
+    joinTimeoutMs: 2000,
+    ...over,
+  };
+}
+
+const joined = (d: K0sDesired): K0sActual => ({
+  binarySha256: d.artifact.sha256,
+  unitExists: true,
+  unitActive: true,
+  joined: true,
+  recorded: { argsDigest: argsDigest(d.installArgs, d.version), version: d.version, sha256: d.artifact.sha256, installedAt: 'x' },
+});
+
+describe('k0s install arguments', () => {
+  it('carries labels, taints and kubelet args exactly as k0s expects', () => {
+    expect(baseArgs).toEqual([
+      '--labels=env=prod,omni.cast.ai/edge-id=e-1',
+      '--taints=dedicated=gpu:NoSchedule,spot:NoExecute',
+      '--kubelet-extra-args=--node-ip=100.96.0.7 --hostname-override=cast-1234 --provider-id=castai-omni://e-1',
+    ]);
+  });
+
+  it('passes proxies with -e and extends NO_PROXY with cluster CIDRs, the WireGuard subnet, .svc and .cluster.local', () => {
+    const args = installArgs({
+      labels: {},
+      taints: [],
+      hostname: 'n',
+      providerId: 'castai-omni://e',
+      proxy: { httpsProxy: 'http://proxy:3128', noProxy: 'corp.local' },
+      directCidrs: ['10.244.0.0/16', '10.96.0.0/12', '100.96.0.0/16'],
+    });
+    expect(args).toContain('HTTPS_PROXY=http://proxy:3128');
+    const np = args[args.indexOf('-e', args.indexOf('HTTPS_PROXY=http://proxy:3128')) + 1]!;
+    expect(np).toBe('NO_PROXY=corp.local,10.244.0.0/16,10.96.0.0/12,100.96.0.0/16,.svc,.cluster.local,localhost,127.0.0.1');
+    expect(args.join(' ')).not.toContain('HTTP_PROXY=');
+  });
+});
+
+describe('k0s plan', () => {
+  it('fresh node: verify, download, token, install, start, wait, record — in that order', () => {
+    const d = desired();
+    expect(planK0s(d, { unitExists: false, unitActive: false, joined: false }).map((a) => a.kind)).toEqual([
+      'k0s.verify-join', 'k0s.download', 'k0s.write-token', 'k0s.install', 'k0s.start', 'k0s.wait-joined', 'k0s.record',
+    ]);
+  });
+
+  it('joined and unchanged: nothing to do', () => {
+    const d = desired();
+    expect(planK0s(d, joined(d))).toEqual([]);
+  });
+
+  it('joined but stopped (e.g. after a reboot before the unit started): start only', () => {
+    const d = desired();
+    expect(planK0s(d, { ...joined(d), unitActive: false }).map((a) => a.kind)).toEqual(['k0s.start']);
+  });
+
+  it('changed labels on a running node: stop, reinstall --force, start (never --force while running)', () => {
+    const d = desired();
+    const changed = desired({ installArgs: installArgs({ labels: { env: 'staging' }, taints: [], hostname: 'cast-1234', providerId: 'castai-omni://e-1', proxy: {}, directCidrs: [] }) });
+    const kinds = planK0s(changed, joined(d)).map((a) => a.kind);
+    expect(kinds).toEqual(['k0s.stop', 'k0s.reinstall', 'k0s.start', 'k0s.record']);
+    expect(kinds.indexOf('k0s.stop')).toBeLessThan(kinds.indexOf('k0s.reinstall'));
+  });
+
+  it('a crash between install and record converges: the unit is reinstalled with --force after a stop', () => {
+    const d = desired();
+    const { recorded: _r, ...a } = joined(d);
+    expect(planK0s(d, a).map((x) => x.kind)).toEqual(['k0s.stop', 'k0s.reinstall', 'k0s.start', 'k0s.record']);
+  });
+});
+
+describe('k0s apply', () => {
+  function host(d: K0sDesired, tls: { authorized: boolean; chain?: string[] } = { authorized: true }) {
+    const h = new FakeHost();
+    h.tls.set('cp.example:8443', { connected: true, authorized: tls.authorized, chainSha256: tls.chain ?? ['11'.repeat(32), caSha], durationMs: 3, ...(tls.authorized ? {} : { error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }) });
+    h.tcp.set('cp.example:8132', { ok: true, durationMs: 1 });
+    h.onExec('curl', {});
+    h.onExec('sha256sum', { stdout: `${d.artifact.sha256}  ${K0S_BIN}.download\n` });
+    h.onExec('chmod', {});
+    h.onExec('mv', {});
+    h.onExec('systemctl', {});
+    h.onExec(K0S_BIN, () => {
+      h.setFile(KUBELET_CONF, 'apiVersion: v1\n');
+      return {};
+    });
+    return h;
+  }
+
+  it('joins a fresh node; the token goes to a 0600 file, never to argv', async () => {
+    const d = desired();
+    const h = host(d);
+    let rec: K0sRecorded | undefined;
+    await applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), { writeRecorded: async (r) => void (rec = r), sleep: async () => {} });
+    expect(h.files.get(K0S_TOKEN_FILE)).toEqual({ data: d.joinToken, mode: 0o600 });
+    const lines = h.execLines();
+    expect(lines).toContain(`${K0S_BIN} install worker --token-file ${K0S_TOKEN_FILE} ${baseArgs.join(' ')}`);
+    expect(lines.indexOf('systemctl start k0sworker.service')).toBeGreaterThan(lines.findIndex((l) => l.startsWith(`${K0S_BIN} install`)));
+    for (const c of h.calls) if (c.kind === 'exec') expect(c.args.join(' ')).not.toContain(d.joinToken);
+    expect(rec?.argsDigest).toBe(argsDigest(d.installArgs, d.version));
+  });
+
+  it('a CA mismatch on :8443 stops before any change and names both fingerprints', async () => {
+    const d = desired();
+    const h = host(d, { authorized: false, chain: ['22'.repeat(32), 'ee'.repeat(32)] });
+    await expect(applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), { writeRecorded: async () => {} })).rejects.toThrow(
+      new RegExp(`token CA sha256 ${caSha}, presented chain ends in sha256 ${'ee'.repeat(32)}`),
+    );
+    expect(h.mutations(new Set(['sha256sum', 'systemctl']))).toEqual([]);
+  });
+
+  it('refuses a token whose user is not kubelet-bootstrap, changing nothing', async () => {
+    const d = desired({ joinToken: token('controller-bootstrap') });
+    const h = host(d);
+    await expect(applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), { writeRecorded: async () => {} })).rejects.toThrow(/kubelet-bootstrap/);
+    expect(h.mutations(new Set(['sha256sum', 'systemctl']))).toEqual([]);
+  });
+
+  it('konnectivity unreachable is a clear error naming host and port', async () => {
+    const d = desired();
+    const h = host(d);
+    h.tcp.set('cp.example:8132', { ok: false, error: 'ETIMEDOUT', durationMs: 5000 });
+    await expect(applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), { writeRecorded: async () => {} })).rejects.toThrow(/konnectivity cp.example:8132 is unreachable \(ETIMEDOUT\)/);
+  });
+
+  it('a checksum mismatch fails closed: the download is removed and k0s is not installed', async () => {
+    const d = desired();
+    const h = host(d);
+    h.onExec('sha256sum', { stdout: `${'cd'.repeat(32)}  x\n` });
+    await expect(applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), { writeRecorded: async () => {} })).rejects.toThrow(/checksum mismatch/);
+    expect(h.execLines().some((l) => l.startsWith('mv'))).toBe(false);
+    expect(h.calls).toContainEqual({ kind: 'remove', path: `${K0S_BIN}.download` });
+  });
+});
