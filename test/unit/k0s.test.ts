@@ -202,3 +202,45 @@ describe('k0s apply', () => {
     expect(h.calls).toContainEqual({ kind: 'remove', path: `${K0S_BIN}.download` });
   });
 });
+
+describe('k0s teardown', () => {
+  it('lists mounts strictly below /var/lib/k0s, deepest first, decoding escapes', async () => {
+    const { mountsBelow } = await import('../../agent/k0s/teardown.ts');
+    const mi = [
+      '22 1 252:0 / / rw,relatime - ext4 /dev/vda rw',
+      '40 22 253:0 / /var/lib/k0s rw,noatime - xfs /dev/mapper/castai--edge-k0s rw',
+      '41 40 0:50 / /var/lib/k0s/kubelet/pods/abc/volumes/kubernetes.io~empty-dir/x rw - tmpfs tmpfs rw',
+      '42 40 252:0 /etc /var/lib/k0s/kubelet/pods/abc/volumes/host\\040etc rw - ext4 /dev/vda rw',
+      '43 22 0:51 / /var/lib/k0sx rw - tmpfs tmpfs rw',
+    ].join('\n');
+    expect(mountsBelow(mi, '/var/lib/k0s')).toEqual([
+      '/var/lib/k0s/kubelet/pods/abc/volumes/kubernetes.io~empty-dir/x',
+      '/var/lib/k0s/kubelet/pods/abc/volumes/host etc',
+    ]);
+  });
+
+  it('stops k0sworker, unmounts pod mounts, then k0s reset; retries once after a busy mount', async () => {
+    const { teardownK0s } = await import('../../agent/k0s/teardown.ts');
+    const h = new FakeHost();
+    h.setFile('/etc/systemd/system/k0sworker.service', '[Unit]\n');
+    h.setFile(K0S_BIN, 'bin', 0o755);
+    h.setFile(K0S_TOKEN_FILE, 'secret-token', 0o600);
+    h.setFile('/proc/self/mountinfo', '40 22 253:0 / /var/lib/k0s rw - xfs /dev/dm-0 rw\n42 40 252:0 /etc /var/lib/k0s/kubelet/pods/p/volumes/etc rw - ext4 /dev/vda rw\n');
+    h.onExec('systemctl', {});
+    h.onExec('umount', {});
+    let resets = 0;
+    h.onExec(K0S_BIN, () => (++resets === 1 ? { exitCode: 1, stderr: 'failed to remove /var/lib/k0s/kubelet: device or resource busy' } : {}));
+    const steps = await teardownK0s(h);
+    expect(h.execLines()).toEqual([
+      'systemctl stop k0sworker.service',
+      'umount /var/lib/k0s/kubelet/pods/p/volumes/etc',
+      `${K0S_BIN} reset`,
+      'umount /var/lib/k0s/kubelet/pods/p/volumes/etc',
+      `${K0S_BIN} reset`,
+    ]);
+    expect(steps.at(-1)).toEqual({ what: `remove ${K0S_TOKEN_FILE}`, ok: true });
+    expect(h.files.has(K0S_TOKEN_FILE)).toBe(false);
+    // never a recursive delete of anything
+    expect(h.execLines().some((l) => /\brm\b/.test(l))).toBe(false);
+  });
+});
