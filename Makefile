@@ -57,7 +57,7 @@ test-e2e: deps build
 	$(VITEST) run --project e2e --passWithNoTests
 
 demo: build
-	./scripts/demo.sh
+	NODE=$(NODE) ./scripts/demo.sh
 
 bench: build
 	$(NODE) scripts/bench.ts
