@@ -50,7 +50,11 @@ export class FakeHost implements Host {
     const m =
       typeof match === 'function'
         ? match
-        : (cmd: string, args: string[]) => [cmd, ...args].join(' ').startsWith(match) || cmd === match;
+        : (cmd: string, args: string[]) => {
+            // The command word must match exactly ('ip' must not match 'ipset'); the rest is a prefix.
+            const word = match.split(' ', 1)[0];
+            return cmd === word && [cmd, ...args].join(' ').startsWith(match);
+          };
     const r: Responder = typeof respond === 'function' ? respond : () => respond;
     this.scripts.unshift({ match: m, respond: r }); // later scripts win
     return this;
@@ -104,6 +108,11 @@ export class FakeHost implements Host {
     if (f) return { mode: f.mode, size: Buffer.byteLength(f.data), uid: f.uid ?? 0, isFile: true, isDirectory: false, isSymlink: false, mtimeMs: 0 };
     const d = this.dirs.get(p);
     if (d !== undefined) return { mode: d, size: 4096, uid: 0, isFile: false, isDirectory: true, isSymlink: false, mtimeMs: 0 };
+    // A parent of a file set with setFile() exists as a directory too.
+    const prefix = p.endsWith('/') ? p : `${p}/`;
+    for (const k of this.files.keys()) {
+      if (k.startsWith(prefix)) return { mode: 0o755, size: 4096, uid: 0, isFile: false, isDirectory: true, isSymlink: false, mtimeMs: 0 };
+    }
     return undefined;
   }
 
@@ -119,7 +128,13 @@ export class FakeHost implements Host {
 
   async remove(p: string): Promise<void> {
     this.calls.push({ kind: 'remove', path: p });
-    if (!this.files.delete(p)) this.dirs.delete(p);
+    if (this.files.delete(p)) return;
+    // Like the real Host: never recursive, a non-empty directory is refused.
+    const prefix = p.endsWith('/') ? p : `${p}/`;
+    if ([...this.files.keys(), ...this.dirs.keys()].some((k) => k.startsWith(prefix))) {
+      throw Object.assign(new Error(`ENOTEMPTY: directory not empty, rmdir '${p}'`), { code: 'ENOTEMPTY' });
+    }
+    this.dirs.delete(p);
   }
 
   async readdir(p: string): Promise<string[]> {

@@ -35,10 +35,13 @@ export class RealHost implements Host {
     });
     const code = (r as { code?: string }).code;
     const notFound = code === 'ENOENT' || code === 'EACCES';
+    // Killed by a signal (also on timeout): report 128 + signal number, like a shell does.
+    const signo = r.signal ? os.constants.signals[r.signal as keyof typeof os.constants.signals] : undefined;
+    const stderr = String(r.stderr ?? '');
     return {
-      exitCode: typeof r.exitCode === 'number' ? r.exitCode : notFound ? 127 : 1,
+      exitCode: typeof r.exitCode === 'number' ? r.exitCode : notFound ? 127 : signo ? 128 + signo : 1,
       stdout: String(r.stdout ?? ''),
-      stderr: String(r.stderr ?? (notFound ? `${cmd}: not found` : '')),
+      stderr: notFound && !stderr ? `${cmd}: not found (${code})` : stderr,
       timedOut: Boolean(r.timedOut),
       notFound,
       durationMs: Math.round(performance.now() - started),
@@ -61,16 +64,17 @@ export class RealHost implements Host {
     // O_EXCL + explicit mode: the file never exists with looser permissions.
     const fh = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, opts.mode);
     try {
-      await fh.writeFile(data);
-      await fh.chmod(opts.mode); // umask may have narrowed it further; make it exact
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
+      try {
+        await fh.chmod(opts.mode); // umask may have narrowed it; make it exact before any byte is written
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       await fs.rename(tmp, p);
     } catch (e) {
-      await fs.rm(tmp, { force: true });
+      // Never leave a temp file behind (full disk, EISDIR target, ...).
+      await fs.unlink(tmp).catch(() => undefined);
       throw e;
     }
     const dh = await fs.open(dir, 'r');
