@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { FakeHost } from '../../agent/host/fake.ts';
+import { AgentError } from '../../agent/errors.ts';
+import { canonicalCidr, canonicalInterfaceAddress, canonicalIp } from '../../agent/wireguard/cidr.ts';
+import { inspectWireguard } from '../../agent/wireguard/inspect.ts';
+import { parseDump, parseIpAddr, parseIpLink, parseIpRoutes } from '../../agent/wireguard/parse.ts';
+
+const fx = (name: string) => readFileSync(new URL(`../fixtures/wg/${name}`, import.meta.url), 'utf8');
+const DUMMY_PRIV = 'QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=';
+
+describe('parsers on real wireguard-go / iproute2 output', () => {
+  it('wg show dump (agent side): drops the private key, parses peers', () => {
+    const d = parseDump(fx('dump-agent-wireguard-go.txt'));
+    expect(JSON.stringify(d)).not.toContain(DUMMY_PRIV);
+    expect(d).toEqual({
+      publicKey: 'lfBVKISe74iRr/LWhfHo8bkbdff+z/iyO6yfzLa/vi8=',
+      listenPort: 51840,
+      fwmark: 'off',
+      peers: [
+        {
+          publicKey: 'MZFCNlaYRHY5Ti6BPHDDzV31QTclzggCTIiKWav0PW8=',
+          hasPresharedKey: false,
+          endpoint: '10.203.0.2:51840',
+          allowedIPs: ['10.244.0.0/16', '100.96.0.1/32'],
+          latestHandshake: 1795295955,
+          rxBytes: 604,
+          txBytes: 840,
+          persistentKeepalive: 25,
+        },
+      ],
+    });
+  });
+
+  it('wg show dump (gateway side, keepalive off) and a fresh wireguard-go device', () => {
+    const g = parseDump(fx('dump-gateway-wireguard-go.txt'));
+    expect(g.peers[0]).toMatchObject({ endpoint: '10.203.0.1:51840', allowedIPs: ['100.96.0.7/32'], persistentKeepalive: 0 });
+    const f = parseDump(fx('dump-fresh-wireguard-go.txt'));
+    expect(f).toEqual({ listenPort: 43635, fwmark: 'off', peers: [] });
+    expect(f.publicKey).toBeUndefined();
+  });
+
+  it('rejects malformed dumps', () => {
+    expect(() => parseDump('')).toThrow(/empty/);
+    expect(() => parseDump('a\tb\n')).toThrow(/2 fields/);
+    expect(() => parseDump('(none)\t(none)\t1\toff\nx\ty\n')).toThrow(/peer line 1/);
+  });
+
+  it('ip -j link/addr/route', () => {
+    expect(parseIpLink(fx('ip-link-wireguard-go.json'))).toEqual({ ifindex: 2, kind: 'tun', up: true, mtu: 1380 });
+    expect(parseIpLink(fx('ip-link-fresh-wireguard-go.json'))).toEqual({ ifindex: 2, kind: 'tun', up: false, mtu: 1420 });
+    expect(parseIpAddr(fx('ip-addr-wireguard-go.json'))).toEqual(['100.96.0.7/32']); // fe80:: link-local left out
+    expect(parseIpAddr(fx('ip-addr-fresh-wireguard-go.json'))).toEqual([]);
+    expect(parseIpRoutes(fx('ip-route4-wireguard-go.json'))).toEqual([{ dst: '10.244.0.0/16' }, { dst: '100.96.0.1/32' }]);
+    expect(parseIpRoutes(fx('ip-route6-wireguard-go.json'), true)).toEqual([{ dst: 'fe80::/64', protocol: 'kernel' }]);
+    expect(parseIpRoutes(fx('ip-route4-fresh.json'))).toEqual([]);
+    expect(parseIpRoutes('')).toEqual([]);
+  });
+});
+
+describe('cidr canonical forms', () => {
+  it('masks host bits, adds host prefixes, writes IPv6 per RFC 5952', () => {
+    expect(canonicalCidr('10.244.1.5/16')).toBe('10.244.0.0/16');
+    expect(canonicalCidr('100.96.0.1')).toBe('100.96.0.1/32');
+    expect(canonicalCidr('FD00:0:0:0::1/64')).toBe('fd00::/64');
+    expect(canonicalCidr('2001:db8:0:0:1:0:0:1', true)).toBe('2001:db8::1:0:0:1/128');
+    expect(canonicalCidr('default')).toBe('0.0.0.0/0');
+    expect(canonicalCidr('default', true)).toBe('::/0');
+    expect(canonicalCidr('10.0.0.0/33')).toBeUndefined();
+    expect(canonicalCidr('10.0.0/8')).toBeUndefined();
+    expect(canonicalCidr('::ffff:10.0.0.1/128')).toBe('::ffff:a00:1/128');
+    expect(canonicalIp('0:0:0:0:0:0:0:1')).toBe('::1');
+    expect(canonicalInterfaceAddress('100.96.0.7/24')).toBe('100.96.0.7/24');
+    expect(canonicalInterfaceAddress('100.96.0.7')).toBeUndefined();
+  });
+});
+
+describe('inspectWireguard (FakeHost scripted with the real outputs)', () => {
+  it('a missing interface is reported as absent, without calling wg', async () => {
+    const host = new FakeHost().onExec('ip -j -d link show dev wg0', { exitCode: 1, stderr: fx('ip-link-missing.stderr').replace('nonexist', 'wg0') });
+    const a = await inspectWireguard(host, 'wg0');
+    expect(a).toEqual({ iface: 'wg0', exists: false, userspace: false, up: false, addresses: [], routes: [] });
+    expect(host.execLines()).toEqual(['ip -j -d link show dev wg0']);
+  });
+
+  it('reads link, addresses, routes (v4 + v6) and peers; changes nothing', async () => {
+    const host = new FakeHost()
+      .onExec('ip -j -d link show dev wg0', { stdout: fx('ip-link-wireguard-go.json') })
+      .onExec('ip -j addr show dev wg0', { stdout: fx('ip-addr-wireguard-go.json') })
+      .onExec('ip -j route show dev wg0', { stdout: fx('ip-route4-wireguard-go.json') })
+      .onExec('ip -j -6 route show dev wg0', { stdout: fx('ip-route6-wireguard-go.json') })
+      .onExec('wg show wg0 dump', { stdout: fx('dump-agent-wireguard-go.txt') });
+    const a = await inspectWireguard(host, 'wg0');
+    expect(a).toMatchObject({
+      iface: 'wg0',
+      exists: true,
+      kind: 'tun',
+      userspace: true,
+      ifindex: 2,
+      up: true,
+      mtu: 1380,
+      addresses: ['100.96.0.7/32'],
+      routes: [{ dst: '10.244.0.0/16' }, { dst: '100.96.0.1/32' }, { dst: 'fe80::/64', protocol: 'kernel' }],
+    });
+    expect(a.device?.peers).toHaveLength(1);
+    expect(JSON.stringify(a)).not.toContain(DUMMY_PRIV);
+    expect(host.mutations(new Set(['ip', 'wg']))).toEqual([]);
+  });
+
+  it('refuses an interface of another kind, and names the package when wg is missing', async () => {
+    const host = new FakeHost().onExec('ip -j -d link show dev wg0', { stdout: '[{"ifindex":5,"flags":["UP"],"mtu":1500,"linkinfo":{"info_kind":"dummy"}}]' });
+    await expect(inspectWireguard(host, 'wg0')).rejects.toThrow(/is a dummy device, not WireGuard/);
+
+    const h2 = new FakeHost() // later scripts win
+      .onExec('ip -j', { stdout: '[]' })
+      .onExec('ip -j -d link show dev wg0', { stdout: fx('ip-link-wireguard-go.json') });
+    const e = (await inspectWireguard(h2, 'wg0').catch((x: unknown) => x)) as AgentError;
+    expect(e).toBeInstanceOf(AgentError);
+    expect(e.remediation).toBe('install the Debian package wireguard-tools: apt-get install -y wireguard-tools');
+  });
+});
