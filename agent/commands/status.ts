@@ -28,7 +28,7 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     steps: journal?.steps ?? [],
     lastError: journal?.lastError ?? null,
     wireguard: wg ?? null,
-    k0sworker: { active: k0sActive, state: k0s.notFound ? 'systemctl not found' : k0s.stdout.trim() || 'unknown' },
+    k0sworker: { active: k0sActive, state: k0s.notFound ? 'systemctl not found' : k0s.stdout.trim() || `unknown (${k0s.stderr.trim().split('\n')[0] ?? ''})` },
   };
   if (opts.json) {
     ctx.out(JSON.stringify(doc, null, 2));
