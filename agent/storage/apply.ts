@@ -1,0 +1,163 @@
+/**
+ * apply: run a storage plan. Idempotent: every action re-checks what it can
+ * (mkfs probes the LV first and never reformats; the unit is written only when
+ * it differs), so re-running after a crash at any point converges.
+ * A plan with a refusal changes nothing: it throws before the first command.
+ */
+import { AgentError, EXIT } from '../errors.ts';
+import type { ExecResult, Host } from '../host/host.ts';
+import { LVM_ENV, blkidArgs } from './inspect.ts';
+import { parseBlkidExport, parseMountinfo } from './parse.ts';
+import { SETTLE, describeStorage } from './plan.ts';
+import { renderMountUnit } from './unit.ts';
+import type { StorageAction, StorageDesired, StoragePlan, StorageState } from './types.ts';
+
+export interface ApplyResult {
+  changed: boolean;
+  fsUuid?: string;
+  /** Commands run, as lines, in order (for the log). */
+  ran: string[];
+}
+
+export interface ApplyOptions {
+  /** Progress lines for the log. */
+  onProgress?: (line: string) => void;
+  /** Device facts recorded in the state file for the operator (path -> serial/model/size). */
+  deviceInfo?: StorageState['deviceInfo'];
+  now?: () => Date;
+}
+
+/** The error a refused plan raises: every device and reason, one per line. Exit code 2 (the operator's input is the problem). */
+export function refusalError(plan: StoragePlan): AgentError {
+  const refusals = plan.actions.filter((a) => a.kind === 'storage.refuse');
+  const lines = refusals.map((r) => `  ${r.device ?? 'storage'}: ${r.reason}`);
+  return new AgentError(
+    `storage: refusing to touch any disk (nothing was changed):\n${lines.join('\n')}`,
+    'fix the listed devices (or NVME_DEVICES) and run again; castai-edge-initd never formats a disk that holds data or is not proven ours',
+    EXIT.CONFIG,
+  );
+}
+
+const LONG: Record<string, number> = { 'mkfs.xfs': 600_000, lvcreate: 300_000, pvcreate: 120_000, vgcreate: 120_000, vgchange: 120_000 };
+
+export async function applyStorage(host: Host, d: StorageDesired, plan: StoragePlan, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  if (plan.refused || plan.actions.some((a) => a.kind === 'storage.refuse')) throw refusalError(plan);
+  const now = opts.now ?? (() => new Date());
+  const res: ApplyResult = { changed: false, ran: [] };
+  const say = (l: string) => opts.onProgress?.(l);
+  const lvPath = `/dev/${d.vgName}/${d.lvName}`;
+
+  const run = async (argv: string[], what: string): Promise<ExecResult> => {
+    const [cmd, ...args] = argv as [string, ...string[]];
+    const isLvm = ['pvcreate', 'vgcreate', 'lvcreate', 'vgchange', 'lvremove', 'vgremove', 'pvremove'].includes(cmd);
+    const r = await host.exec(cmd, args, { timeoutMs: LONG[cmd] ?? 60_000, ...(isLvm ? { env: { ...LVM_ENV } } : {}) });
+    res.ran.push(argv.join(' '));
+    if (cmd === 'udevadm') return r; // settle is best effort (no udev in a container: nothing to wait for)
+    if (r.exitCode !== 0 || r.timedOut) {
+      const err = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ');
+      throw new AgentError(
+        `storage: ${what}: \`${argv.join(' ')}\` failed (${r.notFound ? 'not found' : r.timedOut ? 'timed out' : `exit ${r.exitCode}`}${err ? `: ${err}` : ''})`,
+        /busy/i.test(err) ? 'a device was busy (udev race or another user); run again, the step resumes where it stopped' : 'run again after fixing the cause; the step resumes where it stopped (state in the state dir)',
+      );
+    }
+    return r;
+  };
+
+  const probeLv = async (): Promise<{ type?: string; uuid?: string }> => {
+    const r = await host.exec('blkid', blkidArgs(lvPath), { timeoutMs: 30_000 });
+    res.ran.push(['blkid', ...blkidArgs(lvPath)].join(' '));
+    if (r.exitCode === 2) return {};
+    if (r.exitCode !== 0) throw new AgentError(`storage: cannot probe ${lvPath} (blkid exit ${r.exitCode}: ${r.stderr.trim()})`, 'check that the volume group is active: vgchange -ay ' + d.vgName);
+    const kv = parseBlkidExport(r.stdout);
+    return { ...(kv.TYPE ? { type: kv.TYPE } : {}), ...(kv.UUID ? { uuid: kv.UUID } : {}) };
+  };
+
+  const writeState = async (a: StorageAction) => {
+    const s = a.state!;
+    const prevText = await host.readFile(d.stateFile);
+    let prev: StorageState | undefined;
+    try {
+      prev = prevText ? (JSON.parse(prevText) as StorageState) : undefined;
+    } catch {
+      prev = undefined;
+    }
+    if (s.phase === 'ready' && !res.fsUuid) res.fsUuid = (await probeLv()).uuid;
+    const ts = now().toISOString();
+    const keepCreated = prev && prev.vgName === d.vgName && [...prev.devices].sort().join() === [...s.devices].sort().join();
+    const state: StorageState = {
+      version: 1,
+      phase: s.phase,
+      vgName: d.vgName,
+      lvName: d.lvName,
+      devices: [...s.devices].sort(),
+      ...(opts.deviceInfo ? { deviceInfo: opts.deviceInfo.filter((x) => s.devices.includes(x.path)) } : prev?.deviceInfo ? { deviceInfo: prev.deviceInfo } : {}),
+      stripes: s.stripes,
+      ...(res.fsUuid ? { fsUuid: res.fsUuid } : {}),
+      createdAt: keepCreated && prev?.createdAt ? prev.createdAt : ts,
+      updatedAt: ts,
+    };
+    await host.writeFileAtomic(d.stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, dirMode: 0o700 });
+    res.ran.push(`write ${d.stateFile} (${s.phase})`);
+  };
+
+  for (const a of plan.actions) {
+    say(`storage: ${a.description}`);
+    switch (a.kind) {
+      case 'storage.record':
+        await writeState(a);
+        break;
+      case 'storage.pvcreate':
+      case 'storage.vgcreate':
+      case 'storage.lvcreate':
+      case 'storage.activate':
+        for (const argv of a.commands ?? []) await run(argv, a.description);
+        res.changed = true;
+        break;
+      case 'storage.mkfs': {
+        // Always probe first: a filesystem found here is never reformatted.
+        const fs = await probeLv();
+        if (fs.type === 'xfs') {
+          res.fsUuid = fs.uuid;
+          break;
+        }
+        if (fs.type)
+          throw new AgentError(
+            `storage: our LV ${lvPath} holds a ${fs.type} filesystem, not xfs; refusing to reformat it (nothing else was changed by this step)`,
+            `if its data is not needed: castai-edge-initd reset --yes-really-reset --remove-volume-group, then run again`,
+            EXIT.CONFIG,
+          );
+        for (const argv of a.commands ?? []) await run(argv, a.description);
+        res.changed = true;
+        const after = await probeLv();
+        if (after.type !== 'xfs' || !after.uuid) throw new AgentError(`storage: mkfs.xfs on ${lvPath} finished but blkid does not see an xfs filesystem`, `check dmesg and run again`);
+        res.fsUuid = after.uuid;
+        break;
+      }
+      case 'storage.mount-unit': {
+        if (!res.fsUuid) res.fsUuid = (await probeLv()).uuid;
+        if (!res.fsUuid) throw new AgentError(`storage: ${lvPath} has no filesystem UUID; cannot write ${d.unitPath}`, 'run again; if it persists, check `blkid -p ' + lvPath + '`');
+        const text = renderMountUnit(d, res.fsUuid);
+        if ((await host.readFile(d.unitPath)) !== text) {
+          await host.writeFileAtomic(d.unitPath, text, { mode: 0o644 });
+          res.ran.push(`write ${d.unitPath}`);
+          res.changed = true;
+        }
+        break;
+      }
+      case 'storage.mount': {
+        for (const argv of a.commands ?? []) await run(argv, a.description);
+        res.changed = true;
+        const mi = parseMountinfo((await host.readFile('/proc/self/mountinfo')) ?? '');
+        if (!mi.some((m) => m.mountPoint === d.mountPoint))
+          throw new AgentError(`storage: ${d.unitName} started but ${d.mountPoint} is not mounted`, `see: systemctl status ${d.unitName}; journalctl -u ${d.unitName}`);
+        break;
+      }
+      case 'storage.refuse':
+        throw refusalError(plan); // unreachable: checked above
+    }
+  }
+  return res;
+}
+
+/** Lines for the log/plan (re-exported for callers that only import apply). */
+export { describeStorage, SETTLE };

@@ -1,0 +1,87 @@
+/**
+ * The storage step: NVMe disks -> LVM (striped) -> xfs -> /var/lib/k0s.
+ *
+ *   planStorageStep(host, cfg, stateDir)  inspect + plan, changes nothing (for `plan`)
+ *   runStorageStep(host, cfg, stateDir)   inspect -> plan -> apply (for `run`)
+ *   storageStep                           the same as a reconcile `Step`
+ *   teardownStorage(...)                  for `reset` / edge removal (./teardown.ts)
+ */
+import type { Host } from '../host/host.ts';
+import type { Step, StepContext, StepPlan, StepResult } from '../reconcile/step.ts';
+import type { Subsystem } from '../subsystem.ts';
+import { applyStorage, refusalError, type ApplyResult } from './apply.ts';
+import { inspectStorage } from './inspect.ts';
+import { describeStorage, desiredFromConfig, planStorage, renderStoragePlan } from './plan.ts';
+import type { StorageAction, StorageActual, StorageDesired, StoragePlan } from './types.ts';
+
+export { desiredFromConfig, describeStorage, planStorage, renderStoragePlan, inspectStorage, applyStorage, refusalError };
+export { planTeardown, teardownStorage } from './teardown.ts';
+export type { StorageAction, StorageActual, StorageDesired, StoragePlan };
+
+/** What the storage step needs from AgentConfig (structurally compatible with it). */
+export interface StorageConfig {
+  nvmeDevices?: string[] | undefined;
+}
+
+export interface StorageStepResult {
+  plan: StoragePlan;
+  apply?: ApplyResult;
+  /** One line for the journal: "mounted castai-edge/k0s (2 stripes) at /var/lib/k0s", "nothing to do"... */
+  summary: string;
+  changed: boolean;
+  /** Milliseconds spent in inspect+plan and in apply. */
+  timings: { inspectPlanMs: number; applyMs: number };
+}
+
+export async function planStorageStep(host: Host, cfg: StorageConfig, stateDir: string): Promise<{ desired: StorageDesired; actual: StorageActual; plan: StoragePlan }> {
+  const desired = desiredFromConfig({ nvmeDevices: cfg.nvmeDevices, stateDir });
+  const actual = await inspectStorage(host, desired);
+  return { desired, actual, plan: planStorage(desired, actual) };
+}
+
+/**
+ * inspect -> plan -> apply. Throws AgentError (exit code 2) on a refusal, having
+ * changed nothing; throws AgentError (exit 1) when a command fails mid-way (a
+ * re-run resumes).
+ */
+export async function runStorageStep(host: Host, cfg: StorageConfig, stateDir: string, onProgress?: (line: string) => void): Promise<StorageStepResult> {
+  const t0 = performance.now();
+  const { desired, actual, plan } = await planStorageStep(host, cfg, stateDir);
+  const t1 = performance.now();
+  for (const n of plan.notes) onProgress?.(`storage: ${n}`);
+  if (plan.refused) throw refusalError(plan);
+  if (plan.actions.length === 0) {
+    return { plan, summary: plan.summary, changed: false, timings: { inspectPlanMs: Math.round(t1 - t0), applyMs: 0 } };
+  }
+  const deviceInfo = plan.disks.map((x) => ({ path: x.path, serial: x.serial, model: x.model, sizeBytes: x.size }));
+  const res = await applyStorage(host, desired, plan, { deviceInfo, ...(onProgress ? { onProgress } : {}) });
+  const t2 = performance.now();
+  void actual;
+  return { plan, apply: res, summary: `${plan.summary} — done`, changed: res.changed, timings: { inspectPlanMs: Math.round(t1 - t0), applyMs: Math.round(t2 - t1) } };
+}
+
+/** The reconcile step (agent/reconcile/step.ts). */
+export const storageStep: Step = {
+  name: 'storage',
+  async plan(ctx: StepContext): Promise<StepPlan> {
+    const { plan } = await planStorageStep(ctx.host, ctx.cfg, ctx.store.dir);
+    return { step: 'storage', summary: plan.summary, actions: plan.actions, details: { ...describeStorage(plan), text: renderStoragePlan(plan) } };
+  },
+  async run(ctx: StepContext): Promise<StepResult> {
+    const r = await runStorageStep(ctx.host, ctx.cfg, ctx.store.dir, (l) => ctx.log.info({ step: 'storage' }, l));
+    const skipped = !r.changed && r.plan.actions.length === 0 && r.plan.summary.startsWith('skipped');
+    return { state: skipped ? 'skipped' : 'done', summary: r.summary, changed: r.changed };
+  },
+};
+
+/** The subsystem shape (agent/subsystem.ts); `desired` carries NVME_DEVICES and the state file path. */
+export const storageSubsystem: Subsystem<StorageDesired, StorageActual, StorageAction> = {
+  name: 'storage',
+  inspect: (host) => inspectStorage(host, desiredFromConfig({ stateDir: '/var/lib/castai-edge-initd' })),
+  plan: (desired, actual) => planStorage(desired, actual).actions,
+  apply: async (host, actions) => {
+    const desired = desiredFromConfig({ stateDir: '/var/lib/castai-edge-initd' });
+    const plan: StoragePlan = { actions, notes: [], disks: [], refused: actions.some((a) => a.kind === 'storage.refuse'), summary: '' };
+    await applyStorage(host, desired, plan);
+  },
+};

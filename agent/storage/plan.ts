@@ -1,0 +1,608 @@
+/**
+ * plan: PURE. Desired (NVME_DEVICES + our names) vs actual (inspect) -> actions.
+ *
+ * Safety rules (docs/decisions/0050-storage-safety.md), which NVME_DEVICES never overrides:
+ *   - never the disk under /, /boot, /boot/efi, /usr, /var or swap (followed through partitions, LVM, dm, RAID);
+ *   - never a disk with partitions, or a partition table (even an empty one);
+ *   - never a disk with any filesystem, RAID, LVM or other signature that is not ours;
+ *   - never a mounted disk (or one whose partitions/LVs are mounted or used as swap);
+ *   - "ours" = a PV of the volume group carrying our LVM tag.
+ * With NVME_DEVICES set, one unsafe or unknown device makes the whole plan a
+ * refusal: every problem is listed and nothing at all is changed. Without it,
+ * unsafe disks are skipped with a note.
+ */
+import path from 'node:path';
+import { isNvme } from './inspect.ts';
+import { renderMountUnit } from './unit.ts';
+import {
+  STORAGE_DEFAULTS,
+  type BlockDevice,
+  type DiskInfo,
+  type DiskVerdict,
+  type LvmLv,
+  type LvmVg,
+  type StorageAction,
+  type StorageActual,
+  type StorageDesired,
+  type StoragePlan,
+} from './types.ts';
+
+/** Mount points whose disk is "the root disk". */
+const SYSTEM_MOUNTS = ['/', '/boot', '/boot/efi', '/efi', '/usr', '/var'];
+/** wipefs/blkid types that are partition tables. */
+const PARTITION_TABLES = new Set(['gpt', 'PMBR', 'dos', 'mbr', 'atari', 'bsd', 'sun', 'sgi', 'mac', 'aix', 'amiga', 'minix', 'solaris', 'ultrix', 'unixware', 'plan9']);
+/** Cloud network volumes that show up as NVMe but are not local scratch disks (skipped in auto mode only). */
+const NETWORK_NVME_MODELS = [/^Amazon Elastic Block Store/i];
+
+export function desiredFromConfig(cfg: { nvmeDevices?: string[] | undefined; stateDir: string }): StorageDesired {
+  return {
+    ...(cfg.nvmeDevices !== undefined ? { devices: [...cfg.nvmeDevices] } : {}),
+    vgName: STORAGE_DEFAULTS.vgName,
+    lvName: STORAGE_DEFAULTS.lvName,
+    tag: STORAGE_DEFAULTS.tag,
+    mountPoint: STORAGE_DEFAULTS.mountPoint,
+    unitName: STORAGE_DEFAULTS.unitName,
+    unitPath: STORAGE_DEFAULTS.unitPath,
+    stripeSize: STORAGE_DEFAULTS.stripeSize,
+    fsLabel: STORAGE_DEFAULTS.fsLabel,
+    stateFile: path.join(cfg.stateDir, STORAGE_DEFAULTS.stateFileName),
+    k0sUnit: STORAGE_DEFAULTS.k0sUnit,
+  };
+}
+
+/** 3.5 TiB, 894.3 GiB, 512 MiB ... */
+export function humanSize(bytes: number | undefined): string {
+  if (bytes === undefined) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
+
+const list = (xs: string[]) => xs.join(', ');
+const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join('\0') === [...b].sort().join('\0');
+
+function subtree(d: BlockDevice): BlockDevice[] {
+  const out: BlockDevice[] = [];
+  const walk = (n: BlockDevice) => {
+    out.push(n);
+    n.children.forEach(walk);
+  };
+  walk(d);
+  return out;
+}
+
+interface Ctx {
+  d: StorageDesired;
+  a: StorageActual;
+  ourVg?: LvmVg;
+  ourLv?: LvmLv;
+  ourPvs: Set<string>;
+  /** major:minor -> mount points (real block devices only). */
+  mountsByMajMin: Map<string, string[]>;
+  systemMajMin: Map<string, string>;
+  systemSources: Map<string, string>;
+  swaps: Set<string>;
+}
+
+function context(d: StorageDesired, a: StorageActual): Ctx {
+  const ourVg = a.lvm.vgs.find((v) => v.vgName === d.vgName && v.tags.includes(d.tag));
+  const ourLv = ourVg ? a.lvm.lvs.find((l) => l.vgName === d.vgName && l.lvName === d.lvName) : undefined;
+  const mountsByMajMin = new Map<string, string[]>();
+  const systemMajMin = new Map<string, string>();
+  const systemSources = new Map<string, string>();
+  for (const m of a.mounts) {
+    if (!m.majMin || m.majMin.startsWith('0:')) {
+      // btrfs and virtual filesystems have anonymous device numbers: fall back to the source path.
+      if (SYSTEM_MOUNTS.includes(m.mountPoint) && m.source.startsWith('/dev/')) systemSources.set(m.source, m.mountPoint);
+      continue;
+    }
+    mountsByMajMin.set(m.majMin, [...(mountsByMajMin.get(m.majMin) ?? []), m.mountPoint]);
+    if (SYSTEM_MOUNTS.includes(m.mountPoint)) {
+      systemMajMin.set(m.majMin, systemMajMin.get(m.majMin) ?? m.mountPoint);
+      if (m.source.startsWith('/dev/')) systemSources.set(m.source, m.mountPoint);
+    }
+  }
+  return {
+    d,
+    a,
+    ...(ourVg ? { ourVg } : {}),
+    ...(ourLv ? { ourLv } : {}),
+    ourPvs: new Set(ourVg ? a.lvm.pvs.filter((p) => p.vgName === ourVg.vgName).map((p) => p.pvName) : []),
+    mountsByMajMin,
+    systemMajMin,
+    systemSources,
+    swaps: new Set(a.swaps),
+  };
+}
+
+/** What makes this disk the system disk, or undefined. */
+function systemUse(c: Ctx, disk: BlockDevice): string | undefined {
+  for (const n of subtree(disk)) {
+    const via = n === disk ? '' : ` via ${n.path}`;
+    const mp = c.systemMajMin.get(n.majMin) ?? n.mountpoints.find((m) => SYSTEM_MOUNTS.includes(m)) ?? c.systemSources.get(n.path);
+    if (mp) return `holds ${mp}${via}`;
+    if (c.swaps.has(n.path) || c.swaps.has(`/dev/${n.kname}`) || n.mountpoints.includes('[SWAP]')) return `holds swap${via}`;
+  }
+  return undefined;
+}
+
+/** Mounts anywhere in the disk's tree, except our LV at our mount point. */
+function mountUses(c: Ctx, disk: BlockDevice): string[] {
+  const out = new Set<string>();
+  for (const n of subtree(disk)) {
+    const mps = new Set([...n.mountpoints, ...(c.mountsByMajMin.get(n.majMin) ?? [])]);
+    const isOurLv = c.ourLv?.kernelMajMin !== undefined && c.ourLv.kernelMajMin !== null && n.majMin === c.ourLv.kernelMajMin;
+    for (const mp of mps) {
+      if (isOurLv && mp === c.d.mountPoint) continue;
+      out.add(mp === '[SWAP]' ? `used as swap (${n.path})` : `mounted at ${mp}${n === disk ? '' : ` (${n.path})`}`);
+    }
+    if (mps.size === 0 && (c.swaps.has(n.path) || c.swaps.has(`/dev/${n.kname}`))) out.add(`used as swap (${n.path})`);
+  }
+  return [...out];
+}
+
+function describeSignature(type: string, offset: string | undefined, uuid: string | null | undefined, label: string | null | undefined): string {
+  const bits = [offset ? `offset ${offset}` : '', uuid ? `UUID ${uuid}` : '', label ? `label "${label}"` : ''].filter(Boolean);
+  const what =
+    type === 'linux_raid_member' || type === 'isw_raid_member' || type === 'ddf_raid_member'
+      ? `RAID member signature (${type})`
+      : type === 'swap'
+        ? 'swap signature'
+        : type === 'crypto_LUKS'
+          ? 'LUKS encryption signature (crypto_LUKS)'
+          : type === 'zfs_member'
+            ? 'ZFS pool member signature (zfs_member)'
+            : `${type} filesystem signature`;
+  return bits.length ? `${what} (${bits.join(', ')})` : what;
+}
+
+/** The verdict on one whole disk. `explicit` = listed in NVME_DEVICES (non-NVMe is then a refusal, not a skip). */
+function judge(c: Ctx, disk: BlockDevice, explicit: boolean): { info: DiskInfo } {
+  const nvme = isNvme(disk);
+  const sys = systemUse(c, disk);
+  const base = { path: disk.path, name: disk.name, size: disk.size, model: disk.model, serial: disk.serial, nvme, root: sys !== undefined };
+  const reasons: string[] = [];
+  if (sys) reasons.push(`root disk: ${sys}`);
+  const ourPv = c.ourPvs.has(disk.path);
+
+  if (!explicit && !nvme) return { info: { ...base, verdict: { kind: 'not-candidate', reason: `not an NVMe disk${disk.tran ? ` (transport ${disk.tran})` : ''}` } } };
+  if (explicit && !nvme) reasons.push(`not an NVMe disk (transport ${disk.tran ?? 'none'}${disk.model ? `, model "${disk.model}"` : ''}); NVME_DEVICES takes NVMe disks only`);
+  if (!explicit && !sys && disk.model && NETWORK_NVME_MODELS.some((r) => r.test(disk.model!)))
+    return { info: { ...base, verdict: { kind: 'not-candidate', reason: `network volume ("${disk.model}"), not a local NVMe disk; list it in NVME_DEVICES to use it` } } };
+
+  if (disk.ro) reasons.push('read-only device');
+  if (disk.size === 0) reasons.push('size 0 (no medium)');
+
+  const parts = disk.children.filter((ch) => ch.type === 'part');
+  if (parts.length) reasons.push(`has ${parts.length} partition${parts.length > 1 ? 's' : ''} (${list(parts.map((p) => p.path))})`);
+  for (const ch of disk.children) {
+    if (ch.type === 'part') continue;
+    if (ch.type === 'lvm' && ourPv) continue; // our LV on our PV
+    reasons.push(`in use by ${ch.type} device ${ch.path}`);
+  }
+
+  const probe = c.a.probes[disk.path];
+  if (probe?.error) reasons.push(`could not read its signatures (${probe.error}); refusing to guess`);
+  else if (!probe && !ourPv) reasons.push('its signatures were not probed; refusing to guess');
+  let oursHalfMade = false;
+  if (probe) {
+    const seen = new Set<string>();
+    const sigs = [...probe.signatures.map((s) => ({ type: s.type, offset: s.offset, uuid: s.uuid, label: s.label }))];
+    if (probe.blkid.PTTYPE) sigs.push({ type: probe.blkid.PTTYPE === 'PMBR' ? 'PMBR' : probe.blkid.PTTYPE, offset: '', uuid: probe.blkid.PTUUID ?? null, label: null });
+    if (probe.blkid.TYPE) sigs.push({ type: probe.blkid.TYPE, offset: '', uuid: probe.blkid.UUID ?? null, label: probe.blkid.LABEL ?? null });
+    for (const s of sigs) {
+      const key = PARTITION_TABLES.has(s.type) || s.type.toLowerCase() === 'gpt' ? 'pt' : s.type;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (key === 'pt') {
+        const t = sigs.filter((x) => PARTITION_TABLES.has(x.type)).map((x) => x.type);
+        reasons.push(`partition table signature (${[...new Set(t)].join(', ')})`);
+        continue;
+      }
+      if (s.type === 'LVM2_member') {
+        const pv = c.a.lvm.pvs.find((p) => p.pvName === disk.path);
+        if (ourPv) continue;
+        if (pv && pv.vgName === '' && c.a.state?.phase === 'creating' && c.a.state.devices.includes(disk.path)) {
+          oursHalfMade = true; // our pvcreate ran, the agent stopped before vgcreate
+          continue;
+        }
+        const vg = pv?.vgName ? c.a.lvm.vgs.find((v) => v.vgName === pv.vgName) : undefined;
+        if (pv?.vgName && pv.vgName === c.d.vgName && !vg?.tags.includes(c.d.tag))
+          reasons.push(`LVM physical volume of a volume group named "${pv.vgName}" that lacks our tag "${c.d.tag}" (not made by us)`);
+        else if (pv?.vgName) reasons.push(`LVM physical volume of volume group "${pv.vgName}" (LVM2_member, not ours: no tag "${c.d.tag}")`);
+        else reasons.push(`LVM physical volume signature (LVM2_member${s.uuid ? `, PV UUID ${s.uuid}` : ''}) not in any volume group of ours`);
+        continue;
+      }
+      reasons.push(describeSignature(s.type, s.offset || undefined, s.uuid, s.label));
+    }
+  }
+  reasons.push(...mountUses(c, disk));
+
+  let verdict: DiskVerdict;
+  if (reasons.length) verdict = { kind: 'unsafe', reasons };
+  else if (ourPv) verdict = { kind: 'ours', reason: `physical volume of our volume group ${c.d.vgName} (tag ${c.d.tag})` };
+  else if (oursHalfMade) verdict = { kind: 'ours', reason: `physical volume we created (recorded in ${c.d.stateFile}) before the agent stopped` };
+  else verdict = { kind: 'eligible' };
+  return { info: { ...base, verdict } };
+}
+
+function allNodes(devs: BlockDevice[]): BlockDevice[] {
+  return devs.flatMap(subtree);
+}
+
+function findDevice(a: StorageActual, entry: string): BlockDevice | undefined {
+  const target = a.resolved[entry] ?? entry;
+  return allNodes(a.blockDevices).find((n) => n.path === target || `/dev/${n.kname}` === target || `/dev/${n.name}` === target);
+}
+
+function refuse(device: string | undefined, size: number | undefined, reason: string): StorageAction {
+  return {
+    kind: 'storage.refuse',
+    ...(device ? { device } : {}),
+    ...(size !== undefined ? { sizeBytes: size } : {}),
+    description: device ? `refuse ${device}` : 'refuse',
+    reason,
+  };
+}
+
+function refusal(plan: Omit<StoragePlan, 'refused' | 'summary' | 'actions'>, actions: StorageAction[]): StoragePlan {
+  const n = actions.length;
+  return {
+    ...plan,
+    actions,
+    refused: true,
+    summary: `refused (${n} problem${n > 1 ? 's' : ''}); nothing will be changed: ${actions.map((x) => (x.device ? `${x.device}: ${x.reason}` : x.reason)).join(' | ')}`,
+  };
+}
+
+const lvPathOf = (d: StorageDesired) => `/dev/${d.vgName}/${d.lvName}`;
+
+export function lvcreateArgs(d: StorageDesired, stripes: number): string[] {
+  return [
+    '--yes',
+    '--wipesignatures',
+    'y',
+    '--addtag',
+    d.tag,
+    '--name',
+    d.lvName,
+    ...(stripes > 1 ? ['-i', String(stripes), '-I', d.stripeSize] : []),
+    '-l',
+    '100%FREE',
+    d.vgName,
+  ];
+}
+
+export const SETTLE: string[] = ['udevadm', 'settle', '--timeout=30'];
+
+/** Actions that build the volume from blank disks (or finish a half-made one). */
+function createActions(c: Ctx, disks: DiskInfo[], why: string, haveVg: boolean): StorageAction[] {
+  const d = c.d;
+  const devices = disks.map((x) => x.path).sort();
+  const total = disks.reduce((s, x) => s + x.size, 0);
+  const n = devices.length;
+  const out: StorageAction[] = [];
+  if (!haveVg) {
+    out.push({
+      kind: 'storage.record',
+      description: `record intent in ${d.stateFile}: ${d.vgName} on ${list(devices)}`,
+      reason: 'written before any disk is touched, so a crash mid-way is resumed, not mistaken for foreign data',
+      state: { phase: 'creating', devices, stripes: n },
+    });
+    for (const x of [...disks].sort((p, q) => p.path.localeCompare(q.path))) {
+      if (x.verdict.kind === 'ours') continue; // pvcreate already done
+      out.push({
+        kind: 'storage.pvcreate',
+        device: x.path,
+        sizeBytes: x.size,
+        description: `pvcreate ${x.path}`,
+        reason: `${why}: blank NVMe disk${x.model ? ` (${x.model}${x.serial ? `, serial ${x.serial}` : ''})` : ''}, no partitions, signatures or mounts`,
+        commands: [SETTLE, ['pvcreate', x.path]],
+        devices: [x.path],
+      });
+    }
+    out.push({
+      kind: 'storage.vgcreate',
+      device: d.vgName,
+      sizeBytes: total,
+      description: `create volume group ${d.vgName} tagged ${d.tag} on ${list(devices)}`,
+      reason: `the tag "${d.tag}" is what proves on later runs that these disks are ours`,
+      commands: [['vgcreate', '--addtag', d.tag, d.vgName, ...devices]],
+      devices,
+    });
+  }
+  out.push({
+    kind: 'storage.lvcreate',
+    device: lvPathOf(d),
+    sizeBytes: total,
+    description: n > 1 ? `create ${n}-stripe LV ${d.vgName}/${d.lvName} (stripe ${d.stripeSize}, 100% of the VG)` : `create linear LV ${d.vgName}/${d.lvName} (100% of the VG)`,
+    reason: n > 1 ? `${n} disks striped for throughput; a ${d.stripeSize} stripe avoids the xfs log-stripe warning` : 'one disk: a plain LV',
+    commands: [['lvcreate', ...lvcreateArgs(d, n)], SETTLE],
+    devices,
+  });
+  out.push(mkfsAction(c, false));
+  return out;
+}
+
+function mkfsAction(c: Ctx, probeFirst: boolean): StorageAction {
+  const d = c.d;
+  return {
+    kind: 'storage.mkfs',
+    device: lvPathOf(d),
+    description: `${probeFirst ? 'make sure ' + lvPathOf(d) + ' holds xfs; else ' : ''}mkfs.xfs -K -L ${d.fsLabel} ${lvPathOf(d)}`,
+    reason: probeFirst ? 'the volume was not active at inspection, so its filesystem is checked right before (never reformatting a filesystem)' : 'xfs for containerd/kubelet; -K skips the discard pass, which takes hours on large disks',
+    commands: [['mkfs.xfs', '-K', '-L', d.fsLabel, lvPathOf(d)]],
+    probeFirst,
+  };
+}
+
+/** Mount unit + mount + record, given what is already there. */
+function finishActions(c: Ctx, devices: string[], stripes: number, fresh: boolean): StorageAction[] {
+  const d = c.d;
+  const a = c.a;
+  const out: StorageAction[] = [];
+  const uuid = fresh ? undefined : a.lvFs?.uuid;
+  const wanted = uuid ? renderMountUnit(d, uuid) : undefined;
+  const unitOk = wanted !== undefined && a.unit.content === wanted;
+  if (!unitOk)
+    out.push({
+      kind: 'storage.mount-unit',
+      device: d.unitPath,
+      description: `write ${d.unitPath} (What=/dev/disk/by-uuid/${uuid ?? '<new filesystem UUID>'}, Where=${d.mountPoint}, noatime, Before=${d.k0sUnit})`,
+      reason: a.unit.content === undefined ? 'mounts the volume at every boot, before k0s starts' : 'the unit on disk differs from what it must be',
+    });
+  const mounted = !fresh && c.ourLv?.kernelMajMin && a.mounts.some((m) => m.mountPoint === d.mountPoint && m.majMin === c.ourLv!.kernelMajMin);
+  const enabled = a.unit.enabled === 'enabled' && unitOk;
+  if (!mounted || !enabled || !unitOk) {
+    const hidden = !mounted && a.mountPointEntries?.length ? `; ${d.mountPoint} already has ${a.mountPointEntries.length} entr${a.mountPointEntries.length > 1 ? 'ies' : 'y'} on the root disk (${list(a.mountPointEntries.slice(0, 3))}), hidden (not deleted) under the mount` : '';
+    out.push({
+      kind: 'storage.mount',
+      device: d.mountPoint,
+      description: `systemctl daemon-reload; systemctl enable --now ${d.unitName}`,
+      reason: `${!mounted ? `${d.mountPoint} is not mounted from ${d.vgName}/${d.lvName}` : !unitOk ? 'the unit changed' : `${d.unitName} is not enabled for boot`}${hidden}`,
+      commands: [['systemctl', 'daemon-reload'], ['systemctl', 'enable', '--now', d.unitName]],
+    });
+  }
+  const st = a.state;
+  const stateOk = st && st.phase === 'ready' && st.vgName === d.vgName && sameSet(st.devices, devices) && st.stripes === stripes && (!a.lvFs?.uuid || st.fsUuid === a.lvFs.uuid) && !fresh && out.length === 0;
+  if (!stateOk)
+    out.push({
+      kind: 'storage.record',
+      description: `record ${d.vgName}/${d.lvName} on ${list(devices)} in ${d.stateFile}`,
+      reason: 'so later runs can tell a changed device set from ours',
+      state: { phase: 'ready', devices: [...devices].sort(), stripes },
+    });
+  return out;
+}
+
+export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
+  const c = context(d, a);
+  const explicit = d.devices !== undefined;
+  const notes: string[] = [];
+  if (a.stateError) notes.push(`ignoring unreadable state file (${a.stateError})`);
+  const topDisks = a.blockDevices.filter((x) => x.type === 'disk');
+
+  // --- which disks are we talking about, and what is each ---
+  const requested: BlockDevice[] = [];
+  const refusals: StorageAction[] = [];
+  if (explicit) {
+    const seen = new Set<string>();
+    for (const entry of d.devices!) {
+      const dev = findDevice(a, entry);
+      if (!dev) {
+        refusals.push(refuse(entry, undefined, `no such block device (lsblk lists: ${list(topDisks.map((x) => x.path)) || 'none'})`));
+        continue;
+      }
+      if (dev.type !== 'disk' || !topDisks.includes(dev)) {
+        const parent = topDisks.find((t) => subtree(t).includes(dev));
+        refusals.push(refuse(entry, dev.size, `is a ${dev.type} device, not a whole disk${parent ? ` (it is on ${parent.path})` : ''}; NVME_DEVICES takes whole NVMe disks`));
+        continue;
+      }
+      if (seen.has(dev.path)) continue;
+      seen.add(dev.path);
+      requested.push(dev);
+    }
+  }
+  const judged = new Map<string, DiskInfo>();
+  for (const t of topDisks) judged.set(t.path, judge(c, t, explicit && requested.includes(t)).info);
+  if (explicit)
+    for (const t of topDisks)
+      if (!requested.includes(t)) {
+        const j = judged.get(t.path)!;
+        if (j.verdict.kind !== 'ours') judged.set(t.path, { ...j, verdict: { kind: 'not-candidate', reason: 'not listed in NVME_DEVICES' } });
+      }
+  const disks = [...judged.values()];
+  const base = { notes, disks };
+
+  if (explicit) {
+    for (const r of requested) {
+      const j = judged.get(r.path)!;
+      if (j.verdict.kind === 'unsafe') refusals.push(refuse(r.path, r.size, j.verdict.reasons.join('; ')));
+    }
+  }
+
+  // Our volume group's name taken by a VG without our tag: someone else's.
+  const clash = a.lvm.vgs.find((v) => v.vgName === d.vgName && !v.tags.includes(d.tag));
+  if (clash) refusals.push(refuse(d.vgName, clash.size, `a volume group named "${d.vgName}" exists without our tag "${d.tag}": not made by us, so not touched`));
+
+  // Something else mounted at /var/lib/k0s.
+  const atMp = a.mounts.filter((m) => m.mountPoint === d.mountPoint);
+  const foreignMount = atMp.find((m) => !c.ourLv?.kernelMajMin || m.majMin !== c.ourLv.kernelMajMin);
+  if (foreignMount && !refusals.length) {
+    const msg = `${d.mountPoint} is already a mount of ${foreignMount.source} (${foreignMount.fstype}), not of our volume`;
+    if (explicit || c.ourVg) refusals.push(refuse(d.mountPoint, undefined, `${msg}; unmount it (and remove its fstab/unit entry) or unset NVME_DEVICES`));
+    else {
+      notes.push(`${msg}: leaving storage alone, k0s uses that mount`);
+      return { ...base, actions: [], refused: false, summary: `skipped: ${d.mountPoint} is already mounted from ${foreignMount.source}` };
+    }
+  }
+
+  if (refusals.length) return refusal(base, refusals);
+
+  const needTools = (actions: StorageAction[]): StorageAction[] => {
+    const r: StorageAction[] = [];
+    const kinds = new Set(actions.map((x) => x.kind));
+    if (!a.lvm.available && (kinds.has('storage.pvcreate') || kinds.has('storage.vgcreate') || kinds.has('storage.lvcreate') || kinds.has('storage.activate')))
+      r.push(refuse(undefined, undefined, 'the LVM tools are not installed (pvs not found); install them: apt-get install lvm2'));
+    if (!a.tools.mkfsXfs && kinds.has('storage.mkfs')) r.push(refuse(undefined, undefined, 'mkfs.xfs is not installed; install it: apt-get install xfsprogs'));
+    return r;
+  };
+  const done = (actions: StorageAction[], summary: string): StoragePlan => {
+    const missing = needTools(actions);
+    if (missing.length) return refusal(base, missing);
+    return { ...base, actions, refused: false, summary: actions.length ? summary : 'nothing to do' };
+  };
+
+  // --- our VG exists: never rebuilt, only completed, activated and mounted ---
+  if (c.ourVg) {
+    const vg = c.ourVg;
+    const pvs = a.lvm.pvs.filter((p) => p.vgName === vg.vgName).map((p) => p.pvName);
+    if (vg.attr[3] === 'p' || pvs.some((p) => p === '[unknown]' || p === '')) {
+      return refusal(base, [
+        refuse(vg.vgName, vg.size, `our volume group ${vg.vgName} is missing a disk (partial: ${vg.pvCount} PVs expected, found ${list(pvs.filter((p) => p && p !== '[unknown]')) || 'none'}); its data is incomplete and it is not rebuilt automatically. To start over: castai-edge-initd reset --yes-really-reset --remove-volume-group`),
+      ]);
+    }
+    if (explicit) {
+      const want = requested.map((r) => r.path);
+      if (!sameSet(want, pvs))
+        return refusal(base, [
+          refuse(
+            vg.vgName,
+            vg.size,
+            `NVME_DEVICES (${list(want)}) differs from the disks of our existing volume group ${vg.vgName} (${list(pvs)}); it is never rebuilt silently. Set NVME_DEVICES="${pvs.join(' ')}", or to rebuild (DATA LOSS) run castai-edge-initd reset --yes-really-reset --remove-volume-group first`,
+          ),
+        ]);
+    } else {
+      const unused = disks.filter((x) => x.verdict.kind === 'eligible').map((x) => x.path);
+      if (unused.length) notes.push(`blank NVMe disk${unused.length > 1 ? 's' : ''} ${list(unused)} not added: the existing volume group ${vg.vgName} (${list(pvs)}) is never changed once made; to include ${unused.length > 1 ? 'them' : 'it'}, reset with --remove-volume-group and run again`);
+    }
+    const actions: StorageAction[] = [];
+    const lv = c.ourLv;
+    if (!lv) {
+      const pvInfos = pvs.map((p) => disks.find((x) => x.path === p) ?? { path: p, name: path.basename(p), size: 0, model: null, serial: null, nvme: true, root: false, verdict: { kind: 'ours', reason: '' } as DiskVerdict });
+      actions.push(...createActions(c, pvInfos, 'finish our volume', true));
+      actions.push(...finishActions(c, pvs, pvs.length, true));
+      return done(actions, `finish ${vg.vgName}: create LV, mkfs, mount`);
+    }
+    if (!lv.kernelMajMin) {
+      actions.push({
+        kind: 'storage.activate',
+        device: vg.vgName,
+        sizeBytes: vg.size,
+        description: `vgchange -ay ${vg.vgName}`,
+        reason: `our volume group ${vg.vgName} (tag ${d.tag}) exists but its LV is not active; only activate and mount, never rebuild`,
+        commands: [['vgchange', '-ay', vg.vgName], SETTLE],
+      });
+      actions.push(mkfsAction(c, true));
+    } else if (!a.lvFs?.type) actions.push(mkfsAction(c, false));
+    else if (a.lvFs.type !== 'xfs')
+      return refusal(base, [refuse(lvPathOf(d), lv.size, `our LV holds a ${a.lvFs.type} filesystem, not xfs; refusing to reformat it (reset --remove-volume-group to start over)`)]);
+    actions.push(...finishActions(c, pvs, lv.stripes || pvs.length, !lv.kernelMajMin));
+    const what = actions.some((x) => x.kind === 'storage.activate') ? 'activate and mount' : actions.some((x) => x.kind === 'storage.mount') ? 'mount' : 'update';
+    return done(actions, `${what} existing ${vg.vgName}/${d.lvName} (${list(pvs)})`);
+  }
+
+  // --- no VG of ours ---
+  const st = a.state;
+  const halfMade = disks.filter((x) => x.verdict.kind === 'ours');
+  let candidates: DiskInfo[];
+  if (explicit) candidates = requested.map((r) => judged.get(r.path)!);
+  else {
+    candidates = disks.filter((x) => x.verdict.kind === 'eligible' || x.verdict.kind === 'ours');
+    for (const x of disks) {
+      if (x.verdict.kind === 'unsafe') notes.push(`skipping ${x.path} (${humanSize(x.size)}): ${x.verdict.reasons.join('; ')}`);
+      else if (x.verdict.kind === 'not-candidate' && x.nvme) notes.push(`skipping ${x.path} (${humanSize(x.size)}): ${x.verdict.reason}`);
+    }
+  }
+  const candPaths = candidates.map((x) => x.path).sort();
+
+  if (st && st.vgName === d.vgName) {
+    const recorded = [...st.devices].sort();
+    const voidIntent = st.phase === 'creating' && halfMade.length === 0;
+    if (!sameSet(recorded, candPaths) && !voidIntent) {
+      const detail = recorded
+        .map((p) => {
+          const j = judged.get(p);
+          if (!j) return `${p}: missing`;
+          return `${p}: ${j.verdict.kind === 'eligible' ? 'blank' : j.verdict.kind === 'unsafe' ? j.verdict.reasons.join('; ') : j.verdict.kind === 'ours' ? 'ours' : j.verdict.reason}`;
+        })
+        .join(', ');
+      return refusal(base, [
+        refuse(
+          d.vgName,
+          undefined,
+          `${d.stateFile} records volume group ${d.vgName} on ${list(recorded)} (${detail}), but ${explicit ? 'NVME_DEVICES now lists' : 'the eligible NVMe disks are now'} ${list(candPaths) || 'none'} and the volume group is gone; never rebuilt silently on a different set. If the old volume is really gone for good, remove ${d.stateFile} (or run castai-edge-initd reset --yes-really-reset --remove-volume-group) and run again`,
+        ),
+      ]);
+    }
+    if (voidIntent && !sameSet(recorded, candPaths)) notes.push(`a previous run recorded intent for ${list(recorded)} but made nothing; starting afresh`);
+  }
+  if (candidates.length === 0) {
+    notes.push(`no eligible NVMe disk${explicit ? '' : ' (auto-discovery)'}: k0s keeps ${d.mountPoint} on the root disk`);
+    return { ...base, actions: [], refused: false, summary: 'skipped: no eligible NVMe disk; k0s uses the root disk' };
+  }
+  const rebuild = st?.phase === 'ready' && st.vgName === d.vgName && sameSet(st.devices, candPaths);
+  const why = rebuild
+    ? `rebuild: our volume group ${d.vgName} recorded on ${list(candPaths)} is gone and these disks are blank (instance store after stop/start)`
+    : halfMade.length
+      ? 'resume the interrupted build'
+      : explicit
+        ? 'listed in NVME_DEVICES'
+        : 'auto-discovered';
+  const actions = [...createActions(c, candidates, why, false), ...finishActions(c, candPaths, candPaths.length, true)];
+  const n = candidates.length;
+  return done(actions, `${rebuild ? 'rebuild' : 'create'} ${n > 1 ? `${n}-stripe` : 'linear'} LV ${d.vgName}/${d.lvName} on ${list(candPaths)} (${humanSize(candidates.reduce((s, x) => s + x.size, 0))}), xfs, mounted at ${d.mountPoint}`);
+}
+
+// ---------------------------------------------------------------- describe
+
+export interface StorageRow {
+  device: string;
+  size: string;
+  action: string;
+  reason: string;
+}
+
+const ACTION_WORD: Record<string, string> = {
+  'storage.refuse': 'REFUSE',
+  'storage.pvcreate': 'pvcreate',
+  'storage.vgcreate': 'vgcreate',
+  'storage.lvcreate': 'lvcreate',
+  'storage.activate': 'activate',
+  'storage.mkfs': 'mkfs.xfs',
+  'storage.mount-unit': 'write unit',
+  'storage.mount': 'mount',
+  'storage.record': 'record',
+};
+
+/** Rows for `plan`: every action, then every disk left alone (with why). */
+export function describeStorage(p: StoragePlan): { summary: string; rows: StorageRow[]; notes: string[] } {
+  const rows: StorageRow[] = p.actions.map((x) => ({ device: x.device ?? '-', size: humanSize(x.sizeBytes), action: ACTION_WORD[x.kind] ?? x.kind, reason: x.kind === 'storage.refuse' ? x.reason : `${x.description} — ${x.reason}` }));
+  if (!p.refused)
+    for (const dk of p.disks) {
+      if (dk.verdict.kind === 'ours' && p.actions.length === 0) rows.push({ device: dk.path, size: humanSize(dk.size), action: 'keep', reason: dk.verdict.reason });
+      if (dk.verdict.kind === 'unsafe' || dk.verdict.kind === 'not-candidate')
+        if (!p.actions.some((x) => x.device === dk.path)) rows.push({ device: dk.path, size: humanSize(dk.size), action: 'skip', reason: dk.verdict.kind === 'unsafe' ? dk.verdict.reasons.join('; ') : dk.verdict.reason });
+    }
+  return { summary: p.summary, rows, notes: p.notes };
+}
+
+/** The text table an operator reads. */
+export function renderStoragePlan(p: StoragePlan): string {
+  const { summary, rows, notes } = describeStorage(p);
+  const head = { device: 'DEVICE', size: 'SIZE', action: 'ACTION', reason: 'REASON' };
+  const all = [head, ...rows];
+  const w = (k: keyof StorageRow) => Math.max(...all.map((r) => r[k].length));
+  const wd = w('device');
+  const ws = w('size');
+  const wa = w('action');
+  const lines = [`storage: ${summary}`];
+  if (rows.length) for (const r of all) lines.push(`  ${r.device.padEnd(wd)}  ${r.size.padStart(ws)}  ${r.action.padEnd(wa)}  ${r.reason}`);
+  for (const n of notes) lines.push(`  note: ${n}`);
+  return lines.join('\n');
+}
