@@ -52,6 +52,10 @@ export interface GpuActual {
   gpus: GpuState[];
   /** Contents of the reboot-once guard file, when present. */
   rebootGuard?: RebootGuard;
+  /** nvidia-container-runtime found on the host (nvidia-container-toolkit), if any. */
+  containerRuntime?: string;
+  /** Current contents of the k0s containerd drop-in, if any. */
+  containerdDropIn?: string;
 }
 
 export type GpuAction = Action &
@@ -63,6 +67,7 @@ export type GpuAction = Action &
     | { kind: 'gpu.mig.create'; gpu: number; model: string; sizes: string[]; expected?: string[] }
     | { kind: 'gpu.mig.verify'; gpu: number; model: string; sizes: string[]; expected?: string[] }
     | { kind: 'gpu.mig.reboot-guard.clear' }
+    | { kind: 'gpu.containerd.dropin'; path: string; content: string }
   );
 
 export interface GpuSubsystemOptions {
@@ -70,6 +75,23 @@ export interface GpuSubsystemOptions {
   stateDir: string;
   /** Command that reboots the host (default `systemctl reboot`). */
   rebootCommand?: string[];
+}
+
+/** k0s (>= 1.27.1) merges containerd drop-ins from this directory. */
+export const CONTAINERD_DROPIN = '/etc/k0s/containerd.d/nvidia.toml';
+export const CONTAINER_RUNTIME_PATHS = ['/usr/bin/nvidia-container-runtime', '/usr/local/nvidia/toolkit/nvidia-container-runtime'];
+
+/** The containerd runtime "nvidia" for k0s, pointing at nvidia-container-runtime. */
+export function containerdDropIn(runtime: string): string {
+  return [
+    '# Written by castai-edge-initd: the NVIDIA container runtime for k0s containerd (nvidia-container-toolkit).',
+    'version = 2',
+    '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]',
+    '  runtime_type = "io.containerd.runc.v2"',
+    '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.options]',
+    `  BinaryName = "${runtime}"`,
+    '',
+  ].join('\n');
 }
 
 export const REBOOT_GUARD_FILE = 'gpu-reboot-attempted';
@@ -107,6 +129,17 @@ export async function inspect(host: Host, opts: Pick<GpuSubsystemOptions, 'state
     const caps = await readProfiles(host, g.index);
     const inst = g.migCurrent === 'Enabled' ? await readInstances(host, g.index) : { gis: [], cis: [] };
     actual.gpus.push({ ...g, ...caps, ...inst });
+  }
+  if (q.driver === 'ok') {
+    for (const p of CONTAINER_RUNTIME_PATHS) {
+      const st = await host.stat(p);
+      if (st?.isFile) {
+        actual.containerRuntime = p;
+        break;
+      }
+    }
+    const drop = await host.readFile(CONTAINERD_DROPIN);
+    if (drop !== undefined) actual.containerdDropIn = drop;
   }
   const guardText = await host.readFile(path.join(opts.stateDir, REBOOT_GUARD_FILE));
   if (guardText !== undefined) {
@@ -198,6 +231,11 @@ export function analyze(desired: GpuConfig | undefined, actual: GpuActual): GpuA
   if (!actual.gpus.some((g) => g.migCurrent !== 'N/A')) {
     out.warnings.push('INITD_GPU_CONFIG is set but no GPU on this host supports MIG; nothing to partition');
   }
+  if (!actual.containerRuntime) {
+    out.warnings.push(
+      `nvidia-container-toolkit is not installed (no ${CONTAINER_RUNTIME_PATHS.join(' or ')}): pods will not see the GPUs; install nvidia-container-toolkit and restart castai-edge-initd`,
+    );
+  }
   return out;
 }
 
@@ -248,6 +286,16 @@ export function plan(desired: GpuConfig | undefined, actual: GpuActual): GpuActi
     });
   }
   const actions: GpuAction[] = [...enable];
+  if (actual.containerRuntime && actual.gpus.some((g) => g.migCurrent !== 'N/A')) {
+    const content = containerdDropIn(actual.containerRuntime);
+    if (actual.containerdDropIn !== content) {
+      perGpu.push({
+        kind: 'gpu.containerd.dropin', path: CONTAINERD_DROPIN, content,
+        description: `write the k0s containerd drop-in ${CONTAINERD_DROPIN} (runtime "nvidia" → ${actual.containerRuntime})`,
+        reason: actual.containerdDropIn === undefined ? 'nvidia-container-toolkit is installed and k0s containerd has no NVIDIA runtime' : 'the drop-in differs from what the agent writes',
+      });
+    }
+  }
   if (pendingGpus.length) {
     const ids = pendingGpus.map((p) => p.busId).join(',');
     actions.push({
@@ -280,6 +328,8 @@ export function plan(desired: GpuConfig | undefined, actual: GpuActual): GpuActi
 export interface GpuPlanView {
   summary: string;
   warnings: string[];
+  /** Actions not tied to one GPU (containerd drop-in, reboot guard). */
+  nodeActions?: string[];
   gpus: Array<GpuAnalysis['gpus'][number] & { actions: string[] }>;
   lines: string[];
 }
@@ -303,10 +353,13 @@ export function describePlan(desired: GpuConfig | undefined, actual: GpuActual, 
     if (!g.skipped) lines.push(g.actions.length ? `  actions: ${g.actions.length}` : '  actions: none (already applied)');
     for (const a of g.actions) lines.push(`    - ${a}`);
   }
+  const nodeActions = actions.filter((a) => !('gpu' in a) && !('gpus' in a)).map((a) => a.description);
+  if (nodeActions.length) lines.push('node:');
+  for (const a of nodeActions) lines.push(`    - ${a}`);
   for (const w of view.warnings) lines.push(`WARN ${w}`);
   const mig = gpus.filter((g) => !g.skipped).length;
   const summary = mig === 0 ? 'nothing to do: no MIG-capable GPU' : actions.length ? `${actions.length} action(s) on ${mig} MIG GPU(s)` : `nothing to do: ${mig} MIG GPU(s) already partitioned`;
-  return { summary, warnings: view.warnings, gpus, lines };
+  return { summary, warnings: view.warnings, gpus, ...(nodeActions.length ? { nodeActions } : {}), lines };
 }
 
 // ---------------------------------------------------------------------------
@@ -445,6 +498,9 @@ export async function apply(host: Host, actions: GpuAction[], opts: GpuSubsystem
         break;
       case 'gpu.mig.verify':
         await verifyGpu(host, a);
+        break;
+      case 'gpu.containerd.dropin':
+        if ((await host.readFile(a.path)) !== a.content) await host.writeFileAtomic(a.path, a.content, { mode: 0o644 });
         break;
       case 'gpu.mig.reboot-guard.clear':
         if ((await host.stat(guardPath)) !== undefined) await host.remove(guardPath);
