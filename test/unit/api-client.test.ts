@@ -1,0 +1,377 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { MockAgent } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ApiClient, ApiError } from '../../agent/api/client.ts';
+import type { Clock } from '../../agent/api/retry.ts';
+import type { RegisterRequest, RegisterResponse } from '../../agent/api/types.ts';
+import { EXIT } from '../../agent/errors.ts';
+import { createLogger } from '../../agent/log/logger.ts';
+
+const API = 'https://api.test.invalid';
+const ORG = 'org-1';
+const CLUSTER = 'cl-1';
+const LOC = 'loc-1';
+const BOOT = 'cebt_bootstrap-token-value-123456';
+const EDGE_TOKEN = 'ceet_edge-token-value-987654321';
+const LOG_KEY = 'celk_log-key-value-abcdef123';
+const REGISTER_PATH = `/omni-provisioner/v2beta/organizations/${ORG}/clusters/${CLUSTER}/edge-locations/${LOC}/edges`;
+const EDGE_PATH = `/omni-provisioner/v2beta/organizations/${ORG}/clusters/${CLUSTER}/edges/e-1`;
+
+function wgPub(): string {
+  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
+  return der.subarray(der.length - 32).toString('base64');
+}
+
+const registerRequest: RegisterRequest = {
+  machineId: '0123456789abcdef0123456789abcdef',
+  hostname: 'edge-1',
+  arch: 'amd64',
+  kernel: '6.1.0-28-amd64',
+  agentVersion: '0.1.0',
+  wireguardPublicKey: wgPub(),
+  kubernetesLabels: { env: 'prod' },
+  kubernetesTaints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }],
+  inventory: {
+    vcpus: { count: 2 },
+    memory: 4096,
+    swap: 0,
+    storage: { disks: 1, size: 20480 },
+    network: { interfaces: 1, txBandwidth: 1000, rxBandwidth: 1000 },
+    gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] },
+  },
+};
+
+function registerResponse(now = Date.now()): RegisterResponse {
+  return {
+    edge: { id: 'e-1', name: 'cast-abc', phase: 'CREATING' },
+    edgeToken: EDGE_TOKEN,
+    node: { name: 'cast-abc', providerID: 'castai-omni://e-1', labels: { 'omni.cast.ai/csp': 'custom' }, taints: [] },
+    wireguard: {
+      address: '100.96.0.7/32',
+      listenPort: 51840,
+      mtu: 1380,
+      peers: [{ publicKey: wgPub(), endpoint: 'gw.example:51840', allowedIPs: ['100.96.0.1/32', '10.244.0.0/16'], persistentKeepalive: 25 }],
+    },
+    k0s: {
+      version: 'v1.33.1+k0s.0',
+      artifacts: { amd64: { url: 'https://dl.example/k0s-amd64', sha256: 'a'.repeat(64) } },
+      joinToken: gzipSync('kubeconfig').toString('base64'),
+      apiEndpoint: 'https://cp.example:8443',
+      konnectivityEndpoint: 'cp.example:8132',
+    },
+    logs: { url: `${API}/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, apiKey: LOG_KEY, expiresAt: new Date(now + 3_600_000).toISOString() },
+  };
+}
+
+class FakeClock implements Clock {
+  t = Date.parse('2026-01-01T00:00:00Z');
+  sleeps: number[] = [];
+  now(): number {
+    return this.t;
+  }
+  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw new Error('aborted');
+    this.sleeps.push(ms);
+    this.t += ms;
+  }
+}
+
+let mock: MockAgent;
+let clock: FakeClock;
+let lines: string[];
+
+function client(extra: Partial<ConstructorParameters<typeof ApiClient>[0]> = {}): ApiClient {
+  return new ApiClient({
+    apiUrl: API,
+    orgId: ORG,
+    clusterId: CLUSTER,
+    edgeLocationId: LOC,
+    dispatcher: mock,
+    clock,
+    random: () => 0.5,
+    logger: createLogger({ write: (l) => void lines.push(l), pretty: false, level: 'debug' }),
+    ...extra,
+  });
+}
+
+async function rejection(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ApiError);
+    return e as ApiError;
+  }
+  throw new Error('expected a rejection');
+}
+
+const pool = () => mock.get(API);
+
+beforeEach(() => {
+  mock = new MockAgent();
+  mock.disableNetConnect();
+  clock = new FakeClock();
+  lines = [];
+});
+afterEach(async () => {
+  await mock.close();
+});
+
+describe('register', () => {
+  it('sends the bootstrap token as Bearer and returns created=true on 201', async () => {
+    let seen: Record<string, string> = {};
+    pool()
+      .intercept({ path: REGISTER_PATH, method: 'POST' })
+      .reply((opts) => {
+        seen = opts.headers as Record<string, string>;
+        expect(JSON.parse(String(opts.body))).toEqual(registerRequest);
+        return { statusCode: 201, data: registerResponse() };
+      });
+    const r = await client().register(BOOT, registerRequest);
+    expect(r.created).toBe(true);
+    expect(r.response.edge.name).toBe('cast-abc');
+    expect(r.response.edgeToken).toBe(EDGE_TOKEN);
+    expect(seen.authorization).toBe(`Bearer ${BOOT}`);
+    expect(seen['x-api-key']).toBeUndefined();
+    expect(seen['content-type']).toBe('application/json');
+    expect(clock.sleeps).toEqual([]);
+  });
+
+  it('returns created=false on 200 (same machineId again)', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(200, registerResponse());
+    expect((await client().register(BOOT, registerRequest)).created).toBe(false);
+  });
+
+  it('retries 5xx with full-jitter backoff, then succeeds', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(500, { code: 13, message: 'boom' }).times(2);
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, registerResponse());
+    const r = await client().register(BOOT, registerRequest);
+    expect(r.created).toBe(true);
+    // random() = 0.5: half of the 1 s, then 2 s ceilings
+    expect(clock.sleeps).toEqual([500, 1000]);
+    expect(lines.join('')).toContain('retrying in 0.5 s');
+  });
+
+  it('honours Retry-After in seconds on 429', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(429, { code: 8, message: 'slow down' }, { headers: { 'retry-after': '7' } });
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, registerResponse());
+    await client().register(BOOT, registerRequest);
+    expect(clock.sleeps).toEqual([7000]);
+    expect(lines.join('')).toContain('Retry-After');
+  });
+
+  it('honours Retry-After as an HTTP-date on 503', async () => {
+    const at = new Date(clock.t + 42_000).toUTCString();
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(503, { code: 14, message: 'maintenance' }, { headers: { 'retry-after': at } });
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, registerResponse());
+    await client().register(BOOT, registerRequest);
+    expect(clock.sleeps).toEqual([42_000]);
+  });
+
+  it('stops at once on 401 with "bootstrap token expired" and says to fetch a fresh init script', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(401, { code: 16, message: 'bootstrap token expired' });
+    const e = await rejection(client().register(BOOT, registerRequest));
+    expect(e.kind).toBe('auth');
+    expect(e.credential).toBe('bootstrap-token');
+    expect(e.retryable).toBe(false);
+    expect(e.exitCode).toBe(EXIT.CONFIG);
+    expect(e.message).toContain('register: the control plane rejected the bootstrap token (HTTP 401: bootstrap token expired): bootstrap token expired');
+    expect(e.remediation).toContain('fetch a fresh init script');
+    expect(clock.sleeps).toEqual([]);
+    expect(e.message).not.toContain(BOOT);
+  });
+
+  it('stops on 403 too', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(403, { code: 7, message: 'revoked' });
+    const e = await rejection(client().register(BOOT, registerRequest));
+    expect(e.kind).toBe('auth');
+    expect(e.status).toBe(403);
+  });
+
+  it('retries a garbage (non-JSON) 200 body with a clear message, then succeeds', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(200, '<html>502 Bad Gateway</html>', { headers: { 'content-type': 'text/html' } });
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, registerResponse());
+    await client().register(BOOT, registerRequest);
+    expect(clock.sleeps).toHaveLength(1);
+    expect(lines.join('')).toContain('body that is not JSON (text/html');
+  });
+
+  it('gives up on garbage after maxAttempts, saying so', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(200, '{"edge": {"id": ').times(3);
+    const e = await rejection(client({ retry: { maxAttempts: 3 } }).register(BOOT, registerRequest));
+    expect(e.kind).toBe('bad-response');
+    expect(e.message).toContain('gave up after 3 attempts');
+    expect(e.message).toContain('not JSON');
+    expect(clock.sleeps).toHaveLength(2);
+  });
+
+  it('names the bad field of a malformed response and does not retry', async () => {
+    const bad = registerResponse() as unknown as { wireguard: { peers: Array<{ publicKey: string }> } };
+    bad.wireguard.peers[0]!.publicKey = 'short';
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, bad);
+    const e = await rejection(client().register(BOOT, registerRequest));
+    expect(e.kind).toBe('invalid-response');
+    expect(e.field).toBe('wireguard.peers[0].publicKey');
+    expect(e.message).toContain('field wireguard.peers[0].publicKey must be a base64 WireGuard public key');
+    expect(clock.sleeps).toEqual([]);
+  });
+
+  it('never shows a secret field value in a shape error', async () => {
+    const bad = { ...registerResponse(), logs: { url: 'https://x/logs', apiKey: 12345678, expiresAt: 'soon' } };
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, bad);
+    const e = await rejection(client().register(BOOT, registerRequest));
+    expect(e.field).toBe('logs.expiresAt');
+    const bad2 = { ...registerResponse(), edgeToken: 42 };
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, bad2);
+    const e2 = await rejection(client().register(BOOT, registerRequest));
+    expect(e2.message).toContain('field edgeToken must be a non-empty string, got (secret, not shown)');
+  });
+
+  it('retries dropped connections (network errors)', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).replyWithError(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, registerResponse());
+    await client().register(BOOT, registerRequest);
+    expect(clock.sleeps).toHaveLength(1);
+    expect(lines.join('')).toContain('UND_ERR_SOCKET');
+  });
+
+  it('reports a timeout as such', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, registerResponse()).delay(500);
+    const e = await rejection(client({ timeoutMs: 50, retry: { maxAttempts: 1 } }).register(BOOT, registerRequest));
+    expect(e.kind).toBe('timeout');
+    expect(e.message).toContain('within 0.05 s');
+  });
+
+  it('stops when aborted during backoff', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(503, { message: 'x' }).persist();
+    const ac = new AbortController();
+    const c = new ApiClient({
+      apiUrl: API, orgId: ORG, clusterId: CLUSTER, edgeLocationId: LOC, dispatcher: mock,
+      clock: { now: () => Date.now(), sleep: async () => { ac.abort(); throw new Error('aborted'); } },
+    });
+    const e = await rejection(c.register(BOOT, registerRequest, { signal: ac.signal }));
+    expect(e.kind).toBe('aborted');
+  });
+
+  it('rejects a 400 without retrying, quoting the server message', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(400, { code: 3, message: 'field machineId must be 32 hex' });
+    const e = await rejection(client().register(BOOT, registerRequest));
+    expect(e.kind).toBe('rejected');
+    expect(e.message).toContain('field machineId must be 32 hex');
+    expect(clock.sleeps).toEqual([]);
+  });
+
+  it('keeps tokens out of log lines even when the server echoes them', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(503, { message: `token ${BOOT} is busy` });
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, registerResponse());
+    await client().register(BOOT, registerRequest);
+    const all = lines.join('');
+    expect(all).toContain('[REDACTED]');
+    expect(all).not.toContain(BOOT);
+  });
+});
+
+describe('getEdge / reportStatus', () => {
+  it('uses "Token <edge token>" and parses the desired state', async () => {
+    let auth = '';
+    const { edgeToken: _t, logs: _l, ...state } = registerResponse();
+    pool()
+      .intercept({ path: EDGE_PATH, method: 'GET' })
+      .reply((o) => {
+        auth = (o.headers as Record<string, string>).authorization ?? '';
+        return { statusCode: 200, data: { ...state, edge: { ...state.edge, phase: 'DELETING' } } };
+      });
+    const r = await client().getEdge(EDGE_TOKEN, 'e-1');
+    expect(auth).toBe(`Token ${EDGE_TOKEN}`);
+    expect(r.gone).toBe(false);
+    if (!r.gone) expect(r.state.edge.phase).toBe('DELETING');
+  });
+
+  it('treats 404 as "edge gone"', async () => {
+    pool().intercept({ path: EDGE_PATH, method: 'GET' }).reply(404, { code: 5, message: 'edge e-1 not found' });
+    expect(await client().getEdge(EDGE_TOKEN, 'e-1')).toEqual({ gone: true });
+  });
+
+  it('names the edge token on 401 and says to re-register', async () => {
+    pool().intercept({ path: `${EDGE_PATH}:reportStatus`, method: 'POST' }).reply(401, { code: 16, message: 'edge token rejected' });
+    const e = await rejection(client().reportStatus(EDGE_TOKEN, 'e-1', { phase: 'READY', agentVersion: '0.1.0', bootId: 'b', steps: [] }));
+    expect(e.credential).toBe('edge-token');
+    expect(e.message).toContain('rejected the edge token');
+    expect(e.remediation).toContain('re-run the init script');
+  });
+});
+
+describe('uploadLogs', () => {
+  const events = [{ level: 'info', time: '2026-01-01T00:00:00Z', message: 'registered' }];
+  const sink = () => ({ url: `${API}/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, apiKey: LOG_KEY, expiresAt: new Date(clock.t + 3_600_000).toISOString() });
+
+  it('sends only the scoped key as X-API-Key', async () => {
+    let headers: Record<string, string> = {};
+    pool()
+      .intercept({ path: `/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, method: 'POST' })
+      .reply((o) => {
+        headers = o.headers as Record<string, string>;
+        expect(JSON.parse(String(o.body))).toEqual({ logEvents: events });
+        return { statusCode: 200, data: { accepted: 1 } };
+      });
+    expect(await client().uploadLogs(sink(), events)).toEqual({ sent: 1 });
+    expect(headers['x-api-key']).toBe(LOG_KEY);
+    expect(headers.authorization).toBeUndefined();
+  });
+
+  it('sends nothing after expiresAt', async () => {
+    const s = { ...sink(), expiresAt: new Date(clock.t - 1).toISOString() };
+    const e = await rejection(client().uploadLogs(s, events));
+    expect(e.kind).toBe('expired');
+    expect(e.credential).toBe('log-key');
+    mock.assertNoPendingInterceptors();
+  });
+
+  it('does not retry past expiresAt', async () => {
+    const s = { ...sink(), expiresAt: new Date(clock.t + 200).toISOString() };
+    pool().intercept({ path: `/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, method: 'POST' }).reply(503, { message: 'x' });
+    const e = await rejection(client().uploadLogs(s, events));
+    expect(e.kind).toBe('expired');
+    expect(e.message).toContain('expires before the next attempt');
+    expect(clock.sleeps).toEqual([]);
+  });
+
+  it('stops on a rejected log key, naming it', async () => {
+    pool().intercept({ path: `/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, method: 'POST' }).reply(401, { message: 'log key expired' });
+    const e = await rejection(client().uploadLogs(sink(), events));
+    expect(e.credential).toBe('log-key');
+    expect(e.remediation).toContain('no other credential is ever used');
+  });
+
+  it('splits large batches', async () => {
+    const many = Array.from({ length: 1200 }, (_, i) => ({ level: 'info', time: '2026-01-01T00:00:00Z', message: `line ${i}` }));
+    const sizes: number[] = [];
+    pool()
+      .intercept({ path: `/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, method: 'POST' })
+      .reply((o) => {
+        sizes.push((JSON.parse(String(o.body)) as { logEvents: unknown[] }).logEvents.length);
+        return { statusCode: 200, data: {} };
+      })
+      .times(3);
+    expect(await client().uploadLogs(sink(), many)).toEqual({ sent: 1200 });
+    expect(sizes).toEqual([500, 500, 200]);
+  });
+});
+
+describe('download', () => {
+  it('returns the bytes when the sha256 matches and retries a mismatch', async () => {
+    const data = Buffer.from('k0s binary');
+    const sha = (await import('node:crypto')).createHash('sha256').update(data).digest('hex');
+    pool().intercept({ path: '/k0s', method: 'GET' }).reply(200, 'tampered');
+    pool().intercept({ path: '/k0s', method: 'GET' }).reply(200, data);
+    expect((await client().download(`${API}/k0s`, sha)).toString()).toBe('k0s binary');
+    expect(clock.sleeps).toHaveLength(1);
+    expect(lines.join('')).toContain('sha256 mismatch');
+  });
+});
+
+describe('configuration', () => {
+  it('refuses a non-https API_URL', () => {
+    expect(() => new ApiClient({ apiUrl: 'http://api.example', orgId: ORG, clusterId: CLUSTER })).toThrow('must use https');
+  });
+});
