@@ -17,7 +17,7 @@ import type { Host } from '../host/host.ts';
 import { registerSecret } from '../log/logger.ts';
 import { ENV_FILE_VARIABLE, readEnvFile } from './envfile.ts';
 import { acceptedNames, KNOWN_NAMES, KNOWN_VARIABLES, SECRET_VARIABLES } from './known.ts';
-import { didYouMean } from './suggest.ts';
+import { didYouMean, editDistance } from './suggest.ts';
 import type { AgentConfig, ConfigSource, GpuConfig, ProxyConfig, Taint } from './types.ts';
 import {
   parseAbsolutePath,
@@ -66,7 +66,8 @@ function unknownVariableWarnings(env: Record<string, string>, file: Record<strin
     if (name.startsWith('INITD_') || name.startsWith('initd_')) {
       out.push(`unknown variable ${name} in the environment is ignored${mean(name)}`);
     } else if (name.length >= 6) {
-      const near = NEAR_MISS_TARGETS.find((t) => t !== name && didYouMean(name, [t]) === t && Math.abs(t.length - name.length) <= 2);
+      // Only a close typo (edit distance <= 2) of a variable that is not set itself.
+      const near = NEAR_MISS_TARGETS.find((t) => t !== name && !(env[t] ?? file[t]) && editDistance(name.toUpperCase(), t) <= 2);
       if (near) out.push(`variable ${name} in the environment is not used by the agent; did you mean ${near}?`);
     }
     if (name === 'ALL_PROXY' || name === 'all_proxy') out.push(`${name} is not used by the agent; set HTTPS_PROXY (and HTTP_PROXY) instead`);

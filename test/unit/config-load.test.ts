@@ -173,6 +173,13 @@ describe('warnings: unknown variables with "did you mean"', () => {
     expect(cfg.orgId).toBe('o');
   });
 
+  it('no near-miss warning for ordinary variables, nor when the intended one is set', async () => {
+    const env = { INVOCATION_ID: 'x', JOURNAL_STREAM: 'x', NOTIFY_SOCKET: 'x', STATE_DIRECTORY: 'x', NODE_EXTRA_CA_CERTS: 'x', CLUSTER_NAME: 'x', USER_ID: 'x', CLUSTER_IP: '10.0.0.1', CLUSTER_ID: 'c' };
+    expect((await loadConfig(new FakeHost(), { env })).warnings).toEqual([]);
+    const typo = await loadConfig(new FakeHost(), { env: { CLUSTER_IP: '10.0.0.1' } });
+    expect(typo.warnings).toEqual(['variable CLUSTER_IP in the environment is not used by the agent; did you mean CLUSTER_ID?']);
+  });
+
   it('warnings ride along on the ConfigError when there are also errors', async () => {
     const e = await configError(loadConfig(new FakeHost(), { env: { INITD_KUBERNETES_LABEL: 'x=1', API_URL: 'http://x' } }));
     expect(e).toBeInstanceOf(ConfigLoadError);
