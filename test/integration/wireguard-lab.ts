@@ -1,0 +1,241 @@
+/**
+ * A two-namespace WireGuard lab on this machine (no kernel WireGuard here, so
+ * both ends run wireguard-go over TUN):
+ *
+ *   netns "agent" ── veth 10.231.0.1/24 ══ 10.231.0.2/24 veth ── netns "gateway"
+ *        wga<id> 100.96.0.7/32  (the agent's module)      wgg<id> 100.96.0.1/32 (test-driven peer)
+ *
+ * Every name carries a per-run id so parallel runs cannot collide (the
+ * wireguard-go UAPI sockets in /var/run/wireguard/ are not per-namespace).
+ * All traffic stays inside the two namespaces. `cleanup()` kills only the
+ * processes inside our namespaces (by pid), deletes the namespaces and the
+ * temp files; it is safe to call more than once and after a partial setup.
+ * Test code: child_process is allowed here.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { generatePrivateKey, publicKeyFromPrivate } from '../../agent/wireguard/keys.ts';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+export const DRIVER = path.join(ROOT, 'test/integration/wireguard-driver.ts');
+
+export const AGENT_UNDERLAY = '10.231.0.1';
+export const GW_UNDERLAY = '10.231.0.2';
+export const GW_UNDERLAY_2 = '10.231.0.3';
+export const AGENT_TUN = '100.96.0.7';
+export const GW_TUN = '100.96.0.1';
+export const GW_HOSTNAME = 'gw.wglab.test';
+
+export async function sh(cmd: string, args: string[], opts: { allowFail?: boolean; input?: string } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? ((err as unknown as { code: number }).code) : 1) : 0;
+      if (err && !opts.allowFail) reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr || err.message}`));
+      else resolve({ stdout, stderr, code });
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Reasons this machine cannot run the lab (empty = can). */
+export async function labPrerequisites(): Promise<string[]> {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('must run as root (netns, TUN)');
+  for (const tool of ['ip', 'wg', 'wireguard-go', 'ping']) {
+    const r = await sh('sh', ['-c', `command -v ${tool}`], { allowFail: true });
+    if (r.code !== 0) missing.push(`${tool} not installed (make apt-deps installs wireguard-tools wireguard-go iproute2 iputils-ping)`);
+  }
+  return missing;
+}
+
+export interface DriverRun {
+  code: number;
+  lines: string[]; // every stdout line (pino JSON log lines + RESULT/ERROR)
+  stderr: string;
+  result?: unknown;
+  error?: { message: string; remediation?: string };
+}
+
+export class WgLab {
+  readonly id: string;
+  readonly nsAgent: string;
+  readonly nsGw: string;
+  readonly ifAgent: string;
+  readonly ifGw: string;
+  readonly tmp: string;
+  readonly stateDir: string;
+  readonly gwKeyFile: string;
+  readonly gwPublicKey: string;
+  /** every stdout/stderr line any driver run printed (for the secret scan) */
+  readonly allOutput: string[] = [];
+  private readonly children = new Set<ChildProcess>();
+
+  constructor() {
+    this.id = `${(process.pid % 1000).toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36)}`.slice(0, 6);
+    this.nsAgent = `wglab-a-${this.id}`;
+    this.nsGw = `wglab-g-${this.id}`;
+    this.ifAgent = `wga${this.id}`;
+    this.ifGw = `wgg${this.id}`;
+    this.tmp = mkdtempSync(path.join(os.tmpdir(), 'wglab-'));
+    this.stateDir = path.join(this.tmp, 'state');
+    this.gwKeyFile = path.join(this.tmp, 'gateway.key');
+    const gwKey = generatePrivateKey();
+    writeFileSync(this.gwKeyFile, `${gwKey}\n`, { mode: 0o600 });
+    this.gwPublicKey = publicKeyFromPrivate(gwKey);
+  }
+
+  async setup(): Promise<void> {
+    const vA = `vwa${this.id}`;
+    const vG = `vwg${this.id}`;
+    await sh('ip', ['netns', 'add', this.nsAgent]);
+    await sh('ip', ['netns', 'add', this.nsGw]);
+    await sh('ip', ['link', 'add', vA, 'type', 'veth', 'peer', 'name', vG]);
+    await sh('ip', ['link', 'set', vA, 'netns', this.nsAgent]);
+    await sh('ip', ['link', 'set', vG, 'netns', this.nsGw]);
+    await sh('ip', ['-n', this.nsAgent, 'addr', 'add', `${AGENT_UNDERLAY}/24`, 'dev', vA]);
+    await sh('ip', ['-n', this.nsGw, 'addr', 'add', `${GW_UNDERLAY}/24`, 'dev', vG]);
+    await sh('ip', ['-n', this.nsGw, 'addr', 'add', `${GW_UNDERLAY_2}/24`, 'dev', vG]);
+    for (const [ns, dev] of [[this.nsAgent, vA], [this.nsGw, vG]] as const) {
+      await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      await sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+    }
+    // The agent's namespace resolves the gateway by name: `ip netns exec` bind-mounts /etc/netns/<ns>/hosts over /etc/hosts.
+    this.setGatewayHostsEntry(GW_UNDERLAY);
+  }
+
+  setGatewayHostsEntry(ip: string): void {
+    const dir = `/etc/netns/${this.nsAgent}`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'hosts'), `127.0.0.1 localhost\n${ip} ${GW_HOSTNAME}\n`);
+  }
+
+  /** The gateway peer: wireguard-go in its own namespace, configured with `wg` directly (test side). */
+  async startGateway(agentPublicKey: string, port = 51840): Promise<void> {
+    await sh('ip', ['netns', 'exec', this.nsGw, 'wireguard-go', this.ifGw]);
+    await sh('ip', ['netns', 'exec', this.nsGw, 'wg', 'set', this.ifGw, 'private-key', this.gwKeyFile, 'listen-port', String(port), 'peer', agentPublicKey, 'allowed-ips', `${AGENT_TUN}/32`]);
+    await sh('ip', ['-n', this.nsGw, 'addr', 'add', `${GW_TUN}/32`, 'dev', this.ifGw]);
+    await sh('ip', ['-n', this.nsGw, 'link', 'set', this.ifGw, 'up']);
+    await sh('ip', ['-n', this.nsGw, 'route', 'replace', `${AGENT_TUN}/32`, 'dev', this.ifGw]);
+  }
+
+  async gw(...args: string[]): Promise<string> {
+    return (await sh('ip', ['netns', 'exec', this.nsGw, ...args])).stdout;
+  }
+
+  async inAgent(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+    return sh('ip', ['netns', 'exec', this.nsAgent, ...args], { allowFail: true });
+  }
+
+  spec(over: { allowedIPs?: string[]; endpoint?: string } = {}): unknown {
+    return {
+      address: `${AGENT_TUN}/32`,
+      listenPort: 51840,
+      mtu: 1380,
+      peers: [
+        {
+          publicKey: this.gwPublicKey,
+          endpoint: over.endpoint ?? `${GW_HOSTNAME}:51840`,
+          allowedIPs: over.allowedIPs ?? [`${GW_TUN}/32`],
+          persistentKeepalive: 25,
+        },
+      ],
+    };
+  }
+
+  /** Run the agent's WireGuard module inside the agent namespace (real RealHost, real tools). */
+  async driver(mode: string, extra: Record<string, unknown> = {}): Promise<DriverRun> {
+    const argsFile = path.join(this.tmp, `args-${mode}-${Date.now()}.json`);
+    writeFileSync(argsFile, JSON.stringify({ stateDir: this.stateDir, iface: this.ifAgent, ...extra }), { mode: 0o600 });
+    const child = spawn('ip', ['netns', 'exec', this.nsAgent, process.execPath, DRIVER, mode, argsFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+    this.children.delete(child);
+    rmSync(argsFile, { force: true });
+    const lines = out.split('\n').filter(Boolean);
+    this.allOutput.push(...lines, ...err.split('\n'));
+    const res = lines.find((l) => l.startsWith('RESULT '));
+    const er = lines.find((l) => l.startsWith('ERROR '));
+    return {
+      code,
+      lines,
+      stderr: err,
+      ...(res ? { result: JSON.parse(res.slice(7)) as unknown } : {}),
+      ...(er ? { error: JSON.parse(er.slice(6)) as { message: string; remediation?: string } } : {}),
+    };
+  }
+
+  /** Continuous ping from the agent namespace; stop() returns {sent, received}. */
+  startPing(target: string, intervalS = 0.05): { stop: () => Promise<{ sent: number; received: number; output: string }> } {
+    const child = spawn('ip', ['netns', 'exec', this.nsAgent, 'ping', '-n', '-i', String(intervalS), '-W', '1', target], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(child);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    return {
+      stop: async () => {
+        child.kill('SIGINT'); // `ip netns exec` execs ping, so this pid is ping itself
+        await closed;
+        this.children.delete(child);
+        const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+        return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), output: out };
+      },
+    };
+  }
+
+  async ifindex(): Promise<number | undefined> {
+    const r = await sh('ip', ['-n', this.nsAgent, '-j', 'link', 'show', 'dev', this.ifAgent], { allowFail: true });
+    if (r.code !== 0) return undefined;
+    return (JSON.parse(r.stdout) as Array<{ ifindex: number }>)[0]?.ifindex;
+  }
+
+  /** Kill our processes (by pid, only those inside our namespaces), delete namespaces and temp files. */
+  async cleanup(): Promise<void> {
+    for (const c of this.children) c.kill('SIGKILL');
+    this.children.clear();
+    for (const ns of [this.nsAgent, this.nsGw]) {
+      const pids = await sh('ip', ['netns', 'pids', ns], { allowFail: true });
+      for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    for (const ns of [this.nsAgent, this.nsGw]) {
+      const pids = await sh('ip', ['netns', 'pids', ns], { allowFail: true });
+      for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      await sh('ip', ['netns', 'del', ns], { allowFail: true });
+    }
+    rmSync(`/etc/netns/${this.nsAgent}`, { recursive: true, force: true });
+    for (const f of [this.ifAgent, this.ifGw]) rmSync(`/var/run/wireguard/${f}.sock`, { force: true });
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  /** Are any of our wireguard-go processes or namespaces left? (for the cleanup assertion) */
+  async leftovers(): Promise<string[]> {
+    const left: string[] = [];
+    const ns = await sh('ip', ['netns', 'list'], { allowFail: true });
+    for (const n of [this.nsAgent, this.nsGw]) if (ns.stdout.split('\n').some((l) => l.split(' ')[0] === n)) left.push(`netns ${n}`);
+    const ps = await sh('ps', ['-eo', 'pid,stat,args'], { allowFail: true });
+    for (const line of ps.stdout.split('\n')) {
+      if (/ Z/.test(line)) continue; // zombies of already-exited daemons (PID 1 here does not reap)
+      if (line.includes(`wireguard-go ${this.ifAgent}`) || line.includes(`wireguard-go ${this.ifGw}`)) left.push(line.trim());
+    }
+    return left;
+  }
+}
+
