@@ -202,9 +202,8 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
   if (envFile !== undefined && opts.envFile === undefined) sources[ENV_FILE_VARIABLE] = 'environment';
 
   warnings.push(...unknownVariableWarnings(env, file, fileLines, envFile));
-  if ((proxy.httpProxy || proxy.httpsProxy) && !proxy.noProxy) {
-    warnings.push('a proxy is set but NO_PROXY is empty; in-cluster traffic (pod/service CIDRs, .svc, .cluster.local) and localhost will go through the proxy unless the agent adds them');
-  }
+  // No warning for a proxy without NO_PROXY: the k0s step adds the pod/service
+  // CIDRs, the WireGuard subnet, .svc, .cluster.local and localhost itself.
 
   if (problems.length) throw new ConfigLoadError(problems, warnings);
 
