@@ -18,6 +18,9 @@ export const NVL = () => caps('NVIDIA H100 NVL', 'h100-nvl-94gb.lgip.derived.txt
 
 export const QUERY = 'nvidia-smi --query-gpu=index,pci.bus_id,name,mig.mode.current,mig.mode.pending,memory.total --format=csv,noheader';
 
+/** Match one exact command line (FakeHost string matchers are prefixes: `-lgi` would match `-lgip`). */
+export const exact = (line: string) => (cmd: string, args: string[]) => [cmd, ...args].join(' ') === line;
+
 /** A FakeHost that answers the reads for one GPU from fixtures. */
 export function fakeGpuHost(o: {
   query: string;
@@ -27,12 +30,12 @@ export function fakeGpuHost(o: {
   lci?: string;
 }): FakeHost {
   const h = new FakeHost();
-  h.onExec(QUERY, { stdout: o.query });
+  h.onExec(exact(QUERY), { stdout: o.query });
   const none = { stdout: 'No MIG-enabled devices found.\n', exitCode: 6 };
-  h.onExec('nvidia-smi mig -i 0 -lgip', o.lgip !== undefined ? { stdout: o.lgip } : none);
-  h.onExec('nvidia-smi mig -i 0 -lgipp', o.lgipp !== undefined ? { stdout: o.lgipp } : none);
-  h.onExec('nvidia-smi mig -i 0 -lgi', o.lgi !== undefined ? { stdout: o.lgi } : { stdout: 'No GPU instances found: Not Found\n', exitCode: 6 });
-  h.onExec('nvidia-smi mig -i 0 -lci', o.lci !== undefined ? { stdout: o.lci } : { stdout: 'No compute instances found: Not Found\n', exitCode: 6 });
+  h.onExec(exact('nvidia-smi mig -i 0 -lgip'), o.lgip !== undefined ? { stdout: o.lgip } : none);
+  h.onExec(exact('nvidia-smi mig -i 0 -lgipp'), o.lgipp !== undefined ? { stdout: o.lgipp } : none);
+  h.onExec(exact('nvidia-smi mig -i 0 -lgi'), o.lgi !== undefined ? { stdout: o.lgi } : { stdout: 'No GPU instances found: Not Found\n', exitCode: 6 });
+  h.onExec(exact('nvidia-smi mig -i 0 -lci'), o.lci !== undefined ? { stdout: o.lci } : { stdout: 'No compute instances found: Not Found\n', exitCode: 6 });
   return h;
 }
 
