@@ -275,16 +275,38 @@ const MIG_EXAMPLE = '{"mig":{"partitionSizes":["1g.5gb"]}}';
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const jsonType = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
 
+/**
+ * Where JSON.parse fails, for V8 messages that carry no position
+ * ("Unexpected token ']', ..."): the first prefix that fails for a reason
+ * other than ending too early. Short inputs only (config values).
+ */
+function errorPosition(raw: string): number | undefined {
+  if (raw.length > 4096) return undefined;
+  for (let i = 1; i <= raw.length; i++) {
+    try {
+      JSON.parse(raw.slice(0, i));
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : '';
+      const at = /position (\d+)/.exec(msg);
+      const endsEarly = /end of JSON input/i.test(msg) || (at !== null && Number(at[1]) >= i);
+      if (!endsEarly) return at ? Number(at[1]) : i - 1;
+    }
+  }
+  return undefined;
+}
+
 /** Position info for a JSON.parse error: ` at line L column C: …near…` */
 function jsonErrorDetail(raw: string, e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   const m = /position (\d+)/.exec(msg);
   const base = msg.replace(/^JSON\.parse: /, '');
-  if (!m) return base;
-  const pos = Number(m[1]);
-  const before = raw.slice(Math.max(0, pos - 20), pos);
-  const after = raw.slice(pos, pos + 20);
-  return `${base}; near ${JSON.stringify(before)} ⟨here⟩ ${JSON.stringify(after)}`;
+  const pos = m ? Number(m[1]) : errorPosition(raw);
+  if (pos === undefined) return base;
+  const start = Math.max(0, pos - 20);
+  const before = `${start > 0 ? '…' : ''}${raw.slice(start, pos)}`;
+  if (pos >= raw.length) return `${base}; the input ends too early: ${before}⟨here⟩`;
+  const after = `${raw.slice(pos, pos + 20)}${pos + 20 < raw.length ? '…' : ''}`;
+  return `${base}${m ? '' : ` (position ${pos})`}; at ${before}⟨here⟩${after}`;
 }
 
 function migSizeError(s: string): string {

@@ -297,6 +297,8 @@ const BAD: Bad[] = [
   { name: 'gpu unknown key with typo', run: G('{"mig":{"partitionSize":["1g.5gb"]}}'), variable: 'INITD_GPU_CONFIG.mig.partitionSize', item: 'unknown key', hint: 'did you mean "partitionSizes"?' },
   { name: 'gpu unknown top key', run: G('{"migs":{}}'), variable: 'INITD_GPU_CONFIG.migs', item: 'unknown key', hint: 'did you mean "mig"?' },
   { name: 'gpu invalid JSON', run: G('{"mig":{"partitionSizes":["1g.5gb"]}'), variable: 'INITD_GPU_CONFIG', item: 'invalid JSON', hint: 'position' },
+  { name: 'gpu trailing comma (V8 gives no position; we find it)', run: G('{"mig":{"partitionSizes":["1g.5gb",]}}'), variable: 'INITD_GPU_CONFIG', item: 'position 35', hint: '"1g.5gb",⟨here⟩]}}' },
+  { name: 'gpu truncated', run: G('{"mig":{"partitionSizes":["1g.5gb"]}'), variable: 'INITD_GPU_CONFIG', item: 'invalid JSON', hint: 'ends too early' },
   { name: 'gpu single quotes', run: G("{'mig':{}}"), variable: 'INITD_GPU_CONFIG', item: 'invalid JSON', hint: 'double quotes' },
   { name: 'gpu not an object', run: G('["1g.5gb"]'), variable: 'INITD_GPU_CONFIG', item: 'must be a JSON object', hint: 'got an array' },
   { name: 'gpu empty array', run: G('{"mig":{"partitionSizes":[]}}'), variable: 'INITD_GPU_CONFIG.mig.partitionSizes', item: 'is empty', hint: 'unset INITD_GPU_CONFIG' },
