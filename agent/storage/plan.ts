@@ -84,7 +84,7 @@ interface Ctx {
   ourPvs: Set<string>;
   /** major:minor -> mount points (real block devices only). */
   mountsByMajMin: Map<string, string[]>;
-  systemMajMin: Map<string, string>;
+  systemMajMin: Map<string, string[]>;
   systemSources: Map<string, string>;
   swaps: Set<string>;
 }
@@ -93,7 +93,7 @@ function context(d: StorageDesired, a: StorageActual): Ctx {
   const ourVg = a.lvm.vgs.find((v) => v.vgName === d.vgName && v.tags.includes(d.tag));
   const ourLv = ourVg ? a.lvm.lvs.find((l) => l.vgName === d.vgName && l.lvName === d.lvName) : undefined;
   const mountsByMajMin = new Map<string, string[]>();
-  const systemMajMin = new Map<string, string>();
+  const systemMajMin = new Map<string, string[]>();
   const systemSources = new Map<string, string>();
   for (const m of a.mounts) {
     if (!m.majMin || m.majMin.startsWith('0:')) {
@@ -103,7 +103,7 @@ function context(d: StorageDesired, a: StorageActual): Ctx {
     }
     mountsByMajMin.set(m.majMin, [...(mountsByMajMin.get(m.majMin) ?? []), m.mountPoint]);
     if (SYSTEM_MOUNTS.includes(m.mountPoint)) {
-      systemMajMin.set(m.majMin, systemMajMin.get(m.majMin) ?? m.mountPoint);
+      systemMajMin.set(m.majMin, [...(systemMajMin.get(m.majMin) ?? []), m.mountPoint]);
       if (m.source.startsWith('/dev/')) systemSources.set(m.source, m.mountPoint);
     }
   }
@@ -120,15 +120,21 @@ function context(d: StorageDesired, a: StorageActual): Ctx {
   };
 }
 
-/** What makes this disk the system disk, or undefined. */
+/** What makes this disk the system disk ("holds / via /dev/nvme0n1p2, /boot/efi via ..."), or undefined. */
 function systemUse(c: Ctx, disk: BlockDevice): string | undefined {
+  const uses: Array<{ what: string; rank: number }> = [];
   for (const n of subtree(disk)) {
     const via = n === disk ? '' : ` via ${n.path}`;
-    const mp = c.systemMajMin.get(n.majMin) ?? n.mountpoints.find((m) => SYSTEM_MOUNTS.includes(m)) ?? c.systemSources.get(n.path);
-    if (mp) return `holds ${mp}${via}`;
-    if (c.swaps.has(n.path) || c.swaps.has(`/dev/${n.kname}`) || n.mountpoints.includes('[SWAP]')) return `holds swap${via}`;
+    const mps = new Set<string>();
+    for (const m of c.systemMajMin.get(n.majMin) ?? []) mps.add(m);
+    for (const m of n.mountpoints) if (SYSTEM_MOUNTS.includes(m)) mps.add(m);
+    const src = c.systemSources.get(n.path);
+    if (src) mps.add(src);
+    for (const mp of mps) uses.push({ what: `${mp}${via}`, rank: SYSTEM_MOUNTS.indexOf(mp) });
+    if (c.swaps.has(n.path) || c.swaps.has(`/dev/${n.kname}`) || n.mountpoints.includes('[SWAP]')) uses.push({ what: `swap${via}`, rank: 99 });
   }
-  return undefined;
+  if (!uses.length) return undefined;
+  return `holds ${[...new Set(uses.sort((x, y) => x.rank - y.rank).map((u) => u.what))].join(', ')}`;
 }
 
 /** Mounts anywhere in the disk's tree, except our LV at our mount point. */
@@ -139,6 +145,7 @@ function mountUses(c: Ctx, disk: BlockDevice): string[] {
     const isOurLv = c.ourLv?.kernelMajMin !== undefined && c.ourLv.kernelMajMin !== null && n.majMin === c.ourLv.kernelMajMin;
     for (const mp of mps) {
       if (isOurLv && mp === c.d.mountPoint) continue;
+      if (SYSTEM_MOUNTS.includes(mp)) continue; // reported as the root disk
       out.add(mp === '[SWAP]' ? `used as swap (${n.path})` : `mounted at ${mp}${n === disk ? '' : ` (${n.path})`}`);
     }
     if (mps.size === 0 && (c.swaps.has(n.path) || c.swaps.has(`/dev/${n.kname}`))) out.add(`used as swap (${n.path})`);
@@ -294,15 +301,18 @@ function createActions(c: Ctx, disks: DiskInfo[], why: string, haveVg: boolean):
       reason: 'written before any disk is touched, so a crash mid-way is resumed, not mistaken for foreign data',
       state: { phase: 'creating', devices, stripes: n },
     });
+    let first = true;
     for (const x of [...disks].sort((p, q) => p.path.localeCompare(q.path))) {
       if (x.verdict.kind === 'ours') continue; // pvcreate already done
+      const settle = first ? [SETTLE] : [];
+      first = false;
       out.push({
         kind: 'storage.pvcreate',
         device: x.path,
         sizeBytes: x.size,
         description: `pvcreate ${x.path}`,
         reason: `${why}: blank NVMe disk${x.model ? ` (${x.model}${x.serial ? `, serial ${x.serial}` : ''})` : ''}, no partitions, signatures or mounts`,
-        commands: [SETTLE, ['pvcreate', x.path]],
+        commands: [...settle, ['pvcreate', x.path]],
         devices: [x.path],
       });
     }
@@ -603,6 +613,7 @@ export function renderStoragePlan(p: StoragePlan): string {
   const wa = w('action');
   const lines = [`storage: ${summary}`];
   if (rows.length) for (const r of all) lines.push(`  ${r.device.padEnd(wd)}  ${r.size.padStart(ws)}  ${r.action.padEnd(wa)}  ${r.reason}`);
-  for (const n of notes) lines.push(`  note: ${n}`);
+  const shown = new Set(rows.map((r) => r.device));
+  for (const n of notes) if (!/^skipping (\S+) /.test(n) || !shown.has(n.split(' ')[1]!)) lines.push(`  note: ${n}`);
   return lines.join('\n');
 }
