@@ -4,7 +4,7 @@ import { log } from '../log/logger.ts';
 import type { Subsystem } from '../subsystem.ts';
 import { applyWireguard, wireguardDown } from './apply.ts';
 import { inspectWireguard } from './inspect.ts';
-import { ensureKeyPair, type KeyInfo } from './keys.ts';
+import { ensureKeyPair, keyPaths, loadKeyPair, type KeyInfo } from './keys.ts';
 import { planWireguard } from './plan.ts';
 import { DEFAULT_IFACE, normalizeSpec, validateIfaceName, type NormalizedSpec } from './spec.ts';
 import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from './types.ts';
@@ -20,7 +20,7 @@ import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from '.
  *   const wg = await wireguardStatus(host, iface);         // -> reportStatus.wireguard
  */
 
-export { ensureKeyPair, publicKeyFromPrivate, isWireguardKey } from './keys.ts';
+export { ensureKeyPair, loadKeyPair, publicKeyFromPrivate, isWireguardKey } from './keys.ts';
 export { normalizeSpec, DEFAULT_IFACE, DEFAULT_LISTEN_PORT, DEFAULT_MTU, DEFAULT_KEEPALIVE } from './spec.ts';
 export { wireguardStatus, reresolveEndpoints, RERESOLVE_AFTER_S } from './health.ts';
 export { inspectWireguard } from './inspect.ts';
@@ -90,7 +90,10 @@ export async function reconcileWireguard(
   validateIfaceName(iface);
   const logger = opts.logger ?? log();
   const spec = normalizeSpec(rawSpec);
-  const key = await ensureKeyPair(host, opts.stateDir);
+  // A dry run (the `plan` command) must not write anything, not even the key.
+  const key = opts.dryRun
+    ? ((await loadKeyPair(host, opts.stateDir)) ?? { publicKey: '(generated on apply)', privateKeyPath: keyPaths(opts.stateDir).file, created: false })
+    : await ensureKeyPair(host, opts.stateDir);
   if (key.created) logger.info({ step: 'wireguard', publicKey: key.publicKey }, 'generated the node WireGuard key');
   const desired = await resolveDesired(host, spec, key, iface);
   for (const p of desired.peers) {

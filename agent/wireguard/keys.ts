@@ -77,6 +77,20 @@ function modeStr(m: number): string {
  *  - the path is a symlink or not a regular file.
  */
 export async function ensureKeyPair(host: Host, stateDir: string): Promise<KeyInfo> {
+  const existing = await loadKeyPair(host, stateDir);
+  if (existing) return existing;
+  const { file } = keyPaths(stateDir);
+  const key = generatePrivateKey();
+  registerSecret(key);
+  await host.writeFileAtomic(file, `${key}\n`, { mode: 0o600, dirMode: 0o700 });
+  return { publicKey: publicKeyFromPrivate(key), privateKeyPath: file, created: true };
+}
+
+/**
+ * Read-only variant for `plan`: the existing key (checked exactly like
+ * ensureKeyPair), or undefined when none exists yet. Never writes.
+ */
+export async function loadKeyPair(host: Host, stateDir: string): Promise<KeyInfo | undefined> {
   const { dir, file } = keyPaths(stateDir);
   const dirStat = await host.stat(dir);
   if (dirStat) {
@@ -113,10 +127,7 @@ export async function ensureKeyPair(host: Host, stateDir: string): Promise<KeyIn
     registerSecret(key);
     return { publicKey: publicKeyFromPrivate(key), privateKeyPath: file, created: false };
   }
-  const key = generatePrivateKey();
-  registerSecret(key);
-  await host.writeFileAtomic(file, `${key}\n`, { mode: 0o600, dirMode: 0o700 });
-  return { publicKey: publicKeyFromPrivate(key), privateKeyPath: file, created: true };
+  return undefined;
 }
 
 /** Read the private key for a caller that must hand it to a tool via stdin. Registers it as a secret. */
