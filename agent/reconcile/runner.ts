@@ -43,6 +43,11 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
       changed ||= r.changed;
       await journal.update(step.name, { state: r.state, message: r.summary, durationMs: ms, error: undefined, remediation: undefined });
       ctx.log.info({ step: step.name, durationMs: ms, changed: r.changed }, `${tag}: ${r.summary} (${secs(ms)})`);
+      if (ctx.shared.edgeRemoved) {
+        // The edge was deleted: the rest of the pass must not (re)build anything; the daemon tears down.
+        for (const rest of steps.slice(i + 1)) await journal.update(rest.name, { state: 'skipped', message: 'edge removed' });
+        return { ok: true, changed, interrupted: false, durations };
+      }
     } catch (e) {
       const ms = Math.round(performance.now() - started);
       durations[step.name] = ms;

@@ -20,6 +20,10 @@ export interface SharedState {
   registration?: import('../api/types.ts').RegisterResponse;
   /** Extra node labels a step wants k0s to carry (e.g. nvidia.com/mig.config.state=success). */
   extraLabels: Record<string, string>;
+  /** Set by the register step when the control plane removed this edge (404, DELETING, DELETED). */
+  edgeRemoved?: string;
+  /** Whether k0sworker was active at the end of the last k0s step. */
+  k0sActive?: boolean;
   /** WireGuard state for status/reportStatus. */
   wireguard?: { latestHandshakeSeconds: number | null; rxBytes: number; txBytes: number };
 }

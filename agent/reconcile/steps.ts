@@ -1,4 +1,9 @@
+import { gpuStep } from '../gpu/step.ts';
+import { storageStep } from '../storage/index.ts';
+import { k0sStep } from './steps/k0s.ts';
 import { preflightStep } from './steps/preflight.ts';
+import { registerStep } from './steps/register.ts';
+import { wireguardStep } from './steps/wireguard.ts';
 import type { Step } from './step.ts';
 
 export interface StepOptions {
@@ -12,5 +17,12 @@ export interface StepOptions {
  * Storage is mounted and MIG applied before k0s starts its worker.
  */
 export async function allSteps(opts: StepOptions = {}): Promise<Step[]> {
-  return [preflightStep({ ...(opts.skip ? { skip: opts.skip } : {}), ...(opts.preflightDeadlineMs ? { deadlineMs: opts.preflightDeadlineMs } : {}) })];
+  return [
+    preflightStep({ ...(opts.skip ? { skip: opts.skip } : {}), ...(opts.preflightDeadlineMs ? { deadlineMs: opts.preflightDeadlineMs } : {}) }),
+    registerStep(),
+    storageStep,
+    gpuStep(),
+    wireguardStep(),
+    k0sStep(),
+  ];
 }

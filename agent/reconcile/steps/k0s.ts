@@ -1,0 +1,93 @@
+import type { RegisterResponse } from '../../api/types.ts';
+import { AgentError } from '../../errors.ts';
+import { applyK0s, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, inspectK0s, installArgs, K0S_STATE_FILE, planK0s, type K0sDesired, type K0sRecorded } from '../../k0s/k0s.ts';
+import { ARCHES } from '../../preflight/checks.ts';
+import type { Step, StepContext, StepResult } from '../step.ts';
+import { userLabels } from './register.ts';
+
+/** Control-plane labels win over the operator's on conflict; every conflict is reported. */
+export function mergeLabels(user: Record<string, string>, controlPlane: Record<string, string>, extra: Record<string, string>): { labels: Record<string, string>; conflicts: string[] } {
+  const conflicts = Object.keys(controlPlane).filter((k) => k in user && user[k] !== controlPlane[k]);
+  return { labels: { ...user, ...extra, ...controlPlane }, conflicts };
+}
+
+export async function k0sDesired(ctx: StepContext, reg: RegisterResponse): Promise<{ desired: K0sDesired; conflicts: string[] }> {
+  const sys = await ctx.host.system();
+  const arch = ARCHES[sys.machine] as 'amd64' | 'arm64';
+  const artifact = reg.k0s.artifacts[arch];
+  if (!artifact) throw new AgentError(`the control plane offers no k0s build for ${arch}`, 'contact support: the edge location has no k0s artifact for this architecture');
+  const machineId = (await ctx.host.readFile('/etc/machine-id'))?.trim() ?? '';
+  const { labels, conflicts } = mergeLabels(userLabels(ctx.cfg.labels, machineId), reg.node.labels, ctx.shared.extraLabels);
+  const seen = new Set<string>();
+  const taints = [...ctx.cfg.taints, ...reg.node.taints].filter((t) => {
+    const k = `${t.key}:${t.effect}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  const kon = /^(.+):(\d+)$/.exec(reg.k0s.konnectivityEndpoint);
+  if (!kon) throw new AgentError(`k0s.konnectivityEndpoint "${reg.k0s.konnectivityEndpoint}" is not host:port`, 'contact support: the control plane sent a malformed endpoint');
+  const wgAddress = reg.wireguard.address.split('/')[0];
+  const sameOrigin = new URL(artifact.url).origin === new URL(ctx.cfg.apiUrl).origin;
+  const proxyEnv: Record<string, string> = {};
+  if (ctx.cfg.proxy.httpProxy) proxyEnv.http_proxy = ctx.cfg.proxy.httpProxy;
+  if (ctx.cfg.proxy.httpsProxy) proxyEnv.https_proxy = ctx.cfg.proxy.httpsProxy;
+  if (ctx.cfg.proxy.noProxy) proxyEnv.no_proxy = ctx.cfg.proxy.noProxy;
+  return {
+    conflicts,
+    desired: {
+      version: reg.k0s.version,
+      artifact,
+      joinToken: reg.k0s.joinToken,
+      konnectivity: { host: kon[1]!.replace(/^\[|\]$/g, ''), port: Number(kon[2]) },
+      installArgs: installArgs({
+        labels,
+        taints,
+        ...(wgAddress ? { nodeIp: wgAddress } : {}),
+        hostname: reg.node.name,
+        providerId: reg.node.providerID,
+        proxy: ctx.cfg.proxy,
+        directCidrs: [DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, ...new Set(reg.wireguard.peers.flatMap((p) => p.allowedIPs))],
+      }),
+      downloadEnv: proxyEnv,
+      ...(sameOrigin && ctx.cfg.caFile ? { downloadCaFile: ctx.cfg.caFile } : {}),
+      joinTimeoutMs: 120_000,
+    },
+  };
+}
+
+/** Step 6: install k0s and join as a worker; afterwards keep k0sworker installed as desired and running. */
+export function k0sStep(): Step {
+  return {
+    name: 'k0s',
+    async plan(ctx) {
+      const reg = ctx.shared.registration;
+      if (!reg) return { step: 'k0s', summary: 'waiting for registration (the join token and k0s version come from it)', actions: [] };
+      const { desired } = await k0sDesired(ctx, reg);
+      const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE));
+      const actions = planK0s(desired, actual);
+      return { step: 'k0s', summary: actions.length ? `${actions.length} action(s)` : `k0sworker ${desired.version} running and joined`, actions };
+    },
+    async run(ctx): Promise<StepResult> {
+      const reg = ctx.shared.registration;
+      if (!reg) throw new AgentError('not registered yet, so there is no join token', 'the register step must succeed first');
+      const { desired, conflicts } = await k0sDesired(ctx, reg);
+      for (const k of conflicts) ctx.log.warn({ label: k }, `label ${k}: the control plane's value wins over INITD_KUBERNETES_LABELS`);
+      const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE));
+      const actions = planK0s(desired, actual);
+      await applyK0s(ctx.host, desired, actions, {
+        signal: ctx.signal,
+        writeRecorded: (r) => ctx.store.write(K0S_STATE_FILE, r),
+        log: (msg, fields) => ctx.log.info(fields ?? {}, msg),
+      });
+      ctx.shared.k0sActive = actual.unitActive || actions.some((a) => a.kind === 'k0s.start');
+      const joinedNow = !actual.joined && actions.some((a) => a.kind === 'k0s.wait-joined');
+      const summary = joinedNow
+        ? `joined as ${reg.node.name} (k0s ${desired.version})`
+        : actions.length
+          ? `k0sworker ${actions.map((a) => a.kind.replace('k0s.', '')).join(', ')}`
+          : `k0sworker running, joined as ${reg.node.name}`;
+      return { state: 'done', summary, changed: actions.length > 0 };
+    },
+  };
+}

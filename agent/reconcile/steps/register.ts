@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import type { RegisterRequest, RegisterResponse } from '../../api/types.ts';
+import { AgentError, EXIT } from '../../errors.ts';
+import { collectInventory } from '../../inventory/inventory.ts';
+import { registerSecret } from '../../log/logger.ts';
+import { ARCHES } from '../../preflight/checks.ts';
+import { VERSION } from '../../version.ts';
+import { ensureKeyPair, keyPaths, readPrivateKey, publicKeyFromPrivate } from '../../wireguard/keys.ts';
+import type { Step, StepContext, StepResult } from '../step.ts';
+import { apiClient } from './api.ts';
+
+export const REGISTER_FILE = 'register.json';
+export const REGISTER_META_FILE = 'register-meta.json';
+
+interface RegisterMeta {
+  requestDigest: string;
+  registeredAt: string;
+  edgeId: string;
+}
+
+/** The node's labels as sent to the control plane: the operator's, plus nodeID = machine-id unless given. */
+export function userLabels(labels: Record<string, string>, machineId: string): Record<string, string> {
+  return labels.nodeID ? { ...labels } : { ...labels, nodeID: machineId };
+}
+
+async function identity(ctx: StepContext) {
+  const machineId = (await ctx.host.readFile('/etc/machine-id'))?.trim();
+  if (!machineId) throw new AgentError('/etc/machine-id is missing or empty', 'run `systemd-machine-id-setup`: the machine-id identifies this node to the control plane');
+  const sys = await ctx.host.system();
+  const arch = ARCHES[sys.machine];
+  if (arch !== 'amd64' && arch !== 'arm64') throw new AgentError(`unsupported architecture ${sys.machine}`, 'edge-initd supports x86_64 and aarch64');
+  return { machineId, hostname: sys.hostname, arch: arch as 'amd64' | 'arm64', kernel: sys.kernelRelease };
+}
+
+/** What identifies a registration; a change (labels, taints, GPU config, key, hostname) re-registers. */
+export function requestDigest(r: Omit<RegisterRequest, 'inventory' | 'agentVersion' | 'kernel'>): string {
+  return createHash('sha256').update(JSON.stringify([r.machineId, r.hostname, r.arch, r.wireguardPublicKey, r.kubernetesLabels, r.kubernetesTaints, r.gpuConfig ?? null])).digest('hex');
+}
+
+function describe(reg: RegisterResponse): string {
+  return `edge ${reg.edge.name} (${reg.edge.id}, ${reg.edge.phase})`;
+}
+
+/**
+ * Step 2: register with the control plane (idempotent per machine-id), then
+ * on every pass refresh the desired state with the edge token. A 404 or a
+ * DELETING/DELETED phase marks the edge as removed: the daemon tears down.
+ */
+export function registerStep(): Step {
+  return {
+    name: 'register',
+    async plan(ctx) {
+      const id = await identity(ctx);
+      const saved = await ctx.store.read<RegisterResponse>(REGISTER_FILE);
+      const meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
+      const keyFile = keyPaths(ctx.cfg.stateDir).file;
+      const havekey = await ctx.host.stat(keyFile);
+      const publicKey = havekey ? publicKeyFromPrivate(await readPrivateKey(ctx.host, keyFile)) : undefined;
+      const digest = publicKey
+        ? requestDigest({ ...id, wireguardPublicKey: publicKey, kubernetesLabels: userLabels(ctx.cfg.labels, id.machineId), kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) })
+        : undefined;
+      const actions = [];
+      if (!havekey) actions.push({ kind: 'wireguard.keygen', description: `generate the node WireGuard key (${keyFile}, 0600)`, reason: 'no key yet' });
+      if (!saved) actions.push({ kind: 'register', description: `register machine ${id.machineId} with ${ctx.cfg.apiUrl}`, reason: 'not registered yet' });
+      else if (!meta || meta.requestDigest !== digest) actions.push({ kind: 'register', description: `re-register machine ${id.machineId} (same edge)`, reason: 'labels, taints, GPU config, hostname or key changed' });
+      return { step: 'register', summary: saved ? `registered: ${describe(saved)}${actions.length ? '; will re-register' : ''}` : 'not registered yet', actions };
+    },
+    async run(ctx): Promise<StepResult> {
+      const id = await identity(ctx);
+      const key = await ensureKeyPair(ctx.host, ctx.cfg.stateDir);
+      if (key.created) ctx.log.info({ publicKey: key.publicKey }, 'generated the node WireGuard key pair (private key 0600, never leaves this node)');
+      const labels = userLabels(ctx.cfg.labels, id.machineId);
+      const base = { ...id, wireguardPublicKey: key.publicKey, kubernetesLabels: labels, kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) };
+      const digest = requestDigest(base);
+      const saved = await ctx.store.read<RegisterResponse>(REGISTER_FILE);
+      const meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
+      const client = await apiClient(ctx);
+
+      if (saved && meta?.requestDigest === digest) {
+        registerSecret(saved.edgeToken);
+        registerSecret(saved.k0s.joinToken);
+        ctx.shared.registration = saved;
+        const r = await client.getEdge(saved.edgeToken, saved.edge.id, { signal: ctx.signal }).catch((e: unknown) => {
+          if (e instanceof AgentError && (e as { kind?: string }).kind === 'auth') throw e;
+          ctx.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'control plane unreachable; keeping the last known desired state');
+          return undefined;
+        });
+        if (r?.gone || r?.state.edge.phase === 'DELETING' || r?.state.edge.phase === 'DELETED') {
+          ctx.shared.edgeRemoved = r.gone ? 'the control plane no longer knows this edge (404)' : `the edge is ${r.state.edge.phase}`;
+          return { state: 'done', summary: `edge removed: ${ctx.shared.edgeRemoved}`, changed: false };
+        }
+        if (r && JSON.stringify({ ...saved, ...r.state }) !== JSON.stringify(saved)) {
+          const next = { ...saved, ...r.state };
+          registerSecret(next.k0s.joinToken);
+          await ctx.store.write(REGISTER_FILE, next);
+          ctx.shared.registration = next;
+          return { state: 'done', summary: `registered, desired state updated: ${describe(next)}`, changed: true };
+        }
+        return { state: 'done', summary: `registered: ${describe(saved)}`, changed: false };
+      }
+
+      if (!ctx.cfg.bootstrapToken) {
+        throw new AgentError('INITD_BOOTSTRAP_TOKEN is not set, so this node cannot register', 'fetch a fresh init script from the control plane and run it (it carries a bootstrap token)', EXIT.CONFIG);
+      }
+      const inventory = await collectInventory(ctx.host);
+      const req: RegisterRequest = { ...base, agentVersion: VERSION, inventory };
+      const { created, response } = await client.register(ctx.cfg.bootstrapToken, req, { signal: ctx.signal });
+      registerSecret(response.edgeToken);
+      registerSecret(response.k0s.joinToken);
+      registerSecret(response.logs.apiKey);
+      await ctx.store.write(REGISTER_FILE, response);
+      await ctx.store.write(REGISTER_META_FILE, { requestDigest: digest, registeredAt: new Date().toISOString(), edgeId: response.edge.id } satisfies RegisterMeta);
+      ctx.shared.registration = response;
+      return { state: 'done', summary: `registered${created ? '' : ' again (same edge)'}: ${describe(response)}`, changed: true };
+    },
+  };
+}

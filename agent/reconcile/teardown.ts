@@ -1,0 +1,44 @@
+import type { Logger } from 'pino';
+import { teardownK0s } from '../k0s/teardown.ts';
+import type { Host } from '../host/host.ts';
+import { desiredFromConfig, teardownStorage } from '../storage/index.ts';
+import { DEFAULT_IFACE, wireguardDown } from '../wireguard/index.ts';
+
+export interface TeardownOptions {
+  removeVolumeGroup: boolean;
+  stateDir: string;
+}
+
+export interface TeardownStep {
+  what: string;
+  ok: boolean;
+  detail?: string;
+}
+
+/**
+ * Tears the node down, in order: stop k0sworker, `k0s reset` (after unmounting
+ * everything below /var/lib/k0s), WireGuard down, storage teardown (unmount,
+ * remove the mount unit, deactivate — or remove — our volume group only).
+ * Nothing is ever deleted through a mount. Each part runs even when an earlier
+ * one reported a problem; the result lists every part.
+ */
+export async function teardownNode(host: Host, log: Logger, o: TeardownOptions): Promise<TeardownStep[]> {
+  const out: TeardownStep[] = [];
+  const part = async (what: string, fn: () => Promise<TeardownStep[] | string>) => {
+    try {
+      const r = await fn();
+      if (typeof r === 'string') out.push({ what, ok: true, detail: r });
+      else out.push(...r);
+    } catch (e) {
+      out.push({ what, ok: false, detail: e instanceof Error ? e.message : String(e) });
+    }
+    for (const s of out.slice(-1)) log[s.ok ? 'info' : 'error']({ teardown: s.what, detail: s.detail }, `teardown: ${s.what}: ${s.ok ? 'ok' : 'FAILED'}${s.detail ? ` (${s.detail})` : ''}`);
+  };
+  await part('k0s', () => teardownK0s(host));
+  await part('wireguard', async () => ((await wireguardDown(host, DEFAULT_IFACE, log)) ? `${DEFAULT_IFACE} removed` : `${DEFAULT_IFACE} was not present`));
+  await part('storage', async () => {
+    const r = await teardownStorage(host, desiredFromConfig({ stateDir: o.stateDir }), { removeVolumeGroup: o.removeVolumeGroup }, (l) => log.info(l));
+    return r.ran.length ? `ran: ${r.ran.join('; ')}` : `nothing of ours to tear down${r.plan.notes.length ? ` (${r.plan.notes.join('; ')})` : ''}`;
+  });
+  return out;
+}
