@@ -121,8 +121,8 @@ gpu_mode() { # prints "<current> <pending>"
   fi
   cat "$f"
 }
-gpu_current() { set -- $(gpu_mode "$1"); printf '%s' "$1"; }
-gpu_pending() { set -- $(gpu_mode "$1"); printf '%s' "$2"; }
+gpu_current() { local c p; read -r c p < <(gpu_mode "$1"); printf '%s' "$c"; }
+gpu_pending() { local c p; read -r c p < <(gpu_mode "$1"); printf '%s' "$p"; }
 gi_file() { local f="$STATE/gpu$1.gi"; [ -f "$f" ] || : >"$f"; printf '%s' "$f"; }
 ci_file() { local f="$STATE/gpu$1.ci"; [ -f "$f" ] || : >"$f"; printf '%s' "$f"; }
 
@@ -268,7 +268,7 @@ cmd_mig_enable() { # $1 selection $2 0|1
 }
 
 cmd_reset() { # $1 selection
-  local idx g bus
+  local idx g bus p
   idx=$(select_gpus "$1") || exit 6
   case "$(cfg reset ok)" in
   unsupported)
@@ -283,8 +283,8 @@ cmd_reset() { # $1 selection
   for g in $idx; do
     bus=$(gpu_bus "$g")
     if gpu_mig_capable "$g"; then
-      set -- $(gpu_mode "$g")
-      echo "$2 $2" >"$STATE/gpu$g.mode"
+      p=$(gpu_pending "$g")
+      echo "$p $p" >"$STATE/gpu$g.mode"
       : >"$(gi_file "$g")"; : >"$(ci_file "$g")"
     fi
     echo "GPU $bus was successfully reset."
@@ -293,11 +293,11 @@ cmd_reset() { # $1 selection
 }
 
 cmd_reboot() {
-  local g
+  local g p
   for ((g = 0; g < NGPU; g++)); do
     gpu_mig_capable "$g" || continue
     : >"$(gi_file "$g")"; : >"$(ci_file "$g")"
-    if [ "$(cfg reboot_applies_mode 1)" = 1 ]; then set -- $(gpu_mode "$g"); echo "$2 $2" >"$STATE/gpu$g.mode"; fi
+    if [ "$(cfg reboot_applies_mode 1)" = 1 ]; then p=$(gpu_pending "$g"); echo "$p $p" >"$STATE/gpu$g.mode"; fi
   done
 }
 
@@ -307,7 +307,10 @@ mig_gpus() { # $1 selection $2 "listed" to include GPUs -lgip lists while disabl
   idx=$(select_gpus "$1") || exit 6
   for g in $idx; do
     if [ "$2" = listed ]; then mig_listed "$g" || continue
-    else gpu_mig_capable "$g" && [ "$(gpu_current "$g")" = Enabled ] || continue; fi
+    else
+      gpu_mig_capable "$g" || continue
+      [ "$(gpu_current "$g")" = Enabled ] || continue
+    fi
     echo "$g"; any=1
   done
   if [ -z "$any" ]; then echo 'No MIG-enabled devices found.' >&2; return 6; fi
@@ -344,7 +347,7 @@ cmd_lgipp() {
 }
 
 cmd_lgi() {
-  local idx g any= gi pid st sz name
+  local idx g any='' gi pid st sz name
   idx=$(mig_gpus "$1" enabled 2>/dev/null) || { echo 'No MIG-enabled devices found.'; exit 6; }
   for g in $idx; do [ -s "$(gi_file "$g")" ] && any=1; done
   if [ -z "$any" ]; then echo 'No GPU instances found: Not Found'; exit 6; fi
@@ -362,7 +365,7 @@ cmd_lgi() {
 }
 
 cmd_lci() {
-  local idx g any= gi pid st sz name ci cpid slices
+  local idx g any='' gi pid st sz name ci cpid slices
   idx=$(mig_gpus "$1" enabled 2>/dev/null) || { echo 'No MIG-enabled devices found.'; exit 6; }
   for g in $idx; do [ -s "$(ci_file "$g")" ] && any=1; done
   if [ -z "$any" ]; then echo 'No compute instances found: Not Found'; exit 6; fi
@@ -376,10 +379,10 @@ cmd_lci() {
     while read -r gi pid st sz name; do
       slices=${name%%g.*}
       cpid=$(ci_profile_id "$slices")
-      for ci in $(awk -v gi="$gi" '$1 == gi { print $2 }' "$(ci_file "$g")" | sort -n); do
+      while read -r ci; do
         printf '|%4d%7d       %-16s%6d%10d%13s     |\n' "$g" "$gi" "MIG $name" "$cpid" "$ci" "0:$slices"
         echo '+--------------------------------------------------------------------+'
-      done
+      done < <(awk -v gi="$gi" '$1 == gi { print $2 }' "$(ci_file "$g")" | sort -n)
     done < <(gis_sorted "$g")
   done
 }
@@ -408,8 +411,7 @@ cmd_cgi() { # $1 selection $2 list $3 with_ci
         printf 'Unable to create a GPU instance on GPU %2d using profile %s: Insufficient Resources\n' "$g" "$p"
         echo 'Failed to create GPU instances: Insufficient Resources'; exit 255
       fi
-      set -- "$1" "$2" "$3" $placed
-      st=$4; sz=$5
+      read -r st sz <<<"$placed"
       gi=$(gi_id_for "$st" "$sz")
       name=$(profile_field "$g" "$id" 2)
       [ "$lies" = 1 ] || echo "$gi $id $st $sz" >>"$(gi_file "$g")"
@@ -425,7 +427,7 @@ cmd_cgi() { # $1 selection $2 list $3 with_ci
 }
 
 cmd_dci() { # $1 selection $2 gi filter $3 ci filter
-  local idx g any= gi ci f tmp
+  local idx g any='' gi ci f tmp
   idx=$(mig_gpus "$1" enabled 2>/dev/null) || { echo 'No MIG-enabled devices found.'; exit 6; }
   for g in $idx; do
     f=$(ci_file "$g")
@@ -446,11 +448,11 @@ cmd_dci() { # $1 selection $2 gi filter $3 ci filter
 }
 
 cmd_dgi() { # $1 selection $2 gi filter
-  local idx g any= gi f tmp
+  local idx g any='' gi f tmp
   idx=$(mig_gpus "$1" enabled 2>/dev/null) || { echo 'No MIG-enabled devices found.'; exit 6; }
   for g in $idx; do
     f=$(gi_file "$g")
-    for gi in $(awk '{ print $1 }' "$f" | sort -n); do
+    while read -r gi; do
       [ -z "$2" ] || [[ ",$2," == *",$gi,"* ]] || continue
       if [ "$(cfg busy 0)" = 1 ] || awk -v gi="$gi" '$1 == gi { found = 1 } END { exit !found }' "$(ci_file "$g")"; then
         in_use_error "$(printf 'destroy GPU instance ID %2d from GPU %2d' "$gi" "$g")"
@@ -460,7 +462,7 @@ cmd_dgi() { # $1 selection $2 gi filter
 }" >"$f"
       printf 'Successfully destroyed GPU instance ID %2d from GPU %2d\n' "$gi" "$g"
       any=1
-    done
+    done < <(awk '{ print $1 }' "$f" | sort -n)
   done
   if [ -z "$any" ]; then echo 'No GPU instances found: Not Found'; exit 6; fi
 }
@@ -478,7 +480,7 @@ if [ "$1" = --test-double-reboot ]; then cmd_reboot; exit 0; fi
 
 if [ "$1" = mig ]; then
   shift
-  sel= op= list= with_ci=0 gif= cif=
+  sel='' op='' list='' with_ci=0 gif='' cif=''
   while [ $# -gt 0 ]; do
     case "$1" in
     -i | --id) sel=$2; shift ;;
@@ -504,7 +506,7 @@ if [ "$1" = mig ]; then
   exit $?
 fi
 
-sel= query= format= migset= reset=0 listgpus=0
+sel='' query='' format='' migset='' reset=0 listgpus=0
 while [ $# -gt 0 ]; do
   case "$1" in
   -i | --id) sel=$2; shift ;;
