@@ -85,7 +85,7 @@ taints_json() { # "k=v:Effect,k2:Effect" -> [{"key":..,"value":..,"effect":..}]
 }
 
 json_field() { # $1=json $2=field -> plain string value (flat string fields only)
-  printf '%s' "$1" | grep -o "\"$2\"[[:space:]]*:[[:space:]]*\"[^\"]*\"" | head -n1 | sed 's/.*:[[:space:]]*"\(.*\)"$/\1/'
+  printf '%s' "$1" | grep -o "\"$2\"[[:space:]]*:[[:space:]]*\"[^\"]*\"" | head -n1 | sed 's/.*:[[:space:]]*"\(.*\)"$/\1/' || true
 }
 
 sd_quote() { # quote one argument for a systemd ExecStart= line
@@ -258,7 +258,8 @@ cmd_reset() {
   require_root
   if is_running; then err "k0s seems to be running! please stop k0s before reset."; fi
   if [ -e "$UNIT" ] && use_systemd; then "$SYSTEMCTL" disable k0sworker.service >/dev/null 2>&1 || true; fi
-  rm -f "$UNIT" "$KUBELET_CONF" "$CA_FILE" "$OWN_DIR/worker.args" "$OWN_DIR/node-credential" "$PID_FILE"
+  rm -f "$UNIT" "$KUBELET_CONF" "$CA_FILE" "$OWN_DIR/worker.args" "$PID_FILE" \
+    "$RUN_DIR/join.json" "$RUN_DIR/join.resp" "$RUN_DIR/heartbeat.json"
   rmdir "$OWN_DIR" "$DATA_DIR/pki" 2>/dev/null || true
   # /var/lib/k0s may be a mount point (the agent's LVM stripe): never remove through it.
   rmdir "$DATA_DIR" "$RUN_DIR" 2>/dev/null || true
@@ -308,6 +309,7 @@ cmd_worker() {
   [ -z "$(worker_pid)" ] || err "another k0s worker is running (pid $(worker_pid))"
   printf '%s\n' "$$" >"$PID_FILE"
   trap worker_exit TERM INT
+  trap 'rm -f "$PID_FILE" "$RUN_DIR/join.json" "$RUN_DIR/join.resp"' EXIT
 
   local server credential
   if [ -f "$KUBELET_CONF" ]; then

@@ -1,0 +1,196 @@
+/**
+ * The k0s TEST DOUBLE (test/doubles/k0s-test-double.sh) on this host, without
+ * systemd: K0S_TEST_DOUBLE_ROOT prefixes every path and `start` runs the worker
+ * as a background process. The worker joins the emulator's kube listener over
+ * TLS pinned to the CA inside the join token.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../agent/api/client.ts';
+import type { RegisterResponse } from '../../agent/api/types.ts';
+import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
+import { encodeJoinToken } from '../control-plane/k0s-token.ts';
+
+const DOUBLE = path.resolve(import.meta.dirname, '../doubles/k0s-test-double.sh');
+const run = promisify(execFile);
+let dir: string;
+let emu: ControlPlaneEmulator;
+
+async function k0s(root: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(DOUBLE, args, { env: { ...process.env, K0S_TEST_DOUBLE_ROOT: root, K0S_TEST_DOUBLE_HEARTBEAT_SEC: '1' }, timeout: 30_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: typeof x.code === 'number' ? x.code : 1, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function register(): Promise<RegisterResponse> {
+  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
+  const c = new ApiClient({ apiUrl: emu.apiUrl, orgId: emu.orgId, clusterId: emu.clusterId, edgeLocationId: emu.locationId, caPem: emu.caPem });
+  const { response } = await c.register(emu.issueBootstrapToken(), {
+    machineId: createHash('md5').update(String(Math.random())).digest('hex'),
+    hostname: 'vm-1',
+    arch: 'amd64',
+    kernel: '6.1.0',
+    agentVersion: '0.1.0',
+    wireguardPublicKey: der.subarray(der.length - 32).toString('base64'),
+    kubernetesLabels: {},
+    kubernetesTaints: [],
+    inventory: { vcpus: { count: 1 }, memory: 1, swap: 0, storage: { disks: 0, size: 0 }, network: { interfaces: 0, txBandwidth: 0, rxBandwidth: 0 }, gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] } },
+  });
+  await c.close();
+  return response;
+}
+
+function newRoot(token: string): string {
+  const root = mkdtempSync(path.join(dir, 'root-'));
+  mkdirSync(path.join(root, 'etc/k0s'), { recursive: true });
+  writeFileSync(path.join(root, 'etc/k0s/k0stoken'), token, { mode: 0o600 });
+  return root;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'k0s-double-'));
+  emu = new ControlPlaneEmulator({ stateDir: path.join(dir, 'state') });
+  await emu.start();
+});
+
+afterAll(async () => {
+  await emu?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('k0s test double', () => {
+  it('says it is a test double', async () => {
+    const v = await k0s(dir, 'version');
+    expect(v.stdout.trim()).toBe('v1.33.1+k0s.0 (k0s-test-double)');
+    expect(readFileSync(DOUBLE, 'utf8')).toMatch(/k0s-test-double -- NOT k0s/);
+  });
+
+  it('install worker writes the k0sworker unit like k0s, refuses to overwrite without --force', async () => {
+    const root = newRoot('token');
+    const args = ['install', 'worker', '--token-file', '/etc/k0s/k0stoken', '--labels=env=prod,team=a', '--taints=dedicated=gpu:NoSchedule',
+      '--kubelet-extra-args=--node-ip=100.96.0.2 --hostname-override=cast-1 --provider-id=castai-omni://e1', '-e', 'HTTPS_PROXY=http://p:3128', '-e', 'NO_PROXY=10.0.0.0/8,.svc'];
+    expect((await k0s(root, ...args)).code).toBe(0);
+    const unit = readFileSync(path.join(root, 'etc/systemd/system/k0sworker.service'), 'utf8');
+    expect(unit).toContain('ExecStart=/usr/local/bin/k0s worker --token-file=/etc/k0s/k0stoken --labels=env=prod,team=a --taints=dedicated=gpu:NoSchedule --kubelet-extra-args="--node-ip=100.96.0.2 --hostname-override=cast-1 --provider-id=castai-omni://e1"');
+    expect(unit).toContain('Environment=HTTPS_PROXY=http://p:3128');
+    expect(unit).toContain('Environment=NO_PROXY=10.0.0.0/8,.svc');
+    expect(unit).toContain('Restart=always');
+    expect(unit).toContain('WantedBy=multi-user.target');
+    const again = await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/k0stoken', '--labels=env=dev');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('Init already exists: /etc/systemd/system/k0sworker.service');
+    expect(readFileSync(path.join(root, 'etc/systemd/system/k0sworker.service'), 'utf8')).toBe(unit);
+    expect((await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/k0stoken', '--labels=env=dev', '--force')).code).toBe(0);
+    expect(readFileSync(path.join(root, 'etc/systemd/system/k0sworker.service'), 'utf8')).toContain('--labels=env=dev');
+  });
+
+  it('refuses unknown flags, a missing token file and other install roles', async () => {
+    const root = newRoot('token');
+    expect((await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/k0stoken', '--bogus')).stderr).toContain('unknown flag: --bogus');
+    expect((await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/missing')).stderr).toContain('failed to read token file');
+    expect((await k0s(root, 'install', 'controller')).stderr).toContain('only implements "install worker"');
+  });
+
+  it('start → joins the emulator with labels/taints/node-ip/provider-id, heartbeats; status; reset refused while running; stop; reset', async () => {
+    const reg = await register();
+    const root = newRoot(reg.k0s.joinToken);
+    const extra = `--node-ip=100.96.0.9 --hostname-override=${reg.node.name} --provider-id=${reg.node.providerID}`;
+    expect((await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/k0stoken', '--labels=env=prod,omni.cast.ai/csp=custom', '--taints=dedicated=gpu:NoSchedule,spot:NoExecute', `--kubelet-extra-args=${extra}`)).code).toBe(0);
+    const st = await k0s(root, 'start');
+    expect(st.code, st.stderr).toBe(0);
+    try {
+      await waitFor(() => emu.nodes.has(reg.node.name) && (emu.nodes.get(reg.node.name)!.heartbeats ?? 0) >= 2);
+      const node = emu.nodes.get(reg.node.name)!;
+      expect(node).toMatchObject({
+        nodeName: reg.node.name,
+        nodeIP: '100.96.0.9',
+        providerID: reg.node.providerID,
+        edgeId: reg.edge.id,
+        labels: { env: 'prod', 'omni.cast.ai/csp': 'custom' },
+        taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }, { key: 'spot', value: '', effect: 'NoExecute' }],
+        k0sVersion: 'v1.33.1+k0s.0',
+        joins: 1,
+      });
+      const kubeconf = path.join(root, 'var/lib/k0s/kubelet.conf');
+      expect(existsSync(kubeconf)).toBe(true);
+      expect(statSync(kubeconf).mode & 0o777).toBe(0o600);
+      expect(readFileSync(kubeconf, 'utf8')).toContain(`server: ${emu.kubeApi}`);
+
+      const status = await k0s(root, 'status');
+      expect(status.stdout).toMatch(/Process ID: \d+/);
+      expect(status.stdout).toContain('Role: worker');
+      expect(status.stdout).toContain('Kube-api probing successful: true');
+
+      const reset = await k0s(root, 'reset');
+      expect(reset.code).toBe(1);
+      expect(reset.stderr).toContain('k0s seems to be running! please stop k0s before reset.');
+
+      // the join request carried the k8s bootstrap token, never the API's credentials
+      const joins = emu.requests.filter((r) => r.endpoint === 'kube-join');
+      expect(joins.at(-1)).toMatchObject({ status: 201, credential: 'k8s-bootstrap-token', credentialValid: true });
+      expect(emu.requests.some((r) => r.endpoint === 'kube-heartbeat' && r.credential === 'node-credential')).toBe(true);
+    } finally {
+      expect((await k0s(root, 'stop')).code).toBe(0);
+    }
+    expect((await k0s(root, 'status')).code).toBe(1);
+
+    // once joined the token is ignored: a restart does not join again
+    const restart = await k0s(root, 'start');
+    expect(restart.code, restart.stderr).toBe(0);
+    const hb = emu.nodes.get(reg.node.name)!.heartbeats;
+    await waitFor(() => emu.nodes.get(reg.node.name)!.heartbeats > hb);
+    expect(emu.nodes.get(reg.node.name)!.joins).toBe(1);
+    expect((await k0s(root, 'stop')).code).toBe(0);
+
+    expect((await k0s(root, 'reset')).code).toBe(0);
+    expect(existsSync(path.join(root, 'etc/systemd/system/k0sworker.service'))).toBe(false);
+    expect(existsSync(path.join(root, 'var/lib/k0s'))).toBe(false);
+    expect(existsSync(path.join(root, 'run/k0s'))).toBe(false);
+    expect(existsSync(path.join(root, 'etc/k0s/k0stoken'))).toBe(true); // the agent's file, not k0s's
+  });
+
+  it('an expired join token makes the worker fail with a clear message', async () => {
+    const reg = await register();
+    emu.expire('join-tokens');
+    const root = newRoot(reg.k0s.joinToken);
+    const w = await k0s(root, 'worker', '--token-file=/etc/k0s/k0stoken', `--kubelet-extra-args=--hostname-override=${reg.node.name}`);
+    expect(w.code).toBe(1);
+    expect(w.stderr).toContain('bootstrap token in the join token expired');
+    expect(existsSync(path.join(root, 'var/lib/k0s/kubelet.conf'))).toBe(false);
+    expect(existsSync(path.join(root, 'run/k0s/k0s.pid'))).toBe(false);
+  });
+
+  it('refuses a controller token and garbage tokens', async () => {
+    const ctl = encodeJoinToken({ server: emu.kubeApi, caPem: emu.clusterCaPem, token: 'abcdef.0123456789abcdef', user: 'controller-bootstrap' });
+    const w1 = await k0s(newRoot(ctl), 'worker', '--token-file=/etc/k0s/k0stoken');
+    expect(w1.code).toBe(1);
+    expect(w1.stderr).toContain('expected kubelet-bootstrap');
+    const w2 = await k0s(newRoot('definitely not a token'), 'worker', '--token-file=/etc/k0s/k0stoken');
+    expect(w2.code).toBe(1);
+    expect(w2.stderr).toContain('not base64(gzip(kubeconfig))');
+  });
+
+  it('does not trust a server whose certificate is not from the token CA', async () => {
+    const wrong = encodeJoinToken({ server: emu.kubeApi, caPem: emu.caPem /* the API CA, not the cluster CA */, token: 'abcdef.0123456789abcdef' });
+    const w = await k0s(newRoot(wrong), 'worker', '--token-file=/etc/k0s/k0stoken');
+    expect(w.code).toBe(1);
+    expect(w.stderr).toContain('cannot reach');
+  });
+});
