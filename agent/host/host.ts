@@ -94,8 +94,12 @@ export interface Host {
   remove(path: string): Promise<void>;
   readdir(path: string): Promise<string[]>;
   system(): Promise<SystemFacts>;
-  /** DNS lookup of all addresses; throws an Error with `.code` (ENOTFOUND, ...) on failure. */
-  resolve(hostname: string): Promise<string[]>;
+  /**
+   * Name lookup (getaddrinfo: /etc/hosts, DNS, nsswitch) of all addresses; throws an
+   * Error with `.code` (ENOTFOUND, ETIMEOUT, ...) on failure. Gives up after
+   * `timeoutMs` (default 10 000) and leaves nothing running behind.
+   */
+  resolve(hostname: string, timeoutMs?: number): Promise<string[]>;
   tcpProbe(host: string, port: number, timeoutMs: number): Promise<TcpProbeResult>;
   /** TLS handshake verifying the peer against exactly `caPem` (no system CAs). */
   tlsProbe(host: string, port: number, caPem: string, timeoutMs: number): Promise<TlsProbeResult>;

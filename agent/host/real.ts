@@ -1,11 +1,15 @@
 import { constants as fsc, promises as fs } from 'node:fs';
+import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { connect, isIP } from 'node:net';
+import { connect, isIP, type LookupFunction } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { TlsProbeResult, HardwareFacts, ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
+
+/** Name lookups without an explicit timeout give up after this long. */
+const DEFAULT_LOOKUP_TIMEOUT_MS = 10_000;
 
 /** Environment every child gets: enough to find tools, nothing more. */
 function baseEnv(): Record<string, string> {
@@ -132,15 +136,57 @@ export class RealHost implements Host {
     };
   }
 
-  async resolve(hostname: string): Promise<string[]> {
-    const r = await lookup(hostname, { all: true, verbatim: true });
-    return r.map((a) => a.address);
+  async resolve(hostname: string, timeoutMs: number = DEFAULT_LOOKUP_TIMEOUT_MS): Promise<string[]> {
+    return (await this.lookupBounded(hostname, timeoutMs)).map((a) => a.address);
+  }
+
+  /**
+   * Name lookup that can be abandoned. `dns.lookup` runs getaddrinfo in libuv's
+   * thread pool and cannot be cancelled: behind a black-holed DNS server it keeps
+   * the process alive for 20+ s after any deadline (measured). So the same
+   * getaddrinfo (same nsswitch.conf, /etc/hosts, resolv.conf) runs as
+   * `getent ahosts NAME`, which is killed at the timeout. Without getent
+   * (busybox/musl images) it falls back to `dns.lookup`.
+   */
+  private async lookupBounded(hostname: string, timeoutMs: number): Promise<LookupAddress[]> {
+    const fam = isIP(hostname);
+    if (fam) return [{ address: hostname, family: fam }];
+    const fail = (code: string) => Object.assign(new Error(`getaddrinfo ${code} ${hostname}`), { code, hostname });
+    if (!hostname || hostname.startsWith('-') || /\s/.test(hostname)) throw fail('ENOTFOUND');
+    const r = await this.exec('getent', ['ahosts', hostname], { timeoutMs: Math.max(1, Math.floor(timeoutMs)) });
+    if (r.notFound) return lookup(hostname, { all: true, verbatim: true });
+    if (r.timedOut) throw fail('ETIMEOUT');
+    if (r.exitCode === 2) throw fail('ENOTFOUND'); // getent: key not found (NXDOMAIN, no data, SERVFAIL)
+    if (r.exitCode !== 0) throw fail(`EAI_FAIL(getent exit ${r.exitCode})`);
+    const seen = new Map<string, LookupAddress>();
+    for (const line of r.stdout.split('\n')) {
+      const addr = line.trim().split(/\s+/)[0] ?? '';
+      const f = isIP(addr);
+      if (f && !seen.has(addr)) seen.set(addr, { address: addr, family: f });
+    }
+    if (seen.size === 0) throw fail('ENOTFOUND');
+    return [...seen.values()];
+  }
+
+  /** A `lookup` for net/tls.connect that uses lookupBounded, so a probe never outlives its timeout. */
+  private boundedLookup(deadline: number): LookupFunction {
+    return (hostname, options, callback) => {
+      this.lookupBounded(hostname, deadline - performance.now()).then(
+        (addrs) => {
+          const want = options.family === 4 || options.family === 6 ? addrs.filter((a) => a.family === options.family) : addrs;
+          if (want.length === 0) callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '');
+          else if (options.all) callback(null, want);
+          else callback(null, want[0]!.address, want[0]!.family);
+        },
+        (e: NodeJS.ErrnoException) => callback(e, ''),
+      );
+    };
   }
 
   tcpProbe(host: string, port: number, timeoutMs: number): Promise<TcpProbeResult> {
     const started = performance.now();
     return new Promise((resolve) => {
-      const sock = connect({ host, port });
+      const sock = connect({ host, port, lookup: this.boundedLookup(started + timeoutMs) });
       let done = false;
       const finish = (ok: boolean, error?: string) => {
         if (done) return;
@@ -173,7 +219,14 @@ export class RealHost implements Host {
     const started = performance.now();
     return new Promise((resolve) => {
       let done = false;
-      const sock = tlsConnect({ host, port, ca: caPem, rejectUnauthorized: false, ...(isIP(host) ? {} : { servername: host }) });
+      const sock = tlsConnect({
+        host,
+        port,
+        ca: caPem,
+        rejectUnauthorized: false,
+        lookup: this.boundedLookup(started + timeoutMs),
+        ...(isIP(host) ? {} : { servername: host }),
+      });
       const finish = (r: Omit<TlsProbeResult, 'durationMs'>) => {
         if (done) return;
         done = true;

@@ -276,7 +276,7 @@ const leftoverKubelet: CheckDef = {
 async function dnsOutcome(ctx: CheckContext, host: string): Promise<CheckOutcome> {
   if (isIP(host)) return pass(`${host} is an IP address; no DNS lookup needed`);
   try {
-    const addrs = await ctx.host.resolve(host);
+    const addrs = await ctx.host.resolve(host, ctx.remainingMs());
     if (addrs.length === 0) return fail(`${host} resolved to no addresses`);
     const shown = addrs.slice(0, 3).join(', ') + (addrs.length > 3 ? `, +${addrs.length - 3} more` : '');
     return pass(`${host} -> ${shown}`);
