@@ -19,7 +19,7 @@ export interface DaemonOptions {
   periodMs?: number;
   jitter?: number;
   /** Called after every pass (status reports, edge polling). May request teardown by returning 'teardown'. */
-  afterPass?: (d: DaemonState, r: PassResult) => Promise<void | 'teardown'>;
+  afterPass?: (d: DaemonState, r: PassResult) => Promise<undefined | 'teardown'>;
   /** Tears the node down when the edge was deleted; the daemon exits afterwards. */
   teardown?: (d: DaemonState) => Promise<void>;
 }

@@ -5,7 +5,7 @@ import { collectInventory } from '../../inventory/inventory.ts';
 import { registerSecret } from '../../log/logger.ts';
 import { ARCHES } from '../../preflight/checks.ts';
 import { VERSION } from '../../version.ts';
-import { ensureKeyPair, keyPaths, readPrivateKey, publicKeyFromPrivate } from '../../wireguard/keys.ts';
+import { generatePrivateKey, keyPaths, loadKeyPair, publicKeyFromPrivate } from '../../wireguard/keys.ts';
 import type { Step, StepContext, StepResult } from '../step.ts';
 import { apiClient } from './api.ts';
 
@@ -54,23 +54,32 @@ export function registerStep(): Step {
       const saved = await ctx.store.read<RegisterResponse>(REGISTER_FILE);
       const meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
       const keyFile = keyPaths(ctx.cfg.stateDir).file;
-      const havekey = await ctx.host.stat(keyFile);
-      const publicKey = havekey ? publicKeyFromPrivate(await readPrivateKey(ctx.host, keyFile)) : undefined;
+      const publicKey = (await loadKeyPair(ctx.host, ctx.cfg.stateDir))?.publicKey;
       const digest = publicKey
         ? requestDigest({ ...id, wireguardPublicKey: publicKey, kubernetesLabels: userLabels(ctx.cfg.labels, id.machineId), kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) })
         : undefined;
       const actions = [];
-      if (!havekey) actions.push({ kind: 'wireguard.keygen', description: `generate the node WireGuard key (${keyFile}, 0600)`, reason: 'no key yet' });
+      if (!publicKey) actions.push({ kind: 'wireguard.keygen', description: `generate the node WireGuard key (${keyFile}, 0600)`, reason: 'no key yet' });
       if (!saved) actions.push({ kind: 'register', description: `register machine ${id.machineId} with ${ctx.cfg.apiUrl}`, reason: 'not registered yet' });
       else if (!meta || meta.requestDigest !== digest) actions.push({ kind: 'register', description: `re-register machine ${id.machineId} (same edge)`, reason: 'labels, taints, GPU config, hostname or key changed' });
       return { step: 'register', summary: saved ? `registered: ${describe(saved)}${actions.length ? '; will re-register' : ''}` : 'not registered yet', actions };
     },
     async run(ctx): Promise<StepResult> {
       const id = await identity(ctx);
-      const key = await ensureKeyPair(ctx.host, ctx.cfg.stateDir);
-      if (key.created) ctx.log.info({ publicKey: key.publicKey }, 'generated the node WireGuard key pair (private key 0600, never leaves this node)');
+      // A new key is only kept once the control plane accepted it, so a rejected
+      // registration (expired bootstrap token, 401) leaves the host unchanged.
+      const keyFile = keyPaths(ctx.cfg.stateDir).file;
+      let pendingKey: string | undefined;
+      let publicKey: string;
+      const existing = await loadKeyPair(ctx.host, ctx.cfg.stateDir);
+      if (existing) publicKey = existing.publicKey;
+      else {
+        pendingKey = generatePrivateKey();
+        registerSecret(pendingKey);
+        publicKey = publicKeyFromPrivate(pendingKey);
+      }
       const labels = userLabels(ctx.cfg.labels, id.machineId);
-      const base = { ...id, wireguardPublicKey: key.publicKey, kubernetesLabels: labels, kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) };
+      const base = { ...id, wireguardPublicKey: publicKey, kubernetesLabels: labels, kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) };
       const digest = requestDigest(base);
       const saved = await ctx.store.read<RegisterResponse>(REGISTER_FILE);
       const meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
@@ -80,7 +89,8 @@ export function registerStep(): Step {
         registerSecret(saved.edgeToken);
         registerSecret(saved.k0s.joinToken);
         ctx.shared.registration = saved;
-        const r = await client.getEdge(saved.edgeToken, saved.edge.id, { signal: ctx.signal }).catch((e: unknown) => {
+        // Steady state: a short poll; during an API outage the node keeps its last known desired state.
+        const r = await client.getEdge(saved.edgeToken, saved.edge.id, { signal: ctx.signal, maxAttempts: 2 }).catch((e: unknown) => {
           if (e instanceof AgentError && (e as { kind?: string }).kind === 'auth') throw e;
           ctx.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'control plane unreachable; keeping the last known desired state');
           return undefined;
@@ -105,6 +115,11 @@ export function registerStep(): Step {
       const inventory = await collectInventory(ctx.host);
       const req: RegisterRequest = { ...base, agentVersion: VERSION, inventory };
       const { created, response } = await client.register(ctx.cfg.bootstrapToken, req, { signal: ctx.signal });
+      if (pendingKey) {
+        await ctx.host.writeFileAtomic(keyFile, `${pendingKey}\n`, { mode: 0o600, dirMode: 0o700 });
+        await loadKeyPair(ctx.host, ctx.cfg.stateDir); // re-reads and validates file, mode and directory
+        ctx.log.info({ publicKey }, 'generated the node WireGuard key pair (private key 0600, never leaves this node)');
+      }
       registerSecret(response.edgeToken);
       registerSecret(response.k0s.joinToken);
       registerSecret(response.logs.apiKey);
