@@ -27,6 +27,9 @@
 # Per GPU: $STATE/gpu<i>.mode ("<current> <pending>"), gpu<i>.gi ("<gi id> <profile id> <start> <size>"
 # per line), gpu<i>.ci ("<gi id> <ci id>" per line). Every call is appended to $STATE/calls.log.
 #
+# A real reboot of the machine the double runs on (a VM guest) is noticed through
+# /proc/sys/kernel/random/boot_id and has the same effect as --test-double-reboot.
+#
 # Test-only commands (no real nvidia-smi has them):
 #   --test-double-reboot   simulate a reboot: instances vanish; a pending mode becomes current
 #                          when reboot_applies_mode=1.
@@ -472,6 +475,13 @@ usage_error() {
   echo "(nvidia-smi test double: arguments not simulated: $*)" >&2
   exit 2
 }
+
+# A new boot since the last call: GPU instances are gone, a pending mode took effect.
+if [ -r /proc/sys/kernel/random/boot_id ]; then
+  boot_id=$(cat /proc/sys/kernel/random/boot_id)
+  if [ -f "$STATE/boot_id" ] && [ "$(cat "$STATE/boot_id")" != "$boot_id" ]; then cmd_reboot; fi
+  printf '%s\n' "$boot_id" >"$STATE/boot_id"
+fi
 
 # ---- argument parsing ---------------------------------------------------------
 ALL_ARGS="$*"

@@ -171,6 +171,17 @@ describe('state machine', () => {
     expect(b.run('mig', '-cgi', '19').out).toBe('Unable to create a GPU instance on GPU  0 using profile 19: Insufficient Resources\nFailed to create GPU instances: Insufficient Resources\n');
     expect(b.run('mig', '-cgi', '1g.5gb').out).toMatch(/using profile 1g\.5gb: Invalid Argument/);
   });
+  it('notices a real reboot of its machine through the kernel boot_id', () => {
+    const b = box('gpus=a100-40gb\nenable=pending-not-supported\nreset=unsupported\n');
+    b.ok('-i', '0', '-mig', '1');
+    expect(mode(b)).toBe('Disabled, Enabled');
+    writeFileSync(path.join(b.state, 'boot_id'), 'an-earlier-boot\n');
+    expect(mode(b)).toBe('Enabled, Enabled');
+    b.ok('mig', '-cgi', '19', '-C');
+    expect(b.run('mig', '-lgi').code).toBe(0); // same boot: instances stay
+    writeFileSync(path.join(b.state, 'boot_id'), 'another-boot\n');
+    expect(b.run('mig', '-lgi')).toMatchObject({ out: 'No GPU instances found: Not Found\n', code: 6 });
+  });
   it('cgi_lies=1 prints success and creates nothing (mig-parted#18)', () => {
     const b = box('gpus=a100-40gb\nmig_mode=enabled\ncgi_lies=1\n');
     expect(b.ok('mig', '-cgi', '19', '-C')).toMatch(/^Successfully created GPU instance ID 13/);
