@@ -6,6 +6,7 @@
  */
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { decodeJoinToken } from '../k0s/token.ts';
 import { MIN_KERNEL, compareKernel, formatKernel, parseKernelRelease } from './kernel.ts';
 import type { CheckContext, CheckDef, CheckOutcome, Endpoint } from './types.ts';
 
@@ -367,6 +368,37 @@ const tcpControlPlane: CheckDef = {
   },
 };
 
+/**
+ * The control plane must present a chain signed by the CA carried in the join
+ * token (pinned: verified against that CA only, never the system store). A
+ * different chain means TLS interception or the wrong endpoint; the kubelet
+ * would fail with x509 errors after join.
+ */
+const tlsControlPlaneCa: CheckDef = {
+  name: 'tls-control-plane-ca',
+  severity: 'error',
+  title: 'control plane presents the cluster CA from the join token',
+  remediation: 'exempt the control-plane host from TLS inspection (middlebox/proxy) or add it to NO_PROXY; check the endpoint',
+  async run(ctx) {
+    const eps = await ctx.endpoints();
+    if (eps.error) return fail(eps.error, `fix or move aside ${path.join(ctx.input.stateDir, REGISTER_FILE)}, then re-run (registration rewrites it)`);
+    if (!eps.joinToken) return skipped(`${NOT_REGISTERED} (${eps.source.startsWith('no ') ? eps.source : `no k0s.joinToken in ${eps.source}`})`);
+    let token;
+    try {
+      token = decodeJoinToken(eps.joinToken);
+    } catch (e) {
+      return fail(`the join token in ${eps.source} cannot be used: ${(e as Error).message}`, 'delete register.json and let the agent register again to get a fresh token');
+    }
+    const target = `${token.host.includes(':') ? `[${token.host}]` : token.host}:${token.port}`;
+    const ca = `${token.caSha256.slice(0, 16)}…`;
+    const r = await ctx.host.tlsProbe(token.host, token.port, token.caPem, ctx.remainingMs());
+    if (!r.connected) return fail(`no TLS handshake with ${target}: ${r.error ?? 'failed'}`, `allow outbound TCP ${token.port} to ${token.host}`);
+    if (r.authorized || r.chainSha256.includes(token.caSha256)) return pass(`${target} presents a chain signed by the cluster CA (sha256 ${ca})`);
+    const leaf = r.chainSha256[0] ? `${r.chainSha256[0].slice(0, 16)}…` : 'none';
+    return fail(`${target} presents a certificate not signed by the cluster CA (CA sha256 ${ca}, leaf sha256 ${leaf}): ${r.error ?? 'unverified'}`);
+  },
+};
+
 const tcpKonnectivity: CheckDef = {
   name: 'tcp-konnectivity-8132',
   severity: 'error',
@@ -407,6 +439,7 @@ export const CHECKS: readonly CheckDef[] = [
   tcpApi80,
   dnsControlPlane,
   tcpControlPlane,
+  tlsControlPlaneCa,
   tcpKonnectivity,
   udpWireguard,
 ];

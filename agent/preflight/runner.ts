@@ -39,7 +39,6 @@ export function parseEndpoint(s: string, defaultPort?: number): Endpoint | undef
 
 /** Endpoints from the input, else from `<stateDir>/register.json` (k0s.apiEndpoint, k0s.konnectivityEndpoint). */
 export async function readEndpoints(host: Host, input: PreflightInput): Promise<RegisteredEndpoints> {
-  if (input.controlPlane && input.konnectivity) return { controlPlane: input.controlPlane, konnectivity: input.konnectivity, source: 'given' };
   const file = path.join(input.stateDir, REGISTER_FILE);
   const text = await host.readFile(file);
   if (text === undefined) {
@@ -49,7 +48,7 @@ export async function readEndpoints(host: Host, input: PreflightInput): Promise<
       source: `no ${file} yet`,
     };
   }
-  let doc: { k0s?: { apiEndpoint?: unknown; konnectivityEndpoint?: unknown } };
+  let doc: { k0s?: { apiEndpoint?: unknown; konnectivityEndpoint?: unknown; joinToken?: unknown } };
   try {
     doc = JSON.parse(text) as typeof doc;
   } catch (e) {
@@ -64,7 +63,8 @@ export async function readEndpoints(host: Host, input: PreflightInput): Promise<
   if (bad.length) return { source: file, error: `${file}: cannot parse ${bad.join(' and ')} as host:port` };
   const controlPlane = input.controlPlane ?? cp;
   const konnectivity = input.konnectivity ?? kn;
-  return { ...(controlPlane ? { controlPlane } : {}), ...(konnectivity ? { konnectivity } : {}), source: file };
+  const joinToken = typeof k0s.joinToken === 'string' && k0s.joinToken.trim() ? k0s.joinToken : undefined;
+  return { ...(controlPlane ? { controlPlane } : {}), ...(konnectivity ? { konnectivity } : {}), ...(joinToken ? { joinToken } : {}), source: file };
 }
 
 /** Throws a ConfigError naming the bad --skip / --deadline value and the valid ones. */

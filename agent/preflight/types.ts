@@ -58,6 +58,8 @@ export interface RegisteredEndpoints {
   source: string;
   /** Set when register.json exists but cannot be used. */
   error?: string;
+  /** k0s.joinToken from register.json (a secret: decoded, never shown). */
+  joinToken?: string;
 }
 
 export interface CheckDef {

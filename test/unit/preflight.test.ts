@@ -1,3 +1,5 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { ConfigError } from '../../agent/errors.ts';
@@ -14,7 +16,10 @@ const TCP_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm
 const TCP_SSH = `${TCP_HEADER}   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n   1: 0100007F:8CA0 0100007F:0016 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n`;
 const TCP_KUBELET = `${TCP_HEADER}   0: 00000000:280A 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3 1 0 100 0 0 10 0\n`;
 const TCP6_KUBELET = `${TCP_HEADER}   0: 00000000000000000000000000000000:280A 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4 1 0 100 0 0 10 0\n`;
-const REGISTER = JSON.stringify({ edge: { id: 'e1' }, k0s: { apiEndpoint: 'https://cp.example:8443', konnectivityEndpoint: 'cp.example:8132' } });
+// A real k0s worker join token (test fixture; server https://cp.example.test:8443, CA test/fixtures/k0s/ca.pem).
+const JOIN_TOKEN = readFileSync(new URL('../fixtures/k0s/worker-token.txt', import.meta.url), 'utf8').trim();
+const CA_SHA256 = new X509Certificate(readFileSync(new URL('../fixtures/k0s/ca.pem', import.meta.url))).fingerprint256.replace(/:/g, '').toLowerCase();
+const REGISTER = JSON.stringify({ edge: { id: 'e1' }, k0s: { apiEndpoint: 'https://cp.example:8443', konnectivityEndpoint: 'cp.example:8132', joinToken: JOIN_TOKEN } });
 
 /** A host on which every check passes. */
 function healthyHost(): FakeHost {
@@ -33,6 +38,7 @@ function healthyHost(): FakeHost {
   h.dns.set('api.cast.ai', ['203.0.113.10', '2001:db8::10']);
   h.dns.set('cp.example', ['198.51.100.7']);
   for (const ep of ['api.cast.ai:443', 'api.cast.ai:80', 'cp.example:8443', 'cp.example:8132']) h.tcp.set(ep, { ok: true, durationMs: 3 });
+  h.tls.set('cp.example.test:8443', { connected: true, authorized: true, chainSha256: ['1111111111111111aaaa', CA_SHA256], durationMs: 4 });
   return h;
 }
 
@@ -51,7 +57,7 @@ describe('preflight checks', () => {
     expect(CHECK_NAMES).toEqual([
       'root', 'kernel', 'arch', 'systemd', 'cgroup-v2', 'swap', 'ip-forward', 'module-overlay', 'module-br-netfilter',
       'clock-sync', 'port-10250-free', 'leftover-kubelet', 'dns-api', 'tcp-api-443', 'tcp-api-80', 'dns-control-plane',
-      'tcp-control-plane-8443', 'tcp-konnectivity-8132', 'udp-wireguard-51840',
+      'tcp-control-plane-8443', 'tls-control-plane-ca', 'tcp-konnectivity-8132', 'udp-wireguard-51840',
     ]);
     for (const c of CHECKS) {
       expect(c.name).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
@@ -67,7 +73,7 @@ describe('preflight checks', () => {
     const notPass = r.checks.filter((c) => c.status !== 'pass').map((c) => `${c.name}:${c.status}:${c.message}`);
     expect(notPass).toEqual([expect.stringMatching(/^udp-wireguard-51840:skip:.*verified by the WireGuard handshake after bring-up/)]);
     expect(r.ok).toBe(true);
-    expect(r.counts).toEqual({ pass: 18, fail: 0, warn: 0, skip: 1 });
+    expect(r.counts).toEqual({ pass: 19, fail: 0, warn: 0, skip: 1 });
     expect(plan(r)).toEqual([]);
     expect(h.mutations(READ_ONLY_COMMANDS)).toEqual([]);
     expect(h.execLines()).toEqual(['timedatectl show -p NTPSynchronized']);
@@ -153,6 +159,22 @@ describe('preflight checks', () => {
       arrange: (h) => { h.files.delete(`${STATE}/register.json`); h.tcp.set('10.0.0.5:6443', { ok: true, durationMs: 1 }); },
       inp: { controlPlane: { host: '10.0.0.5', port: 6443 }, konnectivity: { host: '10.0.0.5', port: 8132 } },
     },
+    { name: 'CA pinned', check: 'tls-control-plane-ca', status: 'pass', msg: /^cp\.example\.test:8443 presents a chain signed by the cluster CA \(sha256 [0-9a-f]{16}…\)$/, arrange: () => {} },
+    {
+      name: 'intercepted TLS', check: 'tls-control-plane-ca', status: 'fail',
+      msg: /cp\.example\.test:8443 presents a certificate not signed by the cluster CA \(CA sha256 [0-9a-f]{16}…, leaf sha256 deadbeefdeadbeef…\): UNABLE_TO_VERIFY_LEAF_SIGNATURE/, fix: /TLS inspection/,
+      arrange: (h) => void h.tls.set('cp.example.test:8443', { connected: true, authorized: false, error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', chainSha256: ['deadbeefdeadbeef00', 'cafe'], durationMs: 2 }),
+    },
+    { name: 'TLS refused', check: 'tls-control-plane-ca', status: 'fail', msg: /^no TLS handshake with cp\.example\.test:8443: ECONNREFUSED$/, fix: /outbound TCP 8443/, arrange: (h) => void h.tls.delete('cp.example.test:8443') },
+    { name: 'TLS not registered', check: 'tls-control-plane-ca', status: 'skip', msg: /^not known until registration \(no \/var\/lib\/castai-edge-initd\/register\.json yet\)$/, arrange: (h) => void h.files.delete(`${STATE}/register.json`) },
+    {
+      name: 'register.json without token', check: 'tls-control-plane-ca', status: 'skip', msg: /no k0s\.joinToken in \/var\/lib\/castai-edge-initd\/register\.json/,
+      arrange: (h) => void h.setFile(`${STATE}/register.json`, JSON.stringify({ k0s: { apiEndpoint: 'https://cp.example:8443' } })),
+    },
+    {
+      name: 'controller token refused', check: 'tls-control-plane-ca', status: 'fail', msg: /join token in .* cannot be used: .*not a worker join token/,
+      arrange: (h) => void h.setFile(`${STATE}/register.json`, JSON.stringify({ k0s: { joinToken: readFileSync(new URL('../fixtures/k0s/controller-token.txt', import.meta.url), 'utf8').trim() } })),
+    },
     { name: 'register.json broken', check: 'tcp-control-plane-8443', status: 'fail', msg: /register\.json is not valid JSON/, fix: /move aside/, arrange: (h) => void h.setFile(`${STATE}/register.json`, '{"k0s":') },
     {
       name: 'register.json bad endpoint', check: 'tcp-konnectivity-8132', status: 'fail', msg: /cannot parse k0s\.konnectivityEndpoint "cp example:x"/,
@@ -178,6 +200,15 @@ describe('preflight checks', () => {
     const h = healthyHost();
     const r = await inspect(h, input({ apiProxy: 'http://alice:s3cretpw@proxy.corp:3128' }));
     expect(JSON.stringify(r)).not.toContain('s3cretpw');
+  });
+
+  it('never puts the join token or its bootstrap token in the report', async () => {
+    const h = healthyHost();
+    h.tls.set('cp.example.test:8443', { connected: true, authorized: false, error: 'SELF_SIGNED_CERT_IN_CHAIN', chainSha256: ['ab'], durationMs: 1 });
+    const text = JSON.stringify(await inspect(h, input())) + renderTable(await inspect(h, input()));
+    expect(text).toContain('tls-control-plane-ca');
+    expect(text).not.toContain(JOIN_TOKEN.slice(0, 40));
+    expect(text).not.toContain('0123456789abcdef'); // the fixture's bootstrap token secret half
   });
 
   it('reports a WARN-severity failure as warn and an ERROR-severity failure as fail; plan() lists only the blocking ones', async () => {
@@ -214,7 +245,7 @@ describe('preflight checks', () => {
     };
     const r = await inspect(h, input());
     expect(byName(r, 'swap')).toMatchObject({ status: 'warn', message: expect.stringContaining('EACCES') });
-    expect(r.counts.pass).toBe(17);
+    expect(r.counts.pass).toBe(18);
   });
 });
 
@@ -343,7 +374,7 @@ describe('report shapes', () => {
     expect(lines[i + 1]).toMatch(/^\s+fix: boot with systemd as init/);
     const msgCol = lines[0]!.indexOf('MESSAGE');
     expect(lines[i + 1]!.indexOf('fix:')).toBe(msgCol);
-    expect(text).toMatch(/preflight FAILED: 15 passed, 1 failed, 1 warning, 2 skipped in \d+ ms \(deadline 2000 ms\)/);
+    expect(text).toMatch(/preflight FAILED: 16 passed, 1 failed, 1 warning, 2 skipped in \d+ ms \(deadline 2000 ms\)/);
   });
 });
 
