@@ -130,7 +130,10 @@ worker_pid() { # prints the running worker pid, or nothing
   local pid
   [ -f "$PID_FILE" ] || return 0
   pid=$(cat "$PID_FILE" 2>/dev/null || true)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then printf '%s' "$pid"; fi
+  # alive, and really our worker (not a recycled pid)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q ' worker'; then
+    printf '%s' "$pid"
+  fi
 }
 
 is_running() {

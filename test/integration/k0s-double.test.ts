@@ -4,7 +4,7 @@
  * as a background process. The worker joins the emulator's kube listener over
  * TLS pinned to the CA inside the join token.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { encodeJoinToken } from '../control-plane/k0s-token.ts';
 
 const DOUBLE = path.resolve(import.meta.dirname, '../doubles/k0s-test-double.sh');
 const run = promisify(execFile);
+const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
 let dir: string;
 let emu: ControlPlaneEmulator;
 
@@ -76,6 +77,11 @@ afterAll(async () => {
 });
 
 describe('k0s test double', () => {
+  it.skipIf(!hasShellcheck)('is shellcheck-clean', async () => {
+    const r = await run('shellcheck', [DOUBLE]).then(() => 0, (e: { code: number; stdout: string }) => e.stdout);
+    expect(r).toBe(0);
+  });
+
   it('says it is a test double', async () => {
     const v = await k0s(dir, 'version');
     expect(v.stdout.trim()).toBe('v1.33.1+k0s.0 (k0s-test-double)');
