@@ -170,22 +170,33 @@ export class WgLab {
     };
   }
 
-  /** Continuous ping from the agent namespace; stop() returns {sent, received}. */
-  startPing(target: string, intervalS = 0.05): { stop: () => Promise<{ sent: number; received: number; output: string }> } {
-    const child = spawn('ip', ['netns', 'exec', this.nsAgent, 'ping', '-n', '-i', String(intervalS), '-W', '1', target], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /**
+   * Continuous ping from the agent namespace: `count` pings every `intervalS`.
+   * `done` resolves when ping exits on its own (all replies in or timed out), so
+   * the loss count is exact; `stop()` interrupts early.
+   */
+  startPing(target: string, count: number, intervalS = 0.05): { done: Promise<{ sent: number; received: number; output: string; endedAt: number }>; stop: () => void } {
+    const child = spawn('ip', ['netns', 'exec', this.nsAgent, 'ping', '-n', '-c', String(count), '-i', String(intervalS), '-W', '1', target], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.add(child);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-    return {
-      stop: async () => {
-        child.kill('SIGINT'); // `ip netns exec` execs ping, so this pid is ping itself
-        await closed;
+    const done = new Promise<{ sent: number; received: number; output: string; endedAt: number }>((resolve) =>
+      child.on('close', () => {
         this.children.delete(child);
         const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-        return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), output: out };
-      },
-    };
+        resolve({ sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), output: out, endedAt: Date.now() });
+      }),
+    );
+    // `ip netns exec` execs ping, so this pid is ping itself.
+    return { done, stop: () => void child.kill('SIGINT') };
+  }
+
+  /** Does this kernel have WireGuard? (probed in the agent namespace, then removed) */
+  async kernelHasWireguard(): Promise<boolean> {
+    const r = await sh('ip', ['-n', this.nsAgent, 'link', 'add', `wgp${this.id}`, 'type', 'wireguard'], { allowFail: true });
+    if (r.code !== 0) return false;
+    await sh('ip', ['-n', this.nsAgent, 'link', 'del', `wgp${this.id}`], { allowFail: true });
+    return true;
   }
 
   async ifindex(): Promise<number | undefined> {

@@ -5,7 +5,7 @@
  * namespace by test/integration/wireguard-driver.ts.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GW_HOSTNAME, GW_TUN, GW_UNDERLAY, GW_UNDERLAY_2, labPrerequisites, WgLab } from './wireguard-lab.ts';
@@ -71,11 +71,13 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
   let agentKey = '';
   let agentPub = '';
   let firstIfindex: number | undefined;
+  let kernelWg = false;
   const seenCmdlines = new Set<string>();
 
   beforeAll(async () => {
     lab = new WgLab();
     await lab.setup();
+    kernelWg = await lab.kernelHasWireguard();
     const k = await lab.driver('key');
     expect(k.error).toBeUndefined();
     agentPub = (k.result as { publicKey: string }).publicKey;
@@ -106,10 +108,10 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
     ]);
     // The hostname endpoint was resolved (via the namespace's /etc/hosts) and set as an IP.
     expect(res.actions[3]!.data).toMatchObject({ endpoint: `${GW_UNDERLAY}:51840`, persistentKeepalive: 25, allowedIPs: [`${GW_TUN}/32`] });
-    expect(res.userspace).toBe(true);
+    expect(res.userspace).toBe(!kernelWg); // this CI kernel has no WireGuard: wireguard-go
     expect(res.handshakeMs).not.toBeNull();
     expect(res.handshakeMs!).toBeLessThan(5_000);
-    expect(r.lines.join('\n')).toMatch(/falling back to wireguard-go/);
+    if (!kernelWg) expect(r.lines.join('\n')).toMatch(/falling back to wireguard-go/);
     firstIfindex = res.afterIfindex!;
     expect(firstIfindex).toBeGreaterThan(0);
 
@@ -137,12 +139,16 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
   it("changing the gateway's allowed IPs: applied with wg set + ip route, same ifindex, ping keeps flowing", async () => {
     // The gateway now also serves 10.245.0.1 (think: a pod CIDR behind it).
     await lab.gw('ip', 'addr', 'add', '10.245.0.1/32', 'dev', lab.ifGw);
-    const ping = lab.startPing(GW_TUN);
+    const N = 160; // 8 s of pings every 50 ms: long enough to span the change even on a busy machine
+    const ping = lab.startPing(GW_TUN, N);
     await new Promise((r) => setTimeout(r, 700));
     const { value: r, cmdlines } = await watchCmdlines(() => lab.driver('reconcile', { spec: lab.spec({ allowedIPs: [`${GW_TUN}/32`, '10.245.0.0/16'] }) }));
+    const t1 = Date.now();
     for (const c of cmdlines) seenCmdlines.add(c);
-    await new Promise((r) => setTimeout(r, 700));
-    const p = await ping.stop();
+    const p = await ping.done;
+    expect(p.endedAt).toBeGreaterThan(t1); // the pings really spanned the change
+    expect(p.sent).toBe(N);
+    expect(p.received).toBe(N); // zero loss
     const res = r.result as ReconcileResult;
     expect(res.actions.map((a) => [a.kind, a.data])).toEqual([
       ['wireguard.peer.set', { publicKey: lab.gwPublicKey, allowedIPs: ['10.245.0.0/16', `${GW_TUN}/32`] }],
@@ -150,8 +156,6 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
     ]);
     expect(res.beforeIfindex).toBe(firstIfindex);
     expect(res.afterIfindex).toBe(firstIfindex);
-    expect(p.sent).toBeGreaterThan(15);
-    expect(p.sent - p.received).toBeLessThanOrEqual(1); // ping in flight at SIGINT may be counted lost
     expect((await lab.inAgent('ping', '-n', '-c', '1', '-W', '2', '10.245.0.1')).code).toBe(0);
   });
 
@@ -164,11 +168,8 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
     expect(res.actions.map((a) => [a.kind, a.data])).toEqual([['wireguard.peer.set', { publicKey: lab.gwPublicKey, endpoint: `${GW_UNDERLAY}:51841` }]]);
     expect(res.beforeIfindex).toBe(firstIfindex);
     expect(res.afterIfindex).toBe(firstIfindex);
-    const ping = lab.startPing(GW_TUN);
-    await new Promise((r) => setTimeout(r, 1500));
-    const p = await ping.stop();
-    expect(p.sent).toBeGreaterThan(15);
-    expect(p.sent - p.received).toBeLessThanOrEqual(1);
+    const p = await lab.startPing(GW_TUN, 20).done;
+    expect(p.received).toBe(20);
     const st = await lab.driver('status');
     expect(st.result).toMatchObject({ latestHandshakeSeconds: expect.any(Number) });
     expect((st.result as { rxBytes: number }).rxBytes).toBeGreaterThan(0);
@@ -176,16 +177,18 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
 
   it('the gateway name moves to another IP: endpoint updated under continuous ping, no loss, same ifindex', async () => {
     lab.setGatewayHostsEntry(GW_UNDERLAY_2); // gw.wglab.test now resolves to the gateway's second address
-    const ping = lab.startPing(GW_TUN);
+    const N = 160; // 8 s of pings every 50 ms: long enough to span the change even on a busy machine
+    const ping = lab.startPing(GW_TUN, N);
     await new Promise((r) => setTimeout(r, 700));
     const r = await lab.driver('reconcile', { spec: lab.spec({ allowedIPs: [`${GW_TUN}/32`, '10.245.0.0/16'], endpoint: `${GW_HOSTNAME}:51841` }) });
-    await new Promise((r) => setTimeout(r, 700));
-    const p = await ping.stop();
+    const t1 = Date.now();
+    const p = await ping.done;
+    expect(p.endedAt).toBeGreaterThan(t1);
+    expect(p.sent).toBe(N);
+    expect(p.received).toBe(N); // zero loss while the endpoint moves
     const res = r.result as ReconcileResult;
     expect(res.actions.map((a) => [a.kind, a.data])).toEqual([['wireguard.peer.set', { publicKey: lab.gwPublicKey, endpoint: `${GW_UNDERLAY_2}:51841` }]]);
     expect(res.afterIfindex).toBe(firstIfindex);
-    expect(p.sent).toBeGreaterThan(15);
-    expect(p.sent - p.received).toBeLessThanOrEqual(1);
     const dump = (await lab.inAgent('wg', 'show', lab.ifAgent, 'endpoints')).stdout;
     expect(dump).toContain(`${GW_UNDERLAY_2}:51841`);
   });
@@ -233,7 +236,7 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
       }
     }
     // And no file under /tmp or /var/run/wireguard holds the key (wg and wireguard-go write none).
-    for (const dir of ['/var/run/wireguard']) {
+    for (const dir of ['/var/run/wireguard'].filter((d) => existsSync(d))) {
       for (const f of filesUnder(dir)) {
         if (statSync(f).isFile()) expect(readFileSync(f, 'utf8')).not.toContain(agentKey);
       }
