@@ -6,15 +6,18 @@ import type { BlockDevice, LvmLv, LvmPv, LvmVg, MountEntry, Signature } from './
 
 type Json = Record<string, unknown>;
 
-const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
+// Objects and arrays where a scalar belongs count as missing: String() of one is
+// meaningless, and throws when the JSON carries its own "toString" key.
+const scalar = (v: unknown): v is string | number | boolean => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+const str = (v: unknown): string => (scalar(v) ? String(v) : '');
 const strOrNull = (v: unknown): string | null => {
-  if (v === null || v === undefined) return null;
+  if (!scalar(v)) return null;
   const s = String(v).trim();
   return s === '' ? null : s;
 };
 const num = (v: unknown): number => {
   if (typeof v === 'number') return v;
-  const n = Number(String(v ?? '').trim());
+  const n = Number(str(v).trim());
   return Number.isFinite(n) ? n : 0;
 };
 const bool = (v: unknown): boolean => v === true || v === '1' || v === 1 || v === 'true';
@@ -24,6 +27,12 @@ export class ParseError extends Error {
     super(`could not parse ${what}: ${detail}`);
     this.name = 'ParseError';
   }
+}
+
+/** An element of a JSON array that must be an object (a null or a number there is not something to guess about). */
+function record(what: string, where: string, v: unknown): Json {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ParseError(what, `${where} is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}, expected an object`);
+  return v as Json;
 }
 
 function parseJson(what: string, text: string): unknown {
@@ -38,7 +47,8 @@ function parseJson(what: string, text: string): unknown {
 export function parseLsblk(text: string): BlockDevice[] {
   const doc = parseJson('lsblk JSON', text) as { blockdevices?: unknown };
   if (!doc || !Array.isArray(doc.blockdevices)) throw new ParseError('lsblk JSON', 'no "blockdevices" array');
-  const conv = (d: Json): BlockDevice => {
+  const conv = (raw: unknown, where: string): BlockDevice => {
+    const d = record('lsblk JSON', where, raw);
     const mps = Array.isArray(d.mountpoints) ? d.mountpoints : d.mountpoint !== undefined ? [d.mountpoint] : [];
     const name = str(d.name);
     return {
@@ -55,10 +65,10 @@ export function parseLsblk(text: string): BlockDevice[] {
       mountpoints: mps.filter((m: unknown): m is string => typeof m === 'string' && m !== ''),
       fstype: strOrNull(d.fstype),
       pkname: strOrNull(d.pkname),
-      children: Array.isArray(d.children) ? (d.children as Json[]).map(conv) : [],
+      children: Array.isArray(d.children) ? (d.children as unknown[]).map((c, i) => conv(c, `${where}.children[${i}]`)) : [],
     };
   };
-  return (doc.blockdevices as Json[]).map(conv);
+  return (doc.blockdevices as unknown[]).map((d, i) => conv(d, `blockdevices[${i}]`));
 }
 
 /** `wipefs -n -J <dev>`: `{"signatures":[...]}`; empty output also means none. */
@@ -66,7 +76,7 @@ export function parseWipefs(text: string): Signature[] {
   if (text.trim() === '') return [];
   const doc = parseJson('wipefs JSON', text) as { signatures?: unknown };
   if (!doc || !Array.isArray(doc.signatures)) throw new ParseError('wipefs JSON', 'no "signatures" array');
-  return (doc.signatures as Json[]).map((s) => ({
+  return (doc.signatures as unknown[]).map((v, i) => record('wipefs JSON', `signatures[${i}]`, v)).map((s) => ({
     offset: str(s.offset),
     type: str(s.type),
     uuid: strOrNull(s.uuid),
@@ -131,10 +141,10 @@ function lvmRows(what: string, text: string, key: 'pv' | 'vg' | 'lv'): Json[] {
   const doc = parseJson(`${what} JSON`, text) as { report?: unknown };
   if (!doc || !Array.isArray(doc.report)) throw new ParseError(`${what} JSON`, 'no "report" array');
   const rows: Json[] = [];
-  for (const r of doc.report as Json[]) {
-    const list = r[key];
-    if (Array.isArray(list)) rows.push(...(list as Json[]));
-  }
+  (doc.report as unknown[]).forEach((raw, i) => {
+    const list = record(`${what} JSON`, `report[${i}]`, raw)[key];
+    if (Array.isArray(list)) list.forEach((row: unknown, j) => rows.push(record(`${what} JSON`, `report[${i}].${key}[${j}]`, row)));
+  });
   return rows;
 }
 
