@@ -69,15 +69,10 @@ export function registerStep(): Step {
       // A new key is only kept once the control plane accepted it, so a rejected
       // registration (expired bootstrap token, 401) leaves the host unchanged.
       const keyFile = keyPaths(ctx.cfg.stateDir).file;
-      let pendingKey: string | undefined;
-      let publicKey: string;
       const existing = await loadKeyPair(ctx.host, ctx.cfg.stateDir);
-      if (existing) publicKey = existing.publicKey;
-      else {
-        pendingKey = generatePrivateKey();
-        registerSecret(pendingKey);
-        publicKey = publicKeyFromPrivate(pendingKey);
-      }
+      const pendingKey = existing ? undefined : generatePrivateKey();
+      if (pendingKey) registerSecret(pendingKey);
+      const publicKey = existing?.publicKey ?? publicKeyFromPrivate(pendingKey!);
       const labels = userLabels(ctx.cfg.labels, id.machineId);
       const base = { ...id, wireguardPublicKey: publicKey, kubernetesLabels: labels, kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) };
       const digest = requestDigest(base);
@@ -85,12 +80,32 @@ export function registerStep(): Step {
       const meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
       const client = await apiClient(ctx);
 
-      if (saved && meta?.requestDigest === digest) {
-        registerSecret(saved.edgeToken);
-        registerSecret(saved.k0s.joinToken);
-        ctx.shared.registration = saved;
-        // Steady state: a short poll; during an API outage the node keeps its last known desired state.
-        const r = await client.getEdge(saved.edgeToken, saved.edge.id, { signal: ctx.signal, maxAttempts: 2 }).catch((e: unknown) => {
+      const registerNow = async (bootstrapToken: string): Promise<StepResult> => {
+        const inventory = await collectInventory(ctx.host);
+        const req: RegisterRequest = { ...base, agentVersion: VERSION, inventory };
+        const { created, response } = await client.register(bootstrapToken, req, { signal: ctx.signal });
+        if (pendingKey) {
+          await ctx.host.writeFileAtomic(keyFile, `${pendingKey}\n`, { mode: 0o600, dirMode: 0o700 });
+          await loadKeyPair(ctx.host, ctx.cfg.stateDir); // re-reads and validates file, mode and directory
+          ctx.log.info({ publicKey }, 'generated the node WireGuard key pair (private key 0600, never leaves this node)');
+        }
+        registerSecret(response.edgeToken);
+        registerSecret(response.k0s.joinToken);
+        registerSecret(response.logs.apiKey);
+        await ctx.store.write(REGISTER_FILE, response);
+        await ctx.store.write(REGISTER_META_FILE, { requestDigest: digest, registeredAt: new Date().toISOString(), edgeId: response.edge.id } satisfies RegisterMeta);
+        ctx.shared.registration = response;
+        const verb = saved ? 're-registered' : created ? 'registered' : 'registered again (same edge)';
+        return { state: 'done', summary: `${verb}: ${describe(response)}`, changed: true };
+      };
+
+      /** Steady state: refresh the desired state with the edge token; notice a removal. */
+      const poll = async (reg: RegisterResponse, note = ''): Promise<StepResult> => {
+        registerSecret(reg.edgeToken);
+        registerSecret(reg.k0s.joinToken);
+        ctx.shared.registration = reg;
+        // A short poll: during an API outage the node keeps its last known desired state.
+        const r = await client.getEdge(reg.edgeToken, reg.edge.id, { signal: ctx.signal, maxAttempts: 2 }).catch((e: unknown) => {
           if (e instanceof AgentError && (e as { kind?: string }).kind === 'auth') throw e;
           ctx.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'control plane unreachable; keeping the last known desired state');
           return undefined;
@@ -99,34 +114,34 @@ export function registerStep(): Step {
           ctx.shared.edgeRemoved = r.gone ? 'the control plane no longer knows this edge (404)' : `the edge is ${r.state.edge.phase}`;
           return { state: 'done', summary: `edge removed: ${ctx.shared.edgeRemoved}`, changed: false };
         }
-        if (r && JSON.stringify({ ...saved, ...r.state }) !== JSON.stringify(saved)) {
-          const next = { ...saved, ...r.state };
+        if (r && JSON.stringify({ ...reg, ...r.state }) !== JSON.stringify(reg)) {
+          const next = { ...reg, ...r.state };
           registerSecret(next.k0s.joinToken);
           await ctx.store.write(REGISTER_FILE, next);
           ctx.shared.registration = next;
-          return { state: 'done', summary: `registered, desired state updated: ${describe(next)}`, changed: true };
+          return { state: 'done', summary: `registered, desired state updated: ${describe(next)}${note}`, changed: true };
         }
-        return { state: 'done', summary: `registered: ${describe(saved)}`, changed: false };
-      }
+        return { state: 'done', summary: `registered: ${describe(reg)}${note}`, changed: false };
+      };
 
+      if (saved && meta?.requestDigest === digest) return poll(saved);
+      if (saved) {
+        // Labels, taints, GPU config, hostname or key changed: re-register (same edge). When the
+        // bootstrap token is gone or expired by now, keep running on the saved registration: k0s
+        // still gets the new labels locally; a fresh init script updates the control plane's record.
+        if (!ctx.cfg.bootstrapToken) return poll(saved, ' (re-registration pending: no INITD_BOOTSTRAP_TOKEN)');
+        try {
+          return await registerNow(ctx.cfg.bootstrapToken);
+        } catch (e) {
+          if (!(e instanceof AgentError && (e as { kind?: string }).kind === 'auth')) throw e;
+          ctx.log.warn({ remediation: e.remediation }, `re-registration refused (${e.message}); keeping the saved registration`);
+          return poll(saved, ' (re-registration pending: bootstrap token rejected)');
+        }
+      }
       if (!ctx.cfg.bootstrapToken) {
         throw new AgentError('INITD_BOOTSTRAP_TOKEN is not set, so this node cannot register', 'fetch a fresh init script from the control plane and run it (it carries a bootstrap token)', EXIT.CONFIG);
       }
-      const inventory = await collectInventory(ctx.host);
-      const req: RegisterRequest = { ...base, agentVersion: VERSION, inventory };
-      const { created, response } = await client.register(ctx.cfg.bootstrapToken, req, { signal: ctx.signal });
-      if (pendingKey) {
-        await ctx.host.writeFileAtomic(keyFile, `${pendingKey}\n`, { mode: 0o600, dirMode: 0o700 });
-        await loadKeyPair(ctx.host, ctx.cfg.stateDir); // re-reads and validates file, mode and directory
-        ctx.log.info({ publicKey }, 'generated the node WireGuard key pair (private key 0600, never leaves this node)');
-      }
-      registerSecret(response.edgeToken);
-      registerSecret(response.k0s.joinToken);
-      registerSecret(response.logs.apiKey);
-      await ctx.store.write(REGISTER_FILE, response);
-      await ctx.store.write(REGISTER_META_FILE, { requestDigest: digest, registeredAt: new Date().toISOString(), edgeId: response.edge.id } satisfies RegisterMeta);
-      ctx.shared.registration = response;
-      return { state: 'done', summary: `registered${created ? '' : ' again (same edge)'}: ${describe(response)}`, changed: true };
+      return registerNow(ctx.cfg.bootstrapToken);
     },
   };
 }
