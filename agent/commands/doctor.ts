@@ -69,7 +69,7 @@ export default async function doctor(ctx: CommandContext, opts: DoctorOptions = 
   const report = await inspect(ctx.host, preflightInput(config, skip, deadlineMs));
   const exitCode = report.ok ? EXIT.OK : EXIT.PREFLIGHT;
   if (json) {
-    ctx.out(scrub(JSON.stringify({ ...report, exitCode, apiUrl: config.apiUrl, stateDir: config.stateDir }, null, 2)));
+    ctx.out(scrub(JSON.stringify({ ...report, exitCode, apiUrl: config.apiUrl, stateDir: config.stateDir, warnings: config.warnings ?? [] }, null, 2)));
   } else {
     for (const w of config.warnings ?? []) ctx.err(scrub(`warning: ${w}`));
     ctx.out(scrub(renderTable(report)));

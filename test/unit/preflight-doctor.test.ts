@@ -66,7 +66,8 @@ describe('doctor', () => {
     const c = ctx(h);
     expect(await doctor(c, { json: true, skip: ['tcp-api-80'] })).toBe(3);
     const doc = JSON.parse(c.stdout.join('')) as Record<string, unknown> & { checks: Array<Record<string, unknown>> };
-    expect(doc).toMatchObject({ ok: false, exitCode: 3, deadlineMs: 5000, apiUrl: 'https://api.example.test', stateDir: STATE });
+    expect(doc).toMatchObject({ ok: false, exitCode: 3, deadlineMs: 5000, apiUrl: 'https://api.example.test', stateDir: STATE, warnings: [] });
+    expect(Object.keys(doc).sort()).toEqual(['apiUrl', 'checks', 'counts', 'deadlineMs', 'durationMs', 'exitCode', 'ok', 'stateDir', 'warnings']);
     expect(doc.checks.map((x) => x.name)).toEqual(CHECK_NAMES);
     expect(doc.checks.find((x) => x.name === 'kernel')).toMatchObject({ status: 'fail', severity: 'error', message: expect.stringContaining('older than 6.0'), remediation: expect.any(String) });
     expect(doc.checks.find((x) => x.name === 'tcp-api-80')).toMatchObject({ status: 'skip', message: 'skipped by --skip' });
@@ -126,6 +127,12 @@ describe('doctor', () => {
     expect(await doctor(c, {})).toBe(2);
     expect(c.stderr.join('\n')).toContain('API_URL');
     expect(h.calls.filter((x) => x.kind === 'tcp' || x.kind === 'resolve')).toEqual([]);
+  });
+
+  it('prints configuration warnings (unknown INITD_* variable) to stderr, and still runs', async () => {
+    const c = ctx(host(), { INITD_KUBERNETES_LABEL: 'a=b' });
+    expect(await doctor(c, {})).toBe(0);
+    expect(c.stderr.join('\n')).toMatch(/warning: .*INITD_KUBERNETES_LABEL.*did you mean INITD_KUBERNETES_LABELS/);
   });
 
   it('parseSkip accepts repeats and comma lists', () => {
