@@ -13,7 +13,7 @@
  * Test code: child_process is allowed here.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generatePrivateKey, publicKeyFromPrivate } from '../../agent/wireguard/keys.ts';
@@ -58,6 +58,72 @@ export interface DriverRun {
   error?: { message: string; remediation?: string };
 }
 
+interface LabNames {
+  nsAgent: string;
+  nsGw: string;
+  ifAgent: string;
+  ifGw: string;
+  tmp: string;
+}
+
+/** One marker per running lab, so a run killed before its cleanup (SIGKILL, OOM) is cleaned by the next one. */
+const MARKER_DIR = '/run/wglab';
+
+/** Kill the processes inside these namespaces (by pid), delete the namespaces, their hosts file, sockets and temp dir. */
+async function cleanupNames(n: LabNames): Promise<void> {
+  for (const ns of [n.nsAgent, n.nsGw]) {
+    const pids = await sh('ip', ['netns', 'pids', ns], { allowFail: true });
+    for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  for (const ns of [n.nsAgent, n.nsGw]) {
+    const pids = await sh('ip', ['netns', 'pids', ns], { allowFail: true });
+    for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    await sh('ip', ['netns', 'del', ns], { allowFail: true });
+  }
+  rmSync(`/etc/netns/${n.nsAgent}`, { recursive: true, force: true });
+  for (const f of [n.ifAgent, n.ifGw]) rmSync(`/var/run/wireguard/${f}.sock`, { force: true });
+  rmSync(n.tmp, { recursive: true, force: true });
+}
+
+/** Clean labs whose creating test process is gone (only namespaces named in the markers our runs wrote). */
+export async function reapStaleLabs(): Promise<void> {
+  let files: string[] = [];
+  try {
+    files = readdirSync(MARKER_DIR);
+  } catch {
+    return;
+  }
+  for (const f of files) {
+    const p = path.join(MARKER_DIR, f);
+    try {
+      const m = JSON.parse(readFileSync(p, 'utf8')) as { pid: number; names: LabNames };
+      try {
+        process.kill(m.pid, 0);
+        continue; // still running: not ours to touch
+      } catch {
+        /* its test process is gone */
+      }
+      await cleanupNames(m.names);
+      rmSync(p, { force: true });
+    } catch {
+      /* unreadable marker: leave it */
+    }
+  }
+}
+
 export class WgLab {
   readonly id: string;
   readonly nsAgent: string;
@@ -87,6 +153,9 @@ export class WgLab {
   }
 
   async setup(): Promise<void> {
+    await reapStaleLabs();
+    mkdirSync(MARKER_DIR, { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(MARKER_DIR, `${this.id}.json`), JSON.stringify({ pid: process.pid, names: this.names() }));
     const vA = `vwa${this.id}`;
     const vG = `vwg${this.id}`;
     await sh('ip', ['netns', 'add', this.nsAgent]);
@@ -205,35 +274,16 @@ export class WgLab {
     return (JSON.parse(r.stdout) as Array<{ ifindex: number }>)[0]?.ifindex;
   }
 
+  names(): LabNames {
+    return { nsAgent: this.nsAgent, nsGw: this.nsGw, ifAgent: this.ifAgent, ifGw: this.ifGw, tmp: this.tmp };
+  }
+
   /** Kill our processes (by pid, only those inside our namespaces), delete namespaces and temp files. */
   async cleanup(): Promise<void> {
     for (const c of this.children) c.kill('SIGKILL');
     this.children.clear();
-    for (const ns of [this.nsAgent, this.nsGw]) {
-      const pids = await sh('ip', ['netns', 'pids', ns], { allowFail: true });
-      for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch {
-          /* already gone */
-        }
-      }
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    for (const ns of [this.nsAgent, this.nsGw]) {
-      const pids = await sh('ip', ['netns', 'pids', ns], { allowFail: true });
-      for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
-      await sh('ip', ['netns', 'del', ns], { allowFail: true });
-    }
-    rmSync(`/etc/netns/${this.nsAgent}`, { recursive: true, force: true });
-    for (const f of [this.ifAgent, this.ifGw]) rmSync(`/var/run/wireguard/${f}.sock`, { force: true });
-    rmSync(this.tmp, { recursive: true, force: true });
+    await cleanupNames(this.names());
+    rmSync(path.join(MARKER_DIR, `${this.id}.json`), { force: true });
   }
 
   /** Are any of our wireguard-go processes or namespaces left? (for the cleanup assertion) */
