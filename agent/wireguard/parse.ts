@@ -52,27 +52,53 @@ export interface LinkInfo {
   mtu: number;
 }
 
+/**
+ * `ip -j ...` output as an array of objects. Anything else (not JSON, not an
+ * array, a null element) is an Error naming the command, never a TypeError.
+ */
+function ipJson(what: string, text: string): Array<Record<string, unknown>> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${what}: the output is not JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(v)) throw new Error(`${what}: expected a JSON array, got ${v === null ? 'null' : typeof v}`);
+  return v.map((x: unknown, i) => {
+    if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new Error(`${what}: element ${i} is ${x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x}, expected an object`);
+    return x as Record<string, unknown>;
+  });
+}
+
+const isUint = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+
 /** `ip -j -d link show dev <if>` */
 export function parseIpLink(json: string): LinkInfo | undefined {
-  const arr = JSON.parse(json) as Array<{ ifindex: number; flags?: string[]; mtu: number; linkinfo?: { info_kind?: string } }>;
-  const l = arr[0];
+  const what = 'ip -j link show';
+  const l = ipJson(what, json)[0];
   if (!l) return undefined;
+  if (!isUint(l.ifindex) || !isUint(l.mtu)) throw new Error(`${what}: ifindex ${JSON.stringify(l.ifindex)} / mtu ${JSON.stringify(l.mtu)} are not numbers`);
+  const info = l.linkinfo && typeof l.linkinfo === 'object' ? (l.linkinfo as Record<string, unknown>) : undefined;
+  const kind = typeof info?.info_kind === 'string' && info.info_kind ? info.info_kind : undefined;
   return {
     ifindex: l.ifindex,
-    ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}),
-    up: (l.flags ?? []).includes('UP'),
+    ...(kind ? { kind } : {}),
+    up: Array.isArray(l.flags) && l.flags.includes('UP'),
     mtu: l.mtu,
   };
 }
 
 /** `ip -j addr show dev <if>`: addresses as canonical "ip/prefix"; IPv6 link-local (scope link) left out. */
 export function parseIpAddr(json: string): string[] {
-  const arr = JSON.parse(json) as Array<{ addr_info?: Array<{ family: string; local: string; prefixlen: number; scope?: string }> }>;
   const out: string[] = [];
-  for (const l of arr) {
-    for (const a of l.addr_info ?? []) {
-      if (a.family === 'inet6' && a.scope === 'link') continue;
-      const c = canonicalInterfaceAddress(`${a.local}/${a.prefixlen}`);
+  for (const l of ipJson('ip -j addr show', json)) {
+    if (!Array.isArray(l.addr_info)) continue;
+    for (const a of l.addr_info as unknown[]) {
+      if (!a || typeof a !== 'object') continue;
+      const { family, local, prefixlen, scope } = a as Record<string, unknown>;
+      if (typeof local !== 'string' || typeof prefixlen !== 'number') continue;
+      if (family === 'inet6' && scope === 'link') continue;
+      const c = canonicalInterfaceAddress(`${local}/${prefixlen}`);
       if (c) out.push(c);
     }
   }
@@ -83,13 +109,13 @@ export function parseIpAddr(json: string): string[] {
 export function parseIpRoutes(json: string, family6 = false): RouteState[] {
   const text = json.trim();
   if (text === '') return [];
-  const arr = JSON.parse(text) as Array<{ dst: string; protocol?: string; type?: string }>;
   const out: RouteState[] = [];
-  for (const r of arr) {
+  for (const r of ipJson('ip -j route show', text)) {
     if (r.type && r.type !== 'unicast') continue; // multicast/local/broadcast are the kernel's
+    if (typeof r.dst !== 'string') continue;
     const dst = canonicalCidr(r.dst, family6);
     if (!dst) continue;
-    out.push({ dst, ...(r.protocol ? { protocol: r.protocol } : {}) });
+    out.push({ dst, ...(typeof r.protocol === 'string' && r.protocol ? { protocol: r.protocol } : {}) });
   }
   return out;
 }
