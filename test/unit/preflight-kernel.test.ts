@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MIN_KERNEL, compareKernel, parseKernelRelease } from '../../agent/preflight/kernel.ts';
 
@@ -44,5 +45,29 @@ describe('parseKernelRelease', () => {
     expect(compareKernel(v('6.10.0'), v('6.9.0'))).toBeGreaterThan(0);
     expect(compareKernel(v('5.99.99'), v('6.0'))).toBeLessThan(0);
     expect(compareKernel(v('6.0'), v('6.0.0-1-amd64'))).toBe(0);
+  });
+});
+
+describe('parseKernelRelease properties', () => {
+  it('MAJOR.MINOR.PATCH with any distro suffix parses to exactly those numbers', () => {
+    fc.assert(
+      fc.property(
+        fc.nat(999), fc.nat(999), fc.nat(99999),
+        fc.constantFrom('', '-', '+', '_', '.', '~'), fc.stringMatching(/^[a-z0-9._+-]{0,20}$/),
+        (ma, mi, pa, sep, rest) => {
+          const r = parseKernelRelease(`${ma}.${mi}.${pa}${sep ? sep + rest : ''}`);
+          expect(r).toEqual({ ok: true, version: { major: ma, minor: mi, patch: pa } });
+        },
+      ),
+    );
+  });
+  it('never throws, and an ok result always has numbers', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), (s) => {
+        const r = parseKernelRelease(s);
+        if (r.ok) expect(Number.isInteger(r.version.major) && Number.isInteger(r.version.minor)).toBe(true);
+        else expect(r.error).toMatch(/^cannot parse kernel release/);
+      }),
+    );
   });
 });
