@@ -39,10 +39,10 @@ echo "$rc $(( (end - start) / 1000000 ))"
       );
       const [rc, ms] = out.trim().split('\n').pop()!.split(' ').map(Number);
       expect(rc).toBe(3);
-      // node start-up (~0.4 s) + the 1 s deadline + slack; without the fix this was ~23 s.
-      expect(ms).toBeLessThan(4000);
+      // node start-up (~0.4 s) + the 1 s deadline + slack; without the fix this was ~23 s (and grows with resolv.conf attempts).
+      expect(ms).toBeLessThan(7000);
       const doc = JSON.parse(await fs.readFile(path.join(dir, 'doctor.json'), 'utf8')) as { durationMs: number; checks: Array<{ name: string; status: string; message: string }> };
-      expect(doc.durationMs).toBeLessThan(1300);
+      expect(doc.durationMs).toBeLessThan(1500);
       for (const n of ['dns-api', 'tcp-api-443']) {
         expect(doc.checks.find((c) => c.name === n)).toMatchObject({ status: 'fail', message: expect.stringMatching(/timed out after 1000 ms|ETIMEOUT/) });
       }

@@ -71,8 +71,8 @@ describe('doctor on this machine', () => {
     const get = (n: string) => doc.checks.find((c) => c.name === n)!;
 
     // The process, node start-up included, ends soon after the deadline although one probe hangs.
-    expect(doc.durationMs).toBeLessThan(deadline + 300);
-    expect(r.ms).toBeLessThan(deadline + 4000);
+    expect(doc.durationMs).toBeLessThan(deadline + 500);
+    expect(r.ms).toBeLessThan(deadline + 6000); // generous: node start-up on a loaded 2-core CI box
 
     expect(get('tcp-control-plane-8443')).toMatchObject({ status: 'fail' });
     expect(get('tcp-control-plane-8443').message).toMatch(/timed out after 1500 ms|ETIMEDOUT/);
