@@ -216,6 +216,37 @@ function checkRegisterBody(b: unknown): Record<string, unknown> {
   return body;
 }
 
+/** Validate a reportStatus body (contract section 5); throws HttpError 400 naming the field. */
+function checkStatusReport(b: unknown): Record<string, unknown> {
+  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new HttpError(400, 'request body must be a JSON object');
+  const r = b as Record<string, unknown>;
+  const phases = ['JOINING', 'READY', 'DEGRADED', 'TEARING_DOWN', 'DELETED'];
+  if (!phases.includes(r.phase as string)) throw new HttpError(400, `field phase must be one of ${phases.join(', ')}`);
+  if (typeof r.agentVersion !== 'string' || !r.agentVersion) throw new HttpError(400, 'field agentVersion must be a non-empty string');
+  if (typeof r.bootId !== 'string' || !r.bootId) throw new HttpError(400, 'field bootId must be a non-empty string');
+  if (!Array.isArray(r.steps)) throw new HttpError(400, 'field steps must be an array');
+  for (const [i, st] of r.steps.entries()) {
+    const s = st as Record<string, unknown>;
+    if (!s || typeof s.name !== 'string' || !['done', 'running', 'failed', 'skipped'].includes(s.state as string)) {
+      throw new HttpError(400, `field steps[${i}] must be {name, state: done|running|failed|skipped, message?, durationMs?}`);
+    }
+    if (s.message !== undefined && typeof s.message !== 'string') throw new HttpError(400, `field steps[${i}].message must be a string`);
+    if (s.durationMs !== undefined && (typeof s.durationMs !== 'number' || s.durationMs < 0)) throw new HttpError(400, `field steps[${i}].durationMs must be a non-negative number`);
+  }
+  if (r.wireguard !== undefined) {
+    const w = r.wireguard as Record<string, unknown>;
+    const okNum = (v: unknown) => typeof v === 'number' && v >= 0;
+    if (!w || typeof w !== 'object' || !(w.latestHandshakeSeconds === null || okNum(w.latestHandshakeSeconds)) || !okNum(w.rxBytes) || !okNum(w.txBytes)) {
+      throw new HttpError(400, 'field wireguard must be {latestHandshakeSeconds: number|null, rxBytes: number, txBytes: number}');
+    }
+  }
+  if (r.k0s !== undefined) {
+    const k = r.k0s as Record<string, unknown>;
+    if (!k || typeof k !== 'object' || typeof k.unitActive !== 'boolean') throw new HttpError(400, 'field k0s.unitActive must be a boolean');
+  }
+  return r;
+}
+
 export class ControlPlaneEmulator {
   readonly opts: Required<Pick<EmulatorOptions, 'stateDir' | 'listen'>> & EmulatorOptions;
   readonly orgId: string;
@@ -575,6 +606,15 @@ export class ControlPlaneEmulator {
           done(0, label);
           return;
         }
+        if (rule.kind === 'truncate') {
+          // Headers promise the full body; half of it arrives, then the connection dies.
+          const full = rule.body ?? JSON.stringify({ edge: { id: 'truncated', name: 'truncated', phase: 'CREATING' }, padding: 'x'.repeat(512) });
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(full)) });
+          res.write(full.slice(0, Math.floor(full.length / 2)));
+          setTimeout(() => req.socket.destroy(), 20);
+          done(200, label);
+          return;
+        }
         if (rule.kind === 'garbage') {
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(rule.body ?? DEFAULT_GARBAGE);
@@ -786,12 +826,7 @@ export class ControlPlaneEmulator {
         this.checkLocation(g(1), g(2));
         const edge = this.requireEdgeToken(cred, g(3), mark);
         if (!edge) throw new HttpError(404, `edge ${g(3)} not found`);
-        const report = this.parseJson(body) as Record<string, unknown>;
-        const phases = ['JOINING', 'READY', 'DEGRADED', 'TEARING_DOWN', 'DELETED'];
-        if (!report || typeof report !== 'object' || !phases.includes(report.phase as string)) {
-          throw new HttpError(400, `field phase must be one of ${phases.join(', ')}`);
-        }
-        if (report.steps !== undefined && !Array.isArray(report.steps)) throw new HttpError(400, 'field steps must be an array');
+        const report = checkStatusReport(this.parseJson(body));
         edge.statusReports.push({ time: new Date().toISOString(), body: report });
         if (report.phase === 'READY' && edge.phase === 'CREATING') edge.phase = 'READY';
         if (report.phase === 'DELETED' && edge.phase === 'DELETING') {

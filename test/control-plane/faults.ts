@@ -31,7 +31,9 @@ export type FaultKind =
   /** Answer 200 with a body that is not JSON (or `body`). */
   | 'garbage'
   /** Read the request, then destroy the socket without any response. */
-  | 'drop';
+  | 'drop'
+  /** Send 200 headers and half of the body (or of `body`), then destroy the socket. */
+  | 'truncate';
 
 export interface FaultSpec {
   kind: FaultKind;
@@ -58,7 +60,7 @@ export const DEFAULT_GARBAGE = '<html><body><h1>502 Bad Gateway</h1> not json {"
 export function validateFault(spec: unknown): FaultSpec {
   if (!spec || typeof spec !== 'object') throw new Error('fault must be a JSON object');
   const s = spec as Record<string, unknown>;
-  const kinds: FaultKind[] = ['latency', 'status', 'garbage', 'drop'];
+  const kinds: FaultKind[] = ['latency', 'status', 'garbage', 'drop', 'truncate'];
   if (!kinds.includes(s.kind as FaultKind)) throw new Error(`fault.kind must be one of ${kinds.join(', ')}, got ${JSON.stringify(s.kind)}`);
   const endpoint = (s.endpoint ?? '*') as string;
   if (endpoint !== '*' && !(ENDPOINTS as readonly string[]).includes(endpoint)) {

@@ -30,7 +30,7 @@ commands:
   info             print API_URL, CA file, API key, ids (--json for everything)
   requests         the request record (method, path, status, credential type; no secrets)
   edges | nodes | logs | konnectivity   registered edges, k0s-test-double joins, uploaded log events, 8132 connections
-  fault add KIND   inject a fault: latency | 5xx | status | 401 | 403 | 429 | garbage | drop
+  fault add KIND   inject a fault: latency | 5xx | status | 401 | 403 | 429 | garbage | drop | truncate
   fault list | fault clear [ID]
   expire WHAT      bootstrap-tokens | log-keys | join-tokens (as if their time ran out)
 
@@ -297,10 +297,11 @@ async function main(argv: string[]): Promise<void> {
           break;
         case 'garbage':
         case 'drop':
+        case 'truncate':
           spec.kind = kind;
           break;
         default:
-          fail(`unknown fault kind "${kind}" (latency, 5xx, status, 401, 403, 429, garbage, drop)`);
+          fail(`unknown fault kind "${kind}" (latency, 5xx, status, 401, 403, 429, garbage, drop, truncate)`);
       }
       if (o.endpoint) spec.endpoint = o.endpoint;
       if (o.method) spec.method = o.method;

@@ -232,6 +232,10 @@ describe('register / get edge / report status / delete', () => {
     expect(s2.gone === false && s2.state.edge.phase).toBe('READY');
     expect(emu.edges.get(r.edge.id)!.statusReports).toHaveLength(1);
 
+    const badReport = await rejection(c.reportStatus(r.edgeToken, r.edge.id, { phase: 'READY', agentVersion: '0.1.0', bootId: 'b1', steps: [{ name: 'k0s', state: 'sleeping' as 'done' }] }));
+    expect(badReport.kind).toBe('rejected');
+    expect(badReport.message).toContain('field steps[0] must be');
+
     const badTok = await rejection(c.getEdge('ceet_wrong-token-value', r.edge.id));
     expect(badTok.credential).toBe('edge-token');
 
@@ -357,6 +361,15 @@ describe('faults against the real client', () => {
     expect(r.created).toBe(true);
     expect(sleeps).toHaveLength(1);
     expect(requestsSince(seq)[0]!.status).toBe(0);
+  });
+
+  it('truncated body (connection dies mid-response) → retried, then success', async () => {
+    const seq = lastSeq();
+    emu.addFault({ kind: 'truncate', endpoint: 'register', times: 1 });
+    const r = await client().register(bootstrapToken, regRequest());
+    expect(r.created).toBe(true);
+    expect(sleeps).toHaveLength(1);
+    expect(requestsSince(seq)[0]!.fault).toMatch(/^truncate/);
   });
 
   it('dropped connections on get edge and report status are retried too', async () => {
