@@ -350,12 +350,10 @@ export function describePlan(desired: GpuConfig | undefined, actual: GpuActual, 
     lines.push(`  current: ${g.current}`);
     lines.push(`  desired: ${g.desired}`);
     if (g.note) lines.push(`  note: ${g.note}`);
+    // The action descriptions themselves follow in the plan output (each names its GPU).
     if (!g.skipped) lines.push(g.actions.length ? `  actions: ${g.actions.length}` : '  actions: none (already applied)');
-    for (const a of g.actions) lines.push(`    - ${a}`);
   }
   const nodeActions = actions.filter((a) => !('gpu' in a) && !('gpus' in a)).map((a) => a.description);
-  if (nodeActions.length) lines.push('node:');
-  for (const a of nodeActions) lines.push(`    - ${a}`);
   for (const w of view.warnings) lines.push(`WARN ${w}`);
   const mig = gpus.filter((g) => !g.skipped).length;
   const summary = mig === 0 ? 'nothing to do: no MIG-capable GPU' : actions.length ? `${actions.length} action(s) on ${mig} MIG GPU(s)` : `nothing to do: ${mig} MIG GPU(s) already partitioned`;
