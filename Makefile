@@ -56,7 +56,7 @@ test-integration: deps build
 test-e2e: deps build
 	$(VITEST) run --project e2e --passWithNoTests
 
-demo: build
+demo: build vm-image
 	NODE=$(NODE) ./scripts/demo.sh
 
 bench: build
