@@ -37,7 +37,7 @@ async function createLink(host: Host, iface: string, logger: Logger): Promise<'k
     throw new AgentError(`ip link add dev ${iface} type wireguard failed: ${r.stderr.trim()}`, 'the agent must run as root (CAP_NET_ADMIN)');
   }
   logger.warn({ iface, ipError: r.stderr.trim() }, 'kernel has no WireGuard; falling back to wireguard-go (userspace)');
-  const g = await host.exec('wireguard-go', [iface], { env: WG_GO_ENV, timeoutMs: 15_000 });
+  const g = (await underSystemd(host)) ? await startUnderSystemd(host, iface, logger) : await host.exec('wireguard-go', [iface], { env: WG_GO_ENV, timeoutMs: 15_000 });
   if (g.notFound) {
     throw new AgentError(
       `this kernel has no WireGuard (ip: "${r.stderr.trim()}") and wireguard-go is not installed`,
@@ -47,7 +47,55 @@ async function createLink(host: Host, iface: string, logger: Logger): Promise<'k
   if (g.exitCode !== 0) {
     throw new AgentError(`wireguard-go ${iface} failed (exit ${g.exitCode}): ${(g.stderr || g.stdout).trim().split('\n').slice(-3).join(' ')}`, 'check /dev/net/tun exists (modprobe tun) and that the agent runs as root');
   }
+  if (!(await waitForLink(host, iface, 5_000))) {
+    throw new AgentError(`wireguard-go ${iface} started but the interface did not appear within 5 s`, `check: journalctl -u ${wgGoUnit(iface)}; ls -l /dev/net/tun`);
+  }
   return 'userspace';
+}
+
+/** Transient unit that runs wireguard-go when PID 1 is systemd (see below). */
+export function wgGoUnit(iface: string): string {
+  return `castai-edge-initd-wireguard-go-${iface}.service`;
+}
+
+async function underSystemd(host: Host): Promise<boolean> {
+  return Boolean((await host.stat('/run/systemd/system'))?.isDirectory);
+}
+
+/**
+ * Under systemd, wireguard-go runs in its own transient unit instead of as a
+ * child of the agent: the agent unit's KillMode=mixed would otherwise kill it
+ * (and drop the tunnel) on every agent restart or upgrade. `-f` keeps it in the
+ * foreground so systemd tracks it; `ip link del` ends it and --collect removes
+ * the unit. Falls back to a plain daemonizing start when systemd-run is missing.
+ */
+async function startUnderSystemd(host: Host, iface: string, logger: Logger) {
+  const unit = wgGoUnit(iface);
+  await host.exec('systemctl', ['reset-failed', unit], { timeoutMs: 15_000 }); // a failed leftover blocks the name; ignore errors
+  const bin = await host.exec('sh', ['-c', 'command -v wireguard-go'], { timeoutMs: 5_000 });
+  const path = bin.exitCode === 0 ? bin.stdout.trim() : '';
+  if (!path) return { ...bin, notFound: true };
+  const r = await host.exec(
+    'systemd-run',
+    ['--unit', unit, '--description', `WireGuard ${iface} (wireguard-go, started by castai-edge-initd)`, '--collect', '--setenv', 'WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1', path, '-f', iface],
+    { timeoutMs: 15_000 },
+  );
+  if (r.notFound) {
+    logger.warn({ iface }, 'systemd-run not found; starting wireguard-go as a child of the agent');
+    return host.exec('wireguard-go', [iface], { env: WG_GO_ENV, timeoutMs: 15_000 });
+  }
+  if (r.exitCode === 0) logger.info({ iface, unit }, `wireguard-go runs in ${unit}`);
+  return r;
+}
+
+async function waitForLink(host: Host, iface: string, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await host.exec('ip', ['-j', 'link', 'show', 'dev', iface], { timeoutMs: 5_000 });
+    if (r.exitCode === 0) return true;
+    if (Date.now() >= until) return false;
+    await new Promise((res) => setTimeout(res, 50));
+  }
 }
 
 export async function applyWireguard(host: Host, actions: readonly WgAction[], logger: Logger = log()): Promise<void> {

@@ -52,53 +52,45 @@ export interface LinkInfo {
   mtu: number;
 }
 
-/**
- * `ip -j ...` output as an array of objects. Anything else (not JSON, not an
- * array, a null element) is an Error naming the command, never a TypeError.
- */
-function ipJson(what: string, text: string): Array<Record<string, unknown>> {
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+
+/** `ip -j` prints one JSON array; anything else is an error naming the command. */
+function jsonArray(text: string, what: string): unknown[] {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${what}: the output is not JSON (${(e as Error).message})`);
+    throw new Error(`${what}: output is not JSON (${(e as Error).message})`);
   }
-  if (!Array.isArray(v)) throw new Error(`${what}: expected a JSON array, got ${v === null ? 'null' : typeof v}`);
-  return v.map((x: unknown, i) => {
-    if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new Error(`${what}: element ${i} is ${x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x}, expected an object`);
-    return x as Record<string, unknown>;
-  });
+  if (!Array.isArray(v)) throw new Error(`${what}: expected a JSON array`);
+  return v;
 }
-
-const isUint = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
 
 /** `ip -j -d link show dev <if>` */
 export function parseIpLink(json: string): LinkInfo | undefined {
   const what = 'ip -j link show';
-  const l = ipJson(what, json)[0];
-  if (!l) return undefined;
-  if (!isUint(l.ifindex) || !isUint(l.mtu)) throw new Error(`${what}: ifindex ${JSON.stringify(l.ifindex)} / mtu ${JSON.stringify(l.mtu)} are not numbers`);
-  const info = l.linkinfo && typeof l.linkinfo === 'object' ? (l.linkinfo as Record<string, unknown>) : undefined;
-  const kind = typeof info?.info_kind === 'string' && info.info_kind ? info.info_kind : undefined;
-  return {
-    ifindex: l.ifindex,
-    ...(kind ? { kind } : {}),
-    up: Array.isArray(l.flags) && l.flags.includes('UP'),
-    mtu: l.mtu,
-  };
+  const l = jsonArray(json, what)[0];
+  if (l === undefined) return undefined;
+  if (!isObj(l) || !isInt(l.ifindex) || !isInt(l.mtu)) throw new Error(`${what}: entry without integer ifindex/mtu`);
+  const flags = Array.isArray(l.flags) ? l.flags : [];
+  const kind = isObj(l.linkinfo) && typeof l.linkinfo.info_kind === 'string' ? l.linkinfo.info_kind : undefined;
+  return { ifindex: l.ifindex, ...(kind ? { kind } : {}), up: flags.includes('UP'), mtu: l.mtu };
 }
 
 /** `ip -j addr show dev <if>`: addresses as canonical "ip/prefix"; IPv6 link-local (scope link) left out. */
 export function parseIpAddr(json: string): string[] {
+  const what = 'ip -j addr show';
   const out: string[] = [];
-  for (const l of ipJson('ip -j addr show', json)) {
-    if (!Array.isArray(l.addr_info)) continue;
-    for (const a of l.addr_info as unknown[]) {
-      if (!a || typeof a !== 'object') continue;
-      const { family, local, prefixlen, scope } = a as Record<string, unknown>;
-      if (typeof local !== 'string' || typeof prefixlen !== 'number') continue;
-      if (family === 'inet6' && scope === 'link') continue;
-      const c = canonicalInterfaceAddress(`${local}/${prefixlen}`);
+  for (const l of jsonArray(json, what)) {
+    if (!isObj(l)) throw new Error(`${what}: entry is not an object`);
+    const infos = Array.isArray(l.addr_info) ? l.addr_info : [];
+    for (const a of infos) {
+      if (!isObj(a)) throw new Error(`${what}: addr_info entry is not an object`);
+      if (a.family === 'inet6' && a.scope === 'link') continue;
+      if (typeof a.local !== 'string' || !isInt(a.prefixlen)) continue;
+      const c = canonicalInterfaceAddress(`${a.local}/${a.prefixlen}`);
       if (c) out.push(c);
     }
   }
@@ -107,15 +99,17 @@ export function parseIpAddr(json: string): string[] {
 
 /** `ip -j [-6] route show dev <if>` (main table). A bare dst is a host route. */
 export function parseIpRoutes(json: string, family6 = false): RouteState[] {
+  const what = 'ip -j route show';
   const text = json.trim();
   if (text === '') return [];
   const out: RouteState[] = [];
-  for (const r of ipJson('ip -j route show', text)) {
-    if (r.type && r.type !== 'unicast') continue; // multicast/local/broadcast are the kernel's
+  for (const r of jsonArray(text, what)) {
+    if (!isObj(r)) throw new Error(`${what}: entry is not an object`);
+    if (typeof r.type === 'string' && r.type !== 'unicast') continue; // multicast/local/broadcast are the kernel's
     if (typeof r.dst !== 'string') continue;
     const dst = canonicalCidr(r.dst, family6);
     if (!dst) continue;
-    out.push({ dst, ...(typeof r.protocol === 'string' && r.protocol ? { protocol: r.protocol } : {}) });
+    out.push({ dst, ...(typeof r.protocol === 'string' ? { protocol: r.protocol } : {}) });
   }
   return out;
 }

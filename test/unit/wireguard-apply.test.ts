@@ -47,6 +47,7 @@ describe('reconcile on a fresh host (FakeHost)', () => {
       'ip -j -d link show dev wg0',
       'ip link add dev wg0 type wireguard',
       'wireguard-go wg0',
+      'ip -j link show dev wg0', // wait for the TUN device
       `wg set wg0 private-key ${STATE}/wireguard/private.key`,
       'wg set wg0 listen-port 51840',
       `wg set wg0 peer ${GW} endpoint 10.203.0.2:51840 persistent-keepalive 25 allowed-ips 10.244.0.0/16,100.96.0.1/32`,
@@ -65,6 +66,38 @@ describe('reconcile on a fresh host (FakeHost)', () => {
     expect(lines.join('')).toMatch(/falling back to wireguard-go/);
     expect(r.actions).toHaveLength(9);
   });
+
+  it('under systemd, wireguard-go runs in its own transient unit (survives agent restarts)', async () => {
+    const host = freshHost({ wireguardGo: false });
+    host.dirs.set('/run/systemd/system', 0o755);
+    host.onExec('systemctl', { exitCode: 1, stderr: 'Unit not loaded.' });
+    host.onExec('sh -c command -v wireguard-go', { stdout: '/usr/bin/wireguard-go\n' });
+    host.onExec('systemd-run', {});
+    const { lines, logger } = silent();
+    await reconcileWireguard(host, spec(), { stateDir: STATE, logger });
+    expect(host.execLines().slice(1, 6)).toEqual([
+      'ip link add dev wg0 type wireguard',
+      'systemctl reset-failed castai-edge-initd-wireguard-go-wg0.service',
+      'sh -c command -v wireguard-go',
+      'systemd-run --unit castai-edge-initd-wireguard-go-wg0.service --description WireGuard wg0 (wireguard-go, started by castai-edge-initd) --collect --setenv WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 /usr/bin/wireguard-go -f wg0',
+      'ip -j link show dev wg0',
+    ]);
+    expect(lines.join('')).toMatch(/wireguard-go runs in castai-edge-initd-wireguard-go-wg0.service/);
+    // under systemd but wireguard-go missing → the same package hint
+    const h2 = freshHost({ wireguardGo: false });
+    h2.dirs.set('/run/systemd/system', 0o755);
+    h2.onExec('systemctl', {});
+    h2.onExec('sh', { exitCode: 1 });
+    await expect(reconcileWireguard(h2, spec(), { stateDir: STATE, logger: silent().logger })).rejects.toMatchObject({ remediation: expect.stringMatching(/apt-get install -y wireguard-go/) });
+  });
+
+  it('wireguard-go starts but no interface appears → clear error', async () => {
+    const host = freshHost({ wireguardGo: true });
+    host.onExec('ip -j link show dev wg0', { exitCode: 1, stderr: 'Device "wg0" does not exist.' });
+    const t0 = Date.now();
+    await expect(reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger })).rejects.toThrow(/did not appear within 5 s/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(4900);
+  }, 10_000);
 
   it('no kernel module and no wireguard-go → fails naming the Debian package', async () => {
     const host = freshHost({ wireguardGo: false });

@@ -119,3 +119,17 @@ describe('inspectWireguard (FakeHost scripted with the real outputs)', () => {
     expect(e.remediation).toBe('install the Debian package wireguard-tools: apt-get install -y wireguard-tools');
   });
 });
+
+describe('ip -j parsers reject malformed output with an error naming the command', () => {
+  it('throws, never crashes with a TypeError', () => {
+    expect(() => parseIpLink('nope')).toThrow(/^ip -j link show: output is not JSON/);
+    expect(() => parseIpLink('{}')).toThrow(/^ip -j link show: expected a JSON array/);
+    expect(() => parseIpLink('[{"ifindex":"2","mtu":1420}]')).toThrow(/^ip -j link show: entry without integer ifindex\/mtu/);
+    expect(parseIpLink('[]')).toBeUndefined();
+    expect(() => parseIpAddr('[1]')).toThrow(/^ip -j addr show: entry is not an object/);
+    expect(() => parseIpAddr('[{"addr_info":[null]}]')).toThrow(/^ip -j addr show: addr_info entry/);
+    expect(parseIpAddr('[{"addr_info":[{"family":"inet","local":5,"prefixlen":32}]}]')).toEqual([]);
+    expect(() => parseIpRoutes('[null]')).toThrow(/^ip -j route show: entry is not an object/);
+    expect(parseIpRoutes('[{"dst":"224.0.0.0/4","type":"multicast"},{"dst":7}]')).toEqual([]);
+  });
+});
