@@ -81,7 +81,7 @@ const cases: Array<{ name: string; disk: SimDisk; setup?: (s: StorageSim) => voi
   {
     name: 'mdadm RAID member with an md child',
     disk: StorageSim.nvme(1, { sig: 'linux_raid_member', children: [{ name: 'md0', type: 'raid1', majMin: '9:0' }] }),
-    expect: /\/dev\/nvme1n1: in use by raid1 device \/dev\/mapper\/md0; RAID member signature \(linux_raid_member\)/,
+    expect: /\/dev\/nvme1n1: in use by raid1 device \/dev\/md0; RAID member signature \(linux_raid_member\) \(offset 0x1000, UUID aefe83c9-0523-657f-e2be-dc607f7764db, label "vm1:0"\)/,
   },
   {
     name: 'mounted (whole-disk filesystem)',
