@@ -17,7 +17,7 @@ const cfg = (devices?: string[]) => (devices ? { nvmeDevices: devices } : {});
 
 /** Mutating commands run, as lines (reads like lsblk/wipefs/pvs are left out). */
 const mutatingLines = (sim: StorageSim) =>
-  sim.host.mutations(READ_ONLY_COMMANDS).map((c) => (c.kind === 'exec' ? [c.cmd, ...c.args].join(' ') : c.kind === 'write' ? `write ${c.path} ${c.mode.toString(8)}` : `${c.kind} ${c.path}`));
+  sim.host.mutations(READ_ONLY_COMMANDS).map((c) => (c.kind === 'exec' ? [c.cmd, ...c.args].join(' ') : c.kind === 'write' ? `write ${c.path} ${c.mode.toString(8)}` : `${c.kind} ${"path" in c ? c.path : ""}`));
 const state = (sim: StorageSim) => JSON.parse(sim.host.files.get(STATE)!.data) as StorageState;
 
 async function refusal(p: Promise<unknown>): Promise<AgentError> {
