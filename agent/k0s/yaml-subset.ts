@@ -166,7 +166,8 @@ class Parser {
       const [key, rest] = kv;
       if (Object.hasOwn(out, key)) throw new YamlSubsetError(`duplicate key "${key}"`, line.no);
       this.pos++;
-      out[key] = rest === '' ? this.nestedValue(indent) : parseScalar(rest, line.no);
+      // defineProperty: a "__proto__" key is a plain key, never the object's prototype.
+      Object.defineProperty(out, key, { value: rest === '' ? this.nestedValue(indent) : parseScalar(rest, line.no), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }
