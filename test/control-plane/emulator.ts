@@ -167,7 +167,22 @@ function fileSha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
-function defaultAgentVersion(): string {
+/**
+ * The version the served agent reports: asked from the built binary when there is one for this
+ * machine (so AGENT_VERSION in the script matches `castai-edge-initd version` on the node), else
+ * what scripts/build.ts would stamp now (package.json version + -g<short sha>).
+ */
+function defaultAgentVersion(distDir: string): string {
+  const bin = path.join(distDir, `castai-edge-initd-linux-${process.arch === 'arm64' ? 'arm64' : 'amd64'}`);
+  if (existsSync(bin)) {
+    try {
+      const out = execFileSync(bin, ['version', '--json'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 20_000 }).toString();
+      const v = (JSON.parse(out) as { version?: unknown }).version;
+      if (typeof v === 'string' && v) return v;
+    } catch {
+      /* not runnable here: fall back */
+    }
+  }
   const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
   try {
     const sha = execFileSync('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
@@ -289,7 +304,7 @@ export class ControlPlaneEmulator {
     this.apiKey = opts.apiKey ?? secret('emu_apikey');
     this.adminKey = secret('emu_admin');
     this.k0sVersion = opts.k0sVersion ?? 'v1.33.1+k0s.0';
-    this.agentVersion = opts.agentVersion ?? defaultAgentVersion();
+    this.agentVersion = opts.agentVersion ?? defaultAgentVersion(opts.distDir ?? path.join(REPO_ROOT, 'dist'));
     this.wgPublicKey = opts.wgPublicKey ?? wgKeyPair().publicKey;
   }
 
