@@ -26,7 +26,11 @@ async function run(host: Host, cmd: string, args: string[], pkg: string, ok?: Re
   if (r.notFound) throw missingTool(cmd, pkg);
   if (r.exitCode === 0) return;
   if (ok && ok.test(r.stderr)) return;
-  throw new AgentError(`${[cmd, ...args].join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`, `inspect with: ip -d addr show ${args.includes('dev') ? args[args.indexOf('dev') + 1] : ''}; wg show`);
+  const iface = cmd === 'wg' ? args[1] : args[args.indexOf('dev') + 1];
+  throw new AgentError(
+    `${[cmd, ...args].join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`,
+    `look at the interface: ip -d addr show dev ${iface}; ip route show dev ${iface}; wg show ${iface} (the agent retries on its next pass)`,
+  );
 }
 
 async function createLink(host: Host, iface: string, logger: Logger): Promise<'kernel' | 'userspace'> {
