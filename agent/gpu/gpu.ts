@@ -63,7 +63,7 @@ export type GpuAction = Action &
     | { kind: 'gpu.mig.enable'; gpu: number; busId: string }
     | { kind: 'gpu.mig.reset'; gpus: Array<{ gpu: number; busId: string }> }
     | { kind: 'gpu.mig.reboot-once'; gpus: Array<{ gpu: number; busId: string }> }
-    | { kind: 'gpu.mig.clear'; gpu: number }
+    | { kind: 'gpu.mig.clear'; gpu: number; model: string; sizes: string[] }
     | { kind: 'gpu.mig.create'; gpu: number; model: string; sizes: string[]; expected?: string[] }
     | { kind: 'gpu.mig.verify'; gpu: number; model: string; sizes: string[]; expected?: string[] }
     | { kind: 'gpu.mig.reboot-guard.clear' }
@@ -263,7 +263,7 @@ export function plan(desired: GpuConfig | undefined, actual: GpuActual): GpuActi
     if (!modeOn) pendingGpus.push({ gpu: g.index, busId: g.busId });
     if (modeOn && (g.gis.length || g.cis.length)) {
       perGpu.push({
-        kind: 'gpu.mig.clear', gpu: g.index,
+        kind: 'gpu.mig.clear', gpu: g.index, model: g.model, sizes: [...sizes],
         description: `destroy the compute instances, then the GPU instances on GPU ${g.index}: nvidia-smi mig -i ${g.index} -dci; -dgi`,
         reason: `current layout ${row.current} differs from ${row.desired}`,
       });
@@ -451,6 +451,7 @@ export async function apply(host: Host, actions: GpuAction[], opts: GpuSubsystem
   for (const a of actions) {
     switch (a.kind) {
       case 'gpu.mig.enable': {
+        if ((await readModes(host)).get(a.gpu)?.pending === 'Enabled') break; // already requested (idempotent)
         const args = ['-i', String(a.gpu), '-mig', '1'];
         const r = await smi(host, args);
         if (r.exitCode !== 0) throw translateFailure(args, r, await holderFacts(host));
@@ -488,9 +489,15 @@ export async function apply(host: Host, actions: GpuAction[], opts: GpuSubsystem
         if (r.exitCode !== 0) throw unexpected([cmd!, ...args], r);
         throw new RebootRequestedError(ids, guardPath);
       }
-      case 'gpu.mig.clear':
+      case 'gpu.mig.clear': {
+        // Idempotent: a second apply of the same actions must not tear down the layout it built.
+        const inst = await readInstances(host, a.gpu);
+        if (inst.gis.length === 0 && inst.cis.length === 0) break;
+        const want = layoutFor(a, await freshCaps(host, a.gpu, a.model)).instances.map((p) => p.name);
+        if (sameLayout(currentLayout(a.gpu, inst.gis, inst.cis), want)) break;
         await clearGpu(host, a.gpu);
         break;
+      }
       case 'gpu.mig.create':
         await createGpu(host, a);
         break;

@@ -82,6 +82,10 @@ describe('A100-40GB: ["1g.5gb"] → 7 × 1g.5gb, idempotent, re-applied after a 
     expect(gis(lgi)).toEqual(Array(7).fill('1g.5gb'));
     expect(m.smiOut('--query-gpu=mig.mode.current', '--format=csv,noheader')).toBe('Enabled\n[N/A]\n');
 
+    const again = m.calls().length;
+    await gpuSubsystem({ stateDir: m.agentState }).apply(host, first.actions); // the same actions once more
+    expect(m.mutating(m.calls().slice(again))).toEqual([]);
+
     const second = await m.pass(fill('1g.5gb'));
     expect(second.actions).toEqual([]);
     expect(second.error).toBeUndefined();
@@ -101,6 +105,12 @@ describe('A100-40GB: ["1g.5gb"] → 7 × 1g.5gb, idempotent, re-applied after a 
     const r = await m.pass({ mig: { partitionSizes: ['1g.5gb', '3g.20gb', '2g.10gb', '1g.5gb'] } });
     expect(r.error).toBeUndefined();
     expect(m.mutating(r.calls)).toEqual(['mig -i 0 -dci', 'mig -i 0 -dgi', 'mig -i 0 -cgi 9,14,19,19 -C']);
+    expect(gis(m.smiOut('mig', '-lgi')).sort()).toEqual(['1g.5gb', '1g.5gb', '2g.10gb', '3g.20gb']);
+
+    // apply() of the very same action list again (a crash right after apply, a retried pass): no change.
+    const before = m.calls().length;
+    await gpuSubsystem({ stateDir: m.agentState }).apply(host, r.actions);
+    expect(m.mutating(m.calls().slice(before))).toEqual([]);
     expect(gis(m.smiOut('mig', '-lgi')).sort()).toEqual(['1g.5gb', '1g.5gb', '2g.10gb', '3g.20gb']);
   });
 });
