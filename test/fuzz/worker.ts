@@ -1,0 +1,30 @@
+/**
+ * Runs fuzz targets outside vitest (what `make chaos` does, one process per
+ * core): `node test/fuzz/worker.ts --runs N [--seed S] name...` (no names = all).
+ * Prints one JSON line per target (a TargetResult) on stdout.
+ */
+import { fuzzSeed, runTarget } from './harness.ts';
+import { allTargets } from './targets/index.ts';
+
+const args = process.argv.slice(2);
+let runs = 100_000;
+let seed: number | undefined;
+const names: string[] = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--runs') runs = Number(args[++i]);
+  else if (args[i] === '--seed') seed = Number(args[++i]);
+  else if (args[i] === '--list') {
+    for (const t of await allTargets()) process.stdout.write(`${t.name}\t${t.parser}\n`);
+    process.exit(0);
+  } else names.push(args[i]!);
+}
+const targets = (await allTargets()).filter((t) => names.length === 0 || names.includes(t.name));
+const unknown = names.filter((n) => !targets.some((t) => t.name === n));
+if (unknown.length) {
+  process.stderr.write(`unknown target(s): ${unknown.join(', ')}\n`);
+  process.exit(2);
+}
+for (const t of targets) {
+  const r = await runTarget(t, runs, seed ?? fuzzSeed());
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+}
