@@ -141,6 +141,28 @@ function packageOf(modPath: string): string | undefined {
   return m?.[1];
 }
 
+/**
+ * commander imports node:child_process at load time, only for git-style
+ * executable subcommands, which this CLI does not use. Loading child_process
+ * pulls in net, dgram and the stream internals, so the plugin defers that
+ * require to the first spawn. When the pattern is not found (a new commander),
+ * nothing is rewritten and the build says so.
+ */
+const lazyCommanderChildProcess: esbuild.Plugin = {
+  name: 'lazy-commander-child-process',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const src = readFileSync(args.path, 'utf8');
+      const from = "import childProcess from 'node:child_process';";
+      if (!src.includes(from)) {
+        return { contents: src, loader: 'js', warnings: [{ text: 'commander no longer imports node:child_process as expected; it loads eagerly' }] };
+      }
+      const to = "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };";
+      return { contents: src.replace(from, to), loader: 'js' };
+    });
+  },
+};
+
 async function bundle(o: Options, outFile: string): Promise<void> {
   const { version, commit } = versionInfo();
   const entry = o.entry;
@@ -157,6 +179,7 @@ async function bundle(o: Options, outFile: string): Promise<void> {
     write: false,
     outfile: outFile,
     logLevel: 'silent',
+    plugins: [lazyCommanderChildProcess],
     // import.meta is empty in CJS output; give modules that read import.meta.url
     // (execa's dependencies do) the executable's file URL instead of undefined.
     define: {
