@@ -78,7 +78,11 @@ describe('MIG on a simulated A100-40GB through the documented one-liner', () => 
     );
     const oneLiner = `curl -fsS --cacert /root/api-ca.pem -H "X-API-Key: ${env.API_KEY}" '${env.SCRIPT_URL}' | INITD_CA_FILE=/root/api-ca.pem INITD_EXTRA_ENV_FILE=/root/edge.env bash`;
     const inst = await vm.exec(oneLiner, { timeoutMs: 400_000 });
-    expect(inst.exitCode, `installer:\n${inst.stdout}\n${inst.stderr}`).toBe(0);
+    if (inst.exitCode !== 0) {
+      // Same script again under bash -x, to show where it stopped.
+      const trace = await vm.exec(`curl -fsS --cacert /root/api-ca.pem -H "X-API-Key: ${env.API_KEY}" '${env.SCRIPT_URL}' > /root/install.sh; INITD_CA_FILE=/root/api-ca.pem INITD_EXTRA_ENV_FILE=/root/edge.env bash -x /root/install.sh > /root/install.out 2>&1; echo "exit $?"; tail -n 40 /root/install.out; free -m; df -h /tmp`, { timeoutMs: 400_000 });
+      expect.fail(`installer exit ${inst.exitCode}:\n${inst.stdout}\n${inst.stderr}\n--- bash -x re-run ---\n${trace.stdout}`);
+    }
 
     await waitFor('7 × 1g.5gb on the simulated A100', sevenOnes, 400_000, journal);
     const calls = await nvidiaSmiCalls(vm);
