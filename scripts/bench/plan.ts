@@ -6,7 +6,9 @@
  * nvidia-smi captures; -lgipp derived, see test/fixtures/nvidia-smi/SOURCES.md)
  * currently partitioned 7×1g.5gb, with INITD_GPU_CONFIG asking for
  * 3g.20gb + 2g.10gb + 2×1g.5gb: so storage plans a 24-stripe LV and the GPU
- * step plans clear + create + verify on all 8 GPUs.
+ * step plans clear + create + verify on all 8 GPUs. The host is registered
+ * (register.json from a valid control-plane response), so preflight,
+ * register, WireGuard and k0s plan on real data as well.
  *
  * Median of RUNS runs after WARMUP runs, in one process (the fake host has no
  * I/O: this is the agent's own CPU time for plan). Also reports the storage
@@ -20,8 +22,8 @@ import { createLogger } from '../../agent/log/logger.ts';
 import { stepContext } from '../../agent/reconcile/context.ts';
 import { storageStep } from '../../agent/storage/index.ts';
 import type { FakeHost } from '../../agent/host/fake.ts';
-import { a100Reads, blankNvmeSim, READ_ONLY_SMI } from '../../test/fuzz/scenarios.ts';
-import { READ_ONLY_COMMANDS } from '../../agent/storage/inspect.ts';
+import { a100Reads, blankNvmeSim, isReadOnlyExec } from '../../test/fuzz/scenarios.ts';
+import { validRegisterResponse } from '../../test/fuzz/targets/api.ts';
 
 const RUNS = Number(process.env.BENCH_PLAN_RUNS ?? 30);
 const WARMUP = 5;
@@ -55,6 +57,25 @@ export function benchHost(): FakeHost {
     },
   );
   h.setFile('/usr/bin/nvidia-container-runtime', '#!/bin/sh\n', 0o755);
+  // A registered Debian 12 host: preflight, register, WireGuard and k0s plan on real data too.
+  h.setFile('/etc/machine-id', '5e1f00000000400080000000000000aa\n');
+  h.setFile('/proc/1/comm', 'systemd\n');
+  h.setFile('/sys/fs/cgroup/cgroup.controllers', 'cpuset cpu io memory hugetlb pids rdma misc\n');
+  h.setFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+  h.setFile('/proc/filesystems', 'nodev\tsysfs\nnodev\ttmpfs\n\txfs\n\text4\nnodev\toverlay\n');
+  h.setFile('/proc/modules', 'overlay 200704 0 - Live 0x0000000000000000\nbr_netfilter 32768 0 - Live 0x0000000000000000\n');
+  h.setFile('/proc/net/tcp', '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n');
+  h.setFile('/proc/net/tcp6', '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n');
+  h.setFile('/var/lib/castai-edge-initd/register.json', JSON.stringify(validRegisterResponse()), 0o600);
+  h.dns.set('api.example.test', ['203.0.113.10']);
+  h.dns.set('cp.example.test', ['203.0.113.20']);
+  h.tcp.set('api.example.test:443', { ok: true, durationMs: 1 });
+  h.tcp.set('cp.example.test:6443', { ok: true, durationMs: 1 });
+  h.tcp.set('cp.example.test:8132', { ok: true, durationMs: 1 });
+  h.tls.set('cp.example.test:8443', { connected: true, authorized: true, chainSha256: [], durationMs: 1 });
+  h.onExec('timedatectl show', { stdout: 'NTPSynchronized=yes\n' });
+  h.onExec('ip -j -d link show', { exitCode: 1, stderr: 'Device "wg0" does not exist.\n' });
+  h.onExec('systemctl is-active', { exitCode: 3, stdout: 'inactive\n' });
   return h;
 }
 
@@ -90,7 +111,7 @@ export default async function planBench(): Promise<Record<string, unknown>> {
   if (!/24-stripe/.test(storage.summary) || gpu.actions.length < GPUS * 3) {
     throw new Error(`bench plan: unexpected plan (storage: ${storage.summary}; gpu: ${gpu.summary}, ${gpu.actions.length} actions)`);
   }
-  const badExec = host!.execLines().filter((l) => !(READ_ONLY_COMMANDS.has(l.split(' ')[0]!) || READ_ONLY_SMI.test(l)));
+  const badExec = host!.execLines().filter((l) => !isReadOnlyExec(l));
   const writes = host!.calls.filter((c) => c.kind === 'write' || c.kind === 'mkdir' || c.kind === 'remove');
   if (badExec.length || writes.length) throw new Error(`bench plan: plan changed the fake host: ${JSON.stringify([...badExec, ...writes]).slice(0, 500)}`);
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FakeHost } from '../../agent/host/fake.ts';
-import { blkidArgs, lsblkArgs, lvsArgs, pvsArgs, vgsArgs, wipefsArgs } from '../../agent/storage/inspect.ts';
+import { blkidArgs, lsblkArgs, lvsArgs, pvsArgs, READ_ONLY_COMMANDS, vgsArgs, wipefsArgs } from '../../agent/storage/inspect.ts';
 import { runStorageStep } from '../../agent/storage/index.ts';
 import { GiB, StorageSim, TB } from '../fixtures/storage/sim.ts';
 import { FIXTURES } from './fixtures.ts';
@@ -162,3 +162,16 @@ export function gpuHost(reads: GpuReads, queryExit = 0): FakeHost {
 
 /** The only nvidia-smi calls a plan may make. */
 export const READ_ONLY_SMI = /^nvidia-smi (--query-gpu=[a-z.,_]+ --format=csv,noheader(,nounits)?|mig -i \d+ -(lgip|lgipp|lgi|lci))$/;
+
+/** Commands the `plan` command may run: reads only (argv as one line). */
+export function isReadOnlyExec(line: string): boolean {
+  const [cmd, a1] = line.split(' ');
+  if (STORAGE_READS.has(cmd!)) return true;
+  if (cmd === 'nvidia-smi') return READ_ONLY_SMI.test(line);
+  if (cmd === 'ip') return a1 === '-j'; // ip -j ... show
+  if (cmd === 'wg') return a1 === 'show';
+  if (cmd === 'systemctl') return ['is-active', 'is-enabled', 'show', 'status', 'is-failed'].includes(a1!);
+  if (cmd === 'timedatectl') return a1 === 'show';
+  return false;
+}
+const STORAGE_READS: ReadonlySet<string> = READ_ONLY_COMMANDS;
