@@ -25,12 +25,12 @@ const DIR = path.join(ROOT, 'scripts/bench');
 
 type BenchModule = { default?: unknown };
 
-export async function runBench(only: string[] = []): Promise<{ results: Record<string, unknown>; failed: string[] }> {
-  const files = readdirSync(DIR)
+export async function runBench(only: string[] = [], dir: string = DIR): Promise<{ results: Record<string, unknown>; failed: string[] }> {
+  const files = readdirSync(dir)
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.test.ts'))
     .sort();
   const unknown = only.filter((o) => !files.includes(`${o}.ts`));
-  if (unknown.length) throw new Error(`bench: no module ${unknown.join(', ')} in scripts/bench (have: ${files.map((f) => f.slice(0, -3)).join(', ')})`);
+  if (unknown.length) throw new Error(`bench: no module ${unknown.join(', ')} in ${path.relative(ROOT, dir)} (have: ${files.map((f) => f.slice(0, -3)).join(', ')})`);
   const results: Record<string, unknown> = {};
   const owner: Record<string, string> = {};
   const failed: string[] = [];
@@ -39,7 +39,7 @@ export async function runBench(only: string[] = []): Promise<{ results: Record<s
     if (only.length && !only.includes(name)) continue;
     const t0 = performance.now();
     try {
-      const mod = (await import(pathToFileURL(path.join(DIR, f)).href)) as BenchModule;
+      const mod = (await import(pathToFileURL(path.join(dir, f)).href)) as BenchModule;
       if (typeof mod.default !== 'function') throw new Error('no default export function');
       const r: unknown = await (mod.default as () => Promise<unknown>)();
       if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new Error(`returned ${Array.isArray(r) ? 'an array' : String(r)}, not an object of keys`);

@@ -136,7 +136,7 @@ export function startupModules(meta: esbuild.Metafile, entry: string): Map<strin
   return seen;
 }
 
-function packageOf(modPath: string): string | undefined {
+export function packageOf(modPath: string): string | undefined {
   const m = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(modPath);
   return m?.[1];
 }

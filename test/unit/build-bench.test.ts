@@ -1,0 +1,92 @@
+/**
+ * scripts/build.ts: the startup-module analysis that keeps heavy packages lazy;
+ * scripts/bench.ts: the harness merges module results, drops failed modules'
+ * keys and never overwrites a key.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Metafile } from 'esbuild';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { LAZY_PACKAGES, packageOf, startupModules } from '../../scripts/build.ts';
+import { runBench } from '../../scripts/bench.ts';
+
+type Imp = { path: string; kind: 'import-statement' | 'dynamic-import' | 'require-call'; external?: boolean };
+function meta(graph: Record<string, Imp[]>): Metafile {
+  const inputs: Metafile['inputs'] = {};
+  for (const [k, imports] of Object.entries(graph)) inputs[k] = { bytes: 1, imports: imports.map((i) => ({ ...i, external: i.external ?? false, original: i.path })) };
+  return { inputs, outputs: {} };
+}
+
+describe('startupModules (build: heavy packages stay lazy)', () => {
+  const graph = meta({
+    'agent/main.ts': [{ path: 'agent/cli.ts', kind: 'import-statement' }],
+    'agent/cli.ts': [
+      { path: 'node_modules/commander/index.js', kind: 'import-statement' },
+      { path: 'node:fs', kind: 'import-statement', external: true },
+      { path: 'agent/commands/doctor.ts', kind: 'dynamic-import' },
+      { path: 'agent/bad.ts', kind: 'import-statement' },
+    ],
+    'agent/commands/doctor.ts': [{ path: 'node_modules/undici/index.js', kind: 'import-statement' }],
+    'agent/bad.ts': [{ path: 'node_modules/execa/index.js', kind: 'import-statement' }],
+    'node_modules/execa/index.js': [{ path: 'node_modules/@sindresorhus/merge-streams/index.js', kind: 'import-statement' }],
+    'node_modules/undici/index.js': [],
+    'node_modules/commander/index.js': [],
+  });
+
+  it('follows static imports and reports the chain', () => {
+    const s = startupModules(graph, 'agent/main.ts');
+    expect(s.get('node_modules/execa/index.js')).toEqual(['agent/main.ts', 'agent/cli.ts', 'agent/bad.ts', 'node_modules/execa/index.js']);
+    expect(s.has('node_modules/@sindresorhus/merge-streams/index.js')).toBe(true);
+    expect(s.has('node_modules/commander/index.js')).toBe(true);
+  });
+
+  it('cuts dynamic import() edges and ignores externals (builtins)', () => {
+    const s = startupModules(graph, 'agent/main.ts');
+    expect(s.has('agent/commands/doctor.ts')).toBe(false);
+    expect(s.has('node_modules/undici/index.js')).toBe(false);
+    expect(s.has('node:fs')).toBe(false);
+  });
+
+  it('packageOf names plain and scoped packages, and nothing for our sources', () => {
+    expect(packageOf('node_modules/execa/lib/x.js')).toBe('execa');
+    expect(packageOf('node_modules/@sindresorhus/merge-streams/index.js')).toBe('@sindresorhus/merge-streams');
+    expect(packageOf('node_modules/pino/node_modules/x/a.js')).toBe('pino');
+    expect(packageOf('agent/cli.ts')).toBeUndefined();
+    expect(LAZY_PACKAGES).toEqual(expect.arrayContaining(['execa', 'systeminformation', 'undici', 'pino']));
+  });
+});
+
+describe('bench harness', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-mods-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'a-ok.ts'), 'export default async function () { return { a_ms: 1.5, shared: "a" }; }\n');
+  writeFileSync(path.join(dir, 'b-throws.ts'), 'export default async function () { throw new Error("tool missing"); }\n');
+  writeFileSync(path.join(dir, 'c-dup.ts'), 'export default async function () { return { shared: "c", c_bytes: 7 }; }\n');
+  writeFileSync(path.join(dir, 'd-nodefault.ts'), 'export const x = 1;\n');
+  writeFileSync(path.join(dir, 'e-array.ts'), 'export default async function () { return [1, 2]; }\n');
+
+  it('merges keys, omits failed modules, keeps the first value of a duplicate key', async () => {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const { results, failed } = await runBench([], dir);
+      expect(results).toEqual({ a_ms: 1.5, shared: 'a', c_bytes: 7 });
+      expect(failed).toEqual(['b-throws', 'd-nodefault', 'e-array']);
+      const text = err.mock.calls.map((c) => String(c[0])).join('');
+      expect(text).toMatch(/b-throws FAILED, its keys are left out: Error: tool missing/);
+      expect(text).toMatch(/key shared from c-dup is already set by a-ok/);
+    } finally {
+      err.mockRestore();
+    }
+  });
+
+  it('runs only the named modules, and rejects an unknown name', async () => {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect((await runBench(['c-dup'], dir)).results).toEqual({ shared: 'c', c_bytes: 7 });
+      await expect(runBench(['nope'], dir)).rejects.toThrow(/no module nope/);
+    } finally {
+      err.mockRestore();
+    }
+  });
+});
