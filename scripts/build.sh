@@ -13,6 +13,13 @@ main() {
     ./scripts/toolchain.sh
   fi
   export PATH="$node_dir/bin:$root/node_modules/.bin:$PATH"
-  exec "$node_dir/bin/node" scripts/build.ts "$@"
+  # One build at a time in this tree (several engineers and make targets share dist/).
+  mkdir -p dist
+  exec 9>dist/.build.lock
+  if ! flock -n 9; then
+    echo "build: waiting for another build in this tree to finish" >&2
+    flock 9
+  fi
+  "$node_dir/bin/node" scripts/build.ts "$@"
 }
 main "$@"

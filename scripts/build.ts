@@ -242,9 +242,9 @@ function strippedBase(arch: Arch, nodeVer: string): string {
   const stamp = `${srcStat.size} ${srcStat.mtimeMs}`;
   if (existsSync(out) && existsSync(`${out}.src`) && readFileSync(`${out}.src`, 'utf8') === stamp) return out;
   mkdirSync(dir, { recursive: true });
-  rmSync(out, { force: true });
-  run(STRIP[arch], ['--strip-all', '-o', `${out}.tmp`, src]);
-  renameSync(`${out}.tmp`, out);
+  const tmp = `${out}.tmp${process.pid}`;
+  run(STRIP[arch], ['--strip-all', '-o', tmp, src]);
+  renameSync(tmp, out);
   writeFileSync(`${out}.src`, stamp);
   log(`stripped ${arch} node: ${(srcStat.size / 2 ** 20).toFixed(1)} MiB -> ${(statSync(out).size / 2 ** 20).toFixed(1)} MiB`);
   return out;
