@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { RegisterRequest, RegisterResponse } from '../../api/types.ts';
+import { parseRegisterResponse, ResponseShapeError, type RegisterRequest, type RegisterResponse } from '../../api/types.ts';
+import type { StateStore } from '../../state/store.ts';
 import { AgentError, EXIT } from '../../errors.ts';
 import { collectInventory } from '../../inventory/inventory.ts';
 import { registerSecret } from '../../log/logger.ts';
@@ -37,6 +38,22 @@ export function requestDigest(r: Omit<RegisterRequest, 'inventory' | 'agentVersi
   return createHash('sha256').update(JSON.stringify([r.machineId, r.hostname, r.arch, r.wireguardPublicKey, r.kubernetesLabels, r.kubernetesTaints, r.gpuConfig ?? null])).digest('hex');
 }
 
+/**
+ * The saved register response, validated like a fresh one (parseRegisterResponse):
+ * a hand-edited or damaged register.json is an AgentError naming the field,
+ * never a TypeError in a later step.
+ */
+export async function readSavedRegistration(store: StateStore): Promise<RegisterResponse | undefined> {
+  const saved = await store.read<unknown>(REGISTER_FILE);
+  if (saved === undefined) return undefined;
+  try {
+    return parseRegisterResponse(saved);
+  } catch (e) {
+    if (!(e instanceof ResponseShapeError)) throw e;
+    throw new AgentError(`state file ${store.path(REGISTER_FILE)} is damaged: ${e.message}`, `move it aside (mv ${store.path(REGISTER_FILE)} ${store.path(REGISTER_FILE)}.bad) and re-run: the agent registers again (same edge, by machine-id)`);
+  }
+}
+
 function describe(reg: RegisterResponse): string {
   return `edge ${reg.edge.name} (${reg.edge.id}, ${reg.edge.phase})`;
 }
@@ -51,7 +68,7 @@ export function registerStep(): Step {
     name: 'register',
     async plan(ctx) {
       const id = await identity(ctx);
-      const saved = await ctx.store.read<RegisterResponse>(REGISTER_FILE);
+      const saved = await readSavedRegistration(ctx.store);
       const meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
       const keyFile = keyPaths(ctx.cfg.stateDir).file;
       const publicKey = (await loadKeyPair(ctx.host, ctx.cfg.stateDir))?.publicKey;
@@ -76,7 +93,7 @@ export function registerStep(): Step {
       const labels = userLabels(ctx.cfg.labels, id.machineId);
       const base = { ...id, wireguardPublicKey: publicKey, kubernetesLabels: labels, kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) };
       const digest = requestDigest(base);
-      const saved = await ctx.store.read<RegisterResponse>(REGISTER_FILE);
+      const saved = await readSavedRegistration(ctx.store);
       const meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
       const client = await apiClient(ctx);
 
