@@ -22,7 +22,7 @@ import { createLogger } from '../../agent/log/logger.ts';
 import { stepContext } from '../../agent/reconcile/context.ts';
 import { storageStep } from '../../agent/storage/index.ts';
 import type { FakeHost } from '../../agent/host/fake.ts';
-import { a100Reads, blankNvmeSim, isReadOnlyExec } from '../../test/fuzz/scenarios.ts';
+import { a100Reads, blankNvmeSim, isReadOnlyExec, registeredHostFacts } from '../../test/fuzz/scenarios.ts';
 import { validRegisterResponse } from '../../test/fuzz/targets/api.ts';
 
 const RUNS = Number(process.env.BENCH_PLAN_RUNS ?? 30);
@@ -57,25 +57,7 @@ export function benchHost(): FakeHost {
     },
   );
   h.setFile('/usr/bin/nvidia-container-runtime', '#!/bin/sh\n', 0o755);
-  // A registered Debian 12 host: preflight, register, WireGuard and k0s plan on real data too.
-  h.setFile('/etc/machine-id', '5e1f00000000400080000000000000aa\n');
-  h.setFile('/proc/1/comm', 'systemd\n');
-  h.setFile('/sys/fs/cgroup/cgroup.controllers', 'cpuset cpu io memory hugetlb pids rdma misc\n');
-  h.setFile('/proc/sys/net/ipv4/ip_forward', '1\n');
-  h.setFile('/proc/filesystems', 'nodev\tsysfs\nnodev\ttmpfs\n\txfs\n\text4\nnodev\toverlay\n');
-  h.setFile('/proc/modules', 'overlay 200704 0 - Live 0x0000000000000000\nbr_netfilter 32768 0 - Live 0x0000000000000000\n');
-  h.setFile('/proc/net/tcp', '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n');
-  h.setFile('/proc/net/tcp6', '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n');
-  h.setFile('/var/lib/castai-edge-initd/register.json', JSON.stringify(validRegisterResponse()), 0o600);
-  h.dns.set('api.example.test', ['203.0.113.10']);
-  h.dns.set('cp.example.test', ['203.0.113.20']);
-  h.tcp.set('api.example.test:443', { ok: true, durationMs: 1 });
-  h.tcp.set('cp.example.test:6443', { ok: true, durationMs: 1 });
-  h.tcp.set('cp.example.test:8132', { ok: true, durationMs: 1 });
-  h.tls.set('cp.example.test:8443', { connected: true, authorized: true, chainSha256: [], durationMs: 1 });
-  h.onExec('timedatectl show', { stdout: 'NTPSynchronized=yes\n' });
-  h.onExec('ip -j -d link show', { exitCode: 1, stderr: 'Device "wg0" does not exist.\n' });
-  h.onExec('systemctl is-active', { exitCode: 3, stdout: 'inactive\n' });
+  registeredHostFacts(h, JSON.stringify(validRegisterResponse()));
   return h;
 }
 

@@ -27,6 +27,8 @@ export interface FuzzTarget<T = any> {
   check(input: T): Outcome | Promise<Outcome>;
   /** Relative cost: the short run gives this target runs / cost inputs (default 1). */
   cost?: number;
+  /** `make chaos` runs CHAOS_RUNS × chaosScale inputs (default 1; only for targets that are not a parser). */
+  chaosScale?: number;
 }
 
 export interface FailureExample {

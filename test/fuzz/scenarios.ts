@@ -175,3 +175,25 @@ export function isReadOnlyExec(line: string): boolean {
   return false;
 }
 const STORAGE_READS: ReadonlySet<string> = READ_ONLY_COMMANDS;
+
+/** A registered Debian 12 host for the whole `plan`: /proc facts, machine-id, register.json, DNS/TCP/TLS answers, reads of ip/systemctl/timedatectl. */
+export function registeredHostFacts(h: FakeHost, registerJson: string): void {
+  h.setFile('/etc/machine-id', '5e1f00000000400080000000000000aa\n');
+  h.setFile('/proc/1/comm', 'systemd\n');
+  h.setFile('/sys/fs/cgroup/cgroup.controllers', 'cpuset cpu io memory hugetlb pids rdma misc\n');
+  h.setFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+  h.setFile('/proc/filesystems', 'nodev\tsysfs\nnodev\ttmpfs\n\txfs\n\text4\nnodev\toverlay\n');
+  h.setFile('/proc/modules', 'overlay 200704 0 - Live 0x0000000000000000\nbr_netfilter 32768 0 - Live 0x0000000000000000\n');
+  h.setFile('/proc/net/tcp', '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n');
+  h.setFile('/proc/net/tcp6', '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n');
+  h.setFile('/var/lib/castai-edge-initd/register.json', registerJson, 0o600);
+  h.dns.set('api.example.test', ['203.0.113.10']);
+  h.dns.set('cp.example.test', ['203.0.113.20']);
+  h.tcp.set('api.example.test:443', { ok: true, durationMs: 1 });
+  h.tcp.set('cp.example.test:6443', { ok: true, durationMs: 1 });
+  h.tcp.set('cp.example.test:8132', { ok: true, durationMs: 1 });
+  h.tls.set('cp.example.test:8443', { connected: true, authorized: true, chainSha256: [], durationMs: 1 });
+  h.onExec('timedatectl show', { stdout: 'NTPSynchronized=yes\n' });
+  h.onExec('ip -j -d link show', { exitCode: 1, stderr: 'Device "wg0" does not exist.\n' });
+  h.onExec('systemctl is-active', { exitCode: 3, stdout: 'inactive\n' });
+}

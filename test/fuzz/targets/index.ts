@@ -4,10 +4,10 @@ import { apiTargets } from './api.ts';
 import { configTargets } from './config.ts';
 import { gpuTargets } from './gpu.ts';
 import { k0sTargets } from './k0s.ts';
-import { planTargets } from './plan.ts';
+import { planCommandTargets, planTargets } from './plan.ts';
 import { storageTargets } from './storage.ts';
 import { wireguardTargets } from './wireguard.ts';
 
 export async function allTargets(): Promise<FuzzTarget[]> {
-  return [...configTargets, ...gpuTargets, ...(await storageTargets()), ...wireguardTargets, ...apiTargets, ...k0sTargets, ...(await planTargets())];
+  return [...configTargets, ...gpuTargets, ...(await storageTargets()), ...wireguardTargets, ...apiTargets, ...k0sTargets, ...(await planTargets()), ...(await planCommandTargets())];
 }

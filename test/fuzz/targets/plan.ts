@@ -21,7 +21,9 @@ import { planStorageStep } from '../../../agent/storage/index.ts';
 import { ParseError } from '../../../agent/storage/parse.ts';
 import { assert, expectRejection, fail, target, type FuzzTarget, type Outcome } from '../harness.ts';
 import { applyJson, applyText, jsonMutation, textMutation, type JsonMutation, type TextMutation } from '../mutate.ts';
-import { a100Reads, gpuHost, READ_ONLY_SMI, STATE_DIR, storageHost, storageScenarios, type StorageScenario } from '../scenarios.ts';
+import planCommand from '../../../agent/commands/plan.ts';
+import { a100Reads, gpuHost, isReadOnlyExec, READ_ONLY_SMI, registeredHostFacts, STATE_DIR, storageHost, storageScenarios, type StorageScenario } from '../scenarios.ts';
+import { validRegisterResponse } from './api.ts';
 
 type Mut = { json?: JsonMutation[]; text?: TextMutation[] } | null;
 
@@ -201,5 +203,73 @@ export async function planTargets(): Promise<FuzzTarget[]> {
   return [
     target({ name: 'plan.storage', parser: 'storage inspect → plan (lsblk, wipefs, blkid, pvs/vgs/lvs, mountinfo, swaps, state file) on a FakeHost', arbitrary: storageCase, check: (c) => checkStorage(scenarios, c), cost: 5 }),
     target({ name: 'plan.gpu', parser: 'gpu inspect → plan (nvidia-smi query, -lgip/-lgipp/-lgi/-lci, up to 8 A100) on a FakeHost', arbitrary: gpuCase, check: checkGpu, cost: 3 }),
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// The whole `plan` command
+
+/** JS-internal messages: a TypeError/RangeError that `plan` caught and printed as a refusal is still a crash. */
+const INTERNAL = /Cannot read propert|is not a function|is not iterable|Cannot convert|undefined is not|of undefined|of null|Maximum call stack|Invalid array length|is not defined/;
+
+interface CommandCase {
+  storage: StorageCase;
+  gpu: GpuCase;
+  register: Mut;
+}
+
+async function checkPlanCommand(scenarios: StorageScenario[], c: CommandCase): Promise<Outcome> {
+  const base = scenarios[c.storage.scenario % scenarios.length]!;
+  const host = storageHost(fuzzedScenario(base, c.storage), { exit: c.storage.exits });
+  // GPUs on the same host: the mutated A100 reads.
+  const reads = a100Reads(c.gpu.n, c.gpu.migOn);
+  reads.query = mutate(reads.query, c.gpu.query);
+  for (const r of c.gpu.reads) {
+    const g = reads.perGpu[r.gpu % c.gpu.n]!;
+    const op = OPS[r.op]!;
+    g[op] = [mutate(g[op][0], r.m), r.exit ?? g[op][1]];
+  }
+  const gh = gpuHost(reads, c.gpu.queryExit ?? 0);
+  // FakeHost scripts: later ones win, so copy the GPU host's nvidia-smi answers over.
+  host.onExec((cmd) => cmd === 'nvidia-smi', (args, opts) => gh.exec('nvidia-smi', args, opts));
+  host.setFile('/usr/bin/nvidia-container-runtime', '#!/bin/sh\n', 0o755);
+  registeredHostFacts(host, mutate(JSON.stringify(validRegisterResponse()), c.register));
+  let out = '';
+  const env = { API_URL: 'https://api.example.test', INITD_STATE_DIR: STATE_DIR, INITD_GPU_CONFIG: JSON.stringify({ mig: { partitionSizes: c.gpu.sizes } }) };
+  let rc: number;
+  try {
+    rc = await planCommand({ host, env, json: true, out: (t) => (out += t), err: () => {} }, { json: true });
+  } catch (e) {
+    // A damaged saved register.json stops `plan` before any step (the CLI prints the remediation).
+    // (StateStore.read: "state file … is not valid JSON (…); move it aside and re-run"; readSavedRegistration: AgentError naming the field.)
+    const names = (x: Error) =>
+      (x instanceof AgentError && x.remediation && /register\.json is damaged: field /.test(x.message)) || /^state file \S+register\.json is not valid JSON .*move it aside/.test(x.message) ? 'register.json' : false;
+    return expectRejection(e, [Error], names, 'plan command');
+  }
+  assert(rc === 0 || rc === 1, `plan exited ${rc}`);
+  const doc = JSON.parse(out) as { steps: Array<{ step: string; error?: { message: string } }> };
+  for (const s of doc.steps) {
+    if (!s.error) continue;
+    assert(s.error.message.length > 5, `${s.step}: empty refusal`);
+    if (INTERNAL.test(s.error.message)) fail(`${s.step}: plan printed an internal error as a refusal: ${s.error.message.slice(0, 300)}`);
+  }
+  const bad = host.execLines().filter((l) => !isReadOnlyExec(l));
+  if (bad.length) fail(`plan ran a command that is not a read: ${bad.join('; ')}`);
+  const writes = host.calls.filter((x) => x.kind === 'write' || x.kind === 'mkdir' || x.kind === 'remove');
+  if (writes.length) fail(`plan changed the host: ${JSON.stringify(writes).slice(0, 500)}`);
+  return rc === 0 ? 'accepted' : 'rejected';
+}
+
+export async function planCommandTargets(): Promise<FuzzTarget[]> {
+  const scenarios = await storageScenarios();
+  return [
+    target({
+      name: 'plan.command',
+      parser: 'the whole `plan` command (all steps) on a FakeHost with fuzzed storage/nvidia-smi outputs and a fuzzed saved register.json',
+      arbitrary: fc.record({ storage: storageCase, gpu: gpuCase, register: mut }),
+      check: (c) => checkPlanCommand(scenarios, c),
+      cost: 10,
+      chaosScale: 0.2,
+    }),
   ];
 }
