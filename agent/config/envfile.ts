@@ -21,11 +21,17 @@ export interface EnvFileContent {
   warnings: string[];
 }
 
-/** Shows a bad line without leaking a secret that may sit on it. */
-function showLine(line: string): string {
+/**
+ * Shows a bad line without leaking a secret that may sit on it: a line naming
+ * a secret variable, or holding a secret's value (dotenv reads `KEY` and
+ * `=value` on two lines as one assignment), or proxy credentials.
+ */
+function showLine(line: string, secretValues: ReadonlyMap<string, string>): string {
   const t = line.trim();
   for (const s of SECRET_VARIABLES) if (t.includes(s)) return `${s} …(value hidden)`;
-  return JSON.stringify(t.length > 60 ? `${t.slice(0, 59)}…` : t);
+  for (const [name, v] of secretValues) if (t.includes(v)) return `(a line holding the value of ${name}, hidden)`;
+  const u = t.replace(/(:\/\/[^/@\s:]*:)[^/@\s]*@/g, '$1****@');
+  return JSON.stringify(u.length > 60 ? `${u.slice(0, 59)}…` : u);
 }
 
 /** Parses the text of an env file; `where` names it in messages. Pure. */
@@ -35,6 +41,8 @@ export function parseEnvFileText(text: string, where: string, variable = ENV_FIL
   const lines: Record<string, number> = {};
   const src = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
   const all = src.split('\n');
+  const vars = parse(src);
+  const secretValues = new Map([...SECRET_VARIABLES].map((n) => [n, (vars[n] ?? '').trim()] as const).filter(([, v]) => v.length >= 4));
   let openQuote: string | undefined;
   all.forEach((line, idx) => {
     const n = idx + 1;
@@ -48,7 +56,7 @@ export function parseEnvFileText(text: string, where: string, variable = ENV_FIL
       problems.push({
         variable,
         item: `${where}:${n}`,
-        message: `${where} line ${n}: ${showLine(line)} is not KEY=value; write e.g. INITD_KUBERNETES_LABELS=env=prod, or start the line with # to comment it out`,
+        message: `${where} line ${n}: ${showLine(line, secretValues)} is not KEY=value; write e.g. INITD_KUBERNETES_LABELS=env=prod, or start the line with # to comment it out`,
       });
       return;
     }
@@ -62,7 +70,6 @@ export function parseEnvFileText(text: string, where: string, variable = ENV_FIL
   if (openQuote) {
     problems.push({ variable, item: where, message: `${where}: a value opened with ${openQuote} is never closed; close the quote` });
   }
-  const vars = parse(src);
   return { vars: { ...vars }, lines, problems, warnings };
 }
 
