@@ -11,7 +11,7 @@
  *   - an accepted value breaks an invariant of its type;
  *   - the agent ran a host-changing command or wrote a file (plan paths).
  * The runner counts outcomes, keeps the first failing inputs, and flags any
- * single input slower than SLOW_MS (catastrophic regex backtracking).
+ * single input slower than SLOW_MS twice in a row (catastrophic regex backtracking).
  */
 import fc from 'fast-check';
 
@@ -118,12 +118,18 @@ export async function runTarget<T>(t: FuzzTarget<T>, runs: number, seed = fuzzSe
       } catch (e) {
         record(input, describeError(e));
       }
-      const ms = performance.now() - s;
-      if (ms > r.maxInputMs) r.maxInputMs = ms;
+      let ms = performance.now() - s;
       if (ms > SLOW_MS) {
-        r.slow++;
-        record(input, `slow input: ${ms.toFixed(0)} ms (> ${SLOW_MS} ms)`);
+        // Once more: a GC pause or a busy machine is not the parser's fault; backtracking repeats.
+        const again = performance.now();
+        await Promise.resolve(t.check(input)).catch(() => undefined);
+        ms = Math.min(ms, performance.now() - again);
+        if (ms > SLOW_MS) {
+          r.slow++;
+          record(input, `slow input: ${ms.toFixed(0)} ms twice (> ${SLOW_MS} ms)`);
+        }
       }
+      if (ms > r.maxInputMs) r.maxInputMs = ms;
       return true;
     }),
     { numRuns: runs, seed, endOnFailure: true },

@@ -74,3 +74,22 @@ describe('a damaged saved register.json is an AgentError naming the field (was a
     expect(h.mutations()).toEqual([]);
   });
 });
+
+describe('env file: a bad line never shows the bootstrap token', () => {
+  it('KEY and =value on two lines (dotenv reads them as one assignment; the line check printed the value)', async () => {
+    const { parseEnvFileText } = await import('../../agent/config/envfile.ts');
+    const r = parseEnvFileText('API_URL=https://api.cast.ai\nINITD_BOOTSTRAP_TOKEN\r=FAKE-bootstrap-token-not-real-0000\n', '/etc/x.env');
+    expect(r.vars.INITD_BOOTSTRAP_TOKEN).toBe('FAKE-bootstrap-token-not-real-0000');
+    expect(r.problems.map((p) => p.message)).toEqual([
+      '/etc/x.env line 2: INITD_BOOTSTRAP_TOKEN …(value hidden) is not KEY=value; write e.g. INITD_KUBERNETES_LABELS=env=prod, or start the line with # to comment it out',
+      '/etc/x.env line 3: (a line holding the value of INITD_BOOTSTRAP_TOKEN, hidden) is not KEY=value; write e.g. INITD_KUBERNETES_LABELS=env=prod, or start the line with # to comment it out',
+    ]);
+    expect(JSON.stringify(r.problems)).not.toContain('FAKE-bootstrap-token');
+  });
+  it('proxy credentials on a bad line are masked', async () => {
+    const { parseEnvFileText } = await import('../../agent/config/envfile.ts');
+    const r = parseEnvFileText('HTTPS_PROXY http://u:s3cret@proxy:3128\n', '/etc/x.env');
+    expect(r.problems[0]!.message).toContain('"HTTPS_PROXY http://u:****@proxy:3128"');
+    expect(JSON.stringify(r.problems)).not.toContain('s3cret');
+  });
+});
