@@ -181,15 +181,16 @@ async function bundle(o: Options, outFile: string): Promise<void> {
     logLevel: 'silent',
     plugins: [lazyCommanderChildProcess],
     // import.meta is empty in CJS output; give modules that read import.meta.url
-    // (execa's dependencies do) the executable's file URL instead of undefined.
+    // (execa's dependencies do) the executable's file URL instead of undefined,
+    // computed on first read (a getter), not at startup.
     define: {
       __AGENT_VERSION__: JSON.stringify(version),
       __AGENT_COMMIT__: JSON.stringify(commit),
-      'import.meta.url': '__sea_import_meta_url',
+      'import.meta.url': '__sea_import_meta.url',
       'import.meta.dirname': '__dirname',
       'import.meta.filename': '__filename',
     },
-    banner: { js: 'var __sea_import_meta_url=require("node:url").pathToFileURL(__filename).href;' },
+    banner: { js: 'var __sea_import_meta={get url(){return require("node:url").pathToFileURL(__filename).href}};' },
   });
   for (const w of result.warnings) {
     const where = w.location ? `${w.location.file}:${w.location.line}` : '';
