@@ -123,6 +123,14 @@ export default async function doctorBench(): Promise<Record<string, unknown>> {
   }
   const bh = new Blackhole();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-doctor-'));
+  // Interrupted (Ctrl-C, make killed): still remove the namespaces.
+  const onSignal = (sig: NodeJS.Signals) => {
+    bh.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+    process.kill(process.pid, sig);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     bh.setup();
     const stateDir = path.join(dir, 'state');
@@ -156,6 +164,8 @@ export default async function doctorBench(): Promise<Record<string, unknown>> {
       doctor_blackholed_timed_out_checks: timedOut,
     };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     bh.cleanup();
     rmSync(dir, { recursive: true, force: true });
   }
