@@ -30,7 +30,8 @@ describe('fuzz: no crash, every rejection names its input, no host change', () =
       'gpu.query-gpu', 'gpu.lgip', 'gpu.lgipp', 'gpu.lgi', 'gpu.lci', 'gpu.mig-call', 'gpu.mig-enable',
       'storage.lsblk', 'storage.wipefs', 'storage.blkid', 'storage.pvs', 'storage.vgs', 'storage.lvs', 'storage.mountinfo',
       'wireguard.dump', 'wireguard.ip-link', 'wireguard.ip-addr', 'wireguard.ip-route',
-      'api.register', 'api.edge-state', 'k0s.join-token', 'plan.storage', 'plan.gpu',
+      'api.register', 'api.edge-state', 'api.retry-after', 'k0s.join-token', 'k0s.yaml-subset',
+      'preflight.kernel', 'preflight.proc-net-tcp', 'preflight.register-endpoints', 'plan.storage', 'plan.gpu', 'plan.command',
     ]) expect(names).toContain(n);
   });
 });
