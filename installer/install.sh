@@ -169,7 +169,8 @@ main() {
 
   # ---- install (each file atomically: temp file, then rename) ---------------
   local before after
-  before="$(cat "$BIN" "$UNIT" "$ENV_FILE" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  # On a fresh host the files are missing: cat fails, and under pipefail that must not end the script.
+  before="$( { cat "$BIN" "$UNIT" "$ENV_FILE" 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
   mkdir -p "$STATE_DIR" "$ENV_DIR"
   chmod 0700 "$STATE_DIR" "$ENV_DIR"
   install_file() { # src dst mode
