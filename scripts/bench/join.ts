@@ -1,0 +1,95 @@
+/**
+ * `make bench` module: the join in the VM lab (see ../shared/design/bench.md).
+ *
+ *   join_agent_s        installer start → joined (the k0s step's "joined" line), guest clock,
+ *                       minus the k0s download (the emulator's serving time of the k0s artifact)
+ *   join_steps_s        the first pass, per step, from the journal's `[i/6] step: … (Xs)` lines
+ *   noop_reconcile_s    median agent time (sum of the step durations) of the steady-state passes:
+ *                       the periodic pass after the join, and two after the reboot
+ *   reboot_to_joined_s  guest boot → k0sworker active again (its ActiveEnterTimestampMonotonic)
+ *
+ * One Debian 12 guest under qemu (TCG here: no KVM), the documented one-liner against the
+ * control-plane emulator, the k0s TEST DOUBLE as k0s (test/e2e/join-fixture.ts). Everything is
+ * measured; when the lab cannot run (no image, no root) the keys are left out, never guessed.
+ */
+import { existsSync } from 'node:fs';
+import {
+  agentLog,
+  bootJoinLab,
+  guestBootEpochMs,
+  guestNow,
+  oneLiner,
+  passes,
+  prepareGuest,
+  rebootVm,
+  STEPS,
+  waitJoined,
+  waitPass,
+} from '../../test/e2e/join-fixture.ts';
+import { AGENT_BINARY_AMD64, currentImage } from '../../test/e2e/lab.ts';
+
+const s = (ms: number) => Number((ms / 1000).toFixed(3));
+
+function median(xs: number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+export default async function joinBench(): Promise<Record<string, unknown>> {
+  const why = process.getuid?.() !== 0 ? 'needs root (netns, TAP)' : !existsSync(AGENT_BINARY_AMD64) ? 'run make build first' : await currentImage().then(() => '', (e: Error) => e.message);
+  if (why) {
+    process.stderr.write(`bench join: skipped (${why})\n`);
+    return {};
+  }
+  const { lab, cp, vm } = await bootJoinLab('bench-join');
+  try {
+    await prepareGuest(vm, cp);
+    const t0 = await guestNow(vm);
+    const inst = await vm.exec(oneLiner(cp), { timeoutMs: 900_000 });
+    if (inst.exitCode !== 0) throw new Error(`installer failed: ${inst.stdout}\n${inst.stderr}`);
+    await waitJoined(vm, cp, 900_000);
+    const log = await agentLog(vm);
+    const first = passes(log)[0];
+    if (!first?.complete) throw new Error('the first pass did not complete');
+    const joined = first.lines.find((l) => l.step === 'k0s')!;
+    const download = cp.snapshot().requests.filter((r) => r.endpoint === 'k0s-artifact' && r.status === 200).reduce((a, r) => a + r.durationMs, 0);
+    const joinSteps = Object.fromEntries(STEPS.map((n) => [n, s(first.steps[n] ?? 0)]));
+
+    const noop: number[] = [];
+    noop.push((await waitPass(vm, joined.time + 1, 200_000)).totalMs);
+    await rebootVm(vm);
+    const boot = await guestBootEpochMs(vm);
+    const bootPass = await waitPass(vm, boot, 600_000);
+    await waitJoined(vm, cp, 300_000);
+    const k0sUpUs = Number((await vm.sh('systemctl show -p ActiveEnterTimestampMonotonic --value k0sworker')).trim());
+    const p1 = await waitPass(vm, bootPass.end + 1, 200_000);
+    const p2 = await waitPass(vm, p1.end + 1, 200_000);
+    noop.push(p1.totalMs, p2.totalMs);
+
+    return {
+      join_agent_s: s(joined.time - t0 * 1000 - download),
+      join_wall_s: s(joined.time - t0 * 1000),
+      join_k0s_download_s: s(download),
+      join_steps_s: joinSteps,
+      noop_reconcile_s: s(median(noop)),
+      noop_reconcile_runs_s: noop.map(s),
+      reboot_to_joined_s: s(k0sUpUs / 1000),
+      join_vm_accel: 'tcg',
+    };
+  } finally {
+    await lab.close();
+    await cp.stop();
+  }
+}
+
+// `node scripts/bench/join.ts` on its own.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  joinBench().then(
+    (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
+    (e: unknown) => {
+      process.stderr.write(`bench join: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
