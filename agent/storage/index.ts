@@ -6,6 +6,7 @@
  *   storageStep                           the same as a reconcile `Step`
  *   teardownStorage(...)                  for `reset` / edge removal (./teardown.ts)
  */
+import { DEFAULT_STATE_DIR } from '../config/known.ts';
 import type { Host } from '../host/host.ts';
 import type { Step, StepContext, StepPlan, StepResult } from '../reconcile/step.ts';
 import type { Subsystem } from '../subsystem.ts';
@@ -16,6 +17,13 @@ import type { StorageAction, StorageActual, StorageDesired, StoragePlan } from '
 
 export { desiredFromConfig, describeStorage, planStorage, renderStoragePlan, inspectStorage, applyStorage, refusalError };
 export { planTeardown, teardownStorage } from './teardown.ts';
+import { planTeardown, type TeardownOptions, type TeardownPlan } from './teardown.ts';
+
+/** What `reset` would do to storage, changing nothing (for its confirmation prompt / dry run). */
+export async function planStorageTeardown(host: Host, stateDir: string, o: TeardownOptions): Promise<TeardownPlan> {
+  const desired = desiredFromConfig({ stateDir });
+  return planTeardown(desired, await inspectStorage(host, desired), o);
+}
 export type { StorageAction, StorageActual, StorageDesired, StoragePlan };
 
 /** What the storage step needs from AgentConfig (structurally compatible with it). */
@@ -46,7 +54,7 @@ export async function planStorageStep(host: Host, cfg: StorageConfig, stateDir: 
  */
 export async function runStorageStep(host: Host, cfg: StorageConfig, stateDir: string, onProgress?: (line: string) => void): Promise<StorageStepResult> {
   const t0 = performance.now();
-  const { desired, actual, plan } = await planStorageStep(host, cfg, stateDir);
+  const { desired, plan } = await planStorageStep(host, cfg, stateDir);
   const t1 = performance.now();
   for (const n of plan.notes) onProgress?.(`storage: ${n}`);
   if (plan.refused) throw refusalError(plan);
@@ -56,7 +64,6 @@ export async function runStorageStep(host: Host, cfg: StorageConfig, stateDir: s
   const deviceInfo = plan.disks.map((x) => ({ path: x.path, serial: x.serial, model: x.model, sizeBytes: x.size }));
   const res = await applyStorage(host, desired, plan, { deviceInfo, ...(onProgress ? { onProgress } : {}) });
   const t2 = performance.now();
-  void actual;
   return { plan, apply: res, summary: `${plan.summary} — done`, changed: res.changed, timings: { inspectPlanMs: Math.round(t1 - t0), applyMs: Math.round(t2 - t1) } };
 }
 
@@ -77,10 +84,10 @@ export const storageStep: Step = {
 /** The subsystem shape (agent/subsystem.ts); `desired` carries NVME_DEVICES and the state file path. */
 export const storageSubsystem: Subsystem<StorageDesired, StorageActual, StorageAction> = {
   name: 'storage',
-  inspect: (host) => inspectStorage(host, desiredFromConfig({ stateDir: '/var/lib/castai-edge-initd' })),
+  inspect: (host) => inspectStorage(host, desiredFromConfig({ stateDir: DEFAULT_STATE_DIR })),
   plan: (desired, actual) => planStorage(desired, actual).actions,
   apply: async (host, actions) => {
-    const desired = desiredFromConfig({ stateDir: '/var/lib/castai-edge-initd' });
+    const desired = desiredFromConfig({ stateDir: DEFAULT_STATE_DIR });
     const plan: StoragePlan = { actions, notes: [], disks: [], refused: actions.some((a) => a.kind === 'storage.refuse'), summary: '' };
     await applyStorage(host, desired, plan);
   },
