@@ -76,15 +76,16 @@ describe('MIG on a simulated A100-40GB through the documented one-liner', () => 
         `cat > /root/edge.env <<'EOF'\nINITD_GPU_CONFIG='${GPU_CONFIG}'\nINITD_CA_FILE=/root/api-ca.pem\nEOF`,
       ].join('\n'),
     );
-    const oneLiner = `curl -fsS --cacert /root/api-ca.pem -H "X-API-Key: ${env.API_KEY}" '${env.SCRIPT_URL}' | INITD_CA_FILE=/root/api-ca.pem INITD_EXTRA_ENV_FILE=/root/edge.env bash`;
-    const inst = await vm.exec(oneLiner, { timeoutMs: 400_000 });
+    const oneLiner = `curl -fsS --cacert /root/api-ca.pem -H "X-API-Key: ${env.API_KEY}" '${env.SCRIPT_URL}' | INITD_INSTALL_WAIT_SECONDS=5 INITD_CA_FILE=/root/api-ca.pem INITD_EXTRA_ENV_FILE=/root/edge.env bash`;
+    // The installer returns once the unit is started; the MIG layout is then polled below.
+    const inst = await vm.exec(oneLiner, { timeoutMs: 900_000 });
     if (inst.exitCode !== 0) {
       // Same script again under bash -x, to show where it stopped.
       const trace = await vm.exec(`curl -fsS --cacert /root/api-ca.pem -H "X-API-Key: ${env.API_KEY}" '${env.SCRIPT_URL}' > /root/install.sh; INITD_CA_FILE=/root/api-ca.pem INITD_EXTRA_ENV_FILE=/root/edge.env bash -x /root/install.sh > /root/install.out 2>&1; echo "exit $?"; tail -n 40 /root/install.out; free -m; df -h /tmp`, { timeoutMs: 400_000 });
       expect.fail(`installer exit ${inst.exitCode}:\n${inst.stdout}\n${inst.stderr}\n--- bash -x re-run ---\n${trace.stdout}`);
     }
 
-    await waitFor('7 × 1g.5gb on the simulated A100', sevenOnes, 400_000, journal);
+    await waitFor('7 × 1g.5gb on the simulated A100', sevenOnes, 900_000, journal);
     const calls = await nvidiaSmiCalls(vm);
     expect(calls.filter(isMutatingSmiCall)).toEqual(['-i 0 -mig 1', '-r -i 00000000:04:00.0', 'mig -i 0 -cgi 19,19,19,19,19,19,19 -C']);
     expect((await vm.sh("nvidia-smi --query-gpu=mig.mode.current,mig.mode.pending --format=csv,noheader")).trim()).toBe('Enabled, Enabled');
@@ -94,16 +95,16 @@ describe('MIG on a simulated A100-40GB through the documented one-liner', () => 
     expect(plan.stdout).toMatch(/GPU 0 NVIDIA A100-PCIE-40GB \(00000000:04:00\.0\), MIG Enabled/);
     expect(plan.stdout).toMatch(/current: 7 × 1g\.5gb/);
     expect(plan.stdout).toMatch(/actions: none \(already applied\)/);
-  }, 900_000);
+  }, 2_400_000);
 
   it('re-applies it after a real reboot (GPU instances do not survive one)', async () => {
     const before = (await nvidiaSmiCalls(vm)).length;
-    await vm.reboot();
-    await waitFor('7 × 1g.5gb again after the reboot', sevenOnes, 400_000, journal);
+    await vm.reboot(900_000);
+    await waitFor('7 × 1g.5gb again after the reboot', sevenOnes, 900_000, journal);
     const after = (await nvidiaSmiCalls(vm)).slice(before);
     // Mode survived the reboot: no enable/reset, only the instances are created again.
     expect(after.filter(isMutatingSmiCall)).toEqual(['mig -i 0 -cgi 19,19,19,19,19,19,19 -C']);
-  }, 900_000);
+  }, 2_400_000);
 });
 
 describe('the same config on a simulated H100 80GB', () => {
@@ -112,7 +113,7 @@ describe('the same config on a simulated H100 80GB', () => {
     await installNvidiaSmiDouble(vm, 'gpus=h100-80gb\n');
     await vm.sh(`systemctl start ${UNIT}`);
     const expected = 'profile 1g.5gb does not exist on NVIDIA H100 80GB HBM3 (GPU 0); available: 1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb';
-    await waitFor('the refusal in the journal', async () => ((await journal()).includes(expected) ? true : undefined), 400_000, journal);
+    await waitFor('the refusal in the journal', async () => ((await journal()).includes(expected) ? true : undefined), 900_000, journal);
     const calls = await nvidiaSmiCalls(vm);
     expect(calls.length).toBeGreaterThan(0); // the agent did read the GPU
     expect(calls.filter(isMutatingSmiCall)).toEqual([]);
