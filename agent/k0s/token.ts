@@ -139,6 +139,7 @@ export function decodeJoinToken(token: string): K0sJoinToken {
   }
   if (url.protocol !== 'https:') throw tokenError(`clusters[].cluster.server "${server}" must be https`);
   const port = url.port ? Number(url.port) : 443;
+  if (port < 1 || port > 65535) throw tokenError(`clusters[].cluster.server "${server}" has port ${port}; expected 1-65535`);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
 
   const caPem = Buffer.from(caData, 'base64').toString('utf8');
