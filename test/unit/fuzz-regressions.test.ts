@@ -93,3 +93,15 @@ describe('env file: a bad line never shows the bootstrap token', () => {
     expect(JSON.stringify(r.problems)).not.toContain('s3cret');
   });
 });
+
+describe('k0s join token: the server port is 1-65535', () => {
+  it('port 0 ("https://cp.example.test:00") is refused, naming the field (was accepted as port 0)', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const { readFileSync } = await import('node:fs');
+    const { decodeJoinToken } = await import('../../agent/k0s/token.ts');
+    const yaml = readFileSync(new URL('../fixtures/k0s/worker-token.kubeconfig.yaml', import.meta.url), 'utf8').replace(/server: \S+/, 'server: https://cp.example.test:00');
+    const token = gzipSync(Buffer.from(yaml)).toString('base64');
+    expect(() => decodeJoinToken(token)).toThrow(AgentError);
+    expect(() => decodeJoinToken(token)).toThrow('k0s join token: clusters[].cluster.server "https://cp.example.test:00" has port 0; expected 1-65535');
+  });
+});

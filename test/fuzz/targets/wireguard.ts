@@ -40,7 +40,7 @@ export const wireguardTargets: FuzzTarget[] = [
       parseWith(() => parseIpLink(s), (l) => {
         if (!l) return;
         // (integers; the sign is not checked: the kernel never prints a negative one and nothing breaks on it)
-        assert(isInt(l.ifindex, -(2 ** 31)) && isInt(l.mtu, -(2 ** 31)) && typeof l.up === 'boolean' && (l.kind === undefined || isStr(l.kind)), `ip-link: bad fields ${JSON.stringify(l)}`);
+        assert(Number.isInteger(l.ifindex) && Number.isInteger(l.mtu) && typeof l.up === 'boolean' && (l.kind === undefined || isStr(l.kind)), `ip-link: bad fields ${JSON.stringify(l)}`);
       }, [Error], namesCmd('ip -j link show'), 'ip-link'),
   },
   {
