@@ -3,5 +3,6 @@
 # writes dist/chaos.json and prints a JSON summary as its last line.
 # The short run is part of `make test` (test/unit/fuzz-parsers.test.ts, FUZZ_RUNS).
 # See docs/decisions/0080-fuzzing.md.
+#   make chaos CHAOS_TARGETS="k0s.join-token gpu.lgip"   only those targets (same seeds)
 chaos: deps
-	$(NODE) scripts/chaos.ts
+	$(NODE) scripts/chaos.ts $(CHAOS_TARGETS)

@@ -7,7 +7,8 @@
  * as its LAST line:
  *   {"runs_per_parser":100000,"seed":…,"parsers":{"gpu.lgip":{"runs":…,"rejections":…,"failures":0,"duration_ms":…},…},"failures":0,…}
  * Exit 1 when any target failed (a crash, a rejection that names nothing, a
- * host change, a hang). Replay one target: node test/fuzz/worker.ts --runs N --seed S <name>.
+ * host change, a hang). Only some targets: node scripts/chaos.ts <name>... (same seeds).
+ * Replay one target: node test/fuzz/worker.ts --runs N --seed S --scaled <name>.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -54,7 +55,9 @@ process.stderr.write(`chaos: ${names.length} targets × ${RUNS} inputs, ${JOBS} 
 
 const t0 = Date.now();
 const results = new Map<string, TargetResult>();
-const queue = names.map((n, i) => ({ name: n, seed: (SEED + i * 7919) % 2 ** 31 }));
+// A target's seed depends on its place in the full list, so `make chaos` with a subset reproduces it.
+const allNames = listing.map(([n]) => n!);
+const queue = names.map((n) => ({ name: n, seed: (SEED + allNames.indexOf(n) * 7919) % 2 ** 31 }));
 async function worker(): Promise<void> {
   for (let job = queue.shift(); job; job = queue.shift()) {
     const start = Date.now();
