@@ -15,7 +15,8 @@
  * redone on the next run.
  *
  * Usage: node scripts/build.ts [--entry agent/main.ts] [--name castai-edge-initd]
- *          [--arch amd64,arm64] [--out dist] [--no-compress] [--force]
+ *          [--arch amd64,arm64] [--out dist] [--no-compress] [--force] [--bundle-only]
+ *   --bundle-only: bundle and run the lazy-import checks only (a second, no binaries)
  * See docs/decisions/0001-node-24-sea.md and 0002-lazy-imports.md.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -65,6 +66,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--out') o.out = val();
     else if (a === '--no-compress') o.compress = false;
     else if (a === '--force') o.force = true;
+    else if (a === '--bundle-only') o.arches = [];
     else if (a === '--arch') {
       const list = val().split(',').filter(Boolean);
       for (const x of list) if (x !== 'amd64' && x !== 'arm64') throw new Error(`build: --arch ${x}: expected amd64 or arm64`);
