@@ -184,6 +184,7 @@ function judge(c: Ctx, disk: BlockDevice, explicit: boolean): { info: DiskInfo }
 
   if (disk.ro) reasons.push('read-only device');
   if (disk.size === 0) reasons.push('size 0 (no medium)');
+  else if (!(disk.size > 0)) reasons.push(`size ${disk.size} from lsblk is not a disk size; refusing to guess`);
 
   const parts = disk.children.filter((ch) => ch.type === 'part');
   if (parts.length) reasons.push(`has ${parts.length} partition${parts.length > 1 ? 's' : ''} (${list(parts.map((p) => p.path))})`);
@@ -242,9 +243,13 @@ function allNodes(devs: BlockDevice[]): BlockDevice[] {
   return devs.flatMap(subtree);
 }
 
-function findDevice(a: StorageActual, entry: string): BlockDevice | undefined {
+function matchesEntry(a: StorageActual, n: BlockDevice, entry: string): boolean {
   const target = a.resolved[entry] ?? entry;
-  return allNodes(a.blockDevices).find((n) => n.path === target || `/dev/${n.kname}` === target || `/dev/${n.name}` === target);
+  return n.path === target || `/dev/${n.kname}` === target || `/dev/${n.name}` === target;
+}
+
+function findDevice(a: StorageActual, entry: string): BlockDevice | undefined {
+  return allNodes(a.blockDevices).find((n) => matchesEntry(a, n, entry));
 }
 
 function refuse(device: string | undefined, size: number | undefined, reason: string): StorageAction {
@@ -396,6 +401,12 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   const notes: string[] = [];
   if (a.stateError) notes.push(`ignoring unreadable state file (${a.stateError})`);
   const topDisks = a.blockDevices.filter((x) => x.type === 'disk');
+  // Verdicts are keyed by path: two disks with one path (inconsistent lsblk output) could hand the
+  // verdict of one to the other. Refuse outright rather than guess which device a path means.
+  const dupPaths = [...new Set(topDisks.map((x) => x.path).filter((p, i, all) => all.indexOf(p) !== i))];
+  if (dupPaths.length) {
+    return refusal({ notes, disks: [] }, dupPaths.map((p) => refuse(p, undefined, `lsblk lists ${p} for more than one disk (inconsistent output); refusing to guess which device it is`)));
+  }
 
   // --- which disks are we talking about, and what is each ---
   const requested: BlockDevice[] = [];
@@ -404,6 +415,11 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
     const seen = new Set<string>();
     for (const entry of d.devices!) {
       const dev = findDevice(a, entry);
+      const matches = allNodes(a.blockDevices).filter((n) => matchesEntry(a, n, entry));
+      if (new Set(matches.map((n) => n.path)).size > 1) {
+        refusals.push(refuse(entry, undefined, `matches more than one device in lsblk (${list([...new Set(matches.map((n) => n.path))])}); refusing to guess`));
+        continue;
+      }
       if (!dev) {
         refusals.push(refuse(entry, undefined, `no such block device (lsblk lists: ${list(topDisks.map((x) => x.path)) || 'none'})`));
         continue;
