@@ -105,3 +105,32 @@ describe('k0s join token: the server port is 1-65535', () => {
     expect(() => decodeJoinToken(token)).toThrow('k0s join token: clusters[].cluster.server "https://cp.example.test:00" has port 0; expected 1-65535');
   });
 });
+
+describe('storage plan: inconsistent lsblk output is refused, never mapped onto another disk', () => {
+  it('a disk named nvme6n1 whose path is /dev/vda (the root disk): refused (pvcreate /dev/vda was planned)', async () => {
+    const { StorageSim } = await import('../fixtures/storage/sim.ts');
+    const { planStorageStep } = await import('../../agent/storage/index.ts');
+    const sim = new StorageSim([StorageSim.nvme(6)]);
+    const ls = JSON.parse(sim.lsblk()) as { blockdevices: Array<Record<string, unknown>> };
+    delete ls.blockdevices[0]!.path; // vda: lsblk path falls back to /dev/vda
+    ls.blockdevices[1]!.path = '/dev/vda'; // nvme6n1 claims /dev/vda
+    sim.host.onExec('lsblk', { stdout: JSON.stringify(ls) });
+    sim.host.onExec((cmd, args) => (cmd === 'wipefs' || cmd === 'blkid') && args.at(-1) === '/dev/vda', { exitCode: 2 });
+    const { plan } = await planStorageStep(sim.host, { nvmeDevices: ['/dev/nvme6n1'] }, '/var/lib/castai-edge-initd');
+    expect(plan.refused).toBe(true);
+    expect(plan.actions.map((a) => a.kind)).toEqual(['storage.refuse']);
+    expect(plan.summary).toContain('lsblk lists /dev/vda for more than one disk');
+  });
+
+  it('a disk whose lsblk size is negative is unsafe (was eligible)', async () => {
+    const { StorageSim } = await import('../fixtures/storage/sim.ts');
+    const { planStorageStep } = await import('../../agent/storage/index.ts');
+    const sim = new StorageSim([StorageSim.nvme(0), StorageSim.nvme(1)]);
+    const ls = JSON.parse(sim.lsblk()) as { blockdevices: Array<Record<string, unknown>> };
+    ls.blockdevices.find((d) => d.name === 'nvme1n1')!.size = -1;
+    sim.host.onExec('lsblk', { stdout: JSON.stringify(ls) });
+    const { plan } = await planStorageStep(sim.host, {}, '/var/lib/castai-edge-initd');
+    expect(plan.disks.find((d) => d.path === '/dev/nvme1n1')!.verdict).toEqual({ kind: 'unsafe', reasons: ['size -1 from lsblk is not a disk size; refusing to guess'] });
+    expect(plan.actions.find((a) => a.kind === 'storage.pvcreate')?.devices).toEqual(['/dev/nvme0n1']);
+  });
+});

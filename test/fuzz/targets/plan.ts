@@ -243,7 +243,7 @@ async function checkPlanCommand(scenarios: StorageScenario[], c: CommandCase): P
     // A damaged saved register.json stops `plan` before any step (the CLI prints the remediation).
     // (StateStore.read: "state file … is not valid JSON (…); move it aside and re-run"; readSavedRegistration: AgentError naming the field.)
     const names = (x: Error) =>
-      (x instanceof AgentError && x.remediation && /register\.json is damaged: field /.test(x.message)) || /^state file \S+register\.json is not valid JSON .*move it aside/.test(x.message) ? 'register.json' : false;
+      (x instanceof AgentError && x.remediation && /register\.json is damaged: field /.test(x.message)) || /^state file \S+register\.json is not valid JSON .*move it aside/s.test(x.message) ? 'register.json' : false;
     return expectRejection(e, [Error], names, 'plan command');
   }
   assert(rc === 0 || rc === 1, `plan exited ${rc}`);
