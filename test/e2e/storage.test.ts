@@ -11,9 +11,11 @@
  *
  * Proves: refusals name the device and the signature and leave the first
  * 16 MiB of every disk byte-identical; 2 disks -> a 2-stripe LV, xfs, mounted
- * at /var/lib/k0s; a re-run is a no-op; after a reboot the mount is back from
- * systemd alone, ordered before k0sworker; teardown; NVME_DEVICES with one disk
- * -> a linear LV on that disk only; a changed device set is refused.
+ * at /var/lib/k0s; a re-run is a no-op; teardown; NVME_DEVICES with one disk
+ * -> a linear LV on that disk only; a changed device set is refused; after a
+ * reboot the mount is back from systemd alone (before any agent runs), ordered
+ * before k0sworker, and the next run is a no-op. The reboot is last: under TCG
+ * on a loaded machine it is the slowest step.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -176,18 +178,6 @@ describe('storage in the VM lab (real NVMe, LVM, xfs, systemd)', () => {
     console.log(`storage no-op reconcile in the VM (TCG): inspect+plan ${r.timings!.inspectPlanMs} ms, driver total ${r.ms} ms`);
   });
 
-  it('after a reboot the mount is back from systemd alone, ordered before k0sworker', async () => {
-    await vm.reboot();
-    const mnt = (await vm.sh('findmnt -n -o FSTYPE,SOURCE /var/lib/k0s')).trim();
-    expect(mnt).toMatch(/^xfs\s+\/dev\/mapper\/castai--edge-k0s$/);
-    expect((await vm.sh('systemctl is-active var-lib-k0s.mount')).trim()).toBe('active');
-    expect(await vm.sh('systemctl show -p Before -p WantedBy -p RequiredBy var-lib-k0s.mount')).toMatch(/Before=.*k0sworker\.service/);
-    expect(await vm.sh('systemctl show -p RequiredBy var-lib-k0s.mount')).toMatch(/k0sworker\.service/);
-    expect(await vm.sh('systemctl show -p WantedBy var-lib-k0s.mount')).toMatch(/local-fs\.target/);
-    const plan = await step('plan');
-    expect(plan).toMatchObject({ summary: 'nothing to do', kinds: [] });
-  });
-
   it('teardown: unmount, unit removed, VG removed (with --remove-volume-group)', async () => {
     const r = await step('teardown', undefined, '--remove-volume-group');
     expect(r).toMatchObject({ ok: true });
@@ -223,4 +213,16 @@ describe('storage in the VM lab (real NVMe, LVM, xfs, systemd)', () => {
     expect(await lvmField('stripes,segtype,devices')).toBe('1|linear|/dev/nvme1n1(0)');
     expect((await step('plan', '/dev/nvme1n1')).summary).toBe('nothing to do');
   });
+  it('after a reboot the mount is back from systemd alone, ordered before k0sworker; then a no-op', async () => {
+    await vm.reboot(600_000); // TCG on a shared 2-core machine: be patient
+    const mnt = (await vm.sh('findmnt -n -o FSTYPE,SOURCE /var/lib/k0s')).trim();
+    expect(mnt).toMatch(/^xfs\s+\/dev\/mapper\/castai--edge-k0s$/);
+    expect((await vm.sh('systemctl is-active var-lib-k0s.mount')).trim()).toBe('active');
+    expect(await vm.sh('systemctl show -p Before -p WantedBy -p RequiredBy var-lib-k0s.mount')).toMatch(/Before=.*k0sworker\.service/);
+    expect(await vm.sh('systemctl show -p RequiredBy var-lib-k0s.mount')).toMatch(/k0sworker\.service/);
+    expect(await vm.sh('systemctl show -p WantedBy var-lib-k0s.mount')).toMatch(/local-fs\.target/);
+    const plan = await step('plan');
+    expect(plan).toMatchObject({ summary: 'nothing to do', kinds: [] });
+  });
+
 });
