@@ -338,3 +338,29 @@ describe('teardown (reset)', () => {
     expect(mutatingLines(sim).some((l) => /remove|pvremove/.test(l) && !l.includes(UNIT))).toBe(false);
   });
 });
+
+describe('the reconcile Step wrapper (agent/reconcile/step.ts)', () => {
+  test('plan gives operator rows + text; run reports done, then nothing to do', async () => {
+    const { storageStep } = await import('../../agent/storage/index.ts');
+    const { StateStore } = await import('../../agent/state/store.ts');
+    const sim = new StorageSim([StorageSim.nvme(1), StorageSim.nvme(2)]);
+    const logged: string[] = [];
+    const ctx = {
+      host: sim.host,
+      cfg: { nvmeDevices: undefined, stateDir: STATE_DIR } as unknown as import('../../agent/config/types.ts').AgentConfig,
+      store: new StateStore(sim.host, STATE_DIR),
+      log: { info: (_o: unknown, m: string) => logged.push(m) } as unknown as import('pino').Logger,
+      signal: new AbortController().signal,
+      shared: { extraLabels: {} },
+    };
+    const p = await storageStep.plan(ctx);
+    expect(p.step).toBe('storage');
+    expect(p.summary).toMatch(/^create 2-stripe LV/);
+    expect((p.details as { text: string }).text).toMatch(/^storage: create 2-stripe/);
+    expect((p.details as { rows: Array<{ action: string }> }).rows.map((r) => r.action)).toContain('lvcreate');
+    const r = await storageStep.run(ctx);
+    expect(r).toMatchObject({ state: 'done', changed: true });
+    expect(logged.some((l) => l.startsWith('storage: pvcreate /dev/nvme1n1'))).toBe(true);
+    expect(await storageStep.run(ctx)).toEqual({ state: 'done', summary: 'nothing to do', changed: false });
+  });
+});
