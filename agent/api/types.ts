@@ -5,7 +5,7 @@
  * instead of a TypeError three steps later.
  */
 import { isIP } from 'node:net';
-import { registerSecret } from '../log/logger.ts';
+import { registerSecret } from '../log/secrets.ts';
 
 export type Arch = 'amd64' | 'arm64';
 export type EdgePhase = 'CREATING' | 'READY' | 'DELETING' | 'DELETED';

@@ -10,7 +10,7 @@ import { KNOWN_VARIABLES } from '../config/known.ts';
 import { maskedConfig } from '../config/mask.ts';
 import type { AgentConfig, ConfigSource } from '../config/types.ts';
 import { formatLabels, formatTaints } from '../config/validate.ts';
-import { scrub } from '../log/logger.ts';
+import { scrub } from '../log/secrets.ts';
 import type { CommandContext } from './context.ts';
 import { reportFatal } from './fatal.ts';
 

@@ -1,5 +1,5 @@
 import { AgentError, ConfigError, EXIT } from '../errors.ts';
-import { scrub } from '../log/logger.ts';
+import { scrub } from '../log/secrets.ts';
 import type { CommandContext } from './context.ts';
 
 /**

@@ -14,7 +14,7 @@
 import type { ConfigProblem } from '../errors.ts';
 import { ConfigError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
-import { registerSecret } from '../log/logger.ts';
+import { registerSecret } from '../log/secrets.ts';
 import { ENV_FILE_VARIABLE, readEnvFile } from './envfile.ts';
 import { acceptedNames, KNOWN_NAMES, KNOWN_VARIABLES, SECRET_VARIABLES } from './known.ts';
 import { didYouMean, editDistance } from './suggest.ts';

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { AgentError, EXIT } from '../errors.ts';
-import { registerSecret } from '../log/logger.ts';
+import { registerSecret } from '../log/secrets.ts';
 import { parseYamlSubset, YamlSubsetError } from './yaml-subset.ts';
 
 /**

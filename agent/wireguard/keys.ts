@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
-import { registerSecret } from '../log/logger.ts';
+import { registerSecret } from '../log/secrets.ts';
 
 /**
  * WireGuard keys: X25519 via node:crypto. A WireGuard key is the raw 32-byte
