@@ -1,18 +1,12 @@
+import type { Inventory } from '../api/types.ts';
 import type { HardwareFacts, Host } from '../host/host.ts';
 
 /**
  * The hardware inventory reported at registration, in the AIOS `nodeData`
- * units (sizes in MB, bandwidth in Mbit/s), as in the register request of
- * shared/design/control-plane-api.md.
+ * units (sizes in MB, bandwidth in Mbit/s): the `inventory` of the register
+ * request (shared/design/control-plane-api.md), typed in agent/api/types.ts.
  */
-export interface Inventory {
-  vcpus: { count: number };
-  memory: number;
-  swap: number;
-  storage: { disks: number; size: number };
-  network: { interfaces: number; txBandwidth: number; rxBandwidth: number };
-  gpus: { count: number; memory: number; gpus: Array<{ modelName: string; memory: number }>; features: string[]; modelNames: string[] };
-}
+export type { Inventory };
 
 export interface GpuFact {
   modelName: string;
