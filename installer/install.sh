@@ -170,7 +170,10 @@ main() {
   # ---- install (each file atomically: temp file, then rename) ---------------
   local before after
   # On a fresh host the files are missing: cat fails, and under pipefail that must not end the script.
-  before="$( { cat "$BIN" "$UNIT" "$ENV_FILE" 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
+  # The bootstrap token is fresh in every fetched script: a new token alone is no reason to
+  # restart a running agent (it is only used to register), so it is left out of the comparison.
+  fingerprint() { { cat "$BIN" "$UNIT" 2>/dev/null; grep -v '^INITD_BOOTSTRAP_TOKEN=' "$ENV_FILE" 2>/dev/null; } | sha256sum | cut -d' ' -f1; }
+  before="$(fingerprint || true)"
   mkdir -p "$STATE_DIR" "$ENV_DIR"
   chmod 0700 "$STATE_DIR" "$ENV_DIR"
   install_file() { # src dst mode
@@ -187,7 +190,7 @@ main() {
   install_file "$tmp/init_script" "$STATE_DIR/init_script" 0600
   printf '%s\n' "$BIN" "$UNINSTALL" "$UNIT" "$ENV_FILE" "$STATE_DIR/init_script" "$MANIFEST" > "$tmp/manifest"
   install_file "$tmp/manifest" "$MANIFEST" 0600
-  after="$(cat "$BIN" "$UNIT" "$ENV_FILE" | sha256sum | cut -d' ' -f1)"
+  after="$(fingerprint || true)"
 
   systemctl daemon-reload
   systemctl enable castai-edge-initd.service >/dev/null 2>&1
