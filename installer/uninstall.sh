@@ -5,7 +5,9 @@
 #    (stop k0sworker, k0s reset, WireGuard down, storage unmounted; see the README).
 #    Pass --keep-node to skip this and leave k0s, WireGuard and storage as they are.
 # 2. Stops and disables castai-edge-initd.service.
-# 3. Removes every file listed in /var/lib/castai-edge-initd/installed-files (written by the
+# 3. Removes the k0s binary the agent installed (sha256 as recorded in k0s.json) and the empty
+#    /etc/k0s and /var/lib/k0s it created (unless --keep-node).
+# 4. Removes every file listed in /var/lib/castai-edge-initd/installed-files (written by the
 #    installer), then the agent's state directory. Nothing is deleted through a mount point.
 main() {
   set -euo pipefail
@@ -28,6 +30,19 @@ main() {
   if [ "$keep_node" -eq 0 ] && [ -x "$bin" ] && [ -f "$state_dir/journal.json" ]; then
     echo "castai-edge-initd-uninstall: tearing the node down (castai-edge-initd reset)"
     "$bin" reset --yes-really-reset || echo "castai-edge-initd-uninstall: reset reported a problem; continuing with the uninstall" >&2
+  fi
+
+  # What the agent itself installed for k0s: the binary (only when its sha256 is the one the agent
+  # recorded in k0s.json, i.e. ours) and the directories it created, when empty and not mounted.
+  if [ "$keep_node" -eq 0 ]; then
+    local k0s_sum
+    if [ -f /usr/local/bin/k0s ] && [ -f "$state_dir/k0s.json" ]; then
+      k0s_sum="$(sha256sum /usr/local/bin/k0s | cut -d' ' -f1)"
+      if grep -q "\"sha256\": \"$k0s_sum\"" "$state_dir/k0s.json"; then rm -f -- /usr/local/bin/k0s; fi
+    fi
+    for f in /etc/k0s /var/lib/k0s; do
+      if [ -d "$f" ] && ! mountpoint -q "$f"; then rmdir -- "$f" 2>/dev/null || true; fi
+    done
   fi
 
   if [ -f /etc/systemd/system/castai-edge-initd.service ]; then
