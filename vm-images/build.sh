@@ -155,6 +155,15 @@ customize() {
     ln -sfn /dev/null "$root/etc/systemd/system/$u"
   done
   chroot "$root" systemctl enable lab-agent.service lab-net.service >/dev/null 2>&1
+  # Generators for things the lab has none of (gettys, GPT auto-mounts, SysV scripts, LUKS,
+  # hibernation): each is an exec at every boot and daemon-reload.
+  mkdir -p "$root/etc/systemd/system-generators"
+  for u in systemd-getty-generator systemd-gpt-auto-generator systemd-sysv-generator \
+    systemd-rc-local-generator systemd-hibernate-resume-generator systemd-bless-boot-generator \
+    systemd-cryptsetup-generator systemd-veritysetup-generator systemd-integritysetup-generator \
+    systemd-system-update-generator systemd-debug-generator; do
+    ln -sfn /dev/null "$root/etc/systemd/system-generators/$u"
+  done
 
   # Smaller module tree: no sound, graphics, wireless, media, infiniband (nothing the lab emulates).
   local kdir

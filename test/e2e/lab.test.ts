@@ -45,7 +45,7 @@ describe('VM lab guest', () => {
     const devs = (JSON.parse(out) as { blockdevices: { name: string; size: number; serial: string | null; mountpoint: string | null }[] }).blockdevices;
     const nvme = devs.filter((d) => d.name.startsWith('nvme')).sort((a, b) => a.name.localeCompare(b.name));
     expect(nvme.map((d) => Number(d.size)).sort()).toEqual([2 * GiB, 4 * GiB]);
-    expect(nvme.map((d) => d.serial).sort()).toEqual(['LAB-SECOND', 'LAB-vm1-0']);
+    expect(nvme.map((d) => d.serial?.trim()).sort()).toEqual(['LAB-SECOND', 'LAB-vm1-0']);
     expect(devs.find((d) => d.mountpoint === '/')?.name).toBe('vda');
     // Fresh disks: no partition table, no filesystem signature.
     expect((await vm.exec('blkid -p /dev/nvme0n1 /dev/nvme1n1')).exitCode).toBe(2);

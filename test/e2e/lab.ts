@@ -74,7 +74,7 @@ export interface VmSpec {
   shares?: ShareSpec[];
   /** Extra kernel command line words. */
   kernelArgs?: string[];
-  /** Wait for `systemctl is-system-running --wait` after the channel is up (default true). */
+  /** Wait for `systemctl is-system-running --wait` and `udevadm settle` after the channel is up (default true). */
   waitForSystem?: boolean;
   bootTimeoutMs?: number; // default 300 000 (TCG on a busy 2-core host)
 }
@@ -511,7 +511,7 @@ export class Lab {
             }
           }
           if (vm.ready) {
-            const j = await vm.exec('journalctl --no-pager -o short-monotonic; echo; systemctl --no-pager --failed; echo; systemctl --no-pager list-jobs', { timeoutMs: 30_000 }).catch((e: Error) => ({ stdout: `journal unavailable: ${e.message}`, stderr: '' }));
+            const j = await vm.exec('journalctl --no-pager -o short-monotonic; echo; systemctl --no-pager --failed; echo; systemctl --no-pager list-jobs', { timeoutMs: 20_000 }).catch((e: Error) => ({ stdout: `journal unavailable: ${e.message}`, stderr: '' }));
             fs.writeFileSync(path.join(d, 'journal.txt'), j.stdout + j.stderr);
           }
         }),
@@ -542,7 +542,7 @@ export class Lab {
 // One VM
 
 interface Pending {
-  resolve: (r: { exitCode: number; stdout: string; stderr: string }) => void;
+  resolve: (r: { exitCode: number; timedOut: boolean; stdout: string; stderr: string }) => void;
   reject: (e: Error) => void;
 }
 
@@ -570,6 +570,7 @@ export class Vm {
   /** ms from qemu start (or reboot request) to systemd finished, last boot. */
   bootToSystemMs: number | undefined;
 
+  private lastBootId: string | undefined;
   private qemu: ChildProcess | undefined;
   private sock: net.Socket | undefined;
   private buf = '';
@@ -620,7 +621,7 @@ export class Vm {
     const s = this.spec;
     const kernelArgs = [
       'root=/dev/vda', 'rw', 'console=ttyS0', 'quiet', 'loglevel=3', 'systemd.show_status=0',
-      'net.ifnames=0', 'mitigations=off', 'panic=0', 'fsck.mode=skip', 'noresume',
+      'net.ifnames=0', 'mitigations=off', 'panic=0', 'fsck.mode=skip', 'noresume', 'i8042.noaux', '8250.nr_uarts=1',
       `systemd.hostname=${this.name}`, `systemd.machine_id=${this.machineId}`,
       ...(this.ip ? [`lab.ip=${this.ip}/${LAB_PREFIX}`, `lab.gw=${LAB_HOST_IP}`] : []),
       ...(s.kernelArgs ?? []),
@@ -694,7 +695,8 @@ export class Vm {
     );
     if (mounts.length) await this.sh(mounts.join('\n'), { timeoutMs: 30_000 });
     if (this.spec.waitForSystem ?? true) {
-      const r = await this.exec('systemctl is-system-running --wait', { timeoutMs: this.spec.bootTimeoutMs ?? 300_000 });
+      // Also wait for udev: /dev/disk/by-id links and lsblk's udev properties must be there.
+      const r = await this.exec('systemctl is-system-running --wait; udevadm settle --timeout=120 >/dev/null 2>&1 || true', { timeoutMs: this.spec.bootTimeoutMs ?? 300_000 });
       this.systemState = r.stdout.trim();
       this.bootToSystemMs = Date.now() - t0;
       this.lab.log(`${this.name}: system ${this.systemState} after ${this.bootToSystemMs} ms`);
@@ -732,15 +734,16 @@ export class Vm {
       this.buf = this.buf.slice(nl + 1);
       const f = line.split(' ');
       if (f[0] === 'HELLO' && f[1]) {
-        if (this.bootId && this.bootId !== f[1]) this.failPending(new LabError(`${this.name}: the guest rebooted while a command was running`));
-        this.bootId = f[1];
+        // Commands still waiting from an earlier boot will never be answered.
+        if (this.lastBootId && this.lastBootId !== f[1]) this.failPending(new LabError(`${this.name}: the guest rebooted while a command was running`));
+        this.bootId = this.lastBootId = f[1];
         for (const w of this.helloWaiters.splice(0)) w(f[1]);
-      } else if (f[0] === 'DONE' && f.length >= 5) {
+      } else if (f[0] === 'DONE' && f.length >= 6) {
         const p = this.pending.get(Number(f[1]));
         if (!p) continue;
         this.pending.delete(Number(f[1]));
-        const dec = (s: string) => (s === '-' ? '' : Buffer.from(s, 'base64').toString('utf8'));
-        p.resolve({ exitCode: Number(f[2]), stdout: dec(f[3]!), stderr: dec(f[4]!) });
+        const dec = (s: string) => (s === '-' ? '' : Buffer.from(s, 'hex').toString('utf8'));
+        p.resolve({ exitCode: Number(f[2]), timedOut: f[3] === '1', stdout: dec(f[4]!), stderr: dec(f[5]!) });
       } else if (line.trim()) {
         this.lab.log(`${this.name}: unexpected agent line: ${clip(line, 200)}`);
       }
@@ -799,16 +802,16 @@ export class Vm {
     ];
     const full = prefix.length ? `${prefix.join('\n')}\n${body}` : body;
     const id = this.nextId++;
-    const b64 = (x: string | Buffer | undefined) => {
+    const hex = (x: string | Buffer | undefined) => {
       const b = x === undefined ? Buffer.alloc(0) : Buffer.from(x);
-      return b.length ? b.toString('base64') : '-';
+      return b.length ? b.toString('hex') : '-';
     };
     const t0 = Date.now();
     const guestTimeoutS = Math.max(1, Math.ceil(timeoutMs / 1000));
-    const res = new Promise<{ exitCode: number; stdout: string; stderr: string }>((resolve, reject) => {
+    const res = new Promise<{ exitCode: number; timedOut: boolean; stdout: string; stderr: string }>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
     });
-    this.sock.write(`RUN ${id} ${guestTimeoutS} ${b64(full)} ${b64(opts.stdin)}\n`);
+    this.sock.write(`RUN ${id} ${guestTimeoutS} ${hex(full)} ${hex(opts.stdin)}\n`);
     let timer: NodeJS.Timeout | undefined;
     const hostTimeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -819,7 +822,7 @@ export class Vm {
     try {
       const r = await Promise.race([res, hostTimeout]);
       const durationMs = Date.now() - t0;
-      return { ...r, durationMs, timedOut: (r.exitCode === 124 || r.exitCode === 137) && durationMs >= guestTimeoutS * 1000 - 50 };
+      return { ...r, durationMs };
     } finally {
       clearTimeout(timer);
     }
@@ -864,6 +867,7 @@ export class Vm {
     const t0 = Date.now();
     // The reply may never come (the agent is stopped by the reboot); don't wait for it.
     this.exec('systemctl reboot', { timeoutMs: 30_000 }).catch(() => {});
+    this.bootId = undefined; // not ready until the new boot's HELLO
     await this.waitHello(old, timeoutMs);
     this.bootToReadyMs = Date.now() - t0;
     await this.afterBoot(t0);
@@ -874,6 +878,7 @@ export class Vm {
     const old = this.bootId;
     const t0 = Date.now();
     await this.qmp('system_reset');
+    this.bootId = undefined;
     await this.waitHello(old, timeoutMs);
     this.bootToReadyMs = Date.now() - t0;
     await this.afterBoot(t0);
