@@ -2,7 +2,7 @@
 # See vm-images/build.sh and docs/decisions/0030-vm-lab.md.
 .PHONY: vm-image vm-image-clean lab-demo
 
-APT_PACKAGES += qemu-system-x86 qemu-utils debootstrap e2fsprogs iproute2 util-linux
+APT_PACKAGES += qemu-system-x86 qemu-utils debootstrap e2fsprogs iproute2 util-linux iputils-ping
 
 # Cached by the recipe hash: a no-op (about 1 s) unless a file under vm-images/ changed.
 vm-image: apt-deps
