@@ -241,6 +241,7 @@ async function main(): Promise<void> {
     GW_ENDPOINT: `${CP_HOST_IP}:${GW_PORT}`,
     GW_TUNNEL_IP,
     IMPOSTOR_CA_FILE: impostor ? path.join(stateDir, 'impostor', 'impostor-ca.pem') : '',
+    IMPOSTOR_CERT_FILE: impostor ? path.join(stateDir, 'impostor', 'server.pem') : '',
   };
   process.stdout.write(`${Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n')}\nREADY=1\n`);
 }
