@@ -79,7 +79,12 @@ taints_json() { # "k=v:Effect,k2:Effect" -> [{"key":..,"value":..,"effect":..}]
     [ -z "$t" ] && continue
     kv=${t%:*}; effect=${t##*:}
     if [[ $kv == *=* ]]; then key=${kv%%=*}; value=${kv#*=}; else key=$kv; value=""; fi
-    out+="${out:+,}{\"key\":$(json_str "$key"),\"value\":$(json_str "$value"),\"effect\":$(json_str "$effect")}"
+    # Like the Kubernetes API (value is omitempty), a taint without a value has no "value" field.
+    if [ -n "$value" ]; then
+      out+="${out:+,}{\"key\":$(json_str "$key"),\"value\":$(json_str "$value"),\"effect\":$(json_str "$effect")}"
+    else
+      out+="${out:+,}{\"key\":$(json_str "$key"),\"effect\":$(json_str "$effect")}"
+    fi
   done
   printf '[%s]' "$out"
 }

@@ -130,7 +130,7 @@ describe('k0s test double', () => {
         providerID: reg.node.providerID,
         edgeId: reg.edge.id,
         labels: { env: 'prod', 'omni.cast.ai/csp': 'custom' },
-        taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }, { key: 'spot', value: '', effect: 'NoExecute' }],
+        taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }, { key: 'spot', effect: 'NoExecute' }],
         k0sVersion: 'v1.33.1+k0s.0',
         joins: 1,
       });

@@ -136,7 +136,10 @@ export function registerStep(): Step {
           registerSecret(next.k0s.joinToken);
           await ctx.store.write(REGISTER_FILE, next);
           ctx.shared.registration = next;
-          return { state: 'done', summary: `registered, desired state updated: ${describe(next)}${note}`, changed: true };
+          // Only node, WireGuard or k0s settings drive the host; the edge's phase (CREATING → READY) is bookkeeping.
+          const desired = (x: RegisterResponse) => JSON.stringify([x.node, x.wireguard, x.k0s]);
+          if (desired(next) !== desired(reg)) return { state: 'done', summary: `registered, desired state updated: ${describe(next)}${note}`, changed: true };
+          return { state: 'done', summary: `registered: ${describe(next)}${note}`, changed: false };
         }
         return { state: 'done', summary: `registered: ${describe(reg)}${note}`, changed: false };
       };
