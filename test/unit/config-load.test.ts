@@ -268,7 +268,7 @@ describe('fixtures', () => {
     expect(cfg.proxy.httpsProxy).toBe('http://proxy.example.internal:3128');
     expect(cfg.proxy.noProxy).toContain('.cluster.local');
     expect(cfg.nvmeDevices).toEqual(['/dev/nvme0n1', '/dev/nvme1n1']);
-    expect(cfg.orgId && cfg.clusterId && cfg.edgeLocationId && cfg.bootstrapToken).toBeTruthy();
+    for (const v of [cfg.orgId, cfg.clusterId, cfg.edgeLocationId, cfg.bootstrapToken]) expect(v).toMatch(/^\S+$/);
     expect(cfg.warnings).toEqual([]);
     expect(() => requireForRegistration(cfg)).not.toThrow();
   });
