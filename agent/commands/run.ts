@@ -23,6 +23,8 @@ export default async function run(ctx: CommandContext, opts: { once?: boolean; s
   });
   setLogger(log);
   for (const w of cfg.warnings) log.warn(w);
+  // INITD_LOG_LEVEL=debug: every command and probe with its duration (where a slow pass goes).
+  const host = log.isLevelEnabled('debug') ? (await import('../host/trace.ts')).tracingHost(ctx.host, log) : ctx.host;
   const ac = new AbortController();
   let stopping = false;
   const stop = (sig: string) => {
@@ -37,8 +39,8 @@ export default async function run(ctx: CommandContext, opts: { once?: boolean; s
   process.once('SIGINT', () => stop('SIGINT'));
 
   const steps = await allSteps({ ...(opts.skip ? { skip: opts.skip } : {}) });
-  const hooks = lifecycleHooks({ host: ctx.host, cfg, log, shipper, signal: ac.signal, once: Boolean(opts.once), underSystemd: Boolean(ctx.env.INVOCATION_ID) });
-  const code = await runDaemon({ host: ctx.host, cfg, log, steps, once: Boolean(opts.once), afterPass: hooks.afterPass, teardown: hooks.teardown }, ac.signal);
+  const hooks = lifecycleHooks({ host, cfg, log, shipper, signal: ac.signal, once: Boolean(opts.once), underSystemd: Boolean(ctx.env.INVOCATION_ID) });
+  const code = await runDaemon({ host, cfg, log, steps, once: Boolean(opts.once), afterPass: hooks.afterPass, teardown: hooks.teardown }, ac.signal);
   ac.abort();
   await hooks.stopped();
   return code;
