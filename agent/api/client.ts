@@ -218,6 +218,12 @@ export class ApiClient {
   private readonly timeoutMs: number;
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
+  /**
+   * Retry-After gate, per operation: no request for it before this time (epoch ms). It outlives
+   * the call that got the 429/503, so the next call (the next heartbeat, the next reconcile pass)
+   * waits too instead of asking again early.
+   */
+  private readonly notBefore = new Map<string, number>();
 
   constructor(opts: ApiClientOptions) {
     let u: URL;
@@ -515,6 +521,33 @@ export class ApiClient {
           retryable: false,
         });
       }
+      // The Retry-After gate (set by this call or an earlier/concurrent one): wait, or end the call unsent.
+      for (;;) {
+        const gate = this.notBefore.get(operation);
+        if (gate === undefined) break;
+        const wait = gate - this.clock.now();
+        if (wait <= 0) {
+          this.notBefore.delete(operation);
+          break;
+        }
+        if (wait > this.policy.maxInCallWaitMs) {
+          // Nothing is sent: the caller's next try (heartbeat, reconcile pass) comes back later.
+          throw new ApiError({
+            kind: 'rate-limited',
+            operation,
+            message: `not sent: the control plane asked (Retry-After) for no ${operation} request before ${new Date(gate).toISOString()}`,
+            remediation: 'retried after that time',
+            retryable: true,
+            retryAfterMs: wait,
+          });
+        }
+        log?.info({ operation, delayMs: wait }, `${operation}: waiting ${(wait / 1000).toFixed(1)} s (the control plane's Retry-After) before sending`);
+        try {
+          await this.clock.sleep(wait, callOpts.signal);
+        } catch {
+          throw new ApiError({ kind: 'aborted', operation, message: 'stopped (shutting down)', remediation: 'none needed', retryable: false });
+        }
+      }
       let err: ApiError;
       try {
         let raw: RawResponse;
@@ -535,6 +568,9 @@ export class ApiClient {
         if (!(e instanceof ApiError)) throw e;
         err = e;
       }
+      if (err.retryAfterMs !== undefined) {
+        this.notBefore.set(operation, this.clock.now() + Math.min(err.retryAfterMs, this.policy.maxRetryAfterMs));
+      }
       if (!err.retryable || attempt >= maxAttempts) {
         if (err.retryable) {
           throw new ApiError({
@@ -553,6 +589,17 @@ export class ApiClient {
       if (err.retryAfterMs !== undefined) {
         delay = Math.min(err.retryAfterMs, this.policy.maxRetryAfterMs);
         why = 'Retry-After';
+        if (delay > this.policy.maxInCallWaitMs) {
+          throw new ApiError({
+            kind: err.kind,
+            operation,
+            message: `${err.message.replace(`${operation}: `, '')}; not retried before ${new Date(this.clock.now() + delay).toISOString()} (Retry-After ${(delay / 1000).toFixed(0)} s)`,
+            remediation: err.remediation,
+            retryable: true,
+            retryAfterMs: delay,
+            ...(err.status !== undefined ? { status: err.status } : {}),
+          });
+        }
       }
       if (deadline !== undefined && this.clock.now() + delay >= deadline) {
         throw new ApiError({

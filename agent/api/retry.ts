@@ -29,9 +29,15 @@ export interface RetryPolicy {
   maxAttempts: number;
   /** Longest Retry-After we obey (default 1 h); longer values are clamped. */
   maxRetryAfterMs: number;
+  /**
+   * Longest Retry-After one call sleeps through (default 60 s, the backoff cap). A longer one ends
+   * the call (kind rate-limited) instead of holding the reconcile pass or the heartbeat; the
+   * per-operation Retry-After gate still keeps every later call from sending before it passes.
+   */
+  maxInCallWaitMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1000, capMs: 60_000, floorMs: 100, maxAttempts: 10, maxRetryAfterMs: 3_600_000 };
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1000, capMs: 60_000, floorMs: 100, maxAttempts: 10, maxRetryAfterMs: 3_600_000, maxInCallWaitMs: 60_000 };
 
 /** Delay before retry number `retry` (0 = the first retry): uniform in [floor, min(cap, base·2^retry)]. */
 export function backoffDelay(retry: number, policy: RetryPolicy = DEFAULT_RETRY, random: () => number = Math.random): number {
