@@ -8,7 +8,8 @@
  *   pvs|vgs|lvs --reportformat json  LVM with tags
  *   wipefs -n -J <disk>            every signature (fs, RAID, LVM, GPT incl. backup, PMBR)
  *   blkid -p -o export <disk>      low-level probe (TYPE, PTTYPE, USAGE) - not the udev cache
- *   blkid -p -o export <our LV>    the filesystem UUID for the mount unit
+ *   blkid -p -o export <our LV>    the filesystem UUID for the mount unit (skipped when the LV is
+ *                                  mounted at our mount point as xfs and the state file has its UUID)
  *   systemctl is-enabled <unit>
  */
 import path from 'node:path';
@@ -143,6 +144,7 @@ export async function inspectStorage(host: Host, desired: StorageDesired): Promi
   if (ls.exitCode !== 0) throw failed('lsblk', lsblkArgs(), ls);
   const blockDevices = parseLsblk(ls.stdout);
   const mounts = parseMountinfo(mountinfo ?? '');
+  const st = parseState(stateText);
   const nodes = allNodes(blockDevices);
   const byPath = new Set(nodes.flatMap((n) => [n.path, `/dev/${n.kname}`]));
 
@@ -177,12 +179,16 @@ export async function inspectStorage(host: Host, desired: StorageDesired): Promi
     unit: {},
     tools: { mkfsXfs: true },
   };
-  const st = parseState(stateText);
   if (st.state) actual.state = st.state;
   if (st.error) actual.stateError = `${desired.stateFile}: ${st.error}`;
 
   const ourLv = ourVg && lvm.lvs.find((l) => l.vgName === ourVg.vgName && l.lvName === desired.lvName);
-  if (ourLv?.kernelMajMin) {
+  // Steady state: the kernel already proves what is on our LV when it is mounted at our mount
+  // point as xfs, and the state file recorded its UUID when we made it: no blkid needed.
+  const mountedXfs = ourLv?.kernelMajMin && mounts.some((m) => m.majMin === ourLv.kernelMajMin && m.mountPoint === desired.mountPoint && m.fstype === 'xfs');
+  if (mountedXfs && st.state?.fsUuid) {
+    actual.lvFs = { type: 'xfs', uuid: st.state.fsUuid };
+  } else if (ourLv?.kernelMajMin) {
     const dev = ourLv.lvPath || `/dev/${ourLv.vgName}/${ourLv.lvName}`;
     const b = await host.exec('blkid', blkidArgs(dev), { timeoutMs: 30_000 });
     if (b.exitCode === 0) {

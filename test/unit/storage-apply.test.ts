@@ -93,8 +93,17 @@ describe('re-runs are idempotent', () => {
     expect(r.summary).toBe('nothing to do');
     expect(r.changed).toBe(false);
     expect(mutatingLines(sim)).toEqual([]);
-    // no-op inspect does not probe our own PVs: lsblk, pvs, vgs, lvs, blkid of the LV only
-    expect(sim.host.execLines().map((l) => l.split(' ')[0])).toEqual(['lsblk', 'pvs', 'vgs', 'lvs', 'blkid']);
+    // no-op inspect does not probe our own PVs, nor blkid the LV the kernel shows mounted as xfs
+    expect(sim.host.execLines().map((l) => l.split(' ')[0])).toEqual(['lsblk', 'pvs', 'vgs', 'lvs']);
+  });
+
+  test('our LV not mounted: blkid probes it (the state file alone is not trusted)', async () => {
+    const sim = await made();
+    sim.mountinfo = sim.mountinfo.filter((l) => !l.includes(' /var/lib/k0s '));
+    sim.host.calls.length = 0;
+    const r = await runStorageStep(sim.host, cfg(), STATE_DIR);
+    expect(r.plan.actions.map((a) => a.kind)).toEqual(['storage.mount', 'storage.record']);
+    expect(sim.host.execLines().filter((l) => l.startsWith('blkid'))).toEqual(['blkid -p -o export /dev/castai-edge/k0s']);
   });
 
   test('same with NVME_DEVICES listing the same disks in another order', async () => {
@@ -259,6 +268,8 @@ describe('crash mid-way: the next run resumes', () => {
   test('our LV holding a non-xfs filesystem is never reformatted', async () => {
     const sim = new StorageSim([StorageSim.nvme(1)]);
     await runStorageStep(sim.host, cfg(), STATE_DIR);
+    // someone unmounted it and made an ext4 on it
+    sim.mountinfo = sim.mountinfo.filter((l) => !l.includes(' /var/lib/k0s '));
     sim.lvs[0]!.fs = { type: 'ext4', uuid: '11111111-2222-4333-8444-555555555555' };
     sim.host.calls.length = 0;
     const e = await refusal(runStorageStep(sim.host, cfg(), STATE_DIR));
