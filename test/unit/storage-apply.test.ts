@@ -103,7 +103,8 @@ describe('re-runs are idempotent', () => {
     sim.host.calls.length = 0;
     const r = await runStorageStep(sim.host, cfg(), STATE_DIR);
     expect(r.plan.actions.map((a) => a.kind)).toEqual(['storage.mount', 'storage.record']);
-    expect(sim.host.execLines().filter((l) => l.startsWith('blkid'))).toEqual(['blkid -p -o export /dev/castai-edge/k0s']);
+    // inspect probes it (and apply reads the UUID again for the record)
+    expect(sim.host.execLines().slice(0, 5)).toEqual(['lsblk -J -b -o NAME,KNAME,PATH,MAJ:MIN,TYPE,TRAN,MODEL,SERIAL,SIZE,RO,MOUNTPOINTS,FSTYPE,PKNAME', expect.stringMatching(/^pvs /), expect.stringMatching(/^vgs /), expect.stringMatching(/^lvs /), 'blkid -p -o export /dev/castai-edge/k0s']);
   });
 
   test('same with NVME_DEVICES listing the same disks in another order', async () => {
