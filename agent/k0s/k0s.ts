@@ -113,6 +113,9 @@ export function installArgs(i: InstallArgsInput): string[] {
   return args;
 }
 
+/** Per Host (so per process): path → sha256 with the size:mtime it was computed at (see inspectK0s). */
+const hashCaches = new WeakMap<Host, Map<string, { key: string; sha256: string }>>();
+
 export async function inspectK0s(host: Host, readRecorded: () => Promise<K0sRecorded | undefined>): Promise<K0sActual> {
   const [bin, unit, active, conf, recorded] = await Promise.all([
     host.stat(K0S_BIN),
@@ -123,8 +126,20 @@ export async function inspectK0s(host: Host, readRecorded: () => Promise<K0sReco
   ]);
   let binarySha256: string | undefined;
   if (bin?.isFile) {
-    const r = await host.exec('sha256sum', [K0S_BIN], { timeoutMs: 60_000 });
-    if (r.exitCode === 0) binarySha256 = r.stdout.split(/\s+/)[0];
+    // k0s is ~250 MB: hash it once per process and again only when its size or mtime changes,
+    // not every pass (that would be ~1 s of CPU a minute on an idle node).
+    const key = `${bin.size}:${bin.mtimeMs}`;
+    let hashCache = hashCaches.get(host);
+    if (!hashCache) hashCaches.set(host, (hashCache = new Map()));
+    const cached = hashCache.get(K0S_BIN);
+    if (cached?.key === key) binarySha256 = cached.sha256;
+    else {
+      const r = await host.exec('sha256sum', [K0S_BIN], { timeoutMs: 60_000 });
+      if (r.exitCode === 0) {
+        binarySha256 = r.stdout.split(/\s+/)[0];
+        if (binarySha256) hashCache.set(K0S_BIN, { key, sha256: binarySha256 });
+      }
+    }
   }
   return {
     ...(binarySha256 ? { binarySha256 } : {}),

@@ -8,6 +8,7 @@ import { FakeHost } from '../../agent/host/fake.ts';
 import {
   applyK0s,
   argsDigest,
+  inspectK0s,
   installArgs,
   K0S_BIN,
   K0S_TOKEN_FILE,
@@ -200,6 +201,28 @@ describe('k0s apply', () => {
     await expect(applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), { writeRecorded: async () => {} })).rejects.toThrow(/checksum mismatch/);
     expect(h.execLines().some((l) => l.startsWith('mv'))).toBe(false);
     expect(h.calls).toContainEqual({ kind: 'remove', path: `${K0S_BIN}.download` });
+  });
+});
+
+describe('k0s inspect', () => {
+  it('hashes the k0s binary once per process, and again only when its size or mtime changes', async () => {
+    const h = new FakeHost().setFile(K0S_BIN, 'k0s-binary-v1');
+    let n = 0;
+    h.onExec('sha256sum', () => ({ exitCode: 0, stdout: `${String(++n).repeat(64).slice(0, 64)}  ${K0S_BIN}\n` }));
+    h.onExec('systemctl is-active', { exitCode: 0, stdout: 'active\n' });
+    const none = async () => undefined;
+    const a1 = await inspectK0s(h, none);
+    const a2 = await inspectK0s(h, none);
+    expect(a1.binarySha256).toBe('1'.repeat(64));
+    expect(a2.binarySha256).toBe('1'.repeat(64));
+    expect(h.execLines().filter((l) => l.startsWith('sha256sum'))).toHaveLength(1);
+    h.setFile(K0S_BIN, 'k0s-binary-v2-longer');
+    expect((await inspectK0s(h, none)).binarySha256).toBe('2'.repeat(64));
+    expect(h.execLines().filter((l) => l.startsWith('sha256sum'))).toHaveLength(2);
+    // another process (another Host) hashes for itself
+    const other = new FakeHost().setFile(K0S_BIN, 'k0s-binary-v2-longer');
+    other.onExec('sha256sum', { exitCode: 0, stdout: `${'f'.repeat(64)}  ${K0S_BIN}\n` });
+    expect((await inspectK0s(other, none)).binarySha256).toBe('f'.repeat(64));
   });
 });
 
