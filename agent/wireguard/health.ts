@@ -55,8 +55,10 @@ export async function reresolveEndpoints(
   spec: NormalizedSpec,
   nowSec = Date.now() / 1000,
   logger: Logger = log(),
+  /** A dump read a moment ago (the step's inspect); read afresh when absent. */
+  current?: DeviceState,
 ): Promise<ReresolveResult[]> {
-  const dev = await readDump(host, iface);
+  const dev = current ?? (await readDump(host, iface));
   const byKey = new Map(dev.peers.map((p) => [p.publicKey, p]));
   const out: ReresolveResult[] = [];
   for (const p of spec.peers) {

@@ -22,7 +22,7 @@ import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from '.
 
 export { ensureKeyPair, loadKeyPair, publicKeyFromPrivate, isWireguardKey } from './keys.ts';
 export { normalizeSpec, DEFAULT_IFACE, DEFAULT_LISTEN_PORT, DEFAULT_MTU, DEFAULT_KEEPALIVE } from './spec.ts';
-export { wireguardStatus, reresolveEndpoints, RERESOLVE_AFTER_S } from './health.ts';
+export { wireguardStatus, reresolveEndpoints, statusFromDump, RERESOLVE_AFTER_S } from './health.ts';
 export { inspectWireguard } from './inspect.ts';
 export { planWireguard } from './plan.ts';
 export { applyWireguard, wireguardDown } from './apply.ts';

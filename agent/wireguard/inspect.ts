@@ -32,6 +32,10 @@ export async function readDump(host: Host, iface: string): Promise<DeviceState> 
  */
 export async function inspectWireguard(host: Host, iface: string): Promise<WireguardActual> {
   const linkArgs = ['-j', '-d', 'link', 'show', 'dev', iface];
+  const addrArgs = ['-j', 'addr', 'show', 'dev', iface];
+  const r4Args = ['-j', 'route', 'show', 'dev', iface];
+  const r6Args = ['-j', '-6', 'route', 'show', 'dev', iface];
+  const dumpArgs = ['show', iface, 'dump'];
   const link = await host.exec('ip', linkArgs, { timeoutMs: 10_000 });
   if (link.notFound) throw missingTool('ip', PKG_IP);
   if (link.exitCode !== 0) {
@@ -48,17 +52,19 @@ export async function inspectWireguard(host: Host, iface: string): Promise<Wireg
       `pick another name with INITD_WIREGUARD_INTERFACE, or remove it: ip link del ${iface}`,
     );
   }
-  const addrArgs = ['-j', 'addr', 'show', 'dev', iface];
-  const addr = checked(await host.exec('ip', addrArgs, { timeoutMs: 10_000 }), 'ip', addrArgs, PKG_IP);
-  const r4Args = ['-j', 'route', 'show', 'dev', iface];
-  const r4 = checked(await host.exec('ip', r4Args, { timeoutMs: 10_000 }), 'ip', r4Args, PKG_IP);
-  const r6Args = ['-j', '-6', 'route', 'show', 'dev', iface];
-  const r6 = await host.exec('ip', r6Args, { timeoutMs: 10_000 });
+  // The link is ours: the other four reads at once (all read-only), so a steady-state pass waits
+  // for two processes, not five.
+  const [addr0, r40, r6, dump] = await Promise.all([
+    host.exec('ip', addrArgs, { timeoutMs: 10_000 }),
+    host.exec('ip', r4Args, { timeoutMs: 10_000 }),
+    host.exec('ip', r6Args, { timeoutMs: 10_000 }),
+    host.exec('wg', dumpArgs, { timeoutMs: 10_000 }),
+  ]);
+  const addr = checked(addr0, 'ip', addrArgs, PKG_IP);
+  const r4 = checked(r40, 'ip', r4Args, PKG_IP);
   // A host with IPv6 disabled fails `ip -6 route`; treat that as no IPv6 routes.
   const routes6 = r6.exitCode === 0 ? parseIpRoutes(r6.stdout, true) : [];
 
-  const dumpArgs = ['show', iface, 'dump'];
-  const dump = await host.exec('wg', dumpArgs, { timeoutMs: 10_000 });
   if (dump.notFound) throw missingTool('wg', PKG_WG);
   if (dump.exitCode !== 0) {
     const hint =

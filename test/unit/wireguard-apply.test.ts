@@ -9,6 +9,9 @@ import { reconcileWireguard } from '../../agent/wireguard/index.ts';
 import { keyPaths } from '../../agent/wireguard/keys.ts';
 import { normalizeSpec } from '../../agent/wireguard/spec.ts';
 import { parseDump } from '../../agent/wireguard/parse.ts';
+import { wireguardStep } from '../../agent/reconcile/steps/wireguard.ts';
+import type { StepContext } from '../../agent/reconcile/step.ts';
+import { StateStore } from '../../agent/state/store.ts';
 
 const fx = (name: string) => readFileSync(new URL(`../fixtures/wg/${name}`, import.meta.url), 'utf8');
 const GW = 'MZFCNlaYRHY5Ti6BPHDDzV31QTclzggCTIiKWav0PW8='; // the gateway key in the fixtures
@@ -132,26 +135,52 @@ describe('reconcile on a fresh host (FakeHost)', () => {
   });
 });
 
+/** A FakeHost whose wg0 matches spec() (the real wireguard-go fixtures, the key file matching). */
+function configuredHost() {
+  const host = new FakeHost();
+  host.dns.set('gw.example', ['10.203.0.2']);
+  // The fixture's node key: make the stored key file match the interface's public key.
+  // (public lfBV… belongs to a throwaway key; we fake the key file by pointing at a known vector instead.)
+  const vectors = JSON.parse(fx('key-vectors.json')) as { vectors: Array<{ privateKey: string; wgPubkey: string }> };
+  const v = vectors.vectors[0]!;
+  host.dirs.set(`${STATE}/wireguard`, 0o700);
+  host.setFile(keyPaths(STATE).file, `${v.privateKey}\n`, 0o600);
+  host
+    .onExec('ip -j -d link show dev wg0', { stdout: fx('ip-link-wireguard-go.json') })
+    .onExec('ip -j addr show dev wg0', { stdout: fx('ip-addr-wireguard-go.json') })
+    .onExec('ip -j route show dev wg0', { stdout: fx('ip-route4-wireguard-go.json') })
+    .onExec('ip -j -6 route show dev wg0', { stdout: fx('ip-route6-wireguard-go.json') })
+    .onExec('wg show wg0 dump', { stdout: fx('dump-agent-wireguard-go.txt').replace('lfBVKISe74iRr/LWhfHo8bkbdff+z/iyO6yfzLa/vi8=', v.wgPubkey) });
+  return host;
+}
+
 describe('reconcile on a configured host: equal → nothing touched', () => {
   it('re-run with the state from the real fixtures is a no-op', async () => {
-    const host = new FakeHost();
-    host.dns.set('gw.example', ['10.203.0.2']);
-    // The fixture's node key: make the stored key file match the interface's public key.
-    // (public lfBV… belongs to a throwaway key; we fake the key file by pointing at a known vector instead.)
-    const vectors = JSON.parse(fx('key-vectors.json')) as { vectors: Array<{ privateKey: string; wgPubkey: string }> };
-    const v = vectors.vectors[0]!;
-    host.dirs.set(`${STATE}/wireguard`, 0o700);
-    host.setFile(keyPaths(STATE).file, `${v.privateKey}\n`, 0o600);
-    host
-      .onExec('ip -j -d link show dev wg0', { stdout: fx('ip-link-wireguard-go.json') })
-      .onExec('ip -j addr show dev wg0', { stdout: fx('ip-addr-wireguard-go.json') })
-      .onExec('ip -j route show dev wg0', { stdout: fx('ip-route4-wireguard-go.json') })
-      .onExec('ip -j -6 route show dev wg0', { stdout: fx('ip-route6-wireguard-go.json') })
-      .onExec('wg show wg0 dump', { stdout: fx('dump-agent-wireguard-go.txt').replace('lfBVKISe74iRr/LWhfHo8bkbdff+z/iyO6yfzLa/vi8=', v.wgPubkey) });
+    const host = configuredHost();
     const r = await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger });
     expect(r.actions).toEqual([]);
     expect(host.mutations(new Set(['ip', 'wg']))).toEqual([]);
     expect(host.execLines().every((l) => / show /.test(l))).toBe(true);
+  });
+
+  it('the steady-state step reads the interface once: one ip link, then addr/routes/dump, no second wg dump', async () => {
+    const host = configuredHost();
+    const { logger } = silent();
+    const ctx = {
+      host,
+      cfg: { stateDir: STATE },
+      store: new StateStore(host, STATE),
+      log: logger,
+      signal: new AbortController().signal,
+      shared: { extraLabels: {}, registration: { wireguard: spec() } },
+    } as unknown as StepContext;
+    const r = await wireguardStep().run(ctx);
+    expect(r.changed).toBe(false);
+    expect(r.summary).toMatch(/^wg0 up, handshake \d+s ago$/);
+    expect(host.execLines().sort()).toEqual(
+      ['ip -j -d link show dev wg0', 'ip -j addr show dev wg0', 'ip -j route show dev wg0', 'ip -j -6 route show dev wg0', 'wg show wg0 dump'].sort(),
+    );
+    expect(host.execLines()[0]).toBe('ip -j -d link show dev wg0');
   });
 });
 

@@ -1,5 +1,5 @@
 import { AgentError } from '../../errors.ts';
-import { DEFAULT_IFACE, normalizeSpec, reconcileWireguard, reresolveEndpoints, wireguardStatus } from '../../wireguard/index.ts';
+import { DEFAULT_IFACE, normalizeSpec, reconcileWireguard, reresolveEndpoints, statusFromDump, wireguardStatus } from '../../wireguard/index.ts';
 import type { Step, StepContext, StepResult } from '../step.ts';
 
 export const WG_STATUS_FILE = 'wireguard-status.json';
@@ -22,7 +22,8 @@ export function wireguardStep(iface = DEFAULT_IFACE): Step {
     async run(ctx): Promise<StepResult> {
       const reg = needRegistration(ctx);
       const r = await reconcileWireguard(ctx.host, reg.wireguard, { stateDir: ctx.cfg.stateDir, iface, logger: ctx.log });
-      let st = await wireguardStatus(ctx.host, iface);
+      // Nothing changed: the dump inspect just read is current (no second `wg show`).
+      let st = !r.actions.length && r.before.device ? statusFromDump(r.before.device, Date.now() / 1000) : await wireguardStatus(ctx.host, iface);
       if (r.actions.length) {
         // First bring-up: the handshake is the real UDP 51840 test; wait a moment for it.
         const until = Date.now() + 5000;
@@ -32,7 +33,7 @@ export function wireguardStep(iface = DEFAULT_IFACE): Step {
         }
       } else {
         // Health: a stale handshake with a hostname endpoint re-resolves it (logged by reresolveEndpoints).
-        await reresolveEndpoints(ctx.host, iface, normalizeSpec(reg.wireguard), Date.now() / 1000, ctx.log);
+        await reresolveEndpoints(ctx.host, iface, normalizeSpec(reg.wireguard), Date.now() / 1000, ctx.log, r.before.device);
       }
       if (st) {
         ctx.shared.wireguard = st;
