@@ -197,6 +197,7 @@ const moduleBrNetfilter = moduleCheck('br_netfilter', 'br-netfilter', 'CNI bridg
 
 const clockSync: CheckDef = {
   name: 'clock-sync',
+  periodic: true,
   severity: 'warn',
   title: 'clock synchronised (NTP)',
   remediation: 'enable time sync: timedatectl set-ntp true (systemd-timesyncd or chrony); skewed clocks break TLS',
@@ -305,6 +306,7 @@ const isEndpoint = (x: Endpoint | CheckOutcome): x is Endpoint => 'host' in x &&
 
 const dnsApi: CheckDef = {
   name: 'dns-api',
+  periodic: true,
   severity: 'error',
   title: 'DNS resolves the API host',
   remediation: 'fix DNS (/etc/resolv.conf) so the API_URL host resolves, or set HTTPS_PROXY',
@@ -318,6 +320,7 @@ const dnsApi: CheckDef = {
 
 const tcpApi443: CheckDef = {
   name: 'tcp-api-443',
+  periodic: true,
   severity: 'error',
   title: 'TCP to the API (443)',
   remediation: 'allow outbound TCP 443 to the API host (firewall/security group), or set HTTPS_PROXY',
@@ -335,6 +338,7 @@ const tcpApi443: CheckDef = {
 
 const tcpApi80: CheckDef = {
   name: 'tcp-api-80',
+  periodic: true,
   severity: 'warn',
   title: 'TCP to the API (80)',
   remediation: 'allow outbound TCP 80 to the API host (only plain-HTTP redirects and downloads use it)',
@@ -348,6 +352,7 @@ const tcpApi80: CheckDef = {
 
 const dnsControlPlane: CheckDef = {
   name: 'dns-control-plane',
+  periodic: true,
   severity: 'error',
   title: 'DNS resolves the control-plane host',
   remediation: 'fix DNS (/etc/resolv.conf) so the control-plane host from the register response resolves',
@@ -359,6 +364,7 @@ const dnsControlPlane: CheckDef = {
 
 const tcpControlPlane: CheckDef = {
   name: 'tcp-control-plane-8443',
+  periodic: true,
   severity: 'error',
   title: 'TCP to the control plane (8443)',
   remediation: 'allow outbound TCP 8443 to the control-plane host (kubelet -> kube-apiserver)',
@@ -376,6 +382,7 @@ const tcpControlPlane: CheckDef = {
  */
 const tlsControlPlaneCa: CheckDef = {
   name: 'tls-control-plane-ca',
+  periodic: true,
   severity: 'error',
   title: 'control plane presents the cluster CA from the join token',
   remediation: 'exempt the control-plane host from TLS inspection (middlebox/proxy) or add it to NO_PROXY; check the endpoint',
@@ -401,6 +408,7 @@ const tlsControlPlaneCa: CheckDef = {
 
 const tcpKonnectivity: CheckDef = {
   name: 'tcp-konnectivity-8132',
+  periodic: true,
   severity: 'error',
   title: 'TCP to konnectivity (8132)',
   remediation: 'allow outbound TCP 8132 to the konnectivity host (kubectl logs/exec tunnel)',
@@ -412,6 +420,7 @@ const tcpKonnectivity: CheckDef = {
 
 const udpWireguard: CheckDef = {
   name: `udp-wireguard-${WIREGUARD_PORT}`,
+  periodic: true,
   severity: 'warn',
   title: `UDP ${WIREGUARD_PORT} (WireGuard)`,
   remediation: `allow UDP ${WIREGUARD_PORT} in and out; check the handshake age in castai-edge-initd status`,

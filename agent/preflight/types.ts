@@ -70,6 +70,11 @@ export interface CheckDef {
   title: string;
   /** One line telling the operator how to fix a failure. */
   remediation: string;
+  /**
+   * Reaches the network or runs a command. Once the node has joined, the daemon re-runs these
+   * only every 10 minutes, and a failure then warns instead of blocking (docs/decisions/0101).
+   */
+  periodic?: boolean;
   run(ctx: CheckContext): Promise<CheckOutcome>;
 }
 

@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { ConfigError } from '../../agent/errors.ts';
 import { CHECKS, CHECK_NAMES, READ_ONLY_COMMANDS, inspect, plan } from '../../agent/preflight/preflight.ts';
-import { listeningPorts } from '../../agent/preflight/checks.ts';
+import { K0S_KUBELET_CONF, listeningPorts } from '../../agent/preflight/checks.ts';
+import { AgentError } from '../../agent/errors.ts';
+import { createLogger } from '../../agent/log/logger.ts';
+import { preflightStep } from '../../agent/reconcile/steps/preflight.ts';
+import type { StepContext } from '../../agent/reconcile/step.ts';
 import { parseEndpoint } from '../../agent/preflight/runner.ts';
 import { proxyFor } from '../../agent/preflight/proxy.ts';
 import { renderTable } from '../../agent/preflight/render.ts';
@@ -411,5 +415,80 @@ describe('helpers', () => {
     ['https://api.cast.ai', { httpsProxy: 'http://p:3128', noProxy: 'xcast.ai' }, 'http://p:3128'],
   ] as const)('proxyFor(%j, %j)', (url, proxy, want) => {
     expect(proxyFor(url, proxy)).toBe(want);
+  });
+});
+
+describe('the preflight step in the daemon: full until joined, then local checks with network checks every 10 min', () => {
+  const probes = (h: FakeHost) => h.calls.filter((c) => c.kind === 'tcp' || c.kind === 'tls' || c.kind === 'resolve' || c.kind === 'exec');
+  function ctxFor(h: FakeHost, k0sActive?: boolean) {
+    const lines: string[] = [];
+    const ctx = {
+      host: h,
+      cfg: { apiUrl: 'https://api.cast.ai', proxy: {}, stateDir: STATE },
+      log: createLogger({ write: (l) => lines.push(l), pretty: false, level: 'info' }),
+      signal: new AbortController().signal,
+      shared: { extraLabels: {}, ...(k0sActive === undefined ? {} : { k0sActive }) },
+    } as unknown as StepContext;
+    return { ctx, lines };
+  }
+  const cpDown = (h: FakeHost) => h.tcp.set('cp.example:8443', { ok: false, error: 'ETIMEDOUT', durationMs: 2000 });
+
+  it('not joined yet: every check runs and a network failure blocks the pass', async () => {
+    const h = healthyHost();
+    cpDown(h);
+    const { ctx } = ctxFor(h);
+    const e = await preflightStep().run(ctx).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(AgentError);
+    expect((e as AgentError).message).toMatch(/tcp-control-plane-8443: cannot connect to cp\.example:8443: ETIMEDOUT/);
+  });
+
+  it('joined: the first pass runs the network checks but only warns; the next passes run no probe and no process until 10 min have passed', async () => {
+    const h = healthyHost();
+    cpDown(h);
+    let t = 1_000_000;
+    const step = preflightStep({ now: () => t });
+    const { ctx, lines } = ctxFor(h, true);
+    const r1 = await step.run(ctx);
+    expect(r1.summary).toMatch(/joined: network checks warn only/);
+    expect(lines.some((l) => l.includes('preflight tcp-control-plane-8443 (node already joined, so a warning): cannot connect to cp.example:8443'))).toBe(true);
+    expect(probes(h).some((c) => c.kind === 'tcp')).toBe(true);
+
+    h.calls.length = 0;
+    t += 60_000;
+    const r2 = await step.run(ctx);
+    expect(probes(h)).toEqual([]);
+    expect(r2.summary).toMatch(/network and clock checks every 10 min, next in 9 min\)$/);
+
+    t += 9 * 60_000;
+    h.calls.length = 0;
+    await step.run(ctx);
+    expect(probes(h).map((c) => c.kind)).toEqual(expect.arrayContaining(['tcp', 'tls', 'resolve', 'exec']));
+  });
+
+  it('joined: a local ERROR check still blocks', async () => {
+    const h = healthyHost();
+    h.setFile('/proc/1/comm', 'init\n');
+    const { ctx } = ctxFor(h, true);
+    await expect(preflightStep().run(ctx)).rejects.toThrow(/systemd: PID 1 is "init", not systemd/);
+  });
+
+  it("a process's first pass after a reboot: our register.json plus k0s's kubelet.conf count as joined", async () => {
+    const h = healthyHost();
+    cpDown(h);
+    h.setFile(K0S_KUBELET_CONF, 'apiVersion: v1\n');
+    const { ctx } = ctxFor(h);
+    const r = await preflightStep().run(ctx);
+    expect(r.summary).toMatch(/warn only/);
+  });
+
+  it('`plan` (and --skip of a periodic check) always runs the full set', async () => {
+    const h = healthyHost();
+    cpDown(h);
+    const { ctx } = ctxFor(h, true);
+    await expect(preflightStep().plan(ctx)).rejects.toThrow(/tcp-control-plane-8443/);
+    const skipping = preflightStep({ skip: ['tcp-control-plane-8443'], now: () => 0 });
+    await skipping.run(ctx); // periodic pass: the skip applies
+    h.calls.length = 0;
+    await expect(skipping.run(ctx)).resolves.toMatchObject({ state: 'done' }); // steady pass: the skip names a check not in the set; no error
   });
 });
