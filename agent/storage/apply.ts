@@ -72,6 +72,19 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
     return { ...(kv.TYPE ? { type: kv.TYPE } : {}), ...(kv.UUID ? { uuid: kv.UUID } : {}) };
   };
 
+  /**
+   * True when the xfs on our LV was never finished: mkfs.xfs sets sb_inprogress in the first
+   * superblock it writes and clears it last, and the kernel refuses to mount while it is set.
+   * `xfs_db -r` opens the device read-only. When it cannot tell (not installed, odd output), the
+   * filesystem is kept: the mount then fails loudly rather than anything being reformatted.
+   */
+  const xfsUnfinished = async (): Promise<boolean> => {
+    const args = ['-r', '-c', 'sb 0', '-c', 'p inprogress', lvPath];
+    const r = await host.exec('xfs_db', args, { timeoutMs: 60_000 });
+    res.ran.push(['xfs_db', ...args].join(' '));
+    return r.exitCode === 0 && /^inprogress = 1$/m.test(r.stdout);
+  };
+
   const writeState = async (a: StorageAction) => {
     const s = a.state!;
     const prevText = await host.readFile(d.stateFile);
@@ -114,19 +127,26 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
         res.changed = true;
         break;
       case 'storage.mkfs': {
-        // Always probe first: a filesystem found here is never reformatted.
+        // Always probe first: a filesystem found here is never reformatted, except an unfinished xfs
+        // of our own interrupted build (below).
         const fs = await probeLv();
+        let remake = false;
         if (fs.type === 'xfs') {
-          res.fsUuid = fs.uuid;
-          break;
-        }
-        if (fs.type)
+          if (!a.checkUnfinished || !(await xfsUnfinished())) {
+            res.fsUuid = fs.uuid;
+            break;
+          }
+          // Our tagged LV, our state file says the build never completed, and the superblock says
+          // mkfs.xfs never finished: the kernel refuses to mount it, so nothing can be on it.
+          say(`storage: ${lvPath} holds an unfinished xfs (sb_inprogress set: mkfs.xfs was stopped midway); making it again`);
+          remake = true;
+        } else if (fs.type)
           throw new AgentError(
             `storage: our LV ${lvPath} holds a ${fs.type} filesystem, not xfs; refusing to reformat it (nothing else was changed by this step)`,
             `if its data is not needed: castai-edge-initd reset --yes-really-reset --remove-volume-group, then run again`,
             EXIT.CONFIG,
           );
-        for (const argv of a.commands ?? []) await run(argv, a.description);
+        for (const argv of a.commands ?? []) await run(remake && argv[0] === 'mkfs.xfs' ? ['mkfs.xfs', '-f', ...argv.slice(1)] : argv, a.description);
         res.changed = true;
         const after = await probeLv();
         if (after.type !== 'xfs' || !after.uuid) throw new AgentError(`storage: mkfs.xfs on ${lvPath} finished but blkid does not see an xfs filesystem`, `check dmesg and run again`);

@@ -340,19 +340,45 @@ function createActions(c: Ctx, disks: DiskInfo[], why: string, haveVg: boolean):
     commands: [['lvcreate', ...lvcreateArgs(d, n)], SETTLE],
     devices,
   });
-  out.push(mkfsAction(c, false));
+  out.push(mkfsAction(c, 'fresh'));
   return out;
 }
 
-function mkfsAction(c: Ctx, probeFirst: boolean): StorageAction {
+/**
+ * How the mkfs action treats what is already on our LV:
+ *   'fresh'      the LV was just created (blank): mkfs;
+ *   'inactive'   the LV was not active at inspection: probe first, keep an xfs, mkfs only a blank LV;
+ *   'unfinished' our build never completed (state phase "creating") and the LV is not mounted: also
+ *                check that its xfs is complete. A mkfs.xfs stopped midway (crash, reboot, kill) leaves
+ *                an xfs signature with sb_inprogress set, which the kernel refuses to mount; only that
+ *                one is made again. Nothing can be stored on such a filesystem.
+ */
+type MkfsMode = 'fresh' | 'inactive' | 'unfinished';
+
+function mkfsAction(c: Ctx, mode: MkfsMode): StorageAction {
   const d = c.d;
+  const lv = lvPathOf(d);
+  const cmd = `mkfs.xfs -K -L ${d.fsLabel} ${lv}`;
+  const description =
+    mode === 'fresh'
+      ? cmd
+      : mode === 'inactive'
+        ? `make sure ${lv} holds xfs; else ${cmd}`
+        : `make sure ${lv} holds a complete xfs (an unfinished one is made again); else ${cmd}`;
+  const reason =
+    mode === 'fresh'
+      ? 'xfs for containerd/kubelet; -K skips the discard pass, which takes hours on large disks'
+      : mode === 'inactive'
+        ? 'the volume was not active at inspection, so its filesystem is checked right before (never reformatting a filesystem)'
+        : `the previous run stopped before ${d.mountPoint} was mounted (${d.stateFile} says "creating"): a mkfs.xfs stopped midway leaves an xfs the kernel refuses to mount, so it is checked (xfs_db -r) before mounting`;
   return {
     kind: 'storage.mkfs',
-    device: lvPathOf(d),
-    description: `${probeFirst ? 'make sure ' + lvPathOf(d) + ' holds xfs; else ' : ''}mkfs.xfs -K -L ${d.fsLabel} ${lvPathOf(d)}`,
-    reason: probeFirst ? 'the volume was not active at inspection, so its filesystem is checked right before (never reformatting a filesystem)' : 'xfs for containerd/kubelet; -K skips the discard pass, which takes hours on large disks',
-    commands: [['mkfs.xfs', '-K', '-L', d.fsLabel, lvPathOf(d)]],
-    probeFirst,
+    device: lv,
+    description,
+    reason,
+    commands: [['mkfs.xfs', '-K', '-L', d.fsLabel, lv]],
+    probeFirst: mode !== 'fresh',
+    ...(mode === 'unfinished' || (mode === 'inactive' && c.a.state?.phase === 'creating') ? { checkUnfinished: true } : {}),
   };
 }
 
@@ -524,11 +550,15 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
         reason: `our volume group ${vg.vgName} (tag ${d.tag}) exists but its LV is not active; only activate and mount, never rebuild`,
         commands: [['vgchange', '-ay', vg.vgName], SETTLE],
       });
-      actions.push(mkfsAction(c, true));
-    } else if (!a.lvFs?.type) actions.push(mkfsAction(c, false));
+      actions.push(mkfsAction(c, 'inactive'));
+    } else if (!a.lvFs?.type) actions.push(mkfsAction(c, 'fresh'));
     else if (a.lvFs.type !== 'xfs')
       return refusal(base, [refuse(lvPathOf(d), lv.size, `our LV holds a ${a.lvFs.type} filesystem, not xfs; refusing to reformat it (reset --remove-volume-group to start over)`)]);
-    actions.push(...finishActions(c, pvs, lv.stripes || pvs.length, !lv.kernelMajMin));
+    // Our build was interrupted after mkfs.xfs started and before the mount (state still "creating"):
+    // the xfs may be unfinished (crash inside mkfs.xfs), which no mount would ever accept.
+    const unfinished = lv.kernelMajMin && a.lvFs?.type === 'xfs' && a.state?.phase === 'creating' && !a.mounts.some((m) => m.majMin === lv.kernelMajMin);
+    if (unfinished) actions.push(mkfsAction(c, 'unfinished'));
+    actions.push(...finishActions(c, pvs, lv.stripes || pvs.length, !lv.kernelMajMin || Boolean(unfinished)));
     const what = actions.some((x) => x.kind === 'storage.activate') ? 'activate and mount' : actions.some((x) => x.kind === 'storage.mount') ? 'mount' : 'update';
     return done(actions, `${what} existing ${vg.vgName}/${d.lvName} (${list(pvs)})`);
   }

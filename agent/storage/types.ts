@@ -207,6 +207,8 @@ export interface StorageAction extends Action {
   state?: { phase: 'creating' | 'ready'; devices: string[]; stripes: number };
   /** storage.mkfs: true when the LV may already hold our xfs (only probed at apply time). */
   probeFirst?: boolean;
+  /** storage.mkfs: our build never completed; an xfs with sb_inprogress set (mkfs.xfs stopped midway) is made again. */
+  checkUnfinished?: boolean;
 }
 
 export interface StoragePlan {
