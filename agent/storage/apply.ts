@@ -103,7 +103,7 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
       vgName: d.vgName,
       lvName: d.lvName,
       devices: [...s.devices].sort(),
-      ...(opts.deviceInfo ? { deviceInfo: opts.deviceInfo.filter((x) => s.devices.includes(x.path)) } : prev?.deviceInfo ? { deviceInfo: prev.deviceInfo } : {}),
+      ...(opts.deviceInfo ? { deviceInfo: opts.deviceInfo.filter((x) => s.devices.includes(x.path)).sort((x, y) => x.path.localeCompare(y.path)) } : prev?.deviceInfo ? { deviceInfo: prev.deviceInfo } : {}),
       stripes: s.stripes,
       ...(res.fsUuid ? { fsUuid: res.fsUuid } : {}),
       createdAt: keepCreated && prev?.createdAt ? prev.createdAt : ts,
