@@ -22,6 +22,9 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
  * The log reads as numbered steps with durations:
  *   [4/6] wireguard: up, handshake 0.4s (0.41s)
  */
+/** A step running longer than this shows in `systemctl status` (STATUS=[i/n] step…). */
+export const STATUS_AFTER_MS = 1000;
+
 export async function runPass(steps: Step[], ctx: StepContext, journal: JournalWriter, notifier?: Notifier): Promise<PassResult> {
   const n = steps.length;
   const durations: Record<string, number> = {};
@@ -35,9 +38,11 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
     }
     const started = performance.now();
     await journal.update(step.name, { state: 'running', startedAt: new Date().toISOString(), message: 'running' });
-    await notifier?.status(`${tag}…`);
+    // `systemctl status` shows a step only when it takes a while: each notification is a
+    // systemd-notify process, and a steady-state step is over in well under a second.
+    const slow = notifier ? setTimeout(() => void notifier.status(`${tag}…`).catch(() => {}), STATUS_AFTER_MS) : undefined;
     try {
-      const r = await step.run(ctx);
+      const r = await step.run(ctx).finally(() => clearTimeout(slow));
       const ms = Math.round(performance.now() - started);
       durations[step.name] = ms;
       changed ||= r.changed;
