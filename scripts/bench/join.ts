@@ -7,6 +7,10 @@
  *   noop_reconcile_s    median agent time (sum of the step durations) of the steady-state passes:
  *                       the periodic pass after the join, and two after the reboot
  *   reboot_to_joined_s  guest boot → k0sworker active again (its ActiveEnterTimestampMonotonic)
+ *   idle_rss_mb         VmRSS of the daemon (MainPID) after BENCH_IDLE_MINUTES (default 10) of steady state
+ *   idle_cpu_pct        its utime+stime over that window ÷ the window, in % of one CPU (guest clock;
+ *                       under TCG every guest instruction costs several times its native time, so this
+ *                       overstates a real machine's figure)
  *
  * One Debian 12 guest under qemu (TCG here: no KVM), the documented one-liner against the
  * control-plane emulator, the k0s TEST DOUBLE as k0s (test/e2e/join-fixture.ts). Everything is
@@ -26,7 +30,7 @@ import {
   waitJoined,
   waitPass,
 } from '../../test/e2e/join-fixture.ts';
-import { AGENT_BINARY_AMD64, currentImage } from '../../test/e2e/lab.ts';
+import { AGENT_BINARY_AMD64, currentImage, type Vm } from '../../test/e2e/lab.ts';
 
 const s = (ms: number) => Number((ms / 1000).toFixed(3));
 
@@ -34,6 +38,41 @@ function median(xs: number[]): number {
   const v = [...xs].sort((a, b) => a - b);
   const m = Math.floor(v.length / 2);
   return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+interface IdleSample {
+  minutes: number;
+  fromMs: number;
+  toMs: number;
+  rssStartMb: number;
+  rssMb: number;
+  cpuPct: number;
+}
+
+/** /proc/<MainPID>: VmRSS, and utime+stime in clock ticks, with the guest clock in ms. */
+async function procSample(vm: Vm): Promise<{ pid: number; rssKb: number; ticks: number; hz: number; ms: number }> {
+  const out = await vm.sh(
+    `pid=$(systemctl show -p MainPID --value castai-edge-initd); echo $pid; awk '/^VmRSS:/{print $2}' /proc/$pid/status; cut -d')' -f2 /proc/$pid/stat | awk '{print $12+$13}'; getconf CLK_TCK; date +%s%3N`,
+  );
+  const [pid, rss, ticks, hz, ms] = out.trim().split('\n').map(Number);
+  return { pid: pid!, rssKb: rss!, ticks: ticks!, hz: hz!, ms: ms! };
+}
+
+/** RSS after `minutes` of steady state, and the CPU the daemon used over them (% of one CPU). */
+async function idleSample(vm: Vm, minutes: number): Promise<IdleSample> {
+  const a = await procSample(vm);
+  await new Promise((r) => setTimeout(r, minutes * 60_000));
+  const b = await procSample(vm);
+  if (a.pid !== b.pid || !a.pid) throw new Error(`the agent restarted during the idle window (MainPID ${a.pid} -> ${b.pid})`);
+  const mb = (kb: number) => Number((kb / 1024).toFixed(1));
+  return {
+    minutes,
+    fromMs: a.ms,
+    toMs: b.ms,
+    rssStartMb: mb(a.rssKb),
+    rssMb: mb(b.rssKb),
+    cpuPct: Number(((((b.ticks - a.ticks) / a.hz) * 1000 * 100) / (b.ms - a.ms)).toFixed(3)),
+  };
 }
 
 export default async function joinBench(): Promise<Record<string, unknown>> {
@@ -67,6 +106,12 @@ export default async function joinBench(): Promise<Record<string, unknown>> {
     const p2 = await waitPass(vm, p1.end + 1, 200_000);
     noop.push(p1.totalMs, p2.totalMs);
 
+    // Idle: the daemon in steady state for IDLE_MINUTES (10 by the contract); every pass in that
+    // window is a no-op pass too.
+    const idle = await idleSample(vm, Number(process.env.BENCH_IDLE_MINUTES ?? 10));
+    const idlePasses = passes(await agentLog(vm)).filter((p) => p.complete && p.start >= idle.fromMs && p.end <= idle.toMs);
+    noop.push(...idlePasses.map((p) => p.totalMs));
+
     return {
       join_agent_s: s(joined.time - t0 * 1000 - download),
       join_wall_s: s(joined.time - t0 * 1000),
@@ -75,6 +120,11 @@ export default async function joinBench(): Promise<Record<string, unknown>> {
       noop_reconcile_s: s(median(noop)),
       noop_reconcile_runs_s: noop.map(s),
       reboot_to_joined_s: s(k0sUpUs / 1000),
+      idle_rss_mb: idle.rssMb,
+      idle_rss_start_mb: idle.rssStartMb,
+      idle_cpu_pct: idle.cpuPct,
+      idle_minutes: idle.minutes,
+      idle_passes: idlePasses.length,
       join_vm_accel: 'tcg',
     };
   } finally {
