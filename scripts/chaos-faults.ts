@@ -20,6 +20,7 @@ import {
   FULL_TIMINGS,
   PASS_GAP_MAX_S,
   PER_MINUTE_BOUND,
+  RSS_GROWTH_BOUND_MIB,
   RECOVERY_BOUND_S,
   runCampaign,
   summary,
@@ -52,7 +53,6 @@ const timings = {
   faultMs: num('fault-s', o['fault-s'], FULL_TIMINGS.faultMs / 1000) * 1000,
   retryAfterSec: num('retry-after-s', o['retry-after-s'], FULL_TIMINGS.retryAfterSec),
 };
-const RSS_GROWTH_MIB = 8;
 const log = (s: string) => process.stderr.write(`chaos-faults: ${new Date().toISOString().slice(11, 19)} ${s}\n`);
 
 /** Every property the e2e test asserts, as violations (empty = all held). */
@@ -74,7 +74,7 @@ function violations(c: CampaignResult): string[] {
   if (c.agentRestarts || c.mainPidChanged) out.push(`the agent restarted (${c.agentRestarts} restarts, MainPID changed: ${c.mainPidChanged})`);
   if (c.teardownLines.length) out.push(`teardown: ${c.teardownLines.join('; ')}`);
   if (c.edgePhase !== 'READY') out.push(`edge phase ${c.edgePhase} at the end`);
-  if (c.rss.lastMinuteMaxMiB > c.rss.firstMinuteMaxMiB + RSS_GROWTH_MIB) out.push(`RSS grew ${c.rss.growthMiB} MiB > ${RSS_GROWTH_MIB} MiB`);
+  if (c.rss.lastMinuteMaxMiB > c.rss.firstMinuteMaxMiB + RSS_GROWTH_BOUND_MIB) out.push(`RSS grew ${c.rss.growthMiB} MiB > ${RSS_GROWTH_BOUND_MIB} MiB`);
   return out;
 }
 
@@ -85,7 +85,7 @@ let code = 0;
 try {
   const c = await runCampaign(f, { timings, log, ...(o.only ? { only: o.only.split(',') } : {}) });
   const bad = violations(c);
-  const out = { ...summary(c), rssGrowthBoundMiB: RSS_GROWTH_MIB, violations: bad, ok: bad.length === 0, durationS: Math.round((Date.now() - t0) / 1000) };
+  const out = { ...summary(c), rssGrowthBoundMiB: RSS_GROWTH_BOUND_MIB, violations: bad, ok: bad.length === 0, durationS: Math.round((Date.now() - t0) / 1000) };
   mkdirSync(path.join(REPO_ROOT, 'dist'), { recursive: true });
   writeFileSync(path.join(REPO_ROOT, 'dist/chaos-faults.json'), `${JSON.stringify({ ...out, detail: c }, null, 2)}\n`);
   for (const v of bad) log(`VIOLATION: ${v}`);

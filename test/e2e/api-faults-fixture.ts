@@ -63,6 +63,14 @@ export const PASS_GAP_MAX_S = 72; // 60 s + 20 %
  */
 export const RECOVERY_BOUND_S = 2 * REQUEST_TIMEOUT_S + 1 + HEARTBEAT_MAX_S + 3;
 
+/**
+ * Memory: the last minute's max RSS may exceed the first minute's max by at most this much. V8 grows
+ * the heap between major GCs: the lab measured a ~10 MiB sawtooth (e.g. 110 → 100 MiB inside one
+ * fault) with no upward trend over a 25-minute campaign; a leak per request or per failure would
+ * grow without returning. The per-minute maxima are reported so the trajectory is visible.
+ */
+export const RSS_GROWTH_BOUND_MIB = 16;
+
 export interface CampaignTimings {
   /** Total outage (half refused, half black-holed). The issue asks for 5 min. */
   outageMs: number;
@@ -74,7 +82,7 @@ export interface CampaignTimings {
   slowMs: number;
 }
 
-export const SHORT_TIMINGS: CampaignTimings = { outageMs: 90_000, faultMs: 40_000, retryAfterSec: 40, slowMs: 15_000 };
+export const SHORT_TIMINGS: CampaignTimings = { outageMs: 90_000, faultMs: 30_000, retryAfterSec: 40, slowMs: 15_000 };
 export const FULL_TIMINGS: CampaignTimings = { outageMs: 300_000, faultMs: 120_000, retryAfterSec: 90, slowMs: 15_000 };
 
 type Apply = { kind: 'emu'; specs: FaultSpec[] } | { kind: 'net'; mode: 'refused' | 'blackhole' };
@@ -191,7 +199,7 @@ export interface CampaignResult {
   timings: CampaignTimings;
   joinS: number;
   scenarios: ScenarioResult[];
-  rss: { firstMinuteMaxMiB: number; lastMinuteMaxMiB: number; growthMiB: number; minMiB: number; maxMiB: number; samples: number };
+  rss: { firstMinuteMaxMiB: number; lastMinuteMaxMiB: number; growthMiB: number; minMiB: number; maxMiB: number; samples: number; perMinuteMaxMiB: number[] };
   agentRestarts: number;
   mainPidChanged: boolean;
   teardownLines: string[];
@@ -343,6 +351,17 @@ export function rate(times: number[], start: number, end: number, windowMs = 60_
 
 const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
 
+/** Max RSS (MiB) of each minute since `start`: the trajectory, to tell a plateau from a leak. */
+function perMinute(samples: Sample[], start: number): number[] {
+  const out: number[] = [];
+  for (const s of samples) {
+    if (s.rssKiB <= 0) continue;
+    const i = Math.floor((s.t - start) / 60_000);
+    out[i] = Math.max(out[i] ?? 0, mib(s.rssKiB));
+  }
+  return Array.from(out, (x) => x ?? 0);
+}
+
 // ------------------------------------------------------------------------------ the campaign
 
 export interface RunOptions {
@@ -389,6 +408,7 @@ export async function runCampaign(f: FaultLab, o: RunOptions): Promise<CampaignR
       minMiB: mib(Math.min(...all)),
       maxMiB: mib(Math.max(...all)),
       samples: all.length,
+      perMinuteMaxMiB: perMinute(samples, campaignStart),
     },
     agentRestarts: restarts,
     mainPidChanged: endPid !== startPid || samples.some((s) => s.pid !== startPid),

@@ -12,6 +12,7 @@ import {
   bootJoined,
   PASS_GAP_MAX_S,
   PER_MINUTE_BOUND,
+  RSS_GROWTH_BOUND_MIB,
   RECOVERY_BOUND_S,
   runCampaign,
   SHORT_TIMINGS,
@@ -25,8 +26,6 @@ import {
 let f: FaultLab | undefined;
 let c: CampaignResult;
 const log = (s: string) => process.stderr.write(`[api-faults] ${s}\n`);
-/** RSS growth allowed over the campaign (last-minute max vs first-minute max). */
-const RSS_GROWTH_MIB = 8;
 
 beforeAll(async () => {
   f = await bootJoined('api-faults', log);
@@ -117,6 +116,6 @@ describe('API faults against a joined node (real agent service in the VM lab)', 
     expect(c.edgePhase).toBe('READY');
     log(`RSS: first minute max ${c.rss.firstMinuteMaxMiB} MiB, last minute max ${c.rss.lastMinuteMaxMiB} MiB, min ${c.rss.minMiB}, max ${c.rss.maxMiB} (${c.rss.samples} samples)`);
     expect(c.rss.samples).toBeGreaterThan(20);
-    expect(c.rss.lastMinuteMaxMiB).toBeLessThanOrEqual(c.rss.firstMinuteMaxMiB + RSS_GROWTH_MIB);
+    expect(c.rss.lastMinuteMaxMiB).toBeLessThanOrEqual(c.rss.firstMinuteMaxMiB + RSS_GROWTH_BOUND_MIB);
   });
 });
