@@ -74,7 +74,7 @@ function violations(c: CampaignResult): string[] {
   if (c.agentRestarts || c.mainPidChanged) out.push(`the agent restarted (${c.agentRestarts} restarts, MainPID changed: ${c.mainPidChanged})`);
   if (c.teardownLines.length) out.push(`teardown: ${c.teardownLines.join('; ')}`);
   if (c.edgePhase !== 'READY') out.push(`edge phase ${c.edgePhase} at the end`);
-  if (c.rss.lastMinuteMaxMiB > c.rss.firstMinuteMaxMiB + RSS_GROWTH_BOUND_MIB) out.push(`RSS grew ${c.rss.growthMiB} MiB > ${RSS_GROWTH_BOUND_MIB} MiB`);
+  if (c.anon.lastMinuteMaxMiB > c.anon.firstMinuteMaxMiB + RSS_GROWTH_BOUND_MIB) out.push(`RssAnon grew ${c.anon.growthMiB} MiB > ${RSS_GROWTH_BOUND_MIB} MiB`);
   return out;
 }
 
@@ -85,7 +85,7 @@ let code = 0;
 try {
   const c = await runCampaign(f, { timings, log, ...(o.only ? { only: o.only.split(',') } : {}) });
   const bad = violations(c);
-  const out = { ...summary(c), rssGrowthBoundMiB: RSS_GROWTH_BOUND_MIB, violations: bad, ok: bad.length === 0, durationS: Math.round((Date.now() - t0) / 1000) };
+  const out = { ...summary(c), rssAnonGrowthBoundMiB: RSS_GROWTH_BOUND_MIB, violations: bad, ok: bad.length === 0, durationS: Math.round((Date.now() - t0) / 1000) };
   mkdirSync(path.join(REPO_ROOT, 'dist'), { recursive: true });
   writeFileSync(path.join(REPO_ROOT, 'dist/chaos-faults.json'), `${JSON.stringify({ ...out, detail: c }, null, 2)}\n`);
   for (const v of bad) log(`VIOLATION: ${v}`);
