@@ -2,7 +2,8 @@
  * The storage step: NVMe disks -> LVM (striped) -> xfs -> /var/lib/k0s.
  *
  *   planStorageStep(host, cfg, stateDir)  inspect + plan, changes nothing (for `plan`)
- *   runStorageStep(host, cfg, stateDir)   inspect -> plan -> apply (for `run`)
+ *   runStorageStep(host, cfg, stateDir)   inspect -> plan -> apply (for `run`); with {quick}, a proven
+ *                                         steady state (./quick.ts) skips the full inspect
  *   storageStep                           the same as a reconcile `Step`
  *   teardownStorage(...)                  for `reset` / edge removal (./teardown.ts)
  */
@@ -12,6 +13,7 @@ import type { Step, StepContext, StepPlan, StepResult } from '../reconcile/step.
 import type { Subsystem } from '../subsystem.ts';
 import { applyStorage, refusalError, type ApplyResult } from './apply.ts';
 import { inspectStorage } from './inspect.ts';
+import { steadyStorage } from './quick.ts';
 import { describeStorage, desiredFromConfig, planStorage, renderStoragePlan } from './plan.ts';
 import type { StorageAction, StorageActual, StorageDesired, StoragePlan } from './types.ts';
 
@@ -52,8 +54,22 @@ export async function planStorageStep(host: Host, cfg: StorageConfig, stateDir: 
  * changed nothing; throws AgentError (exit 1) when a command fails mid-way (a
  * re-run resumes).
  */
-export async function runStorageStep(host: Host, cfg: StorageConfig, stateDir: string, onProgress?: (line: string) => void): Promise<StorageStepResult> {
+export async function runStorageStep(
+  host: Host,
+  cfg: StorageConfig,
+  stateDir: string,
+  onProgress?: (line: string) => void,
+  opts: { quick?: boolean } = {},
+): Promise<StorageStepResult> {
   const t0 = performance.now();
+  if (opts.quick) {
+    // The daemon's steady state: proven unchanged from /proc and /sys, no process (./quick.ts).
+    const q = await steadyStorage(host, desiredFromConfig({ nvmeDevices: cfg.nvmeDevices, stateDir }));
+    if (q.ok) {
+      const plan: StoragePlan = { actions: [], notes: [], disks: [], refused: false, summary: 'nothing to do (mounted, on the recorded disks)' };
+      return { plan, summary: plan.summary, changed: false, timings: { inspectPlanMs: Math.round(performance.now() - t0), applyMs: 0 } };
+    }
+  }
   const { desired, plan } = await planStorageStep(host, cfg, stateDir);
   const t1 = performance.now();
   for (const n of plan.notes) onProgress?.(`storage: ${n}`);
@@ -75,7 +91,7 @@ export const storageStep: Step = {
     return { step: 'storage', summary: plan.summary, actions: plan.actions, details: { ...describeStorage(plan), text: renderStoragePlan(plan) } };
   },
   async run(ctx: StepContext): Promise<StepResult> {
-    const r = await runStorageStep(ctx.host, ctx.cfg, ctx.store.dir, (l) => ctx.log.info({ step: 'storage' }, l));
+    const r = await runStorageStep(ctx.host, ctx.cfg, ctx.store.dir, (l) => ctx.log.info({ step: 'storage' }, l), { quick: true });
     const skipped = !r.changed && r.plan.actions.length === 0 && r.plan.summary.startsWith('skipped');
     return { state: skipped ? 'skipped' : 'done', summary: r.summary, changed: r.changed };
   },
