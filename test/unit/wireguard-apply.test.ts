@@ -182,6 +182,15 @@ describe('reconcile on a configured host: equal → nothing touched', () => {
     );
     expect(host.execLines()[0]).toBe('ip -j -d link show dev wg0');
   });
+
+  it('when sysfs shows the interface, all five reads start together (one wave of processes)', async () => {
+    const host = configuredHost();
+    host.dirs.set('/sys/class/net/wg0', 0o755);
+    const r = await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger });
+    expect(r.actions).toEqual([]);
+    // the four reads are started before `ip link` (FakeHost records at the call)
+    expect(host.execLines()).toEqual(['ip -j addr show dev wg0', 'ip -j route show dev wg0', 'ip -j -6 route show dev wg0', 'wg show wg0 dump', 'ip -j -d link show dev wg0']);
+  });
 });
 
 describe('apply details', () => {
