@@ -25,7 +25,11 @@ async function context(opts: GlobalOpts): Promise<CommandContext> {
 }
 
 /** Runs a command module and turns its result or error into an exit code. */
-async function dispatch(load: () => Promise<{ default: (ctx: CommandContext, o: never) => Promise<number> }>, opts: GlobalOpts & Record<string, unknown>): Promise<void> {
+async function dispatch(
+  load: () => Promise<{ default: (ctx: CommandContext, o: never) => Promise<number> }>,
+  opts: GlobalOpts & Record<string, unknown>,
+  oneShot = true,
+): Promise<void> {
   const ctx = await context(opts);
   let code: number;
   try {
@@ -36,6 +40,13 @@ async function dispatch(load: () => Promise<{ default: (ctx: CommandContext, o: 
     code = reportFatal(ctx, e);
   }
   process.exitCode = code;
+  if (!oneShot) return; // the daemon (`run`) ends on its own, after flushing its log shipping
+  // A one-shot command is done: leave once stdout and stderr are flushed (pipes are asynchronous
+  // on POSIX), instead of waiting for handles already being torn down — a probe child killed at
+  // doctor's deadline, a socket to a black hole.
+  const flushed = (s: NodeJS.WriteStream) => new Promise<void>((r) => s.write('', () => r()));
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
 }
 
 const envFileOpt = ['--env-file <file>', 'extra dotenv file (alias of INITD_EXTRA_ENV_FILE; the file wins over the environment)'] as const;
@@ -68,7 +79,7 @@ export function buildCli(): Cli {
     .option(...envFileOpt)
     .option('--once', 'reconcile once and exit instead of looping')
     .option('--skip <check...>', 'skip a named preflight check (repeatable)')
-    .action((o) => dispatch(() => import('./commands/run.ts'), o));
+    .action((o) => dispatch(() => import('./commands/run.ts'), o, false));
 
   program
     .command('plan')
