@@ -60,7 +60,8 @@ export class JournalWriter {
     return s;
   }
 
-  async update(name: string, patch: Partial<StepRecord>): Promise<void> {
+  /** `flush: false` keeps the change in memory until the next flush (setPhase at the end of a pass). */
+  async update(name: string, patch: Partial<StepRecord>, opts: { flush?: boolean } = {}): Promise<void> {
     Object.assign(this.step(name), patch);
     if (patch.state === 'failed') {
       this.journal.lastError = {
@@ -70,7 +71,7 @@ export class JournalWriter {
         at: new Date().toISOString(),
       };
     }
-    await this.flush();
+    if (opts.flush !== false || patch.state === 'failed') await this.flush();
   }
 
   async setPhase(phase: Phase): Promise<boolean> {

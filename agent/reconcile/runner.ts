@@ -30,6 +30,11 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
   const durations: Record<string, number> = {};
   let changed = false;
   journal.journal.pass += 1;
+  // On a joined node (READY) the per-step records stay in memory and are written once, at the end
+  // of the pass (the daemon's setPhase), or at once when a step fails: a steady-state pass costs one
+  // atomic write instead of twelve. Before that, every start and end is on disk, so a crash
+  // mid-join is reported as "resuming inside step X" (every step is idempotent either way).
+  const flush = journal.journal.phase !== 'READY';
   for (const [i, step] of steps.entries()) {
     const tag = `[${i + 1}/${n}] ${step.name}`;
     if (ctx.signal.aborted) {
@@ -37,7 +42,7 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
       return { ok: false, changed, interrupted: true, durations };
     }
     const started = performance.now();
-    await journal.update(step.name, { state: 'running', startedAt: new Date().toISOString(), message: 'running' });
+    await journal.update(step.name, { state: 'running', startedAt: new Date().toISOString(), message: 'running' }, { flush });
     // `systemctl status` shows a step only when it takes a while: each notification is a
     // systemd-notify process, and a steady-state step is over in well under a second.
     const slow = notifier ? setTimeout(() => void notifier.status(`${tag}…`).catch(() => {}), STATUS_AFTER_MS) : undefined;
@@ -46,11 +51,12 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
       const ms = Math.round(performance.now() - started);
       durations[step.name] = ms;
       changed ||= r.changed;
-      await journal.update(step.name, { state: r.state, message: r.summary, durationMs: ms, error: undefined, remediation: undefined });
+      await journal.update(step.name, { state: r.state, message: r.summary, durationMs: ms, error: undefined, remediation: undefined }, { flush });
       ctx.log.info({ step: step.name, durationMs: ms, changed: r.changed }, `${tag}: ${r.summary} (${secs(ms)})`);
       if (ctx.shared.edgeRemoved) {
         // The edge was deleted: the rest of the pass must not (re)build anything; the daemon tears down.
-        for (const rest of steps.slice(i + 1)) await journal.update(rest.name, { state: 'skipped', message: 'edge removed' });
+        for (const rest of steps.slice(i + 1)) await journal.update(rest.name, { state: 'skipped', message: 'edge removed' }, { flush });
+        await journal.flush();
         return { ok: true, changed, interrupted: false, durations };
       }
     } catch (e) {

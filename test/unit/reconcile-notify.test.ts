@@ -47,3 +47,39 @@ describe('systemd STATUS= during a pass', () => {
     expect(host.execLines()).toEqual([]);
   });
 });
+
+describe('journal writes during a pass', () => {
+  const setup = (phase?: 'READY') => {
+    const host = new FakeHost();
+    const store = new StateStore(host, STATE);
+    const ctx = { host, cfg: { stateDir: STATE }, store, log: createLogger({ write: () => {}, pretty: false }), signal: new AbortController().signal, shared: { extraLabels: {} } } as unknown as StepContext;
+    const journal = new JournalWriter(store, ['a', 'b', 'c'], 'boot-1', phase ? { version: 1, bootId: 'boot-0', updatedAt: 't', phase, pass: 9, steps: [] } : undefined);
+    const writes = () => host.calls.filter((c) => c.kind === 'write' && c.path === `${STATE}/journal.json`).length;
+    return { host, ctx, journal, writes };
+  };
+  const boom: Step = { name: 'b', plan: async () => ({ step: 'b', summary: '', actions: [] }), run: async () => Promise.reject(new Error('disk on fire')) };
+
+  it('while joining: every step start and end is on disk (a crash mid-join reports the step it was in)', async () => {
+    const { ctx, journal, writes } = setup();
+    await runPass([step('a', 1), step('b', 1), step('c', 1)], ctx, journal);
+    expect(writes()).toBe(6);
+  });
+
+  it('on a joined node (READY): nothing is written during the pass, once at its end (setPhase)', async () => {
+    const { ctx, journal, writes } = setup('READY');
+    await runPass([step('a', 1), step('b', 1), step('c', 1)], ctx, journal);
+    expect(writes()).toBe(0);
+    await journal.setPhase('READY');
+    expect(writes()).toBe(1);
+    expect(journal.journal.steps.map((s) => s.state)).toEqual(['done', 'done', 'done']);
+  });
+
+  it('on a joined node, a failing step is written at once, with its error', async () => {
+    const { host, ctx, journal, writes } = setup('READY');
+    const r = await runPass([step('a', 1), boom, step('c', 1)], ctx, journal);
+    expect(r.failedStep).toBe('b');
+    expect(writes()).toBe(1);
+    const onDisk = JSON.parse(host.files.get(`${STATE}/journal.json`)!.data) as { lastError: { step: string; message: string } };
+    expect(onDisk.lastError).toMatchObject({ step: 'b', message: 'disk on fire' });
+  });
+});
