@@ -6,8 +6,32 @@ import type { StepPlan } from '../reconcile/step.ts';
 import { allSteps } from '../reconcile/steps.ts';
 import type { CommandContext } from './context.ts';
 
-interface PlanEntry extends StepPlan {
+export interface PlanEntry extends StepPlan {
   error?: { message: string; remediation?: string };
+}
+
+/** A planned action that is a refusal (`storage.refuse`, …): the step would stop there, changing nothing. */
+const isRefusal = (a: { kind: string }) => a.kind.endsWith('.refuse');
+
+/**
+ * Pure: marks a step whose plan contains refusals as refused (its error lists them) and counts
+ * the changes that would really be applied (refusals are not changes).
+ */
+export function tally(entries: PlanEntry[]): { changes: number; refused: number } {
+  for (const e of entries) {
+    const no = e.actions.filter(isRefusal);
+    if (!e.error && no.length) {
+      e.error = {
+        message: no.map((a) => `${a.description}${a.reason ? `: ${a.reason}` : ''}`).join('; '),
+        remediation: 'take the named device out of the configuration (e.g. NVME_DEVICES), or clear it yourself if its data is not needed; castai-edge-initd never changes what it cannot prove is its own',
+      };
+      e.summary = `REFUSED: ${e.summary}`;
+    }
+  }
+  return {
+    changes: entries.filter((e) => !e.error).reduce((n, e) => n + e.actions.length, 0),
+    refused: entries.filter((e) => e.error).length,
+  };
 }
 
 /**
@@ -33,8 +57,7 @@ export default async function planCommand(ctx: CommandContext, opts: { json?: bo
       });
     }
   }
-  const changes = entries.reduce((a, e) => a + e.actions.length, 0);
-  const refused = entries.filter((e) => e.error).length;
+  const { changes, refused } = tally(entries);
   if (opts.json) {
     ctx.out(JSON.stringify({ changes, refused, steps: entries.map(({ lines: _l, ...e }) => e) }, null, 2));
   } else {
