@@ -17,3 +17,10 @@ APT_PACKAGES += nftables
 .PHONY: chaos-faults
 chaos-faults: deps build vm-image
 	$(NODE) scripts/chaos-faults.ts $(CHAOS_FAULTS_ARGS)
+
+# The VM disk-safety matrix with every reboot crash point chained (after pvcreate; inside
+# mkfs.xfs; after mkfs, before the enable). `make test` runs the matrix with the mkfs point only.
+# See docs/decisions/0110-vm-disk-safety-matrix.md.
+.PHONY: chaos-disks
+chaos-disks: build vm-image
+	DISK_SAFETY_ALL_POINTS=1 $(NODE) node_modules/vitest/vitest.mjs run --project e2e test/e2e/disk-safety.test.ts
