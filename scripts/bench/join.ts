@@ -11,6 +11,8 @@
  *   idle_cpu_pct        its utime+stime over that window ÷ the window, in % of one CPU (guest clock;
  *                       under TCG every guest instruction costs several times its native time, so this
  *                       overstates a real machine's figure)
+ *   vm_tcg_cpu_slowdown guest CPU ÷ host CPU for the same binary's `version` ×10 (see tcgSlowdown)
+ *   idle_cpu_pct_native_est  idle_cpu_pct ÷ vm_tcg_cpu_slowdown: the estimate for a real machine
  *
  * One Debian 12 guest under qemu (TCG here: no KVM), the documented one-liner against the
  * control-plane emulator, the k0s TEST DOUBLE as k0s (test/e2e/join-fixture.ts). Everything is
@@ -75,6 +77,23 @@ async function idleSample(vm: Vm, minutes: number): Promise<IdleSample> {
   };
 }
 
+/**
+ * How much more CPU the same work costs in this TCG guest than on the host: user+sys CPU of 10
+ * runs of the same `castai-edge-initd version` binary in the guest ÷ on the host. Divides the
+ * guest's idle_cpu_pct into an estimate for a real machine (idle_cpu_pct_native_est).
+ */
+async function tcgSlowdown(vm: Vm): Promise<number> {
+  const loop = (bin: string) => `TIMEFORMAT='%U %S'; time (for i in 1 2 3 4 5 6 7 8 9 10; do ${bin} version >/dev/null; done)`;
+  const cpu = (out: string) => {
+    const [u, sy] = out.trim().split('\n').pop()!.trim().split(/\s+/).map(Number);
+    return u! + sy!;
+  };
+  const guest = cpu((await vm.exec(`${loop('/usr/local/bin/castai-edge-initd')} 2>&1`, { timeoutMs: 300_000 })).stdout);
+  const { execFileSync } = await import('node:child_process');
+  const host = cpu(execFileSync('bash', ['-c', `${loop(AGENT_BINARY_AMD64)} 2>&1`], { encoding: 'utf8' }));
+  return Number((guest / host).toFixed(1));
+}
+
 export default async function joinBench(): Promise<Record<string, unknown>> {
   const why = process.getuid?.() !== 0 ? 'needs root (netns, TAP)' : !existsSync(AGENT_BINARY_AMD64) ? 'run make build first' : await currentImage().then(() => '', (e: Error) => e.message);
   if (why) {
@@ -110,6 +129,7 @@ export default async function joinBench(): Promise<Record<string, unknown>> {
     // window is a no-op pass too.
     const idle = await idleSample(vm, Number(process.env.BENCH_IDLE_MINUTES ?? 10));
     const idlePasses = passes(await agentLog(vm)).filter((p) => p.complete && p.start >= idle.fromMs && p.end <= idle.toMs);
+    const tcg = await tcgSlowdown(vm);
     noop.push(...idlePasses.map((p) => p.totalMs));
 
     return {
@@ -125,6 +145,8 @@ export default async function joinBench(): Promise<Record<string, unknown>> {
       idle_cpu_pct: idle.cpuPct,
       idle_minutes: idle.minutes,
       idle_passes: idlePasses.length,
+      vm_tcg_cpu_slowdown: tcg,
+      idle_cpu_pct_native_est: Number((idle.cpuPct / tcg).toFixed(3)),
       join_vm_accel: 'tcg',
     };
   } finally {
