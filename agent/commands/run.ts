@@ -40,7 +40,13 @@ export default async function run(ctx: CommandContext, opts: { once?: boolean; s
 
   const steps = await allSteps({ ...(opts.skip ? { skip: opts.skip } : {}) });
   const hooks = lifecycleHooks({ host, cfg, log, shipper, signal: ac.signal, once: Boolean(opts.once), underSystemd: Boolean(ctx.env.INVOCATION_ID) });
-  const code = await runDaemon({ host, cfg, log, steps, once: Boolean(opts.once), afterPass: hooks.afterPass, teardown: hooks.teardown }, ac.signal);
+  const { collectGarbage } = await import('../reconcile/gc.ts');
+  const afterPass: NonNullable<typeof hooks.afterPass> = async (state, r) => {
+    const next = await hooks.afterPass?.(state, r);
+    if (!opts.once) collectGarbage(); // idle memory: back to the live set before the minute's sleep
+    return next;
+  };
+  const code = await runDaemon({ host, cfg, log, steps, once: Boolean(opts.once), afterPass, teardown: hooks.teardown }, ac.signal);
   ac.abort();
   await hooks.stopped();
   return code;
