@@ -186,8 +186,9 @@ export async function inspectStorage(host: Host, desired: StorageDesired): Promi
   // Steady state: the kernel already proves what is on our LV when it is mounted at our mount
   // point as xfs, and the state file recorded its UUID when we made it: no blkid needed.
   const mountedXfs = ourLv?.kernelMajMin && mounts.some((m) => m.majMin === ourLv.kernelMajMin && m.mountPoint === desired.mountPoint && m.fstype === 'xfs');
-  if (mountedXfs && st.state?.fsUuid) {
-    actual.lvFs = { type: 'xfs', uuid: st.state.fsUuid };
+  const recordedUuid = typeof st.state?.fsUuid === 'string' && /^[0-9a-fA-F-]{8,64}$/.test(st.state.fsUuid) ? st.state.fsUuid : undefined;
+  if (mountedXfs && recordedUuid) {
+    actual.lvFs = { type: 'xfs', uuid: recordedUuid };
   } else if (ourLv?.kernelMajMin) {
     const dev = ourLv.lvPath || `/dev/${ourLv.vgName}/${ourLv.lvName}`;
     const b = await host.exec('blkid', blkidArgs(dev), { timeoutMs: 30_000 });

@@ -97,6 +97,18 @@ describe('re-runs are idempotent', () => {
     expect(sim.host.execLines().map((l) => l.split(' ')[0])).toEqual(['lsblk', 'pvs', 'vgs', 'lvs']);
   });
 
+  test('a damaged fsUuid in the state file is not trusted: blkid probes the LV (found by the plan.storage fuzzer)', async () => {
+    const sim = await made();
+    const st = JSON.parse(sim.host.files.get(STATE)!.data) as Record<string, unknown>;
+    for (const bad of [{}, 36, '*t\'', '"5e1f0000-0000-4000-8000-000000000001"']) {
+      sim.host.setFile(STATE, JSON.stringify({ ...st, fsUuid: bad }), 0o600);
+      sim.host.calls.length = 0;
+      const r = await runStorageStep(sim.host, cfg(), STATE_DIR);
+      expect(r.plan.refused).toBe(false);
+      expect(sim.host.execLines()).toContain('blkid -p -o export /dev/castai-edge/k0s');
+    }
+  });
+
   test('our LV not mounted: blkid probes it (the state file alone is not trusted)', async () => {
     const sim = await made();
     sim.mountinfo = sim.mountinfo.filter((l) => !l.includes(' /var/lib/k0s '));
