@@ -25,10 +25,14 @@ let https: Agent;
 let sleeps: number[];
 
 /** Records the delays the client asks for, but waits at most 5 ms so the suite stays fast. */
+// Sleeps are recorded and skipped: the clock jumps ahead by each sleep, so the client's
+// Retry-After gate (which compares now() to a deadline) sees the time as having passed.
+let skipped = 0;
 const fastClock: Clock = {
-  now: () => Date.now(),
+  now: () => Date.now() + skipped,
   sleep: async (ms) => {
     sleeps.push(ms);
+    skipped += ms;
     await new Promise((r) => setTimeout(r, Math.min(ms, 5)));
   },
 };
@@ -331,7 +335,7 @@ describe('faults against the real client', () => {
   });
 
   it('503 + Retry-After (HTTP-date) → waits until then', async () => {
-    emu.addFault({ kind: 'status', status: 503, retryAfter: new Date(Date.now() + 20_000).toUTCString(), endpoint: 'register', times: 1 });
+    emu.addFault({ kind: 'status', status: 503, retryAfter: new Date(fastClock.now() + 20_000).toUTCString(), endpoint: 'register', times: 1 });
     await client().register(bootstrapToken, regRequest());
     expect(sleeps).toHaveLength(1);
     expect(sleeps[0]).toBeGreaterThan(15_000);
