@@ -10,9 +10,9 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { adminRequest } from './admin.ts';
 import { parseArgs } from 'node:util';
 import { ControlPlaneEmulator, type EmulatorInfo, type EmulatorOptions } from './emulator.ts';
 import type { FaultSpec } from './faults.ts';
@@ -59,25 +59,7 @@ function readInfo(stateDir: string): EmulatorInfo {
 }
 
 function admin(info: EmulatorInfo, method: string, sub: string, body?: unknown): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(`${info.apiUrl}/_emulator/${sub}`);
-    const req = request(
-      url,
-      { method, ca: readFileSync(info.caFile), headers: { 'x-emulator-admin': info.adminKey, 'content-type': 'application/json' }, timeout: 10_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          if ((res.statusCode ?? 500) >= 300) reject(new Error(`admin ${method} ${sub}: HTTP ${res.statusCode}: ${text}`));
-          else resolve(JSON.parse(text));
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('admin request timed out')));
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
+  return adminRequest(info, method, sub, body);
 }
 
 function envLines(i: EmulatorInfo): string {

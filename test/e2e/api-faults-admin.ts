@@ -12,8 +12,8 @@
  *   node test/e2e/api-faults-admin.ts --state-dir DIR < batch.json
  */
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import path from 'node:path';
+import { adminRequest } from '../control-plane/admin.ts';
 import { parseArgs } from 'node:util';
 import type { FaultSpec } from '../control-plane/faults.ts';
 
@@ -26,24 +26,7 @@ if (!stateDir) {
 const info = JSON.parse(readFileSync(path.join(stateDir, 'emulator.json'), 'utf8')) as { apiUrl: string; caFile: string; adminKey: string };
 
 function admin(method: string, sub: string, body?: unknown): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      new URL(`${info.apiUrl}/_emulator/${sub}`),
-      { method, ca: readFileSync(info.caFile), headers: { 'x-emulator-admin': info.adminKey, 'content-type': 'application/json' }, timeout: 10_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          if ((res.statusCode ?? 500) >= 300) reject(new Error(`admin ${method} ${sub}: HTTP ${res.statusCode}: ${text}`));
-          else resolve(JSON.parse(text));
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('admin request timed out')));
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
+  return adminRequest(info, method, sub, body);
 }
 
 const batch = JSON.parse(readFileSync(0, 'utf8')) as { clear?: boolean; add?: FaultSpec[] };
