@@ -301,7 +301,7 @@ beforeAll(async () => {
   const script = await lab.hostExec('curl', ['-fsS', '--cacert', cp.env.CA_FILE!, '-H', `@${hdr}`, cp.env.SCRIPT_URL!], { timeoutMs: 30_000 });
   fs.rmSync(hdr);
   const token = script.stdout.match(/local BOOTSTRAP_TOKEN="([^"]+)"/)?.[1];
-  expect(token, `install script: ${script.stderr}`).toBeTruthy();
+  expect(token, `install script: ${script.stderr}`).toMatch(/^[^\s"]+$/);
   const env = { API_URL: cp.env.API_URL, ORG_ID: cp.env.ORG_ID, CLUSTER_ID: cp.env.CLUSTER_ID, EDGE_LOCATION_ID: cp.env.EDGE_LOCATION_ID, INITD_BOOTSTRAP_TOKEN: token, INITD_CA_FILE: '/root/api-ca.pem' };
   vm.putFile(Buffer.from(Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join('')), 'disk-safety.env', 0o600);
   vm.putFile(cp.env.CA_FILE!, 'api-ca.pem');
