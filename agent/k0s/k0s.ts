@@ -116,11 +116,46 @@ export function installArgs(i: InstallArgsInput): string[] {
 /** Per Host (so per process): path → sha256 with the size:mtime it was computed at (see inspectK0s). */
 const hashCaches = new WeakMap<Host, Map<string, { key: string; sha256: string }>>();
 
+/** The start time (clock ticks after boot, field 22) from /proc/<pid>/stat; the comm may hold spaces and ')'. */
+export function procStartTime(stat: string | undefined): string | undefined {
+  if (!stat) return undefined;
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields 3.. (state, ppid, ...)
+  const v = rest[22 - 3];
+  return v && /^\d+$/.test(v) ? v : undefined;
+}
+
+/** Per Host (so per process): k0sworker's main process when systemd last said the unit was active. */
+const mainPids = new WeakMap<Host, { pid: number; startTime: string }>();
+
+/**
+ * Is k0sworker active? Asked of systemd (`systemctl show`), which also names its main process;
+ * later passes of the same process only check that this very process (pid and start time, so
+ * never a reused pid) is still alive under /proc: while the main process of a Type=simple unit
+ * lives, the unit is active. Any doubt asks systemd again. (Not the unit's cgroup: k0s's unit uses
+ * KillMode=process, so container shims can keep a failed unit's cgroup populated.)
+ */
+async function k0sUnitActive(host: Host): Promise<boolean> {
+  const known = mainPids.get(host);
+  if (known) {
+    if (procStartTime(await host.readFile(`/proc/${known.pid}/stat`)) === known.startTime) return true;
+    mainPids.delete(host);
+  }
+  const r = await host.exec('systemctl', ['show', '-p', 'ActiveState', '-p', 'MainPID', K0S_UNIT], { timeoutMs: 10_000 });
+  const props = Object.fromEntries(r.stdout.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
+  const active = r.exitCode === 0 && props.ActiveState === 'active';
+  const pid = Number(props.MainPID);
+  if (active && Number.isInteger(pid) && pid > 1) {
+    const startTime = procStartTime(await host.readFile(`/proc/${pid}/stat`));
+    if (startTime) mainPids.set(host, { pid, startTime });
+  }
+  return active;
+}
+
 export async function inspectK0s(host: Host, readRecorded: () => Promise<K0sRecorded | undefined>): Promise<K0sActual> {
   const [bin, unit, active, conf, recorded] = await Promise.all([
     host.stat(K0S_BIN),
     host.stat(K0S_UNIT_FILE),
-    host.exec('systemctl', ['is-active', K0S_UNIT], { timeoutMs: 10_000 }),
+    k0sUnitActive(host),
     host.stat(KUBELET_CONF),
     readRecorded(),
   ]);
@@ -144,7 +179,7 @@ export async function inspectK0s(host: Host, readRecorded: () => Promise<K0sReco
   return {
     ...(binarySha256 ? { binarySha256 } : {}),
     unitExists: Boolean(unit?.isFile),
-    unitActive: active.stdout.trim() === 'active',
+    unitActive: active,
     joined: Boolean(conf?.isFile),
     ...(recorded ? { recorded } : {}),
   };

@@ -1,6 +1,7 @@
 import { AgentError } from '../errors.ts';
 import type { ExecResult, Host } from '../host/host.ts';
-import { parseDump, parseIpAddr, parseIpLink, parseIpRoutes } from './parse.ts';
+import { parseDump, parseIpBatch } from './parse.ts';
+import { validateIfaceName } from './spec.ts';
 import type { DeviceState, WireguardActual } from './types.ts';
 
 export const PKG_WG = 'wireguard-tools';
@@ -27,49 +28,44 @@ export async function readDump(host: Host, iface: string): Promise<DeviceState> 
 }
 
 /**
- * Read the interface, its addresses, MTU, routes and WireGuard peers. Changes nothing.
+ * One `ip` process reads the link (kind, flags, MTU: `addr show -d` carries them), its addresses
+ * and every route via it in both families (`route show table all`, filtered to the main table by
+ * parseIpRoutes). The script is fixed and read-only; only the validated interface name varies.
+ */
+export const IP_BATCH_ARGS: readonly string[] = ['-j', '-d', '-batch', '-'];
+export const ipBatchScript = (iface: string): string => `addr show dev ${iface}\nroute show table all dev ${iface}\n`;
+
+/**
+ * Read the interface, its addresses, MTU, routes and WireGuard peers: two processes, `ip -batch`
+ * and `wg show dump`, in one wave when sysfs already shows the interface. Changes nothing.
  * Throws AgentError when the name is taken by something that is not WireGuard.
  */
 export async function inspectWireguard(host: Host, iface: string): Promise<WireguardActual> {
-  const linkArgs = ['-j', '-d', 'link', 'show', 'dev', iface];
-  const addrArgs = ['-j', 'addr', 'show', 'dev', iface];
-  const r4Args = ['-j', 'route', 'show', 'dev', iface];
-  const r6Args = ['-j', '-6', 'route', 'show', 'dev', iface];
+  validateIfaceName(iface); // it goes into the batch script: never a newline or a second command
   const dumpArgs = ['show', iface, 'dump'];
-  const reads = () =>
-    Promise.all([
-      host.exec('ip', addrArgs, { timeoutMs: 10_000 }),
-      host.exec('ip', r4Args, { timeoutMs: 10_000 }),
-      host.exec('ip', r6Args, { timeoutMs: 10_000 }),
-      host.exec('wg', dumpArgs, { timeoutMs: 10_000 }),
-    ]);
-  // Steady state: sysfs says the interface exists, so the four reads start with `ip link`
-  // (all read-only; if the link then proves missing or foreign their answers are unused).
-  const early = (await host.stat(`/sys/class/net/${iface}`)) ? reads() : undefined;
+  const dumpRead = () => host.exec('wg', dumpArgs, { timeoutMs: 10_000 });
+  const ipRead = host.exec('ip', [...IP_BATCH_ARGS], { stdin: ipBatchScript(iface), timeoutMs: 10_000 });
+  // Steady state: sysfs says the interface exists, so `wg show` runs beside `ip` (both read-only;
+  // if the link then proves missing or foreign, the dump is unused).
+  const early = (await host.stat(`/sys/class/net/${iface}`)) ? dumpRead() : undefined;
   early?.catch(() => {});
-  const link = await host.exec('ip', linkArgs, { timeoutMs: 10_000 });
-  if (link.notFound) throw missingTool('ip', PKG_IP);
-  if (link.exitCode !== 0) {
-    if (/does not exist|cannot find device/i.test(link.stderr)) {
-      return { iface, exists: false, userspace: false, up: false, addresses: [], routes: [] };
-    }
-    checked(link, 'ip', linkArgs, PKG_IP);
+  const ip = await ipRead;
+  const absent: WireguardActual = { iface, exists: false, userspace: false, up: false, addresses: [], routes: [] };
+  if (ip.notFound) throw missingTool('ip', PKG_IP);
+  if (ip.exitCode !== 0) {
+    if (/does not exist|cannot find device/i.test(ip.stderr)) return absent;
+    checked(ip, 'ip', [...IP_BATCH_ARGS], PKG_IP);
   }
-  const info = parseIpLink(link.stdout);
-  if (!info) return { iface, exists: false, userspace: false, up: false, addresses: [], routes: [] };
+  const read = parseIpBatch(ip.stdout);
+  const info = read.link;
+  if (!info) return absent;
   if (info.kind !== 'wireguard' && info.kind !== 'tun') {
     throw new AgentError(
       `interface ${iface} exists but is a ${info.kind ?? 'plain'} device, not WireGuard; the agent will not touch it`,
       `pick another name with INITD_WIREGUARD_INTERFACE, or remove it: ip link del ${iface}`,
     );
   }
-  // The link is ours: the other four reads at once, unless they already started with it.
-  const [addr0, r40, r6, dump] = await (early ?? reads());
-  const addr = checked(addr0, 'ip', addrArgs, PKG_IP);
-  const r4 = checked(r40, 'ip', r4Args, PKG_IP);
-  // A host with IPv6 disabled fails `ip -6 route`; treat that as no IPv6 routes.
-  const routes6 = r6.exitCode === 0 ? parseIpRoutes(r6.stdout, true) : [];
-
+  const dump = await (early ?? dumpRead());
   if (dump.notFound) throw missingTool('wg', PKG_WG);
   if (dump.exitCode !== 0) {
     const hint =
@@ -86,8 +82,8 @@ export async function inspectWireguard(host: Host, iface: string): Promise<Wireg
     ifindex: info.ifindex,
     up: info.up,
     mtu: info.mtu,
-    addresses: parseIpAddr(addr.stdout),
-    routes: [...parseIpRoutes(r4.stdout), ...routes6],
+    addresses: read.addresses,
+    routes: read.routes,
     device: parseDump(dump.stdout),
   };
 }

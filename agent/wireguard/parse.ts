@@ -97,8 +97,13 @@ export function parseIpAddr(json: string): string[] {
   return out.sort();
 }
 
-/** `ip -j [-6] route show dev <if>` (main table). A bare dst is a host route. */
-export function parseIpRoutes(json: string, family6 = false): RouteState[] {
+/**
+ * `ip -j route show table all dev <if>`: the main table's unicast routes via the interface, IPv4
+ * and IPv6 alike. The family is the dst's; for `default` it is IPv6 when the route has `pref`
+ * (the kernel sets RTA_PREF on every IPv6 route and never on IPv4). Other tables and the kernel's local, broadcast and
+ * multicast entries are left out. A bare dst is a host route.
+ */
+export function parseIpRoutes(json: string): RouteState[] {
   const what = 'ip -j route show';
   const text = json.trim();
   if (text === '') return [];
@@ -106,10 +111,33 @@ export function parseIpRoutes(json: string, family6 = false): RouteState[] {
   for (const r of jsonArray(text, what)) {
     if (!isObj(r)) throw new Error(`${what}: entry is not an object`);
     if (typeof r.type === 'string' && r.type !== 'unicast') continue; // multicast/local/broadcast are the kernel's
+    if (r.table !== undefined && r.table !== 'main') continue; // `table all`: only the main table is ours
     if (typeof r.dst !== 'string') continue;
-    const dst = canonicalCidr(r.dst, family6);
+    const dst = canonicalCidr(r.dst, r.dst.includes(':') || typeof r.pref === 'string');
     if (!dst) continue;
     out.push({ dst, ...(typeof r.protocol === 'string' ? { protocol: r.protocol } : {}) });
   }
   return out;
+}
+
+/** The interface as one `ip -j -d -batch -` read sees it (see IP_BATCH in inspect.ts). */
+export interface IpBatchRead {
+  link?: LinkInfo;
+  addresses: string[];
+  routes: RouteState[];
+}
+
+/**
+ * `ip -j -d -batch -` running `addr show dev <if>` then `route show table all dev <if>`: ip prints
+ * one JSON array per command, each on its own line. With -d, `addr show` carries everything
+ * `link show -d` does (ifindex, flags, MTU, the link kind), so one process reads link, addresses
+ * and routes of both families. An interface that does not exist fails the batch (stderr), not here.
+ */
+export function parseIpBatch(text: string): IpBatchRead {
+  const what = 'ip -j -d -batch';
+  const docs = text.split('\n').filter((l) => l.trim() !== '');
+  if (docs.length === 0 || docs.length > 2) throw new Error(`${what}: expected 2 JSON arrays (addr, routes), one per line; got ${docs.length} line(s)`);
+  const link = parseIpLink(docs[0]!);
+  if (!link) return { addresses: [], routes: [] };
+  return { link, addresses: parseIpAddr(docs[0]!), routes: docs[1] === undefined ? [] : parseIpRoutes(docs[1]) };
 }

@@ -171,7 +171,7 @@ const shimEnv = (devices: string) => `NVME_DEVICES=${shq(devices)} PATH=${SHIM_D
 async function pass(devices: string): Promise<Pass> {
   const r = await vm.exec(
     [
-      `mkdir -p ${RUN_DIR} && : > ${RUN_DIR}/calls.log && echo 'link show dev wg0' > ${RUN_DIR}/fail-ip`,
+      `mkdir -p ${RUN_DIR} && : > ${RUN_DIR}/calls.log && printf '%s' '-batch -' > ${RUN_DIR}/fail-ip`,
       `${shimEnv(devices)} castai-edge-initd ${RUN_ARGS} > ${RUN_DIR}/out.log 2>&1; code=$?`,
       `cat ${RUN_DIR}/out.log; echo "@@EXIT $code"; cat ${RUN_DIR}/calls.log`,
     ].join('\n'),
@@ -448,7 +448,7 @@ describe('positive control: the blank disks ARE used when allowed', () => {
       `mkfs.xfs -K -L castai-k0s ${LV}`,
       'systemctl daemon-reload',
       'systemctl enable --now var-lib-k0s.mount',
-      'ip -j -d link show dev wg0',
+      'ip -j -d -batch -',
     ]);
     const now = await hashDisks(DISKS.map((x) => x.role));
     expect(now.A).not.toBe(hostHash.A);
@@ -556,7 +556,7 @@ describe('reboot during storage setup: hard reset at each crash point, then conv
       await vm.sh(
         [
           `mkdir -p ${RUN_DIR} && : > ${RUN_DIR}/calls.log && rm -f ${RUN_DIR}/reached-*`,
-          `echo 'link show dev wg0' > ${RUN_DIR}/fail-ip`,
+          `printf '%s' '-batch -' > ${RUN_DIR}/fail-ip`,
           `printf '%s' ${shq(pt.match)} > ${RUN_DIR}/hook-${pt.tool}`,
           ...(pt.after ? [`printf '%s' ${shq(pt.after)} > ${RUN_DIR}/hook-${pt.tool}.after`] : []),
           `${shimEnv(devices)} setsid nohup castai-edge-initd ${RUN_ARGS} > /root/disk-safety-pass-${i + 1}.log 2>&1 < /dev/null &`,
@@ -578,14 +578,14 @@ describe('reboot during storage setup: hard reset at each crash point, then conv
     const why = `${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
     expect(p.storage, why).toMatch(/^\[3\/6\] storage: mount existing castai-edge\/k0s .* — done/);
     expect(p.stdout).not.toMatch(/refusing to touch|storage: refused/);
-    expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l)), why).toEqual([`xfs_db -r -c sb 0 -c p inprogress ${LV}`, 'systemctl daemon-reload', 'systemctl enable --now var-lib-k0s.mount', 'ip -j -d link show dev wg0']);
+    expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l)), why).toEqual([`xfs_db -r -c sb 0 -c p inprogress ${LV}`, 'systemctl daemon-reload', 'systemctl enable --now var-lib-k0s.mount', 'ip -j -d -batch -']);
     expect(await endState()).toEqual(reference);
 
     // A further pass is a no-op: nothing to do, not one command beyond the reads.
     const again = await pass(devices);
     expect(again.storage, again.stdout).toMatch(/^\[3\/6\] storage: nothing to do \(/);
     expect(again.lines.find((l) => l.msg.startsWith('[3/6] storage:'))?.changed).toBe(false);
-    expect(again.calls).toEqual(['ip -j -d link show dev wg0']);
+    expect(again.calls).toEqual(['ip -j -d -batch -']);
     expect(await endState()).toEqual(reference);
 
     // The unsafe disks without an OS-side owner went through the hard resets unchanged (the md

@@ -163,11 +163,15 @@ export function gpuHost(reads: GpuReads, queryExit = 0): FakeHost {
 /** The only nvidia-smi calls a plan may make. */
 export const READ_ONLY_SMI = /^nvidia-smi (--query-gpu=[a-z.,_]+ --format=csv,noheader(,nounits)?|mig -i \d+ -(lgip|lgipp|lgi|lci))$/;
 
-/** Commands the `plan` command may run: reads only (argv as one line). */
-export function isReadOnlyExec(line: string): boolean {
+/** The only ip commands a read may send on `ip -batch -`'s stdin. */
+const READ_ONLY_IP_BATCH = /^(addr|link|route) show( table all)? dev [A-Za-z0-9_.-]{1,15}$/;
+
+/** Commands the `plan` command may run: reads only (argv as one line; stdin for `ip -batch -`). */
+export function isReadOnlyExec(line: string, stdin?: string): boolean {
   const [cmd, a1] = line.split(' ');
   if (STORAGE_READS.has(cmd!)) return true;
   if (cmd === 'nvidia-smi') return READ_ONLY_SMI.test(line);
+  if (cmd === 'ip' && line.includes(' -batch')) return a1 === '-j' && stdin !== undefined && stdin.trim().split('\n').every((l) => READ_ONLY_IP_BATCH.test(l));
   if (cmd === 'ip') return a1 === '-j'; // ip -j ... show
   if (cmd === 'wg') return a1 === 'show';
   if (cmd === 'systemctl') return ['is-active', 'is-enabled', 'show', 'status', 'is-failed'].includes(a1!);
@@ -194,6 +198,6 @@ export function registeredHostFacts(h: FakeHost, registerJson: string): void {
   h.tcp.set('cp.example.test:8132', { ok: true, durationMs: 1 });
   h.tls.set('cp.example.test:8443', { connected: true, authorized: true, chainSha256: [], durationMs: 1 });
   h.onExec('timedatectl show', { stdout: 'NTPSynchronized=yes\n' });
-  h.onExec('ip -j -d link show', { exitCode: 1, stderr: 'Device "wg0" does not exist.\n' });
-  h.onExec('systemctl is-active', { exitCode: 3, stdout: 'inactive\n' });
+  h.onExec('ip -j -d -batch -', { exitCode: 1, stderr: 'Device "wg0" does not exist.\nCommand failed -:1\n' });
+  h.onExec('systemctl show -p ActiveState -p MainPID k0sworker.service', { stdout: 'ActiveState=inactive\nMainPID=0\n' });
 }

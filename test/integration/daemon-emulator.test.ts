@@ -50,7 +50,7 @@ function nodeHost(): NetFakeHost {
     h.setFile(K0S_BIN, 'k0s-binary', 0o755);
     return {};
   });
-  h.onExec('systemctl', (args) => (args[0] === 'is-active' ? { exitCode: 3, stdout: 'inactive\n' } : {}));
+  h.onExec('systemctl', (args) => (args[0] === 'show' ? { stdout: 'ActiveState=inactive\nMainPID=0\n' } : {}));
   h.onExec(K0S_BIN, (args) => {
     if (args[0] === 'install') h.setFile('/etc/systemd/system/k0sworker.service', '[Service]\n');
     return {};
@@ -73,7 +73,7 @@ async function pass(h: FakeHost, env: Record<string, string>, lines: string[]) {
   // Joining: the fake k0sworker "joins" when started.
   h.onExec('systemctl', (args) => {
     if (args[0] === 'start') h.setFile(KUBELET_CONF, 'apiVersion: v1\n', 0o600);
-    return args[0] === 'is-active' ? { exitCode: h.files.has(KUBELET_CONF) ? 0 : 3, stdout: h.files.has(KUBELET_CONF) ? 'active\n' : 'inactive\n' } : {};
+    return args[0] === 'show' ? { stdout: `ActiveState=${h.files.has(KUBELET_CONF) ? 'active' : 'inactive'}\nMainPID=0\n` } : {};
   });
   const code = await runDaemon({ host: h, cfg, log, steps: [registerStep(), k0sStep()], once: true, afterPass: hooks.afterPass, teardown: hooks.teardown }, ac.signal);
   await hooks.stopped();

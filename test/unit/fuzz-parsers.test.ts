@@ -29,7 +29,7 @@ describe('fuzz: no crash, every rejection names its input, no host change', () =
       'config.env-file', 'config.labels', 'config.taints', 'config.gpu', 'config.proxy', 'config.nvme-devices',
       'gpu.query-gpu', 'gpu.lgip', 'gpu.lgipp', 'gpu.lgi', 'gpu.lci', 'gpu.mig-call', 'gpu.mig-enable',
       'storage.lsblk', 'storage.wipefs', 'storage.blkid', 'storage.pvs', 'storage.vgs', 'storage.lvs', 'storage.mountinfo',
-      'wireguard.dump', 'wireguard.ip-link', 'wireguard.ip-addr', 'wireguard.ip-route',
+      'wireguard.dump', 'wireguard.ip-link', 'wireguard.ip-addr', 'wireguard.ip-route', 'wireguard.ip-batch',
       'api.register', 'api.edge-state', 'api.retry-after', 'k0s.join-token', 'k0s.yaml-subset',
       'preflight.kernel', 'preflight.proc-net-tcp', 'preflight.register-endpoints', 'plan.storage', 'plan.gpu', 'plan.command',
     ]) expect(names).toContain(n);

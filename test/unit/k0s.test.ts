@@ -14,6 +14,7 @@ import {
   K0S_TOKEN_FILE,
   KUBELET_CONF,
   planK0s,
+  procStartTime,
   type K0sActual,
   type K0sDesired,
   type K0sRecorded,
@@ -209,7 +210,7 @@ describe('k0s inspect', () => {
     const h = new FakeHost().setFile(K0S_BIN, 'k0s-binary-v1');
     let n = 0;
     h.onExec('sha256sum', () => ({ exitCode: 0, stdout: `${String(++n).repeat(64).slice(0, 64)}  ${K0S_BIN}\n` }));
-    h.onExec('systemctl is-active', { exitCode: 0, stdout: 'active\n' });
+    h.onExec('systemctl show', { exitCode: 0, stdout: 'MainPID=0\nActiveState=active\n' });
     const none = async () => undefined;
     const a1 = await inspectK0s(h, none);
     const a2 = await inspectK0s(h, none);
@@ -223,6 +224,62 @@ describe('k0s inspect', () => {
     const other = new FakeHost().setFile(K0S_BIN, 'k0s-binary-v2-longer');
     other.onExec('sha256sum', { exitCode: 0, stdout: `${'f'.repeat(64)}  ${K0S_BIN}\n` });
     expect((await inspectK0s(other, none)).binarySha256).toBe('f'.repeat(64));
+  });
+});
+
+describe('k0s inspect: is k0sworker active?', () => {
+  const STAT = readFileSync(new URL('../fixtures/proc/stat-k0s.txt', import.meta.url), 'utf8'); // pid 31044, start 2381172
+  const SHOW = 'systemctl show -p ActiveState -p MainPID k0sworker.service';
+  const none = async () => undefined;
+
+  it('reads the start time (field 22) of real /proc/<pid>/stat lines, also with spaces and ")" in the comm', () => {
+    expect(procStartTime(STAT)).toBe('2381172');
+    expect(procStartTime(readFileSync(new URL('../fixtures/proc/stat-comm-with-paren.txt', import.meta.url), 'utf8'))).toBe('2381203');
+    expect(procStartTime(undefined)).toBeUndefined();
+    expect(procStartTime('31044 (k0s) S 1 2')).toBeUndefined();
+  });
+
+  it('asks systemd once, then only checks that the same main process (pid + start time) lives', async () => {
+    const h = new FakeHost().setFile('/proc/31044/stat', STAT);
+    h.onExec(SHOW, { stdout: 'MainPID=31044\nActiveState=active\n' });
+    expect((await inspectK0s(h, none)).unitActive).toBe(true);
+    expect((await inspectK0s(h, none)).unitActive).toBe(true);
+    expect((await inspectK0s(h, none)).unitActive).toBe(true);
+    expect(h.execLines()).toEqual([SHOW]); // one process in three passes
+
+    // the main process died (k0sworker stopped or restarting): systemd is asked again, and its answer counts
+    h.files.delete('/proc/31044/stat');
+    h.onExec(SHOW, { stdout: 'MainPID=0\nActiveState=activating\n' });
+    expect((await inspectK0s(h, none)).unitActive).toBe(false);
+    expect(h.execLines()).toEqual([SHOW, SHOW]);
+    // …and keeps being asked until it names a live main process again
+    expect((await inspectK0s(h, none)).unitActive).toBe(false);
+    expect(h.execLines()).toHaveLength(3);
+  });
+
+  it('a reused pid (another start time) is not k0sworker', async () => {
+    const h = new FakeHost().setFile('/proc/31044/stat', STAT);
+    h.onExec(SHOW, { stdout: 'ActiveState=active\nMainPID=31044\n' });
+    await inspectK0s(h, none);
+    h.setFile('/proc/31044/stat', STAT.replace(' 2381172 ', ' 2399999 ')); // same pid, a later process
+    h.onExec(SHOW, { exitCode: 0, stdout: 'ActiveState=failed\nMainPID=0\n' });
+    expect((await inspectK0s(h, none)).unitActive).toBe(false);
+    expect(h.execLines()).toEqual([SHOW, SHOW]);
+  });
+
+  it('inactive, failed, unknown unit or a failing systemctl: not active, nothing cached', async () => {
+    for (const r of [
+      { stdout: 'ActiveState=inactive\nMainPID=0\n' },
+      { stdout: 'ActiveState=failed\nMainPID=0\n' },
+      { exitCode: 1, stdout: '', stderr: 'Failed to connect to bus' },
+      { stdout: 'ActiveState=deactivating\nMainPID=31044\n' },
+    ]) {
+      const h = new FakeHost().setFile('/proc/31044/stat', STAT);
+      h.onExec(SHOW, r);
+      expect((await inspectK0s(h, none)).unitActive, JSON.stringify(r)).toBe(false);
+      await inspectK0s(h, none);
+      expect(h.execLines(), JSON.stringify(r)).toEqual([SHOW, SHOW]);
+    }
   });
 });
 

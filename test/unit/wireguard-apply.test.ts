@@ -8,6 +8,7 @@ import { reresolveEndpoints, statusFromDump, wireguardStatus } from '../../agent
 import { reconcileWireguard } from '../../agent/wireguard/index.ts';
 import { keyPaths } from '../../agent/wireguard/keys.ts';
 import { normalizeSpec } from '../../agent/wireguard/spec.ts';
+import { ipBatchScript } from '../../agent/wireguard/inspect.ts';
 import { parseDump } from '../../agent/wireguard/parse.ts';
 import { wireguardStep } from '../../agent/reconcile/steps/wireguard.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
@@ -33,7 +34,7 @@ function freshHost(opts: { wireguardGo: boolean }) {
   host.dns.set('gw.example', ['10.203.0.2']);
   host.onExec('ip', {});
   host.onExec('wg', {});
-  host.onExec('ip -j -d link show dev wg0', { exitCode: 1, stderr: 'Device "wg0" does not exist.\n' });
+  host.onExec('ip -j -d -batch -', { exitCode: 1, stderr: fx('ip-batch-missing.stderr').replace('nonexist', 'wg0') });
   host.onExec('ip link add dev wg0 type wireguard', { exitCode: 2, stderr: fx('ip-link-add-no-kernel-module.stderr') });
   if (opts.wireguardGo) host.onExec('wireguard-go wg0', {});
   return host;
@@ -47,7 +48,7 @@ describe('reconcile on a fresh host (FakeHost)', () => {
     const key = host.files.get(keyPaths(STATE).file)!;
     expect(key.mode).toBe(0o600);
     expect(host.execLines()).toEqual([
-      'ip -j -d link show dev wg0',
+      'ip -j -d -batch -',
       'ip link add dev wg0 type wireguard',
       'wireguard-go wg0',
       'ip -j link show dev wg0', // wait for the TUN device
@@ -124,7 +125,7 @@ describe('reconcile on a fresh host (FakeHost)', () => {
     const dry = freshHost({ wireguardGo: true });
     const r = await reconcileWireguard(dry, spec(), { stateDir: STATE, logger: silent().logger, dryRun: true });
     expect(r.actions.map((a) => a.kind)).toContain('wireguard.key.set');
-    expect(dry.execLines()).toEqual(['ip -j -d link show dev wg0']);
+    expect(dry.execLines()).toEqual(['ip -j -d -batch -']);
     expect(dry.mutations(new Set(['ip']))).toEqual([]); // not even the key file is written by a dry run
   });
 
@@ -146,12 +147,16 @@ function configuredHost() {
   host.dirs.set(`${STATE}/wireguard`, 0o700);
   host.setFile(keyPaths(STATE).file, `${v.privateKey}\n`, 0o600);
   host
-    .onExec('ip -j -d link show dev wg0', { stdout: fx('ip-link-wireguard-go.json') })
-    .onExec('ip -j addr show dev wg0', { stdout: fx('ip-addr-wireguard-go.json') })
-    .onExec('ip -j route show dev wg0', { stdout: fx('ip-route4-wireguard-go.json') })
-    .onExec('ip -j -6 route show dev wg0', { stdout: fx('ip-route6-wireguard-go.json') })
-    .onExec('wg show wg0 dump', { stdout: fx('dump-agent-wireguard-go.txt').replace('lfBVKISe74iRr/LWhfHo8bkbdff+z/iyO6yfzLa/vi8=', v.wgPubkey) });
+    // one read-only batch; any other script would be a bug (the fake answers only this one)
+    .onExec('ip -j -d -batch -', (_args, o) => (o.stdin === ipBatchScript('wg0') ? { stdout: fx('ip-batch-wireguard-go.txt') } : { exitCode: 1, stderr: `unexpected ip batch: ${String(o.stdin)}` }))
+    .onExec('wg show wg0 dump', { stdout: configuredDump() });
   return host;
+}
+
+/** The real dump with the public key of the key file configuredHost stores. */
+function configuredDump(): string {
+  const vectors = JSON.parse(fx('key-vectors.json')) as { vectors: Array<{ privateKey: string; wgPubkey: string }> };
+  return fx('dump-agent-wireguard-go.txt').replace('lfBVKISe74iRr/LWhfHo8bkbdff+z/iyO6yfzLa/vi8=', vectors.vectors[0]!.wgPubkey);
 }
 
 describe('reconcile on a configured host: equal → nothing touched', () => {
@@ -160,10 +165,10 @@ describe('reconcile on a configured host: equal → nothing touched', () => {
     const r = await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger });
     expect(r.actions).toEqual([]);
     expect(host.mutations(new Set(['ip', 'wg']))).toEqual([]);
-    expect(host.execLines().every((l) => / show /.test(l))).toBe(true);
+    expect(host.execLines()).toEqual(['ip -j -d -batch -', 'wg show wg0 dump']); // the batch answers only its read-only script
   });
 
-  it('the steady-state step reads the interface once: one ip link, then addr/routes/dump, no second wg dump', async () => {
+  it('the steady-state step reads the interface once: one ip batch and one wg dump, no second dump', async () => {
     const host = configuredHost();
     const { logger } = silent();
     const ctx = {
@@ -177,19 +182,33 @@ describe('reconcile on a configured host: equal → nothing touched', () => {
     const r = await wireguardStep().run(ctx);
     expect(r.changed).toBe(false);
     expect(r.summary).toMatch(/^wg0 up, handshake \d+s ago$/);
-    expect(host.execLines().sort()).toEqual(
-      ['ip -j -d link show dev wg0', 'ip -j addr show dev wg0', 'ip -j route show dev wg0', 'ip -j -6 route show dev wg0', 'wg show wg0 dump'].sort(),
-    );
-    expect(host.execLines()[0]).toBe('ip -j -d link show dev wg0');
+    expect(host.execLines()).toEqual(['ip -j -d -batch -', 'wg show wg0 dump']);
   });
 
-  it('when sysfs shows the interface, all five reads start together (one wave of processes)', async () => {
-    const host = configuredHost();
-    host.dirs.set('/sys/class/net/wg0', 0o755);
-    const r = await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger });
-    expect(r.actions).toEqual([]);
-    // the four reads are started before `ip link` (FakeHost records at the call)
-    expect(host.execLines()).toEqual(['ip -j addr show dev wg0', 'ip -j route show dev wg0', 'ip -j -6 route show dev wg0', 'wg show wg0 dump', 'ip -j -d link show dev wg0']);
+  it('when sysfs shows the interface, both reads start together (one wave of two processes)', async () => {
+    /** Whether the batch had answered when `wg show` started: the wave is proven by the order of events, not by timing. */
+    const run = async (sysfs: boolean) => {
+      const host = configuredHost();
+      if (sysfs) host.dirs.set('/sys/class/net/wg0', 0o755);
+      let ipAnswered = false;
+      let dumpStartedAfterIp: boolean | undefined;
+      host.onExec('ip -j -d -batch -', async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        ipAnswered = true;
+        return { stdout: fx('ip-batch-wireguard-go.txt') };
+      });
+      const dump = configuredDump();
+      host.onExec('wg show wg0 dump', () => {
+        dumpStartedAfterIp = ipAnswered;
+        return { stdout: dump };
+      });
+      const r = await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger });
+      expect(r.actions).toEqual([]);
+      expect(host.execLines()).toEqual(['ip -j -d -batch -', 'wg show wg0 dump']);
+      return dumpStartedAfterIp;
+    };
+    expect(await run(true)).toBe(false); // steady state: one wave
+    expect(await run(false)).toBe(true); // unknown interface: the dump waits until ip proved it ours
   });
 });
 

@@ -4,7 +4,7 @@ import { FakeHost } from '../../agent/host/fake.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { canonicalCidr, canonicalInterfaceAddress, canonicalIp } from '../../agent/wireguard/cidr.ts';
 import { inspectWireguard } from '../../agent/wireguard/inspect.ts';
-import { parseDump, parseIpAddr, parseIpLink, parseIpRoutes } from '../../agent/wireguard/parse.ts';
+import { parseDump, parseIpAddr, parseIpBatch, parseIpLink, parseIpRoutes } from '../../agent/wireguard/parse.ts';
 
 const fx = (name: string) => readFileSync(new URL(`../fixtures/wg/${name}`, import.meta.url), 'utf8');
 const DUMMY_PRIV = 'QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=';
@@ -52,9 +52,29 @@ describe('parsers on real wireguard-go / iproute2 output', () => {
     expect(parseIpAddr(fx('ip-addr-wireguard-go.json'))).toEqual(['100.96.0.7/32']); // fe80:: link-local left out
     expect(parseIpAddr(fx('ip-addr-fresh-wireguard-go.json'))).toEqual([]);
     expect(parseIpRoutes(fx('ip-route4-wireguard-go.json'))).toEqual([{ dst: '10.244.0.0/16' }, { dst: '100.96.0.1/32' }]);
-    expect(parseIpRoutes(fx('ip-route6-wireguard-go.json'), true)).toEqual([{ dst: 'fe80::/64', protocol: 'kernel' }]);
+    expect(parseIpRoutes(fx('ip-route6-wireguard-go.json'))).toEqual([{ dst: 'fe80::/64', protocol: 'kernel' }]);
     expect(parseIpRoutes(fx('ip-route4-fresh.json'))).toEqual([]);
     expect(parseIpRoutes('')).toEqual([]);
+  });
+
+  it('ip -j -d -batch (addr + route table all): link, addresses and main-table routes of both families in one read', () => {
+    expect(parseIpBatch(fx('ip-batch-wireguard-go.txt'))).toEqual({
+      link: { ifindex: 2, kind: 'tun', up: true, mtu: 1380 },
+      addresses: ['100.96.0.7/32'], // fe80:: link-local left out
+      // the local table's /32 and fe80::…, and ff00::/8 multicast are the kernel's; -d prints protocol boot
+      routes: [{ dst: '10.244.0.0/16', protocol: 'boot' }, { dst: '100.96.0.1/32', protocol: 'boot' }, { dst: 'fe80::/64', protocol: 'kernel' }],
+    });
+    expect(parseIpBatch(fx('ip-batch-fresh-wireguard-go.txt'))).toEqual({ link: { ifindex: 2, kind: 'tun', up: false, mtu: 1420 }, addresses: [], routes: [] });
+    // the same as the separate reads it replaces (protocol aside: only "kernel" matters to the plan)
+    const b = parseIpBatch(fx('ip-batch-wireguard-go.txt'));
+    expect(b.link).toEqual(parseIpLink(fx('ip-link-wireguard-go.json')));
+    expect(b.addresses).toEqual(parseIpAddr(fx('ip-addr-wireguard-go.json')));
+    expect(b.routes.map((r) => r.dst)).toEqual([...parseIpRoutes(fx('ip-route4-wireguard-go.json')), ...parseIpRoutes(fx('ip-route6-wireguard-go.json'))].map((r) => r.dst));
+    // a v6 default route is told from a v4 one by `pref` (set on every IPv6 route); other tables are left out
+    expect(parseIpRoutes('[{"type":"unicast","dst":"default","table":"main","pref":"medium"},{"dst":"default"},{"dst":"10.1.0.0/16","table":"51820"}]')).toEqual([{ dst: '::/0' }, { dst: '0.0.0.0/0' }]);
+    expect(parseIpBatch('[]\n')).toEqual({ addresses: [], routes: [] });
+    expect(() => parseIpBatch('')).toThrow(/^ip -j -d -batch: expected 2 JSON arrays .* got 0 line/);
+    expect(() => parseIpBatch('[]\n[]\n[]\n')).toThrow(/got 3 line/);
   });
 });
 
@@ -77,20 +97,23 @@ describe('cidr canonical forms', () => {
 
 describe('inspectWireguard (FakeHost scripted with the real outputs)', () => {
   it('a missing interface is reported as absent, without calling wg', async () => {
-    const host = new FakeHost().onExec('ip -j -d link show dev wg0', { exitCode: 1, stderr: fx('ip-link-missing.stderr').replace('nonexist', 'wg0') });
+    const host = new FakeHost().onExec('ip -j -d -batch -', { exitCode: 1, stderr: fx('ip-batch-missing.stderr').replace('nonexist', 'wg0') });
     const a = await inspectWireguard(host, 'wg0');
     expect(a).toEqual({ iface: 'wg0', exists: false, userspace: false, up: false, addresses: [], routes: [] });
-    expect(host.execLines()).toEqual(['ip -j -d link show dev wg0']);
+    expect(host.execLines()).toEqual(['ip -j -d -batch -']);
   });
 
-  it('reads link, addresses, routes (v4 + v6) and peers; changes nothing', async () => {
+  it('reads link, addresses, routes (v4 + v6) and peers in two processes; changes nothing', async () => {
+    const inputs: unknown[] = [];
     const host = new FakeHost()
-      .onExec('ip -j -d link show dev wg0', { stdout: fx('ip-link-wireguard-go.json') })
-      .onExec('ip -j addr show dev wg0', { stdout: fx('ip-addr-wireguard-go.json') })
-      .onExec('ip -j route show dev wg0', { stdout: fx('ip-route4-wireguard-go.json') })
-      .onExec('ip -j -6 route show dev wg0', { stdout: fx('ip-route6-wireguard-go.json') })
+      .onExec('ip -j -d -batch -', (_a, o) => {
+        inputs.push(o.stdin);
+        return { stdout: fx('ip-batch-wireguard-go.txt') };
+      })
       .onExec('wg show wg0 dump', { stdout: fx('dump-agent-wireguard-go.txt') });
     const a = await inspectWireguard(host, 'wg0');
+    expect(host.execLines()).toEqual(['ip -j -d -batch -', 'wg show wg0 dump']);
+    expect(inputs).toEqual(['addr show dev wg0\nroute show table all dev wg0\n']); // read-only commands only
     expect(a).toMatchObject({
       iface: 'wg0',
       exists: true,
@@ -100,7 +123,7 @@ describe('inspectWireguard (FakeHost scripted with the real outputs)', () => {
       up: true,
       mtu: 1380,
       addresses: ['100.96.0.7/32'],
-      routes: [{ dst: '10.244.0.0/16' }, { dst: '100.96.0.1/32' }, { dst: 'fe80::/64', protocol: 'kernel' }],
+      routes: [{ dst: '10.244.0.0/16', protocol: 'boot' }, { dst: '100.96.0.1/32', protocol: 'boot' }, { dst: 'fe80::/64', protocol: 'kernel' }],
     });
     expect(a.device?.peers).toHaveLength(1);
     expect(JSON.stringify(a)).not.toContain(DUMMY_PRIV);
@@ -108,12 +131,16 @@ describe('inspectWireguard (FakeHost scripted with the real outputs)', () => {
   });
 
   it('refuses an interface of another kind, and names the package when wg is missing', async () => {
-    const host = new FakeHost().onExec('ip -j -d link show dev wg0', { stdout: '[{"ifindex":5,"flags":["UP"],"mtu":1500,"linkinfo":{"info_kind":"dummy"}}]' });
+    const host = new FakeHost().onExec('ip -j -d -batch -', { stdout: '[{"ifindex":5,"flags":["UP"],"mtu":1500,"linkinfo":{"info_kind":"dummy"},"addr_info":[]}]\n[]\n' });
     await expect(inspectWireguard(host, 'wg0')).rejects.toThrow(/is a dummy device, not WireGuard/);
+    expect(host.execLines()).toEqual(['ip -j -d -batch -']); // no wg on a foreign device
 
-    const h2 = new FakeHost() // later scripts win
-      .onExec('ip -j', { stdout: '[]' })
-      .onExec('ip -j -d link show dev wg0', { stdout: fx('ip-link-wireguard-go.json') });
+    // an interface name that is not one never reaches the batch script
+    const h3 = new FakeHost();
+    await expect(inspectWireguard(h3, 'wg0\nlink del eth0')).rejects.toThrow(/INITD_WIREGUARD_INTERFACE.*not a valid interface name/s);
+    expect(h3.execLines()).toEqual([]);
+
+    const h2 = new FakeHost().onExec('ip -j -d -batch -', { stdout: fx('ip-batch-wireguard-go.txt') });
     const e = (await inspectWireguard(h2, 'wg0').catch((x: unknown) => x)) as AgentError;
     expect(e).toBeInstanceOf(AgentError);
     expect(e.remediation).toBe('install the Debian package wireguard-tools: apt-get install -y wireguard-tools');

@@ -253,7 +253,7 @@ async function checkPlanCommand(scenarios: StorageScenario[], c: CommandCase): P
     assert(s.error.message.length > 5, `${s.step}: empty refusal`);
     if (INTERNAL.test(s.error.message)) fail(`${s.step}: plan printed an internal error as a refusal: ${s.error.message.slice(0, 300)}`);
   }
-  const bad = host.execLines().filter((l) => !isReadOnlyExec(l));
+  const bad = host.calls.flatMap((c) => (c.kind === 'exec' && !isReadOnlyExec([c.cmd, ...c.args].join(' '), c.stdin) ? [[c.cmd, ...c.args].join(' ')] : []));
   if (bad.length) fail(`plan ran a command that is not a read: ${bad.join('; ')}`);
   const writes = host.calls.filter((x) => x.kind === 'write' || x.kind === 'mkdir' || x.kind === 'remove');
   if (writes.length) fail(`plan changed the host: ${JSON.stringify(writes).slice(0, 500)}`);

@@ -1,6 +1,6 @@
 /** Fuzz targets: `wg show <if> dump` and `ip -j` parsers (agent/wireguard/parse.ts) on mutated real captures. */
 import fc from 'fast-check';
-import { parseDump, parseIpAddr, parseIpLink, parseIpRoutes } from '../../../agent/wireguard/parse.ts';
+import { parseDump, parseIpAddr, parseIpBatch, parseIpLink, parseIpRoutes } from '../../../agent/wireguard/parse.ts';
 import { readAll } from '../fixtures.ts';
 import { assert, isInt, isStr, parseWith, target, type FuzzTarget } from '../harness.ts';
 import { lineSoup, mutatedJsonText, mutatedText, noise, tokensOf } from '../mutate.ts';
@@ -9,6 +9,7 @@ const dumps = readAll('wg', /^dump-.*\.txt$/);
 const links = readAll('wg', /^ip-link-.*\.json$/);
 const addrs = readAll('wg', /^ip-addr-.*\.json$/);
 const routes = readAll('wg', /^ip-route.*\.json$/);
+const batches = readAll('wg', /^ip-batch-.*wireguard-go\.txt$/);
 
 /** The parsers throw plain Errors whose message starts with the command (`wg show dump: ...`, `ip -j link: ...`). */
 const namesCmd = (prefix: string) => (e: Error) => (e.message.startsWith(prefix) ? prefix : false);
@@ -51,9 +52,26 @@ export const wireguardTargets: FuzzTarget[] = [
   },
   target({
     name: 'wireguard.ip-route',
-    parser: 'parseIpRoutes (ip -j [-6] route show dev <if>)',
-    arbitrary: fc.tuple(json(routes), fc.boolean()),
-    check: ([s, v6]) =>
-      parseWith(() => parseIpRoutes(s, v6), (rs) => assert(rs.every((r) => isStr(r.dst) && r.dst.includes('/') && (r.protocol === undefined || isStr(r.protocol))), 'ip-route: bad route'), [Error], namesCmd('ip -j route show'), 'ip-route'),
+    parser: 'parseIpRoutes (ip -j route show table all dev <if>)',
+    arbitrary: json([...routes, ...batches.flatMap((b) => b.split('\n').slice(1, 2))]),
+    check: (s) =>
+      parseWith(() => parseIpRoutes(s), (rs) => assert(rs.every((r) => isStr(r.dst) && r.dst.includes('/') && (r.protocol === undefined || isStr(r.protocol))), 'ip-route: bad route'), [Error], namesCmd('ip -j route show'), 'ip-route'),
+  }),
+  target({
+    name: 'wireguard.ip-batch',
+    parser: 'parseIpBatch (ip -j -d -batch -: addr show + route show table all)',
+    // whole captures mutated as text (line structure kept or broken), or two mutated JSON lines
+    arbitrary: fc.oneof(
+      { weight: 4, arbitrary: mutatedText(batches) },
+      { weight: 6, arbitrary: fc.tuple(mutatedJsonText(batches.map((b) => b.split('\n')[0]!)), fc.option(mutatedJsonText(batches.map((b) => b.split('\n')[1]!)))).map(([a, r]) => (r === null ? `${a}\n` : `${a}\n${r}\n`)) },
+      { weight: 1, arbitrary: noise },
+    ),
+    check: (s) =>
+      parseWith(() => parseIpBatch(s), (b) => {
+        assert(Array.isArray(b.addresses) && b.addresses.every((x) => isStr(x) && x.includes('/')), 'ip-batch: addresses not CIDRs');
+        assert(Array.isArray(b.routes) && b.routes.every((r) => isStr(r.dst) && r.dst.includes('/')), 'ip-batch: bad route');
+        if (b.link) assert(Number.isInteger(b.link.ifindex) && Number.isInteger(b.link.mtu) && typeof b.link.up === 'boolean', 'ip-batch: bad link');
+        else assert(b.addresses.length === 0 && b.routes.length === 0, 'ip-batch: addresses or routes without a link');
+      }, [Error], (e) => (['ip -j -d -batch', 'ip -j link show', 'ip -j addr show', 'ip -j route show'].find((p) => e.message.startsWith(p)) ?? false), 'ip-batch'),
   }),
 ];
