@@ -30,6 +30,10 @@ Type=notify
 # The agent reports READY and STATUS= through systemd-notify --pid=<main pid>.
 NotifyAccess=all
 EnvironmentFile=-/etc/castai-edge-initd/castai-edge-initd.env
+# At most two glibc malloc arenas for the daemon's ~11 threads (glibc allows 8 per core):
+# ~3 MiB less idle RSS, measured in the VM lab (docs/decisions/0102-idle-memory.md). Children
+# the agent runs do not inherit it (they get a minimal environment).
+Environment=MALLOC_ARENA_MAX=2
 ExecStart=/usr/local/bin/castai-edge-initd run
 Restart=always
 RestartSec=5
