@@ -22,7 +22,7 @@ import { createLogger } from '../../agent/log/logger.ts';
 import { stepContext } from '../../agent/reconcile/context.ts';
 import { storageStep } from '../../agent/storage/index.ts';
 import type { FakeHost } from '../../agent/host/fake.ts';
-import { a100Reads, blankNvmeSim, isReadOnlyExec, registeredHostFacts } from '../../test/fuzz/scenarios.ts';
+import { a100Reads, blankNvmeSim, nonReadOnlyExecs, registeredHostFacts } from '../../test/fuzz/scenarios.ts';
 import { validRegisterResponse } from '../../test/fuzz/targets/api.ts';
 
 const RUNS = Number(process.env.BENCH_PLAN_RUNS ?? 30);
@@ -93,7 +93,7 @@ export default async function planBench(): Promise<Record<string, unknown>> {
   if (!/24-stripe/.test(storage.summary) || gpu.actions.length < GPUS * 3) {
     throw new Error(`bench plan: unexpected plan (storage: ${storage.summary}; gpu: ${gpu.summary}, ${gpu.actions.length} actions)`);
   }
-  const badExec = host!.execLines().filter((l) => !isReadOnlyExec(l));
+  const badExec = nonReadOnlyExecs(host!);
   const writes = host!.calls.filter((c) => c.kind === 'write' || c.kind === 'mkdir' || c.kind === 'remove');
   if (badExec.length || writes.length) throw new Error(`bench plan: plan changed the fake host: ${JSON.stringify([...badExec, ...writes]).slice(0, 500)}`);
 

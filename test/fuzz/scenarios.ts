@@ -180,6 +180,11 @@ export function isReadOnlyExec(line: string, stdin?: string): boolean {
 }
 const STORAGE_READS: ReadonlySet<string> = READ_ONLY_COMMANDS;
 
+/** The commands a FakeHost ran that are not reads (isReadOnlyExec, with each call's stdin), as lines. */
+export function nonReadOnlyExecs(h: FakeHost): string[] {
+  return h.calls.flatMap((c) => (c.kind === 'exec' && !isReadOnlyExec([c.cmd, ...c.args].join(' '), c.stdin) ? [[c.cmd, ...c.args].join(' ')] : []));
+}
+
 /** A registered Debian 12 host for the whole `plan`: /proc facts, machine-id, register.json, DNS/TCP/TLS answers, reads of ip/systemctl/timedatectl. */
 export function registeredHostFacts(h: FakeHost, registerJson: string): void {
   h.setFile('/etc/machine-id', '5e1f00000000400080000000000000aa\n');

@@ -90,3 +90,14 @@ describe('bench harness', () => {
     }
   });
 });
+
+describe('bench plan module (the fake host it plans on must stay unchanged)', () => {
+  it('plans 24 disks and 8 GPUs with only read-only commands, and returns its keys', async () => {
+    process.env.BENCH_PLAN_RUNS = '1'; // read when the module loads
+    const { default: planBench } = await import('../../scripts/bench/plan.ts');
+    const r = await planBench();
+    expect(r.plan_24_disks_8_gpus_actions).toEqual({ storage: expect.any(Number), gpu: expect.any(Number) });
+    expect((r.plan_24_disks_8_gpus_actions as { gpu: number }).gpu).toBeGreaterThanOrEqual(24);
+    expect(r.plan_24_disks_8_gpus_ms).toEqual(expect.any(Number));
+  }, 60_000);
+});

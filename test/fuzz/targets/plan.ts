@@ -22,7 +22,7 @@ import { ParseError } from '../../../agent/storage/parse.ts';
 import { assert, expectRejection, fail, target, type FuzzTarget, type Outcome } from '../harness.ts';
 import { applyJson, applyText, jsonMutation, textMutation, type JsonMutation, type TextMutation } from '../mutate.ts';
 import planCommand from '../../../agent/commands/plan.ts';
-import { a100Reads, gpuHost, isReadOnlyExec, READ_ONLY_SMI, registeredHostFacts, STATE_DIR, storageHost, storageScenarios, type StorageScenario } from '../scenarios.ts';
+import { a100Reads, gpuHost, nonReadOnlyExecs, READ_ONLY_SMI, registeredHostFacts, STATE_DIR, storageHost, storageScenarios, type StorageScenario } from '../scenarios.ts';
 import { validRegisterResponse } from './api.ts';
 
 type Mut = { json?: JsonMutation[]; text?: TextMutation[] } | null;
@@ -253,7 +253,7 @@ async function checkPlanCommand(scenarios: StorageScenario[], c: CommandCase): P
     assert(s.error.message.length > 5, `${s.step}: empty refusal`);
     if (INTERNAL.test(s.error.message)) fail(`${s.step}: plan printed an internal error as a refusal: ${s.error.message.slice(0, 300)}`);
   }
-  const bad = host.calls.flatMap((c) => (c.kind === 'exec' && !isReadOnlyExec([c.cmd, ...c.args].join(' '), c.stdin) ? [[c.cmd, ...c.args].join(' ')] : []));
+  const bad = nonReadOnlyExecs(host);
   if (bad.length) fail(`plan ran a command that is not a read: ${bad.join('; ')}`);
   const writes = host.calls.filter((x) => x.kind === 'write' || x.kind === 'mkdir' || x.kind === 'remove');
   if (writes.length) fail(`plan changed the host: ${JSON.stringify(writes).slice(0, 500)}`);
