@@ -100,8 +100,8 @@ export function parseIpAddr(json: string): string[] {
 /**
  * `ip -j route show table all dev <if>`: the main table's unicast routes via the interface, IPv4
  * and IPv6 alike. The family is the dst's; for `default` it is IPv6 when the route has `pref`
- * (the kernel sets RTA_PREF on every IPv6 route and never on IPv4). Other tables and the kernel's local, broadcast and
- * multicast entries are left out. A bare dst is a host route.
+ * (the kernel sets RTA_PREF on every IPv6 route and never on IPv4). Other tables and the
+ * kernel's local, broadcast and multicast entries are left out. A bare dst is a host route.
  */
 export function parseIpRoutes(json: string): RouteState[] {
   const what = 'ip -j route show';
@@ -120,7 +120,7 @@ export function parseIpRoutes(json: string): RouteState[] {
   return out;
 }
 
-/** The interface as one `ip -j -d -batch -` read sees it (see IP_BATCH in inspect.ts). */
+/** The interface as one `ip -j -d -batch -` read sees it (IP_BATCH_ARGS, ipBatchScript in inspect.ts). */
 export interface IpBatchRead {
   link?: LinkInfo;
   addresses: string[];
