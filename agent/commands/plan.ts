@@ -6,28 +6,16 @@ import type { StepPlan } from '../reconcile/step.ts';
 import { allSteps } from '../reconcile/steps.ts';
 import type { CommandContext } from './context.ts';
 
-export interface PlanEntry extends StepPlan {
-  error?: { message: string; remediation?: string };
-}
-
-/** A planned action that is a refusal (`storage.refuse`, …): the step would stop there, changing nothing. */
-const isRefusal = (a: { kind: string }) => a.kind.endsWith('.refuse');
+/** A step's plan; `error` is set by the step (a refusal it would raise) or by `plan` (the step threw). */
+export type PlanEntry = StepPlan;
 
 /**
- * Pure: marks a step whose plan contains refusals as refused (its error lists them) and counts
- * the changes that would really be applied (refusals are not changes).
+ * Pure: marks each step that would stop (its `error`) as REFUSED and counts the changes that
+ * would really be applied: a refused step changes nothing, so its actions (refusals included)
+ * are not changes.
  */
 export function tally(entries: PlanEntry[]): { changes: number; refused: number } {
-  for (const e of entries) {
-    const no = e.actions.filter(isRefusal);
-    if (!e.error && no.length) {
-      e.error = {
-        message: no.map((a) => `${a.description}${a.reason ? `: ${a.reason}` : ''}`).join('; '),
-        remediation: 'take the named device out of the configuration (e.g. NVME_DEVICES), or clear it yourself if its data is not needed; castai-edge-initd never changes what it cannot prove is its own',
-      };
-      e.summary = `REFUSED: ${e.summary}`;
-    }
-  }
+  for (const e of entries) if (e.error && !e.summary.startsWith('REFUSED')) e.summary = `REFUSED: ${e.summary}`;
   return {
     changes: entries.filter((e) => !e.error).reduce((n, e) => n + e.actions.length, 0),
     refused: entries.filter((e) => e.error).length,

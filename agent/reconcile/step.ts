@@ -37,6 +37,11 @@ export interface StepPlan {
   details?: unknown;
   /** The same view as pre-formatted text lines for `plan` (a small table). */
   lines?: string[];
+  /**
+   * Set when running this step would stop with this error, changing nothing (storage refusing a
+   * disk): the very error `run` raises, so `plan` and `run` print the same words.
+   */
+  error?: { message: string; remediation?: string };
 }
 
 export interface StepResult {

@@ -88,7 +88,14 @@ export const storageStep: Step = {
   name: 'storage',
   async plan(ctx: StepContext): Promise<StepPlan> {
     const { plan } = await planStorageStep(ctx.host, ctx.cfg, ctx.store.dir);
-    return { step: 'storage', summary: plan.summary, actions: plan.actions, details: { ...describeStorage(plan), text: renderStoragePlan(plan) } };
+    const refused = plan.refused ? refusalError(plan) : undefined;
+    return {
+      step: 'storage',
+      summary: plan.summary,
+      actions: plan.actions,
+      details: { ...describeStorage(plan), text: renderStoragePlan(plan) },
+      ...(refused ? { error: { message: refused.message, remediation: refused.remediation } } : {}),
+    };
   },
   async run(ctx: StepContext): Promise<StepResult> {
     const r = await runStorageStep(ctx.host, ctx.cfg, ctx.store.dir, (l) => ctx.log.info({ step: 'storage' }, l), { quick: true });
