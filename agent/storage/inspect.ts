@@ -28,6 +28,7 @@ import {
   parseVgs,
   parseWipefs,
 } from './parse.ts';
+import { isFsUuid } from './unit.ts';
 import { LSBLK_COLUMNS, type BlockDevice, type DiskProbe, type LvmReport, type StorageActual, type StorageDesired, type StorageState } from './types.ts';
 
 /** Commands inspect may run: none of them changes the host (used by tests with FakeHost.mutations()). */
@@ -186,7 +187,7 @@ export async function inspectStorage(host: Host, desired: StorageDesired): Promi
   // Steady state: the kernel already proves what is on our LV when it is mounted at our mount
   // point as xfs, and the state file recorded its UUID when we made it: no blkid needed.
   const mountedXfs = ourLv?.kernelMajMin && mounts.some((m) => m.majMin === ourLv.kernelMajMin && m.mountPoint === desired.mountPoint && m.fstype === 'xfs');
-  const recordedUuid = typeof st.state?.fsUuid === 'string' && /^[0-9a-fA-F-]{8,64}$/.test(st.state.fsUuid) ? st.state.fsUuid : undefined;
+  const recordedUuid = isFsUuid(st.state?.fsUuid) ? st.state.fsUuid : undefined;
   if (mountedXfs && recordedUuid) {
     actual.lvFs = { type: 'xfs', uuid: recordedUuid };
   } else if (ourLv?.kernelMajMin) {

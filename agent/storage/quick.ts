@@ -18,7 +18,7 @@ import type { Host } from '../host/host.ts';
 import { wantsLink } from './inspect.ts';
 import { parseMountinfo } from './parse.ts';
 import type { StorageDesired, StorageState } from './types.ts';
-import { renderMountUnit } from './unit.ts';
+import { isFsUuid, renderMountUnit } from './unit.ts';
 
 /** LVM's device-mapper name: dashes in VG and LV names doubled, joined by a dash. */
 export function dmName(vg: string, lv: string): string {
@@ -48,7 +48,7 @@ async function check(host: Host, desired: StorageDesired): Promise<{ ok: true } 
     return no('state file is not JSON');
   }
   if (st?.version !== 1 || st.phase !== 'ready' || st.vgName !== desired.vgName || st.lvName !== desired.lvName) return no('state is not ready for our VG/LV');
-  if (!Array.isArray(st.devices) || !st.devices.length || typeof st.fsUuid !== 'string' || !/^[0-9a-fA-F-]{8,64}$/.test(st.fsUuid)) return no('state lacks devices or fs UUID');
+  if (!Array.isArray(st.devices) || !st.devices.length || !isFsUuid(st.fsUuid)) return no('state lacks devices or fs UUID');
   const names = st.devices.map((d) => (/^\/dev\/(nvme\d+n\d+)$/.exec(d) ?? [])[1]);
   if (names.some((n) => !n)) return no('a recorded device is not a plain /dev/nvmeXnY path');
   const recorded = names as string[];

@@ -1,5 +1,8 @@
 import type { StorageDesired } from './types.ts';
 
+/** A filesystem UUID fit for `What=/dev/disk/by-uuid/…` (what mkfs.xfs prints; anything else is damage). */
+export const isFsUuid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-fA-F-]{8,64}$/.test(v);
+
 /**
  * The systemd mount unit for /var/lib/k0s (pure).
  *
@@ -12,7 +15,7 @@ import type { StorageDesired } from './types.ts';
  *   mount fails, k0sworker waits, and the agent rebuilds the volume first).
  */
 export function renderMountUnit(d: Pick<StorageDesired, 'mountPoint' | 'vgName' | 'lvName' | 'k0sUnit'>, fsUuid: string): string {
-  if (!/^[0-9a-fA-F-]{8,64}$/.test(fsUuid)) throw new Error(`refusing to write a mount unit for an invalid filesystem UUID "${fsUuid}"`);
+  if (!isFsUuid(fsUuid)) throw new Error(`refusing to write a mount unit for an invalid filesystem UUID "${fsUuid}"`);
   return [
     '# Written by castai-edge-initd: k0s data on the NVMe LVM volume.',
     '# Do not edit: the agent rewrites it; `castai-edge-initd reset` removes it.',
