@@ -64,6 +64,7 @@ export function variableRows(cfg: AgentConfig, fromFlag: boolean): VariableRow[]
     HTTPS_PROXY: m.proxy.httpsProxy,
     NO_PROXY: m.proxy.noProxy,
     NVME_DEVICES: m.nvmeDevices?.join(' '),
+    INITD_WIREGUARD_INTERFACE: m.wireguardInterface,
     INITD_LOG_LEVEL: m.logLevel,
     INITD_EXTRA_ENV_FILE: m.envFile,
   };

@@ -22,7 +22,7 @@ export default async function reset(ctx: CommandContext, opts: { yesReallyReset?
         'reset would, in this order:',
         `  1. stop and disable ${AGENT_UNIT} (so it does not re-join)`,
         '  2. stop k0sworker, unmount everything below /var/lib/k0s, k0s reset',
-        '  3. take WireGuard (wg0) down',
+        `  3. delete the WireGuard interface ${cfg.wireguardInterface} if castai-edge-initd created it (another of that name is left alone)`,
         `  4. unmount /var/lib/k0s, remove its mount unit, ${opts.removeVolumeGroup ? 'REMOVE our LVM volume group (data lost)' : 'deactivate our LVM volume group (kept)'}`,
         'nothing was changed; add --yes-really-reset to do it.',
       ].join('\n'),
@@ -32,7 +32,7 @@ export default async function reset(ctx: CommandContext, opts: { yesReallyReset?
   const log = createLogger({ level: cfg.logLevel });
   // The daemon itself tears down through teardownNode(); this command is the operator's, so stop the agent first.
   await ctx.host.exec('systemctl', ['disable', '--now', AGENT_UNIT], { timeoutMs: 60_000 });
-  const steps = await teardownNode(ctx.host, log, { stateDir: cfg.stateDir, removeVolumeGroup: Boolean(opts.removeVolumeGroup) });
+  const steps = await teardownNode(ctx.host, log, { stateDir: cfg.stateDir, removeVolumeGroup: Boolean(opts.removeVolumeGroup), wireguardInterface: cfg.wireguardInterface });
   const store = new StateStore(ctx.host, cfg.stateDir);
   const j = await store.read<Journal>(JOURNAL_FILE);
   if (j) await store.write(JOURNAL_FILE, { ...j, phase: 'DELETED', updatedAt: new Date().toISOString(), steps: j.steps.map((s) => ({ ...s, state: 'pending', message: 'reset' })) });

@@ -19,6 +19,11 @@ export interface KnownVariable {
 export const DEFAULT_API_URL = 'https://api.cast.ai';
 export const DEFAULT_STATE_DIR = '/var/lib/castai-edge-initd';
 export const DEFAULT_LOG_LEVEL = 'info';
+/**
+ * The WireGuard interface the agent creates and owns. Not `wg0`: that is the name most hosts give
+ * their own VPN (`wg-quick@wg0`). At most 15 bytes (Linux IFNAMSIZ - 1). docs/decisions/0150.
+ */
+export const DEFAULT_WIREGUARD_INTERFACE = 'castai-wg';
 
 export const KNOWN_VARIABLES: readonly KnownVariable[] = [
   { name: 'API_URL', format: 'https URL (no credentials, query or fragment)', default: DEFAULT_API_URL, example: 'https://api.cast.ai', description: 'Base URL of the control-plane API' },
@@ -36,6 +41,7 @@ export const KNOWN_VARIABLES: readonly KnownVariable[] = [
   { name: 'NO_PROXY', lowerCase: true, format: 'comma list of hosts, .domains, IPs, CIDRs, host:port or `*`', example: 'localhost,127.0.0.1,.svc,.cluster.local,10.0.0.0/8', description: 'Destinations reached without the proxy' },
   { name: 'NVME_DEVICES', format: 'space-separated whole-disk paths under /dev/', example: '/dev/nvme0n1 /dev/nvme1n1', description: 'NVMe disks to stripe for /var/lib/k0s (unset: all non-root NVMe disks)' },
   { name: 'INITD_LOG_LEVEL', format: 'trace, debug, info, warn or error', default: DEFAULT_LOG_LEVEL, example: 'debug', description: 'Log level' },
+  { name: 'INITD_WIREGUARD_INTERFACE', format: 'Linux interface name: 1-15 characters from A-Z a-z 0-9 `_` `.` `-`, not starting with `-`', default: DEFAULT_WIREGUARD_INTERFACE, example: 'edge-tun0', description: 'The WireGuard interface the agent creates and owns; an existing interface of that name it did not create is refused, never changed' },
   { name: 'INITD_EXTRA_ENV_FILE', format: 'path of a dotenv file', example: '/etc/castai-edge-initd/extra.env', description: 'Extra env file read after the environment; its values win (`--env-file` overrides this)' },
 ];
 
@@ -48,7 +54,6 @@ export const SECRET_VARIABLES: ReadonlySet<string> = new Set(KNOWN_VARIABLES.fil
  */
 export const OTHER_KNOWN_INITD: readonly string[] = [
   'INITD_INSTALL_WAIT_SECONDS', // installer only
-  'INITD_WIREGUARD_INTERFACE', // agent/wireguard (default wg0)
 ];
 
 /** All names accepted without a warning (both cases for proxies). */

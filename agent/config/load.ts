@@ -24,6 +24,7 @@ import {
   parseApiUrl,
   parseGpuConfig,
   parseId,
+  parseInterfaceName,
   parseLabels,
   parseLogLevel,
   parseNvmeDevices,
@@ -196,6 +197,8 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
   for (const n of PROXY_VARIABLES) note(n, false, n.toLowerCase());
   const nvmeDevices = take<string[] | undefined>('NVME_DEVICES', parseNvmeDevices(get('NVME_DEVICES')), undefined);
   note('NVME_DEVICES', false);
+  const wireguardInterface = take('INITD_WIREGUARD_INTERFACE', parseInterfaceName(get('INITD_WIREGUARD_INTERFACE')), '');
+  note('INITD_WIREGUARD_INTERFACE', true);
   const logLevel = take('INITD_LOG_LEVEL', parseLogLevel(get('INITD_LOG_LEVEL')), 'info');
   note('INITD_LOG_LEVEL', true);
   // From --env-file the path has no variable source (config.envFile shows it).
@@ -220,6 +223,7 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
     ...(gpu !== undefined ? { gpu } : {}),
     proxy,
     ...(nvmeDevices !== undefined ? { nvmeDevices } : {}),
+    wireguardInterface,
     logLevel,
     ...(envFile !== undefined ? { envFile } : {}),
     sources,

@@ -52,6 +52,8 @@ export interface AgentConfig {
   proxy: ProxyConfig;
   /** NVME_DEVICES (undefined = auto-discover all non-root NVMe disks). */
   nvmeDevices?: string[];
+  /** INITD_WIREGUARD_INTERFACE, default castai-wg: the interface the agent creates and owns. */
+  wireguardInterface: string;
   /** INITD_LOG_LEVEL, default info. */
   logLevel: string;
   /** The extra env file actually read (--env-file or INITD_EXTRA_ENV_FILE). */

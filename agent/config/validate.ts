@@ -13,7 +13,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type { ConfigProblem } from '../errors.ts';
-import { DEFAULT_API_URL, DEFAULT_LOG_LEVEL, DEFAULT_STATE_DIR } from './known.ts';
+import { DEFAULT_API_URL, DEFAULT_LOG_LEVEL, DEFAULT_STATE_DIR, DEFAULT_WIREGUARD_INTERFACE } from './known.ts';
 import { didYouMean, hint } from './suggest.ts';
 import { LOG_LEVELS, TAINT_EFFECTS, type GpuConfig, type ProxyConfig, type Taint, type TaintEffect } from './types.ts';
 
@@ -623,4 +623,41 @@ export function parseLogLevel(raw: string, variable = 'INITD_LOG_LEVEL'): Parsed
   const alias: Record<string, string> = { warning: 'warn', err: 'error', fatal: 'error', verbose: 'debug', information: 'info' };
   const guess = alias[text] ?? didYouMean(text, LOG_LEVELS);
   return fail([problem(variable, raw.trim(), `${q(raw.trim())} is not a log level${guess ? `; did you mean ${q(guess)}?` : ''} (one of ${LOG_LEVELS.join(', ')})`)]);
+}
+
+/**
+ * Why `name` cannot be the agent's WireGuard interface (empty when it can). First the kernel's own
+ * rule (net/core/dev.c dev_valid_name(): 1..IFNAMSIZ-1 = 15 bytes, not "." or "..", no '/', ':' or
+ * whitespace), then ours: '%' makes the kernel pick the name itself (dev_alloc_name "wg%d"), and
+ * the name also lands in argv (`wireguard-go <name>` reads a leading '-' as a flag) and in a
+ * systemd unit name (castai-edge-initd-wireguard-go-<name>.service), so only A-Z a-z 0-9 _ . -,
+ * not starting with '-'. docs/decisions/0150-wireguard-interface-ownership.md.
+ */
+export function interfaceNameErrors(name: string): string[] {
+  const bytes = Buffer.byteLength(name);
+  if (bytes === 0) return ['it is empty'];
+  const errs: string[] = [];
+  if (bytes > 15) errs.push(`it is ${bytes} bytes long; Linux allows at most 15`);
+  if (name === '.' || name === '..') errs.push('"." and ".." are not interface names');
+  for (const ch of ['/', ':', '%']) if (name.includes(ch)) errs.push(`it contains "${ch}"`);
+  if (/\s/.test(name)) errs.push('it contains whitespace');
+  if (name.startsWith('-')) errs.push('it must not start with "-"');
+  const bad = badChars(name, /[A-Za-z0-9_.\-/:%\s]/);
+  if (bad) errs.push(`it contains ${bad}`);
+  return errs;
+}
+
+/** The problem with `name` as INITD_WIREGUARD_INTERFACE (exactly as given), or undefined when it is usable. */
+export function interfaceNameProblem(name: string, variable = 'INITD_WIREGUARD_INTERFACE'): ConfigProblem | undefined {
+  const errs = interfaceNameErrors(name);
+  if (!errs.length) return undefined;
+  return problem(variable, name, `${q(name)} is not a usable interface name: ${errs.join('; ')} (use 1-15 characters from A-Z a-z 0-9 _ . -, not starting with "-"; default ${DEFAULT_WIREGUARD_INTERFACE})`);
+}
+
+/** INITD_WIREGUARD_INTERFACE: the interface the agent creates and owns; empty means the default (castai-wg). */
+export function parseInterfaceName(raw: string, variable = 'INITD_WIREGUARD_INTERFACE'): Parsed<string> {
+  const text = raw.trim();
+  if (text === '') return ok(DEFAULT_WIREGUARD_INTERFACE);
+  const p = interfaceNameProblem(text, variable);
+  return p ? fail([p]) : ok(text);
 }

@@ -63,7 +63,7 @@ export function lifecycleHooks(o: LifecycleOptions): Pick<DaemonOptions, 'afterP
       const c = await client(d);
       await d.journal.setPhase('TEARING_DOWN');
       if (c) await sendReport(c, d.ctx.shared, buildReport(d.journal.journal, d.ctx.shared, 'TEARING_DOWN'), o.log);
-      const parts = await teardownNode(o.host, o.log, { stateDir: o.cfg.stateDir, removeVolumeGroup: false });
+      const parts = await teardownNode(o.host, o.log, { stateDir: o.cfg.stateDir, removeVolumeGroup: false, wireguardInterface: o.cfg.wireguardInterface });
       const failed = parts.filter((p) => !p.ok);
       if (c) await sendReport(c, d.ctx.shared, buildReport(d.journal.journal, d.ctx.shared, 'DELETED'), o.log);
       // The edge no longer exists: forget it, so a later install registers afresh.

@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import { AgentError } from '../errors.ts';
 import type { ExecOptions, Host } from '../host/host.ts';
 import { log } from '../log/logger.ts';
-import { missingTool, PKG_IP, PKG_WG, PKG_WG_GO } from './inspect.ts';
+import { inspectWireguard, missingTool, PKG_IP, PKG_WG, PKG_WG_GO, sysfsIfindex } from './inspect.ts';
+import { loadKeyPair } from './keys.ts';
+import { judgeOwnership, ownerRecordPath, writeOwnerRecord, type OwnerFacts } from './owner.ts';
 import type { WgAction } from './types.ts';
 
 /**
@@ -36,7 +38,11 @@ async function run(host: Host, cmd: string, args: string[], pkg: string, ok?: Re
 async function createLink(host: Host, iface: string, logger: Logger): Promise<'kernel' | 'userspace'> {
   const r = await host.exec('ip', ['link', 'add', 'dev', iface, 'type', 'wireguard'], { timeoutMs: 15_000 });
   if (r.notFound) throw missingTool('ip', PKG_IP);
-  if (r.exitCode === 0 || /file exists/i.test(r.stderr)) return 'kernel';
+  if (r.exitCode === 0) return 'kernel';
+  if (/file exists/i.test(r.stderr)) {
+    // inspect saw no such interface a moment ago: someone else made one meanwhile. Not ours.
+    throw new AgentError(`interface ${iface} appeared while the agent was about to create it (ip: ${r.stderr.trim()}); it is not taken over`, `the next pass checks whose it is; if another program manages ${iface}, set INITD_WIREGUARD_INTERFACE to another name`);
+  }
   if (!NO_KERNEL_WG.test(r.stderr)) {
     throw new AgentError(`ip link add dev ${iface} type wireguard failed: ${r.stderr.trim()}`, 'the agent must run as root (CAP_NET_ADMIN)');
   }
@@ -107,11 +113,26 @@ export async function applyWireguard(host: Host, actions: readonly WgAction[], l
     logger.info({ step: 'wireguard', action: a.kind, reason: a.reason }, a.description);
     const i = a.iface;
     switch (a.kind) {
+      case 'wireguard.link.delete':
+        await run(host, 'ip', ['link', 'del', 'dev', i], PKG_IP, /cannot find device|does not exist/i);
+        break;
       case 'wireguard.link.create': {
+        // Intent first (no ifindex): a crash right after `ip link add` leaves a blank interface
+        // this record still proves ours (owner.ts rule (c)); then the ifindex, once it exists.
+        const rec = { iface: i, publicKey: a.data.publicKey, bootId: a.data.bootId };
+        await writeOwnerRecord(host, a.data.ownerRecordPath, rec);
         const mode = await createLink(host, i, logger);
-        logger.info({ iface: i, mode }, `interface ${i} created (${mode})`);
+        const ifindex = await sysfsIfindex(host, i);
+        if (ifindex === undefined) {
+          throw new AgentError(`interface ${i} was created but /sys/class/net/${i}/ifindex cannot be read`, `look at it: ip -d link show dev ${i} (the agent re-checks and records it on its next pass)`);
+        }
+        await writeOwnerRecord(host, a.data.ownerRecordPath, { ...rec, ifindex });
+        logger.info({ iface: i, mode, ifindex }, `interface ${i} created (${mode}, ifindex ${ifindex})`);
         break;
       }
+      case 'wireguard.owner.record':
+        await writeOwnerRecord(host, a.data.ownerRecordPath, a.data.record);
+        break;
       case 'wireguard.key.set':
         await run(host, 'wg', ['set', i, 'private-key', a.data.privateKeyPath], PKG_WG);
         break;
@@ -155,14 +176,42 @@ export async function applyWireguard(host: Host, actions: readonly WgAction[], l
   }
 }
 
-/** Take the tunnel down (edge deleted). Deleting the link also ends wireguard-go. Idempotent. */
-export async function wireguardDown(host: Host, iface: string, logger: Logger = log()): Promise<boolean> {
-  const r = await host.exec('ip', ['link', 'del', 'dev', iface], { timeoutMs: 15_000 });
-  if (r.notFound) throw missingTool('ip', PKG_IP);
-  if (r.exitCode === 0) {
-    logger.info({ step: 'wireguard', iface }, `interface ${iface} removed`);
-    return true;
+export interface DownResult {
+  /** Interfaces deleted (proven ours). */
+  removed: string[];
+  /** Interfaces of the names we looked at that are not ours: left exactly as they are. */
+  leftAlone: Array<{ iface: string; why: string }>;
+}
+
+/**
+ * Take the tunnel down (edge deleted, `reset`): delete the configured interface only when it is
+ * proven ours (owner.ts), and any previous interface of ours (a renamed INITD_WIREGUARD_INTERFACE,
+ * the pre-issue-15 wg0). Deleting the link also ends wireguard-go. Once ours is gone, the record
+ * goes too. Idempotent; an interface that is not ours is reported and never touched.
+ */
+export async function wireguardDown(host: Host, o: { iface: string; stateDir: string }, logger: Logger = log()): Promise<DownResult> {
+  const actual = await inspectWireguard(host, o.iface, { stateDir: o.stateDir });
+  // The node key, read-only; a key file we cannot trust proves nothing (less is ours, never more).
+  const node = await loadKeyPair(host, o.stateDir).catch(() => undefined);
+  const facts: OwnerFacts = { ...(actual.owner?.record ? { record: actual.owner.record } : {}), bootId: actual.owner?.bootId ?? '', ...(node ? { nodePublicKey: node.publicKey } : {}) };
+  const out: DownResult = { removed: [], leftAlone: [] };
+  let oursGone = !actual.exists;
+  for (const i of [...(actual.exists ? [actual] : []), ...(actual.previous ?? [])]) {
+    const own = judgeOwnership(i, facts);
+    if (!own.ours) {
+      out.leftAlone.push({ iface: i.iface, why: own.why });
+      logger.warn({ step: 'wireguard', iface: i.iface, why: own.why }, `interface ${i.iface} left alone: not created by castai-edge-initd (${own.why})`);
+      continue;
+    }
+    const r = await host.exec('ip', ['link', 'del', 'dev', i.iface], { timeoutMs: 15_000 });
+    if (r.notFound) throw missingTool('ip', PKG_IP);
+    if (r.exitCode !== 0 && !/cannot find device|does not exist/i.test(r.stderr)) {
+      throw new AgentError(`ip link del dev ${i.iface} failed: ${r.stderr.trim()}`, 'the agent must run as root (CAP_NET_ADMIN)');
+    }
+    out.removed.push(i.iface);
+    if (i.iface === o.iface) oursGone = true;
+    logger.info({ step: 'wireguard', iface: i.iface, why: own.why }, `interface ${i.iface} removed`);
   }
-  if (/cannot find device|does not exist/i.test(r.stderr)) return false;
-  throw new AgentError(`ip link del dev ${iface} failed: ${r.stderr.trim()}`, 'the agent must run as root (CAP_NET_ADMIN)');
+  if (oursGone && actual.owner?.record) await host.remove(ownerRecordPath(o.stateDir));
+  return out;
 }

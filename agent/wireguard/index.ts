@@ -5,6 +5,7 @@ import type { Subsystem } from '../subsystem.ts';
 import { applyWireguard, wireguardDown } from './apply.ts';
 import { inspectWireguard } from './inspect.ts';
 import { ensureKeyPair, keyPaths, loadKeyPair, type KeyInfo } from './keys.ts';
+import { ownerRecordPath } from './owner.ts';
 import { planWireguard } from './plan.ts';
 import { DEFAULT_IFACE, normalizeSpec, validateIfaceName, type NormalizedSpec } from './spec.ts';
 import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from './types.ts';
@@ -25,23 +26,24 @@ export { normalizeSpec, DEFAULT_IFACE, DEFAULT_LISTEN_PORT, DEFAULT_MTU, DEFAULT
 export { wireguardStatus, reresolveEndpoints, statusFromDump, RERESOLVE_AFTER_S } from './health.ts';
 export { inspectWireguard } from './inspect.ts';
 export { planWireguard } from './plan.ts';
-export { applyWireguard, wireguardDown } from './apply.ts';
+export { applyWireguard, wireguardDown, type DownResult } from './apply.ts';
+export { judgeOwnership, ownerRecordPath, readOwnerRecord, LEGACY_IFACE, type OwnerRecord } from './owner.ts';
 export type { WgAction, WireguardActual, WireguardDesired, WireguardStatus } from './types.ts';
 export type { WireguardSpec, NormalizedSpec } from './spec.ts';
 
-export function createWireguard(opts: { iface?: string; logger?: Logger } = {}): Subsystem<WireguardDesired, WireguardActual, WgAction> {
+export function createWireguard(opts: { iface?: string; stateDir: string; logger?: Logger }): Subsystem<WireguardDesired, WireguardActual, WgAction> {
   const iface = opts.iface ?? DEFAULT_IFACE;
   validateIfaceName(iface);
   return {
     name: 'wireguard',
-    inspect: (host) => inspectWireguard(host, iface),
+    inspect: (host) => inspectWireguard(host, iface, { stateDir: opts.stateDir }),
     plan: planWireguard,
     apply: (host, actions) => applyWireguard(host, actions, opts.logger ?? log()),
   };
 }
 
 /** Resolve hostname endpoints (plan compares resolved IPs, not names). A failed lookup leaves `ips` empty. */
-export async function resolveDesired(host: Host, spec: NormalizedSpec, key: KeyInfo, iface: string): Promise<WireguardDesired> {
+export async function resolveDesired(host: Host, spec: NormalizedSpec, key: KeyInfo, iface: string, stateDir: string): Promise<WireguardDesired> {
   const peers: DesiredPeer[] = [];
   for (const p of spec.peers) {
     const { endpoint, ...rest } = p;
@@ -64,6 +66,7 @@ export async function resolveDesired(host: Host, spec: NormalizedSpec, key: KeyI
     iface,
     publicKey: key.publicKey,
     privateKeyPath: key.privateKeyPath,
+    ownerRecordPath: ownerRecordPath(stateDir),
     address: spec.address,
     listenPort: spec.listenPort,
     mtu: spec.mtu,
@@ -95,12 +98,12 @@ export async function reconcileWireguard(
     ? ((await loadKeyPair(host, opts.stateDir)) ?? { publicKey: '(generated on apply)', privateKeyPath: keyPaths(opts.stateDir).file, created: false })
     : await ensureKeyPair(host, opts.stateDir);
   if (key.created) logger.info({ step: 'wireguard', publicKey: key.publicKey }, 'generated the node WireGuard key');
-  const desired = await resolveDesired(host, spec, key, iface);
+  const desired = await resolveDesired(host, spec, key, iface, opts.stateDir);
   for (const p of desired.peers) {
     if (p.endpoint?.error) logger.warn({ step: 'wireguard', host: p.endpoint.host, error: p.endpoint.error }, `WireGuard endpoint ${p.endpoint.host} does not resolve`);
   }
-  const before = await inspectWireguard(host, iface);
-  const actions = planWireguard(desired, before);
+  const before = await inspectWireguard(host, iface, { stateDir: opts.stateDir });
+  const actions = planWireguard(desired, before); // throws the refusal for an interface that is not ours
   if (actions.length === 0) logger.debug({ step: 'wireguard', iface }, 'WireGuard already as desired; nothing touched');
   if (!opts.dryRun) await applyWireguard(host, actions, logger);
   return { publicKey: key.publicKey, actions, before };

@@ -1,5 +1,7 @@
+import { interfaceNameProblem } from '../config/validate.ts';
 import { AgentError } from '../errors.ts';
 import type { ExecResult, Host } from '../host/host.ts';
+import { LEGACY_IFACE, ownerRecordPath, readBootId, readOwnerRecord, type SeenInterface } from './owner.ts';
 import { parseDump, parseIpBatch } from './parse.ts';
 import { validateIfaceName } from './spec.ts';
 import type { DeviceState, WireguardActual } from './types.ts';
@@ -35,12 +37,45 @@ export async function readDump(host: Host, iface: string): Promise<DeviceState> 
 export const IP_BATCH_ARGS: readonly string[] = ['-j', '-d', '-batch', '-'];
 export const ipBatchScript = (iface: string): string => `addr show dev ${iface}\nroute show table all dev ${iface}\n`;
 
+/** The kernel's ifindex of `iface` from sysfs (a file read, no process); undefined when it does not exist. */
+export async function sysfsIfindex(host: Host, iface: string): Promise<number | undefined> {
+  const text = await host.readFile(`/sys/class/net/${iface}/ifindex`).catch(() => undefined);
+  const n = Number(text?.trim());
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * An interface that may be the agent's from before (a renamed INITD_WIREGUARD_INTERFACE, the
+ * pre-issue-15 wg0): its ifindex from sysfs and its public key from `wg show dump`, both read-only.
+ * Not WireGuard, or no answer: no key, so it can only be ours by the record (owner.ts).
+ */
+async function inspectPrevious(host: Host, iface: string): Promise<SeenInterface | undefined> {
+  if (!(await host.stat(`/sys/class/net/${iface}`))) return undefined;
+  const ifindex = await sysfsIfindex(host, iface);
+  const dump = await host.exec('wg', ['show', iface, 'dump'], { timeoutMs: 10_000 });
+  let device: DeviceState | undefined;
+  if (dump.exitCode === 0 && !dump.notFound) {
+    try {
+      device = parseDump(dump.stdout);
+    } catch {
+      device = undefined;
+    }
+  }
+  return { iface, exists: true, ...(ifindex !== undefined ? { ifindex } : {}), ...(device ? { device } : {}) };
+}
+
+export interface InspectOptions {
+  /** The agent's state directory: read our ownership record, and the interfaces it may name (owner.ts). */
+  stateDir?: string;
+}
+
 /**
  * Read the interface, its addresses, MTU, routes and WireGuard peers: two processes, `ip -batch`
- * and `wg show dump`, in one wave when sysfs already shows the interface. Changes nothing.
+ * and `wg show dump`, in one wave when sysfs already shows the interface. With `stateDir`, also
+ * our ownership record and the boot id (two file reads). Changes nothing.
  * Throws AgentError when the name is taken by something that is not WireGuard.
  */
-export async function inspectWireguard(host: Host, iface: string): Promise<WireguardActual> {
+export async function inspectWireguard(host: Host, iface: string, opts: InspectOptions = {}): Promise<WireguardActual> {
   validateIfaceName(iface); // it goes into the batch script: never a newline or a second command
   const dumpArgs = ['show', iface, 'dump'];
   const dumpRead = () => host.exec('wg', dumpArgs, { timeoutMs: 10_000 });
@@ -49,8 +84,21 @@ export async function inspectWireguard(host: Host, iface: string): Promise<Wireg
   // if the link then proves missing or foreign, the dump is unused).
   const early = (await host.stat(`/sys/class/net/${iface}`)) ? dumpRead() : undefined;
   early?.catch(() => {});
+  const ownerRead = opts.stateDir === undefined ? undefined : Promise.all([readOwnerRecord(host, ownerRecordPath(opts.stateDir)), readBootId(host)]);
+  ownerRead?.catch(() => {});
   const ip = await ipRead;
-  const absent: WireguardActual = { iface, exists: false, userspace: false, up: false, addresses: [], routes: [] };
+  const [record, bootId] = (await ownerRead) ?? [];
+  const ownerPart: Pick<WireguardActual, 'owner' | 'previous'> = {};
+  if (ownerRead) {
+    ownerPart.owner = { ...(record ? { record } : {}), bootId: bootId ?? '' };
+    // Only until our record names this interface (first run, or INITD_WIREGUARD_INTERFACE changed): no cost in the steady state.
+    if (record?.iface !== iface) {
+      const candidates = [record ? record.iface : LEGACY_IFACE].filter((c) => c !== iface && !interfaceNameProblem(c)) // a name from a file must be valid before it reaches argv;
+      const seen = (await Promise.all(candidates.map((c) => inspectPrevious(host, c)))).filter((x): x is SeenInterface => x !== undefined);
+      ownerPart.previous = seen;
+    }
+  }
+  const absent: WireguardActual = { iface, exists: false, userspace: false, up: false, addresses: [], routes: [], ...ownerPart };
   if (ip.notFound) throw missingTool('ip', PKG_IP);
   if (ip.exitCode !== 0) {
     if (/does not exist|cannot find device/i.test(ip.stderr)) return absent;
@@ -85,5 +133,6 @@ export async function inspectWireguard(host: Host, iface: string): Promise<Wireg
     addresses: read.addresses,
     routes: read.routes,
     device: parseDump(dump.stdout),
+    ...ownerPart,
   };
 }

@@ -1,4 +1,5 @@
 import { canonicalIp } from './cidr.ts';
+import { judgeOwnership, notOursError, type OwnerFacts } from './owner.ts';
 import { formatEndpoint } from './spec.ts';
 import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from './types.ts';
 
@@ -11,6 +12,10 @@ import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from '.
  *   interface is never recreated for a peer/key/endpoint change).
  * - Addresses, MTU, link state and routes: `ip` (wg syncconf ignores them).
  * - Endpoints: compared by resolved IP + port, never by name.
+ * - Ownership (owner.ts, docs/decisions/0150): an existing interface that is not proven ours
+ *   throws the refusal (nothing planned, nothing changed); an interface of ours from before (a
+ *   renamed INITD_WIREGUARD_INTERFACE, the pre-issue-15 wg0) is deleted first; the record of the
+ *   interface we own is kept current.
  */
 
 function endpointIp(ep: string): { ip?: string; port: number } {
@@ -35,12 +40,28 @@ const short = (pk: string) => `${pk.slice(0, 8)}…`;
 export function planWireguard(desired: WireguardDesired, actual: WireguardActual): WgAction[] {
   const iface = desired.iface;
   const out: WgAction[] = [];
+  const facts: OwnerFacts = { ...(actual.owner?.record ? { record: actual.owner.record } : {}), bootId: actual.owner?.bootId ?? '', nodePublicKey: desired.publicKey };
+  if (actual.exists) {
+    const own = judgeOwnership(actual, facts);
+    if (!own.ours) throw notOursError(actual, own.why);
+  }
+  for (const p of actual.previous ?? []) {
+    const own = judgeOwnership(p, facts);
+    if (!p.exists || !own.ours) continue; // someone else's: never touched
+    out.push({
+      kind: 'wireguard.link.delete',
+      iface: p.iface,
+      data: {},
+      description: `delete castai-edge-initd's previous WireGuard interface ${p.iface}`,
+      reason: `${own.why}; the agent's interface is now ${iface} (INITD_WIREGUARD_INTERFACE)`,
+    });
+  }
   if (!actual.exists) {
     out.push({
       kind: 'wireguard.link.create',
       iface,
-      data: {},
-      description: `create WireGuard interface ${iface} (kernel module, else wireguard-go)`,
+      data: { ownerRecordPath: desired.ownerRecordPath, publicKey: desired.publicKey, bootId: facts.bootId },
+      description: `create WireGuard interface ${iface} (kernel module, else wireguard-go), recorded as ours in ${desired.ownerRecordPath}`,
       reason: `${iface} does not exist`,
     });
   }
@@ -149,6 +170,21 @@ export function planWireguard(desired: WireguardDesired, actual: WireguardActual
   for (const dst of wantRoutes) {
     if (haveRoutes.has(dst)) continue;
     out.push({ kind: 'wireguard.route.replace', iface, data: { dst }, description: `route ${dst} via ${iface}`, reason: 'allowed IP of a peer without a route' });
+  }
+
+  // Ours (judged above) but our record does not say so for this boot, ifindex and key: write it.
+  const rec = facts.record;
+  if (actual.exists && actual.owner && actual.ifindex !== undefined) {
+    const record = { iface, publicKey: desired.publicKey, bootId: facts.bootId, ifindex: actual.ifindex };
+    if (!rec || rec.iface !== iface || rec.publicKey !== record.publicKey || rec.bootId !== record.bootId || rec.ifindex !== record.ifindex) {
+      out.push({
+        kind: 'wireguard.owner.record',
+        iface,
+        data: { ownerRecordPath: desired.ownerRecordPath, record },
+        description: `record ${iface} (ifindex ${actual.ifindex}) as the agent's interface in ${desired.ownerRecordPath}`,
+        reason: rec ? `the record says ${rec.iface}, ifindex ${rec.ifindex ?? '(none yet)'}${rec.bootId === facts.bootId ? '' : ', another boot'}${rec.publicKey === record.publicKey ? '' : ', another key'}` : 'no record yet',
+      });
+    }
   }
   return out;
 }

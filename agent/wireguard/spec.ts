@@ -1,4 +1,6 @@
 import { isIP } from 'node:net';
+import { DEFAULT_WIREGUARD_INTERFACE } from '../config/known.ts';
+import { interfaceNameProblem } from '../config/validate.ts';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { canonicalCidr, canonicalInterfaceAddress, canonicalIp, isDefaultRoute } from './cidr.ts';
 import { isWireguardKey } from './keys.ts';
@@ -21,7 +23,8 @@ export interface WireguardSpec {
   peers: WireguardPeerSpec[];
 }
 
-export const DEFAULT_IFACE = 'wg0';
+/** The interface the agent creates and owns (INITD_WIREGUARD_INTERFACE; agent/config/known.ts). */
+export const DEFAULT_IFACE = DEFAULT_WIREGUARD_INTERFACE;
 export const DEFAULT_LISTEN_PORT = 51840;
 export const DEFAULT_MTU = 1380;
 export const DEFAULT_KEEPALIVE = 25;
@@ -66,10 +69,10 @@ export function formatEndpoint(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
+/** Throws INITD_WIREGUARD_INTERFACE's ConfigError (agent/config/validate.ts) unless `name` is usable as given. */
 export function validateIfaceName(name: string, variable = 'INITD_WIREGUARD_INTERFACE'): void {
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name) || name === '.' || name === '..') {
-    throw new ConfigError([{ variable, item: name, message: `"${name}" is not a valid interface name: use 1-15 characters from A-Z a-z 0-9 _ . - (default ${DEFAULT_IFACE})` }]);
-  }
+  const p = interfaceNameProblem(name, variable);
+  if (p) throw new ConfigError([p]);
 }
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);

@@ -1,4 +1,5 @@
 import type { Action } from '../subsystem.ts';
+import type { OwnerRecord, SeenInterface } from './owner.ts';
 import type { Endpoint } from './spec.ts';
 
 /** A peer as `wg show <if> dump` reports it. */
@@ -39,6 +40,13 @@ export interface WireguardActual {
   addresses: string[]; // canonical "ip/prefix"; IPv6 link-local left out
   routes: RouteState[];
   device?: DeviceState;
+  /** Read when inspect is given the state dir: our record of the interface we created, and this boot's id (owner.ts). */
+  owner?: { record?: OwnerRecord; bootId: string };
+  /**
+   * Interfaces that may be ours from before, read only while our record does not name `iface`:
+   * the record's interface (INITD_WIREGUARD_INTERFACE was changed) or the pre-issue-15 `wg0`.
+   */
+  previous?: SeenInterface[];
 }
 
 /** A peer of the desired state, its endpoint resolved to IPs (resolution happens before plan). */
@@ -54,6 +62,7 @@ export interface WireguardDesired {
   iface: string;
   publicKey: string; // derived from the local private key
   privateKeyPath: string; // 0600 file; the key itself never enters plan/actions
+  ownerRecordPath: string; // <stateDir>/wireguard/interface.json (owner.ts)
   address: string;
   listenPort: number;
   mtu: number;
@@ -66,7 +75,8 @@ interface A<K extends string, D> extends Action {
   data: D;
 }
 export type WgAction =
-  | A<'wireguard.link.create', Record<string, never>>
+  | A<'wireguard.link.delete', Record<string, never>>
+  | A<'wireguard.link.create', { ownerRecordPath: string; publicKey: string; bootId: string }>
   | A<'wireguard.key.set', { privateKeyPath: string; publicKey: string }>
   | A<'wireguard.listenport.set', { port: number }>
   | A<'wireguard.peer.remove', { publicKey: string }>
@@ -76,7 +86,8 @@ export type WgAction =
   | A<'wireguard.mtu.set', { mtu: number }>
   | A<'wireguard.link.up', Record<string, never>>
   | A<'wireguard.route.replace', { dst: string }>
-  | A<'wireguard.route.del', { dst: string }>;
+  | A<'wireguard.route.del', { dst: string }>
+  | A<'wireguard.owner.record', { ownerRecordPath: string; record: Omit<OwnerRecord, 'updatedAt'> }>;
 
 export interface WireguardStatus {
   /** Age of the newest handshake over all peers, in seconds; null = never. */

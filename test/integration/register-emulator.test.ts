@@ -3,6 +3,7 @@
  * shipper against the control-plane emulator over real TLS. The host is a
  * FakeHost (machine-id, CA file, state dir in memory); the network is real.
  */
+import { DEFAULT_WIREGUARD_INTERFACE } from '../../agent/config/known.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -42,6 +43,7 @@ function config(bootstrapToken: string): AgentConfig {
     labels: { env: 'prod' },
     taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }],
     proxy: {},
+    wireguardInterface: DEFAULT_WIREGUARD_INTERFACE,
     logLevel: 'info',
     sources: {},
     warnings: [],

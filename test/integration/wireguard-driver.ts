@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       result = await reresolveEndpoints(host, args.iface, normalizeSpec(args.spec), args.nowSec, logger);
       break;
     case 'down':
-      result = await wireguardDown(host, args.iface, logger);
+      result = await wireguardDown(host, { iface: args.iface, stateDir: args.stateDir }, logger);
       break;
     default:
       throw new Error(`unknown mode ${mode}`);

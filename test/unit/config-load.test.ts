@@ -31,8 +31,9 @@ describe('loadConfig defaults', () => {
       labels: {},
       taints: [],
       proxy: {},
+      wireguardInterface: 'castai-wg',
       logLevel: 'info',
-      sources: { API_URL: 'default', INITD_STATE_DIR: 'default', INITD_LOG_LEVEL: 'default' },
+      sources: { API_URL: 'default', INITD_STATE_DIR: 'default', INITD_WIREGUARD_INTERFACE: 'default', INITD_LOG_LEVEL: 'default' },
       warnings: [],
     });
     expect(host.calls).toEqual([]);

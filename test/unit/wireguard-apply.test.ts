@@ -5,8 +5,9 @@ import { AgentError } from '../../agent/errors.ts';
 import { createLogger } from '../../agent/log/logger.ts';
 import { applyWireguard, wireguardDown } from '../../agent/wireguard/apply.ts';
 import { reresolveEndpoints, statusFromDump, wireguardStatus } from '../../agent/wireguard/health.ts';
-import { reconcileWireguard } from '../../agent/wireguard/index.ts';
+import { DEFAULT_IFACE, reconcileWireguard } from '../../agent/wireguard/index.ts';
 import { keyPaths } from '../../agent/wireguard/keys.ts';
+import { ownerRecordPath } from '../../agent/wireguard/owner.ts';
 import { normalizeSpec } from '../../agent/wireguard/spec.ts';
 import { ipBatchScript } from '../../agent/wireguard/inspect.ts';
 import { parseDump } from '../../agent/wireguard/parse.ts';
@@ -17,6 +18,9 @@ import { StateStore } from '../../agent/state/store.ts';
 const fx = (name: string) => readFileSync(new URL(`../fixtures/wg/${name}`, import.meta.url), 'utf8');
 const GW = 'MZFCNlaYRHY5Ti6BPHDDzV31QTclzggCTIiKWav0PW8='; // the gateway key in the fixtures
 const STATE = '/var/lib/castai-edge-initd';
+/** The agent's interface name (tests of the real captures below configure `wg0`, the name they were captured with). */
+const IF = DEFAULT_IFACE;
+const BOOT = '0f6a0a53-7a3c-4a77-9d2e-5b1f2f7c0c11';
 const silent = () => {
   const lines: string[] = [];
   return { lines, logger: createLogger({ write: (l) => lines.push(l), pretty: false, level: 'debug' }) };
@@ -28,16 +32,25 @@ const spec = (endpoint = 'gw.example:51840') => ({
   peers: [{ publicKey: GW, endpoint, allowedIPs: ['100.96.0.1/32', '10.244.0.0/16'], persistentKeepalive: 25 }],
 });
 
-/** A FakeHost where wg0 does not exist yet and the kernel has no WireGuard. */
+/**
+ * A FakeHost where the agent's interface (IF) does not exist yet and the kernel has no WireGuard.
+ * Like the kernel, creating the interface makes /sys/class/net/<if>/ifindex appear.
+ */
 function freshHost(opts: { wireguardGo: boolean }) {
   const host = new FakeHost();
   host.dns.set('gw.example', ['10.203.0.2']);
   host.onExec('ip', {});
   host.onExec('wg', {});
-  host.onExec('ip -j -d -batch -', { exitCode: 1, stderr: fx('ip-batch-missing.stderr').replace('nonexist', 'wg0') });
-  host.onExec('ip link add dev wg0 type wireguard', { exitCode: 2, stderr: fx('ip-link-add-no-kernel-module.stderr') });
-  if (opts.wireguardGo) host.onExec('wireguard-go wg0', {});
+  host.onExec('ip -j -d -batch -', { exitCode: 1, stderr: fx('ip-batch-missing.stderr').replace('nonexist', IF) });
+  host.onExec(`ip link add dev ${IF} type wireguard`, { exitCode: 2, stderr: fx('ip-link-add-no-kernel-module.stderr') });
+  if (opts.wireguardGo) host.onExec(`wireguard-go ${IF}`, () => created(host));
   return host;
+}
+
+/** What the kernel shows once the interface exists. */
+function created(host: FakeHost) {
+  host.setFile(`/sys/class/net/${IF}/ifindex`, '4\n', 0o444);
+  return {};
 }
 
 describe('reconcile on a fresh host (FakeHost)', () => {
@@ -49,17 +62,17 @@ describe('reconcile on a fresh host (FakeHost)', () => {
     expect(key.mode).toBe(0o600);
     expect(host.execLines()).toEqual([
       'ip -j -d -batch -',
-      'ip link add dev wg0 type wireguard',
-      'wireguard-go wg0',
-      'ip -j link show dev wg0', // wait for the TUN device
-      `wg set wg0 private-key ${STATE}/wireguard/private.key`,
-      'wg set wg0 listen-port 51840',
-      `wg set wg0 peer ${GW} endpoint 10.203.0.2:51840 persistent-keepalive 25 allowed-ips 10.244.0.0/16,100.96.0.1/32`,
-      'ip addr replace 100.96.0.7/32 dev wg0',
-      'ip link set dev wg0 mtu 1380',
-      'ip link set dev wg0 up',
-      'ip -4 route replace 10.244.0.0/16 dev wg0',
-      'ip -4 route replace 100.96.0.1/32 dev wg0',
+      `ip link add dev ${IF} type wireguard`,
+      `wireguard-go ${IF}`,
+      `ip -j link show dev ${IF}`, // wait for the TUN device
+      `wg set ${IF} private-key ${STATE}/wireguard/private.key`,
+      `wg set ${IF} listen-port 51840`,
+      `wg set ${IF} peer ${GW} endpoint 10.203.0.2:51840 persistent-keepalive 25 allowed-ips 10.244.0.0/16,100.96.0.1/32`,
+      `ip addr replace 100.96.0.7/32 dev ${IF}`,
+      `ip link set dev ${IF} mtu 1380`,
+      `ip link set dev ${IF} up`,
+      `ip -4 route replace 10.244.0.0/16 dev ${IF}`,
+      `ip -4 route replace 100.96.0.1/32 dev ${IF}`,
     ]);
     const wgGo = host.calls.find((c) => c.kind === 'exec' && c.cmd === 'wireguard-go');
     expect(wgGo).toMatchObject({ env: { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' } });
@@ -76,17 +89,17 @@ describe('reconcile on a fresh host (FakeHost)', () => {
     host.dirs.set('/run/systemd/system', 0o755);
     host.onExec('systemctl', { exitCode: 1, stderr: 'Unit not loaded.' });
     host.onExec('sh -c command -v wireguard-go', { stdout: '/usr/bin/wireguard-go\n' });
-    host.onExec('systemd-run', {});
+    host.onExec('systemd-run', () => created(host));
     const { lines, logger } = silent();
     await reconcileWireguard(host, spec(), { stateDir: STATE, logger });
     expect(host.execLines().slice(1, 6)).toEqual([
-      'ip link add dev wg0 type wireguard',
-      'systemctl reset-failed castai-edge-initd-wireguard-go-wg0.service',
+      `ip link add dev ${IF} type wireguard`,
+      `systemctl reset-failed castai-edge-initd-wireguard-go-${IF}.service`,
       'sh -c command -v wireguard-go',
-      'systemd-run --unit castai-edge-initd-wireguard-go-wg0.service --description WireGuard wg0 (wireguard-go, started by castai-edge-initd) --collect --setenv WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 /usr/bin/wireguard-go -f wg0',
-      'ip -j link show dev wg0',
+      `systemd-run --unit castai-edge-initd-wireguard-go-${IF}.service --description WireGuard ${IF} (wireguard-go, started by castai-edge-initd) --collect --setenv WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 /usr/bin/wireguard-go -f ${IF}`,
+      `ip -j link show dev ${IF}`,
     ]);
-    expect(lines.join('')).toMatch(/wireguard-go runs in castai-edge-initd-wireguard-go-wg0.service/);
+    expect(lines.join('')).toMatch(new RegExp(`wireguard-go runs in castai-edge-initd-wireguard-go-${IF}.service`));
     // under systemd but wireguard-go missing → the same package hint
     const h2 = freshHost({ wireguardGo: false });
     h2.dirs.set('/run/systemd/system', 0o755);
@@ -97,7 +110,7 @@ describe('reconcile on a fresh host (FakeHost)', () => {
 
   it('wireguard-go starts but no interface appears → clear error', async () => {
     const host = freshHost({ wireguardGo: true });
-    host.onExec('ip -j link show dev wg0', { exitCode: 1, stderr: 'Device "wg0" does not exist.' });
+    host.onExec(`ip -j link show dev ${IF}`, { exitCode: 1, stderr: `Device "${IF}" does not exist.` });
     const t0 = Date.now();
     await expect(reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger })).rejects.toThrow(/did not appear within 5 s/);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(4900);
@@ -119,9 +132,9 @@ describe('reconcile on a fresh host (FakeHost)', () => {
 
   it('kernel WireGuard: "ip link add" succeeds, no wireguard-go; dryRun writes nothing, not even the key', async () => {
     const host = freshHost({ wireguardGo: true });
-    host.onExec('ip link add dev wg0 type wireguard', {});
+    host.onExec(`ip link add dev ${IF} type wireguard`, () => created(host));
     await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger });
-    expect(host.execLines()).not.toContain('wireguard-go wg0');
+    expect(host.execLines()).not.toContain(`wireguard-go ${IF}`);
     const dry = freshHost({ wireguardGo: true });
     const r = await reconcileWireguard(dry, spec(), { stateDir: STATE, logger: silent().logger, dryRun: true });
     expect(r.actions.map((a) => a.kind)).toContain('wireguard.key.set');
@@ -136,7 +149,11 @@ describe('reconcile on a fresh host (FakeHost)', () => {
   });
 });
 
-/** A FakeHost whose wg0 matches spec() (the real wireguard-go fixtures, the key file matching). */
+/**
+ * A FakeHost whose wg0 matches spec() (the real wireguard-go fixtures, the key file matching), and
+ * where the agent recorded wg0 as its own in this boot (the agent is configured with `wg0`, the
+ * name the fixtures were captured with).
+ */
 function configuredHost() {
   const host = new FakeHost();
   host.dns.set('gw.example', ['10.203.0.2']);
@@ -146,6 +163,8 @@ function configuredHost() {
   const v = vectors.vectors[0]!;
   host.dirs.set(`${STATE}/wireguard`, 0o700);
   host.setFile(keyPaths(STATE).file, `${v.privateKey}\n`, 0o600);
+  host.setFile('/proc/sys/kernel/random/boot_id', `${BOOT}\n`, 0o444);
+  host.setFile(ownerRecordPath(STATE), JSON.stringify({ iface: 'wg0', publicKey: v.wgPubkey, bootId: BOOT, ifindex: 2 }), 0o600);
   host
     // one read-only batch; any other script would be a bug (the fake answers only this one)
     .onExec('ip -j -d -batch -', (_args, o) => (o.stdin === ipBatchScript('wg0') ? { stdout: fx('ip-batch-wireguard-go.txt') } : { exitCode: 1, stderr: `unexpected ip batch: ${String(o.stdin)}` }))
@@ -162,7 +181,7 @@ function configuredDump(): string {
 describe('reconcile on a configured host: equal → nothing touched', () => {
   it('re-run with the state from the real fixtures is a no-op', async () => {
     const host = configuredHost();
-    const r = await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger });
+    const r = await reconcileWireguard(host, spec(), { stateDir: STATE, iface: 'wg0', logger: silent().logger });
     expect(r.actions).toEqual([]);
     expect(host.mutations(new Set(['ip', 'wg']))).toEqual([]);
     expect(host.execLines()).toEqual(['ip -j -d -batch -', 'wg show wg0 dump']); // the batch answers only its read-only script
@@ -179,7 +198,7 @@ describe('reconcile on a configured host: equal → nothing touched', () => {
       signal: new AbortController().signal,
       shared: { extraLabels: {}, registration: { wireguard: spec() } },
     } as unknown as StepContext;
-    const r = await wireguardStep().run(ctx);
+    const r = await wireguardStep('wg0').run(ctx);
     expect(r.changed).toBe(false);
     expect(r.summary).toMatch(/^wg0 up, handshake \d+s ago$/);
     expect(host.execLines()).toEqual(['ip -j -d -batch -', 'wg show wg0 dump']);
@@ -202,7 +221,7 @@ describe('reconcile on a configured host: equal → nothing touched', () => {
         dumpStartedAfterIp = ipAnswered;
         return { stdout: dump };
       });
-      const r = await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger });
+      const r = await reconcileWireguard(host, spec(), { stateDir: STATE, iface: 'wg0', logger: silent().logger });
       expect(r.actions).toEqual([]);
       expect(host.execLines()).toEqual(['ip -j -d -batch -', 'wg show wg0 dump']);
       return dumpStartedAfterIp;
@@ -248,11 +267,14 @@ describe('apply details', () => {
     expect(host.execLines()).toEqual(['ip -6 route replace fd00::/64 dev wg0', `wg set wg0 peer ${GW} persistent-keepalive off allowed-ips `]);
   });
 
-  it('wireguardDown is idempotent', async () => {
-    const host = new FakeHost().onExec('ip link del dev wg0', { exitCode: 1, stderr: 'Cannot find device "wg0"\n' });
-    expect(await wireguardDown(host, 'wg0', silent().logger)).toBe(false);
-    const h2 = new FakeHost().onExec('ip link del dev wg0', {});
-    expect(await wireguardDown(h2, 'wg0', silent().logger)).toBe(true);
+  it('wireguardDown deletes our interface and its record, and is idempotent', async () => {
+    const host = configuredHost().onExec('ip link del dev wg0', {});
+    expect(await wireguardDown(host, { iface: 'wg0', stateDir: STATE }, silent().logger)).toEqual({ removed: ['wg0'], leftAlone: [] });
+    expect(host.execLines()).toEqual(['ip -j -d -batch -', 'wg show wg0 dump', 'ip link del dev wg0']);
+    expect(host.files.has(ownerRecordPath(STATE))).toBe(false);
+    const gone = new FakeHost().onExec('ip -j -d -batch -', { exitCode: 1, stderr: fx('ip-batch-missing.stderr').replace('nonexist', 'wg0') });
+    expect(await wireguardDown(gone, { iface: 'wg0', stateDir: STATE }, silent().logger)).toEqual({ removed: [], leftAlone: [] });
+    expect(gone.execLines()).toEqual(['ip -j -d -batch -']);
   });
 });
 

@@ -137,7 +137,7 @@ describe('inspectWireguard (FakeHost scripted with the real outputs)', () => {
 
     // an interface name that is not one never reaches the batch script
     const h3 = new FakeHost();
-    await expect(inspectWireguard(h3, 'wg0\nlink del eth0')).rejects.toThrow(/INITD_WIREGUARD_INTERFACE.*not a valid interface name/s);
+    await expect(inspectWireguard(h3, 'wg0\nlink del eth0')).rejects.toThrow(/INITD_WIREGUARD_INTERFACE.*not a usable interface name.*contains whitespace/s);
     expect(h3.execLines()).toEqual([]);
 
     const h2 = new FakeHost().onExec('ip -j -d -batch -', { stdout: fx('ip-batch-wireguard-go.txt') });

@@ -14,6 +14,7 @@ function desired(over: Partial<WireguardDesired> = {}): WireguardDesired {
     iface: 'wg0',
     publicKey: NODE_PUB,
     privateKeyPath: '/var/lib/castai-edge-initd/wireguard/private.key',
+    ownerRecordPath: '/var/lib/castai-edge-initd/wireguard/interface.json',
     address: '100.96.0.7/32',
     listenPort: 51840,
     mtu: 1380,
@@ -118,14 +119,15 @@ describe('planWireguard', () => {
     expect(planWireguard(d, actual())).toEqual([]);
   });
 
-  it('key rotation, listen port, keepalive, stale peer, MTU, extra address, link down', () => {
+  it('key rotation (the old key is the one recorded for it), listen port, keepalive, stale peer, MTU, extra address, link down', () => {
     const dev = device({ publicKey: OTHER, listenPort: 40000 });
     dev.peers[0]!.persistentKeepalive = 0;
     dev.peers.push({ ...dev.peers[0]!, publicKey: OTHER, allowedIPs: ['10.9.0.0/16'] });
-    const acts = planWireguard(
-      desired(),
-      actual({ device: dev, mtu: 1420, up: false, addresses: ['100.96.0.7/32', '100.96.0.99/32'], routes: [{ dst: '10.244.0.0/16' }, { dst: '100.96.0.1/32' }, { dst: '10.9.0.0/16' }] }),
-    );
+    const owner = { record: { iface: 'wg0', publicKey: OTHER, bootId: 'boot-1', ifindex: 7 }, bootId: 'boot-1' };
+    const state = { device: dev, mtu: 1420, up: false, addresses: ['100.96.0.7/32', '100.96.0.99/32'], routes: [{ dst: '10.244.0.0/16' }, { dst: '100.96.0.1/32' }, { dst: '10.9.0.0/16' }] };
+    // Without that record the interface holds someone else's key: refused, nothing planned.
+    expect(() => planWireguard(desired(), actual(state))).toThrow(/^WireGuard interface wg0 exists and was not created by castai-edge-initd/);
+    const acts = planWireguard(desired(), actual({ ...state, owner }));
     expect(acts.map((a) => [a.kind, a.data])).toEqual([
       ['wireguard.key.set', { privateKeyPath: '/var/lib/castai-edge-initd/wireguard/private.key', publicKey: NODE_PUB }],
       ['wireguard.listenport.set', { port: 51840 }],
@@ -135,6 +137,7 @@ describe('planWireguard', () => {
       ['wireguard.mtu.set', { mtu: 1380 }],
       ['wireguard.link.up', {}],
       ['wireguard.route.del', { dst: '10.9.0.0/16' }],
+      ['wireguard.owner.record', { ownerRecordPath: '/var/lib/castai-edge-initd/wireguard/interface.json', record: { iface: 'wg0', publicKey: NODE_PUB, bootId: 'boot-1', ifindex: 7 } }],
     ]);
     expect(acts.every((a) => a.description && a.reason)).toBe(true);
   });

@@ -10,16 +10,23 @@ function needRegistration(ctx: StepContext) {
   return reg;
 }
 
-/** Step 5: the WireGuard tunnel to the cluster gateway (UDP 51840). Touches nothing when it already matches. */
-export function wireguardStep(iface = DEFAULT_IFACE): Step {
+/**
+ * Step 5: the WireGuard tunnel to the cluster gateway (UDP 51840) on the agent's own interface
+ * (INITD_WIREGUARD_INTERFACE; `override` for tests). Touches nothing when it already matches, and
+ * nothing at all of an interface it did not create (docs/decisions/0150).
+ */
+export function wireguardStep(override?: string): Step {
+  const ifaceOf = (ctx: StepContext) => override ?? ctx.cfg.wireguardInterface ?? DEFAULT_IFACE;
   return {
     name: 'wireguard',
     async plan(ctx) {
+      const iface = ifaceOf(ctx);
       if (!ctx.shared.registration) return { step: 'wireguard', summary: 'waiting for registration (the tunnel address and gateway come from it)', actions: [] };
       const r = await reconcileWireguard(ctx.host, ctx.shared.registration.wireguard, { stateDir: ctx.cfg.stateDir, iface, logger: ctx.log, dryRun: true });
       return { step: 'wireguard', summary: r.actions.length ? `${r.actions.length} change(s) to ${iface}` : `${iface} up to date`, actions: r.actions };
     },
     async run(ctx): Promise<StepResult> {
+      const iface = ifaceOf(ctx);
       const reg = needRegistration(ctx);
       const r = await reconcileWireguard(ctx.host, reg.wireguard, { stateDir: ctx.cfg.stateDir, iface, logger: ctx.log });
       // Nothing changed: the dump inspect just read is current (no second `wg show`).
