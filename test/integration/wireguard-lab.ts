@@ -63,6 +63,8 @@ interface LabNames {
   nsGw: string;
   ifAgent: string;
   ifGw: string;
+  /** Someone else's interface in the agent namespace (startForeign). */
+  ifForeign?: string;
   tmp: string;
 }
 
@@ -94,7 +96,7 @@ async function cleanupNames(n: LabNames): Promise<void> {
     await sh('ip', ['netns', 'del', ns], { allowFail: true });
   }
   rmSync(`/etc/netns/${n.nsAgent}`, { recursive: true, force: true });
-  for (const f of [n.ifAgent, n.ifGw]) rmSync(`/var/run/wireguard/${f}.sock`, { force: true });
+  for (const f of [n.ifAgent, n.ifGw, ...(n.ifForeign ? [n.ifForeign] : [])]) rmSync(`/var/run/wireguard/${f}.sock`, { force: true });
   rmSync(n.tmp, { recursive: true, force: true });
 }
 
@@ -130,6 +132,7 @@ export class WgLab {
   readonly nsGw: string;
   readonly ifAgent: string;
   readonly ifGw: string;
+  readonly ifForeign: string;
   readonly tmp: string;
   readonly stateDir: string;
   readonly gwKeyFile: string;
@@ -144,6 +147,7 @@ export class WgLab {
     this.nsGw = `wglab-g-${this.id}`;
     this.ifAgent = `wga${this.id}`;
     this.ifGw = `wgg${this.id}`;
+    this.ifForeign = `wgf${this.id}`;
     this.tmp = mkdtempSync(path.join(os.tmpdir(), 'wglab-'));
     this.stateDir = path.join(this.tmp, 'state');
     this.gwKeyFile = path.join(this.tmp, 'gateway.key');
@@ -187,6 +191,36 @@ export class WgLab {
     await sh('ip', ['-n', this.nsGw, 'addr', 'add', `${GW_TUN}/32`, 'dev', this.ifGw]);
     await sh('ip', ['-n', this.nsGw, 'link', 'set', this.ifGw, 'up']);
     await sh('ip', ['-n', this.nsGw, 'route', 'replace', `${AGENT_TUN}/32`, 'dev', this.ifGw]);
+  }
+
+  /**
+   * Someone else's WireGuard interface in the agent namespace, set up the way wg-quick would: its
+   * own key, listen port 51820, one peer, 192.168.77.2/24 and a route to the peer's network.
+   */
+  async startForeign(): Promise<void> {
+    const key = path.join(this.tmp, 'foreign.key');
+    writeFileSync(key, `${generatePrivateKey()}\n`, { mode: 0o600 });
+    const peer = publicKeyFromPrivate(generatePrivateKey());
+    await sh('ip', ['netns', 'exec', this.nsAgent, 'wireguard-go', this.ifForeign]);
+    await sh('ip', ['netns', 'exec', this.nsAgent, 'wg', 'set', this.ifForeign, 'private-key', key, 'listen-port', '51820', 'peer', peer, 'allowed-ips', '10.99.0.0/16,192.168.77.1/32', 'endpoint', `${GW_UNDERLAY}:51820`]);
+    rmSync(key, { force: true });
+    await sh('ip', ['-n', this.nsAgent, 'addr', 'add', '192.168.77.2/24', 'dev', this.ifForeign]);
+    await sh('ip', ['-n', this.nsAgent, 'link', 'set', this.ifForeign, 'mtu', '1420', 'up']);
+    await sh('ip', ['-n', this.nsAgent, 'route', 'add', '10.99.0.0/16', 'dev', this.ifForeign]);
+  }
+
+  /** The foreign interface as its owner sees it: config (key, peers), link and addresses, every route. */
+  async foreignSnapshot(): Promise<string> {
+    const out: string[] = [];
+    for (const args of [
+      ['wg', 'showconf', this.ifForeign],
+      ['ip', '-d', 'addr', 'show', 'dev', this.ifForeign],
+      ['ip', 'route', 'show', 'table', 'all', 'dev', this.ifForeign],
+    ]) {
+      const r = await this.inAgent(...args);
+      out.push(`$ ${args.join(' ')} (exit ${r.code})`, r.stdout, r.stderr);
+    }
+    return out.join('\n');
   }
 
   async gw(...args: string[]): Promise<string> {
@@ -275,7 +309,7 @@ export class WgLab {
   }
 
   names(): LabNames {
-    return { nsAgent: this.nsAgent, nsGw: this.nsGw, ifAgent: this.ifAgent, ifGw: this.ifGw, tmp: this.tmp };
+    return { nsAgent: this.nsAgent, nsGw: this.nsGw, ifAgent: this.ifAgent, ifGw: this.ifGw, ifForeign: this.ifForeign, tmp: this.tmp };
   }
 
   /** Kill our processes (by pid, only those inside our namespaces), delete namespaces and temp files. */
@@ -294,7 +328,7 @@ export class WgLab {
     const ps = await sh('ps', ['-eo', 'pid,stat,args'], { allowFail: true });
     for (const line of ps.stdout.split('\n')) {
       if (/ Z/.test(line)) continue; // zombies of already-exited daemons (PID 1 here does not reap)
-      if (line.includes(`wireguard-go ${this.ifAgent}`) || line.includes(`wireguard-go ${this.ifGw}`)) left.push(line.trim());
+      if ([this.ifAgent, this.ifGw, this.ifForeign].some((i) => line.includes(`wireguard-go ${i}`))) left.push(line.trim());
     }
     return left;
   }

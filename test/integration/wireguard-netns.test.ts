@@ -243,13 +243,37 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
     }
   });
 
+  it("someone else's interface: INITD_WIREGUARD_INTERFACE naming it is refused; ours beside it carries on; byte-for-byte unchanged", async () => {
+    await lab.startForeign();
+    const before = await lab.foreignSnapshot();
+    expect(before).toContain('192.168.77.2/24');
+    expect(before).toContain('10.99.0.0/16');
+    expect(before).toMatch(/\[Peer\]/);
+    const r = await lab.driver('reconcile', { iface: lab.ifForeign, spec: lab.spec({ allowedIPs: [`${GW_TUN}/32`, '10.245.0.0/16'], endpoint: `${GW_HOSTNAME}:51841` }) });
+    expect(r.result).toBeUndefined();
+    expect(r.error?.message).toMatch(new RegExp(`^WireGuard interface ${lab.ifForeign} exists and was not created by castai-edge-initd .*1 peer.*192\\.168\\.77\\.2/24.*nothing was changed$`));
+    expect(r.error?.remediation).toMatch(/^set INITD_WIREGUARD_INTERFACE to a name no other interface uses/);
+    expect(await lab.foreignSnapshot()).toBe(before);
+    // The agent's own interface beside it: still ours, nothing to do.
+    const own = await lab.driver('reconcile', { spec: lab.spec({ allowedIPs: [`${GW_TUN}/32`, '10.245.0.0/16'], endpoint: `${GW_HOSTNAME}:51841` }) });
+    expect((own.result as ReconcileResult).actions).toEqual([]);
+    expect(await lab.foreignSnapshot()).toBe(before);
+  });
+
   it('down removes the interface and ends wireguard-go', async () => {
+    const foreign = await lab.foreignSnapshot();
     const r = await lab.driver('down');
-    expect(r.result).toBe(true);
+    expect(r.result).toEqual({ removed: [lab.ifAgent], leftAlone: [] });
     expect(await lab.ifindex()).toBeUndefined();
     await new Promise((res) => setTimeout(res, 300));
     expect((await lab.leftovers()).filter((l) => l.includes(lab.ifAgent))).toEqual([]);
-    expect((await lab.driver('down')).result).toBe(false);
+    expect((await lab.driver('down')).result).toEqual({ removed: [], leftAlone: [] });
+    expect(existsSync(path.join(lab.stateDir, 'wireguard/interface.json'))).toBe(false); // the record went with it
+    expect(await lab.foreignSnapshot()).toBe(foreign);
+    // Teardown told to use the foreign name leaves it alone too.
+    const other = await lab.driver('down', { iface: lab.ifForeign });
+    expect(other.result).toEqual({ removed: [], leftAlone: [{ iface: lab.ifForeign, why: 'castai-edge-initd has no record of creating an interface' }] });
+    expect(await lab.foreignSnapshot()).toBe(foreign);
   });
 });
 
