@@ -29,7 +29,7 @@
  */
 import path from 'node:path';
 import type { FaultSpec } from '../control-plane/faults.ts';
-import { agentLog, bootJoinLab, journalTail, oneLiner, prepareGuest, UNIT, waitFor, waitJoined, type ControlPlane, type ReqRec } from './join-fixture.ts';
+import { agentLog, bootJoinLab, journalTail, oneLiner, prepareGuest, UNIT, waitFor, waitJoined, WG_IFACE, type ControlPlane, type ReqRec } from './join-fixture.ts';
 import { REPO_ROOT, type Lab, type Vm } from './lab.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -326,7 +326,7 @@ export async function startSampler(vm: Vm): Promise<void> {
     '  m=$(awk \'/^VmRSS:/{r=$2} /^RssAnon:/{a=$2} /^RssFile:/{f=$2} END{printf "%d %d %d", r, a, f}\' /proc/$pid/status 2>/dev/null)',
     `  a=$(systemctl is-active ${UNIT}); k=$(systemctl is-active k0sworker)`,
     '  [ -f /var/lib/k0s/kubelet.conf ] && kc=1 || kc=0',
-    '  ip link show wg0 >/dev/null 2>&1 && wg=1 || wg=0',
+    `  ip link show ${WG_IFACE} >/dev/null 2>&1 && wg=1 || wg=0`,
     '  findmnt -n --mountpoint /var/lib/k0s >/dev/null 2>&1 && mt=1 || mt=0',
     '  echo "$(date +%s.%N) $pid ${m:-0 0 0} $a $k $kc $wg $mt"',
     '  sleep 10',
@@ -546,7 +546,7 @@ async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => vo
     if (s.k0sworker !== 'active') problems.push(`${at}: k0sworker ${s.k0sworker}`);
     if (s.agent !== 'active') problems.push(`${at}: agent ${s.agent}`);
     if (!s.kubeletConf) problems.push(`${at}: /var/lib/k0s/kubelet.conf missing`);
-    if (!s.wg0) problems.push(`${at}: wg0 missing`);
+    if (!s.wg0) problems.push(`${at}: ${WG_IFACE} missing`);
     if (!s.mounted) problems.push(`${at}: /var/lib/k0s not mounted`);
     if (s.pid !== pid0) problems.push(`${at}: agent MainPID ${pid0} → ${s.pid}`);
   }

@@ -19,10 +19,13 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DEFAULT_IFACE } from '../../agent/wireguard/spec.ts';
 import { AGENT_BINARY_AMD64, Lab, REPO_ROOT, shq, type LabProcess, type Vm, type VmSpec } from './lab.ts';
 
 export const UNIT = 'castai-edge-initd';
 export const STATE_DIR = '/var/lib/castai-edge-initd';
+/** The agent's WireGuard interface (INITD_WIREGUARD_INTERFACE's default). */
+export const WG_IFACE = DEFAULT_IFACE;
 export const STEPS = ['preflight', 'register', 'storage', 'gpu', 'wireguard', 'k0s'] as const;
 export const LABELS = 'env=e2e,example.com/rack=r12';
 export const TAINTS = 'dedicated=edge:NoSchedule,spot:NoExecute';
@@ -315,13 +318,13 @@ export async function endState(vm: Vm, cp: ControlPlane): Promise<EndState> {
       'echo "joined=$([ -f /var/lib/k0s/kubelet.conf ] && echo yes || echo no)"',
       'echo "mount=$(findmnt -n -o FSTYPE,SOURCE --mountpoint /var/lib/k0s 2>/dev/null)"',
       'echo "lv=$(lvs --noheadings -o vg_name,lv_name,stripes,lv_attr 2>/dev/null | awk \'{print $1"/"$2" stripes="$3" attr="$4}\' | head -1)"',
-      'if ip link show wg0 >/dev/null 2>&1; then',
-      '  echo "wg.address=$(ip -o -4 addr show dev wg0 | awk \'{print $4}\')"',
-      '  echo "wg.port=$(wg show wg0 listen-port)"',
-      '  echo "wg.peers=$(wg show wg0 peers | tr \'\\n\' \' \')"',
-      '  echo "wg.endpoint=$(wg show wg0 endpoints | awk \'{print $2}\' | tr \'\\n\' \' \')"',
-      '  echo "wg.allowed=$(wg show wg0 allowed-ips | cut -f2- | tr \'\\n\' \' \')"',
-      '  echo "wg.handshake=$(wg show wg0 latest-handshakes | awk \'{print $2}\')"',
+      `if ip link show ${WG_IFACE} >/dev/null 2>&1; then`,
+      `  echo "wg.address=$(ip -o -4 addr show dev ${WG_IFACE} | awk '{print $4}')"`,
+      `  echo "wg.port=$(wg show ${WG_IFACE} listen-port)"`,
+      `  echo "wg.peers=$(wg show ${WG_IFACE} peers | tr '\\n' ' ')"`,
+      `  echo "wg.endpoint=$(wg show ${WG_IFACE} endpoints | awk '{print $2}' | tr '\\n' ' ')"`,
+      `  echo "wg.allowed=$(wg show ${WG_IFACE} allowed-ips | cut -f2- | tr '\\n' ' ')"`,
+      `  echo "wg.handshake=$(wg show ${WG_IFACE} latest-handshakes | awk '{print $2}')"`,
       'fi',
     ].join('\n'),
     { timeoutMs: 60_000 },

@@ -37,10 +37,12 @@ import {
   waitFor,
   waitJoined,
   waitPass,
+  WG_IFACE,
   type ControlPlane,
   type EndState,
   type FileEntry,
 } from './join-fixture.ts';
+import { FOREIGN_WG, foreignWgSnapshot, setupForeignWg, withoutIfindex } from './foreign-wg.ts';
 import type { Lab, Vm } from './lab.ts';
 
 let lab: Lab;
@@ -50,6 +52,9 @@ let pristine: FileEntry[];
 let joinedState: EndState;
 let argvLines: string[] = [];
 let failed = false;
+/** The host's own wg-quick wg0 before the install (issue 15 item 1), and after the reboot. */
+let foreignBefore = '';
+let foreignAfterReboot = '';
 
 const tail = () => journalTail(vm);
 /** MainPID and start timestamp of the agent unit. */
@@ -58,6 +63,8 @@ const mainPid = async () => (await vm.sh(`systemctl show -p MainPID -p ExecMainS
 beforeAll(async () => {
   ({ lab, cp, vm } = await bootJoinLab('join'));
   await prepareGuest(vm, cp);
+  await setupForeignWg(vm); // the host's own VPN, before the install (part of the pristine file list)
+  foreignBefore = await foreignWgSnapshot(vm);
   pristine = await fileList(vm);
 }, 600_000);
 
@@ -133,12 +140,12 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
       expect(st.lv).toMatch(/^castai-edge\/k0s stripes=2 attr=-wi-ao/);
       expect(await vm.sh('pvs --noheadings -o pv_name,vg_name | sort')).toMatch(/\/dev\/nvme0n1\s+castai-edge\s*\n\s*\/dev\/nvme1n1\s+castai-edge/);
 
-      // WireGuard: kernel wg0 with the gateway as peer, a handshake, and traffic through the tunnel.
+      // WireGuard: the agent's kernel interface (castai-wg) with the gateway as peer, a handshake, and traffic through the tunnel.
       const wgAddr = edge.address.split('/')[0]!;
       expect(st.wg).toMatchObject({ address: 'EDGE_IP/32', listenPort: '51840', peers: cp.env.GW_PUBLIC_KEY, endpoint: cp.env.GW_ENDPOINT, handshake: true });
       expect(st.wg!.allowedIps).toContain('100.96.0.1/32');
       expect(await vm.sh('lsmod | grep -c "^wireguard"')).toMatch(/^1/);
-      const ping = await vm.exec(`ping -c 3 -W 5 -I wg0 ${cp.env.GW_TUNNEL_IP}`, { timeoutMs: 60_000 });
+      const ping = await vm.exec(`ping -c 3 -W 5 -I ${WG_IFACE} ${cp.env.GW_TUNNEL_IP}`, { timeoutMs: 60_000 });
       expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
       expect(ping.stdout).toMatch(/3 received/);
       expect(cp.snapshot().peers).toEqual({ [String(edge.request.wireguardPublicKey)]: wgAddr });
@@ -171,6 +178,44 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
   );
 
   step(
+    `the host's own ${FOREIGN_WG} (wg-quick: own key, a peer, 192.168.77.2/24, a route) is byte-for-byte as before the install`,
+    async () => {
+      expect(foreignBefore).toMatch(/PrivateKey = .*\n[\s\S]*\[Peer\][\s\S]*inet 192\.168\.77\.2\/24[\s\S]*10\.99\.0\.0\/16/);
+      expect(await foreignWgSnapshot(vm)).toBe(foreignBefore);
+      expect(WG_IFACE).not.toBe(FOREIGN_WG);
+    },
+    120_000,
+  );
+
+  step(
+    'the agent runs under the hardened unit (no new privileges, seccomp, limits); peak memory of the join well below MemoryMax',
+    async () => {
+      const props = await vm.sh(`systemctl show -p NoNewPrivileges -p RestrictSUIDSGID -p LockPersonality -p RestrictRealtime -p SystemCallArchitectures -p TasksMax -p MemoryMax -p UMask ${UNIT}`);
+      expect(Object.fromEntries(props.trim().split('\n').map((l) => l.split('=') as [string, string]))).toEqual({
+        NoNewPrivileges: 'yes',
+        RestrictSUIDSGID: 'yes',
+        LockPersonality: 'yes',
+        RestrictRealtime: 'yes',
+        SystemCallArchitectures: 'native',
+        TasksMax: '1024',
+        MemoryMax: String(1024 ** 3),
+        UMask: '0077',
+      });
+      const status = await vm.sh(`grep -E '^(NoNewPrivs|Seccomp):' /proc/$(systemctl show -p MainPID --value ${UNIT})/status`);
+      expect(status.replace(/\s+/g, ' ').trim()).toBe('NoNewPrivs: 1 Seccomp: 2');
+      // The cgroup was created when the unit started: its peaks cover the whole install and join.
+      const cg = `/sys/fs/cgroup$(systemctl show -p ControlGroup --value ${UNIT})`;
+      const peak = await vm.sh(`cat ${cg}/memory.peak; cat ${cg}/pids.peak 2>/dev/null || echo -; cat ${cg}/memory.current ${cg}/pids.current`);
+      const [memPeak, pidsPeak, memNow, pidsNow] = peak.trim().split('\n');
+      const security = await vm.sh(`systemd-analyze security ${UNIT} --no-pager | tail -1`);
+      process.stderr.write(`[join e2e] agent unit: memory.peak ${(Number(memPeak) / 2 ** 20).toFixed(1)} MiB, pids.peak ${pidsPeak}, now ${(Number(memNow) / 2 ** 20).toFixed(1)} MiB / ${pidsNow} tasks; ${security.trim()}\n`);
+      expect(Number(memPeak) * 6).toBeLessThanOrEqual(1024 ** 3);
+      expect(security).toMatch(/Overall exposure level for castai-edge-initd\.service: [0-7]\.\d/);
+    },
+    120_000,
+  );
+
+  step(
     'no secret in the journal, in any process argv during the install, or in a file looser than 0600',
     async () => {
       const secrets = await guestSecrets(vm, cp);
@@ -182,7 +227,7 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
       expect(argvLines.length).toBeGreaterThan(50);
       const seen = (re: RegExp) => argvLines.some((l) => re.test(l));
       expect(seen(/castai-edge-initd run/)).toBe(true);
-      expect(seen(/wg set wg0|k0s install worker|lvcreate/)).toBe(true);
+      expect(seen(new RegExp(`wg set ${WG_IFACE}|k0s install worker|lvcreate`))).toBe(true);
       const operatorCurl = (l: string) => /cmdline:curl -fsSL \S+:edgeInitdScript -H X-API-Key: /.test(l);
       const leaks = argvLines.filter((l) => !operatorCurl(l)).flatMap((l) => Object.entries(secrets).filter(([, v]) => l.includes(v)).map(([k]) => `${k} in ${l.slice(0, 160)}`));
       expect(leaks).toEqual([]);
@@ -235,6 +280,14 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
   );
 
   step(
+    `after the re-run, the host's own ${FOREIGN_WG} is still byte-for-byte as before the install`,
+    async () => {
+      expect(await foreignWgSnapshot(vm)).toBe(foreignBefore);
+    },
+    120_000,
+  );
+
+  step(
     'a steady-state pass changes nothing (agent time printed; ≤ 1 s enforced with JOIN_STRICT_TIMING=1)',
     async () => {
       const log = await agentLog(vm);
@@ -251,22 +304,22 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
 
 describe('reboot', () => {
   step(
-    'mount, wg0 with a handshake and k0sworker come back, with no re-registration and a no-op pass',
+    `mount, ${WG_IFACE} with a handshake and k0sworker come back, with no re-registration and a no-op pass`,
     async () => {
       const regs = cp.edgeOf(vm.machineId)!.registrations;
       const registerCalls = cp.snapshot().requests.filter((r) => r.endpoint === 'register').length;
       await rebootVm(vm);
       const bootMs = await guestBootEpochMs(vm);
-      // The boot pass: wg0 is re-created (interfaces do not survive a reboot); the mount and
+      // The boot pass: our interface is re-created (interfaces do not survive a reboot); the mount and
       // k0sworker come back through systemd (or the agent, when the disks showed up late).
       const bootPass = await waitPass(vm, bootMs, 600_000);
       await waitJoined(vm, cp, 300_000);
-      await waitFor('wg0 handshake after the reboot', async () => ((await endState(vm, cp)).wg?.handshake ? true : undefined), 180_000, tail, 3000);
+      await waitFor(`${WG_IFACE} handshake after the reboot`, async () => ((await endState(vm, cp)).wg?.handshake ? true : undefined), 180_000, tail, 3000);
       const st = await endState(vm, cp);
       expect(st).toEqual(joinedState);
       expect(cp.edgeOf(vm.machineId)!.registrations).toBe(regs);
       expect(cp.snapshot().requests.filter((r) => r.endpoint === 'register').length).toBe(registerCalls);
-      const ping = await vm.exec(`ping -c 2 -W 5 -I wg0 ${cp.env.GW_TUNNEL_IP}`, { timeoutMs: 60_000 });
+      const ping = await vm.exec(`ping -c 2 -W 5 -I ${WG_IFACE} ${cp.env.GW_TUNNEL_IP}`, { timeoutMs: 60_000 });
       expect(ping.exitCode, ping.stdout).toBe(0);
 
       // The next periodic pass is a no-op.
@@ -279,9 +332,20 @@ describe('reboot', () => {
   );
 });
 
+describe(`the host's own ${FOREIGN_WG} across the reboot`, () => {
+  step(
+    'wg-quick@wg0 brought it back exactly as before (only the kernel ifindex may differ); the agent did not touch it',
+    async () => {
+      foreignAfterReboot = await foreignWgSnapshot(vm);
+      expect(withoutIfindex(foreignAfterReboot)).toBe(withoutIfindex(foreignBefore));
+    },
+    120_000,
+  );
+});
+
 describe('removal', () => {
   step(
-    "the operator's DELETE tears the node down: no k0sworker, no wg0, no mount, unit disabled, edge DELETED",
+    `the operator's DELETE tears the node down: no k0sworker, no ${WG_IFACE}, no mount, unit disabled, edge DELETED`,
     async () => {
       const edge = cp.edgeOf(vm.machineId)!;
       expect(await cp.deleteEdge(edge.id)).toBe(200);
@@ -304,6 +368,18 @@ describe('removal', () => {
       expect(cp.snapshot().peers).toEqual({});
     },
     600_000,
+  );
+});
+
+describe(`the host's own ${FOREIGN_WG} after the removal`, () => {
+  step(
+    "the operator's DELETE removed our interface and left wg0 byte-for-byte as it was",
+    async () => {
+      expect(await foreignWgSnapshot(vm)).toBe(foreignAfterReboot || foreignBefore);
+      expect(withoutIfindex(await foreignWgSnapshot(vm))).toBe(withoutIfindex(foreignBefore));
+      expect((await vm.exec(`ip link show ${WG_IFACE}`)).exitCode).not.toBe(0);
+    },
+    120_000,
   );
 });
 
@@ -364,7 +440,7 @@ describe('crash', () => {
 
       await waitJoined(vm, cp, 600_000);
       await waitFor('phase READY after the crashes', async () => ((await vm.sh(`grep -c '"phase": "READY"' ${STATE_DIR}/journal.json || true`)).trim() === '1' ? true : undefined), 600_000, tail, 3000);
-      await waitFor('wg0 handshake', async () => ((await endState(vm, cp)).wg?.handshake ? true : undefined), 180_000, tail, 3000);
+      await waitFor(`${WG_IFACE} handshake`, async () => ((await endState(vm, cp)).wg?.handshake ? true : undefined), 180_000, tail, 3000);
       const st = await endState(vm, cp);
       expect(st).toEqual(joinedState);
       const log = await agentLog(vm);
@@ -389,6 +465,16 @@ describe('uninstall', () => {
       expect(st.k0sworker).not.toBe('active');
     },
     600_000,
+  );
+});
+
+describe(`the host's own ${FOREIGN_WG} after the crash test and the uninstall`, () => {
+  step(
+    'still byte-for-byte as it was (the uninstall runs `reset`)',
+    async () => {
+      expect(withoutIfindex(await foreignWgSnapshot(vm))).toBe(withoutIfindex(foreignBefore));
+    },
+    120_000,
   );
 });
 
