@@ -45,6 +45,29 @@ TimeoutStopSec=15
 KillMode=mixed
 UMask=0077
 
+# Hardening that fits a root agent which manages disks (LVM, mkfs, mount units), the network (ip,
+# wg, wireguard-go on /dev/net/tun), systemd units and k0s, and reads /proc/self/mountinfo as the
+# host sees it: no private mount namespace and no device list (docs/decisions/0151-unit-hardening.md
+# says what was left out and why). Children the agent runs itself (k0s install/reset, mkfs, lvm,
+# wg, nvidia-smi) inherit all of it; k0sworker and wireguard-go run in their own units and do not.
+NoNewPrivileges=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+RestrictRealtime=yes
+SystemCallArchitectures=native
+# Syscall groups nothing the agent or its children uses: setting the clock, x86 CPU emulation,
+# ptrace and perf, obsolete calls, reboot/kexec (a MIG reboot goes through `systemctl reboot`,
+# i.e. PID 1), swapon/swapoff. Denied with EPERM, not a kill. (Not ProtectClock=: it adds a device
+# rule for /dev/rtc; see 0151.)
+SystemCallFilter=~@clock @cpu-emulation @debug @obsolete @reboot @swap
+SystemCallErrorNumber=EPERM
+CapabilityBoundingSet=~CAP_SYS_TIME CAP_WAKE_ALARM CAP_SYS_BOOT CAP_SYS_PACCT CAP_SYS_TTY_CONFIG CAP_BLOCK_SUSPEND CAP_LINUX_IMMUTABLE CAP_AUDIT_CONTROL CAP_AUDIT_READ CAP_SYSLOG
+# UNIX (systemd, D-Bus, wireguard-go's socket), IPv4/6 (API, probes), netlink (ip, wg, LVM/udev).
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+# Far above what a join needs (measured in the VM lab: see 0151), so only a runaway is stopped.
+TasksMax=1024
+MemoryMax=1G
+
 [Install]
 WantedBy=multi-user.target
 UNIT
