@@ -4,7 +4,7 @@ import type { ExecOptions, Host } from '../host/host.ts';
 import { log } from '../log/logger.ts';
 import { inspectWireguard, missingTool, PKG_IP, PKG_WG, PKG_WG_GO, sysfsIfindex } from './inspect.ts';
 import { loadKeyPair } from './keys.ts';
-import { judgeOwnership, ownerRecordPath, writeOwnerRecord, type OwnerFacts } from './owner.ts';
+import { judgeOwnership, ownerFacts, ownerRecordPath, writeOwnerRecord } from './owner.ts';
 import type { WgAction } from './types.ts';
 
 /**
@@ -118,7 +118,7 @@ export async function applyWireguard(host: Host, actions: readonly WgAction[], l
         break;
       case 'wireguard.link.create': {
         // Intent first (no ifindex): a crash right after `ip link add` leaves a blank interface
-        // this record still proves ours (owner.ts rule (c)); then the ifindex, once it exists.
+        // this record still proves ours (owner.ts rule (c), docs/decisions/0150); then the ifindex, once it exists.
         const rec = { iface: i, publicKey: a.data.publicKey, bootId: a.data.bootId };
         await writeOwnerRecord(host, a.data.ownerRecordPath, rec);
         const mode = await createLink(host, i, logger);
@@ -193,7 +193,7 @@ export async function wireguardDown(host: Host, o: { iface: string; stateDir: st
   const actual = await inspectWireguard(host, o.iface, { stateDir: o.stateDir });
   // The node key, read-only; a key file we cannot trust proves nothing (less is ours, never more).
   const node = await loadKeyPair(host, o.stateDir).catch(() => undefined);
-  const facts: OwnerFacts = { ...(actual.owner?.record ? { record: actual.owner.record } : {}), bootId: actual.owner?.bootId ?? '', ...(node ? { nodePublicKey: node.publicKey } : {}) };
+  const facts = ownerFacts(actual.owner, node?.publicKey);
   const out: DownResult = { removed: [], leftAlone: [] };
   let oursGone = !actual.exists;
   for (const i of [...(actual.exists ? [actual] : []), ...(actual.previous ?? [])]) {

@@ -101,6 +101,11 @@ export interface OwnerFacts {
 
 export type Ownership = { ours: true; why: string } | { ours: false; why: string };
 
+/** The facts inspect read (record, boot id) plus the node's public key, when there is one. */
+export function ownerFacts(owner: { record?: OwnerRecord; bootId: string } | undefined, nodePublicKey: string | undefined): OwnerFacts {
+  return { ...(owner?.record ? { record: owner.record } : {}), bootId: owner?.bootId ?? '', ...(nodePublicKey ? { nodePublicKey } : {}) };
+}
+
 /** Pure: whether `i` is the agent's (rules (a)-(c) above). Only meaningful when `i.exists`. */
 export function judgeOwnership(i: SeenInterface, f: OwnerFacts): Ownership {
   const key = i.device?.publicKey;

@@ -1,5 +1,5 @@
 import { canonicalIp } from './cidr.ts';
-import { judgeOwnership, notOursError, type OwnerFacts } from './owner.ts';
+import { judgeOwnership, notOursError, ownerFacts } from './owner.ts';
 import { formatEndpoint } from './spec.ts';
 import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from './types.ts';
 
@@ -40,7 +40,7 @@ const short = (pk: string) => `${pk.slice(0, 8)}…`;
 export function planWireguard(desired: WireguardDesired, actual: WireguardActual): WgAction[] {
   const iface = desired.iface;
   const out: WgAction[] = [];
-  const facts: OwnerFacts = { ...(actual.owner?.record ? { record: actual.owner.record } : {}), bootId: actual.owner?.bootId ?? '', nodePublicKey: desired.publicKey };
+  const facts = ownerFacts(actual.owner, desired.publicKey);
   if (actual.exists) {
     const own = judgeOwnership(actual, facts);
     if (!own.ours) throw notOursError(actual, own.why);
