@@ -332,6 +332,19 @@ describe('reboot', () => {
   );
 });
 
+describe('the hardened unit after the reboot', () => {
+  step(
+    "memory.peak of the boot's join (the binary's pages are charged to the unit after a boot) stays well below MemoryMax",
+    async () => {
+      const cg = `/sys/fs/cgroup$(systemctl show -p ControlGroup --value ${UNIT})`;
+      const [memPeak, pidsPeak, hwm] = (await vm.sh(`cat ${cg}/memory.peak; cat ${cg}/pids.peak 2>/dev/null || echo -; awk '/^VmHWM:/{print $2}' /proc/$(systemctl show -p MainPID --value ${UNIT})/status`)).trim().split('\n');
+      process.stderr.write(`[join e2e] agent unit after the reboot: memory.peak ${(Number(memPeak) / 2 ** 20).toFixed(1)} MiB, pids.peak ${pidsPeak}, agent VmHWM ${(Number(hwm) / 1024).toFixed(1)} MiB\n`);
+      expect(Number(memPeak) * 6).toBeLessThanOrEqual(1024 ** 3);
+    },
+    120_000,
+  );
+});
+
 describe(`the host's own ${FOREIGN_WG} across the reboot`, () => {
   step(
     'wg-quick@wg0 brought it back exactly as before (only the kernel ifindex may differ); the agent did not touch it',
