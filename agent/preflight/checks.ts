@@ -418,16 +418,23 @@ const tcpKonnectivity: CheckDef = {
   },
 };
 
+const UDP_UNPROBEABLE = 'UDP cannot be probed (WireGuard answers only a valid handshake): verified by the WireGuard handshake after bring-up';
 const udpWireguard: CheckDef = {
   name: `udp-wireguard-${WIREGUARD_PORT}`,
   periodic: true,
   severity: 'warn',
+  alwaysSkipped: UDP_UNPROBEABLE,
   title: `UDP ${WIREGUARD_PORT} (WireGuard)`,
   remediation: `allow UDP ${WIREGUARD_PORT} in and out; check the handshake age in castai-edge-initd status`,
   async run() {
-    return skipped('UDP cannot be probed (WireGuard answers only a valid handshake): verified by the WireGuard handshake after bring-up');
+    return skipped(UDP_UNPROBEABLE);
   },
 };
+
+/** How docs show a check's severity: "ERROR", "WARN", or "always SKIP" for a check that can never run. */
+export function severityLabel(c: Pick<CheckDef, 'severity' | 'alwaysSkipped'>): string {
+  return c.alwaysSkipped ? 'always SKIP' : c.severity.toUpperCase();
+}
 
 /** Every check, in display order. Names are stable (scripts use them with --skip). */
 export const CHECKS: readonly CheckDef[] = [
