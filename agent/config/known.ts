@@ -36,6 +36,7 @@ export const KNOWN_VARIABLES: readonly KnownVariable[] = [
   { name: 'NO_PROXY', lowerCase: true, format: 'comma list of hosts, .domains, IPs, CIDRs, host:port or `*`', example: 'localhost,127.0.0.1,.svc,.cluster.local,10.0.0.0/8', description: 'Destinations reached without the proxy' },
   { name: 'NVME_DEVICES', format: 'space-separated whole-disk paths under /dev/', example: '/dev/nvme0n1 /dev/nvme1n1', description: 'NVMe disks to stripe for /var/lib/k0s (unset: all non-root NVMe disks)' },
   { name: 'INITD_LOG_LEVEL', format: 'trace, debug, info, warn or error', default: DEFAULT_LOG_LEVEL, example: 'debug', description: 'Log level' },
+  { name: 'INITD_LOG_FORMAT', format: 'auto, json or text', default: 'auto', example: 'json', description: 'Log lines: auto = readable with a syslog priority in the journal (journalctl -p works), readable on a terminal, JSON elsewhere; json = pino JSON (after the priority in the journal)' },
   { name: 'INITD_EXTRA_ENV_FILE', format: 'path of a dotenv file', example: '/etc/castai-edge-initd/extra.env', description: 'Extra env file read after the environment; its values win (`--env-file` overrides this)' },
 ];
 

@@ -11,6 +11,7 @@
  * and thrown together as one ConfigError; nothing on the host is changed
  * (only reads: the env file, the CA file, the env file's mode).
  */
+import { parseLogFormat } from '../log/journal.ts';
 import type { ConfigProblem } from '../errors.ts';
 import { ConfigError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
@@ -198,6 +199,8 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
   note('NVME_DEVICES', false);
   const logLevel = take('INITD_LOG_LEVEL', parseLogLevel(get('INITD_LOG_LEVEL')), 'info');
   note('INITD_LOG_LEVEL', true);
+  const logFormat = take('INITD_LOG_FORMAT', parseLogFormat(get('INITD_LOG_FORMAT')), 'auto');
+  note('INITD_LOG_FORMAT', false);
   // From --env-file the path has no variable source (config.envFile shows it).
   if (envFile !== undefined && opts.envFile === undefined) sources[ENV_FILE_VARIABLE] = 'environment';
 
@@ -221,6 +224,7 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
     proxy,
     ...(nvmeDevices !== undefined ? { nvmeDevices } : {}),
     logLevel,
+    ...(logFormat !== 'auto' ? { logFormat } : {}),
     ...(envFile !== undefined ? { envFile } : {}),
     sources,
     warnings,

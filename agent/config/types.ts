@@ -54,6 +54,8 @@ export interface AgentConfig {
   nvmeDevices?: string[];
   /** INITD_LOG_LEVEL, default info. */
   logLevel: string;
+  /** INITD_LOG_FORMAT, default auto (agent/log/journal.ts). */
+  logFormat?: import('../log/journal.ts').LogFormatChoice;
   /** The extra env file actually read (--env-file or INITD_EXTRA_ENV_FILE). */
   envFile?: string;
   /** Where each set (or defaulted) variable came from, keyed by canonical (upper-case) name. */
