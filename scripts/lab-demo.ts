@@ -113,6 +113,15 @@ SIMULATED  the Cast AI control plane: the local control-plane EMULATOR (test/con
     out(`(installer exit code ${code})`);
     if (code !== 0) throw new Error(`the installer failed (exit ${code})`);
     await waiting('waiting until the node has joined (kubelet.conf, k0sworker active, the Node at the emulator)', waitJoined(vm, cp, 600_000));
+    await waiting(
+      'waiting for the agent to finish its pass (systemd Status: joined)',
+      (async () => {
+        for (let i = 0; i < 100; i++) {
+          if (/^joined/.test((await vm!.sh(`systemctl show -p StatusText --value ${UNIT}`)).trim())) return;
+          await new Promise((r) => setTimeout(r, 3000));
+        }
+      })(),
+    );
 
     banner('3. What the operator sees on the node');
     await run(vm, `systemctl status ${UNIT} --no-pager`, { head: 12 });
@@ -151,7 +160,7 @@ SIMULATED  the Cast AI control plane: the local control-plane EMULATOR (test/con
     out(indent(`agent unit      ${st.agent.active}, ${st.agent.enabled}
 k0sworker       ${st.k0sworker || 'not installed'}; joined (kubelet.conf): ${st.joined}
 wg0             ${st.wg ? 'present' : 'gone'}
-/var/lib/k0s    ${st.mount ? `mounted from ${st.mount.source}` : 'not mounted'}; volume group: ${st.lv ?? 'gone'}
+/var/lib/k0s    ${st.mount ? `mounted from ${st.mount.source}` : 'not mounted'}; volume group: ${st.lv ? `${st.lv} (deactivated and kept: removal never destroys data; reset --remove-volume-group deletes it)` : 'gone'}
 emulator        edge ${cp.snapshot().edges.find((e) => e.id === edge.id)?.phase ?? '?'}, WireGuard peers ${Object.keys(cp.snapshot().peers).length}`));
     await run(vm, `ls /etc/modules-load.d/castai-edge-initd.conf /etc/sysctl.d/99-castai-edge-initd.conf /etc/k0s/containerd.d ${STATE_DIR}/register.json`);
     banner(`done in ${secs()}: joined, deleted, torn down`);
