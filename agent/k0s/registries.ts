@@ -186,6 +186,12 @@ export function registryFiles(r: Registries | undefined, caFile: string | undefi
     } else {
       lines.push(...tlsLines(reg.configs['*']?.tls, caFile, ''));
     }
+    if (ns !== '*' && !reg.mirrors[ns]?.length) {
+      // No mirror: the registry itself as the one host. containerd 1.6 refuses a hosts.toml without
+      // a [host] table ("invalid `host` tree", seen with Debian's 1.6.20 in the VM lab), so the
+      // settings are given to an explicit host entry as well as to `server`.
+      lines.push('', `[host.${tomlString(`https://${ns}`)}]`, '  capabilities = ["pull", "resolve", "push"]', ...tlsLines(cfg(ns)?.tls, caFile, '  '));
+    }
     for (const ep of reg.mirrors[ns] ?? []) {
       const u = new URL(ep);
       lines.push('', `[host.${tomlString(ep)}]`, '  capabilities = ["pull", "resolve"]');

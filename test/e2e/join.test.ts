@@ -42,7 +42,7 @@ import {
   type FileEntry,
 } from './join-fixture.ts';
 import type { Lab, Vm } from './lab.ts';
-import { criPull, DIRECT, IMAGE, MIRROR, prepareRegistries, REGISTRIES_FILE, registryLog, startContainerd, startRegistriesAndPush, stopRegistryLab, type LabRegistry } from './registry-guest.ts';
+import { criPull, DIRECT, IMAGE, MIRROR, prepareRegistries, REGISTRIES_FILE, registryLog, startContainerd, startRegistriesAndPush, stopRegistryLab, trustCorpCa, type LabRegistry } from './registry-guest.ts';
 
 let lab: Lab;
 let cp: ControlPlane;
@@ -62,6 +62,7 @@ beforeAll(async () => {
   ({ lab, cp, vm } = await bootJoinLab('join'));
   registry = await prepareRegistries(vm, cp);
   await prepareGuest(vm, cp, { INITD_REGISTRIES_FILE: REGISTRIES_FILE });
+  await trustCorpCa(vm);
   pristine = await fileList(vm);
 }, 600_000);
 

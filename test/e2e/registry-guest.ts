@@ -9,8 +9,8 @@
  * Two registry processes share one store:
  *   A  https://mirror.lab.internal:5443    certificate from a private "registry CA", trusted only
  *                                          through registries.yaml `configs.<host>.tls.ca_file`;
- *   B  https://registry.lab.internal:5444  certificate from the emulator's API CA, which the node
- *                                          knows only as INITD_CA_FILE.
+ *   B  https://registry.lab.internal:5444  certificate from a "corporate" CA that the node knows
+ *                                          only through INITD_CA_FILE (not the system store).
  * Both require basic auth (htpasswd, bcrypt made in the guest with perl's crypt(3)).
  * The image is built by hand (one layer tarball, an OCI config and manifest) and pushed with curl
  * to the registry API; the pull is a CRI PullImage over containerd's socket (gRPC over HTTP/2 with
@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeCa, makeServer } from '../control-plane/pki.ts';
 import type { ControlPlane } from './join-fixture.ts';
+
 import { shq, type Vm } from './lab.ts';
 
 export const MIRROR = 'mirror.lab.internal:5443';
@@ -42,10 +43,13 @@ export async function prepareRegistries(vm: Vm, cp: ControlPlane): Promise<LabRe
   try {
     const regCa = makeCa(tmp, 'registry-ca', 'lab private registry CA (test only)', 2);
     const a = makeServer(tmp, 'mirror', regCa, ['mirror.lab.internal'], 2);
-    const apiCa = { certFile: cp.env.CA_FILE!, keyFile: path.join(path.dirname(cp.env.CA_FILE!), 'api-ca.key'), certPem: '', keyPem: '' };
-    const b = makeServer(tmp, 'direct', apiCa, ['registry.lab.internal'], 2);
+    // B's CA is a "corporate" CA that is neither in the system store nor in registries.yaml: the
+    // node knows it only through INITD_CA_FILE (a bundle, see trustCorpCa).
+    const corpCa = makeCa(tmp, 'corp-ca', 'lab corporate CA, only in INITD_CA_FILE (test only)', 2);
+    const b = makeServer(tmp, 'direct', corpCa, ['registry.lab.internal'], 2);
     const files: Array<[string, string, number]> = [
       ['registry-ca.pem', regCa.certFile, 0o644],
+      ['corp-ca.pem', corpCa.certFile, 0o644],
       ['mirror.pem', a.certFile, 0o644],
       ['mirror.key', a.keyFile, 0o600],
       ['direct.pem', b.certFile, 0o644],
@@ -201,6 +205,11 @@ export async function criPull(vm: Vm, ref: string): Promise<{ status: string; me
   );
   const kv = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
   return { status: kv.status ?? `none (curl exit ${kv.curl ?? '?'}): ${r.stderr.trim()}`, message: decodeURIComponent(kv.message ?? ''), images: kv.images ?? '' };
+}
+
+/** INITD_CA_FILE becomes a bundle: the emulator's CA (for the API) plus the corporate CA of registry B. Call after prepareGuest. */
+export async function trustCorpCa(vm: Vm, caFile = '/root/api-ca.pem'): Promise<void> {
+  await vm.sh(`cat ${DIR}/corp-ca.pem >> ${caFile}`);
 }
 
 /** Registry access log lines that mention a path (which host served what). */

@@ -114,6 +114,16 @@ describe('disks from the kernel block devices (/sys/block), real captures', () =
     expect(host.execLines().filter((l) => !l.startsWith('nvidia-smi'))).toEqual([]);
   });
 
+  it('the VM lab guest: its virtio root disk and both emulated NVMe disks count; loop devices do not', async () => {
+    const host = hostFromSysBlock('vm-lab-virtio-nvme.txt');
+    expect(await blockDisks(host)).toEqual([
+      { name: 'nvme0n1', type: 'nvme', sizeBytes: 4 * GiB },
+      { name: 'nvme1n1', type: 'nvme', sizeBytes: 4 * GiB },
+      { name: 'vda', type: 'virtio', sizeBytes: 8 * GiB },
+    ]);
+    expect((await collectInventory(host)).storage).toEqual({ disks: 3, size: 16384 });
+  });
+
   it('the rule for every kind of name the kernel uses', () => {
     const sizes: Record<string, string> = {
       vda: '41943040', xvda: '16777216', sda: '2097152', sdb: '0', nvme0n1: '7501476528', nvme0c0n1: '7501476528', hda: '1024',

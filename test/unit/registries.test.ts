@@ -47,6 +47,8 @@ describe('parse and translate', () => {
       ].join('\n'),
     );
     expect(file(fs, `${HOSTS_DIR}/_default/hosts.toml`)!.content).toContain('\nca = ["/etc/ssl/corp-ca.pem"]\n');
+    // A registry without mirrors gets an explicit [host] entry: containerd 1.6 rejects a hosts.toml without one.
+    expect(file(fs, `${HOSTS_DIR}/registry.example.com:5000/hosts.toml`)!.content).toContain('\n[host."https://registry.example.com:5000"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = ["/etc/ssl/reg/ca.pem", "/etc/ssl/corp-ca.pem"]\n');
     const drop = file(fs, REGISTRIES_DROPIN)!;
     expect(drop).toMatchObject({ mode: 0o600, secret: true });
     expect(drop.content.split('\n').slice(1).join('\n')).toBe(
