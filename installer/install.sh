@@ -21,7 +21,7 @@ installer_unit_file() {
   cat <<'UNIT'
 [Unit]
 Description=CAST AI edge node agent (castai-edge-initd)
-Documentation=https://github.com/castai/edge-initd#readme
+# Documentation=: none until the project has a public home (docs/decisions/0185-unit-documentation.md); on the node: castai-edge-initd --help
 Wants=network-online.target
 After=network-online.target time-sync.target
 

@@ -13,6 +13,6 @@ vm-image-clean:
 
 test-e2e: vm-image
 
-# Boot the lab and run `doctor` and `plan` inside the VM (the lead wires this into `make demo`).
+# The VM half of `make demo` on its own: a node joins the emulator, is deleted and tears down.
 lab-demo: build vm-image
 	$(NODE) scripts/lab-demo.ts

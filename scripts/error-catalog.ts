@@ -17,7 +17,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import { KNOWN_VARIABLES } from '../agent/config/known.ts';
-import { CHECKS } from '../agent/preflight/checks.ts';
+import { CHECKS, severityLabel } from '../agent/preflight/checks.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 export const CATALOG = path.join(ROOT, 'docs/errors.md');
@@ -120,7 +120,7 @@ export function renderCatalog(): string {
     '',
     '| check | severity | verifies | fix |',
     '|---|---|---|---|',
-    ...CHECKS.map((c) => `| \`${c.name}\`${c.periodic ? ' ⟳' : ''} | ${c.severity.toUpperCase()} | ${cell(c.title)} | ${cell(c.remediation)} |`),
+    ...CHECKS.map((c) => `| \`${c.name}\`${c.periodic ? ' ⟳' : ''} | ${severityLabel(c)} | ${cell(c.title)} | ${cell(c.remediation)} |`),
     '',
     '## Storage refusals (data safety; exit 2, nothing is changed)',
     '',

@@ -147,11 +147,13 @@ customize() {
   # Only what the lab boots need: the serial console is a log, not a login.
   local u
   # Every unit costs seconds under TCG; none of these exist on purpose for edge-initd.
+  # containerd and docker-registry are there for the registries e2e, which starts them itself.
   for u in serial-getty@ttyS0.service getty@tty1.service getty.target console-getty.service \
     apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
     e2scrub_reap.service fstrim.timer systemd-pstore.service nvmf-autoconnect.service \
     systemd-logind.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
-    modprobe@drm.service modprobe@fuse.service sys-kernel-debug.mount sys-kernel-tracing.mount; do
+    modprobe@drm.service modprobe@fuse.service sys-kernel-debug.mount sys-kernel-tracing.mount \
+    containerd.service docker-registry.service; do
     ln -sfn /dev/null "$root/etc/systemd/system/$u"
   done
   chroot "$root" systemctl enable lab-agent.service lab-net.service >/dev/null 2>&1

@@ -66,6 +66,8 @@ export function variableRows(cfg: AgentConfig, fromFlag: boolean): VariableRow[]
     NVME_DEVICES: m.nvmeDevices?.join(' '),
     INITD_WIREGUARD_INTERFACE: m.wireguardInterface,
     INITD_LOG_LEVEL: m.logLevel,
+    INITD_LOG_FORMAT: cfg.logFormat ?? 'auto',
+    INITD_REGISTRIES_FILE: cfg.registriesFile,
     INITD_EXTRA_ENV_FILE: m.envFile,
   };
   return KNOWN_VARIABLES.map((v) => {

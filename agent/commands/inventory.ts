@@ -1,6 +1,6 @@
 import { loadConfig } from '../config/load.ts';
 import { AgentError, EXIT } from '../errors.ts';
-import { aiosDocument, collectInventory } from '../inventory/inventory.ts';
+import { aiosDocument, inventoryReport } from '../inventory/inventory.ts';
 import type { CommandContext } from './context.ts';
 
 /** The node's `nodeID` label: the operator's, else the machine-id (what register sends too). */
@@ -18,7 +18,8 @@ export default async function inventory(ctx: CommandContext, opts: { format?: st
     return EXIT.CONFIG;
   }
   const cfg = await loadConfig(ctx.host, { env: ctx.env, ...(ctx.envFile ? { envFile: ctx.envFile } : {}) });
-  const inv = await collectInventory(ctx.host);
+  const report = await inventoryReport(ctx.host);
+  const inv = report.inventory;
   if (format === 'json') ctx.out(JSON.stringify(inv, null, 2));
   else if (format === 'aios') ctx.out(JSON.stringify(aiosDocument(inv, await nodeId(ctx, cfg.labels)), null, 2));
   else {
@@ -28,9 +29,10 @@ export default async function inventory(ctx: CommandContext, opts: { format?: st
         `vCPUs       ${inv.vcpus.count}`,
         `memory      ${inv.memory} MB`,
         `swap        ${inv.swap} MB`,
-        `disks       ${inv.storage.disks} (${inv.storage.size} MB total)`,
-        `network     ${inv.network.interfaces} interface(s), ${inv.network.txBandwidth} Mbit/s`,
+        `disks       ${inv.storage.disks} (${inv.storage.size} MB total)${report.disks.length ? `: ${report.disks.map((d) => `${d.name} ${d.type} ${Math.round(d.sizeBytes / 1024 ** 3)} GiB`).join(', ')}` : ''}`,
+        `network     ${inv.network.interfaces} interface(s), ${inv.network.txBandwidth} Mbit/s${report.nicsWithoutSpeed.length ? ` (${report.nicsWithoutSpeed.join(', ')}: no speed reported by the driver, counted as 0)` : ''}`,
         `GPUs        ${g.count ? `${g.count} × ${g.modelNames.join(', ')} (${g.memory} MB total)` : 'none (no nvidia-smi, or no NVIDIA GPU)'}`,
+        ...(g.features.length ? [`GPU features ${g.features.join(', ')}`] : []),
       ].join('\n'),
     );
   }

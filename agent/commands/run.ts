@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/load.ts';
+import { resolveLogFormat, WarnThrottle } from '../log/journal.ts';
 import { createLogger, setLogger } from '../log/logger.ts';
 import { runDaemon } from '../reconcile/daemon.ts';
 import { lifecycleHooks } from '../reconcile/lifecycle.ts';
@@ -14,12 +15,13 @@ import type { CommandContext } from './context.ts';
 export default async function run(ctx: CommandContext, opts: { once?: boolean; skip?: string[] }): Promise<number> {
   const cfg = await loadConfig(ctx.host, { env: ctx.env, ...(ctx.envFile ? { envFile: ctx.envFile } : {}) });
   const shipper = new StartupLogShipper();
+  // In the journal: readable lines with a syslog priority; an unchanged warning at most hourly.
   const log = createLogger({
     level: cfg.logLevel,
-    write: (line) => {
-      shipper.push(line);
-      process.stdout.write(line);
-    },
+    format: resolveLogFormat(cfg.logFormat),
+    throttle: new WarnThrottle(),
+    tap: (line) => shipper.push(line),
+    write: (line) => void process.stdout.write(line),
   });
   setLogger(log);
   for (const w of cfg.warnings) log.warn(w);

@@ -40,8 +40,10 @@ export const KNOWN_VARIABLES: readonly KnownVariable[] = [
   { name: 'HTTPS_PROXY', lowerCase: true, format: 'http(s)://[user:pass@]host[:port]', example: 'http://proxy.example.internal:3128', description: 'Proxy for HTTPS traffic (agent, k0s, containerd)' },
   { name: 'NO_PROXY', lowerCase: true, format: 'comma list of hosts, .domains, IPs, CIDRs, host:port or `*`', example: 'localhost,127.0.0.1,.svc,.cluster.local,10.0.0.0/8', description: 'Destinations reached without the proxy' },
   { name: 'NVME_DEVICES', format: 'space-separated whole-disk paths under /dev/', example: '/dev/nvme0n1 /dev/nvme1n1', description: 'NVMe disks to stripe for /var/lib/k0s (unset: all non-root NVMe disks)' },
+  { name: 'INITD_REGISTRIES_FILE', format: 'absolute path of a registries.yaml in k3s format (mirrors, configs: auth, tls); root-owned, 0600 when it holds credentials', example: '/etc/castai-edge-initd/registries.yaml', description: 'Private registries and mirrors for k0s containerd (hosts.toml + a k0s containerd drop-in)' },
   { name: 'INITD_LOG_LEVEL', format: 'trace, debug, info, warn or error', default: DEFAULT_LOG_LEVEL, example: 'debug', description: 'Log level' },
   { name: 'INITD_WIREGUARD_INTERFACE', format: 'Linux interface name: 1-15 characters from A-Z a-z 0-9 `_` `.` `-`, not starting with `-`', default: DEFAULT_WIREGUARD_INTERFACE, example: 'edge-tun0', description: 'The WireGuard interface the agent creates and owns; an existing interface of that name it did not create is refused, never changed' },
+  { name: 'INITD_LOG_FORMAT', format: 'auto, json or text', default: 'auto', example: 'json', description: 'Log lines: auto = readable with a syslog priority in the journal (journalctl -p works), readable on a terminal, JSON elsewhere; json = pino JSON (after the priority in the journal)' },
   { name: 'INITD_EXTRA_ENV_FILE', format: 'path of a dotenv file', example: '/etc/castai-edge-initd/extra.env', description: 'Extra env file read after the environment; its values win (`--env-file` overrides this)' },
 ];
 

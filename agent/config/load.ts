@@ -11,6 +11,8 @@
  * and thrown together as one ConfigError; nothing on the host is changed
  * (only reads: the env file, the CA file, the env file's mode).
  */
+import { loadRegistries, type Registries } from '../k0s/registries.ts';
+import { parseLogFormat } from '../log/journal.ts';
 import type { ConfigProblem } from '../errors.ts';
 import { ConfigError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
@@ -201,6 +203,19 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
   note('INITD_WIREGUARD_INTERFACE', true);
   const logLevel = take('INITD_LOG_LEVEL', parseLogLevel(get('INITD_LOG_LEVEL')), 'info');
   note('INITD_LOG_LEVEL', true);
+  const registriesFile = take('INITD_REGISTRIES_FILE', parseAbsolutePath(get('INITD_REGISTRIES_FILE'), 'INITD_REGISTRIES_FILE', 'the registries file'), undefined);
+  note('INITD_REGISTRIES_FILE', false);
+  let registries: Registries | undefined;
+  if (registriesFile !== undefined) {
+    try {
+      registries = await loadRegistries(host, registriesFile);
+    } catch (e) {
+      const err = e as { message: string; remediation?: string };
+      problems.push({ variable: 'INITD_REGISTRIES_FILE', item: registriesFile, message: `${err.message.replace(/^INITD_REGISTRIES_FILE(=\S+)?:? ?/, '')}${err.remediation ? `; fix: ${err.remediation}` : ''}${where('INITD_REGISTRIES_FILE')}` });
+    }
+  }
+  const logFormat = take('INITD_LOG_FORMAT', parseLogFormat(get('INITD_LOG_FORMAT')), 'auto');
+  note('INITD_LOG_FORMAT', false);
   // From --env-file the path has no variable source (config.envFile shows it).
   if (envFile !== undefined && opts.envFile === undefined) sources[ENV_FILE_VARIABLE] = 'environment';
 
@@ -225,6 +240,9 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
     ...(nvmeDevices !== undefined ? { nvmeDevices } : {}),
     wireguardInterface,
     logLevel,
+    ...(logFormat !== 'auto' ? { logFormat } : {}),
+    ...(registriesFile !== undefined ? { registriesFile } : {}),
+    ...(registries !== undefined ? { registries } : {}),
     ...(envFile !== undefined ? { envFile } : {}),
     sources,
     warnings,

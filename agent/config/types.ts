@@ -56,6 +56,11 @@ export interface AgentConfig {
   wireguardInterface: string;
   /** INITD_LOG_LEVEL, default info. */
   logLevel: string;
+  /** INITD_REGISTRIES_FILE: a k3s-format registries.yaml (agent/k0s/registries.ts), and what it says. */
+  registriesFile?: string;
+  registries?: import('../k0s/registries.ts').Registries;
+  /** INITD_LOG_FORMAT, default auto (agent/log/journal.ts). */
+  logFormat?: import('../log/journal.ts').LogFormatChoice;
   /** The extra env file actually read (--env-file or INITD_EXTRA_ENV_FILE). */
   envFile?: string;
   /** Where each set (or defaulted) variable came from, keyed by canonical (upper-case) name. */

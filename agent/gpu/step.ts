@@ -1,5 +1,6 @@
 import type { Step, StepContext, StepPlan, StepResult } from '../reconcile/step.ts';
 import { describePlan, gpuSubsystem, type GpuSubsystemOptions } from './gpu.ts';
+import { migStrategyLine } from './strategy.ts';
 
 /** Node label set once MIG is applied and verified (what NVIDIA's mig-manager reports). */
 export const MIG_STATE_LABEL = 'nvidia.com/mig.config.state';
@@ -22,7 +23,8 @@ export function gpuStep(opts: Omit<GpuSubsystemOptions, 'stateDir'> = {}): Step 
       const actual = await s.inspect(ctx.host);
       const actions = s.plan(ctx.cfg.gpu, actual);
       const view = describePlan(ctx.cfg.gpu, actual, actions);
-      return { step: 'gpu', summary: view.summary, actions, details: view, lines: view.lines };
+      const strategy = view.gpus.length ? [migStrategyLine(sizes(ctx), view.gpus.filter((g) => g.skipped).length)] : [];
+      return { step: 'gpu', summary: view.summary, actions, details: view, lines: [...view.lines, ...strategy] };
     },
     async run(ctx): Promise<StepResult> {
       if (sizes(ctx).length === 0) return { state: 'skipped', summary: skipped, changed: false };

@@ -39,7 +39,6 @@ export class FakeHost implements Host {
     cpus: 4,
     memoryBytes: 8 * 1024 ** 3,
     swapBytes: 0,
-    disks: [{ name: '/dev/vda', type: 'virtio', sizeBytes: 20 * 1024 ** 3 }],
     nics: [{ iface: 'eth0', speedMbps: 10000, virtual: false, internal: false }],
   };
   tcp = new Map<string, TcpProbeResult | ((timeoutMs: number) => Promise<TcpProbeResult>)>();

@@ -72,12 +72,11 @@ export interface TlsProbeResult {
   durationMs: number;
 }
 
-/** Raw hardware facts (bytes, Mbit/s), gathered by systeminformation in the real Host. */
+/** Raw hardware facts (bytes, Mbit/s), gathered by systeminformation in the real Host. Disks: agent/inventory/blockdev.ts (/sys/block). */
 export interface HardwareFacts {
   cpus: number;
   memoryBytes: number;
   swapBytes: number;
-  disks: Array<{ name: string; type: string; sizeBytes: number }>;
   nics: Array<{ iface: string; speedMbps: number | null; virtual: boolean; internal: boolean }>;
 }
 
@@ -103,6 +102,6 @@ export interface Host {
   tcpProbe(host: string, port: number, timeoutMs: number): Promise<TcpProbeResult>;
   /** TLS handshake verifying the peer against exactly `caPem` (no system CAs). */
   tlsProbe(host: string, port: number, caPem: string, timeoutMs: number): Promise<TlsProbeResult>;
-  /** CPU, memory, swap, disks and NICs of this machine. */
+  /** CPU, memory, swap and NICs of this machine (disks: agent/inventory/blockdev.ts). */
   hardware(): Promise<HardwareFacts>;
 }

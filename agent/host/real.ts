@@ -204,13 +204,12 @@ export class RealHost implements Host {
   async hardware(): Promise<HardwareFacts> {
     // systeminformation runs lsblk/ip/... itself: it is loaded only here, inside the real Host.
     const si = (await import('systeminformation')).default;
-    const [cpu, mem, disks, nics] = await Promise.all([si.cpu(), si.mem(), si.diskLayout(), si.networkInterfaces()]);
+    const [cpu, mem, nics] = await Promise.all([si.cpu(), si.mem(), si.networkInterfaces()]);
     const list = Array.isArray(nics) ? nics : [nics];
     return {
       cpus: cpu.cores,
       memoryBytes: mem.total,
       swapBytes: mem.swaptotal,
-      disks: disks.map((d) => ({ name: d.device || d.name, type: d.interfaceType || d.type, sizeBytes: d.size })),
       nics: list.map((n) => ({ iface: n.iface, speedMbps: typeof n.speed === 'number' && n.speed > 0 ? n.speed : null, virtual: n.virtual, internal: n.internal })),
     };
   }

@@ -16,6 +16,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 export { isSecretKey, redactDeep, registerSecret, scrub, REDACTED } from './secrets.ts';
 import { redactDeep, scrub, REDACTED } from './secrets.ts';
+import { journalLine, textBody, type LogFormat, type WarnThrottle } from './journal.ts';
 
 const SECRET_KEYS = [
   'apiKey', 'api_key', 'API_KEY', 'CASTAI_API_TOKEN', 'INITD_API_KEY', 'INITD_BOOTSTRAP_TOKEN', 'BOOTSTRAP_TOKEN',
@@ -31,7 +32,6 @@ const REDACT_PATHS = [
 
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
-const OMIT = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'v']);
 
 /** One readable line from a pino JSON record: `12:00:01 INFO  [4/6] wireguard: up key=value`. */
 export function prettyLine(json: string, color = false): string {
@@ -43,47 +43,40 @@ export function prettyLine(json: string, color = false): string {
   }
   const t = typeof rec.time === 'number' ? new Date(rec.time).toISOString().slice(11, 19) : '';
   const lvl = LEVELS[rec.level as number] ?? String(rec.level);
-  const extras = Object.entries(rec)
-    .filter(([k]) => !OMIT.has(k))
-    .map(([k, v]) => `${k}=${prettyValue(k, v)}`)
-    .join(' ');
   const paint = (s: string) => {
     if (!color) return s;
     const c = lvl === 'ERROR' || lvl === 'FATAL' ? 31 : lvl === 'WARN' ? 33 : lvl === 'DEBUG' || lvl === 'TRACE' ? 90 : 36;
     return `\u001b[${c}m${s}\u001b[0m`;
   };
-  return `${t} ${paint(lvl.padEnd(5))} ${oneLine(String(rec.msg ?? ''))}${extras ? `  ${extras}` : ''}\n`;
-}
-
-/** Control characters (newlines in messages, stack traces) never break the one-line format. */
-function oneLine(s: string): string {
-  return s.replace(/\r?\n/g, ' \u21b5 ').replace(/[\u0000-\u001f\u007f]/g, ' ');
-}
-
-/** A value in the pretty line: bare when simple, quoted when it has spaces; errors as message + where. */
-function prettyValue(key: string, v: unknown): string {
-  if (v && typeof v === 'object' && (key === 'err' || key === 'error') && 'message' in v) {
-    const e = v as { message?: unknown; stack?: unknown };
-    const at = typeof e.stack === 'string' ? /\n\s+at (?:.*\()?([^()\s]+:\d+:\d+)\)?/.exec(e.stack)?.[1] : undefined;
-    return `${JSON.stringify(oneLine(String(e.message)))}${at ? ` at=${at}` : ''}`;
-  }
-  if (typeof v === 'string') return /^[^\s"=]*$/.test(v) && v !== '' ? v : JSON.stringify(v);
-  return JSON.stringify(v);
+  return `${t} ${paint(lvl.padEnd(5))} ${textBody(rec)}\n`;
 }
 
 export interface LoggerOptions {
   level?: string;
   pretty?: boolean; // default: stdout is a TTY
+  /**
+   * What to write (wins over `pretty`): pino JSON, the readable TTY line, or a journal line with
+   * its syslog priority prefix (agent/log/journal.ts). Default: `pretty` ? 'pretty' : 'json'.
+   */
+  format?: LogFormat;
+  /** Drop unchanged repeated warnings (the daemon: at most hourly, agent/log/journal.ts). */
+  throttle?: WarnThrottle;
+  /** Sees every JSON line that is written (scrubbed, before formatting): the startup-log shipper. */
+  tap?: (json: string) => void;
   /** Where lines go (default process.stdout). Tests pass a collector. */
   write?: (line: string) => void;
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const pretty = opts.pretty ?? Boolean(process.stdout.isTTY);
+  const format: LogFormat = opts.format ?? ((opts.pretty ?? Boolean(process.stdout.isTTY)) ? 'pretty' : 'json');
   const write = opts.write ?? ((line: string) => void process.stdout.write(line));
   const dest: DestinationStream = {
     write(line: string) {
-      write(pretty ? prettyLine(line, opts.write === undefined && Boolean(process.stdout.isTTY)) : line);
+      if (opts.throttle?.suppress(line)) return;
+      opts.tap?.(line);
+      if (format === 'json') write(line);
+      else if (format === 'pretty') write(prettyLine(line, opts.write === undefined && Boolean(process.stdout.isTTY)));
+      else write(journalLine(line, format));
     },
   };
   return pino(

@@ -4,6 +4,7 @@
  * access goes through the Host port; the runner (runner.ts) runs them in
  * parallel under one deadline.
  */
+import { MODULES_LOAD_FILE, SYSCTL_FILE } from '../k0s/hostprep.ts';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { decodeJoinToken } from '../k0s/token.ts';
@@ -145,11 +146,11 @@ const ipForward: CheckDef = {
   name: 'ip-forward',
   severity: 'warn',
   title: 'net.ipv4.ip_forward = 1',
-  remediation: 'sysctl -w net.ipv4.ip_forward=1 and persist it in /etc/sysctl.d/99-kubernetes.conf',
+  remediation: `nothing to do: the k0s step sets it (sysctl -w, and ${SYSCTL_FILE} for every boot); if it stays 0, something else resets it (another sysctl.d file sorting later, or a firewall tool)`,
   async run(ctx) {
     const v = (await ctx.host.readFile('/proc/sys/net/ipv4/ip_forward'))?.trim();
     if (v === undefined) return fail('cannot read /proc/sys/net/ipv4/ip_forward');
-    return v === '1' ? pass('net.ipv4.ip_forward = 1') : fail(`net.ipv4.ip_forward = ${v}; pod traffic will not be routed`);
+    return v === '1' ? pass('net.ipv4.ip_forward = 1') : fail(`net.ipv4.ip_forward = ${v}; the k0s step sets it to 1 before k0sworker starts (pod traffic is not routed without it)`);
   },
 };
 
@@ -163,7 +164,7 @@ function moduleCheck(name: string, kebab: string, why: string, activeProbe: (ctx
     name: `module-${kebab}`,
     severity: 'warn',
     title: `kernel module ${name} loadable`,
-    remediation: `install the kernel modules package for the running kernel, then: modprobe ${name} (${why})`,
+    remediation: `the k0s step loads it (modprobe, and ${MODULES_LOAD_FILE} for every boot) when it is loadable; otherwise install the kernel modules package for the running kernel (${why})`,
     async run(ctx) {
       if (await ctx.host.stat(`/sys/module/${name}`)) return pass(`${name} is loaded`);
       const procModules = await ctx.host.readFile('/proc/modules');
@@ -418,16 +419,23 @@ const tcpKonnectivity: CheckDef = {
   },
 };
 
+const UDP_UNPROBEABLE = 'UDP cannot be probed (WireGuard answers only a valid handshake): verified by the WireGuard handshake after bring-up';
 const udpWireguard: CheckDef = {
   name: `udp-wireguard-${WIREGUARD_PORT}`,
   periodic: true,
   severity: 'warn',
+  alwaysSkipped: UDP_UNPROBEABLE,
   title: `UDP ${WIREGUARD_PORT} (WireGuard)`,
   remediation: `allow UDP ${WIREGUARD_PORT} in and out; check the handshake age in castai-edge-initd status`,
   async run() {
-    return skipped('UDP cannot be probed (WireGuard answers only a valid handshake): verified by the WireGuard handshake after bring-up');
+    return skipped(UDP_UNPROBEABLE);
   },
 };
+
+/** How docs show a check's severity: "ERROR", "WARN", or "always SKIP" for a check that can never run. */
+export function severityLabel(c: Pick<CheckDef, 'severity' | 'alwaysSkipped'>): string {
+  return c.alwaysSkipped ? 'always SKIP' : c.severity.toUpperCase();
+}
 
 /** Every check, in display order. Names are stable (scripts use them with --skip). */
 export const CHECKS: readonly CheckDef[] = [

@@ -75,6 +75,12 @@ export interface CheckDef {
    * only every 10 minutes, and a failure then warns instead of blocking (docs/decisions/0101).
    */
   periodic?: boolean;
+  /**
+   * Set when the check can never be run from here and always reports SKIP with this reason (the
+   * UDP port: WireGuard answers only a valid handshake). Its severity applies to nothing; `doctor`,
+   * docs/errors.md and the README show it as "always SKIP".
+   */
+  alwaysSkipped?: string;
   run(ctx: CheckContext): Promise<CheckOutcome>;
 }
 

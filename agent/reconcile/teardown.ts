@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { removeOwnedFiles } from '../k0s/owned-files.ts';
 import { teardownK0s } from '../k0s/teardown.ts';
+import { StateStore } from '../state/store.ts';
 import type { Host } from '../host/host.ts';
 import { desiredFromConfig, teardownStorage } from '../storage/index.ts';
 import { DEFAULT_IFACE, wireguardDown } from '../wireguard/index.ts';
@@ -38,6 +40,8 @@ export async function teardownNode(host: Host, log: Logger, o: TeardownOptions):
     for (const s of out.slice(-1)) log[s.ok ? 'info' : 'error']({ teardown: s.what, detail: s.detail }, `teardown: ${s.what}: ${s.ok ? 'ok' : 'FAILED'}${s.detail ? ` (${s.detail})` : ''}`);
   };
   await part('k0s', () => teardownK0s(host));
+  // The k0s step's files outside k0s's tree: kubelet prerequisites, containerd registries.
+  await part('k0s host files', () => removeOwnedFiles(host, new StateStore(host, o.stateDir)));
   await part('wireguard', async () => {
     const iface = o.wireguardInterface ?? DEFAULT_IFACE;
     const r = await wireguardDown(host, { iface, stateDir: o.stateDir }, log);

@@ -43,7 +43,7 @@ function pair(certFile: string, keyFile: string): CertPair {
   return { certFile, keyFile, certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
 }
 
-function makeCa(dir: string, name: string, cn: string, days: number): CertPair {
+export function makeCa(dir: string, name: string, cn: string, days: number): CertPair {
   const cert = path.join(dir, `${name}.pem`);
   const key = path.join(dir, `${name}.key`);
   openssl([
@@ -56,7 +56,7 @@ function makeCa(dir: string, name: string, cn: string, days: number): CertPair {
   return pair(cert, key);
 }
 
-function makeServer(dir: string, name: string, ca: CertPair, sans: string[], days: number): CertPair {
+export function makeServer(dir: string, name: string, ca: CertPair, sans: string[], days: number): CertPair {
   const cert = path.join(dir, `${name}.pem`);
   const key = path.join(dir, `${name}.key`);
   const csr = path.join(dir, `${name}.csr`);

@@ -99,6 +99,11 @@ model_name() {
 model_mem() {
   case "$1" in a100-40gb) echo 40960 ;; h100-80gb) echo 81559 ;; h100-nvl) echo 95830 ;; a2) echo 15356 ;; esac
 }
+# CUDA compute capability (`--query-gpu=compute_cap`, driver >= 510, "Major DOT Minor"): NVIDIA's
+# CUDA GPUs table (developer.nvidia.com/cuda-gpus): A100 8.0, A2 8.6, H100 and H100 NVL 9.0.
+model_cc() {
+  case "$1" in a100-40gb) echo 8.0 ;; h100-80gb | h100-nvl) echo 9.0 ;; a2) echo 8.6 ;; esac
+}
 model_bus() {
   case "$1" in a100-40gb) echo 00000000:04:00.0 ;; h100-80gb) echo 00000000:16:00.0 ;; h100-nvl) echo 00000000:1B:00.0 ;; a2) echo 00000000:08:00.0 ;; esac
 }
@@ -220,6 +225,7 @@ cmd_query() { # $1 fields $2 format $3 selection
       mig.mode.current) v=$(gpu_current "$g") ;;
       mig.mode.pending) v=$(gpu_pending "$g") ;;
       memory.total) v="$(model_mem "$(gpu_model "$g")")"; [ $nounits = 1 ] || v="$v MiB" ;;
+      compute_cap) v=$(model_cc "$(gpu_model "$g")") ;;
       *) echo "Field \"$f\" is not a valid field to query." >&2; exit 2 ;;
       esac
       out="${out:+$out, }$v"

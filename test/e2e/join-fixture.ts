@@ -7,7 +7,7 @@
  *  - `prepareGuest(vm, cp)`: the guest trusts the emulator's CA (appended to the system bundle) and gets
  *    /root/edge.env (labels, taints, INITD_CA_FILE).
  *  - `oneLiner(cp)`: the documented operator command, byte for byte as the README shows it.
- *  - `agentLog(vm)` / `passes(lines)`: the agent's pino JSON lines from `journalctl -u`, grouped
+ *  - `agentLog(vm)` / `passes(lines)`: the agent's log lines from `journalctl -u -o json`, grouped
  *    into reconcile passes with each step's duration (the `[i/6] step: ... (1.23s)` lines).
  *  - `fileList(vm, dirs)`: path, type, mode, size and sha256 of every file under dirs (for
  *    before/after diffs).
@@ -20,6 +20,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_IFACE } from '../../agent/wireguard/spec.ts';
+import { parseTextBody, pinoLevel } from '../../agent/log/journal.ts';
 import { AGENT_BINARY_AMD64, Lab, REPO_ROOT, shq, type LabProcess, type Vm, type VmSpec } from './lab.ts';
 
 export const UNIT = 'castai-edge-initd';
@@ -192,17 +193,37 @@ export interface AgentLine {
   [k: string]: unknown;
 }
 
-/** The agent's JSON log lines (every boot), oldest first. */
-export async function agentLog(vm: Vm): Promise<AgentLine[]> {
-  const out = await vm.sh(`journalctl -u ${UNIT} --no-pager -o cat`, { timeoutMs: 60_000 });
+/**
+ * The agent's log lines (every boot), oldest first, read from the journal as JSON entries: under
+ * systemd the agent writes `<priority>message  key=value…` (agent/log/journal.ts), so the level
+ * comes from PRIORITY, the time from __REALTIME_TIMESTAMP, the pid from _PID, and the fields from
+ * the text after the message (or from the JSON itself with INITD_LOG_FORMAT=json).
+ */
+export async function agentLog(vm: Vm, unit = UNIT): Promise<AgentLine[]> {
+  const out = await vm.sh(`journalctl -u ${unit} --no-pager -o json --output-fields=MESSAGE,PRIORITY,_PID,__REALTIME_TIMESTAMP`, { timeoutMs: 60_000 });
   const lines: AgentLine[] = [];
   for (const l of out.split('\n')) {
     if (!l.startsWith('{')) continue;
+    let e: { MESSAGE?: unknown; PRIORITY?: string; _PID?: string; __REALTIME_TIMESTAMP?: string };
     try {
-      lines.push(JSON.parse(l) as AgentLine);
+      e = JSON.parse(l) as typeof e;
     } catch {
-      /* a line systemd cut */
+      continue; /* a line journalctl cut */
     }
+    const text = typeof e.MESSAGE === 'string' ? e.MESSAGE : Array.isArray(e.MESSAGE) ? Buffer.from(e.MESSAGE as number[]).toString('utf8') : '';
+    const base = { time: Math.round(Number(e.__REALTIME_TIMESTAMP) / 1000), level: pinoLevel(Number(e.PRIORITY ?? 6)), pid: Number(e._PID ?? 0) };
+    if (text.startsWith('{')) {
+      try {
+        const rec = JSON.parse(text) as AgentLine;
+        lines.push({ ...rec, pid: base.pid });
+      } catch {
+        /* a line systemd cut */
+      }
+      continue;
+    }
+    if (!text || base.pid === 1) continue; // systemd's own lines about the unit
+    const { msg, fields } = parseTextBody(text);
+    lines.push({ ...fields, ...base, msg } as AgentLine);
   }
   return lines;
 }

@@ -44,6 +44,7 @@ import {
 } from './join-fixture.ts';
 import { FOREIGN_WG, foreignWgSnapshot, setupForeignWg, withoutIfindex } from './foreign-wg.ts';
 import type { Lab, Vm } from './lab.ts';
+import { criPull, DIRECT, IMAGE, MIRROR, prepareRegistries, REGISTRIES_FILE, registryLog, startContainerd, startRegistriesAndPush, stopRegistryLab, trustCorpCa, type LabRegistry } from './registry-guest.ts';
 
 let lab: Lab;
 let cp: ControlPlane;
@@ -60,9 +61,13 @@ const tail = () => journalTail(vm);
 /** MainPID and start timestamp of the agent unit. */
 const mainPid = async () => (await vm.sh(`systemctl show -p MainPID -p ExecMainStartTimestampMonotonic -p NRestarts --value ${UNIT}`)).trim().split('\n').join(' ');
 
+let registry: LabRegistry;
+
 beforeAll(async () => {
   ({ lab, cp, vm } = await bootJoinLab('join'));
-  await prepareGuest(vm, cp);
+  registry = await prepareRegistries(vm, cp);
+  await prepareGuest(vm, cp, { INITD_REGISTRIES_FILE: REGISTRIES_FILE });
+  await trustCorpCa(vm);
   await setupForeignWg(vm); // the host's own VPN, before the install (part of the pristine file list)
   foreignBefore = await foreignWgSnapshot(vm);
   pristine = await fileList(vm);
@@ -302,6 +307,88 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
   );
 });
 
+/** Issue 18 items 3, 4, 5: the node as the k0s step prepared it, and its journal (docs/decisions/0182-0184). */
+describe('host prep, journal and private registries (issue 18)', () => {
+  const MODULES_FILE = '/etc/modules-load.d/castai-edge-initd.conf';
+  const SYSCTL_FILE = '/etc/sysctl.d/99-castai-edge-initd.conf';
+  const SYSCTLS = 'net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv6.conf.all.forwarding';
+
+  step(
+    'kubelet prerequisites: overlay and br_netfilter loaded, the sysctls set, our two files root-owned 0644 and recorded',
+    async () => {
+      expect((await vm.sh('for m in overlay br_netfilter; do [ -d /sys/module/$m ] && echo "$m loaded"; done')).trim().split('\n')).toEqual(['overlay loaded', 'br_netfilter loaded']);
+      expect((await vm.sh(`sysctl -n ${SYSCTLS}`)).trim().split('\n')).toEqual(['1', '1', '1', '1']);
+      expect((await vm.sh(`stat -c '%U %a %n' ${MODULES_FILE} ${SYSCTL_FILE}`)).trim().split('\n')).toEqual([`root 644 ${MODULES_FILE}`, `root 644 ${SYSCTL_FILE}`]);
+      const owned = JSON.parse(await vm.sh(`cat ${STATE_DIR}/owned-files.json`)) as { files: Record<string, string> };
+      expect(Object.keys(owned.files)).toEqual(expect.arrayContaining([MODULES_FILE, SYSCTL_FILE, '/etc/k0s/containerd.d/castai-edge-initd-registries.toml']));
+    },
+    120_000,
+  );
+
+  step(
+    'the journal: readable lines with syslog priorities; -p warning shows warnings only; a recovered warning says so once',
+    async () => {
+      const pid = (await vm.sh(`systemctl show -p MainPID --value ${UNIT}`)).trim();
+      const entries = (await vm.sh(`journalctl -u ${UNIT} _PID=${pid} --no-pager -o json --output-fields=MESSAGE,PRIORITY`))
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { MESSAGE: string; PRIORITY: string });
+      expect(entries.length).toBeGreaterThan(6);
+      expect(entries.filter((e) => e.MESSAGE.startsWith('{'))).toEqual([]); // not JSON
+      const steps = entries.filter((e) => /^\[\d\/6\] /.test(e.MESSAGE) && !/FAILED/.test(e.MESSAGE));
+      expect(steps.length).toBeGreaterThanOrEqual(6);
+      expect(new Set(steps.map((e) => e.PRIORITY))).toEqual(new Set(['6']));
+      expect(steps[0]!.MESSAGE).toMatch(/^\[1\/6\] preflight: .* \(\d+\.\d+s\)  step=preflight durationMs=\d+ changed=false$/);
+      // The fresh guest had net.ipv4.ip_forward = 0: one warning (priority 4), then "ok again" (6) once the k0s step set it.
+      const ipf = (await agentLog(vm)).filter((l) => /^preflight ip-forward: (net\.ipv4\.ip_forward = 0|ok again)/.test(l.msg));
+      expect(ipf.map((l) => `${l.level} ${/ok again/.test(l.msg) ? 'ok again' : 'ip_forward = 0'}`)).toEqual(['40 ip_forward = 0', '30 ok again']);
+      const warnings = await vm.sh(`journalctl -u ${UNIT} --no-pager -p warning -o json --output-fields=MESSAGE,PRIORITY`);
+      const w = warnings.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { MESSAGE: string; PRIORITY: string });
+      expect(w.some((e) => /^preflight ip-forward: net\.ipv4\.ip_forward = 0/.test(e.MESSAGE))).toBe(true);
+      expect(w.filter((e) => Number(e.PRIORITY) > 4)).toEqual([]);
+      expect(w.filter((e) => /^\[\d\/6\] [a-z0-9]+: (?!FAILED)/.test(e.MESSAGE) || /ok again/.test(e.MESSAGE))).toEqual([]);
+      // Within one process, no warning text is repeated (the 60 s passes used to repeat them).
+      const texts = w.map((e) => e.MESSAGE);
+      expect(texts.filter((t, i) => texts.indexOf(t) !== i && /^preflight /.test(t))).toEqual([]);
+    },
+    120_000,
+  );
+
+  step(
+    "Debian's containerd loads the generated configuration and pulls through the mirror (private CA, basic auth) and with INITD_CA_FILE",
+    async () => {
+      const t0 = Date.now();
+      // The agent wrote the hosts.toml files and the 0600 CRI drop-in with the credentials.
+      const files = await vm.sh("find /etc/k0s/containerd.d -type f -printf '%m %p\\n' | sort");
+      expect(files).toContain('600 /etc/k0s/containerd.d/castai-edge-initd-registries.toml');
+      expect(files).toContain(`644 /etc/k0s/containerd.d/castai-edge-initd-certs.d/docker.io/hosts.toml`);
+      expect(files).toContain(`644 /etc/k0s/containerd.d/castai-edge-initd-certs.d/_default/hosts.toml`);
+      const pushed = await startRegistriesAndPush(vm);
+      expect(pushed.unauthenticated).toBe('401'); // the registry really wants credentials
+      expect(pushed.untrusted).toMatch(/exit 60/); // and its certificate is not in the system store
+      await startContainerd(vm);
+      const viaMirror = await criPull(vm, `docker.io/${IMAGE}`);
+      // The image in containerd's k8s.io namespace is the proof; grpc-status (a trailer) is checked when curl shows it.
+      expect(viaMirror.images, `${JSON.stringify(viaMirror)}\n${await vm.sh('journalctl -u lab-containerd --no-pager -n 30')}`).toContain(`docker.io/${IMAGE}`);
+      expect(viaMirror.status).toMatch(/^(0|none)/);
+      expect(await registryLog(vm, 'lab-registry-a')).toMatch(/(HEAD|GET) \/v2\/library\/edge-demo\/manifests\/1\.0\?ns=docker\.io/);
+      const direct = await criPull(vm, `${DIRECT}/${IMAGE}`);
+      expect(direct.images, `${JSON.stringify(direct)}\n${await vm.sh('journalctl -u lab-containerd --no-pager -n 30')}`).toContain(`${DIRECT}/${IMAGE}`);
+      expect(direct.status).toMatch(/^(0|none)/);
+      // The password is in the two 0600 files only, never in the journal.
+      const hdr = vm.putFile(Buffer.from(`${registry.password}\n`), 'reg-secret.txt', 0o600);
+      try {
+        expect((await vm.sh(`journalctl --no-pager -o json | grep -c -F -f ${hdr} || true`)).trim()).toBe('0');
+      } finally {
+        vm.putFile(Buffer.from(''), 'reg-secret.txt', 0o600);
+      }
+      process.stderr.write(`[join e2e] registries: ${MIRROR} mirror + ${DIRECT} direct pulls in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      await stopRegistryLab(vm);
+    },
+    600_000,
+  );
+});
+
 describe('reboot', () => {
   step(
     `mount, ${WG_IFACE} with a handshake and k0sworker come back, with no re-registration and a no-op pass`,
@@ -329,6 +416,19 @@ describe('reboot', () => {
       if (STRICT_TIMING) expect(noop.totalMs, JSON.stringify(noop.steps)).toBeLessThanOrEqual(1000);
     },
     1_200_000,
+  );
+
+  step(
+    'after the reboot, systemd loaded the modules and set the sysctls from our files (issue 18), before the agent',
+    async () => {
+      const loaded = await vm.sh('journalctl -b -u systemd-modules-load --no-pager -o cat');
+      expect(loaded).toMatch(/Inserted module 'br_netfilter'/);
+      expect((await vm.sh('sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv6.conf.all.forwarding')).trim().split('\n')).toEqual(['1', '1', '1', '1']);
+      const bootAt = await guestBootEpochMs(vm);
+      const bootLog = (await agentLog(vm)).filter((l) => l.time >= bootAt);
+      expect(bootLog.filter((l) => /^k0s: (modprobe|sysctl)/.test(l.msg)).map((l) => l.msg)).toEqual([]);
+    },
+    120_000,
   );
 });
 
@@ -381,6 +481,16 @@ describe('removal', () => {
       expect(cp.snapshot().peers).toEqual({});
     },
     600_000,
+  );
+
+  step(
+    'the removal took our host files away: modules-load.d, sysctl.d, the containerd drop-in and hosts (issue 18)',
+    async () => {
+      const left = await vm.sh('ls -d /etc/modules-load.d/castai-edge-initd.conf /etc/sysctl.d/99-castai-edge-initd.conf /etc/k0s/containerd.d/castai-edge-initd-registries.toml /etc/k0s/containerd.d/castai-edge-initd-certs.d 2>/dev/null || true');
+      expect(left.trim()).toBe('');
+      expect((await vm.sh(`test -e ${STATE_DIR}/owned-files.json && echo present || echo gone`)).trim()).toBe('gone');
+    },
+    120_000,
   );
 });
 

@@ -46,6 +46,15 @@ function nodeHost(): NetFakeHost {
   });
   h.onExec('sha256sum', (args) => ({ stdout: `${k0sSha}  ${args[0]}\n` }));
   h.onExec('chmod', {});
+  // The k0s step's kubelet prerequisites (issue 18): modules and sysctls.
+  h.onExec('modprobe', (args) => {
+    h.dirs.set(`/sys/module/${args[0]}`, 0o755);
+    return {};
+  });
+  h.onExec('sysctl', (args) => {
+    for (const kv of args.slice(1)) h.setFile(`/proc/sys/${kv.split('=')[0]!.replace(/\./g, '/')}`, `${kv.split('=')[1]}\n`);
+    return {};
+  });
   h.onExec('mv', () => {
     h.setFile(K0S_BIN, 'k0s-binary', 0o755);
     return {};

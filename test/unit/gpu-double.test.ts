@@ -121,6 +121,11 @@ describe('derived fixtures are what the double prints', () => {
     const q = box('gpus=a100-40gb,h100-80gb,a2\n');
     expect(q.ok('--query-gpu=index,pci.bus_id,name,mig.mode.current,mig.mode.pending,memory.total', '--format=csv,noheader')).toBe(fx('query-gpu-agent.derived.txt'));
   });
+
+  it('regenerates query-gpu-inventory.derived.txt (compute_cap, issue 18)', () => {
+    const q = box('gpus=a100-40gb,h100-80gb,a2\n');
+    expect(q.ok('--query-gpu=name,memory.total,compute_cap', '--format=csv,noheader,nounits')).toBe(fx('query-gpu-inventory.derived.txt'));
+  });
 });
 
 describe('state machine', () => {

@@ -1,3 +1,4 @@
+import { parseGpuCsv } from '../../agent/inventory/inventory.ts';
 import { describe, expect, it } from 'vitest';
 import {
   classifyMessage,
@@ -26,6 +27,7 @@ function consume(file: string): unknown {
     return rows;
   }
   if (file.startsWith('query-gpu-agent')) return parseQueryGpu(text);
+  if (file.startsWith('query-gpu-inventory')) return parseGpuCsv(text); // the inventory's query (agent/inventory)
   if (file === 'mig-disabled.txt' || file === 'lgi-none.txt') return classifyMessage(text); // message instead of a table
   if (/\.lgipp/.test(file)) return parseLgipp(text);
   if (/\.lgip/.test(file)) return parseLgip(text);

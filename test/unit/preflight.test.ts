@@ -106,8 +106,8 @@ describe('preflight checks', () => {
     { name: 'cgroup v1 only', check: 'cgroup-v2', status: 'fail', msg: /cgroup v2 is not mounted/, arrange: (h) => void h.files.delete('/sys/fs/cgroup/cgroup.controllers') },
     { name: 'no memory controller', check: 'cgroup-v2', status: 'fail', msg: /without the memory controller \(controllers: cpu pids\)/, fix: /cgroup_enable=memory/, arrange: (h) => void h.setFile('/sys/fs/cgroup/cgroup.controllers', 'cpu pids\n') },
     { name: 'swap on', check: 'swap', status: 'warn', msg: /swap is on: \/dev\/vda2, \/swapfile/, fix: /swapoff -a/, arrange: (h) => void h.setFile('/proc/swaps', 'Filename Type Size Used Priority\n/dev/vda2 partition 1048572 0 -2\n/swapfile file 1024 0 -3\n') },
-    { name: 'ip_forward 0', check: 'ip-forward', status: 'warn', msg: /net\.ipv4\.ip_forward = 0/, fix: /sysctl -w net\.ipv4\.ip_forward=1/, arrange: (h) => void h.setFile('/proc/sys/net/ipv4/ip_forward', '0\n') },
-    { name: 'overlay missing', check: 'module-overlay', status: 'warn', msg: /overlay is not loaded and \/lib\/modules\/6\.1\.0-28-amd64\/modules\.dep does not exist/, fix: /modprobe overlay/, arrange: (h) => void h.dirs.delete('/sys/module/overlay') },
+    { name: 'ip_forward 0', check: 'ip-forward', status: 'warn', msg: /net\.ipv4\.ip_forward = 0/, fix: /the k0s step sets it \(sysctl -w, and \/etc\/sysctl\.d\/99-castai-edge-initd\.conf/, arrange: (h) => void h.setFile('/proc/sys/net/ipv4/ip_forward', '0\n') },
+    { name: 'overlay missing', check: 'module-overlay', status: 'warn', msg: /overlay is not loaded and \/lib\/modules\/6\.1\.0-28-amd64\/modules\.dep does not exist/, fix: /the k0s step loads it \(modprobe, and \/etc\/modules-load\.d\/castai-edge-initd\.conf/, arrange: (h) => void h.dirs.delete('/sys/module/overlay') },
     {
       name: 'overlay loadable', check: 'module-overlay', status: 'pass', msg: /loadable \(listed in \/lib\/modules\/6\.1\.0-28-amd64\/modules\.dep\)/,
       arrange: (h) => { h.dirs.delete('/sys/module/overlay'); h.setFile('/lib/modules/6.1.0-28-amd64/modules.dep', 'kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/bridge.ko.xz: kernel/net/802/stp.ko.xz\n'); },

@@ -1,6 +1,7 @@
 import type { RegisterResponse } from '../../api/types.ts';
 import { AgentError } from '../../errors.ts';
 import { applyK0s, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, inspectK0s, installArgs, K0S_STATE_FILE, planK0s, type K0sDesired, type K0sRecorded } from '../../k0s/k0s.ts';
+import { applyPrereqs, planPrereqs } from '../../k0s/prereqs.ts';
 import { ARCHES } from '../../preflight/checks.ts';
 import type { Step, StepContext, StepResult } from '../step.ts';
 import { userLabels } from './register.ts';
@@ -61,18 +62,21 @@ export function k0sStep(): Step {
   return {
     name: 'k0s',
     async plan(ctx) {
+      // Host prerequisites and registries first (issue 18): they need no registration.
+      const pre = await planPrereqs(ctx);
       const reg = ctx.shared.registration;
-      if (!reg) return { step: 'k0s', summary: 'waiting for registration (the join token and k0s version come from it)', actions: [] };
+      if (!reg) return { step: 'k0s', summary: `${pre.actions.length ? `${pre.actions.length} host action(s); then ` : ''}waiting for registration (the join token and k0s version come from it)`, actions: pre.actions, lines: pre.lines };
       const { desired } = await k0sDesired(ctx, reg);
       const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE));
-      const actions = planK0s(desired, actual);
-      return { step: 'k0s', summary: actions.length ? `${actions.length} action(s)` : `k0sworker ${desired.version} running and joined`, actions };
+      const actions = [...pre.actions, ...planK0s(desired, actual)];
+      return { step: 'k0s', summary: actions.length ? `${actions.length} action(s)` : `k0sworker ${desired.version} running and joined`, actions, lines: pre.lines };
     },
     async run(ctx): Promise<StepResult> {
       const reg = ctx.shared.registration;
       if (!reg) throw new AgentError('not registered yet, so there is no join token', 'the register step must succeed first');
       const { desired, conflicts } = await k0sDesired(ctx, reg);
       for (const k of conflicts) ctx.log.warn({ label: k }, `label ${k}: the control plane's value wins over INITD_KUBERNETES_LABELS`);
+      const prepared = await applyPrereqs(ctx, await planPrereqs(ctx));
       const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE));
       const actions = planK0s(desired, actual);
       await applyK0s(ctx.host, desired, actions, {
@@ -87,7 +91,7 @@ export function k0sStep(): Step {
         : actions.length
           ? `k0sworker ${actions.map((a) => a.kind.replace('k0s.', '')).join(', ')}`
           : `k0sworker running, joined as ${reg.node.name}`;
-      return { state: 'done', summary, changed: actions.length > 0 };
+      return { state: 'done', summary, changed: actions.length > 0 || prepared };
     },
   };
 }

@@ -27,6 +27,8 @@ type Mode = 'full' | 'steady' | 'steady-periodic';
 export function preflightStep(opts: { skip?: string[]; deadlineMs?: number; now?: () => number } = {}): Step {
   const now = opts.now ?? Date.now;
   let periodicAt = -Infinity;
+  /** Checks that warned on an earlier pass: their recovery is logged (and ends the log's repeat throttle). */
+  const warned = new Set<string>();
 
   const check = async (ctx: StepContext, mode: Mode): Promise<{ report: PreflightReport; p: StepPlan; demoted: PreflightReport['checks'] }> => {
     const apiProxy = proxyFor(ctx.cfg.apiUrl, ctx.cfg.proxy);
@@ -90,6 +92,10 @@ export function preflightStep(opts: { skip?: string[]; deadlineMs?: number; now?
       }
       for (const d of demoted) {
         ctx.log.warn({ check: d.name, remediation: d.remediation }, `preflight ${d.name} (node already joined, so a warning): ${d.message}`);
+      }
+      for (const c of report.checks) {
+        if (c.status === 'warn' || demoted.includes(c)) warned.add(c.name);
+        else if (c.status === 'pass' && warned.delete(c.name)) ctx.log.info({ check: c.name }, `preflight ${c.name}: ok again (${c.message})`);
       }
       return { state: 'done', summary: p.summary, changed: false };
     },
