@@ -212,14 +212,15 @@ export function planK0s(d: K0sDesired, a: K0sActual): K0sAction[] {
   const argsChanged = a.unitExists && a.recorded?.argsDigest !== digest;
   const mustStop = a.unitActive && (argsChanged || needBinary);
   const cfg: UnitFilePlan | undefined = d.unitFiles && a.unitFiles ? planUnitFiles(d.unitFiles, a.unitFiles) : undefined;
+  // Before a join, the token and the control plane are checked first: a refusal changes nothing.
+  if (!a.joined) {
+    out.push(act('k0s.verify-join', `check the join token, the CA on ${d.konnectivity.host} :8443 and konnectivity :${d.konnectivity.port}`, 'not joined yet'));
+  }
   if (a.unitFiles && !a.unitFiles.bootMarker) {
     out.push(act('k0s.boot-ready', `write ${BOOT_MARKER}: k0sworker may start on this boot`, 'storage, GPU and WireGuard are applied on this boot'));
   }
   if (cfg?.write.length) out.push({ ...act('k0s.write-config', `write ${cfg.write.map((f) => f.path).join(', ')}`, 'k0sworker proxy settings or boot order differ'), paths: cfg.write.map((f) => f.path) });
   if (cfg?.remove.length) out.push({ ...act('k0s.remove-config', `remove ${cfg.remove.join(', ')}`, 'no proxy is configured any more'), paths: cfg.remove });
-  if (!a.joined) {
-    out.push(act('k0s.verify-join', `check the join token, the CA on ${d.konnectivity.host} :8443 and konnectivity :${d.konnectivity.port}`, 'not joined yet'));
-  }
   if (needBinary) {
     out.push(act('k0s.download', `download k0s ${d.version} and verify sha256 ${d.artifact.sha256.slice(0, 12)}…`, a.binarySha256 ? 'installed k0s differs' : 'k0s is not installed'));
   }

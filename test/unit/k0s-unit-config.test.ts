@@ -171,10 +171,11 @@ describe('boot order (item 5)', () => {
     }
   });
 
-  it('the marker is written first in the k0s step, i.e. after storage, gpu and wireguard succeeded in this pass', () => {
+  it('the marker is written at the start of the k0s step, i.e. after storage, gpu and wireguard succeeded in this pass', () => {
     const d = desired();
     const kinds = planK0s(d, { unitExists: false, unitActive: false, joined: false, unitFiles: state([], false) }).map((a) => a.kind);
-    expect(kinds[0]).toBe('k0s.boot-ready');
+    // Before a first join the token and control plane are checked first, so a refusal changes nothing.
+    expect(kinds.slice(0, 3)).toEqual(['k0s.verify-join', 'k0s.boot-ready', 'k0s.write-config']);
     expect(kinds.indexOf('k0s.write-config')).toBeLessThan(kinds.indexOf('k0s.install'));
     expect(kinds.indexOf('k0s.write-config')).toBeLessThan(kinds.indexOf('k0s.start'));
     // After a reboot: k0sworker is waiting in its ExecStartPre (activating), the agent marks the boot and starts it.
