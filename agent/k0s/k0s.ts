@@ -17,7 +17,7 @@ import type { Taint } from '../config/types.ts';
 import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import type { Action } from '../subsystem.ts';
-import type { NodeReadiness } from './node.ts';
+import type { NodeReadiness } from './node-readiness.ts';
 import { decodeJoinToken } from './token.ts';
 import { BOOT_MARKER, planUnitFiles, type UnitFile, type UnitFilePlan, type UnitFileState } from './unit-config.ts';
 

@@ -17,23 +17,9 @@ import type { ProxyConfig } from '../config/types.ts';
 import { VERSION } from '../version.ts';
 import { KUBELET_CONF } from './k0s.ts';
 import { loadKubeletCredentials, type KubeletCredentials } from './kubeconfig.ts';
+import { clip, readinessFromNode, type NodeReadiness } from './node-readiness.ts';
 
-/** The Node's Ready condition status, `NotFound` (no Node object yet), or `Unread` (we could not ask). */
-export type NodeReadyStatus = 'True' | 'False' | 'Unknown' | 'NotFound' | 'Unread';
-
-export interface NodeReadiness {
-  node: string;
-  ready: NodeReadyStatus;
-  /** The condition's reason and message (e.g. KubeletNotReady: container runtime network not ready…). */
-  reason?: string;
-  message?: string;
-  /** lastTransitionTime of the Ready condition. */
-  since?: string;
-  /** When we asked (RFC 3339). */
-  checkedAt: string;
-  /** Why the Node could not be read (ready = Unread). */
-  error?: string;
-}
+export { describeReadiness, readinessFromNode, type NodeReadiness, type NodeReadyStatus } from './node-readiness.ts';
 
 export const NODE_READ_TIMEOUT_MS = 5000;
 /** A Node with 50 images in status.images and busy annotations is tens of KiB; anything past this is not a Node. */
@@ -41,27 +27,6 @@ export const NODE_READ_MAX_BYTES = 2 * 1024 * 1024;
 
 /** One GET against the API server with the kubelet's credentials: status and body (capped). */
 export type KubeGet = (url: string, creds: KubeletCredentials, o: { timeoutMs: number; maxBytes: number; proxy?: ProxyConfig }) => Promise<{ status: number; body: Buffer }>;
-
-const clip = (s: string, n = 300) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
-
-/** The readiness a Node object (JSON) states, for node `name`. Pure. */
-export function readinessFromNode(doc: unknown, name: string, checkedAt: string): NodeReadiness {
-  const base = { node: name, checkedAt };
-  const d = doc as { kind?: unknown; metadata?: { name?: unknown }; status?: { conditions?: unknown } } | null;
-  if (!d || typeof d !== 'object' || d.kind !== 'Node' || d.metadata?.name !== name) {
-    return { ...base, ready: 'Unread', error: `the API server answered something that is not Node ${name}` };
-  }
-  const conds = Array.isArray(d.status?.conditions) ? (d.status.conditions as Array<Record<string, unknown>>) : [];
-  const c = conds.find((x) => x && x.type === 'Ready');
-  // A Node without a Ready condition has not been reported on yet: the API shows it as Unknown.
-  if (!c) return { ...base, ready: 'Unknown', reason: 'NoReadyCondition', message: 'the Node has no Ready condition yet' };
-  const status = c.status === 'True' || c.status === 'False' ? c.status : 'Unknown';
-  const str = (v: unknown) => (typeof v === 'string' && v ? clip(v) : undefined);
-  const reason = str(c.reason);
-  const message = str(c.message);
-  const since = str(c.lastTransitionTime);
-  return { ...base, ready: status, ...(reason ? { reason } : {}), ...(message ? { message } : {}), ...(since ? { since } : {}) };
-}
 
 /** The default KubeGet: undici, the kubelet's CA and client certificate (or token), HTTPS_PROXY/NO_PROXY as given. */
 export const undiciKubeGet: KubeGet = async (url, creds, o) => {
@@ -150,20 +115,4 @@ export async function readNodeReady(host: Host, name: string, o: ReadNodeOptions
     return unread(`the API server answered HTTP ${res.status}${msg}`);
   }
   return readinessFromNode(doc, name, checkedAt);
-}
-
-/** "Ready", "NotReady (KubeletNotReady: …)", "not registered yet", "Ready unknown (…)": for status lines. */
-export function describeReadiness(r: NodeReadiness): string {
-  const why = [r.reason, r.message].filter(Boolean).join(': ');
-  switch (r.ready) {
-    case 'True':
-      return 'Ready';
-    case 'False':
-    case 'Unknown':
-      return `NotReady${r.ready === 'Unknown' ? ' (Unknown)' : ''}${why ? `: ${why}` : ''}`;
-    case 'NotFound':
-      return 'not registered yet (no Node object)';
-    case 'Unread':
-      return `Ready unknown: ${r.error ?? 'not read'}`;
-  }
 }

@@ -1,4 +1,4 @@
-import { describeReadiness, type NodeReadiness } from '../k0s/node.ts';
+import { describeReadiness, type NodeReadiness } from '../k0s/node-readiness.ts';
 import type { Phase } from './journal.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { AgentError } from '../errors.ts';
-import { describeReadiness } from '../k0s/node.ts';
+import { describeReadiness } from '../k0s/node-readiness.ts';
 import type { JournalWriter } from './journal.ts';
 import type { Notifier } from './notify.ts';
 import type { Step, StepContext } from './step.ts';
@@ -82,8 +82,8 @@ export function summaryLine(journal: JournalWriter['journal'], edgeName?: string
   if (running) return `${running.name}…${edge}`;
   const last = [...journal.steps].reverse().find((s) => s.state === 'done');
   // Joined means Ready: the Node's Ready condition, as the last pass read it, is part of the line.
-  const node = journal.node ? ` · node ${describeReadiness(journal.node)}` : '';
-  if (journal.phase === 'READY') return `joined${node}${edge}`;
-  if (journal.node) return `${node.slice(3)}${edge}`;
+  const node = journal.node ? `node ${describeReadiness(journal.node)}` : undefined;
+  if (journal.phase === 'READY') return `joined${node ? ` · ${node}` : ''}${edge}`;
+  if (node) return `${node}${edge}`;
   return `${last ? `${last.name} done` : 'starting'}${edge}`;
 }
