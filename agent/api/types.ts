@@ -117,7 +117,8 @@ export interface StatusReport {
   bootId: string;
   steps: StatusStep[];
   wireguard?: { latestHandshakeSeconds: number | null; rxBytes: number; txBytes: number };
-  k0s?: { unitActive: boolean; version?: string };
+  /** nodeReady/nodeReadyMessage: our extension of the contract (docs/decisions/0141-node-ready.md). */
+  k0s?: { unitActive: boolean; version?: string; nodeReady?: 'True' | 'False' | 'Unknown' | 'NotFound' | 'Unread'; nodeReadyMessage?: string };
 }
 
 export interface LogEvent {

@@ -4,6 +4,7 @@ import { JournalWriter } from '../reconcile/journal.ts';
 import { summaryLine } from '../reconcile/runner.ts';
 import { StateStore } from '../state/store.ts';
 import type { CommandContext } from './context.ts';
+import { statusNode, statusNodeLine } from './status-node.ts';
 
 interface WireguardStatus {
   latestHandshakeSeconds: number | null;
@@ -20,6 +21,7 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
   const wg = await store.read<WireguardStatus>('wireguard-status.json');
   const k0s = await ctx.host.exec('systemctl', ['is-active', 'k0sworker.service'], { timeoutMs: 5000 });
   const k0sActive = !k0s.notFound && k0s.stdout.trim() === 'active';
+  const node = await statusNode(ctx.host, cfg, store, journal);
   const doc = {
     summary: journal ? summaryLine(journal, reg?.edge?.name) : 'not started yet (no journal)',
     phase: journal?.phase ?? null,
@@ -29,6 +31,7 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     lastError: journal?.lastError ?? null,
     wireguard: wg ?? null,
     k0sworker: { active: k0sActive, state: k0s.notFound ? 'systemctl not found' : k0s.stdout.trim() || `unknown (${k0s.stderr.trim().split('\n')[0] ?? ''})` },
+    node,
   };
   if (opts.json) {
     ctx.out(JSON.stringify(doc, null, 2));
@@ -38,6 +41,7 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
   if (doc.edge) ctx.out(`edge:       ${doc.edge.name ?? '?'} (${doc.edge.id ?? '?'})`);
   ctx.out(`phase:      ${doc.phase ?? '-'}${doc.updatedAt ? `   (updated ${doc.updatedAt})` : ''}`);
   ctx.out(`k0sworker:  ${doc.k0sworker.state}`);
+  ctx.out(`node:       ${statusNodeLine(node)}`);
   ctx.out(`wireguard:  ${wg ? (wg.latestHandshakeSeconds === null ? 'no handshake yet' : `last handshake ${wg.latestHandshakeSeconds}s ago, rx ${wg.rxBytes} B, tx ${wg.txBytes} B`) : '-'}`);
   if (doc.steps.length) {
     ctx.out('\nSTEP        STATE     TIME     MESSAGE');

@@ -5,15 +5,21 @@
  *   plan(desired, actual)    pure; [] when the node already runs the desired worker
  *   apply(host, actions)     idempotent; never `install --force` on a running service (k0s#8029)
  *
- * "Joined" means /var/lib/k0s/kubelet.conf exists: after that the join token is
- * no longer used, so token checks (CA pin, konnectivity) run only before a join.
+ * kubelet.conf (/var/lib/k0s/kubelet.conf) means the kubelet holds credentials: after that the
+ * join token is no longer used, so token checks (CA pin, konnectivity) run only before a join. A
+ * join is complete when the Node reports Ready (node.ts; the wait is `k0s.wait-ready`).
+ *
+ * k0sworker's proxy settings and its boot order are drop-ins we own (unit-config.ts), never
+ * `install worker -e` (whose values land in the unit raw, world-readable and % expanded).
  */
 import { createHash } from 'node:crypto';
 import type { Taint } from '../config/types.ts';
 import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import type { Action } from '../subsystem.ts';
+import type { NodeReadiness } from './node-readiness.ts';
 import { decodeJoinToken } from './token.ts';
+import { BOOT_MARKER, planUnitFiles, type UnitFile, type UnitFilePlan, type UnitFileState } from './unit-config.ts';
 
 export const K0S_BIN = '/usr/local/bin/k0s';
 export const K0S_TOKEN_FILE = '/etc/k0s/k0stoken';
@@ -38,6 +44,12 @@ export interface K0sDesired {
   downloadCaFile?: string;
   /** How long `apply` waits for kubelet.conf after starting the worker. */
   joinTimeoutMs: number;
+  /** The Node name (kubelet --hostname-override): a first join waits for it to be Ready. */
+  nodeName?: string;
+  /** How long `apply` waits for the Node to report Ready after kubelet.conf appeared (default 180 s). */
+  readyTimeoutMs?: number;
+  /** Our drop-ins and env file for k0sworker (unit-config.ts desiredUnitFiles); undefined: not managed. */
+  unitFiles?: UnitFile[];
 }
 
 export interface K0sRecorded {
@@ -53,6 +65,8 @@ export interface K0sActual {
   unitActive: boolean;
   joined: boolean;
   recorded?: K0sRecorded;
+  /** Our drop-ins/env file as they are, and whether this boot's marker exists (unit-config.ts). */
+  unitFiles?: UnitFileState;
 }
 
 export type K0sAction = Action & {
@@ -65,7 +79,15 @@ export type K0sAction = Action & {
     | 'k0s.reinstall'
     | 'k0s.start'
     | 'k0s.wait-joined'
-    | 'k0s.record';
+    | 'k0s.wait-ready'
+    | 'k0s.record'
+    | 'k0s.boot-ready'
+    | 'k0s.write-config'
+    | 'k0s.remove-config'
+    | 'k0s.daemon-reload'
+    | 'k0s.restart';
+  /** k0s.write-config / k0s.remove-config: the files (never their contents: they may hold a proxy password). */
+  paths?: string[];
 };
 
 export function argsDigest(args: readonly string[], version: string): string {
@@ -90,26 +112,19 @@ export interface InstallArgsInput {
   nodeIp?: string;
   hostname: string;
   providerId: string;
-  proxy: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
-  /** CIDRs the node reaches without a proxy: pod, service, WireGuard. */
-  directCidrs: string[];
 }
 
-/** The `k0s install worker` arguments after `--token-file <file>`. */
+/**
+ * The `k0s install worker` arguments after `--token-file <file>`. No `-e`: k0s writes those raw into
+ * the unit's Environment= lines (% expanded by systemd, shown to every user by `systemctl show`);
+ * the proxy settings go to our EnvironmentFile= drop-in instead (unit-config.ts).
+ */
 export function installArgs(i: InstallArgsInput): string[] {
   const args: string[] = [];
   if (Object.keys(i.labels).length) args.push(`--labels=${labelsArg(i.labels)}`);
   if (i.taints.length) args.push(`--taints=${taintsArg(i.taints)}`);
   const kubelet = [...(i.nodeIp ? [`--node-ip=${i.nodeIp}`] : []), `--hostname-override=${i.hostname}`, `--provider-id=${i.providerId}`];
   args.push(`--kubelet-extra-args=${kubelet.join(' ')}`);
-  if (i.proxy.httpProxy || i.proxy.httpsProxy) {
-    const noProxy = [...new Set([...(i.proxy.noProxy ? i.proxy.noProxy.split(',') : []), ...i.directCidrs, '.svc', '.cluster.local', 'localhost', '127.0.0.1'])]
-      .map((s) => s.trim())
-      .filter(Boolean);
-    if (i.proxy.httpProxy) args.push('-e', `HTTP_PROXY=${i.proxy.httpProxy}`);
-    if (i.proxy.httpsProxy) args.push('-e', `HTTPS_PROXY=${i.proxy.httpsProxy}`);
-    args.push('-e', `NO_PROXY=${noProxy.join(',')}`);
-  }
   return args;
 }
 
@@ -151,13 +166,14 @@ async function k0sUnitActive(host: Host): Promise<boolean> {
   return active;
 }
 
-export async function inspectK0s(host: Host, readRecorded: () => Promise<K0sRecorded | undefined>): Promise<K0sActual> {
-  const [bin, unit, active, conf, recorded] = await Promise.all([
+export async function inspectK0s(host: Host, readRecorded: () => Promise<K0sRecorded | undefined>, inspectUnitFiles?: (h: Host) => Promise<UnitFileState>): Promise<K0sActual> {
+  const [bin, unit, active, conf, recorded, unitFiles] = await Promise.all([
     host.stat(K0S_BIN),
     host.stat(K0S_UNIT_FILE),
     k0sUnitActive(host),
     host.stat(KUBELET_CONF),
     readRecorded(),
+    inspectUnitFiles?.(host),
   ]);
   let binarySha256: string | undefined;
   if (bin?.isFile) {
@@ -182,6 +198,7 @@ export async function inspectK0s(host: Host, readRecorded: () => Promise<K0sReco
     unitActive: active,
     joined: Boolean(conf?.isFile),
     ...(recorded ? { recorded } : {}),
+    ...(unitFiles ? { unitFiles } : {}),
   };
 }
 
@@ -194,9 +211,16 @@ export function planK0s(d: K0sDesired, a: K0sActual): K0sAction[] {
   const needBinary = a.binarySha256 !== d.artifact.sha256.toLowerCase();
   const argsChanged = a.unitExists && a.recorded?.argsDigest !== digest;
   const mustStop = a.unitActive && (argsChanged || needBinary);
+  const cfg: UnitFilePlan | undefined = d.unitFiles && a.unitFiles ? planUnitFiles(d.unitFiles, a.unitFiles) : undefined;
+  // Before a join, the token and the control plane are checked first: a refusal changes nothing.
   if (!a.joined) {
     out.push(act('k0s.verify-join', `check the join token, the CA on ${d.konnectivity.host} :8443 and konnectivity :${d.konnectivity.port}`, 'not joined yet'));
   }
+  if (a.unitFiles && !a.unitFiles.bootMarker) {
+    out.push(act('k0s.boot-ready', `write ${BOOT_MARKER}: k0sworker may start on this boot`, 'storage, GPU and WireGuard are applied on this boot'));
+  }
+  if (cfg?.write.length) out.push({ ...act('k0s.write-config', `write ${cfg.write.map((f) => f.path).join(', ')}`, 'k0sworker proxy settings or boot order differ'), paths: cfg.write.map((f) => f.path) });
+  if (cfg?.remove.length) out.push({ ...act('k0s.remove-config', `remove ${cfg.remove.join(', ')}`, 'no proxy is configured any more'), paths: cfg.remove });
   if (needBinary) {
     out.push(act('k0s.download', `download k0s ${d.version} and verify sha256 ${d.artifact.sha256.slice(0, 12)}…`, a.binarySha256 ? 'installed k0s differs' : 'k0s is not installed'));
   }
@@ -204,8 +228,12 @@ export function planK0s(d: K0sDesired, a: K0sActual): K0sAction[] {
   if (mustStop) out.push(act('k0s.stop', `stop ${K0S_UNIT}`, argsChanged ? 'labels, taints or kubelet args changed' : 'k0s binary changes'));
   if (!a.unitExists) out.push(act('k0s.install', 'k0s install worker', 'k0sworker is not installed'));
   else if (argsChanged) out.push(act('k0s.reinstall', 'k0s install worker --force (service stopped first)', 'labels, taints or kubelet args changed'));
-  if (!a.unitActive || mustStop) out.push(act('k0s.start', `start ${K0S_UNIT}`, a.unitActive ? 'restart after the change' : 'k0sworker is not running'));
-  if (!a.joined) out.push(act('k0s.wait-joined', `wait for ${KUBELET_CONF}`, 'joined = kubelet.conf exists'));
+  const starts = !a.unitActive || mustStop;
+  if (starts) out.push(act('k0s.start', `start ${K0S_UNIT}`, a.unitActive ? 'restart after the change' : 'k0sworker is not running'));
+  else if (cfg?.restart) out.push(act('k0s.restart', `daemon-reload, restart ${K0S_UNIT}`, "k0sworker's proxy environment changed"));
+  else if (cfg?.reload) out.push(act('k0s.daemon-reload', 'systemctl daemon-reload', 'a k0sworker drop-in changed'));
+  if (!a.joined) out.push(act('k0s.wait-joined', `wait for ${KUBELET_CONF}`, 'the kubelet has credentials once kubelet.conf exists'));
+  if (!a.joined && d.nodeName) out.push(act('k0s.wait-ready', `wait for Node ${d.nodeName} to report Ready`, 'joined = the Node is Ready, not just kubelet.conf'));
   const installs = out.some((x) => x.kind === 'k0s.install' || x.kind === 'k0s.reinstall' || x.kind === 'k0s.download');
   if (installs || a.recorded?.argsDigest !== digest || a.recorded?.sha256 !== d.artifact.sha256.toLowerCase()) {
     out.push(act('k0s.record', 'record the installed k0s version and arguments', 'state for drift detection'));
@@ -215,6 +243,12 @@ export function planK0s(d: K0sDesired, a: K0sActual): K0sAction[] {
 
 export interface ApplyK0sOptions {
   writeRecorded: (r: K0sRecorded) => Promise<void>;
+  /** Reads the Node's Ready condition (node.ts readNodeReady); needed for k0s.wait-ready. */
+  readNode?: () => Promise<NodeReadiness>;
+  /** Called with every Node reading apply makes (the step keeps the last one). */
+  onNodeReading?: (r: NodeReadiness) => void;
+  /** This boot's id, written into the boot marker. */
+  bootId?: string;
   signal?: AbortSignal;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   sleep?: (ms: number) => Promise<void>;
@@ -307,6 +341,49 @@ export async function applyK0s(host: Host, d: K0sDesired, actions: K0sAction[], 
       case 'k0s.record':
         await o.writeRecorded({ argsDigest: argsDigest(d.installArgs, d.version), version: d.version, sha256: d.artifact.sha256.toLowerCase(), installedAt: new Date().toISOString() });
         break;
+      case 'k0s.boot-ready':
+        await host.writeFileAtomic(BOOT_MARKER, `${o.bootId ?? 'unknown'}\n`, { mode: 0o644 });
+        break;
+      case 'k0s.write-config':
+        for (const p of a.paths ?? []) {
+          const f = d.unitFiles?.find((x) => x.path === p);
+          if (!f) throw new AgentError(`internal: no content planned for ${p}`, 'report this');
+          await host.writeFileAtomic(f.path, f.content, { mode: f.mode, dirMode: f.mode === 0o600 ? 0o700 : 0o755 });
+        }
+        break;
+      case 'k0s.remove-config':
+        for (const p of a.paths ?? []) if (await host.stat(p)) await host.remove(p);
+        break;
+      case 'k0s.daemon-reload':
+        await run(host, 'systemctl', ['daemon-reload'], 'systemctl daemon-reload', 'check systemd');
+        break;
+      case 'k0s.restart':
+        await run(host, 'systemctl', ['daemon-reload'], 'systemctl daemon-reload', 'check systemd');
+        await run(host, 'systemctl', ['restart', K0S_UNIT], 'restarting k0sworker', 'see journalctl -u k0sworker');
+        break;
+      case 'k0s.wait-ready':
+        await waitReady(d, o, sleep);
+        break;
     }
+  }
+}
+
+/** Poll the Node until it reports Ready; a clear error naming its last state when it does not in time. */
+async function waitReady(d: K0sDesired, o: ApplyK0sOptions, sleep: (ms: number) => Promise<void>): Promise<void> {
+  if (!o.readNode) throw new AgentError('internal: k0s.wait-ready without a Node reader', 'report this');
+  const timeoutMs = d.readyTimeoutMs ?? 180_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await o.readNode();
+    o.onNodeReading?.(r);
+    if (r.ready === 'True') return;
+    if (Date.now() > deadline || o.signal?.aborted) {
+      const last = r.ready === 'Unread' ? `could not be read (${r.error ?? '?'})` : r.ready === 'NotFound' ? 'does not exist' : `is ${r.ready === 'False' ? 'NotReady' : 'Unknown'}${r.reason ? ` (${r.reason}${r.message ? `: ${r.message}` : ''})` : ''}`;
+      throw new AgentError(
+        `the kubelet joined (${KUBELET_CONF} written) but Node ${d.nodeName} is not Ready after ${Math.round(timeoutMs / 1000)} s: it ${last}`,
+        `see journalctl -u k0sworker and \`kubectl describe node ${d.nodeName}\` (CNI, container runtime and the kubelet's own checks set Ready); the agent checks again on every pass`,
+      );
+    }
+    await sleep(2000);
   }
 }

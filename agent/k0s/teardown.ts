@@ -1,6 +1,7 @@
 import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { K0S_BIN, K0S_TOKEN_FILE, K0S_UNIT, K0S_UNIT_FILE } from './k0s.ts';
+import { removeOurUnitFiles } from './unit-config.ts';
 
 export const K0S_DATA_DIR = '/var/lib/k0s';
 
@@ -26,8 +27,9 @@ export interface K0sTeardownStep {
  * Removes the k0s worker: stop k0sworker, unmount everything below
  * /var/lib/k0s (pod volumes, bind mounts of host paths: never delete through
  * them), `k0s reset`, retried once after unmounting again when mounts are
- * busy (k0s#8048). /var/lib/k0s itself may be our storage mount; storage
- * teardown handles it afterwards.
+ * busy (k0s#8048), then our k0sworker drop-ins, proxy env file and boot marker
+ * (unit-config.ts; only files carrying our mark). /var/lib/k0s itself may be
+ * our storage mount; storage teardown handles it afterwards.
  */
 export async function teardownK0s(host: Host): Promise<K0sTeardownStep[]> {
   const steps: K0sTeardownStep[] = [];
@@ -60,6 +62,12 @@ export async function teardownK0s(host: Host): Promise<K0sTeardownStep[]> {
   if (await host.stat(K0S_TOKEN_FILE)) {
     await host.remove(K0S_TOKEN_FILE);
     steps.push({ what: `remove ${K0S_TOKEN_FILE}`, ok: true });
+  }
+  const removed = await removeOurUnitFiles(host);
+  if (removed.length) {
+    steps.push({ what: `remove ${removed.join(', ')}`, ok: true });
+    const r = await host.exec('systemctl', ['daemon-reload'], { timeoutMs: 30_000 });
+    steps.push({ what: 'systemctl daemon-reload', ok: r.exitCode === 0, ...(r.exitCode ? { detail: r.stderr.trim() } : {}) });
   }
   return steps;
 }

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { AgentError, EXIT } from '../errors.ts';
 import { registerSecret } from '../log/secrets.ts';
-import { parseYamlSubset, YamlSubsetError } from './yaml-subset.ts';
+import { asRecord, asString, parseKubeconfig, selectContext } from './kubeconfig.ts';
 
 /**
  * k0s worker join tokens.
@@ -46,29 +46,6 @@ function tokenError(message: string, remediation?: string): AgentError {
   );
 }
 
-function asRecord(v: unknown, field: string): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw tokenError(`kubeconfig field "${field}" must be a mapping`);
-  return v as Record<string, unknown>;
-}
-
-function asString(v: unknown, field: string): string {
-  if (typeof v !== 'string' || v === '') throw tokenError(`kubeconfig field "${field}" is missing or not a string`);
-  return v;
-}
-
-function asList(v: unknown, field: string): unknown[] {
-  if (!Array.isArray(v) || v.length === 0) throw tokenError(`kubeconfig field "${field}" is missing or empty`);
-  return v;
-}
-
-function findNamed(list: unknown[], name: string, field: string): Record<string, unknown> {
-  for (const [i, item] of list.entries()) {
-    const rec = asRecord(item, `${field}[${i}]`);
-    if (rec.name === name) return rec;
-  }
-  throw tokenError(`kubeconfig has no ${field} entry named "${name}"`);
-}
-
 /** Decode base64 → gunzip → kubeconfig text. */
 export function unwrapJoinToken(token: string): string {
   const compact = token.replace(/\s+/g, '');
@@ -90,43 +67,19 @@ export function unwrapJoinToken(token: string): string {
 /** Decode and validate a k0s worker join token. Throws AgentError with a precise message. */
 export function decodeJoinToken(token: string): K0sJoinToken {
   const yaml = unwrapJoinToken(token);
-  let doc: unknown;
-  try {
-    doc = parseYamlSubset(yaml);
-  } catch (e) {
-    if (e instanceof YamlSubsetError) throw tokenError(`the kubeconfig inside is not valid YAML: ${e.message}`);
-    throw e;
-  }
-  const root = asRecord(doc, '(document)');
-  if (root.kind !== undefined && root.kind !== 'Config') throw tokenError(`kubeconfig "kind" is "${String(root.kind)}", expected "Config"`);
+  const err = (m: string, r?: string) => tokenError(m.startsWith('not valid YAML') ? `the kubeconfig inside is ${m}` : m, r);
+  const { cluster, userEntry } = selectContext(parseKubeconfig(yaml, err), err);
+  const server = asString(cluster.server, 'clusters[].cluster.server', err);
+  const caData = asString(cluster['certificate-authority-data'], 'clusters[].cluster.certificate-authority-data', err);
 
-  const contexts = Array.isArray(root.contexts) ? root.contexts : [];
-  let clusterName: string | undefined;
-  let userName: string | undefined;
-  const current = typeof root['current-context'] === 'string' ? root['current-context'] : undefined;
-  if (contexts.length > 0) {
-    const ctx = current ? findNamed(contexts, current, 'contexts') : asRecord(contexts[0], 'contexts[0]');
-    const c = asRecord(ctx.context, 'contexts[].context');
-    clusterName = asString(c.cluster, 'contexts[].context.cluster');
-    userName = asString(c.user, 'contexts[].context.user');
-  }
-
-  const clusters = asList(root.clusters, 'clusters');
-  const clusterEntry = clusterName ? findNamed(clusters, clusterName, 'clusters') : asRecord(clusters[0], 'clusters[0]');
-  const cluster = asRecord(clusterEntry.cluster, 'clusters[].cluster');
-  const server = asString(cluster.server, 'clusters[].cluster.server');
-  const caData = asString(cluster['certificate-authority-data'], 'clusters[].cluster.certificate-authority-data');
-
-  const users = asList(root.users, 'users');
-  const userEntry = userName ? findNamed(users, userName, 'users') : asRecord(users[0], 'users[0]');
-  const user = asString(userEntry.name, 'users[].name');
+  const user = asString(userEntry.name, 'users[].name', err);
   if (user !== WORKER_TOKEN_USER) {
     throw tokenError(
       `user is "${user}", expected "${WORKER_TOKEN_USER}": this is not a worker join token`,
       'the control plane must issue a worker token (k0s token create --role=worker); a controller token is never accepted',
     );
   }
-  const bootstrapToken = asString(asRecord(userEntry.user, 'users[].user').token, 'users[].user.token');
+  const bootstrapToken = asString(asRecord(userEntry.user, 'users[].user', err).token, 'users[].user.token', err);
   registerSecret(bootstrapToken);
   const m = BOOTSTRAP_TOKEN_RE.exec(bootstrapToken);
   if (!m) throw tokenError('users[].user.token is not a Kubernetes bootstrap token (expected the form abcdef.0123456789abcdef)');

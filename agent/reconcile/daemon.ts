@@ -4,6 +4,7 @@ import { AgentError, EXIT } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { stepContext } from './context.ts';
 import { type Journal, JournalWriter, type Phase } from './journal.ts';
+import { phaseWithNode } from './node-phase.ts';
 import { Notifier } from './notify.ts';
 import { runPass, summaryLine, type PassResult } from './runner.ts';
 import type { Step, StepContext } from './step.ts';
@@ -79,7 +80,8 @@ export async function runDaemon(o: DaemonOptions, signal: AbortSignal): Promise<
   while (!signal.aborted) {
     const r = await runPass(o.steps, ctx, journal, notifier);
     if (r.interrupted) break;
-    state.phaseChanged = await journal.setPhase(phaseAfter(r, journal.journal));
+    if (ctx.shared.node) journal.journal.node = ctx.shared.node;
+    state.phaseChanged = await journal.setPhase(phaseWithNode(phaseAfter(r, journal.journal), journal.journal.phase, ctx.shared.node));
     const line = summaryLine(journal.journal, ctx.shared.registration?.edge?.name);
     if (!ready) {
       await notifier.ready(line);

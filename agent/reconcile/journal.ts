@@ -23,6 +23,8 @@ export interface Journal {
   pass: number;
   steps: StepRecord[];
   lastError?: { step: string; message: string; remediation?: string; at: string };
+  /** The Node's Ready condition as the last pass read it (`status`, the STATUS= line). */
+  node?: import('../k0s/node-readiness.ts').NodeReadiness;
 }
 
 export const JOURNAL_FILE = 'journal.json';

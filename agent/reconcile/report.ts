@@ -2,6 +2,7 @@ import type { ApiClient } from '../api/client.ts';
 import type { ReportPhase, StatusReport } from '../api/types.ts';
 import { VERSION } from '../version.ts';
 import type { Journal } from './journal.ts';
+import { nodeReport } from './node-phase.ts';
 import type { SharedState } from './step.ts';
 
 /** The reportStatus body from the journal and what the steps learned. */
@@ -19,7 +20,7 @@ export function buildReport(journal: Journal, shared: SharedState, phase: Report
         ...(s.durationMs !== undefined ? { durationMs: s.durationMs } : {}),
       })),
     ...(shared.wireguard ? { wireguard: shared.wireguard } : {}),
-    k0s: { unitActive: Boolean(shared.k0sActive), ...(shared.registration ? { version: shared.registration.k0s.version } : {}) },
+    k0s: { unitActive: Boolean(shared.k0sActive), ...(shared.registration ? { version: shared.registration.k0s.version } : {}), ...nodeReport(shared.node) },
   };
 }
 

@@ -1,4 +1,5 @@
 import { AgentError } from '../errors.ts';
+import { describeReadiness } from '../k0s/node-readiness.ts';
 import type { JournalWriter } from './journal.ts';
 import type { Notifier } from './notify.ts';
 import type { Step, StepContext } from './step.ts';
@@ -80,6 +81,9 @@ export function summaryLine(journal: JournalWriter['journal'], edgeName?: string
   const running = journal.steps.find((s) => s.state === 'running');
   if (running) return `${running.name}…${edge}`;
   const last = [...journal.steps].reverse().find((s) => s.state === 'done');
-  if (journal.phase === 'READY') return `joined${edge}`;
+  // Joined means Ready: the Node's Ready condition, as the last pass read it, is part of the line.
+  const node = journal.node ? `node ${describeReadiness(journal.node)}` : undefined;
+  if (journal.phase === 'READY') return `joined${node ? ` · ${node}` : ''}${edge}`;
+  if (node) return `${node}${edge}`;
   return `${last ? `${last.name} done` : 'starting'}${edge}`;
 }

@@ -24,6 +24,8 @@ export interface SharedState {
   edgeRemoved?: string;
   /** Whether k0sworker was active at the end of the last k0s step. */
   k0sActive?: boolean;
+  /** The Node's Ready condition as the k0s step last read it (joined means Ready). */
+  node?: import('../k0s/node-readiness.ts').NodeReadiness;
   /** WireGuard state for status/reportStatus. */
   wireguard?: { latestHandshakeSeconds: number | null; rxBytes: number; txBytes: number };
 }

@@ -6,19 +6,23 @@
  *   - runtime fault injection (faults.ts) and an inspectable request record.
  *
  * It is not a Kubernetes API server and never runs k0s: "joined" means the k0s
- * test double (test/doubles/k0s-test-double.sh) posted its node to us.
+ * test double (test/doubles/k0s-test-double.sh) posted its node to us; the kube
+ * listener then serves that Node (GET /api/v1/nodes/<name>, kube-node.ts) to the
+ * node's own client certificate, with a Ready condition kept from its heartbeats.
  * See test/control-plane/README.md.
  */
 import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { DEFAULT_GARBAGE, type Endpoint, type FaultRule, type FaultSpec, validateFault } from './faults.ts';
 import { encodeJoinToken, newBootstrapToken } from './k0s-token.ts';
-import { generatePki, type EmulatorPki } from './pki.ts';
+import { k8sStatus, nodeNameOfSubject, nodeObject, type ConditionStatus, type ReadyOverride } from './kube-node.ts';
+import { generatePki, signKubeletCsr, type EmulatorPki } from './pki.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
@@ -64,7 +68,7 @@ export interface EmulatorOptions {
   verbose?: boolean;
 }
 
-export type CredentialType = 'api-key' | 'bootstrap-token' | 'edge-token' | 'log-key' | 'node-credential' | 'k8s-bootstrap-token' | 'admin' | 'none';
+export type CredentialType = 'api-key' | 'bootstrap-token' | 'edge-token' | 'log-key' | 'node-certificate' | 'k8s-bootstrap-token' | 'admin' | 'none';
 
 export interface RequestRecord {
   seq: number;
@@ -113,6 +117,10 @@ export interface JoinedNode {
   joins: number;
   lastHeartbeat?: string;
   heartbeats: number;
+  /** Admin override of the Ready condition (`node-ready`); see kube-node.ts. */
+  readyOverride?: ReadyOverride;
+  /** The Ready status last served and since when (the Node's lastTransitionTime). */
+  readyTransition?: { status: ConditionStatus; at: string };
 }
 
 interface EdgeSecrets {
@@ -258,6 +266,11 @@ function checkStatusReport(b: unknown): Record<string, unknown> {
   if (r.k0s !== undefined) {
     const k = r.k0s as Record<string, unknown>;
     if (!k || typeof k !== 'object' || typeof k.unitActive !== 'boolean') throw new HttpError(400, 'field k0s.unitActive must be a boolean');
+    // Our extension of the contract (docs/decisions/0141-node-ready.md): the Node's Ready condition.
+    if (k.nodeReady !== undefined && !['True', 'False', 'Unknown', 'NotFound', 'Unread'].includes(k.nodeReady as string)) {
+      throw new HttpError(400, 'field k0s.nodeReady must be one of True, False, Unknown, NotFound, Unread');
+    }
+    if (k.nodeReadyMessage !== undefined && (typeof k.nodeReadyMessage !== 'string' || k.nodeReadyMessage.length > 300)) throw new HttpError(400, 'field k0s.nodeReadyMessage must be a string of at most 300 characters');
   }
   return r;
 }
@@ -286,7 +299,6 @@ export class ControlPlaneEmulator {
   private nextAddress = 2;
   private readonly bootstrapTokens = new Map<string, { expiresAt: number; expired: boolean }>();
   private readonly secrets = new Map<string, EdgeSecrets>();
-  private readonly nodeCredentials = new Map<string, string>(); // credential -> nodeName
   private pki?: EmulatorPki;
   private api?: HttpsServer;
   private kube?: HttpsServer;
@@ -303,7 +315,7 @@ export class ControlPlaneEmulator {
     this.region = opts.region ?? 'emulated-region';
     this.apiKey = opts.apiKey ?? secret('emu_apikey');
     this.adminKey = secret('emu_admin');
-    this.k0sVersion = opts.k0sVersion ?? 'v1.33.1+k0s.0';
+    this.k0sVersion = opts.k0sVersion ?? 'v1.34.10+k0s.0';
     this.agentVersion = opts.agentVersion ?? defaultAgentVersion(opts.distDir ?? path.join(REPO_ROOT, 'dist'));
     this.wgPublicKey = opts.wgPublicKey ?? wgKeyPair().publicKey;
   }
@@ -385,7 +397,9 @@ export class ControlPlaneEmulator {
     this.api = createHttpsServer({ key: this.pki.apiServer.keyPem, cert: this.pki.apiServer.certPem }, (req, res) => {
       void this.handle('api', req, res);
     });
-    this.kube = createHttpsServer({ key: this.pki.kubeServer.keyPem, cert: this.pki.kubeServer.certPem }, (req, res) => {
+    // Like kube-apiserver's --client-ca-file: a client certificate is asked for and verified
+    // against the cluster CA; a request without one may still carry a bearer token.
+    this.kube = createHttpsServer({ key: this.pki.kubeServer.keyPem, cert: this.pki.kubeServer.certPem, ca: this.pki.clusterCa.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
       void this.handle('kube', req, res);
     });
     this.konn = createTcpServer((sock) => {
@@ -462,6 +476,28 @@ export class ControlPlaneEmulator {
     return t;
   }
 
+  /**
+   * Override a joined node's Ready condition (admin `POST /_emulator/nodes/<name>/ready`), as a
+   * kubelet reporting NotReady would; `undefined` clears it (DELETE): the heartbeats decide again.
+   */
+  setNodeReady(name: string, o: Partial<ReadyOverride> | undefined): { node: string; ready: ReadyOverride | null } {
+    const node = this.nodes.get(name);
+    if (!node) throw new HttpError(404, `node-ready: no joined node "${name}" (see GET /_emulator/nodes)`);
+    if (!o) {
+      delete node.readyOverride;
+      return { node: name, ready: null };
+    }
+    if (!['True', 'False', 'Unknown'].includes(o.status as string)) throw new HttpError(400, 'node-ready: field status must be True, False or Unknown');
+    const defaults: Record<ConditionStatus, [string, string]> = {
+      True: ['KubeletReady', 'kubelet is posting ready status'],
+      False: ['KubeletNotReady', 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized'],
+      Unknown: ['NodeStatusUnknown', 'Kubelet stopped posting node status.'],
+    };
+    const st = o.status as ConditionStatus;
+    node.readyOverride = { status: st, reason: o.reason || defaults[st][0], message: o.message || defaults[st][1] };
+    return { node: name, ready: node.readyOverride };
+  }
+
   /** The node join credential used by tests that talk to the kube listener directly. */
   joinTokenFor(edgeId: string): string | undefined {
     const s = this.secrets.get(edgeId);
@@ -499,10 +535,17 @@ export class ControlPlaneEmulator {
     if (this.opts.verbose) process.stderr.write(`${rec.time} ${rec.method} ${rec.path} -> ${rec.status} (${rec.credential}${rec.fault ? `, fault ${rec.fault}` : ''})\n`);
   }
 
-  private credentialOf(req: IncomingMessage): { type: CredentialType; value?: string } {
+  private credentialOf(req: IncomingMessage): { type: CredentialType; value?: string; node?: string } {
     const apiKey = req.headers['x-api-key'];
     const auth = req.headers.authorization;
     if (req.headers['x-emulator-admin']) return { type: 'admin', value: String(req.headers['x-emulator-admin']) };
+    const sock = req.socket as TLSSocket;
+    if (!auth && typeof sock.getPeerCertificate === 'function' && sock.authorized) {
+      // A kubelet client certificate issued by the cluster CA (signKubeletCsr): system:node:<name>.
+      const peer = sock.getPeerCertificate();
+      const node = nodeNameOfSubject(peer?.subject as { CN?: string; O?: string } | undefined);
+      if (node) return { type: 'node-certificate', value: peer.fingerprint256.replace(/:/g, '').toLowerCase(), node };
+    }
     if (typeof apiKey === 'string') {
       const isLogKey = [...this.secrets.values()].some((s) => s.logKeys.some((k) => k.key === apiKey));
       return { type: isLogKey ? 'log-key' : 'api-key', value: apiKey };
@@ -512,7 +555,6 @@ export class ControlPlaneEmulator {
       if (m) {
         const value = (m[2] as string).trim();
         if ((m[1] as string).toLowerCase() === 'token') return { type: 'edge-token', value };
-        if (this.nodeCredentials.has(value)) return { type: 'node-credential', value };
         if (/^[a-z0-9]{6}\.[a-z0-9]{16}$/.test(value)) return { type: 'k8s-bootstrap-token', value };
         return { type: 'bootstrap-token', value };
       }
@@ -547,6 +589,7 @@ export class ControlPlaneEmulator {
             ['kube-join', 'POST', /^\/k0s-test-double\/v1\/join$/],
             ['kube-heartbeat', 'POST', /^\/k0s-test-double\/v1\/heartbeat$/],
             ['kube-version', 'GET', /^\/version$/],
+            ['kube-node', 'GET', /^\/api\/v1\/nodes\/([^/]+)$/],
           ]
         : [
             ['install-script', 'GET', new RegExp(`^/omni-provisioner/v1beta/organizations/${seg}/clusters/${seg}/edge-locations/${seg}:edgeInitdScript$`)],
@@ -755,7 +798,7 @@ export class ControlPlaneEmulator {
     m: RegExpExecArray,
     req: IncomingMessage,
     res: ServerResponse,
-    cred: { type: CredentialType; value?: string },
+    cred: { type: CredentialType; value?: string; node?: string },
     body: string,
     mark: (ok: boolean) => void,
   ): Promise<number> {
@@ -894,7 +937,7 @@ export class ControlPlaneEmulator {
         return 200;
       }
       case 'kube-version': {
-        this.send(res, 200, { major: '1', minor: '33', gitVersion: this.k0sVersion.replace(/\+k0s.*$/, '+k0s'), platform: 'emulated' });
+        this.send(res, 200, { major: '1', minor: '34', gitVersion: this.k0sVersion.replace(/\+k0s.*$/, '+k0s'), platform: 'emulated' });
         return 200;
       }
       case 'kube-join': {
@@ -912,6 +955,14 @@ export class ControlPlaneEmulator {
         const j = this.parseJson(body) as Record<string, unknown>;
         const nodeName = typeof j.nodeName === 'string' && j.nodeName ? j.nodeName : typeof j.hostname === 'string' ? j.hostname : '';
         if (!nodeName) throw new HttpError(400, 'field nodeName (or hostname) is required');
+        // The kubelet's TLS bootstrap: its CSR is approved and signed into a client certificate.
+        if (typeof j.csr !== 'string' || !j.csr.includes('CERTIFICATE REQUEST')) throw new HttpError(400, 'field csr must be a PEM certificate signing request');
+        let certificate: string;
+        try {
+          certificate = signKubeletCsr(this.opts.stateDir, (this.pki as EmulatorPki).clusterCa, j.csr, nodeName);
+        } catch (e) {
+          throw new HttpError(400, `field csr: ${(e as Error).message}`);
+        }
         const prev = this.nodes.get(nodeName);
         const node: JoinedNode = {
           nodeName,
@@ -928,22 +979,41 @@ export class ControlPlaneEmulator {
           heartbeats: prev?.heartbeats ?? 0,
         };
         this.nodes.set(nodeName, node);
-        const credential = secret('k0sdouble_node');
-        this.nodeCredentials.set(credential, nodeName);
-        this.send(res, 201, { nodeName, nodeCredential: credential });
+        this.send(res, 201, { nodeName, certificate });
         return 201;
       }
       case 'kube-heartbeat': {
-        const nodeName = cred.value ? this.nodeCredentials.get(cred.value) : undefined;
-        if (!nodeName) {
+        const node = cred.type === 'node-certificate' && cred.node ? this.nodes.get(cred.node) : undefined;
+        if (!node) {
           mark(false);
-          throw new HttpError(401, 'node credential not recognized');
+          throw new HttpError(401, 'no valid kubelet client certificate of a joined node (system:node:<name>, signed by the cluster CA)');
         }
         mark(true);
-        const node = this.nodes.get(nodeName) as JoinedNode;
         node.heartbeats++;
         node.lastHeartbeat = new Date().toISOString();
-        this.send(res, 200, { nodeName });
+        this.send(res, 200, { nodeName: node.nodeName });
+        return 200;
+      }
+      case 'kube-node': {
+        const name = decodeURIComponent(g(1));
+        if (cred.type !== 'node-certificate' || !cred.node) {
+          mark(false);
+          this.send(res, 401, k8sStatus(401, 'Unauthorized', 'Unauthorized'));
+          return 401;
+        }
+        mark(true);
+        // The Node authorizer: a kubelet may read only its own Node object.
+        if (cred.node !== name) {
+          const msg = `nodes "${name}" is forbidden: User "system:node:${cred.node}" cannot get resource "nodes" in API group "" at the cluster scope: node '${cred.node}' cannot read '${name}', only its own Node object`;
+          this.send(res, 403, k8sStatus(403, 'Forbidden', msg, { name, kind: 'nodes' }));
+          return 403;
+        }
+        const node = this.nodes.get(name);
+        if (!node) {
+          this.send(res, 404, k8sStatus(404, 'NotFound', `nodes "${name}" not found`, { name, kind: 'nodes' }));
+          return 404;
+        }
+        this.send(res, 200, nodeObject(node));
         return 200;
       }
     }
@@ -1017,6 +1087,8 @@ export class ControlPlaneEmulator {
         return [...this.edges.values()];
       case 'GET nodes':
         return [...this.nodes.values()];
+      case 'GET node-objects':
+        return [...this.nodes.values()].map((n) => nodeObject(n));
       case 'GET konnectivity':
         return this.konnectivityConnections;
       case 'POST bootstrap-token':
@@ -1026,6 +1098,10 @@ export class ControlPlaneEmulator {
         if (method === 'DELETE' && fm) {
           this.clearFaults(Number(fm[1]));
           return { cleared: Number(fm[1]) };
+        }
+        const nm = /^nodes\/([^/]+)\/ready$/.exec(sub);
+        if (nm && (method === 'POST' || method === 'DELETE')) {
+          return this.setNodeReady(decodeURIComponent(nm[1] as string), method === 'DELETE' ? undefined : (this.parseJson(body) as Partial<ReadyOverride>));
         }
         throw new HttpError(404, `admin: no such endpoint ${method} /_emulator/${sub}`);
       }

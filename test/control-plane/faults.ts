@@ -17,9 +17,10 @@ export const ENDPOINTS = [
   'report-status', // POST …/edges/{edgeId}:reportStatus (Token edge token)
   'delete-edge', // DELETE …/edge-locations/{loc}/edges/{edgeId} (X-API-Key)
   'logs', // POST /v1/kubernetes/external-clusters/{cluster}/nodes/{node}/logs (X-API-Key scoped log key)
-  'kube-join', // POST https://<host>:<kubePort>/k0s-test-double/v1/join (k0s test double, Bearer k8s bootstrap token)
-  'kube-heartbeat', // POST …/k0s-test-double/v1/heartbeat (k0s test double, Bearer node credential)
+  'kube-join', // POST https://<host>:<kubePort>/k0s-test-double/v1/join (k0s test double, Bearer k8s bootstrap token; signs its CSR)
+  'kube-heartbeat', // POST …/k0s-test-double/v1/heartbeat (k0s test double, kubelet client certificate)
   'kube-version', // GET https://<host>:<kubePort>/version
+  'kube-node', // GET …/api/v1/nodes/{name} (kubelet client certificate; only its own Node)
 ] as const;
 export type Endpoint = (typeof ENDPOINTS)[number];
 

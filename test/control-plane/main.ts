@@ -7,6 +7,7 @@
  *   node test/control-plane/main.ts fault add <kind> [--endpoint E] [--times N] ...
  *   node test/control-plane/main.ts fault list|clear [ID]
  *   node test/control-plane/main.ts expire bootstrap-tokens|log-keys|join-tokens
+ *   node test/control-plane/main.ts node-ready NODE True|False|Unknown [--reason R] [--message M] | NODE --clear
  */
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync } from 'node:fs';
@@ -33,6 +34,9 @@ commands:
   fault add KIND   inject a fault: latency | 5xx | status | 401 | 403 | 429 | garbage | drop | truncate
   fault list | fault clear [ID]
   expire WHAT      bootstrap-tokens | log-keys | join-tokens (as if their time ran out)
+  node-ready NODE STATUS   set a joined node's Ready condition: True | False | Unknown
+                   [--reason R] [--message M]; NODE --clear hands it back to the heartbeats
+  node-objects     the v1 Node objects the kube listener serves (GET /api/v1/nodes/NAME)
 
 common:   --state-dir DIR   (default ${DEFAULT_STATE_DIR})   --json
 start:    --listen ADDR (127.0.0.1)  --advertise HOST  --san NAME (repeatable)
@@ -44,7 +48,7 @@ start:    --listen ADDR (127.0.0.1)  --advertise HOST  --san NAME (repeatable)
 fault add: --endpoint NAME ('*')  --method M  --times N  --ms N (latency)  --status N (5xx: 503, status)
            --retry-after SECONDS|HTTP-DATE  --body TEXT (garbage)  --message TEXT
 endpoints: install-script artifact k0s-artifact register get-edge report-status delete-edge logs
-           kube-join kube-heartbeat kube-version
+           kube-join kube-heartbeat kube-version kube-node
 `;
 
 function fail(msg: string, code = 2): never {
@@ -118,6 +122,8 @@ async function main(argv: string[]): Promise<void> {
       'wg-endpoint': { type: 'string' },
       'wg-public-key': { type: 'string' },
       foreground: { type: 'boolean', default: false },
+      clear: { type: 'boolean', default: false },
+      reason: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       endpoint: { type: 'string' },
       method: { type: 'string' },
@@ -235,8 +241,18 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'edges':
     case 'nodes':
+    case 'node-objects':
     case 'konnectivity':
       return print(await admin(readInfo(stateDir), 'GET', cmd));
+    case 'node-ready': {
+      const node = positionals[1];
+      if (!node) fail('node-ready needs NODE (see `nodes`) and True | False | Unknown, or --clear');
+      const sub = `nodes/${encodeURIComponent(node)}/ready`;
+      if (o.clear) return print(await admin(readInfo(stateDir), 'DELETE', sub));
+      const status = positionals[2];
+      if (!status || !['True', 'False', 'Unknown'].includes(status)) fail('node-ready NODE needs True | False | Unknown (or --clear)');
+      return print(await admin(readInfo(stateDir), 'POST', sub, { status, ...(o.reason ? { reason: o.reason } : {}), ...(o.message ? { message: o.message } : {}) }));
+    }
     case 'logs': {
       const edges = (await admin(readInfo(stateDir), 'GET', 'edges')) as Array<{ name: string; logEvents: unknown[] }>;
       return print(edges.map((e) => ({ node: e.name, logEvents: e.logEvents })));

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 
@@ -87,4 +88,31 @@ export function generatePki(dir: string, sans: string[], days = 7): EmulatorPki 
     apiServer: makeServer(dir, 'api-server', apiCa, sans, days),
     kubeServer: makeServer(dir, 'kube-server', clusterCa, sans, days),
   };
+}
+
+/**
+ * Sign a kubelet client CSR with the cluster CA, as kube-controller-manager's
+ * kubernetes.io/kube-apiserver-client-kubelet signer does once the CSR approver accepted it:
+ * the subject must be exactly O=system:nodes, CN=system:node:<nodeName> (anything else is refused,
+ * like the approver's kubelet-client recognizer), usage clientAuth. Returns the certificate PEM.
+ */
+export function signKubeletCsr(dir: string, ca: CertPair, csrPem: string, nodeName: string, days = 7): string {
+  const base = path.join(dir, `kubelet-${createHash('sha256').update(csrPem).digest('hex').slice(0, 16)}`);
+  writeFileSync(`${base}.csr`, csrPem, { mode: 0o600 });
+  try {
+    let subject: string;
+    try {
+      subject = execFileSync('openssl', ['req', '-in', `${base}.csr`, '-noout', '-verify', '-subject', '-nameopt', 'RFC2253'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    } catch {
+      throw new Error('csr is not a valid PEM certificate signing request');
+    }
+    const dn = /^subject=\s*(.*)$/m.exec(subject)?.[1]?.trim() ?? '';
+    const want = `CN=system:node:${nodeName},O=system:nodes`;
+    if (dn !== want) throw new Error(`csr subject is "${dn}", expected "${want}"`);
+    writeFileSync(`${base}.ext`, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
+    openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', `${base}.pem`, '-days', String(days), '-extfile', `${base}.ext`, '-sha256']);
+    return readFileSync(`${base}.pem`, 'utf8');
+  } finally {
+    for (const ext of ['csr', 'ext', 'pem']) rmSync(`${base}.${ext}`, { force: true });
+  }
 }

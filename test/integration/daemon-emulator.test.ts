@@ -84,7 +84,9 @@ async function pass(h: FakeHost, env: Record<string, string>, lines: string[]) {
     if (args[0] === 'start') h.setFile(KUBELET_CONF, 'apiVersion: v1\n', 0o600);
     return args[0] === 'show' ? { stdout: `ActiveState=${h.files.has(KUBELET_CONF) ? 'active' : 'inactive'}\nMainPID=0\n` } : {};
   });
-  const code = await runDaemon({ host: h, cfg, log, steps: [registerStep(), k0sStep()], once: true, afterPass: hooks.afterPass, teardown: hooks.teardown }, ac.signal);
+  // The Node read is stubbed here (no kubelet runs): test/integration/kube-node.test.ts reads a real one.
+  const readNode = async (_ctx: unknown, name: string) => ({ node: name, ready: 'True' as const, reason: 'KubeletReady', checkedAt: new Date().toISOString() });
+  const code = await runDaemon({ host: h, cfg, log, steps: [registerStep(), k0sStep({ readNode })], once: true, afterPass: hooks.afterPass, teardown: hooks.teardown }, ac.signal);
   await hooks.stopped();
   return { code, shipper };
 }

@@ -448,7 +448,7 @@ describe('kube API and konnectivity listeners', () => {
     const kube = new Agent({ connect: { ca: emu.clusterCaPem } });
     const r = await request(`${emu.kubeApi}/version`, { dispatcher: kube });
     expect(r.statusCode).toBe(200);
-    expect(((await r.body.json()) as { gitVersion: string }).gitVersion).toMatch(/^v1\.33\.1\+k0s/);
+    expect(((await r.body.json()) as { gitVersion: string }).gitVersion).toMatch(/^v1\.34\.10\+k0s/);
     await kube.close();
     await expect(request(`${emu.kubeApi}/version`, { dispatcher: https })).rejects.toThrow();
   });

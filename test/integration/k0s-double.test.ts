@@ -5,8 +5,8 @@
  * TLS pinned to the CA inside the join token.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,7 @@ import { encodeJoinToken } from '../control-plane/k0s-token.ts';
 const DOUBLE = path.resolve(import.meta.dirname, '../doubles/k0s-test-double.sh');
 const run = promisify(execFile);
 const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 let dir: string;
 let emu: ControlPlaneEmulator;
 
@@ -84,7 +85,7 @@ describe('k0s test double', () => {
 
   it('says it is a test double', async () => {
     const v = await k0s(dir, 'version');
-    expect(v.stdout.trim()).toBe('v1.33.1+k0s.0 (k0s-test-double)');
+    expect(v.stdout.trim()).toBe('v1.34.10+k0s.0 (k0s-test-double)');
     expect(readFileSync(DOUBLE, 'utf8')).toMatch(/k0s-test-double -- NOT k0s/);
   });
 
@@ -94,24 +95,73 @@ describe('k0s test double', () => {
       '--kubelet-extra-args=--node-ip=100.96.0.2 --hostname-override=cast-1 --provider-id=castai-omni://e1', '-e', 'HTTPS_PROXY=http://p:3128', '-e', 'NO_PROXY=10.0.0.0/8,.svc'];
     expect((await k0s(root, ...args)).code).toBe(0);
     const unit = readFileSync(path.join(root, 'etc/systemd/system/k0sworker.service'), 'utf8');
-    expect(unit).toContain('ExecStart=/usr/local/bin/k0s worker --token-file=/etc/k0s/k0stoken --labels=env=prod,team=a --taints=dedicated=gpu:NoSchedule --kubelet-extra-args="--node-ip=100.96.0.2 --hostname-override=cast-1 --provider-id=castai-omni://e1"');
-    expect(unit).toContain('Environment=HTTPS_PROXY=http://p:3128');
-    expect(unit).toContain('Environment=NO_PROXY=10.0.0.0/8,.svc');
+    // k0s's order (flags sorted by name), cmdEscape (spaces as \x20), raw Environment="…" lines.
+    expect(unit).toContain(
+      'ExecStart=/usr/local/bin/k0s worker --kubelet-extra-args=--node-ip=100.96.0.2\\x20--hostname-override=cast-1\\x20--provider-id=castai-omni://e1 --labels=env=prod,team=a --taints=dedicated=gpu:NoSchedule --token-file=/etc/k0s/k0stoken\nEnvironment="HTTPS_PROXY=http://p:3128"\nEnvironment="NO_PROXY=10.0.0.0/8,.svc"\n\nRestartSec=10\n',
+    );
     expect(unit).toContain('Restart=always');
     expect(unit).toContain('WantedBy=multi-user.target');
     const again = await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/k0stoken', '--labels=env=dev');
     expect(again.code).toBe(1);
-    expect(again.stderr).toContain('Init already exists: /etc/systemd/system/k0sworker.service');
+    expect(again.stderr).toContain('Error: failed to install worker service: Init already exists: /etc/systemd/system/k0sworker.service');
     expect(readFileSync(path.join(root, 'etc/systemd/system/k0sworker.service'), 'utf8')).toBe(unit);
     expect((await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/k0stoken', '--labels=env=dev', '--force')).code).toBe(0);
     expect(readFileSync(path.join(root, 'etc/systemd/system/k0sworker.service'), 'utf8')).toContain('--labels=env=dev');
   });
 
-  it('refuses unknown flags, a missing token file and other install roles', async () => {
+  it('refuses unknown flags, positional arguments and other install roles, as k0s (cobra/pflag) does', async () => {
     const root = newRoot('token');
-    expect((await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/k0stoken', '--bogus')).stderr).toContain('unknown flag: --bogus');
-    expect((await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/missing')).stderr).toContain('failed to read token file');
+    const bad = async (...args: string[]) => {
+      const r = await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/k0stoken', ...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(existsSync(path.join(root, 'etc/systemd/system/k0sworker.service')), args.join(' ')).toBe(false);
+      return r.stderr;
+    };
+    expect(await bad('--bogus')).toContain('Error: unknown flag: --bogus');
+    expect(await bad('-x')).toContain("Error: unknown shorthand flag: 'x' in -x");
+    expect(await bad('--start')).toContain('Error: unknown flag: --start'); // k0s ≥ 1.35 only
+    expect(await bad('extra')).toContain('Error: unknown command "extra" for "k0s install worker"');
+    expect(await bad('--labels')).toContain('Error: flag needs an argument: --labels');
+    expect(await bad('--labels=novalue')).toContain('malformed pair, expect string=string');
+    expect(await bad('--force=maybe')).toContain('invalid argument "maybe" for "--force" flag');
+    // Flags k0s accepts that the double cannot honour are refused, never silently ignored.
+    expect(await bad('--profile=gpu')).toContain('k0s-test-double does not implement --profile');
+    expect(await bad('-l', 'kubelet=3')).toContain('k0s-test-double does not implement -l');
     expect((await k0s(root, 'install', 'controller')).stderr).toContain('only implements "install worker"');
+  });
+
+  it('install worker does not read the token file (k0s only renders its absolute path); the worker fails on it as k0s does', async () => {
+    const root = newRoot('token');
+    const r = await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/missing');
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(root, 'etc/systemd/system/k0sworker.service'), 'utf8')).toContain(' --token-file=/etc/k0s/missing\n');
+    const w = await k0s(root, 'worker', '--token-file=/etc/k0s/missing');
+    expect(w.code).toBe(1);
+    expect(w.stderr).toContain('token file "/etc/k0s/missing" not found: obtain a new token via "k0s token create ..."');
+    writeFileSync(path.join(root, 'etc/k0s/empty'), '');
+    expect((await k0s(root, 'worker', '--token-file=/etc/k0s/empty')).stderr).toContain('token file "/etc/k0s/empty" is empty');
+  });
+
+  it('writes -e values RAW into Environment="…" (no %% or $$ escaping), and `-e NAME` as given (k0s v1.34)', async () => {
+    const root = newRoot('token');
+    const value = 'http://edge:p%40ss$w0rd#1@proxy.lab:3128';
+    expect((await k0s(root, 'install', 'worker', '--token-file=/etc/k0s/k0stoken', '-e', `HTTPS_PROXY=${value}`, `-eA=1`, '--env=B=2', '-e', 'NAMEONLY')).code).toBe(0);
+    const unit = readFileSync(path.join(root, 'etc/systemd/system/k0sworker.service'), 'utf8');
+    expect(unit.split('\n').filter((l) => l.startsWith('Environment='))).toEqual([`Environment="HTTPS_PROXY=${value}"`, 'Environment="A=1"', 'Environment="B=2"', 'Environment="NAMEONLY"']);
+  });
+
+  it.skipIf(!hasAnalyze)("systemd's own parser (systemd-analyze verify) drops the raw %40 proxy line: the bug k0s's -e has", async () => {
+    const root = newRoot('token');
+    const value = 'http://edge:p%40ss$w0rd%23x@proxy.lab:3128';
+    expect((await k0s(root, 'install', 'worker', '--token-file=/etc/k0s/k0stoken', '-e', `HTTPS_PROXY=${value}`, '-e', 'NO_PROXY=10.0.0.0/8')).code).toBe(0);
+    const unitFile = path.join(root, 'etc/systemd/system/k0sworker.service');
+    const dir = mkdtempSync(path.join(tmpdir(), 'k0s-unit-'));
+    // verify needs the ExecStart binary to exist; point it at /bin/true, keep everything else as written.
+    writeFileSync(path.join(dir, 'k0sworker.service'), readFileSync(unitFile, 'utf8').replace(/^ExecStart=\S+/m, 'ExecStart=/bin/true').replace(/^ConditionFileIsExecutable=.*$/m, ''));
+    const v = spawnSync('systemd-analyze', ['verify', path.join(dir, 'k0sworker.service')], { encoding: 'utf8', env: { ...process.env, SYSTEMD_LOG_LEVEL: 'warning' } });
+    rmSync(dir, { recursive: true, force: true });
+    expect(v.stderr).toMatch(/Failed to resolve specifiers in HTTPS_PROXY=http:\/\/edge:p%40ss\$w0rd%23x@proxy\.lab:3128, ignoring/);
+    expect(v.stderr).not.toMatch(/NO_PROXY/);
   });
 
   it('start → joins the emulator with labels/taints/node-ip/provider-id, heartbeats; status; reset refused while running; stop; reset', async () => {
@@ -131,13 +181,49 @@ describe('k0s test double', () => {
         edgeId: reg.edge.id,
         labels: { env: 'prod', 'omni.cast.ai/csp': 'custom' },
         taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }, { key: 'spot', effect: 'NoExecute' }],
-        k0sVersion: 'v1.33.1+k0s.0',
+        k0sVersion: 'v1.34.10+k0s.0',
         joins: 1,
       });
+      // The kubelet's files, where and how a real node has them.
       const kubeconf = path.join(root, 'var/lib/k0s/kubelet.conf');
-      expect(existsSync(kubeconf)).toBe(true);
       expect(statSync(kubeconf).mode & 0o777).toBe(0o600);
-      expect(readFileSync(kubeconf, 'utf8')).toContain(`server: ${emu.kubeApi}`);
+      const caData = Buffer.from(emu.clusterCaPem).toString('base64');
+      expect(readFileSync(kubeconf, 'utf8')).toBe(
+        [
+          'apiVersion: v1',
+          'clusters:',
+          '- cluster:',
+          `    certificate-authority-data: ${caData}`,
+          `    server: ${emu.kubeApi}`,
+          '  name: default-cluster',
+          'contexts:',
+          '- context:',
+          '    cluster: default-cluster',
+          '    namespace: default',
+          '    user: default-auth',
+          '  name: default-context',
+          'current-context: default-context',
+          'kind: Config',
+          'preferences: {}',
+          'users:',
+          '- name: default-auth',
+          '  user:',
+          '    client-certificate: /var/lib/k0s/kubelet/pki/kubelet-client-current.pem',
+          '    client-key: /var/lib/k0s/kubelet/pki/kubelet-client-current.pem',
+          '',
+        ].join('\n'),
+      );
+      const pki = path.join(root, 'var/lib/k0s/kubelet/pki');
+      const current = path.join(pki, 'kubelet-client-current.pem');
+      expect(lstatSync(current).isSymbolicLink()).toBe(true);
+      expect(readlinkSync(current)).toMatch(new RegExp(`^${pki}/kubelet-client-\\d{4}-\\d{2}-\\d{2}-\\d{2}-\\d{2}-\\d{2}\\.pem$`));
+      expect(statSync(current).mode & 0o777).toBe(0o600);
+      const pem = readFileSync(current, 'utf8');
+      expect(pem).toMatch(/^-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n-----BEGIN EC PRIVATE KEY-----\n[\s\S]+-----END EC PRIVATE KEY-----\n$/);
+      const cert = new X509Certificate(pem);
+      expect(cert.subject.split('\n').sort()).toEqual([`CN=system:node:${reg.node.name}`, 'O=system:nodes']);
+      expect(cert.checkIssued(new X509Certificate(emu.clusterCaPem))).toBe(true);
+      expect(existsSync(path.join(pki, 'kubelet-client.key.tmp'))).toBe(false);
 
       const status = await k0s(root, 'status');
       expect(status.stdout).toMatch(/Process ID: \d+/);
@@ -146,12 +232,12 @@ describe('k0s test double', () => {
 
       const reset = await k0s(root, 'reset');
       expect(reset.code).toBe(1);
-      expect(reset.stderr).toContain('k0s seems to be running! please stop k0s before reset.');
+      expect(reset.stderr).toContain('another k0s process is still running, please stop k0s before reset');
 
       // the join request carried the k8s bootstrap token, never the API's credentials
       const joins = emu.requests.filter((r) => r.endpoint === 'kube-join');
       expect(joins.at(-1)).toMatchObject({ status: 201, credential: 'k8s-bootstrap-token', credentialValid: true });
-      expect(emu.requests.some((r) => r.endpoint === 'kube-heartbeat' && r.credential === 'node-credential')).toBe(true);
+      expect(emu.requests.some((r) => r.endpoint === 'kube-heartbeat' && r.credential === 'node-certificate' && r.credentialValid)).toBe(true);
     } finally {
       expect((await k0s(root, 'stop')).code).toBe(0);
     }
@@ -187,7 +273,7 @@ describe('k0s test double', () => {
     const ctl = encodeJoinToken({ server: emu.kubeApi, caPem: emu.clusterCaPem, token: 'abcdef.0123456789abcdef', user: 'controller-bootstrap' });
     const w1 = await k0s(newRoot(ctl), 'worker', '--token-file=/etc/k0s/k0stoken');
     expect(w1.code).toBe(1);
-    expect(w1.stderr).toContain('expected kubelet-bootstrap');
+    expect(w1.stderr).toContain('wrong token type controller-bootstrap, expected type: kubelet-bootstrap');
     const w2 = await k0s(newRoot('definitely not a token'), 'worker', '--token-file=/etc/k0s/k0stoken');
     expect(w2.code).toBe(1);
     expect(w2.stderr).toContain('not base64(gzip(kubeconfig))');

@@ -59,8 +59,6 @@ const baseArgs = installArgs({
   nodeIp: '100.96.0.7',
   hostname: 'cast-1234',
   providerId: 'castai-omni://e-1',
-  proxy: {},
-  directCidrs: [],
 });
 
 function desired(over: Partial<K0sDesired> = {}): K0sDesired {
@@ -93,19 +91,11 @@ describe('k0s install arguments', () => {
     ]);
   });
 
-  it('passes proxies with -e and extends NO_PROXY with cluster CIDRs, the WireGuard subnet, .svc and .cluster.local', () => {
-    const args = installArgs({
-      labels: {},
-      taints: [],
-      hostname: 'n',
-      providerId: 'castai-omni://e',
-      proxy: { httpsProxy: 'http://proxy:3128', noProxy: 'corp.local' },
-      directCidrs: ['10.244.0.0/16', '10.96.0.0/12', '100.96.0.0/16'],
-    });
-    expect(args).toContain('HTTPS_PROXY=http://proxy:3128');
-    const np = args[args.indexOf('-e', args.indexOf('HTTPS_PROXY=http://proxy:3128')) + 1]!;
-    expect(np).toBe('NO_PROXY=corp.local,10.244.0.0/16,10.96.0.0/12,100.96.0.0/16,.svc,.cluster.local,localhost,127.0.0.1');
-    expect(args.join(' ')).not.toContain('HTTP_PROXY=');
+  it('extends NO_PROXY for k0sworker with cluster CIDRs, the WireGuard subnet, .svc and .cluster.local (in its env file, not in -e)', async () => {
+    const { kubeletProxyEnv } = await import('../../agent/k0s/unit-config.ts');
+    const env = kubeletProxyEnv({ httpsProxy: 'http://proxy:3128', noProxy: 'corp.local' }, ['10.244.0.0/16', '10.96.0.0/12', '100.96.0.0/16']);
+    expect(env).toEqual({ HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: 'corp.local,10.244.0.0/16,10.96.0.0/12,100.96.0.0/16,.svc,.cluster.local,localhost,127.0.0.1' });
+    expect(kubeletProxyEnv({ noProxy: 'corp.local' }, ['10.244.0.0/16'])).toEqual({});
   });
 });
 
@@ -129,7 +119,7 @@ describe('k0s plan', () => {
 
   it('changed labels on a running node: stop, reinstall --force, start (never --force while running)', () => {
     const d = desired();
-    const changed = desired({ installArgs: installArgs({ labels: { env: 'staging' }, taints: [], hostname: 'cast-1234', providerId: 'castai-omni://e-1', proxy: {}, directCidrs: [] }) });
+    const changed = desired({ installArgs: installArgs({ labels: { env: 'staging' }, taints: [], hostname: 'cast-1234', providerId: 'castai-omni://e-1' }) });
     const kinds = planK0s(changed, joined(d)).map((a) => a.kind);
     expect(kinds).toEqual(['k0s.stop', 'k0s.reinstall', 'k0s.start', 'k0s.record']);
     expect(kinds.indexOf('k0s.stop')).toBeLessThan(kinds.indexOf('k0s.reinstall'));

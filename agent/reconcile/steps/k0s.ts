@@ -2,6 +2,8 @@ import type { RegisterResponse } from '../../api/types.ts';
 import { AgentError } from '../../errors.ts';
 import { applyK0s, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, inspectK0s, installArgs, K0S_STATE_FILE, planK0s, type K0sDesired, type K0sRecorded } from '../../k0s/k0s.ts';
 import { applyPrereqs, planPrereqs } from '../../k0s/prereqs.ts';
+import { describeReadiness, readNodeReady, type NodeReadiness, type ReadNodeOptions } from '../../k0s/node.ts';
+import { desiredUnitFiles, inspectUnitFiles, kubeletProxy, kubeletProxyEnv } from '../../k0s/unit-config.ts';
 import { ARCHES } from '../../preflight/checks.ts';
 import type { Step, StepContext, StepResult } from '../step.ts';
 import { userLabels } from './register.ts';
@@ -26,6 +28,7 @@ export async function k0sDesired(ctx: StepContext, reg: RegisterResponse): Promi
     seen.add(k);
     return true;
   });
+  const directCidrs = kubeletDirectCidrs(reg);
   const kon = /^(.+):(\d+)$/.exec(reg.k0s.konnectivityEndpoint);
   if (!kon) throw new AgentError(`k0s.konnectivityEndpoint "${reg.k0s.konnectivityEndpoint}" is not host:port`, 'contact support: the control plane sent a malformed endpoint');
   const wgAddress = reg.wireguard.address.split('/')[0];
@@ -47,9 +50,9 @@ export async function k0sDesired(ctx: StepContext, reg: RegisterResponse): Promi
         ...(wgAddress ? { nodeIp: wgAddress } : {}),
         hostname: reg.node.name,
         providerId: reg.node.providerID,
-        proxy: ctx.cfg.proxy,
-        directCidrs: [DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, ...new Set(reg.wireguard.peers.flatMap((p) => p.allowedIPs))],
       }),
+      nodeName: reg.node.name,
+      unitFiles: desiredUnitFiles(kubeletProxyEnv(ctx.cfg.proxy, directCidrs)),
       downloadEnv: proxyEnv,
       ...(sameOrigin && ctx.cfg.caFile ? { downloadCaFile: ctx.cfg.caFile } : {}),
       joinTimeoutMs: 120_000,
@@ -57,8 +60,24 @@ export async function k0sDesired(ctx: StepContext, reg: RegisterResponse): Promi
   };
 }
 
+/** CIDRs the kubelet reaches without a proxy: pod, service, and what the WireGuard tunnel routes. */
+export function kubeletDirectCidrs(reg: RegisterResponse): string[] {
+  return [DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, ...new Set(reg.wireguard.peers.flatMap((p) => p.allowedIPs))];
+}
+
+/** How the agent reads its Node: the kubelet's credentials and proxy settings (node.ts). */
+export function nodeReadOptions(ctx: Pick<StepContext, 'cfg'>, reg: RegisterResponse): ReadNodeOptions {
+  return { proxy: kubeletProxy(ctx.cfg.proxy, kubeletDirectCidrs(reg)) };
+}
+
+export interface K0sStepOptions {
+  /** Reads the Node's Ready condition (default: node.ts readNodeReady, one HTTPS GET). */
+  readNode?: (ctx: StepContext, name: string) => Promise<NodeReadiness>;
+}
+
 /** Step 6: install k0s and join as a worker; afterwards keep k0sworker installed as desired and running. */
-export function k0sStep(): Step {
+export function k0sStep(opts: K0sStepOptions = {}): Step {
+  const readNode = opts.readNode ?? ((ctx: StepContext, name: string) => readNodeReady(ctx.host, name, nodeReadOptions(ctx, ctx.shared.registration as RegisterResponse)));
   return {
     name: 'k0s',
     async plan(ctx) {
@@ -67,9 +86,9 @@ export function k0sStep(): Step {
       const reg = ctx.shared.registration;
       if (!reg) return { step: 'k0s', summary: `${pre.actions.length ? `${pre.actions.length} host action(s); then ` : ''}waiting for registration (the join token and k0s version come from it)`, actions: pre.actions, lines: pre.lines };
       const { desired } = await k0sDesired(ctx, reg);
-      const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE));
+      const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE), inspectUnitFiles);
       const actions = [...pre.actions, ...planK0s(desired, actual)];
-      return { step: 'k0s', summary: actions.length ? `${actions.length} action(s)` : `k0sworker ${desired.version} running and joined`, actions, lines: pre.lines };
+      return { step: 'k0s', summary: actions.length ? `${actions.length} action(s)` : `k0sworker ${desired.version} running, kubelet has credentials`, actions, lines: pre.lines };
     },
     async run(ctx): Promise<StepResult> {
       const reg = ctx.shared.registration;
@@ -77,20 +96,29 @@ export function k0sStep(): Step {
       const { desired, conflicts } = await k0sDesired(ctx, reg);
       for (const k of conflicts) ctx.log.warn({ label: k }, `label ${k}: the control plane's value wins over INITD_KUBERNETES_LABELS`);
       const prepared = await applyPrereqs(ctx, await planPrereqs(ctx));
-      const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE));
+      const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE), inspectUnitFiles);
       const actions = planK0s(desired, actual);
+      let node: NodeReadiness | undefined;
+      const bootId = ((await ctx.host.readFile('/proc/sys/kernel/random/boot_id')) ?? '').trim();
       await applyK0s(ctx.host, desired, actions, {
         signal: ctx.signal,
         writeRecorded: (r) => ctx.store.write(K0S_STATE_FILE, r),
         log: (msg, fields) => ctx.log.info(fields ?? {}, msg),
+        readNode: () => readNode(ctx, reg.node.name),
+        onNodeReading: (r) => void (node = r),
+        ...(bootId ? { bootId } : {}),
       });
-      ctx.shared.k0sActive = actual.unitActive || actions.some((a) => a.kind === 'k0s.start');
+      ctx.shared.k0sActive = actual.unitActive || actions.some((a) => a.kind === 'k0s.start' || a.kind === 'k0s.restart');
+      // Joined means Ready: one read of the Node per pass (the wait above already read it on a join).
+      if (!node && (actual.joined || actions.some((a) => a.kind === 'k0s.wait-joined'))) node = await readNode(ctx, reg.node.name);
+      if (node) ctx.shared.node = node;
+      const nodeState = node ? `node ${describeReadiness(node)}` : 'no Node reading';
       const joinedNow = !actual.joined && actions.some((a) => a.kind === 'k0s.wait-joined');
       const summary = joinedNow
-        ? `joined as ${reg.node.name} (k0s ${desired.version})`
+        ? `joined as ${reg.node.name} (k0s ${desired.version}), ${nodeState}`
         : actions.length
-          ? `k0sworker ${actions.map((a) => a.kind.replace('k0s.', '')).join(', ')}`
-          : `k0sworker running, joined as ${reg.node.name}`;
+          ? `k0sworker ${actions.map((a) => a.kind.replace('k0s.', '')).join(', ')}; ${nodeState}`
+          : `k0sworker running as ${reg.node.name}, ${nodeState}`;
       return { state: 'done', summary, changed: actions.length > 0 || prepared };
     },
   };
