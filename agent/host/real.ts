@@ -8,6 +8,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { TlsProbeResult, HardwareFacts, ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
 
+/** readAt never holds more than this in memory at once (16 MiB). */
+const MAX_READ_AT = 16 * 1024 * 1024;
+
 /** Name lookups without an explicit timeout give up after this long. */
 const DEFAULT_LOOKUP_TIMEOUT_MS = 10_000;
 
@@ -59,6 +62,42 @@ export class RealHost implements Host {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
+  }
+
+  async readAt(p: string, offset: number, length: number): Promise<Buffer> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0 || length > MAX_READ_AT) {
+      throw new RangeError(`readAt ${p}: offset ${offset} / length ${length} out of range (at most ${MAX_READ_AT} bytes)`);
+    }
+    // O_DIRECT: the device's own bytes, not a page-cache copy another writer (a partition, a
+    // filesystem, another host on shared storage) could have left stale. It needs the offset and
+    // length aligned to the logical block size and, since Linux 6.0, memory aligned only to the
+    // device's DMA alignment (4 bytes for NVMe). Where it is refused (EINVAL: tmpfs, unaligned
+    // values), the same bytes are read buffered.
+    const direct = fsc.O_DIRECT ?? 0;
+    const einval = (e: unknown) => (e as NodeJS.ErrnoException).code === 'EINVAL';
+    const readWith = async (flags: number): Promise<Buffer> => {
+      const fh = await fs.open(p, flags);
+      try {
+        const buf = Buffer.alloc(length);
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+          if (bytesRead === 0) break; // end of the file or device
+          got += bytesRead;
+        }
+        return buf.subarray(0, got);
+      } finally {
+        await fh.close();
+      }
+    };
+    if (direct) {
+      try {
+        return await readWith(fsc.O_RDONLY | direct);
+      } catch (e) {
+        if (!einval(e)) throw e;
+      }
+    }
+    return readWith(fsc.O_RDONLY);
   }
 
   async writeFileAtomic(p: string, data: string | Buffer, opts: WriteOptions): Promise<void> {

@@ -93,7 +93,7 @@ export const storageStep: Step = {
       step: 'storage',
       summary: plan.summary,
       actions: plan.actions,
-      details: { ...describeStorage(plan), text: renderStoragePlan(plan) },
+      details: { ...describeStorage(plan), ...(plan.layout ? { layout: plan.layout } : {}), text: renderStoragePlan(plan) },
       ...(refused ? { error: { message: refused.message, remediation: refused.remediation } } : {}),
     };
   },
