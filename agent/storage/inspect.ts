@@ -16,7 +16,8 @@
  *   sample reads of each whole NVMe disk (auto-discovery only)             "provably empty" (./content.ts)
  */
 import path from 'node:path';
-import { AgentError } from '../errors.ts';
+import type { AgentError } from '../errors.ts';
+import { commandFailure } from '../host/command-failure.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import {
   LVS_FIELDS,
@@ -59,8 +60,7 @@ export function isNvme(d: Pick<BlockDevice, 'name' | 'tran'>): boolean {
 }
 
 function failed(cmd: string, args: string[], r: ExecResult): AgentError {
-  const why = r.notFound ? 'not found' : r.timedOut ? 'timed out' : `exit ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / ')}`;
-  return new AgentError(`storage: \`${[cmd, ...args].join(' ')}\` failed (${why})`, r.notFound ? `install it (Debian: apt-get install util-linux lvm2 xfsprogs)` : 'run the command by hand to see the full error');
+  return commandFailure([cmd, ...args], r, { what: 'storage', fix: 'run the command by hand to see the full error', notFoundFix: 'install it (Debian: apt-get install util-linux lvm2 xfsprogs)' });
 }
 
 /** LVM's inputs for a new PV's alignment, from sysfs (absent files read as "not reported"). */
