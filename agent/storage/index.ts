@@ -9,6 +9,7 @@
  */
 import { DEFAULT_STATE_DIR } from '../config/known.ts';
 import type { Host } from '../host/host.ts';
+import { planKey } from '../reconcile/backoff.ts';
 import type { Step, StepContext, StepPlan, StepResult } from '../reconcile/step.ts';
 import type { Subsystem } from '../subsystem.ts';
 import { applyStorage, refusalError, type ApplyResult } from './apply.ts';
@@ -59,7 +60,7 @@ export async function runStorageStep(
   cfg: StorageConfig,
   stateDir: string,
   onProgress?: (line: string) => void,
-  opts: { quick?: boolean } = {},
+  opts: { quick?: boolean; beforeApply?: (planKey: string) => void } = {},
 ): Promise<StorageStepResult> {
   const t0 = performance.now();
   if (opts.quick) {
@@ -77,6 +78,8 @@ export async function runStorageStep(
   if (plan.actions.length === 0) {
     return { plan, summary: plan.summary, changed: false, timings: { inspectPlanMs: Math.round(t1 - t0), applyMs: 0 } };
   }
+  // The daemon's backoff (agent/reconcile/backoff.ts): throws instead of re-running a plan that just failed.
+  opts.beforeApply?.(planKey(plan.actions));
   const deviceInfo = plan.disks.map((x) => ({ path: x.path, serial: x.serial, model: x.model, sizeBytes: x.size }));
   const res = await applyStorage(host, desired, plan, { deviceInfo, ...(onProgress ? { onProgress } : {}) });
   const t2 = performance.now();
@@ -98,7 +101,7 @@ export const storageStep: Step = {
     };
   },
   async run(ctx: StepContext): Promise<StepResult> {
-    const r = await runStorageStep(ctx.host, ctx.cfg, ctx.store.dir, (l) => ctx.log.info({ step: 'storage' }, l), { quick: true });
+    const r = await runStorageStep(ctx.host, ctx.cfg, ctx.store.dir, (l) => ctx.log.info({ step: 'storage' }, l), { quick: true, ...(ctx.beforeApply ? { beforeApply: ctx.beforeApply } : {}) });
     const skipped = !r.changed && r.plan.actions.length === 0 && r.plan.summary.startsWith('skipped');
     return { state: skipped ? 'skipped' : 'done', summary: r.summary, changed: r.changed };
   },
