@@ -3,7 +3,8 @@
  * (wipefs, blkid) recognises. Auto-discovery takes a disk only when every region below reads as
  * zeros. The regions and why each one: docs/decisions/0170-provably-empty-disks.md.
  *
- * Pure helpers (regions, zero scan, fingerprint) plus the one read through the Host port.
+ * Pure helpers (regions, zero scan) plus the reads through the Host port; the fingerprint lets the
+ * census (./census.ts) see a skipped disk unchanged cheaply.
  */
 import { createHash } from 'node:crypto';
 import type { Host } from '../host/host.ts';
@@ -66,50 +67,78 @@ export interface ContentProbe {
   bytes: number;
   /** The first non-zero byte (absolute offset on the disk) and the region it is in; absent when every byte read was zero. */
   nonZero?: { offset: number; where: string };
-  /** sha256 over every region (offset, length and bytes): the census compares it to see a disk unchanged. */
-  sha256: string;
+  /** fingerprint() of the disk: the census compares it to see the disk unchanged (./census.ts). */
+  fingerprint: string;
   /** A read failed (EIO, EACCES...): never read as "empty". */
   error?: string;
 }
 
-/** The index of the first non-zero byte of `b`, or -1. */
-export function firstNonZero(b: Buffer): number {
-  // 8 bytes at a time while aligned, then byte by byte to find the exact offset.
-  let i = 0;
-  const words = Math.floor(b.length / 8);
-  for (let w = 0; w < words; w++) {
-    if (b.readBigUInt64LE(w * 8) !== 0n) {
-      i = w * 8;
-      while (b[i] === 0) i++;
-      return i;
-    }
+/**
+ * Bytes of each end of the disk in its fingerprint. Whoever cleans a disk (wipefs -a, sgdisk
+ * --zap-all, blkdiscard, dd over its start) changes these: every magic wipefs erases is within the
+ * first 128 KiB (MBR/GPT, ext4, xfs, btrfs at 64 KiB, LVM, mdadm 1.x, LUKS, bcache, swap, ZFS L0)
+ * or the last 128 KiB (backup GPT, mdadm 0.90 and 1.0, DDF, IMSM).
+ */
+export const FINGERPRINT_BYTES = 128 * 1024;
+
+/** The regions of a disk's fingerprint: its first and last FINGERPRINT_BYTES (once on a small disk). */
+export function fingerprintRegions(size: number): Region[] {
+  if (!(size > 0)) return [];
+  const head = Math.min(FINGERPRINT_BYTES, size);
+  const tailAt = Math.max(head, size - FINGERPRINT_BYTES);
+  return [{ offset: 0, length: head, where: 'the first 128 KiB' }, ...(tailAt < size ? [{ offset: tailAt, length: size - tailAt, where: 'the last 128 KiB' }] : [])];
+}
+
+/** sha256 over the fingerprint regions (offsets included), read through the Host port; throws on a read error. */
+export async function fingerprint(host: Host, dev: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  for (const r of fingerprintRegions(size)) {
+    const b = await host.readAt(dev, r.offset, r.length);
+    if (b.length !== r.length) throw new Error(`short read of ${r.where}: ${b.length} of ${r.length} bytes`);
+    hash.update(`${r.offset}:${r.length}:`).update(b);
   }
-  for (i = words * 8; i < b.length; i++) if (b[i] !== 0) return i;
+  return hash.digest('hex');
+}
+
+const ZERO = Buffer.alloc(64 * 1024);
+
+/** The index of the first non-zero byte of `b`, or -1. Whole chunks are compared with memcmp (Buffer.equals). */
+export function firstNonZero(b: Buffer): number {
+  for (let at = 0; at < b.length; at += ZERO.length) {
+    const chunk = b.subarray(at, at + ZERO.length);
+    if (chunk.equals(chunk.length === ZERO.length ? ZERO : ZERO.subarray(0, chunk.length))) continue;
+    for (let i = 0; i < chunk.length; i++) if (chunk[i] !== 0) return at + i;
+  }
   return -1;
 }
 
-/** Read the sample regions of a whole disk through the Host port (no process). */
+/** Read the sample regions of a whole disk through the Host port (no process): zeros or not, and its fingerprint. */
 export async function readContent(host: Host, dev: string, size: number): Promise<ContentProbe> {
-  const hash = createHash('sha256');
   let bytes = 0;
   let nonZero: ContentProbe['nonZero'];
+  const failed = (what: string, e: unknown): ContentProbe => {
+    const err = e as NodeJS.ErrnoException;
+    return { bytes, fingerprint: '', error: `reading ${what} failed: ${err.code ?? err.message}` };
+  };
   for (const r of sampleRegions(size)) {
     let buf: Buffer;
     try {
       buf = await host.readAt(dev, r.offset, r.length);
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      return { bytes, sha256: '', error: `reading ${r.where} (offset ${hex(r.offset)}) failed: ${err.code ?? err.message}` };
+      return failed(`${r.where} (offset ${hex(r.offset)})`, e);
     }
-    if (buf.length !== r.length) return { bytes, sha256: '', error: `reading ${r.where} (offset ${hex(r.offset)}) returned ${buf.length} of ${r.length} bytes` };
-    hash.update(`${r.offset}:${r.length}:`).update(buf);
+    if (buf.length !== r.length) return { bytes, fingerprint: '', error: `reading ${r.where} (offset ${hex(r.offset)}) returned ${buf.length} of ${r.length} bytes` };
     bytes += buf.length;
     if (!nonZero) {
       const i = firstNonZero(buf);
       if (i >= 0) nonZero = { offset: r.offset + i, where: r.where };
     }
   }
-  return { bytes, sha256: hash.digest('hex'), ...(nonZero ? { nonZero } : {}) };
+  try {
+    return { bytes, fingerprint: await fingerprint(host, dev, size), ...(nonZero ? { nonZero } : {}) };
+  } catch (e) {
+    return failed('its fingerprint', e);
+  }
 }
 
 export const hex = (n: number): string => `0x${n.toString(16)}`;

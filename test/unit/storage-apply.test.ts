@@ -51,6 +51,7 @@ describe('create', () => {
       'systemctl daemon-reload',
       'systemctl enable --now var-lib-k0s.mount',
       `write ${STATE} 600`,
+      `write ${STATE_DIR}/storage-disks.json 600`, // the disk census for the steady-state check (no other NVMe disk here)
     ]);
     expect(sim.lvs[0]).toMatchObject({ stripes: 2, devices: ['/dev/nvme1n1', '/dev/nvme2n1'], tags: ['castai-edge-initd'] });
     expect(sim.host.files.get(UNIT)!.data).toContain(`What=/dev/disk/by-uuid/${uuid}`);

@@ -16,7 +16,7 @@ const probe = (name: string, blkidExit0 = true): DiskProbe => ({
   signatures: parseWipefs(fixture(`vm/wipefs.${name}.json`)),
   blkid: blkidExit0 ? parseBlkidExport(fixture(`vm/blkid.${name}.txt`)) : {},
   // The sample reads of a fresh lab disk (derived, not captured: a sparse disk image reads as zeros).
-  ...(name === 'nvme-blank' ? { content: { bytes: 6 * 1024 ** 2, sha256: 'fresh' } } : {}),
+  ...(name === 'nvme-blank' ? { content: { bytes: 6 * 1024 ** 2, fingerprint: 'fresh' } } : {}),
 });
 
 /** The VM with nvme0n1, nvme1n1 blank; nvme2n1 ext4 holding a file; nvme3n1 GPT + 1 partition; nvme4n1 an md RAID1 member. */

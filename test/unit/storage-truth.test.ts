@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { AgentError, EXIT } from '../../agent/errors.ts';
-import { MiB, firstNonZero, sampleRegions } from '../../agent/storage/content.ts';
+import { MiB, fingerprintRegions, firstNonZero, sampleRegions } from '../../agent/storage/content.ts';
 import { READ_ONLY_COMMANDS } from '../../agent/storage/inspect.ts';
 import { planStorageStep, runStorageStep } from '../../agent/storage/index.ts';
 import { LVM_EXTENT_BYTES, XFS_MIN_BYTES, extentsOf, peStart, planLayout } from '../../agent/storage/layout.ts';
@@ -55,7 +55,8 @@ describe('item 1: auto-discovery takes only provably empty disks', () => {
     const sim = new StorageSim([StorageSim.nvme(1)]);
     await plan(sim);
     const reads = sim.host.calls.filter((c) => c.kind === 'read');
-    expect(reads.map((r) => (r as { offset: number }).offset)).toEqual(sampleRegions(3.84 * TB).map((r) => r.offset));
+    // the six sample regions (6 MiB), then the fingerprint (first and last 128 KiB) the census keeps
+    expect(reads.map((r) => (r as { offset: number }).offset)).toEqual([...sampleRegions(3.84 * TB), ...fingerprintRegions(3.84 * TB)].map((r) => r.offset));
     expect(sim.host.mutations(READ_ONLY_COMMANDS)).toEqual([]);
   });
 
@@ -207,7 +208,8 @@ describe('item 3: too small for xfs is refused in the plan, with its numbers, be
     expect(r.changed).toBe(false);
     expect(r.summary).toBe("skipped: the blank NVMe disks give 120 MiB, below xfs's 300 MiB minimum; k0s uses the root disk");
     expect(r.plan.notes.join('\n')).toMatch(/no volume made: the blank NVMe disks would give 120 MiB \(125829120 bytes: 2 stripes × 15 extents/);
-    expect(sim.host.mutations(READ_ONLY_COMMANDS)).toEqual([]);
+    // Nothing on any disk; only the disk census in our state dir.
+    expect(sim.host.mutations(READ_ONLY_COMMANDS).filter((c) => c.kind !== 'mkdir').map((c) => (c.kind === 'write' ? c.path : c.kind))).toEqual([`${STATE_DIR}/storage-disks.json`]);
   });
 
   test('the boundary: a 300 MiB LV is made, 296 MiB is refused', async () => {
