@@ -328,6 +328,7 @@ describe('teardown (reset)', () => {
       'vgremove --yes castai-edge',
       'pvremove --yes /dev/nvme1n1 /dev/nvme2n1',
       `remove ${STATE}`,
+      `remove ${STATE_DIR}/storage-disks.json`,
     ]);
     expect(sim.pvs.size).toBe(0);
     // and the disks are blank again: a fresh run creates from scratch
