@@ -34,7 +34,7 @@ export const KNOWN_VARIABLES: readonly KnownVariable[] = [
   { name: 'HTTP_PROXY', lowerCase: true, format: 'http(s)://[user:pass@]host[:port]', example: 'http://proxy.example.internal:3128', description: 'Proxy for plain-HTTP traffic (agent, k0s, containerd)' },
   { name: 'HTTPS_PROXY', lowerCase: true, format: 'http(s)://[user:pass@]host[:port]', example: 'http://proxy.example.internal:3128', description: 'Proxy for HTTPS traffic (agent, k0s, containerd)' },
   { name: 'NO_PROXY', lowerCase: true, format: 'comma list of hosts, .domains, IPs, CIDRs, host:port or `*`', example: 'localhost,127.0.0.1,.svc,.cluster.local,10.0.0.0/8', description: 'Destinations reached without the proxy' },
-  { name: 'NVME_DEVICES', format: 'space-separated whole-disk paths under /dev/', example: '/dev/nvme0n1 /dev/nvme1n1', description: 'NVMe disks to stripe for /var/lib/k0s (unset: all non-root NVMe disks)' },
+  { name: 'NVME_DEVICES', format: 'space-separated whole-disk paths under /dev/', example: '/dev/nvme0n1 /dev/nvme1n1', description: 'NVMe disks to stripe for /var/lib/k0s (unset: every provably empty, non-root NVMe disk)' },
   { name: 'INITD_LOG_LEVEL', format: 'trace, debug, info, warn or error', default: DEFAULT_LOG_LEVEL, example: 'debug', description: 'Log level' },
   { name: 'INITD_EXTRA_ENV_FILE', format: 'path of a dotenv file', example: '/etc/castai-edge-initd/extra.env', description: 'Extra env file read after the environment; its values win (`--env-file` overrides this)' },
 ];
