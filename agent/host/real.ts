@@ -11,6 +11,14 @@ import type { TlsProbeResult, HardwareFacts, ExecOptions, ExecResult, FileStat, 
 /** readAt never holds more than this in memory at once (16 MiB). */
 const MAX_READ_AT = 16 * 1024 * 1024;
 
+/** `n` zeroed bytes at a page-aligned address (a WebAssembly memory is mapped on page boundaries). */
+function pageAligned(n: number): Buffer {
+  const pages = Math.max(1, Math.ceil(n / 65_536));
+  // Typed by hand: this project's TypeScript lib has no WebAssembly JS API (it is V8's, in every Node).
+  const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+  return Buffer.from(new wasm.Memory({ initial: pages, maximum: pages }).buffer, 0, n);
+}
+
 /** Name lookups without an explicit timeout give up after this long. */
 const DEFAULT_LOOKUP_TIMEOUT_MS = 10_000;
 
@@ -69,23 +77,24 @@ export class RealHost implements Host {
       throw new RangeError(`readAt ${p}: offset ${offset} / length ${length} out of range (at most ${MAX_READ_AT} bytes)`);
     }
     // O_DIRECT: the device's own bytes, not a page-cache copy another writer (a partition, a
-    // filesystem, another host on shared storage) could have left stale. It needs the offset and
-    // length aligned to the logical block size and, since Linux 6.0, memory aligned only to the
-    // device's DMA alignment (4 bytes for NVMe). Where it is refused (EINVAL: tmpfs, unaligned
-    // values), the same bytes are read buffered.
+    // filesystem, another host on shared storage) could have left stale, and nothing left in the
+    // page cache. It needs the offset and length aligned to the logical block size, and memory
+    // aligned to the device's DMA alignment (up to 512 bytes, e.g. loop and virtio devices): the
+    // buffer is a WebAssembly memory, which V8 maps page-aligned. Where O_DIRECT is refused
+    // (EINVAL: tmpfs, unaligned offsets), the same bytes are read buffered.
     const direct = fsc.O_DIRECT ?? 0;
     const einval = (e: unknown) => (e as NodeJS.ErrnoException).code === 'EINVAL';
     const readWith = async (flags: number): Promise<Buffer> => {
       const fh = await fs.open(p, flags);
       try {
-        const buf = Buffer.alloc(length);
+        const buf = flags & direct ? pageAligned(length) : Buffer.alloc(length);
         let got = 0;
         while (got < length) {
           const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
           if (bytesRead === 0) break; // end of the file or device
           got += bytesRead;
         }
-        return buf.subarray(0, got);
+        return flags & direct ? Buffer.from(buf.subarray(0, got)) : buf.subarray(0, got); // a copy: the aligned memory is let go
       } finally {
         await fh.close();
       }
