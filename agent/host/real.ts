@@ -11,12 +11,26 @@ import type { TlsProbeResult, HardwareFacts, ExecOptions, ExecResult, FileStat, 
 /** readAt never holds more than this in memory at once (16 MiB). */
 const MAX_READ_AT = 16 * 1024 * 1024;
 
-/** `n` zeroed bytes at a page-aligned address (a WebAssembly memory is mapped on page boundaries). */
-function pageAligned(n: number): Buffer {
-  const pages = Math.max(1, Math.ceil(n / 65_536));
-  // Typed by hand: this project's TypeScript lib has no WebAssembly JS API (it is V8's, in every Node).
-  const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
-  return Buffer.from(new wasm.Memory({ initial: pages, maximum: pages }).buffer, 0, n);
+/**
+ * One page-aligned scratch buffer for O_DIRECT reads (a WebAssembly memory is mapped on page
+ * boundaries; V8 reserves address space for each one, so it is made once and grown only when a
+ * larger read comes), used by one read at a time.
+ */
+let scratch: Buffer | undefined;
+let scratchTurn: Promise<unknown> = Promise.resolve();
+function withScratch<T>(n: number, f: (b: Buffer) => Promise<T>): Promise<T> {
+  const run = async () => {
+    if (!scratch || scratch.length < n) {
+      const pages = Math.max(1, Math.ceil(n / 65_536));
+      // Typed by hand: this project's TypeScript lib has no WebAssembly JS API (it is V8's, in every Node).
+      const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+      scratch = Buffer.from(new wasm.Memory({ initial: pages, maximum: pages }).buffer);
+    }
+    return f(scratch.subarray(0, n));
+  };
+  const turn = scratchTurn.then(run, run);
+  scratchTurn = turn.catch(() => undefined);
+  return turn;
 }
 
 /** Name lookups without an explicit timeout give up after this long. */
@@ -84,29 +98,30 @@ export class RealHost implements Host {
     // (EINVAL: tmpfs, unaligned offsets), the same bytes are read buffered.
     const direct = fsc.O_DIRECT ?? 0;
     const einval = (e: unknown) => (e as NodeJS.ErrnoException).code === 'EINVAL';
-    const readWith = async (flags: number): Promise<Buffer> => {
+    const readInto = async (flags: number, buf: Buffer): Promise<number> => {
       const fh = await fs.open(p, flags);
       try {
-        const buf = flags & direct ? pageAligned(length) : Buffer.alloc(length);
         let got = 0;
         while (got < length) {
           const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
           if (bytesRead === 0) break; // end of the file or device
           got += bytesRead;
         }
-        return flags & direct ? Buffer.from(buf.subarray(0, got)) : buf.subarray(0, got); // a copy: the aligned memory is let go
+        return got;
       } finally {
         await fh.close();
       }
     };
-    if (direct) {
+    if (direct && length > 0) {
       try {
-        return await readWith(fsc.O_RDONLY | direct);
+        // Copied out of the shared scratch buffer before the next read may use it.
+        return await withScratch(length, async (b) => Buffer.from(b.subarray(0, await readInto(fsc.O_RDONLY | direct, b))));
       } catch (e) {
         if (!einval(e)) throw e;
       }
     }
-    return readWith(fsc.O_RDONLY);
+    const buf = Buffer.alloc(length);
+    return buf.subarray(0, await readInto(fsc.O_RDONLY, buf));
   }
 
   async writeFileAtomic(p: string, data: string | Buffer, opts: WriteOptions): Promise<void> {

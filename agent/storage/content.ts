@@ -18,17 +18,19 @@ export interface Region {
   where: string;
 }
 
+const KiB = 1024;
+
 /**
  * The regions read from a whole disk of `size` bytes, in disk order, clipped to the disk and
- * merged where they overlap (a small disk is read once, not twice):
- *   [0, 1 MiB)         partition tables, LVM label + metadata, mdadm 1.1/1.2, LUKS, bcache, ZFS L0/L1,
- *                      every filesystem's primary superblock, raw database/ASM/Ceph headers
- *   [1 MiB, 2 MiB)     where the first partition starts on an aligned partition table: what it held
- *                      is still there after the table alone was wiped
- *   1 MiB at 1/4, 1/2, 3/4 of the disk (aligned down to 1 MiB): data in the body of a disk a
- *                      database or an array used raw; xfs's secondary superblocks (4 AGs)
+ * merged where they overlap (a small disk is read once, not twice), 2.3 MiB in all:
+ *   [0, 1 MiB)            partition tables, LVM label + metadata, mdadm 1.1/1.2, LUKS, bcache, ZFS
+ *                         L0/L1, every filesystem's primary superblock, raw database/ASM/Ceph headers
+ *   [1 MiB, +128 KiB)     where the first partition starts on an aligned partition table: its
+ *                         filesystem/PV/LUKS header is still there after the table alone was wiped
+ *   64 KiB at 1/4, 1/2, 3/4 of the disk (aligned down to 1 MiB): the body of a disk a database or an
+ *                         array used raw; xfs's secondary superblocks (4 AGs)
  *   [size - 1 MiB, size)  backup GPT, mdadm 0.90/1.0, ZFS L2/L3, DDF/IMSM and other firmware RAID
- *                      metadata, LVM's second metadata area, DRBD internal metadata
+ *                         metadata, LVM's second metadata area, DRBD internal metadata
  * Offsets are multiples of 1 MiB except the last region's, which is the disk size minus 1 MiB: a
  * multiple of the logical block size (512 or 4096) because the size is, so O_DIRECT reads work
  * on 4Kn disks too.
@@ -38,10 +40,10 @@ export function sampleRegions(size: number): Region[] {
   const down = (n: number) => Math.floor(n / MiB) * MiB;
   const raw: Region[] = [
     { offset: 0, length: MiB, where: 'the first MiB' },
-    { offset: MiB, length: MiB, where: 'the second MiB (where a first partition starts)' },
-    { offset: down(size / 4), length: MiB, where: 'a quarter into the disk' },
-    { offset: down(size / 2), length: MiB, where: 'the middle of the disk' },
-    { offset: down((size * 3) / 4), length: MiB, where: 'three quarters into the disk' },
+    { offset: MiB, length: 128 * KiB, where: 'the second MiB (where a first partition starts)' },
+    { offset: down(size / 4), length: 64 * KiB, where: 'a quarter into the disk' },
+    { offset: down(size / 2), length: 64 * KiB, where: 'the middle of the disk' },
+    { offset: down((size * 3) / 4), length: 64 * KiB, where: 'three quarters into the disk' },
     { offset: Math.max(0, size - MiB), length: MiB, where: 'the last MiB' },
   ];
   const out: Region[] = [];
