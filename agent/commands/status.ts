@@ -48,6 +48,8 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     for (const s of doc.steps) {
       const t = s.durationMs === undefined ? '-' : `${(s.durationMs / 1000).toFixed(2)}s`;
       ctx.out(`${s.name.padEnd(11)} ${s.state.padEnd(9)} ${t.padEnd(8)} ${s.state === 'failed' ? s.error ?? '' : s.message}`);
+      if (s.state === 'failed' && s.failures && s.failures.count > 1)
+        ctx.out(`${''.padEnd(30)}failed ${s.failures.count} times in a row since ${s.failures.since}${s.failures.retryAt ? `; not applied again before ${s.failures.retryAt} unless its plan changes (or restart the agent)` : ''}`);
     }
   }
   if (doc.lastError) ctx.out(`\nlast error (${doc.lastError.step}, ${doc.lastError.at}): ${doc.lastError.message}${doc.lastError.remediation ? `\n  fix: ${doc.lastError.remediation}` : ''}`);

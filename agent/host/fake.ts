@@ -12,6 +12,7 @@ import type { TlsProbeResult, HardwareFacts, ExecOptions, ExecResult, FileStat, 
  */
 export type Call =
   | { kind: 'exec'; cmd: string; args: string[]; stdin?: string; env?: Record<string, string> }
+  | { kind: 'read'; path: string; offset: number; length: number }
   | { kind: 'write'; path: string; mode: number; data: string }
   | { kind: 'mkdir'; path: string; mode: number }
   | { kind: 'remove'; path: string }
@@ -42,6 +43,11 @@ export class FakeHost implements Host {
     nics: [{ iface: 'eth0', speedMbps: 10000, virtual: false, internal: false }],
   };
   tcp = new Map<string, TcpProbeResult | ((timeoutMs: number) => Promise<TcpProbeResult>)>();
+  /**
+   * Block devices for readAt: path -> its size and the bytes at an offset (unset bytes read as
+   * zeros, like a fresh disk). A path that is neither here nor in `files` throws ENOENT.
+   */
+  readonly blocks = new Map<string, { size: number; read: (offset: number, length: number) => Buffer }>();
   private readonly scripts: Array<{ match: (cmd: string, args: string[]) => boolean; respond: Responder }> = [];
 
   /** Script a command. `match` is a command name, or `cmd + ' ' + args` prefix, or a predicate. */
@@ -93,6 +99,15 @@ export class FakeHost implements Host {
 
   async readFile(p: string): Promise<string | undefined> {
     return this.files.get(p)?.data;
+  }
+
+  async readAt(p: string, offset: number, length: number): Promise<Buffer> {
+    this.calls.push({ kind: 'read', path: p, offset, length });
+    const dev = this.blocks.get(p);
+    if (dev) return dev.read(offset, Math.max(0, Math.min(length, dev.size - offset)));
+    const f = this.files.get(p);
+    if (f) return Buffer.from(f.data).subarray(offset, offset + length);
+    throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' });
   }
 
   async writeFileAtomic(p: string, data: string | Buffer, opts: WriteOptions): Promise<void> {

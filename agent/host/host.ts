@@ -84,6 +84,13 @@ export interface Host {
   exec(cmd: string, args: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Read a text file; `undefined` when it does not exist. Other errors throw. */
   readFile(path: string): Promise<string | undefined>;
+  /**
+   * Read at most `length` bytes at byte `offset` of a file or block device (shorter only at its
+   * end). Bounded: never more than `length` bytes in memory. Block devices are read with O_DIRECT
+   * where the kernel allows it (the device's own bytes, not a page-cache copy), else buffered.
+   * Throws on a missing path or an I/O error (the error's `code`: ENOENT, EACCES, EIO, ...).
+   */
+  readAt(path: string, offset: number, length: number): Promise<Buffer>;
   /** Atomic write: temp file in the same directory (created with `mode`), fsync, rename. */
   writeFileAtomic(path: string, data: string | Buffer, opts: WriteOptions): Promise<void>;
   stat(path: string): Promise<FileStat | undefined>;

@@ -8,6 +8,31 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { TlsProbeResult, HardwareFacts, ExecOptions, ExecResult, FileStat, Host, SystemFacts, TcpProbeResult, WriteOptions } from './host.ts';
 
+/** readAt never holds more than this in memory at once (16 MiB). */
+const MAX_READ_AT = 16 * 1024 * 1024;
+
+/**
+ * One page-aligned scratch buffer for O_DIRECT reads (a WebAssembly memory is mapped on page
+ * boundaries; V8 reserves address space for each one, so it is made once and grown only when a
+ * larger read comes), used by one read at a time.
+ */
+let scratch: Buffer | undefined;
+let scratchTurn: Promise<unknown> = Promise.resolve();
+function withScratch<T>(n: number, f: (b: Buffer) => Promise<T>): Promise<T> {
+  const run = async () => {
+    if (!scratch || scratch.length < n) {
+      const pages = Math.max(1, Math.ceil(n / 65_536));
+      // Typed by hand: this project's TypeScript lib has no WebAssembly JS API (it is V8's, in every Node).
+      const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+      scratch = Buffer.from(new wasm.Memory({ initial: pages, maximum: pages }).buffer);
+    }
+    return f(scratch.subarray(0, n));
+  };
+  const turn = scratchTurn.then(run, run);
+  scratchTurn = turn.catch(() => undefined);
+  return turn;
+}
+
 /** Name lookups without an explicit timeout give up after this long. */
 const DEFAULT_LOOKUP_TIMEOUT_MS = 10_000;
 
@@ -59,6 +84,44 @@ export class RealHost implements Host {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
+  }
+
+  async readAt(p: string, offset: number, length: number): Promise<Buffer> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0 || length > MAX_READ_AT) {
+      throw new RangeError(`readAt ${p}: offset ${offset} / length ${length} out of range (at most ${MAX_READ_AT} bytes)`);
+    }
+    // O_DIRECT: the device's own bytes, not a page-cache copy another writer (a partition, a
+    // filesystem, another host on shared storage) could have left stale, and nothing left in the
+    // page cache. It needs the offset and length aligned to the logical block size, and memory
+    // aligned to the device's DMA alignment (up to 512 bytes, e.g. loop and virtio devices): the
+    // buffer is a WebAssembly memory, which V8 maps page-aligned. Where O_DIRECT is refused
+    // (EINVAL: tmpfs, unaligned offsets), the same bytes are read buffered.
+    const direct = fsc.O_DIRECT ?? 0;
+    const einval = (e: unknown) => (e as NodeJS.ErrnoException).code === 'EINVAL';
+    const readInto = async (flags: number, buf: Buffer): Promise<number> => {
+      const fh = await fs.open(p, flags);
+      try {
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+          if (bytesRead === 0) break; // end of the file or device
+          got += bytesRead;
+        }
+        return got;
+      } finally {
+        await fh.close();
+      }
+    };
+    if (direct && length > 0) {
+      try {
+        // Copied out of the shared scratch buffer before the next read may use it.
+        return await withScratch(length, async (b) => Buffer.from(b.subarray(0, await readInto(fsc.O_RDONLY | direct, b))));
+      } catch (e) {
+        if (!einval(e)) throw e;
+      }
+    }
+    const buf = Buffer.alloc(length);
+    return buf.subarray(0, await readInto(fsc.O_RDONLY, buf));
   }
 
   async writeFileAtomic(p: string, data: string | Buffer, opts: WriteOptions): Promise<void> {

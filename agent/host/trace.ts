@@ -48,6 +48,11 @@ export function tracingHost(inner: Host, log: DebugLog): Host {
       ),
     hardware: () => timed(() => inner.hardware(), (_r, ms) => log.debug({ ms }, 'hardware inventory')),
     readFile: (p) => inner.readFile(p),
+    readAt: (p, offset, length) =>
+      timed(
+        () => inner.readAt(p, offset, length),
+        (r, ms, err) => log.debug({ path: p, offset, length, ...(r ? { bytes: r.length } : {}), ...(err ? { error: (err as NodeJS.ErrnoException).code ?? String(err) } : {}), ms }, `read ${p}`),
+      ),
     writeFileAtomic: (p, d, o) => inner.writeFileAtomic(p, d, o),
     stat: (p) => inner.stat(p),
     mkdir: (p, m) => inner.mkdir(p, m),

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/types.ts';
 import { AgentError, EXIT } from '../errors.ts';
 import type { Host } from '../host/host.ts';
+import { FailureTracker } from './backoff.ts';
 import { stepContext } from './context.ts';
 import { type Journal, JournalWriter, type Phase } from './journal.ts';
 import { phaseWithNode } from './node-phase.ts';
@@ -71,6 +72,8 @@ export async function runDaemon(o: DaemonOptions, signal: AbortSignal): Promise<
     o.log.warn({ step: s.name }, `resuming: the previous run stopped inside step ${s.name}; re-running it (every step is idempotent)`);
   }
   const journal = new JournalWriter(ctx.store, o.steps.map((s) => s.name), bootId, previous);
+  // Counts of repeated identical failures survive a restart; the backoff does not (a restart retries at once).
+  const tracker = new FailureTracker(Date.now, previous?.steps ?? []);
   const notifier = new Notifier(o.host, o.env ?? process.env);
   const state: DaemonState = { ctx, journal, notifier, phaseChanged: false };
   let ready = false;
@@ -78,7 +81,7 @@ export async function runDaemon(o: DaemonOptions, signal: AbortSignal): Promise<
   o.log.info({ steps: o.steps.map((s) => s.name), bootId }, `castai-edge-initd starting: ${o.steps.length} steps`);
 
   while (!signal.aborted) {
-    const r = await runPass(o.steps, ctx, journal, notifier);
+    const r = await runPass(o.steps, ctx, journal, notifier, tracker);
     if (r.interrupted) break;
     if (ctx.shared.node) journal.journal.node = ctx.shared.node;
     state.phaseChanged = await journal.setPhase(phaseWithNode(phaseAfter(r, journal.journal), journal.journal.phase, ctx.shared.node));

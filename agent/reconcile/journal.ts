@@ -1,4 +1,5 @@
 import type { StateStore } from '../state/store.ts';
+import type { StepFailures } from './backoff.ts';
 
 export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 
@@ -10,6 +11,8 @@ export interface StepRecord {
   durationMs?: number;
   error?: string;
   remediation?: string;
+  /** Consecutive failures with this same error, and the backoff (./backoff.ts). */
+  failures?: StepFailures;
 }
 
 export type Phase = 'JOINING' | 'READY' | 'DEGRADED' | 'TEARING_DOWN' | 'DELETED';

@@ -1,5 +1,6 @@
 import { AgentError } from '../errors.ts';
 import { describeReadiness } from '../k0s/node-readiness.ts';
+import { BACKOFF_CAP_MS, BackingOff, type FailureTracker, type StepFailures } from './backoff.ts';
 import type { JournalWriter } from './journal.ts';
 import type { Notifier } from './notify.ts';
 import type { Step, StepContext } from './step.ts';
@@ -26,7 +27,14 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
 /** A step running longer than this shows in `systemctl status` (STATUS=[i/n] step…). */
 export const STATUS_AFTER_MS = 1000;
 
-export async function runPass(steps: Step[], ctx: StepContext, journal: JournalWriter, notifier?: Notifier): Promise<PassResult> {
+/** " (3rd failure in a row since …; the same plan is applied again after …, or at once when it changes)" */
+export function failuresNote(f: StepFailures | undefined): string {
+  if (!f || f.count < 2) return '';
+  const nth = `${f.count}${f.count % 100 >= 11 && f.count % 100 <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][f.count % 10] ?? 'th')}`;
+  return ` (${nth} failure in a row since ${f.since}${f.retryAt ? `; the same plan is applied again after ${f.retryAt}, or at once when it changes` : ''})`;
+}
+
+export async function runPass(steps: Step[], ctx: StepContext, journal: JournalWriter, notifier?: Notifier, tracker?: FailureTracker): Promise<PassResult> {
   const n = steps.length;
   const durations: Record<string, number> = {};
   let changed = false;
@@ -47,12 +55,14 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
     // `systemctl status` shows a step only when it takes a while: each notification is a
     // systemd-notify process, and a steady-state step is over in well under a second.
     const slow = notifier ? setTimeout(() => void notifier.status(`${tag}…`).catch(() => {}), STATUS_AFTER_MS) : undefined;
+    ctx.beforeApply = tracker ? (key) => tracker.beforeApply(step.name, key) : undefined;
     try {
       const r = await step.run(ctx).finally(() => clearTimeout(slow));
       const ms = Math.round(performance.now() - started);
       durations[step.name] = ms;
       changed ||= r.changed;
-      await journal.update(step.name, { state: r.state, message: r.summary, durationMs: ms, error: undefined, remediation: undefined }, { flush });
+      tracker?.succeeded(step.name);
+      await journal.update(step.name, { state: r.state, message: r.summary, durationMs: ms, error: undefined, remediation: undefined, failures: undefined }, { flush });
       ctx.log.info({ step: step.name, durationMs: ms, changed: r.changed }, `${tag}: ${r.summary} (${secs(ms)})`);
       if (ctx.shared.edgeRemoved) {
         // The edge was deleted: the rest of the pass must not (re)build anything; the daemon tears down.
@@ -63,10 +73,20 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
     } catch (e) {
       const ms = Math.round(performance.now() - started);
       durations[step.name] = ms;
+      if (e instanceof BackingOff) {
+        // The same plan failed recently: nothing was applied; the step stays failed with its last error.
+        await journal.update(step.name, { state: 'failed', message: 'backing off: the same plan failed', error: e.lastError, durationMs: ms, failures: e.failures });
+        ctx.log.debug({ step: step.name, failures: e.failures }, `${tag}: not applied: ${e.message}`);
+        return { ok: false, changed, failedStep: step.name, interrupted: false, durations };
+      }
       const message = e instanceof Error ? e.message : String(e);
       const remediation = e instanceof AgentError ? e.remediation : undefined;
-      await journal.update(step.name, { state: 'failed', message: 'failed', error: message, durationMs: ms, ...(remediation ? { remediation } : {}) });
-      ctx.log.error({ step: step.name, durationMs: ms, err: e instanceof AgentError ? undefined : e, remediation }, `${tag}: FAILED: ${message}${remediation ? ` — fix: ${remediation}` : ''} (${secs(ms)})`);
+      const failures = tracker?.failed(step.name, message);
+      await journal.update(step.name, { state: 'failed', message: 'failed', error: message, durationMs: ms, ...(remediation ? { remediation } : {}), failures });
+      ctx.log.error({ step: step.name, durationMs: ms, err: e instanceof AgentError ? undefined : e, remediation, ...(failures && failures.count > 1 ? { failures } : {}) }, `${tag}: FAILED: ${message}${remediation ? ` — fix: ${remediation}` : ''} (${secs(ms)})${failuresNote(failures)}`);
+      // Said once, when a backoff starts: the passes in between re-plan quietly.
+      if (failures?.count === 2 && failures.retryAt)
+        ctx.log.warn({ step: step.name, failures }, `${step.name}: failed the same way twice in a row; the same plan is not applied again before ${failures.retryAt} (backoff doubles each time, at most ${BACKOFF_CAP_MS / 60_000} min), but at once when the plan changes or the agent restarts`);
       return { ok: false, changed, failedStep: step.name, interrupted: false, durations };
     }
   }
@@ -77,7 +97,7 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
 export function summaryLine(journal: JournalWriter['journal'], edgeName?: string): string {
   const failed = journal.steps.find((s) => s.state === 'failed');
   const edge = edgeName ? ` · edge ${edgeName}` : '';
-  if (failed) return `${failed.name} failed: ${failed.error ?? 'see journalctl -u castai-edge-initd'}${edge}`;
+  if (failed) return `${failed.name} failed${failed.failures && failed.failures.count > 1 ? ` ${failed.failures.count}× since ${failed.failures.since}` : ''}: ${failed.error ?? 'see journalctl -u castai-edge-initd'}${edge}`;
   const running = journal.steps.find((s) => s.state === 'running');
   if (running) return `${running.name}…${edge}`;
   const last = [...journal.steps].reverse().find((s) => s.state === 'done');

@@ -13,6 +13,12 @@ export interface StepContext {
   /** Aborted on SIGTERM: a step finishes the action it is in, then returns. */
   signal: AbortSignal;
   shared: SharedState;
+  /**
+   * Set by the runner for the step it runs: a step calls it with its plan's fingerprint right
+   * before it changes the host; it throws (BackingOff) when that very plan failed recently
+   * (./backoff.ts). Absent outside the daemon (plan, tests): apply as usual.
+   */
+  beforeApply?: (planKey: string) => void;
 }
 
 export interface SharedState {

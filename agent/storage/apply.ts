@@ -5,6 +5,7 @@
  * A plan with a refusal changes nothing: it throws before the first command.
  */
 import { AgentError, EXIT } from '../errors.ts';
+import { commandFailure, succeeded } from '../host/command-failure.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import { LVM_ENV, blkidArgs } from './inspect.ts';
 import { parseBlkidExport, parseMountinfo } from './parse.ts';
@@ -38,6 +39,16 @@ export function refusalError(plan: StoragePlan): AgentError {
   );
 }
 
+/** A fix for what the failing storage command said, when there is a more specific one than "run again". */
+export function fixForStorage(why: string[]): string | undefined {
+  const text = why.join('\n');
+  if (/busy/i.test(text)) return 'a device was busy (udev race or another user); run again, the step resumes where it stopped';
+  if (/must be larger than|too small|Insufficient (suitable )?(allocatable )?(free )?extents/i.test(text))
+    return 'the disks are too small for the volume the plan computed; check `castai-edge-initd plan`, use larger disks, then run again';
+  if (/read-only/i.test(text)) return 'a device is read-only; check it (lsblk -o NAME,RO) and run again';
+  return undefined;
+}
+
 const LONG: Record<string, number> = { 'mkfs.xfs': 600_000, lvcreate: 300_000, pvcreate: 120_000, vgcreate: 120_000, vgchange: 120_000 };
 
 export async function applyStorage(host: Host, d: StorageDesired, plan: StoragePlan, opts: ApplyOptions = {}): Promise<ApplyResult> {
@@ -53,13 +64,7 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
     const r = await host.exec(cmd, args, { timeoutMs: LONG[cmd] ?? 60_000, ...(isLvm ? { env: { ...LVM_ENV } } : {}) });
     res.ran.push(argv.join(' '));
     if (cmd === 'udevadm') return r; // settle is best effort (no udev in a container: nothing to wait for)
-    if (r.exitCode !== 0 || r.timedOut) {
-      const err = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ');
-      throw new AgentError(
-        `storage: ${what}: \`${argv.join(' ')}\` failed (${r.notFound ? 'not found' : r.timedOut ? 'timed out' : `exit ${r.exitCode}`}${err ? `: ${err}` : ''})`,
-        /busy/i.test(err) ? 'a device was busy (udev race or another user); run again, the step resumes where it stopped' : 'run again after fixing the cause; the step resumes where it stopped (state in the state dir)',
-      );
-    }
+    if (!succeeded(r)) throw commandFailure(argv, r, { what: `storage: ${what}`, fix: 'run again after fixing the cause; the step resumes where it stopped (state in the state dir)', fixFor: fixForStorage, notFoundFix: 'install it (Debian: apt-get install lvm2 xfsprogs), then run again' });
     return r;
   };
 
@@ -67,7 +72,7 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
     const r = await host.exec('blkid', blkidArgs(lvPath), { timeoutMs: 30_000 });
     res.ran.push(['blkid', ...blkidArgs(lvPath)].join(' '));
     if (r.exitCode === 2) return {};
-    if (r.exitCode !== 0) throw new AgentError(`storage: cannot probe ${lvPath} (blkid exit ${r.exitCode}: ${r.stderr.trim()})`, 'check that the volume group is active: vgchange -ay ' + d.vgName);
+    if (r.exitCode !== 0) throw commandFailure(['blkid', ...blkidArgs(lvPath)], r, { what: `storage: cannot probe ${lvPath}`, fix: 'check that the volume group is active: vgchange -ay ' + d.vgName });
     const kv = parseBlkidExport(r.stdout);
     return { ...(kv.TYPE ? { type: kv.TYPE } : {}), ...(kv.UUID ? { uuid: kv.UUID } : {}) };
   };

@@ -11,9 +11,13 @@
  *   blkid -p -o export <our LV>    the filesystem UUID for the mount unit (skipped when the LV is
  *                                  mounted at our mount point as xfs and the state file has its UUID)
  *   systemctl is-enabled <unit>
+ * and, without a process:
+ *   /sys/block/<disk>/queue/{minimum,optimal}_io_size, alignment_offset   LVM's PV alignment (./layout.ts)
+ *   sample reads of each whole NVMe disk (auto-discovery only)             "provably empty" (./content.ts)
  */
 import path from 'node:path';
-import { AgentError } from '../errors.ts';
+import type { AgentError } from '../errors.ts';
+import { commandFailure } from '../host/command-failure.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import {
   LVS_FIELDS,
@@ -28,8 +32,9 @@ import {
   parseVgs,
   parseWipefs,
 } from './parse.ts';
+import { readContent } from './content.ts';
 import { isFsUuid } from './unit.ts';
-import { LSBLK_COLUMNS, type BlockDevice, type DiskProbe, type LvmReport, type StorageActual, type StorageDesired, type StorageState } from './types.ts';
+import { LSBLK_COLUMNS, type BlockDevice, type DiskProbe, type LvmReport, type StorageActual, type StorageDesired, type StorageState, type Topology } from './types.ts';
 
 /** Commands inspect may run: none of them changes the host (used by tests with FakeHost.mutations()). */
 export const READ_ONLY_COMMANDS: ReadonlySet<string> = new Set(['lsblk', 'wipefs', 'blkid', 'pvs', 'vgs', 'lvs', 'readlink']);
@@ -55,13 +60,31 @@ export function isNvme(d: Pick<BlockDevice, 'name' | 'tran'>): boolean {
 }
 
 function failed(cmd: string, args: string[], r: ExecResult): AgentError {
-  const why = r.notFound ? 'not found' : r.timedOut ? 'timed out' : `exit ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / ')}`;
-  return new AgentError(`storage: \`${[cmd, ...args].join(' ')}\` failed (${why})`, r.notFound ? `install it (Debian: apt-get install util-linux lvm2 xfsprogs)` : 'run the command by hand to see the full error');
+  return commandFailure([cmd, ...args], r, { what: 'storage', fix: 'run the command by hand to see the full error', notFoundFix: 'install it (Debian: apt-get install util-linux lvm2 xfsprogs)' });
 }
 
-async function probeDisk(host: Host, dev: string): Promise<DiskProbe> {
-  const [w, b] = await Promise.all([host.exec('wipefs', wipefsArgs(dev), { timeoutMs: 30_000 }), host.exec('blkid', blkidArgs(dev), { timeoutMs: 30_000 })]);
-  const probe: DiskProbe = { signatures: [], blkid: {} };
+/** LVM's inputs for a new PV's alignment, from sysfs (absent files read as "not reported"). */
+async function topology(host: Host, kname: string): Promise<Topology> {
+  const num = async (p: string) => {
+    const n = Number((await host.readFile(`/sys/block/${kname}/${p}`))?.trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  };
+  const [minIo, optIo, alignOffset] = await Promise.all([num('queue/minimum_io_size'), num('queue/optimal_io_size'), num('alignment_offset')]);
+  return { ...(minIo ? { minIo } : {}), ...(optIo ? { optIo } : {}), ...(alignOffset ? { alignOffset } : {}) };
+}
+
+/** Disks whose structure alone already makes them unsafe need no content reads (nor a fingerprint). */
+const needsContent = (d: BlockDevice): boolean => d.children.length === 0 && !d.ro && d.size > 0;
+
+async function probeDisk(host: Host, d: BlockDevice, auto: boolean): Promise<DiskProbe> {
+  const dev = d.path;
+  const [w, b, topo, content] = await Promise.all([
+    host.exec('wipefs', wipefsArgs(dev), { timeoutMs: 30_000 }),
+    host.exec('blkid', blkidArgs(dev), { timeoutMs: 30_000 }),
+    topology(host, d.kname),
+    auto && needsContent(d) ? readContent(host, dev, d.size) : undefined,
+  ]);
+  const probe: DiskProbe = { signatures: [], blkid: {}, ...(content ? { content } : {}), ...(Object.keys(topo).length ? { topology: topo } : {}) };
   const errors: string[] = [];
   if (w.exitCode === 0) {
     try {
@@ -164,11 +187,11 @@ export async function inspectStorage(host: Host, desired: StorageDesired): Promi
   const requested = new Set((desired.devices ?? []).map((e) => resolved[e] ?? e));
   const toProbe = blockDevices
     .filter((d) => d.type === 'disk' && (isNvme(d) || requested.has(d.path) || requested.has(`/dev/${d.kname}`)))
-    .filter((d) => !ourPvs.has(d.path))
-    .map((d) => d.path);
-  const probed = await mapLimit(toProbe, 8, (dev) => probeDisk(host, dev));
+    .filter((d) => !ourPvs.has(d.path));
+  const auto = desired.devices === undefined;
+  const probed = await mapLimit(toProbe, 8, (d) => probeDisk(host, d, auto));
   const probes: Record<string, DiskProbe> = {};
-  toProbe.forEach((dev, i) => (probes[dev] = probed[i]!));
+  toProbe.forEach((d, i) => (probes[d.path] = probed[i]!));
 
   const actual: StorageActual = {
     blockDevices,

@@ -12,7 +12,9 @@
  * unsafe disks are skipped with a note.
  */
 import path from 'node:path';
+import { hex } from './content.ts';
 import { isNvme } from './inspect.ts';
+import { LVM_EXTENT_BYTES, XFS_MIN_BYTES, extentsOf, planLayout, type Layout, type LayoutDisk } from './layout.ts';
 import { renderMountUnit } from './unit.ts';
 import {
   STORAGE_DEFAULTS,
@@ -231,6 +233,20 @@ function judge(c: Ctx, disk: BlockDevice, explicit: boolean): { info: DiskInfo }
   }
   reasons.push(...mountUses(c, disk));
 
+  // Auto-discovery takes only a disk that is provably empty: no signature AND zeros where data
+  // would show first (./content.ts, docs/decisions/0170). NVME_DEVICES is the operator's choice, and
+  // disks our state file records as ours keep their own rule (rebuilt when blank, see planStorage).
+  const recorded = c.a.state?.vgName === c.d.vgName && c.a.state.devices.includes(disk.path);
+  if (!explicit && !reasons.length && !ourPv && !oursHalfMade && !recorded && probe) {
+    const content = probe.content;
+    if (!content) reasons.push('its content was not read; refusing to guess');
+    else if (content.error) reasons.push(`could not read it to prove it empty (${content.error}); refusing to guess`);
+    else if (content.nonZero)
+      reasons.push(
+        `no known signature, but it holds data: non-zero bytes at offset ${hex(content.nonZero.offset)} (in ${content.nonZero.where}); auto-discovery takes only disks that read as zeros where data would show first. To use it anyway (its data is lost), list it in NVME_DEVICES`,
+      );
+  }
+
   let verdict: DiskVerdict;
   if (reasons.length) verdict = { kind: 'unsafe', reasons };
   else if (ourPv) verdict = { kind: 'ours', reason: `physical volume of our volume group ${c.d.vgName} (tag ${c.d.tag})` };
@@ -274,7 +290,12 @@ function refusal(plan: Omit<StoragePlan, 'refused' | 'summary' | 'actions'>, act
 
 const lvPathOf = (d: StorageDesired) => `/dev/${d.vgName}/${d.lvName}`;
 
-export function lvcreateArgs(d: StorageDesired, stripes: number): string[] {
+/**
+ * The LV gets exactly the extents the plan computed (`-l <extents>`, not `100%FREE`): what `plan`
+ * shows is what `lvs` reports, byte for byte, or lvcreate fails loudly (and the next pass plans from
+ * the volume group's real extents) — never a different size in silence.
+ */
+export function lvcreateArgs(d: StorageDesired, stripes: number, extents: number): string[] {
   return [
     '--yes',
     '--wipesignatures',
@@ -285,19 +306,19 @@ export function lvcreateArgs(d: StorageDesired, stripes: number): string[] {
     d.lvName,
     ...(stripes > 1 ? ['-i', String(stripes), '-I', d.stripeSize] : []),
     '-l',
-    '100%FREE',
+    String(extents),
     d.vgName,
   ];
 }
 
 export const SETTLE: string[] = ['udevadm', 'settle', '--timeout=30'];
 
-/** Actions that build the volume from blank disks (or finish a half-made one). */
-function createActions(c: Ctx, disks: DiskInfo[], why: string, haveVg: boolean): StorageAction[] {
+/** Actions that build the volume from blank disks (or finish a half-made one), on exactly the layout's disks. */
+function createActions(c: Ctx, disks: DiskInfo[], layout: Layout, why: string, haveVg: boolean): StorageAction[] {
   const d = c.d;
   const devices = disks.map((x) => x.path).sort();
-  const total = disks.reduce((s, x) => s + x.size, 0);
-  const n = devices.length;
+  const total = layout.pvs.reduce((s, x) => s + x.extents * LVM_EXTENT_BYTES, 0);
+  const n = layout.stripes;
   const out: StorageAction[] = [];
   if (!haveVg) {
     out.push({
@@ -331,13 +352,18 @@ function createActions(c: Ctx, disks: DiskInfo[], why: string, haveVg: boolean):
       devices,
     });
   }
+  const per = layout.pvs[0]?.used ?? 0;
+  const size = `${layout.lvExtents} extents × ${humanSize(LVM_EXTENT_BYTES)} = ${layout.lvBytes} bytes (${humanSize(layout.lvBytes)})`;
   out.push({
     kind: 'storage.lvcreate',
     device: lvPathOf(d),
-    sizeBytes: total,
-    description: n > 1 ? `create ${n}-stripe LV ${d.vgName}/${d.lvName} (stripe ${d.stripeSize}, 100% of the VG)` : `create linear LV ${d.vgName}/${d.lvName} (100% of the VG)`,
-    reason: n > 1 ? `${n} disks striped for throughput; a ${d.stripeSize} stripe avoids the xfs log-stripe warning` : 'one disk: a plain LV',
-    commands: [['lvcreate', ...lvcreateArgs(d, n)], SETTLE],
+    sizeBytes: layout.lvBytes,
+    description: n > 1 ? `create ${n}-stripe LV ${d.vgName}/${d.lvName} (stripe ${d.stripeSize}): ${size}` : `create linear LV ${d.vgName}/${d.lvName}: ${size}`,
+    reason:
+      n > 1
+        ? `${n} disks striped for throughput, ${per} extents from each (a stripe is as large as the smallest disk); a ${d.stripeSize} stripe avoids the xfs log-stripe warning`
+        : 'one disk: a plain LV',
+    commands: [['lvcreate', ...lvcreateArgs(d, n, layout.lvExtents)], SETTLE],
     devices,
   });
   out.push(mkfsAction(c, 'fresh'));
@@ -504,10 +530,10 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
     if (!a.tools.mkfsXfs && kinds.has('storage.mkfs')) r.push(refuse(undefined, undefined, 'mkfs.xfs is not installed; install it: apt-get install xfsprogs'));
     return r;
   };
-  const done = (actions: StorageAction[], summary: string): StoragePlan => {
+  const done = (actions: StorageAction[], summary: string, layout?: Layout): StoragePlan => {
     const missing = needTools(actions);
     if (missing.length) return refusal(base, missing);
-    return { ...base, actions, refused: false, summary: actions.length ? summary : 'nothing to do' };
+    return { ...base, ...(layout ? { layout } : {}), actions, refused: false, summary: actions.length ? summary : 'nothing to do' };
   };
 
   // --- our VG exists: never rebuilt, only completed, activated and mounted ---
@@ -537,9 +563,25 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
     const lv = c.ourLv;
     if (!lv) {
       const pvInfos = pvs.map((p) => disks.find((x) => x.path === p) ?? { path: p, name: path.basename(p), size: 0, model: null, serial: null, nvme: true, root: false, verdict: { kind: 'ours', reason: '' } as DiskVerdict });
-      actions.push(...createActions(c, pvInfos, 'finish our volume', true));
-      actions.push(...finishActions(c, pvs, pvs.length, true));
-      return done(actions, `finish ${vg.vgName}: create LV, mkfs, mount`);
+      // The volume group exists: its PVs' real extents (pv_size is pe_count x the extent size), not an estimate.
+      const layout = planLayout(
+        pvs.map((p) => {
+          const pv = a.lvm.pvs.find((x) => x.pvName === p);
+          return { path: p, size: pvInfos.find((x) => x.path === p)!.size || (pv?.pvSize ?? 0), extents: Math.floor((pv?.pvSize ?? 0) / LVM_EXTENT_BYTES) };
+        }),
+        'all',
+      );
+      if (layout.lvBytes < XFS_MIN_BYTES)
+        return refusal({ ...base, layout }, [
+          refuse(
+            lvPathOf(d),
+            layout.lvBytes,
+            `our volume group ${vg.vgName} (${list(pvs)}) holds ${describeLayout(layout)}: below xfs's minimum of ${humanSize(XFS_MIN_BYTES)} (${XFS_MIN_BYTES} bytes), which mkfs.xfs refuses ("Filesystem must be larger than 300MB"). To start over on larger disks: castai-edge-initd reset --yes-really-reset --remove-volume-group`,
+          ),
+        ]);
+      actions.push(...createActions(c, pvInfos, layout, 'finish our volume', true));
+      actions.push(...finishActions(c, pvs, layout.stripes, true));
+      return done(actions, `finish ${vg.vgName}: create LV (${humanSize(layout.lvBytes)}), mkfs, mount`, layout);
     }
     if (!lv.kernelMajMin) {
       actions.push({
@@ -566,15 +608,24 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   // --- no VG of ours ---
   const st = a.state;
   const halfMade = disks.filter((x) => x.verdict.kind === 'ours');
-  let candidates: DiskInfo[];
-  if (explicit) candidates = requested.map((r) => judged.get(r.path)!);
+  let pool: DiskInfo[];
+  if (explicit) pool = requested.map((r) => judged.get(r.path)!);
   else {
-    candidates = disks.filter((x) => x.verdict.kind === 'eligible' || x.verdict.kind === 'ours');
+    pool = disks.filter((x) => x.verdict.kind === 'eligible' || x.verdict.kind === 'ours');
     for (const x of disks) {
       if (x.verdict.kind === 'unsafe') notes.push(`skipping ${x.path} (${humanSize(x.size)}): ${x.verdict.reasons.join('; ')}`);
       else if (x.verdict.kind === 'not-candidate' && x.nvme) notes.push(`skipping ${x.path} (${humanSize(x.size)}): ${x.verdict.reason}`);
     }
   }
+  // The layout (./layout.ts): NVME_DEVICES uses every listed disk; auto-discovery the set that gives
+  // the largest volume. A build we started and recorded is resumed on exactly its recorded disks.
+  const toLayout = (x: DiskInfo): LayoutDisk => ({ path: x.path, size: x.size, extents: extentsOf(x.size, a.probes[x.path]?.topology) });
+  const intent = st?.vgName === d.vgName && st.phase === 'creating' && halfMade.length > 0 && st.devices.every((p) => pool.some((x) => x.path === p)) ? st.devices : undefined;
+  const layout = planLayout(
+    pool.filter((x) => !intent || intent.includes(x.path)).map(toLayout),
+    explicit || intent ? 'all' : 'best',
+  );
+  const candidates = pool.filter((x) => layout.pvs.some((p) => p.path === x.path));
   const candPaths = candidates.map((x) => x.path).sort();
 
   if (st && st.vgName === d.vgName) {
@@ -592,7 +643,7 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
         refuse(
           d.vgName,
           undefined,
-          `${d.stateFile} records volume group ${d.vgName} on ${list(recorded)} (${detail}), but ${explicit ? 'NVME_DEVICES now lists' : 'the eligible NVMe disks are now'} ${list(candPaths) || 'none'} and the volume group is gone; never rebuilt silently on a different set. If the old volume is really gone for good, remove ${d.stateFile} (or run castai-edge-initd reset --yes-really-reset --remove-volume-group) and run again`,
+          `${d.stateFile} records volume group ${d.vgName} on ${list(recorded)} (${detail}), but ${explicit ? 'NVME_DEVICES now lists' : 'auto-discovery would now use'} ${list(candPaths) || 'none'} and the volume group is gone; never rebuilt silently on a different set. If the old volume is really gone for good, remove ${d.stateFile} (or run castai-edge-initd reset --yes-really-reset --remove-volume-group) and run again`,
         ),
       ]);
     }
@@ -602,6 +653,28 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
     notes.push(`no eligible NVMe disk${explicit ? '' : ' (auto-discovery)'}: k0s keeps ${d.mountPoint} on the root disk`);
     return { ...base, actions: [], refused: false, summary: 'skipped: no eligible NVMe disk; k0s uses the root disk' };
   }
+
+  // What the layout leaves unused, in numbers.
+  if (layout.leftOut.length) {
+    const all = planLayout(pool.map(toLayout), 'all');
+    notes.push(
+      `blank NVMe disk${layout.leftOut.length > 1 ? 's' : ''} ${list(layout.leftOut.map((x) => `${x.path} (${humanSize(x.size)})`))} not used: striping ${layout.leftOut.length > 1 ? 'them' : 'it'} in too would give ${humanSize(all.lvBytes)} instead of ${humanSize(layout.lvBytes)} (a stripe is as large as the smallest disk); ${layout.leftOut.length > 1 ? 'they stay' : 'it stays'} untouched. To choose the disks yourself, list them in NVME_DEVICES`,
+    );
+  }
+  if (layout.mismatchBytes > 0) {
+    const per = layout.pvs[0]!.used;
+    const spare = layout.pvs.filter((x) => x.extents > per).map((x) => `${humanSize((x.extents - per) * LVM_EXTENT_BYTES)} of ${x.path}`);
+    notes.push(`disks of unequal size: each stripe takes ${humanSize(per * LVM_EXTENT_BYTES)} (the smallest disk's extents), so ${list(spare)} stay${spare.length > 1 ? '' : 's'} unused (${humanSize(layout.mismatchBytes)} in all)`);
+  }
+
+  // Too small for xfs: refused (or, in auto-discovery, left alone) before anything is written.
+  if (layout.lvBytes < XFS_MIN_BYTES) {
+    const why = `${describeLayout(layout)}: below xfs's minimum of ${humanSize(XFS_MIN_BYTES)} (${XFS_MIN_BYTES} bytes), which mkfs.xfs (xfsprogs ≥ 5.19) refuses ("Filesystem must be larger than 300MB")`;
+    if (explicit) return refusal({ ...base, layout }, [refuse(lvPathOf(d), layout.lvBytes, `NVME_DEVICES (${list(candPaths)}) would give ${why}. List larger disks, or more of them`)]);
+    notes.push(`no volume made: the blank NVMe disk${candidates.length > 1 ? 's' : ''} would give ${why}; k0s keeps ${d.mountPoint} on the root disk`);
+    return { ...base, layout, actions: [], refused: false, summary: `skipped: the blank NVMe disks give ${humanSize(layout.lvBytes)}, below xfs's ${humanSize(XFS_MIN_BYTES)} minimum; k0s uses the root disk` };
+  }
+
   const rebuild = st?.phase === 'ready' && st.vgName === d.vgName && sameSet(st.devices, candPaths);
   const why = rebuild
     ? `rebuild: our volume group ${d.vgName} recorded on ${list(candPaths)} is gone and these disks are blank (instance store after stop/start)`
@@ -610,9 +683,20 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
       : explicit
         ? 'listed in NVME_DEVICES'
         : 'auto-discovered';
-  const actions = [...createActions(c, candidates, why, false), ...finishActions(c, candPaths, candPaths.length, true)];
-  const n = candidates.length;
-  return done(actions, `${rebuild ? 'rebuild' : 'create'} ${n > 1 ? `${n}-stripe` : 'linear'} LV ${d.vgName}/${d.lvName} on ${list(candPaths)} (${humanSize(candidates.reduce((s, x) => s + x.size, 0))}), xfs, mounted at ${d.mountPoint}`);
+  const actions = [...createActions(c, candidates, layout, why, false), ...finishActions(c, candPaths, layout.stripes, true)];
+  const n = layout.stripes;
+  return done(
+    actions,
+    `${rebuild ? 'rebuild' : 'create'} ${n > 1 ? `${n}-stripe` : 'linear'} LV ${d.vgName}/${d.lvName} on ${list(candPaths)} (${humanSize(layout.lvBytes)}; ${humanSize(layout.unusedBytes)} of the disks unused), xfs, mounted at ${d.mountPoint}`,
+    layout,
+  );
+}
+
+/** "180 MiB (3 stripes × 15 extents of 4 MiB over /dev/a, /dev/b, /dev/c)" */
+function describeLayout(l: Layout): string {
+  const per = l.pvs[0]?.used ?? 0;
+  const over = list(l.pvs.map((x) => x.path));
+  return `${humanSize(l.lvBytes)} (${l.lvBytes} bytes: ${l.stripes > 1 ? `${l.stripes} stripes × ` : ''}${per} extent${per === 1 ? '' : 's'} of ${humanSize(LVM_EXTENT_BYTES)} over ${over})`;
 }
 
 // ---------------------------------------------------------------- describe

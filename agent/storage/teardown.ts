@@ -12,6 +12,7 @@ import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { LVM_ENV, inspectStorage, wantsLink } from './inspect.ts';
 import { parseMountinfo } from './parse.ts';
+import { censusPath } from './quick.ts';
 import type { StorageActual, StorageDesired } from './types.ts';
 
 const requiresLink = (d: StorageDesired) => `/etc/systemd/system/${d.k0sUnit}.requires/${d.unitName}`;
@@ -91,7 +92,7 @@ export function planTeardown(d: StorageDesired, a: StorageActual, o: TeardownOpt
     }
   }
   if (o.removeVolumeGroup && a.state && !actions.some((x) => x.kind === 'storage.refuse'))
-    actions.push({ kind: 'storage.forget', description: `remove ${d.stateFile}`, reason: 'the recorded volume no longer exists' });
+    actions.push({ kind: 'storage.forget', description: `remove ${d.stateFile} (and the disk census beside it)`, reason: 'the recorded volume no longer exists' });
   if (!o.removeVolumeGroup && vg) notes.push(`volume group ${vg.vgName} kept (deactivated); add --remove-volume-group to remove it`);
   return { actions, notes };
 }
@@ -150,10 +151,17 @@ export async function teardownStorage(host: Host, d: StorageDesired, o: Teardown
       case 'storage.remove-vg':
         for (const argv of a.commands ?? []) await exec(argv);
         break;
-      case 'storage.forget':
+      case 'storage.forget': {
         await host.remove(d.stateFile);
         ran.push(`remove ${d.stateFile}`);
+        // The disk census (./census.ts) describes disks around a volume that is gone.
+        const census = censusPath(d);
+        if (await host.stat(census)) {
+          await host.remove(census);
+          ran.push(`remove ${census}`);
+        }
         break;
+      }
       case 'storage.refuse':
         throw new AgentError(`storage teardown: ${a.description}: ${a.reason}`, 'remove the other LVs yourself, then run reset again');
     }

@@ -6,6 +6,8 @@
  * docs/decisions/0050-storage-safety.md for the rules.
  */
 import type { Action } from '../subsystem.ts';
+import type { ContentProbe } from './content.ts';
+import type { Layout } from './layout.ts';
 
 /** Names of what we create. "Ours" is proven only by the LVM tag. */
 export const STORAGE_DEFAULTS = {
@@ -75,6 +77,20 @@ export interface DiskProbe {
   blkid: Record<string, string>;
   /** A probe failed (e.g. permission denied): treated as "unknown content", never as blank. */
   error?: string;
+  /**
+   * Auto-discovery only: what the sample reads of the disk found (./content.ts). Absent for disks
+   * that are unsafe by their structure alone (children, read-only, size 0) and with NVME_DEVICES.
+   */
+  content?: ContentProbe;
+  /** The I/O topology LVM aligns a new PV to (/sys/block/<name>/queue and alignment_offset). */
+  topology?: Topology;
+}
+
+/** Bytes, from sysfs; 0 or absent = not reported. */
+export interface Topology {
+  minIo?: number;
+  optIo?: number;
+  alignOffset?: number;
 }
 
 /** One line of /proc/self/mountinfo. */
@@ -213,6 +229,8 @@ export interface StorageAction extends Action {
 
 export interface StoragePlan {
   actions: StorageAction[];
+  /** The volume a create plan makes: stripes, the LV's exact size, what stays unused (./layout.ts). */
+  layout?: Layout;
   /** Info lines: skipped disks, zero candidates, unused new disks... */
   notes: string[];
   disks: DiskInfo[];

@@ -190,6 +190,7 @@ describe('storage in the VM lab (real NVMe, LVM, xfs, systemd)', () => {
       'vgremove --yes castai-edge',
       'pvremove --yes /dev/nvme0n1 /dev/nvme1n1',
       'remove /var/lib/castai-edge-initd/storage.json',
+      'remove /var/lib/castai-edge-initd/storage-disks.json', // the disk census the run kept
     ]);
     expect((await vm.exec('findmnt /var/lib/k0s')).exitCode).not.toBe(0);
     expect((await vm.exec('test -e /etc/systemd/system/var-lib-k0s.mount')).exitCode).not.toBe(0);

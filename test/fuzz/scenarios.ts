@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FakeHost } from '../../agent/host/fake.ts';
+import { parseLsblk } from '../../agent/storage/parse.ts';
 import { blkidArgs, lsblkArgs, lvsArgs, pvsArgs, READ_ONLY_COMMANDS, vgsArgs, wipefsArgs } from '../../agent/storage/inspect.ts';
 import { runStorageStep } from '../../agent/storage/index.ts';
 import { GiB, StorageSim, TB } from '../fixtures/storage/sim.ts';
@@ -105,6 +106,13 @@ export function storageHost(s: StorageScenario, opts: { exit?: Partial<Record<'l
     const p = s.probes[dev]?.blkid ?? (dev.startsWith('/dev/castai-edge/') ? s.lvBlkid : undefined);
     return p ? r(p.stdout, x.blkid ?? p.exitCode) : { exitCode: 2 };
   });
+  // The disks' bytes (readAt): fresh disks read as zeros; with a fuzzed lsblk that does not parse, none.
+  try {
+    const walk = (ds: ReturnType<typeof parseLsblk>): void => ds.forEach((d) => (h.blocks.set(d.path, { size: d.size, read: (_o, l) => Buffer.alloc(l) }), walk(d.children)));
+    walk(parseLsblk(s.lsblk));
+  } catch {
+    /* no disk to read: every probe of content fails, which is never "empty" */
+  }
   h.setFile('/proc/self/mountinfo', s.mountinfo);
   h.setFile('/proc/swaps', s.swaps);
   h.setFile('/usr/sbin/mkfs.xfs', '(simulated binary)', 0o755);

@@ -42,7 +42,8 @@ describe('create', () => {
       'pvcreate /dev/nvme1n1',
       'pvcreate /dev/nvme2n1',
       'vgcreate --addtag castai-edge-initd castai-edge /dev/nvme1n1 /dev/nvme2n1',
-      'lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l 100%FREE castai-edge',
+      // 2 x 915527 extents: floor((3.84e12 - 1 MiB pe_start) / 4 MiB) per disk
+      'lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l 1831054 castai-edge',
       'udevadm settle --timeout=30',
       'mkfs.xfs -K -L castai-k0s /dev/castai-edge/k0s',
       `mkdir /etc/systemd/system`,
@@ -50,6 +51,7 @@ describe('create', () => {
       'systemctl daemon-reload',
       'systemctl enable --now var-lib-k0s.mount',
       `write ${STATE} 600`,
+      `write ${STATE_DIR}/storage-disks.json 600`, // the disk census for the steady-state check (no other NVMe disk here)
     ]);
     expect(sim.lvs[0]).toMatchObject({ stripes: 2, devices: ['/dev/nvme1n1', '/dev/nvme2n1'], tags: ['castai-edge-initd'] });
     expect(sim.host.files.get(UNIT)!.data).toContain(`What=/dev/disk/by-uuid/${uuid}`);
@@ -62,7 +64,7 @@ describe('create', () => {
     const sim = new StorageSim([StorageSim.nvme(1), StorageSim.nvme(2)]);
     await runStorageStep(sim.host, cfg(['/dev/nvme2n1']), STATE_DIR);
     const cmds = mutatingLines(sim).filter((l) => /^(pv|vg|lv)create/.test(l));
-    expect(cmds).toEqual(['pvcreate /dev/nvme2n1', 'vgcreate --addtag castai-edge-initd castai-edge /dev/nvme2n1', 'lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -l 100%FREE castai-edge']);
+    expect(cmds).toEqual(['pvcreate /dev/nvme2n1', 'vgcreate --addtag castai-edge-initd castai-edge /dev/nvme2n1', 'lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -l 915527 castai-edge']);
     expect(sim.lvs[0]).toMatchObject({ stripes: 1, devices: ['/dev/nvme2n1'] });
     expect(sim.host.execLines().some((l) => l.includes('nvme1n1') && !/^(wipefs|blkid)/.test(l))).toBe(false);
   });
@@ -71,8 +73,9 @@ describe('create', () => {
     const sim = new StorageSim([StorageSim.nvme(1), StorageSim.nvme(2)]);
     const { plan } = await planStorageStep(sim.host, cfg(), STATE_DIR);
     const lv = plan.actions.find((a) => a.kind === 'storage.lvcreate')!;
-    expect(lv).toMatchObject({ device: '/dev/castai-edge/k0s', sizeBytes: 2 * 3.84e12 });
-    expect(lv.commands![0]).toEqual(['lvcreate', '--yes', '--wipesignatures', 'y', '--addtag', 'castai-edge-initd', '--name', 'k0s', '-i', '2', '-I', '256k', '-l', '100%FREE', 'castai-edge']);
+    // The LV's real size (what lvs reports), not the disks' sum: 2 x 915527 extents of 4 MiB.
+    expect(lv).toMatchObject({ device: '/dev/castai-edge/k0s', sizeBytes: 1831054 * 4 * 1024 ** 2 });
+    expect(lv.commands![0]).toEqual(['lvcreate', '--yes', '--wipesignatures', 'y', '--addtag', 'castai-edge-initd', '--name', 'k0s', '-i', '2', '-I', '256k', '-l', '1831054', 'castai-edge']);
     expect(JSON.parse(JSON.stringify(plan)).actions.length).toBe(plan.actions.length);
     expect(sim.host.mutations(READ_ONLY_COMMANDS)).toEqual([]); // plan changes nothing
   });
@@ -275,7 +278,7 @@ describe('crash mid-way: the next run resumes', () => {
     sim.failures.clear();
     sim.host.calls.length = 0;
     await runStorageStep(sim.host, cfg(), STATE_DIR);
-    expect(mutatingLines(sim)[0]).toBe('lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l 100%FREE castai-edge');
+    expect(mutatingLines(sim)[0]).toBe('lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l 1831054 castai-edge');
   });
 
   test('our LV holding a non-xfs filesystem is never reformatted', async () => {
@@ -325,6 +328,7 @@ describe('teardown (reset)', () => {
       'vgremove --yes castai-edge',
       'pvremove --yes /dev/nvme1n1 /dev/nvme2n1',
       `remove ${STATE}`,
+      `remove ${STATE_DIR}/storage-disks.json`,
     ]);
     expect(sim.pvs.size).toBe(0);
     // and the disks are blank again: a fresh run creates from scratch

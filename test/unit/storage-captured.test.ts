@@ -15,6 +15,8 @@ const d = desiredFromConfig({ stateDir: '/var/lib/castai-edge-initd' });
 const probe = (name: string, blkidExit0 = true): DiskProbe => ({
   signatures: parseWipefs(fixture(`vm/wipefs.${name}.json`)),
   blkid: blkidExit0 ? parseBlkidExport(fixture(`vm/blkid.${name}.txt`)) : {},
+  // The sample reads of a fresh lab disk (derived, not captured: a sparse disk image reads as zeros).
+  ...(name === 'nvme-blank' ? { content: { bytes: 6 * 1024 ** 2, fingerprint: 'fresh' } } : {}),
 });
 
 /** The VM with nvme0n1, nvme1n1 blank; nvme2n1 ext4 holding a file; nvme3n1 GPT + 1 partition; nvme4n1 an md RAID1 member. */
@@ -86,7 +88,7 @@ describe('captured lab VM: foreign data on three of five NVMe disks', () => {
   test('NVME_DEVICES with one blank disk: linear LV on it only', () => {
     const p = planStorage({ ...d, devices: ['/dev/nvme1n1'] }, foreignVm());
     expect(p.actions.filter((a) => a.kind === 'storage.pvcreate').map((a) => a.device)).toEqual(['/dev/nvme1n1']);
-    expect(p.actions.find((a) => a.kind === 'storage.lvcreate')!.commands![0]).toEqual(['lvcreate', '--yes', '--wipesignatures', 'y', '--addtag', 'castai-edge-initd', '--name', 'k0s', '-l', '100%FREE', 'castai-edge']);
+    expect(p.actions.find((a) => a.kind === 'storage.lvcreate')!.commands![0]).toEqual(['lvcreate', '--yes', '--wipesignatures', 'y', '--addtag', 'castai-edge-initd', '--name', 'k0s', '-l', '255', 'castai-edge']);
   });
 });
 

@@ -186,7 +186,8 @@ describe('auto-discovery (NVME_DEVICES unset): unsafe disks are skipped with a n
     expect(r.plan.actions).toEqual([]);
     expect(r.summary).toBe('skipped: no eligible NVMe disk; k0s uses the root disk');
     expect(r.plan.notes.join('\n')).toMatch(/k0s keeps \/var\/lib\/k0s on the root disk/);
-    expect(sim.host.mutations(READ_ONLY_COMMANDS)).toEqual([]);
+    // Nothing on any disk; only the disk census in our state dir (for the steady-state check).
+    expect(sim.host.mutations(READ_ONLY_COMMANDS).filter((c) => c.kind !== 'mkdir')).toEqual([expect.objectContaining({ kind: 'write', path: `${STATE_DIR}/storage-disks.json` })]);
   });
 
   test('no NVMe at all (this dev host: vda only)', async () => {

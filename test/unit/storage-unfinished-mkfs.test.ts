@@ -107,6 +107,7 @@ describe('crash inside mkfs.xfs, then a reboot: the next pass converges', () => 
       'systemctl daemon-reload',
       'systemctl enable --now var-lib-k0s.mount',
       `write ${STATE}`,
+      `write ${STATE_DIR}/storage-disks.json`, // the disk census for the steady-state check
     ]);
     const newUuid = sim.lvs[0]!.fs!.uuid;
     expect(newUuid).not.toBe(halfUuid);

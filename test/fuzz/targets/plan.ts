@@ -123,6 +123,9 @@ async function checkStorage(scenarios: StorageScenario[], c: StorageCase): Promi
         const probe = actual.probes[node.path];
         assert(probe && !probe.error, `pvcreate planned on ${d} without a clean probe`);
         assert(probe.signatures.length === 0 && !probe.blkid.TYPE && !probe.blkid.PTTYPE, `pvcreate planned on ${d}, which carries a signature`);
+        // Auto-discovery: only a disk proven empty (its sample reads all zeros), unless our state records it.
+        const recorded = actual.state?.devices.includes(node.path) ?? false;
+        if (!nvmeDevices && !recorded) assert(probe.content && !probe.content.error && !probe.content.nonZero, `pvcreate planned on ${d} in auto-discovery without reading it empty`);
         assert(node.children.length === 0 && node.mountpoints.length === 0 && !node.ro && node.size > 0, `pvcreate planned on ${d}, which has children/mounts/ro/size 0`);
         assert(!actual.mounts.some((m) => m.majMin === node.majMin) && !actual.swaps.includes(node.path), `pvcreate planned on mounted/swap disk ${d}`);
       }

@@ -1,0 +1,90 @@
+/**
+ * One failure format for a command that failed: the command, how it ended, the lines of its output
+ * that EXPLAIN the failure (not its usage text, not its last lines), and a fix.
+ *
+ *   storage: mkfs.xfs /dev/castai-edge/k0s: `mkfs.xfs -K -L castai-k0s /dev/castai-edge/k0s` failed
+ *   (exit 1): Filesystem must be larger than 300MB.  — fix: <remediation>
+ *
+ * Written as the candidate for the one run-and-throw helper issue 17 merges the others into
+ * (storage inspect/apply use it now; wireguard's `checked`, k0s's `run`, gpu's `unexpected` and
+ * storage teardown's `run` are the same idea with their own wording).
+ * docs/decisions/0172-command-failure-format.md.
+ */
+import { AgentError, EXIT } from '../errors.ts';
+import type { ExecOptions, ExecResult, Host } from './host.ts';
+
+/** A line where a usage text starts: it and everything after it in that stream explain nothing. */
+const USAGE_START = /^\s*(usage|USAGE|Usage)\s*:|^Try '.*--help'|^Try ".*--help"|^See '.*--help'/;
+/** Lines that are never the reason (LVM's fd-leak notice when a parent leaks a descriptor). */
+const NOISE = [/^File descriptor \d+ \(.*\) leaked on \S+ invocation/, /^\s*WARNING: This metadata update is NOT backed up\.?$/];
+/** Words of a reason. When a tool prints more lines than fit, these are the ones kept. */
+const REASON =
+  /\b(error|fail(ed|ure)?|fatal|cannot|can't|couldn't|could not|unable|must|invalid|illegal|not found|no such|denied|not permitted|insufficient|too (small|large|big|many|few|long)|refus|exceed|busy|in use|already|exist|read-only|unknown|unsupported|unrecognized|missing|wrong|bad|mismatch|timed? ?out|no space|corrupt)/i;
+
+/** At most this many explaining lines, each at most MAX_LINE characters. */
+export const MAX_LINES = 4;
+const MAX_LINE = 300;
+
+function usefulLines(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    if (USAGE_START.test(raw)) break;
+    const line = raw.trim();
+    if (!line || NOISE.some((n) => n.test(line))) continue;
+    out.push(line.length > MAX_LINE ? `${line.slice(0, MAX_LINE - 1)}…` : line);
+  }
+  return out;
+}
+
+/**
+ * The lines of a failed command's output that say why: stderr before stdout, usage text and noise
+ * dropped, duplicates once. When there are more than `max`, the ones that read like a reason are
+ * kept (in order); when none does, the last ones.
+ */
+export function explainingLines(r: Pick<ExecResult, 'stdout' | 'stderr'>, max = MAX_LINES): string[] {
+  const lines = [...new Set([...usefulLines(r.stderr), ...usefulLines(r.stdout)])];
+  if (lines.length <= max) return lines;
+  const reasons = lines.filter((l) => REASON.test(l));
+  return reasons.length ? reasons.slice(0, max) : lines.slice(-max);
+}
+
+/** True when the output was nothing but a usage text (a wrong option or argument). */
+function onlyUsage(r: Pick<ExecResult, 'stdout' | 'stderr'>): boolean {
+  return explainingLines(r).length === 0 && [r.stderr, r.stdout].some((t) => t.split(/\r?\n/).some((l) => USAGE_START.test(l)));
+}
+
+/** How the command ended, in words: "exit 1", "timed out", "not found". */
+export function howItEnded(r: Pick<ExecResult, 'exitCode' | 'timedOut' | 'notFound'>): string {
+  return r.notFound ? 'not found' : r.timedOut ? 'timed out' : `exit ${r.exitCode}`;
+}
+
+export interface FailureOptions {
+  /** What was being done, as the message's prefix: "storage: pvcreate /dev/nvme1n1". */
+  what: string;
+  /** The fix when no more specific one applies. */
+  fix: string;
+  /** A more specific fix from the explaining lines (e.g. "busy" -> wait and retry). */
+  fixFor?: (why: string[], r: ExecResult) => string | undefined;
+  /** The fix when the program is not installed (default: the generic fix). */
+  notFoundFix?: string;
+  exitCode?: number;
+}
+
+/** The AgentError for a failed command, in the one format. argv never carries a secret (host.ts), so it is shown. */
+export function commandFailure(argv: readonly string[], r: ExecResult, o: FailureOptions): AgentError {
+  const why = r.notFound ? [] : explainingLines(r);
+  const detail = why.length ? `: ${why.join(' / ')}` : r.notFound ? '' : onlyUsage(r) ? ': it printed only its usage text (an option or argument it does not accept)' : ', no output';
+  const fix = r.notFound ? (o.notFoundFix ?? o.fix) : (o.fixFor?.(why, r) ?? o.fix);
+  return new AgentError(`${o.what}: \`${argv.join(' ')}\` failed (${howItEnded(r)}${detail})`, fix, o.exitCode ?? EXIT.RUNTIME);
+}
+
+/** True when the command succeeded. */
+export const succeeded = (r: ExecResult): boolean => r.exitCode === 0 && !r.timedOut && !r.notFound;
+
+/** Run a command; throw the one-format AgentError unless it succeeded. */
+export async function runChecked(host: Host, argv: readonly [string, ...string[]], opts: ExecOptions, o: FailureOptions): Promise<ExecResult> {
+  const [cmd, ...args] = argv;
+  const r = await host.exec(cmd, args, opts);
+  if (!succeeded(r)) throw commandFailure(argv, r, o);
+  return r;
+}
