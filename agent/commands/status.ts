@@ -4,6 +4,7 @@ import { JournalWriter } from '../reconcile/journal.ts';
 import { summaryLine } from '../reconcile/runner.ts';
 import { StateStore } from '../state/store.ts';
 import type { CommandContext } from './context.ts';
+import { controlPlaneStatus, printControlPlaneStatus } from './status-control-plane.ts';
 
 interface WireguardStatus {
   latestHandshakeSeconds: number | null;
@@ -29,6 +30,7 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     lastError: journal?.lastError ?? null,
     wireguard: wg ?? null,
     k0sworker: { active: k0sActive, state: k0s.notFound ? 'systemctl not found' : k0s.stdout.trim() || `unknown (${k0s.stderr.trim().split('\n')[0] ?? ''})` },
+    ...(await controlPlaneStatus(ctx.host, cfg, store)),
   };
   if (opts.json) {
     ctx.out(JSON.stringify(doc, null, 2));
@@ -38,6 +40,7 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
   if (doc.edge) ctx.out(`edge:       ${doc.edge.name ?? '?'} (${doc.edge.id ?? '?'})`);
   ctx.out(`phase:      ${doc.phase ?? '-'}${doc.updatedAt ? `   (updated ${doc.updatedAt})` : ''}`);
   ctx.out(`k0sworker:  ${doc.k0sworker.state}`);
+  printControlPlaneStatus(doc, ctx.out);
   ctx.out(`wireguard:  ${wg ? (wg.latestHandshakeSeconds === null ? 'no handshake yet' : `last handshake ${wg.latestHandshakeSeconds}s ago, rx ${wg.rxBytes} B, tx ${wg.txBytes} B`) : '-'}`);
   if (doc.steps.length) {
     ctx.out('\nSTEP        STATE     TIME     MESSAGE');
