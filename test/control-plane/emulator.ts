@@ -729,7 +729,7 @@ export class ControlPlaneEmulator {
    * Node (and NodeRestriction forbids it to change its own taints later), so label/taint changes on
    * a re-registration are applied to the existing Node by the control plane, which holds cluster
    * credentials: the previously registered user labels/taints are removed, the new ones set; the
-   * control plane's own labels win on conflict. Sources: docs/decisions/0133.
+   * control plane's own labels win on conflict. Sources: docs/decisions/0132, 0134.
    */
   private patchNodeOnReregister(edge: EdgeRecord, before: Record<string, unknown>, after: Record<string, unknown>): void {
     const node = [...this.nodes.values()].find((n) => n.edgeId === edge.id);
