@@ -5,13 +5,14 @@
  * garbage/truncated bodies, slow answers, 401, then get-edge answering nginx's HTML 404 and an
  * EDGE_NOT_FOUND for another edge (5 minutes each: never a teardown). While those 404 windows
  * wait, a second guest with the SAME machine-id runs the one-liner and is refused (409). Last, a
+ * label/taint change (the one-liner again) reaches the Node without restarting k0sworker, and a
  * real DELETE tears the node down within two polls. The SHORT timings (90 s outage); `make
  * chaos-faults` runs the same campaign with the issue's 5-minute outage and prints the numbers as JSON.
  * Scenario code and the bounds' derivation: test/e2e/api-faults-fixture.ts,
  * docs/decisions/0120-api-fault-injection.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentLog, waitFor } from './join-fixture.ts';
+import { agentLog, guestNow, journalTail, oneLiner, waitFor, waitPass } from './join-fixture.ts';
 import { machineIdClone, type CloneResult } from './machine-id-clone.ts';
 import {
   agentRequests,
@@ -171,7 +172,37 @@ describe('API faults against a joined node (real agent service in the VM lab)', 
   });
 });
 
-describe('after all of it, a real DELETE still tears the node down (issue 14 item 1)', () => {
+describe('after all of it: a label change, then a real DELETE', () => {
+  it('changing labels and taints (edit the env file, re-run the one-liner): the control plane patches the Node, k0sworker is not restarted, status shows what was accepted (issue 14 item 3)', async () => {
+    const lab = f!;
+    const edge = lab.cp.edgeOf(lab.vm.machineId)!;
+    const k0s = () => lab.vm.sh('systemctl show -p MainPID -p NRestarts -p ActiveEnterTimestampMonotonic k0sworker');
+    const before = await k0s();
+    const since = (await guestNow(lab.vm)) * 1000;
+    const agentPid = Number((await lab.vm.sh('systemctl show -p MainPID --value castai-edge-initd')).trim());
+    await lab.vm.sh("sed -i -e 's/^INITD_KUBERNETES_LABELS=.*/INITD_KUBERNETES_LABELS=env=e2e-changed/' -e 's/^INITD_KUBERNETES_TAINTS=.*/INITD_KUBERNETES_TAINTS=changed=yes:NoSchedule/' /root/edge.env");
+    const inst = await lab.vm.exec(oneLiner(lab.cp), { timeoutMs: 600_000 });
+    expect(inst.exitCode, inst.stderr).toBe(0);
+    const node = await waitFor(
+      'the Node at the control plane to carry the new labels',
+      async () => lab.cp.snapshot().nodes.find((n) => n.nodeName === edge.name && n.labels.env === 'e2e-changed'),
+      300_000,
+      () => journalTail(lab.vm),
+      3000,
+    );
+    expect(node.labels['example.com/rack']).toBeUndefined(); // the old user label is gone
+    expect(node.labels['omni.cast.ai/edge-id']).toBe(edge.id); // the control plane's own stay
+    expect(node.taints).toEqual([{ key: 'changed', value: 'yes', effect: 'NoSchedule' }]);
+    // A whole pass of the restarted agent (the installer restarts it: new token), k0s step included …
+    await waitPass(lab.vm, since, 300_000, (p) => p.pid !== agentPid && p.complete && p.steps.k0s !== undefined);
+    // … and k0sworker was neither restarted nor reinstalled.
+    expect(await k0s()).toBe(before);
+    const st = JSON.parse((await lab.vm.exec('castai-edge-initd status --json')).stdout) as { nodeLabels?: { labels: Record<string, string>; taints: unknown[]; pending: unknown } };
+    expect(st.nodeLabels?.labels.env).toBe('e2e-changed');
+    expect(st.nodeLabels?.taints).toEqual([{ key: 'changed', value: 'yes', effect: 'NoSchedule' }]);
+    expect(st.nodeLabels?.pending).toBeNull();
+  }, 900_000);
+
   it('the operator\'s DELETE: teardown within two polls, then DELETED and the node is gone', async () => {
     const lab = f!;
     const edge = lab.cp.edgeOf(lab.vm.machineId)!;
