@@ -12,7 +12,7 @@ import { REGISTER_META_FILE, type RegisterMeta, userLabels } from '../reconcile/
 import type { StateStore } from '../state/store.ts';
 
 export interface ControlPlaneStatus {
-  controlPlane: (ControlPlaneHealth & { removalFirstSeenAt?: string }) | null;
+  controlPlane: (Omit<ControlPlaneHealth, 'key'> & { removalFirstSeenAt?: string }) | null;
   /** What the control plane accepted for the Node (it applies them), and what is still pending. */
   nodeLabels: {
     labels: Record<string, string>;
@@ -38,8 +38,9 @@ export async function controlPlaneStatus(host: Host, cfg: AgentConfig, store: St
     const pending = same(want.labels, meta.accepted.labels) && same(want.taints, meta.accepted.taints) ? null : want;
     nodeLabels = { labels: meta.accepted.labels, taints: meta.accepted.taints, acceptedAt: meta.accepted.at, pending };
   }
+  const { key: _key, ...shown } = health ?? ({} as ControlPlaneHealth); // key: the agent's grouping of outages, not for operators
   return {
-    controlPlane: health ? { ...health, ...(sighting ? { removalFirstSeenAt: sighting.firstAt } : {}) } : null,
+    controlPlane: health ? { ...shown, ...(sighting ? { removalFirstSeenAt: sighting.firstAt } : {}) } : null,
     nodeLabels,
   };
 }
