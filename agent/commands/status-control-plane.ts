@@ -59,6 +59,6 @@ export function printControlPlaneStatus(doc: ControlPlaneStatus, out: (line: str
   if (n) {
     out(`labels:     ${kv(n.labels)}   (accepted by the control plane ${n.acceptedAt}; it applies them to the Node)`);
     out(`taints:     ${tt(n.taints)}`);
-    if (n.pending) out(`pending:    labels ${kv(n.pending.labels)}, taints ${tt(n.pending.taints)} — not accepted by the control plane yet (re-registration needs a valid INITD_BOOTSTRAP_TOKEN: re-run a fresh init script)`);
+    if (n.pending) out(`pending:    labels ${kv(n.pending.labels)}, taints ${tt(n.pending.taints)} — not accepted by the control plane yet (re-registration needs a valid INITD_BOOTSTRAP_TOKEN: re-run a fresh init script, then systemctl restart castai-edge-initd)`);
   }
 }

@@ -5,7 +5,7 @@
  * garbage/truncated bodies, slow answers, 401, then get-edge answering nginx's HTML 404 and an
  * EDGE_NOT_FOUND for another edge (5 minutes each: never a teardown). While those 404 windows
  * wait, a second guest with the SAME machine-id runs the one-liner and is refused (409). Last, a
- * label/taint change (the one-liner again) reaches the Node without restarting k0sworker, and a
+ * label/taint change (env file, one-liner, agent restart) reaches the Node without restarting k0sworker, and a
  * real DELETE tears the node down within two polls. The SHORT timings (90 s outage); `make
  * chaos-faults` runs the same campaign with the issue's 5-minute outage and prints the numbers as JSON.
  * Scenario code and the bounds' derivation: test/e2e/api-faults-fixture.ts,
@@ -173,7 +173,7 @@ describe('API faults against a joined node (real agent service in the VM lab)', 
 });
 
 describe('after all of it: a label change, then a real DELETE', () => {
-  it('changing labels and taints (edit the env file, re-run the one-liner): the control plane patches the Node, k0sworker is not restarted, status shows what was accepted (issue 14 item 3)', async () => {
+  it('changing labels and taints (edit the env file, re-run the one-liner, restart the agent): the control plane patches the Node, k0sworker is not restarted, status shows what was accepted (issue 14 item 3)', async () => {
     const lab = f!;
     const edge = lab.cp.edgeOf(lab.vm.machineId)!;
     const k0s = () => lab.vm.sh('systemctl show -p MainPID -p NRestarts -p ActiveEnterTimestampMonotonic k0sworker');
@@ -181,8 +181,11 @@ describe('after all of it: a label change, then a real DELETE', () => {
     const since = (await guestNow(lab.vm)) * 1000;
     const agentPid = Number((await lab.vm.sh('systemctl show -p MainPID --value castai-edge-initd')).trim());
     await lab.vm.sh("sed -i -e 's/^INITD_KUBERNETES_LABELS=.*/INITD_KUBERNETES_LABELS=env=e2e-changed/' -e 's/^INITD_KUBERNETES_TAINTS=.*/INITD_KUBERNETES_TAINTS=changed=yes:NoSchedule/' /root/edge.env");
+    // The documented steps (README, "Change labels"): a fresh one-liner (a fresh bootstrap token; the
+    // installer does not restart for a new token alone), then restart the agent to read the env file.
     const inst = await lab.vm.exec(oneLiner(lab.cp), { timeoutMs: 600_000 });
     expect(inst.exitCode, inst.stderr).toBe(0);
+    await lab.vm.sh('systemctl restart castai-edge-initd', { timeoutMs: 300_000 });
     const node = await waitFor(
       'the Node at the control plane to carry the new labels',
       async () => lab.cp.snapshot().nodes.find((n) => n.nodeName === edge.name && n.labels.env === 'e2e-changed'),
@@ -193,7 +196,7 @@ describe('after all of it: a label change, then a real DELETE', () => {
     expect(node.labels['example.com/rack']).toBeUndefined(); // the old user label is gone
     expect(node.labels['omni.cast.ai/edge-id']).toBe(edge.id); // the control plane's own stay
     expect(node.taints).toEqual([{ key: 'changed', value: 'yes', effect: 'NoSchedule' }]);
-    // A whole pass of the restarted agent (the installer restarts it: new token), k0s step included …
+    // A whole pass of the restarted agent, k0s step included …
     await waitPass(lab.vm, since, 300_000, (p) => p.pid !== agentPid && p.complete && p.steps.k0s !== undefined);
     // … and k0sworker was neither restarted nor reinstalled.
     expect(await k0s()).toBe(before);

@@ -261,7 +261,7 @@ export function registerStep(): Step {
         } catch (e) {
           if (!(e instanceof AgentError && (e as { kind?: string }).kind === 'auth')) throw e;
           ctx.log.warn({ remediation: e.remediation }, `re-registration refused (${e.message}); keeping the saved registration; ${pending}`);
-          return poll(saved, ` (re-registration pending: bootstrap token rejected, fetch a fresh init script; ${pending})`);
+          return poll(saved, ` (re-registration pending: bootstrap token rejected: run a fresh init script, then restart the agent; ${pending})`);
         }
       }
       if (!ctx.cfg.bootstrapToken) {
