@@ -5,10 +5,8 @@
  * configuration asks for, which may still be pending. Reads only.
  */
 import type { Taint } from '../api/types.ts';
-import type { AgentConfig } from '../config/types.ts';
-import type { Host } from '../host/host.ts';
 import { CONTROL_PLANE_FILE, type ControlPlaneHealth, NOT_FOUND_MIN_GAP_MS, type NotFoundSighting, REMOVAL_EVIDENCE_FILE } from '../reconcile/steps/liveness.ts';
-import { REGISTER_META_FILE, type RegisterMeta, userLabels } from '../reconcile/steps/register-state.ts';
+import { REGISTER_META_FILE, type RegisterMeta } from '../reconcile/steps/register-state.ts';
 import type { StateStore } from '../state/store.ts';
 
 export interface ControlPlaneStatus {
@@ -18,26 +16,21 @@ export interface ControlPlaneStatus {
     labels: Record<string, string>;
     taints: Taint[];
     acceptedAt: string;
-    /** The configuration's labels/taints when the control plane has not accepted them yet. */
-    pending: { labels: Record<string, string>; taints: Taint[] } | null;
+    /** Labels/taints the daemon's configuration asks for that the control plane has not accepted (and why). */
+    pending: { labels: Record<string, string>; taints: Taint[]; since: string; reason: string } | null;
   } | null;
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
-export async function controlPlaneStatus(host: Host, cfg: AgentConfig, store: StateStore): Promise<ControlPlaneStatus> {
+/** Reads only the daemon's state files (not this shell's environment, which may differ from the daemon's). */
+export async function controlPlaneStatus(store: StateStore): Promise<ControlPlaneStatus> {
   const [health, sighting, meta] = await Promise.all([
     store.read<ControlPlaneHealth>(CONTROL_PLANE_FILE).catch(() => undefined),
     store.read<NotFoundSighting>(REMOVAL_EVIDENCE_FILE).catch(() => undefined),
     store.read<RegisterMeta>(REGISTER_META_FILE).catch(() => undefined),
   ]);
-  let nodeLabels: ControlPlaneStatus['nodeLabels'] = null;
-  if (meta?.accepted) {
-    const machineId = (await host.readFile('/etc/machine-id'))?.trim() ?? '';
-    const want = { labels: userLabels(cfg.labels, machineId), taints: cfg.taints };
-    const pending = same(want.labels, meta.accepted.labels) && same(want.taints, meta.accepted.taints) ? null : want;
-    nodeLabels = { labels: meta.accepted.labels, taints: meta.accepted.taints, acceptedAt: meta.accepted.at, pending };
-  }
+  const nodeLabels: ControlPlaneStatus['nodeLabels'] = meta?.accepted
+    ? { labels: meta.accepted.labels, taints: meta.accepted.taints, acceptedAt: meta.accepted.at, pending: meta.pending ?? null }
+    : null;
   const { key: _key, ...shown } = health ?? ({} as ControlPlaneHealth); // key: the agent's grouping of outages, not for operators
   return {
     controlPlane: health ? { ...shown, ...(sighting ? { removalFirstSeenAt: sighting.firstAt } : {}) } : null,
@@ -59,6 +52,6 @@ export function printControlPlaneStatus(doc: ControlPlaneStatus, out: (line: str
   if (n) {
     out(`labels:     ${kv(n.labels)}   (accepted by the control plane ${n.acceptedAt}; it applies them to the Node)`);
     out(`taints:     ${tt(n.taints)}`);
-    if (n.pending) out(`pending:    labels ${kv(n.pending.labels)}, taints ${tt(n.pending.taints)} — not accepted by the control plane yet (re-registration needs a valid INITD_BOOTSTRAP_TOKEN: re-run a fresh init script, then systemctl restart castai-edge-initd)`);
+    if (n.pending) out(`pending:    labels ${kv(n.pending.labels)}, taints ${tt(n.pending.taints)} — not accepted by the control plane since ${n.pending.since} (${n.pending.reason}): re-run a fresh init script, then systemctl restart castai-edge-initd`);
   }
 }

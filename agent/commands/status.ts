@@ -30,7 +30,7 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     lastError: journal?.lastError ?? null,
     wireguard: wg ?? null,
     k0sworker: { active: k0sActive, state: k0s.notFound ? 'systemctl not found' : k0s.stdout.trim() || `unknown (${k0s.stderr.trim().split('\n')[0] ?? ''})` },
-    ...(await controlPlaneStatus(ctx.host, cfg, store)),
+    ...(await controlPlaneStatus(store)),
   };
   if (opts.json) {
     ctx.out(JSON.stringify(doc, null, 2));

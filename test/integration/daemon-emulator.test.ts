@@ -201,11 +201,8 @@ describe('daemon against the control-plane emulator', () => {
     // status reports what the control plane accepted, with nothing pending.
     const { controlPlaneStatus } = await import('../../agent/commands/status-control-plane.ts');
     const { StateStore } = await import('../../agent/state/store.ts');
-    const cfg = await loadConfig(h, { env: { ...env, INITD_KUBERNETES_LABELS: 'env=staging', INITD_KUBERNETES_TAINTS: 'spot:NoExecute' } });
-    const st = await controlPlaneStatus(h, cfg, new StateStore(h, STATE));
+    const st = await controlPlaneStatus(new StateStore(h, STATE));
     expect(st.nodeLabels).toMatchObject({ labels: { env: 'staging', nodeID: MACHINE_ID }, taints: [{ key: 'spot', effect: 'NoExecute' }], pending: null });
-    // The original labels come back for the next test (which expects a re-registration refusal).
-    expect((await controlPlaneStatus(h, await loadConfig(h, { env }), new StateStore(h, STATE))).nodeLabels?.pending).toMatchObject({ labels: { env: 'prod' } });
   });
 
   it('an expired bootstrap token on a fresh node: clear message, and nothing written', async () => {

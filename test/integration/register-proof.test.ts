@@ -109,7 +109,7 @@ describe('removal only on proof (issue 14 item 1)', () => {
     expect(warns(lines).filter((m) => /control plane outage/.test(m))).toHaveLength(3);
     expect(warns(lines).filter((m) => /retrying in/.test(m))).toEqual([]);
     // `status` (and --json) says the node runs through an outage.
-    const st = await controlPlaneStatus(h, ctx.cfg, ctx.store);
+    const st = await controlPlaneStatus(ctx.store);
     expect(st.controlPlane).toMatchObject({ state: 'outage' });
     const out: string[] = [];
     printControlPlaneStatus(st, (l) => void out.push(l));
@@ -152,6 +152,28 @@ describe('removal only on proof (issue 14 item 1)', () => {
     await registerStep().run(ctx);
     expect(h.files.has(`${STATE}/${REMOVAL_EVIDENCE_FILE}`)).toBe(false);
     expect(ctx.shared.edgeRemoved).toBeUndefined();
+  });
+});
+
+describe('labels/taints the control plane has not accepted (issue 14 item 3)', () => {
+  it('changed labels without a valid bootstrap token: the node keeps running, status says what is pending (from the daemon\'s state, not the shell\'s environment)', async () => {
+    const { h } = await registered(mid('pending'));
+    const ctx = await stepContext(h, { ...config(emu), labels: { env: 'staging' }, taints: [{ key: 'spot', effect: 'NoExecute' }] }, logger([]), new AbortController().signal);
+    const r = await registerStep().run(ctx);
+    expect(r.summary).toMatch(/re-registration pending: no INITD_BOOTSTRAP_TOKEN; labels\/taints change pending: the Node keeps labels env=prod,nodeID=/);
+    const st = await controlPlaneStatus(ctx.store);
+    expect(st.nodeLabels).toMatchObject({ labels: { env: 'prod' }, taints: [], pending: { labels: { env: 'staging' }, taints: [{ key: 'spot', effect: 'NoExecute' }], reason: 'no INITD_BOOTSTRAP_TOKEN' } });
+    const out: string[] = [];
+    printControlPlaneStatus(st, (l) => void out.push(l));
+    expect(out.join('\n')).toMatch(/^labels: +env=prod,nodeID=\S+ +\(accepted by the control plane/m);
+    expect(out.join('\n')).toMatch(/^pending: +labels env=staging,nodeID=\S+, taints spot:NoExecute — not accepted by the control plane since \S+ \(no INITD_BOOTSTRAP_TOKEN\)/m);
+    // A second pass writes nothing new; an accepted re-registration clears it.
+    h.calls.length = 0;
+    await registerStep().run(ctx);
+    expect(h.mutations().filter((c) => c.kind === 'write' && c.path.endsWith('register-meta.json'))).toEqual([]);
+    const ctx2 = await stepContext(h, { ...ctx.cfg, bootstrapToken: emu.issueBootstrapToken() }, logger([]), new AbortController().signal);
+    await registerStep().run(ctx2);
+    expect((await controlPlaneStatus(ctx2.store)).nodeLabels).toMatchObject({ labels: { env: 'staging' }, pending: null });
   });
 });
 

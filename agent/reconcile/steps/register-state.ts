@@ -19,6 +19,12 @@ export interface RegisterMeta {
    * Node (contract §3), so this — not the configuration — is what `status` reports the Node carries.
    */
   accepted?: { labels: Record<string, string>; taints: Taint[]; at: string };
+  /**
+   * Labels/taints the configuration asks for that the control plane has not accepted yet (the
+   * re-registration was refused or could not be sent), with why; cleared by the next accepted one.
+   * Recorded by the daemon, so `status` run from a shell (without the daemon's environment) tells the truth.
+   */
+  pending?: { labels: Record<string, string>; taints: Taint[]; since: string; reason: string };
 }
 
 /** The node's labels as sent to the control plane: the operator's, plus nodeID = machine-id unless given. */

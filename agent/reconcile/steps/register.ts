@@ -255,12 +255,24 @@ export function registerStep(): Step {
         // stays pending (status says so; the Node keeps what the control plane last accepted) and
         // the node keeps running on its saved registration; a fresh init script carries a new token.
         const pending = `labels/taints change pending: the Node keeps ${meta?.accepted ? `labels ${labelsText(meta.accepted.labels)}, taints ${taintsText(meta.accepted.taints)}` : 'what the control plane last accepted'}`;
-        if (!ctx.cfg.bootstrapToken) return poll(saved, ` (re-registration pending: no INITD_BOOTSTRAP_TOKEN; ${pending})`);
+        /** Record (once per change) what the control plane has not accepted, for `status`. */
+        const markPending = async (reason: string) => {
+          if (!meta?.accepted || (sameJson(meta.accepted.labels, labels) && sameJson(meta.accepted.taints, ctx.cfg.taints))) return;
+          const p = { labels, taints: ctx.cfg.taints, reason };
+          if (meta.pending && sameJson({ labels: meta.pending.labels, taints: meta.pending.taints, reason: meta.pending.reason }, p)) return;
+          meta = { ...meta, pending: { ...p, since: new Date().toISOString() } };
+          await ctx.store.write(REGISTER_META_FILE, meta);
+        };
+        if (!ctx.cfg.bootstrapToken) {
+          await markPending('no INITD_BOOTSTRAP_TOKEN');
+          return poll(saved, ` (re-registration pending: no INITD_BOOTSTRAP_TOKEN; ${pending})`);
+        }
         try {
           return await registerNow(ctx.cfg.bootstrapToken);
         } catch (e) {
           if (!(e instanceof AgentError && (e as { kind?: string }).kind === 'auth')) throw e;
           ctx.log.warn({ remediation: e.remediation }, `re-registration refused (${e.message}); keeping the saved registration; ${pending}`);
+          await markPending('the bootstrap token was rejected (expired or revoked)');
           return poll(saved, ` (re-registration pending: bootstrap token rejected: run a fresh init script, then restart the agent; ${pending})`);
         }
       }
