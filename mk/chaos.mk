@@ -8,10 +8,11 @@ chaos: deps
 	$(NODE) scripts/chaos.ts $(CHAOS_TARGETS)
 
 # API fault injection in the VM lab (issue 9 item 2): a joined node under a 5-minute API outage
-# (refused, then black-holed), 5xx storm, 429 + Retry-After, garbage, slow answers and 401; prints
+# (refused, then black-holed), 5xx storm, 429 + Retry-After, garbage, slow answers, 401, and get-edge
+# answering nginx's HTML 404 then EDGE_NOT_FOUND for another edge (5 min each, never a teardown); prints
 # one JSON object (requests/min per endpoint, recovery, RSS, stayed joined) as its last line and
 # writes dist/chaos-faults.json. Separate from `make chaos` (it needs the VM lab and nftables;
-# about 25 min on 2 cores). See docs/decisions/0120-api-fault-injection.md.
+# about 35 min on 2 cores). See docs/decisions/0120-api-fault-injection.md and 0130.
 #   make chaos-faults CHAOS_FAULTS_ARGS="--outage-s 120 --only outage,429"
 APT_PACKAGES += nftables
 .PHONY: chaos-faults

@@ -3,14 +3,15 @@
  * `make chaos-faults` (issue 9 item 2, API faults): the API fault campaign against a JOINED node in
  * the VM lab, with the issue's 5-minute outage (half connection-refused, half black-holed) and
  * 2-minute 5xx / 429 (Retry-After 90 s) / garbage / slow / 401 faults, in sequence, against the
- * real installed agent service. Scenario code: test/e2e/api-faults-fixture.ts (shared with
+ * real installed agent service, then get-edge answering nginx's HTML 404 and an EDGE_NOT_FOUND for
+ * another edge for 5 minutes each (never a teardown). Scenario code: test/e2e/api-faults-fixture.ts (shared with
  * test/e2e/api-faults.test.ts, which asserts the same properties with short faults).
  * Design and bounds: docs/decisions/0120-api-fault-injection.md.
  *
  * Progress goes to stderr; the LAST stdout line is one JSON object (also dist/chaos-faults.json,
  * with the full per-fault detail). Exit 1 when a measured property breaks its bound.
  *
- *   node scripts/chaos-faults.ts [--outage-s N] [--fault-s N] [--retry-after-s N] [--only a,b]
+ *   node scripts/chaos-faults.ts [--outage-s N] [--fault-s N] [--retry-after-s N] [--not-found-s N] [--only a,b]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -35,6 +36,7 @@ const { values: o } = parseArgs({
     'outage-s': { type: 'string' },
     'fault-s': { type: 'string' },
     'retry-after-s': { type: 'string' },
+    'not-found-s': { type: 'string' },
     only: { type: 'string' },
   },
 });
@@ -52,6 +54,7 @@ const timings = {
   outageMs: num('outage-s', o['outage-s'], FULL_TIMINGS.outageMs / 1000) * 1000,
   faultMs: num('fault-s', o['fault-s'], FULL_TIMINGS.faultMs / 1000) * 1000,
   retryAfterSec: num('retry-after-s', o['retry-after-s'], FULL_TIMINGS.retryAfterSec),
+  notFoundMs: num('not-found-s', o['not-found-s'], FULL_TIMINGS.notFoundMs / 1000) * 1000,
 };
 const log = (s: string) => process.stderr.write(`chaos-faults: ${new Date().toISOString().slice(11, 19)} ${s}\n`);
 
@@ -70,6 +73,10 @@ function violations(c: CampaignResult): string[] {
     if (s.retryAfter && (s.retryAfter.minGapS === null || s.retryAfter.minGapS < s.retryAfter.seconds - 0.1)) out.push(`${s.name}: a request ${s.retryAfter.minGapS} s after a 429 with Retry-After ${s.retryAfter.seconds}`);
     if (s.auth && s.auth.phase !== 'DEGRADED') out.push(`${s.name}: phase ${s.auth.phase} during the 401 (expected DEGRADED)`);
     if (s.name === '401' && (s.readyS === null || s.readyS > PASS_GAP_MAX_S + 45)) out.push(`401: READY again after ${s.readyS ?? 'never'} s > ${PASS_GAP_MAX_S + 45} s`);
+    for (const p of s.probes ?? []) {
+      if (p.controlPlane !== 'outage' || !p.registerJson || p.removalEvidence) out.push(`${s.name}: ${p.label}: the agent saw ${p.controlPlane ?? 'nothing'} (register.json ${p.registerJson ? 'kept' : 'GONE'}, removal evidence ${p.removalEvidence ? 'RECORDED' : 'none'}); expected an outage`);
+    }
+    if (s.outageWarnings && s.outageWarnings.length !== s.phases.length) out.push(`${s.name}: ${s.outageWarnings.length} outage warnings for ${s.phases.length} changes (once per change)`);
   }
   if (c.agentRestarts || c.mainPidChanged) out.push(`the agent restarted (${c.agentRestarts} restarts, MainPID changed: ${c.mainPidChanged})`);
   if (c.teardownLines.length) out.push(`teardown: ${c.teardownLines.join('; ')}`);

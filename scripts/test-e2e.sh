@@ -2,7 +2,8 @@
 # `make test-e2e`: the VM end-to-end suite in two lanes, to fit CI's 45-minute budget on 2 cores.
 #
 #   lane 1 (background): test/e2e/api-faults.test.ts — one joined VM that mostly WAITS: each API
-#          fault has to span the agent's 60 s pass and 30 s heartbeat (≈ 8 of its 13 minutes);
+#          fault has to span the agent's 60 s pass and 30 s heartbeat, and the two 404 windows last
+#          5 minutes each (a machine-id clone guest boots inside them); then a real DELETE;
 #   lane 2 (foreground): every other e2e file, one after another (they are CPU-bound under TCG).
 #
 # Both lanes use their own lab (network namespace, VM names); lane 1's output is printed when both

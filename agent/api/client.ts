@@ -41,6 +41,8 @@ export type ApiErrorKind =
   | 'auth' // 401/403: stop, operator must act
   | 'rejected' // other 4xx: our request is wrong (bug or version skew)
   | 'not-found'
+  | 'not-proof' // get edge: a 404 that is not the control plane's EDGE_NOT_FOUND for this edge (proxy, LB, other edge): an outage
+  | 'conflict' // register: 409 MACHINE_ID_CONFLICT (another live edge holds this machine-id)
   | 'server' // 5xx
   | 'rate-limited' // 429
   | 'network' // connection refused/reset/dropped, DNS
@@ -62,6 +64,8 @@ export class ApiError extends AgentError {
   /** Retry-After from the server, in ms, when it sent one. */
   readonly retryAfterMs?: number;
   readonly field?: string;
+  /** 409 MACHINE_ID_CONFLICT: the edge that holds this machine-id, and when it last reported. */
+  readonly conflict?: { edgeId: string; lastSeen?: string };
   constructor(
     init: {
       kind: ApiErrorKind;
@@ -73,6 +77,7 @@ export class ApiError extends AgentError {
       credential?: CredentialKind;
       retryAfterMs?: number;
       field?: string;
+      conflict?: { edgeId: string; lastSeen?: string };
     },
     exitCode: number = EXIT.RUNTIME,
   ) {
@@ -85,6 +90,7 @@ export class ApiError extends AgentError {
     if (init.credential !== undefined) this.credential = init.credential;
     if (init.retryAfterMs !== undefined) this.retryAfterMs = init.retryAfterMs;
     if (init.field !== undefined) this.field = init.field;
+    if (init.conflict !== undefined) this.conflict = init.conflict;
   }
 }
 
@@ -113,6 +119,57 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Override the policy's attempt limit for this call. */
   maxAttempts?: number;
+  /**
+   * Log in-call retries at debug instead of warn: the caller reports the outage itself, once per
+   * change (the register step's get-edge poll), instead of a warning on every pass.
+   */
+  quietRetries?: boolean;
+}
+
+/** A google.rpc.Status error body (contract: every non-2xx), or undefined when the body is not one. */
+export interface RpcStatus {
+  code?: number;
+  message?: string;
+  details: Array<Record<string, unknown>>;
+}
+
+export function parseRpcStatus(body: Buffer | string): RpcStatus | undefined {
+  let j: unknown;
+  try {
+    j = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!j || typeof j !== 'object' || Array.isArray(j)) return undefined;
+  const o = j as Record<string, unknown>;
+  const details = Array.isArray(o.details) ? o.details.filter((d): d is Record<string, unknown> => Boolean(d) && typeof d === 'object' && !Array.isArray(d)) : [];
+  return {
+    ...(typeof o.code === 'number' ? { code: o.code } : {}),
+    ...(typeof o.message === 'string' ? { message: o.message.slice(0, 200) } : {}),
+    details,
+  };
+}
+
+/** gRPC NOT_FOUND and ALREADY_EXISTS, the codes the contract puts in these errors. */
+const RPC_NOT_FOUND = 5;
+const RPC_ALREADY_EXISTS = 6;
+
+/**
+ * Is this 404 the control plane's own EDGE_NOT_FOUND for `edgeId` (control-plane-api.md §4)?
+ * Returns undefined when it is, else why not (for the outage message). Anything else — an HTML or
+ * empty body (nginx, a load balancer), JSON without the detail, another edge id — is not proof.
+ */
+export function edgeNotFoundProblem(raw: { headers: Record<string, string | string[] | undefined>; body: Buffer }, edgeId: string): string | undefined {
+  const rpc = parseRpcStatus(raw.body);
+  if (!rpc) {
+    if (raw.body.length === 0) return 'an empty body';
+    return `a body that is not JSON (${header(raw.headers, 'content-type') ?? 'no content-type'}, ${raw.body.length} bytes, starts "${preview(raw.body)}")`;
+  }
+  const d = rpc.details.find((x) => x.reason === 'EDGE_NOT_FOUND');
+  if (!d) return `JSON without an EDGE_NOT_FOUND detail${rpc.message ? ` ("${rpc.message}")` : ''}`;
+  if (rpc.code !== RPC_NOT_FOUND) return `EDGE_NOT_FOUND with code ${rpc.code ?? 'missing'} (the API sends 5, NOT_FOUND)`;
+  if (d.edgeId !== edgeId) return `EDGE_NOT_FOUND for ${typeof d.edgeId === 'string' ? `edge ${d.edgeId.slice(0, 64)}` : 'no edge id'}, not this edge ${edgeId}`;
+  return undefined;
 }
 
 interface Credential {
@@ -272,14 +329,42 @@ export class ApiClient {
     return { created: res.status === 201, response: res.value };
   }
 
-  /** GET …/edges/{id} with the edge token. `gone` when the control plane answers 404 (the edge was removed). */
-  async getEdge(edgeToken: string, edgeId: string, call: CallOptions = {}): Promise<{ gone: false; state: EdgeState } | { gone: true }> {
+  /**
+   * GET …/edges/{id} with the edge token. `gone` only on the control plane's own JSON
+   * EDGE_NOT_FOUND naming this edge (one sighting: the register step wants two, ≥ 60 s apart).
+   * Any other 404 (an HTML or empty body, another edge id) is an ApiError of kind `not-proof`,
+   * retried like an outage; a 200 naming another edge is `invalid-response`.
+   */
+  async getEdge(edgeToken: string, edgeId: string, call: CallOptions = {}): Promise<{ gone: false; state: EdgeState } | { gone: true; edgeId: string }> {
     const url = `${this.clusterPath('v2beta')}/edges/${encodeURIComponent(edgeId)}`;
-    const res = await this.call('get edge', 'GET', url, { kind: 'edge-token', value: edgeToken }, call, undefined, (raw) =>
-      raw.status === 404 ? undefined : this.parseJson('get edge', raw, parseEdgeState),
-      [404],
-    );
-    return res.value === undefined ? { gone: true } : { gone: false, state: res.value };
+    const res = await this.call('get edge', 'GET', url, { kind: 'edge-token', value: edgeToken }, call, undefined, (raw) => {
+      if (raw.status === 404) {
+        const problem = edgeNotFoundProblem(raw, edgeId);
+        if (problem === undefined) return undefined;
+        throw new ApiError({
+          kind: 'not-proof',
+          operation: 'get edge',
+          status: 404,
+          message: `HTTP 404 that is not the control plane's EDGE_NOT_FOUND for this edge: ${problem}`,
+          remediation: 'a proxy, load balancer or ingress may be answering for the control plane (or it is mid-deploy); the node keeps running on its last known desired state and this is retried. Removal needs the control plane\'s own evidence',
+          retryable: true,
+        });
+      }
+      const state = this.parseJson('get edge', raw, parseEdgeState);
+      if (state.edge.id !== edgeId) {
+        throw new ApiError({
+          kind: 'invalid-response',
+          operation: 'get edge',
+          status: raw.status,
+          field: 'edge.id',
+          message: `the answer describes edge ${state.edge.id.slice(0, 64)}, not this edge ${edgeId}`,
+          remediation: 'a cache or proxy may be mixing answers; the node keeps its last known desired state and this is retried',
+          retryable: true,
+        });
+      }
+      return state;
+    }, [404]);
+    return res.value === undefined ? { gone: true, edgeId } : { gone: false, state: res.value };
   }
 
   /** POST …/edges/{id}:reportStatus with the edge token. */
@@ -402,6 +487,26 @@ export class ApiClient {
     }
     if (status >= 500 || status === 408 || status === 425) {
       return new ApiError({ kind: 'server', operation, status, message: `control plane error (${detail})`, remediation: 'a control-plane side problem; retried with backoff', retryable: true, ...ra });
+    }
+    if (status === 409) {
+      const rpc = parseRpcStatus(raw.body);
+      const d = rpc?.details.find((x) => x.reason === 'MACHINE_ID_CONFLICT');
+      if (d && rpc?.code === RPC_ALREADY_EXISTS) {
+        const edgeId = typeof d.edgeId === 'string' ? d.edgeId.slice(0, 64) : 'unknown';
+        const lastSeen = typeof d.lastSeen === 'string' && !Number.isNaN(Date.parse(d.lastSeen)) ? d.lastSeen : undefined;
+        return new ApiError(
+          {
+            kind: 'conflict',
+            operation,
+            status,
+            message: `machine-id conflict: edge ${edgeId} already holds this machine-id with another WireGuard key${lastSeen ? ` and reported at ${lastSeen}` : ''} (${detail})`,
+            remediation: 'give this host its own machine-id: rm /etc/machine-id && systemd-machine-id-setup, then re-run the init script',
+            retryable: false,
+            conflict: { edgeId, ...(lastSeen ? { lastSeen } : {}) },
+          },
+          EXIT.CONFIG,
+        );
+      }
     }
     if (status === 404) {
       return new ApiError({
@@ -580,6 +685,7 @@ export class ApiClient {
             remediation: err.remediation,
             retryable: true,
             ...(err.status !== undefined ? { status: err.status } : {}),
+            ...(err.field !== undefined ? { field: err.field } : {}),
           });
         }
         throw err;
@@ -611,7 +717,7 @@ export class ApiClient {
           retryable: false,
         });
       }
-      log?.warn(
+      log?.[callOpts.quietRetries ? 'debug' : 'warn'](
         { operation, attempt, maxAttempts, delayMs: delay, kind: err.kind, status: err.status },
         `${err.message}; retrying in ${(delay / 1000).toFixed(1)} s (${why}, attempt ${attempt}${Number.isFinite(maxAttempts) ? `/${maxAttempts}` : ''})`,
       );

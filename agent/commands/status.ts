@@ -5,6 +5,7 @@ import { summaryLine } from '../reconcile/runner.ts';
 import { StateStore } from '../state/store.ts';
 import type { CommandContext } from './context.ts';
 import { statusNode, statusNodeLine } from './status-node.ts';
+import { controlPlaneStatus, printControlPlaneStatus } from './status-control-plane.ts';
 
 interface WireguardStatus {
   latestHandshakeSeconds: number | null;
@@ -32,6 +33,7 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     wireguard: wg ?? null,
     k0sworker: { active: k0sActive, state: k0s.notFound ? 'systemctl not found' : k0s.stdout.trim() || `unknown (${k0s.stderr.trim().split('\n')[0] ?? ''})` },
     node,
+    ...(await controlPlaneStatus(store)),
   };
   if (opts.json) {
     ctx.out(JSON.stringify(doc, null, 2));
@@ -42,6 +44,7 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
   ctx.out(`phase:      ${doc.phase ?? '-'}${doc.updatedAt ? `   (updated ${doc.updatedAt})` : ''}`);
   ctx.out(`k0sworker:  ${doc.k0sworker.state}`);
   ctx.out(`node:       ${statusNodeLine(node)}`);
+  printControlPlaneStatus(doc, ctx.out);
   ctx.out(`wireguard:  ${wg ? (wg.latestHandshakeSeconds === null ? 'no handshake yet' : `last handshake ${wg.latestHandshakeSeconds}s ago, rx ${wg.rxBytes} B, tx ${wg.txBytes} B`) : '-'}`);
   if (doc.steps.length) {
     ctx.out('\nSTEP        STATE     TIME     MESSAGE');

@@ -90,7 +90,18 @@ export type K0sAction = Action & {
   paths?: string[];
 };
 
+/**
+ * The digest that detects drift of the installed worker. --labels and --taints are left out: the
+ * kubelet applies them only when it creates its Node, so reinstalling or restarting k0sworker for
+ * them changes nothing on the Node; later changes reach it through the control plane
+ * (re-registration, control-plane-api.md §3; docs/decisions/0132).
+ */
 export function argsDigest(args: readonly string[], version: string): string {
+  return createHash('sha256').update(JSON.stringify([version, ...args.filter((a) => !/^--(labels|taints)=/.test(a))])).digest('hex').slice(0, 16);
+}
+
+/** The digest k0s.json held before 0132 (labels and taints included): accepted, then re-recorded. */
+function legacyArgsDigest(args: readonly string[], version: string): string {
   return createHash('sha256').update(JSON.stringify([version, ...args])).digest('hex').slice(0, 16);
 }
 
@@ -209,7 +220,7 @@ export function planK0s(d: K0sDesired, a: K0sActual): K0sAction[] {
   const out: K0sAction[] = [];
   const digest = argsDigest(d.installArgs, d.version);
   const needBinary = a.binarySha256 !== d.artifact.sha256.toLowerCase();
-  const argsChanged = a.unitExists && a.recorded?.argsDigest !== digest;
+  const argsChanged = a.unitExists && a.recorded?.argsDigest !== digest && a.recorded?.argsDigest !== legacyArgsDigest(d.installArgs, d.version);
   const mustStop = a.unitActive && (argsChanged || needBinary);
   const cfg: UnitFilePlan | undefined = d.unitFiles && a.unitFiles ? planUnitFiles(d.unitFiles, a.unitFiles) : undefined;
   // Before a join, the token and the control plane are checked first: a refusal changes nothing.
@@ -225,9 +236,9 @@ export function planK0s(d: K0sDesired, a: K0sActual): K0sAction[] {
     out.push(act('k0s.download', `download k0s ${d.version} and verify sha256 ${d.artifact.sha256.slice(0, 12)}…`, a.binarySha256 ? 'installed k0s differs' : 'k0s is not installed'));
   }
   if (!a.joined) out.push(act('k0s.write-token', `write the join token to ${K0S_TOKEN_FILE} (0600)`, 'needed to join'));
-  if (mustStop) out.push(act('k0s.stop', `stop ${K0S_UNIT}`, argsChanged ? 'labels, taints or kubelet args changed' : 'k0s binary changes'));
+  if (mustStop) out.push(act('k0s.stop', `stop ${K0S_UNIT}`, argsChanged ? 'kubelet args or environment changed' : 'k0s binary changes'));
   if (!a.unitExists) out.push(act('k0s.install', 'k0s install worker', 'k0sworker is not installed'));
-  else if (argsChanged) out.push(act('k0s.reinstall', 'k0s install worker --force (service stopped first)', 'labels, taints or kubelet args changed'));
+  else if (argsChanged) out.push(act('k0s.reinstall', 'k0s install worker --force (service stopped first)', 'kubelet args or environment changed'));
   const starts = !a.unitActive || mustStop;
   if (starts) out.push(act('k0s.start', `start ${K0S_UNIT}`, a.unitActive ? 'restart after the change' : 'k0sworker is not running'));
   else if (cfg?.restart) out.push(act('k0s.restart', `daemon-reload, restart ${K0S_UNIT}`, "k0sworker's proxy environment changed"));

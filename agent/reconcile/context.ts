@@ -3,13 +3,13 @@ import type { AgentConfig } from '../config/types.ts';
 import type { Host } from '../host/host.ts';
 import { StateStore } from '../state/store.ts';
 import type { SharedState, StepContext } from './step.ts';
-import { readSavedRegistration } from './steps/register.ts';
+import { readBoundRegistration } from './steps/register.ts';
 
-/** Builds the context every step receives; loads the saved register response if there is one. */
+/** Builds the context every step receives; loads the saved register response if there is one for this control plane. */
 export async function stepContext(host: Host, cfg: AgentConfig, log: Logger, signal: AbortSignal): Promise<StepContext> {
   const store = new StateStore(host, cfg.stateDir);
   const shared: SharedState = { extraLabels: {} };
-  const reg = await readSavedRegistration(store);
+  const reg = await readBoundRegistration(store, cfg);
   if (reg) shared.registration = reg;
   return { host, cfg, store, log, signal, shared };
 }

@@ -7,6 +7,7 @@ import { JOURNAL_FILE } from './journal.ts';
 import type { StartupLogShipper } from './logship.ts';
 import { buildReport, sendReport } from './report.ts';
 import { apiClient } from './steps/api.ts';
+import { forgetLiveness } from './steps/liveness.ts';
 import { REGISTER_FILE, REGISTER_META_FILE } from './steps/register.ts';
 import { teardownNode } from './teardown.ts';
 
@@ -68,6 +69,7 @@ export function lifecycleHooks(o: LifecycleOptions): Pick<DaemonOptions, 'afterP
       if (c) await sendReport(c, d.ctx.shared, buildReport(d.journal.journal, d.ctx.shared, 'DELETED'), o.log);
       // The edge no longer exists: forget it, so a later install registers afresh.
       for (const f of [REGISTER_FILE, REGISTER_META_FILE, K0S_STATE_FILE]) await d.ctx.store.remove(f);
+      await forgetLiveness(d.ctx.store, d.ctx.shared);
       await d.journal.setPhase('DELETED');
       await d.notifier.status(failed.length ? `edge deleted; teardown had ${failed.length} problem(s), see the journal` : 'edge deleted; node torn down');
       o.log.info({ journal: d.ctx.store.path(JOURNAL_FILE) }, `teardown ${failed.length ? `finished with ${failed.length} problem(s)` : 'complete'}; disabling ${AGENT_UNIT}`);

@@ -19,7 +19,7 @@ import type { TLSSocket } from 'node:tls';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { DEFAULT_GARBAGE, type Endpoint, type FaultRule, type FaultSpec, validateFault } from './faults.ts';
+import { DEFAULT_GARBAGE, type Endpoint, type FaultRule, type FaultSpec, NGINX_404_HTML, validateFault } from './faults.ts';
 import { encodeJoinToken, newBootstrapToken } from './k0s-token.ts';
 import { k8sStatus, nodeNameOfSubject, nodeObject, type ConditionStatus, type ReadyOverride } from './kube-node.ts';
 import { generatePki, signKubeletCsr, type EmulatorPki } from './pki.ts';
@@ -101,6 +101,8 @@ export interface EdgeRecord {
   statusReports: Array<{ time: string; body: Record<string, unknown> }>;
   logEvents: Array<Record<string, unknown>>;
   deletedAt?: string;
+  /** Registrations refused with 409 MACHINE_ID_CONFLICT (same machine-id, another key, edge alive). */
+  conflicts?: Array<{ time: string; wireguardPublicKey: string; hostname: string }>;
 }
 
 export interface JoinedNode {
@@ -121,6 +123,8 @@ export interface JoinedNode {
   readyOverride?: ReadyOverride;
   /** The Ready status last served and since when (the Node's lastTransitionTime). */
   readyTransition?: { status: ConditionStatus; at: string };
+  /** When the control plane last patched labels/taints after a re-registration (contract §3). */
+  patchedAt?: string;
 }
 
 interface EdgeSecrets {
@@ -154,12 +158,23 @@ export interface EmulatorInfo {
 class HttpError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
-  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+  /** google.rpc.Status details (e.g. EDGE_NOT_FOUND, MACHINE_ID_CONFLICT). */
+  readonly details: Array<Record<string, unknown>>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}, details: Array<Record<string, unknown>> = []) {
     super(message);
     this.status = status;
     this.headers = headers;
+    this.details = details;
   }
 }
+
+/** The API's own "this edge does not exist" (contract §4): code 5 with an EDGE_NOT_FOUND detail naming the edge. */
+export function edgeNotFound(edgeId: string): HttpError {
+  return new HttpError(404, `edge ${edgeId} not found`, {}, [{ reason: 'EDGE_NOT_FOUND', edgeId }]);
+}
+
+/** Contract §3: a machine-id whose edge reported within this window keeps its WireGuard key (409 for another). */
+export const MACHINE_ID_LIVE_MS = 10 * 60_000;
 
 const GRPC_CODE: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 501: 12, 502: 14, 503: 14, 504: 4 };
 
@@ -615,8 +630,8 @@ export class ControlPlaneEmulator {
     res.end(text);
   }
 
-  private sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
-    this.send(res, status, { code: GRPC_CODE[status] ?? 2, message, details: [] }, headers);
+  private sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, details: Array<Record<string, unknown>> = []): void {
+    this.send(res, status, { code: GRPC_CODE[status] ?? 2, message, details }, headers);
   }
 
   private async handle(listener: 'api' | 'kube', req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -673,6 +688,21 @@ export class ControlPlaneEmulator {
           done(200, label);
           return;
         }
+        if (rule.kind === 'html-404') {
+          // What a front end (nginx, a load balancer, an ingress) answers for a path it has no backend for.
+          res.writeHead(404, { 'content-type': 'text/html', server: 'nginx' });
+          res.end(rule.body ?? NGINX_404_HTML);
+          done(404, label);
+          return;
+        }
+        if (rule.kind === 'edge-not-found') {
+          // The API's own EDGE_NOT_FOUND: for `edgeId` when given (another edge), else for the edge in the path.
+          const inPath = /\/edges\/([^/:]+)/.exec(url.pathname)?.[1] ?? 'unknown';
+          const e = edgeNotFound(rule.edgeId ?? inPath);
+          this.sendError(res, 404, e.message, {}, e.details);
+          done(404, label);
+          return;
+        }
         if (rule.kind === 'garbage') {
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(rule.body ?? DEFAULT_GARBAGE);
@@ -690,7 +720,7 @@ export class ControlPlaneEmulator {
       done(status);
     } catch (e) {
       const err = e instanceof HttpError ? e : new HttpError(500, `emulator bug: ${(e as Error).stack ?? String(e)}`);
-      if (!res.headersSent) this.sendError(res, err.status, err.message, err.headers);
+      if (!res.headersSent) this.sendError(res, err.status, err.message, err.headers, err.details);
       else res.destroy();
       done(err.status);
     }
@@ -735,6 +765,35 @@ export class ControlPlaneEmulator {
     }
     mark(true);
     return this.edges.get(edgeId);
+  }
+
+  /**
+   * Contract §3: the kubelet applies --node-labels and register-with-taints only when it creates its
+   * Node (and NodeRestriction forbids it to change its own taints later), so label/taint changes on
+   * a re-registration are applied to the existing Node by the control plane, which holds cluster
+   * credentials: the previously registered user labels/taints are removed, the new ones set; the
+   * control plane's own labels win on conflict. Sources: docs/decisions/0132, 0134.
+   */
+  private patchNodeOnReregister(edge: EdgeRecord, before: Record<string, unknown>, after: Record<string, unknown>): void {
+    const node = [...this.nodes.values()].find((n) => n.edgeId === edge.id);
+    if (!node) return; // not joined yet: the kubelet's first registration carries the labels
+    const oldLabels = (before.kubernetesLabels ?? {}) as Record<string, string>;
+    const newLabels = (after.kubernetesLabels ?? {}) as Record<string, string>;
+    type T = JoinedNode['taints'][number];
+    const oldTaints = (before.kubernetesTaints ?? []) as T[];
+    const newTaints = (after.kubernetesTaints ?? []) as T[];
+    if (JSON.stringify([oldLabels, oldTaints]) === JSON.stringify([newLabels, newTaints])) return;
+    const cp = (this.edgeDocument(edge, this.secrets.get(edge.id) as EdgeSecrets).node as { labels: Record<string, string> }).labels;
+    const labels = { ...node.labels };
+    for (const [k, v] of Object.entries(oldLabels)) if (!(k in newLabels) && !(k in cp) && labels[k] === v) delete labels[k];
+    Object.assign(labels, newLabels, cp);
+    const tkey = (t: T) => `${t.key}:${t.effect}`;
+    const drop = new Set(oldTaints.map(tkey));
+    const taints = [...node.taints.filter((t) => !drop.has(tkey(t))), ...newTaints];
+    const seen = new Set<string>();
+    node.labels = labels;
+    node.taints = taints.filter((t) => (seen.has(tkey(t)) ? false : (seen.add(tkey(t)), true)));
+    node.patchedAt = new Date().toISOString();
   }
 
   private makeJoinToken(k8sToken: string): string {
@@ -837,6 +896,18 @@ export class ControlPlaneEmulator {
         const machineId = reg.machineId as string;
         let edge = [...this.edges.values()].find((e) => e.machineId === machineId && e.phase !== 'DELETED');
         let status = 200;
+        if (edge && edge.request.wireguardPublicKey !== reg.wireguardPublicKey) {
+          // Contract §3: identity is (machineId, wireguardPublicKey). Another key for a live machine-id
+          // (a status report within 10 minutes; lastSeen = the last report) is a clone: 409, and the
+          // edge is left untouched. A silent edge takes the new key (a re-installed host).
+          const last = edge.statusReports.at(-1)?.time;
+          if (last && Date.now() - Date.parse(last) < MACHINE_ID_LIVE_MS) {
+            (edge.conflicts ??= []).push({ time: new Date().toISOString(), wireguardPublicKey: reg.wireguardPublicKey as string, hostname: reg.hostname as string });
+            throw new HttpError(409, `machine-id ${machineId} is already registered as edge ${edge.id} with another WireGuard key, and that edge reported at ${last}`, {}, [
+              { reason: 'MACHINE_ID_CONFLICT', edgeId: edge.id, lastSeen: last },
+            ]);
+          }
+        }
         if (!edge) {
           status = 201;
           const id = randomUUID();
@@ -857,6 +928,7 @@ export class ControlPlaneEmulator {
           this.secrets.set(id, { edgeToken: secret('ceet'), joinToken: { token: newBootstrapToken(), expired: false }, logKeys: [] });
         }
         edge.registrations++;
+        if (status === 200) this.patchNodeOnReregister(edge, edge.request, reg);
         edge.request = reg;
         const s = this.secrets.get(edge.id) as EdgeSecrets;
         if (s.joinToken.expired) s.joinToken = { token: newBootstrapToken(), expired: false };
@@ -876,14 +948,14 @@ export class ControlPlaneEmulator {
       case 'get-edge': {
         this.checkLocation(g(1), g(2));
         const edge = this.requireEdgeToken(cred, g(3), mark);
-        if (!edge) throw new HttpError(404, `edge ${g(3)} not found`);
+        if (!edge) throw edgeNotFound(g(3));
         this.send(res, 200, this.edgeDocument(edge, this.secrets.get(edge.id) as EdgeSecrets));
         return 200;
       }
       case 'report-status': {
         this.checkLocation(g(1), g(2));
         const edge = this.requireEdgeToken(cred, g(3), mark);
-        if (!edge) throw new HttpError(404, `edge ${g(3)} not found`);
+        if (!edge) throw edgeNotFound(g(3));
         const report = checkStatusReport(this.parseJson(body));
         edge.statusReports.push({ time: new Date().toISOString(), body: report });
         if (report.phase === 'READY' && edge.phase === 'CREATING') edge.phase = 'READY';
@@ -900,7 +972,7 @@ export class ControlPlaneEmulator {
         this.checkLocation(g(1), g(2), g(3));
         this.requireApiKey(cred, mark);
         const edge = this.edges.get(g(4));
-        if (!edge || edge.phase === 'DELETED') throw new HttpError(404, `edge ${g(4)} not found`);
+        if (!edge || edge.phase === 'DELETED') throw edgeNotFound(g(4));
         edge.phase = 'DELETING';
         this.send(res, 200, { edge: { id: edge.id, name: edge.name, phase: edge.phase } });
         return 200;

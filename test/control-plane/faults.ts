@@ -34,7 +34,11 @@ export type FaultKind =
   /** Read the request, then destroy the socket without any response. */
   | 'drop'
   /** Send 200 headers and half of the body (or of `body`), then destroy the socket. */
-  | 'truncate';
+  | 'truncate'
+  /** Answer 404 with nginx's HTML error page (or `body`; '' = empty): a front end without a backend, not the API. */
+  | 'html-404'
+  /** Answer the API's own JSON 404 EDGE_NOT_FOUND, naming `edgeId` (another edge) or, without it, the edge in the path. */
+  | 'edge-not-found';
 
 export interface FaultSpec {
   kind: FaultKind;
@@ -49,6 +53,8 @@ export interface FaultSpec {
   retryAfter?: string;
   body?: string;
   message?: string;
+  /** edge-not-found: the edge id the error names (default: the one in the request path). */
+  edgeId?: string;
 }
 
 export interface FaultRule extends FaultSpec {
@@ -56,12 +62,18 @@ export interface FaultRule extends FaultSpec {
   fired: number;
 }
 
+/**
+ * nginx's own 404 page, byte for byte: ngx_http_error_404_page followed by ngx_http_error_tail
+ * (nginx src/http/ngx_http_special_response.c; docs/decisions/0130), served as text/html.
+ */
+export const NGINX_404_HTML = '<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+
 export const DEFAULT_GARBAGE = '<html><body><h1>502 Bad Gateway</h1> not json {"edge": {"id": ';
 
 export function validateFault(spec: unknown): FaultSpec {
   if (!spec || typeof spec !== 'object') throw new Error('fault must be a JSON object');
   const s = spec as Record<string, unknown>;
-  const kinds: FaultKind[] = ['latency', 'status', 'garbage', 'drop', 'truncate'];
+  const kinds: FaultKind[] = ['latency', 'status', 'garbage', 'drop', 'truncate', 'html-404', 'edge-not-found'];
   if (!kinds.includes(s.kind as FaultKind)) throw new Error(`fault.kind must be one of ${kinds.join(', ')}, got ${JSON.stringify(s.kind)}`);
   const endpoint = (s.endpoint ?? '*') as string;
   if (endpoint !== '*' && !(ENDPOINTS as readonly string[]).includes(endpoint)) {
@@ -82,7 +94,7 @@ export function validateFault(spec: unknown): FaultSpec {
   if (status !== undefined) out.status = status;
   if (out.kind === 'latency' && out.ms === undefined) throw new Error('fault.ms is required for kind latency');
   if (out.kind === 'status' && out.status === undefined) throw new Error('fault.status is required for kind status');
-  for (const k of ['method', 'retryAfter', 'body', 'message'] as const) {
+  for (const k of ['method', 'retryAfter', 'body', 'message', 'edgeId'] as const) {
     const v = s[k];
     if (v === undefined) continue;
     if (typeof v !== 'string') throw new Error(`fault.${k} must be a string`);

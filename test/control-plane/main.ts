@@ -32,6 +32,7 @@ commands:
   requests         the request record (method, path, status, credential type; no secrets)
   edges | nodes | logs | konnectivity   registered edges, k0s-test-double joins, uploaded log events, 8132 connections
   fault add KIND   inject a fault: latency | 5xx | status | 401 | 403 | 429 | garbage | drop | truncate
+                   | html-404 (nginx's HTML 404 page) | edge-not-found (the API's JSON EDGE_NOT_FOUND; --edge-id names another edge)
   fault list | fault clear [ID]
   expire WHAT      bootstrap-tokens | log-keys | join-tokens (as if their time ran out)
   node-ready NODE STATUS   set a joined node's Ready condition: True | False | Unknown
@@ -46,7 +47,7 @@ start:    --listen ADDR (127.0.0.1)  --advertise HOST  --san NAME (repeatable)
           --bootstrap-ttl SEC (3600) --log-key-ttl SEC (3600) --wg-endpoint HOST:PORT --wg-public-key KEY
           --foreground --verbose
 fault add: --endpoint NAME ('*')  --method M  --times N  --ms N (latency)  --status N (5xx: 503, status)
-           --retry-after SECONDS|HTTP-DATE  --body TEXT (garbage)  --message TEXT
+           --retry-after SECONDS|HTTP-DATE  --body TEXT (garbage, html-404)  --message TEXT  --edge-id ID (edge-not-found)
 endpoints: install-script artifact k0s-artifact register get-edge report-status delete-edge logs
            kube-join kube-heartbeat kube-version kube-node
 `;
@@ -133,6 +134,7 @@ async function main(argv: string[]): Promise<void> {
       'retry-after': { type: 'string' },
       body: { type: 'string' },
       message: { type: 'string' },
+      'edge-id': { type: 'string' },
     },
   });
   const cmd = positionals[0];
@@ -296,17 +298,20 @@ async function main(argv: string[]): Promise<void> {
         case 'garbage':
         case 'drop':
         case 'truncate':
+        case 'html-404':
+        case 'edge-not-found':
           spec.kind = kind;
           break;
         default:
-          fail(`unknown fault kind "${kind}" (latency, 5xx, status, 401, 403, 429, garbage, drop, truncate)`);
+          fail(`unknown fault kind "${kind}" (latency, 5xx, status, 401, 403, 429, garbage, drop, truncate, html-404, edge-not-found)`);
       }
+      if (o['edge-id']) spec.edgeId = o['edge-id'];
       if (o.endpoint) spec.endpoint = o.endpoint;
       if (o.method) spec.method = o.method;
       const times = int('times', o.times as string | undefined);
       if (times !== undefined) spec.times = times;
       if (o['retry-after'] && spec.retryAfter === undefined) spec.retryAfter = o['retry-after'];
-      if (o.body) spec.body = o.body;
+      if (o.body !== undefined) spec.body = o.body;
       if (o.message) spec.message = o.message;
       return print(await admin(info, 'POST', 'faults', spec as unknown as FaultSpec));
     }

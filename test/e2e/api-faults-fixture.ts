@@ -13,7 +13,10 @@
  *   429      every agent endpoint answers 429 with Retry-After R seconds;
  *   garbage  200 with a non-JSON body, then 200 with a truncated body (socket dies mid-body);
  *   slow     every answer delayed 15 s (> the agent's 10 s request timeout);
- *   401      the edge token is rejected (get-edge and report-status answer 401): revoked key.
+ *   401      the edge token is rejected (get-edge and report-status answer 401): revoked key;
+ *   404      get-edge answers what is NOT removal evidence (issue 14 item 1): nginx's HTML 404 page,
+ *            then the API's JSON EDGE_NOT_FOUND naming ANOTHER edge, 5 minutes each: the node must
+ *            stay joined and no teardown may run (docs/decisions/0130).
  *
  * "Agent endpoints" are the ones the agent calls in steady state: register, get-edge,
  * report-status, logs. The k0s test double's kube-* endpoints are never faulted (that is the
@@ -29,7 +32,7 @@
  */
 import path from 'node:path';
 import type { FaultSpec } from '../control-plane/faults.ts';
-import { agentLog, bootJoinLab, journalTail, oneLiner, prepareGuest, UNIT, waitFor, waitJoined, WG_IFACE, type ControlPlane, type ReqRec } from './join-fixture.ts';
+import { agentLog, bootJoinLab, journalTail, oneLiner, prepareGuest, STATE_DIR, UNIT, waitFor, waitJoined, WG_IFACE, type ControlPlane, type ReqRec } from './join-fixture.ts';
 import { REPO_ROOT, type Lab, type Vm } from './lab.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -84,10 +87,15 @@ export interface CampaignTimings {
   retryAfterSec: number;
   /** Latency of the slow fault (must exceed the 10 s request timeout). */
   slowMs: number;
+  /** Each of the two 404 phases (HTML, then EDGE_NOT_FOUND for another edge). The issue asks for 5 min. */
+  notFoundMs: number;
 }
 
-export const SHORT_TIMINGS: CampaignTimings = { outageMs: 90_000, faultMs: 30_000, retryAfterSec: 40, slowMs: 15_000 };
-export const FULL_TIMINGS: CampaignTimings = { outageMs: 300_000, faultMs: 120_000, retryAfterSec: 90, slowMs: 15_000 };
+export const SHORT_TIMINGS: CampaignTimings = { outageMs: 90_000, faultMs: 30_000, retryAfterSec: 40, slowMs: 15_000, notFoundMs: 300_000 };
+export const FULL_TIMINGS: CampaignTimings = { outageMs: 300_000, faultMs: 120_000, retryAfterSec: 90, slowMs: 15_000, notFoundMs: 300_000 };
+
+/** The edge id the 404 scenario's EDGE_NOT_FOUND names: never the node's own. */
+export const OTHER_EDGE_ID = '00000000-0000-4000-8000-0000000000ff';
 
 type Apply = { kind: 'emu'; specs: FaultSpec[] } | { kind: 'net'; mode: 'refused' | 'blackhole' };
 
@@ -98,13 +106,27 @@ interface PhaseDef {
 }
 
 export interface ScenarioDef {
-  name: 'outage' | '5xx' | '429' | 'garbage' | 'slow' | '401';
+  name: 'outage' | '5xx' | '429' | 'garbage' | 'slow' | '401' | '404';
   phases: PhaseDef[];
   retryAfterSec?: number;
   /** Keep the fault on until the agent has hit it on these endpoints (a pass is ≤ 72 s away). */
   untilHit?: string[];
   /** The fault degrades the agent (401): recovery also waits for a READY status report. */
   waitReady?: boolean;
+  /** At the end of each phase, read the agent's own view (status --json, state files, journal): the 404 scenario. */
+  probe?: boolean;
+}
+
+/** What the agent itself said at the end of a 404 phase (probe): it saw an outage, not a removal. */
+export interface AgentView {
+  label: string;
+  /** `status --json` → controlPlane.state and .reason. */
+  controlPlane: string | null;
+  reason: string | null;
+  phase: string | null;
+  /** State files: register.json must stay; removal-evidence.json must not appear. */
+  registerJson: boolean;
+  removalEvidence: boolean;
 }
 
 const onAgentEndpoints = (spec: Omit<FaultSpec, 'endpoint'>): FaultSpec[] => AGENT_ENDPOINTS.map((endpoint) => ({ ...spec, endpoint }));
@@ -150,6 +172,15 @@ export function scenarios(t: CampaignTimings): ScenarioDef[] {
       phases: [{ label: 'edge token rejected (401)', ms: t.faultMs, apply: { kind: 'emu', specs: onAgentEndpoints({ kind: 'status', status: 401, message: 'edge token revoked (fault injected)' }) } }],
       untilHit: ['get-edge', 'report-status'],
       waitReady: true,
+    },
+    {
+      name: '404',
+      phases: [
+        { label: 'get-edge: nginx HTML 404', ms: t.notFoundMs, apply: { kind: 'emu', specs: [{ kind: 'html-404', endpoint: 'get-edge' }] } },
+        { label: 'get-edge: JSON EDGE_NOT_FOUND for another edge', ms: t.notFoundMs, apply: { kind: 'emu', specs: [{ kind: 'edge-not-found', endpoint: 'get-edge', edgeId: OTHER_EDGE_ID }] } },
+      ],
+      untilHit: ['get-edge'],
+      probe: true,
     },
   ];
 }
@@ -202,6 +233,9 @@ export interface ScenarioResult {
   retryAfter?: { seconds: number; minGapS: number | null; pairs: number };
   /** 401 only: the agent's phase (status --json) and its error line during the fault. */
   auth?: { phase: string | null; registerError: string | null; getEdgeMinGapS: number | null };
+  /** 404 only: the agent's view at the end of each phase, and its outage warnings (one per change, not per pass). */
+  probes?: AgentView[];
+  outageWarnings?: string[];
 }
 
 export interface MemStats {
@@ -269,10 +303,11 @@ export async function bootJoined(name: string, log: (s: string) => void = () => 
 /** Hit by a fault: a fault rule answered it, or (latency rules leave no label) it took longer than the agent waits. */
 export const isFaulted = (r: ReqRec & { fault?: string }): boolean => Boolean(r.fault) || r.durationMs >= REQUEST_TIMEOUT_S * 1000;
 
-/** Requests from the agent (the guest) to the agent endpoints, from the emulator's record. */
-export function agentRequests(cp: ControlPlane): Array<ReqRec & { t: number; fault?: string }> {
-  return (cp.snapshot().requests as Array<ReqRec & { fault?: string }>)
+/** Requests from the agent to the agent endpoints, from the emulator's record; with `ip`, only that guest's. */
+export function agentRequests(cp: ControlPlane, ip?: string): Array<ReqRec & { t: number; fault?: string }> {
+  return (cp.snapshot().requests as Array<ReqRec & { fault?: string; remote?: string }>)
     .filter((r) => (AGENT_ENDPOINTS as readonly string[]).includes(r.endpoint))
+    .filter((r) => !ip || (r.remote ?? '').replace(/^::ffff:/, '').startsWith(`${ip}:`))
     .map((r) => ({ ...r, t: Date.parse(r.time) }));
 }
 
@@ -408,6 +443,11 @@ export interface RunOptions {
   log?: (s: string) => void;
   /** Only these scenarios (default: all, in order). */
   only?: string[];
+  /**
+   * Work that runs while a scenario's fault is on (started with it, awaited before its recovery is
+   * measured): the e2e test boots its machine-id clone during the 404 windows, which only wait.
+   */
+  during?: Partial<Record<ScenarioDef['name'], (f: FaultLab) => Promise<unknown>>>;
 }
 
 export async function runCampaign(f: FaultLab, o: RunOptions): Promise<CampaignResult> {
@@ -419,7 +459,7 @@ export async function runCampaign(f: FaultLab, o: RunOptions): Promise<CampaignR
   const campaignStart = Date.now();
   const results: ScenarioResult[] = [];
   try {
-    for (const def of defs) results.push(await runScenario(f, def, log));
+    for (const def of defs) results.push(await runScenario(f, def, log, o.during?.[def.name]));
   } finally {
     await emuFaults(f, { clear: true }).catch(() => undefined);
     await netClear(f).catch(() => []);
@@ -455,16 +495,19 @@ async function applyPhase(f: FaultLab, p: PhaseDef, previous: PhaseDef | undefin
   }
 }
 
-async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => void): Promise<ScenarioResult> {
+async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => void, during?: (f: FaultLab) => Promise<unknown>): Promise<ScenarioResult> {
   log(`fault ${def.name}: ${def.phases.map((p) => `${p.label} ${Math.round(p.ms / 1000)} s`).join(', ')}`);
   const netTimes: number[] = [];
   const phaseOut: ScenarioResult['phases'] = [];
   const start = Date.now();
   let prev: PhaseDef | undefined;
   let auth: ScenarioResult['auth'];
+  const probes: AgentView[] = [];
+  let side: Promise<unknown> | undefined;
   for (const [i, p] of def.phases.entries()) {
     const ps = Date.now();
     await applyPhase(f, p, prev, netTimes);
+    if (i === 0 && during) side = during(f).then((v) => ({ ok: true, v }), (e: unknown) => ({ ok: false, e }));
     const isLast = i === def.phases.length - 1;
     let until = ps + p.ms;
     await sleep(Math.max(0, until - Date.now()));
@@ -472,12 +515,18 @@ async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => vo
       // Keep the fault on until every listed endpoint was hit by it (a reconcile pass is ≤ 72 s away).
       const capped = Date.now() + (PASS_GAP_MAX_S + 45) * 1000;
       for (;;) {
-        const hit = agentRequests(f.cp).filter((r) => r.t >= start && isFaulted(r));
+        const hit = agentRequests(f.cp, f.vm.ip).filter((r) => r.t >= start && isFaulted(r));
         if (def.untilHit.every((e) => hit.some((r) => r.endpoint === e)) || Date.now() > capped) break;
         await sleep(2000);
       }
     }
     if (def.name === '401' && isLast) auth = await authState(f, start);
+    if (def.probe) {
+      // Keep the phase on until the agent has met it at least once (a pass is ≤ 72 s away), then look.
+      const capped = Date.now() + (PASS_GAP_MAX_S + 45) * 1000;
+      while (!agentRequests(f.cp, f.vm.ip).some((r) => r.t >= ps && r.endpoint === 'get-edge' && r.fault) && Date.now() < capped) await sleep(2000);
+      probes.push(await agentView(f, p.label));
+    }
     until = Date.now();
     phaseOut.push({ label: p.label, durationS: Math.round((until - ps) / 100) / 10, source: p.apply.kind === 'net' ? 'nftables' : 'emulator' });
     prev = p;
@@ -487,10 +536,14 @@ async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => vo
   if (prev?.apply.kind === 'net') netTimes.push(...(await netClear(f)));
   else await emuFaults(f, { clear: true });
   log(`fault ${def.name}: cleared after ${((cleared - start) / 1000).toFixed(0)} s; waiting for recovery`);
+  if (side) {
+    const r = (await side) as { ok: boolean; e?: unknown };
+    if (!r.ok) throw r.e;
+  }
 
   // Recovery: the first clean (not faulted) 2xx from the agent after the clear.
   const extra = (def.retryAfterSec ?? 0) * 1000;
-  const okAfter = () => agentRequests(f.cp).find((r) => r.t >= cleared && !isFaulted(r) && r.status >= 200 && r.status < 300 && (r.endpoint === 'get-edge' || r.endpoint === 'report-status'));
+  const okAfter = () => agentRequests(f.cp, f.vm.ip).find((r) => r.t >= cleared && !isFaulted(r) && r.status >= 200 && r.status < 300 && (r.endpoint === 'get-edge' || r.endpoint === 'report-status'));
   const firstOk = await waitFor(`a clean 2xx after clearing ${def.name}`, async () => okAfter(), RECOVERY_BOUND_S * 1000 + extra + 30_000, undefined, 1000).catch(() => undefined);
   let readyS: number | null = null;
   if (def.waitReady) {
@@ -504,7 +557,7 @@ async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => vo
   const done = Date.now();
 
   // Request rates inside the fault.
-  const reqs = agentRequests(f.cp);
+  const reqs = agentRequests(f.cp, f.vm.ip);
   const inFault = reqs.filter((r) => r.t >= start && r.t <= cleared);
   const requestsPerMin: Record<string, EndpointRate> = {};
   for (const e of AGENT_ENDPOINTS) requestsPerMin[e] = rate(inFault.filter((r) => r.endpoint === e).map((r) => r.t), start, cleared);
@@ -562,6 +615,7 @@ async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => vo
 
   const rss = samples.map((s) => s.rssKiB).filter((x) => x > 0);
   const anon = samples.map((s) => s.anonKiB).filter((x) => x > 0);
+  const outageWarnings = def.probe ? (await agentLog(f.vm)).filter((l) => l.time >= start - f.clockOffsetMs && l.level === 40 && /control plane outage/.test(l.msg)).map((l) => l.msg) : undefined;
   const res: ScenarioResult = {
     name: def.name,
     phases: phaseOut,
@@ -580,9 +634,30 @@ async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => vo
     kubeHeartbeats,
     ...(retryAfter ? { retryAfter } : {}),
     ...(auth ? { auth } : {}),
+    ...(def.probe ? { probes, outageWarnings: outageWarnings ?? [] } : {}),
   };
-  log(`fault ${def.name}: ${JSON.stringify({ total: res.totalPerMin, recoveryS: res.recoveryS, readyS: res.readyS, rss: res.rss, anon: res.anon, stayedJoined: res.stayedJoined, faulted: res.faulted, retryAfter: res.retryAfter, auth: res.auth })}`);
+  log(`fault ${def.name}: ${JSON.stringify({ total: res.totalPerMin, recoveryS: res.recoveryS, readyS: res.readyS, rss: res.rss, anon: res.anon, stayedJoined: res.stayedJoined, faulted: res.faulted, retryAfter: res.retryAfter, auth: res.auth, probes: res.probes, outageWarnings: res.outageWarnings?.length })}`);
   return res;
+}
+
+/** The agent's own view, as an operator would look (`status --json`, the state directory). */
+async function agentView(f: FaultLab, label: string): Promise<AgentView> {
+  const st = await f.vm.exec('castai-edge-initd status --json');
+  let doc: { phase?: string; controlPlane?: { state?: string; reason?: string } | null } = {};
+  try {
+    doc = JSON.parse(st.stdout) as typeof doc;
+  } catch {
+    /* keep nulls */
+  }
+  const files = await f.vm.sh(`cd ${STATE_DIR} && for x in register.json removal-evidence.json; do [ -e "$x" ] && echo "$x"; done; true`);
+  return {
+    label,
+    controlPlane: doc.controlPlane?.state ?? null,
+    reason: doc.controlPlane?.reason ?? null,
+    phase: doc.phase ?? null,
+    registerJson: files.includes('register.json'),
+    removalEvidence: files.includes('removal-evidence.json'),
+  };
 }
 
 /** During the 401 fault: the agent's phase (`status --json`) and the register step's error line. */
@@ -633,6 +708,7 @@ export function summary(c: CampaignResult): Record<string, unknown> {
           ...(s.joinedProblems.length ? { joinedProblems: s.joinedProblems } : {}),
           ...(s.retryAfter ? { retryAfter: s.retryAfter } : {}),
           ...(s.auth ? { auth: s.auth } : {}),
+          ...(s.probes ? { probes: s.probes, outageWarnings: s.outageWarnings?.length ?? 0 } : {}),
         },
       ]),
     ),

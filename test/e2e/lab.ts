@@ -77,6 +77,8 @@ export interface VmSpec {
   /** Wait for `systemctl is-system-running --wait` and `udevadm settle` after the channel is up (default true). */
   waitForSystem?: boolean;
   bootTimeoutMs?: number; // default 300 000 (TCG on a busy 2-core host)
+  /** /etc/machine-id (32 lower-case hex; default random). Two guests may share one (a cloned image). */
+  machineId?: string;
 }
 
 export interface LabOptions {
@@ -558,7 +560,7 @@ export class Vm {
   readonly ip: string | undefined;
   readonly tap: string;
   readonly spec: VmSpec;
-  readonly machineId = randomBytes(16).toString('hex');
+  readonly machineId: string;
   /** Host paths of the NVMe disk images, in guest order. */
   readonly diskPaths: string[] = [];
   /** Boot id of the running guest (from the agent's HELLO). */
@@ -583,6 +585,8 @@ export class Vm {
     this.lab = lab;
     this.index = index;
     this.spec = spec;
+    if (spec.machineId !== undefined && !/^[0-9a-f]{32}$/.test(spec.machineId)) throw new LabError(`bad machineId ${JSON.stringify(spec.machineId)}: 32 lower-case hex`);
+    this.machineId = spec.machineId ?? randomBytes(16).toString('hex');
     this.name = spec.name ?? `vm${index + 1}`;
     if (!/^[a-z][a-z0-9-]{0,30}$/.test(this.name)) throw new LabError(`bad VM name ${JSON.stringify(this.name)}: use a-z, 0-9 and -`);
     this.dir = path.join(lab.dir, this.name);

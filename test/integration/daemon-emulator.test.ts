@@ -180,19 +180,40 @@ describe('daemon against the control-plane emulator', () => {
     expect(m, JSON.stringify(m).slice(0, 600)).toEqual([]);
   });
 
-  it('changed labels re-register the same edge and reinstall k0s with --force after a stop', async () => {
+  it('changed labels/taints re-register the same edge; the control plane patches the Node; k0sworker is neither stopped nor reinstalled (issue 14 item 3)', async () => {
     const h = host();
+    const edge = emu.edges.values().next().value!;
+    const saved = JSON.parse(h.files.get(`${STATE}/register.json`)!.data) as { node: { name: string; labels: Record<string, string> }; k0s: { joinToken: string } };
+    // The kubelet's first registration (what the k0s double posts when k0sworker first starts).
+    const { decodeJoinToken } = await import('../../agent/k0s/token.ts');
+    const { request, Agent } = await import('undici');
+    const join = await request(`${info.kubeApi}/k0s-test-double/v1/join`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${decodeJoinToken(saved.k0s.joinToken).bootstrapToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ nodeName: saved.node.name, hostname: 'edge-test', labels: { ...(edge.request.kubernetesLabels as Record<string, string>), ...saved.node.labels }, taints: edge.request.kubernetesTaints }),
+      dispatcher: new Agent({ connect: { ca: emu.clusterCaPem } }),
+    });
+    expect(join.statusCode).toBe(201);
+    await join.body.dump();
     h.calls.length = 0;
-    const { code } = await pass(h, { ...env, INITD_KUBERNETES_LABELS: 'env=staging' }, shared.lines);
-    expect(code).toBe(0);
+    const lines: string[] = [];
+    const { code } = await pass(h, { ...env, INITD_KUBERNETES_LABELS: 'env=staging', INITD_KUBERNETES_TAINTS: 'spot:NoExecute' }, lines);
+    expect(code, lines.join('')).toBe(0);
     expect(emu.edges.size).toBe(1);
-    expect(emu.edges.values().next().value!.registrations).toBe(2);
-    const lines = h.execLines();
-    const stop = lines.indexOf('systemctl stop k0sworker.service');
-    const force = lines.findIndex((l) => l.startsWith(`${K0S_BIN} install worker`) && l.endsWith('--force'));
-    expect(stop).toBeGreaterThanOrEqual(0);
-    expect(force).toBeGreaterThan(stop);
-    expect(lines[force]).toContain('env=staging');
+    expect(edge.registrations).toBe(2);
+    // No restart, no reinstall: the kubelet would ignore the new flags for its existing Node.
+    const exec = h.execLines();
+    expect(exec.filter((l) => /^systemctl (stop|start|restart) k0sworker/.test(l) || l.startsWith(`${K0S_BIN} install`))).toEqual([]);
+    // The control plane applied them to the Node.
+    const node = emu.nodes.get(saved.node.name)!;
+    expect(node.labels).toMatchObject({ env: 'staging', nodeID: MACHINE_ID, ...saved.node.labels });
+    expect(node.labels['example.com/rack']).toBeUndefined();
+    expect(node.taints).toEqual([{ key: 'spot', effect: 'NoExecute' }]);
+    // status reports what the control plane accepted, with nothing pending.
+    const { controlPlaneStatus } = await import('../../agent/commands/status-control-plane.ts');
+    const { StateStore } = await import('../../agent/state/store.ts');
+    const st = await controlPlaneStatus(new StateStore(h, STATE));
+    expect(st.nodeLabels).toMatchObject({ labels: { env: 'staging', nodeID: MACHINE_ID }, taints: [{ key: 'spot', effect: 'NoExecute' }], pending: null });
   });
 
   it('an expired bootstrap token on a fresh node: clear message, and nothing written', async () => {

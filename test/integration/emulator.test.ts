@@ -252,7 +252,7 @@ describe('register / get edge / report status / delete', () => {
     expect(s3.gone === false && s3.state.edge.phase).toBe('DELETING');
 
     await c.reportStatus(r.edgeToken, r.edge.id, { phase: 'DELETED', agentVersion: '0.1.0', bootId: 'b1', steps: [] });
-    expect(await c.getEdge(r.edgeToken, r.edge.id)).toEqual({ gone: true });
+    expect(await c.getEdge(r.edgeToken, r.edge.id)).toEqual({ gone: true, edgeId: r.edge.id });
     expect((await get(delUrl, { 'x-api-key': emu.apiKey }, 'DELETE')).status).toBe(404);
 
     // the same machine registering again is a new edge

@@ -287,9 +287,9 @@ describe('getEdge / reportStatus', () => {
     if (!r.gone) expect(r.state.edge.phase).toBe('DELETING');
   });
 
-  it('treats 404 as "edge gone"', async () => {
-    pool().intercept({ path: EDGE_PATH, method: 'GET' }).reply(404, { code: 5, message: 'edge e-1 not found' });
-    expect(await client().getEdge(EDGE_TOKEN, 'e-1')).toEqual({ gone: true });
+  it('"gone" only on the API\'s own JSON EDGE_NOT_FOUND naming this edge (contract §4)', async () => {
+    pool().intercept({ path: EDGE_PATH, method: 'GET' }).reply(404, { code: 5, message: 'edge e-1 not found', details: [{ reason: 'EDGE_NOT_FOUND', edgeId: 'e-1' }] });
+    expect(await client().getEdge(EDGE_TOKEN, 'e-1')).toEqual({ gone: true, edgeId: 'e-1' });
   });
 
   it('names the edge token on 401 and says to re-register', async () => {
@@ -373,5 +373,68 @@ describe('download', () => {
 describe('configuration', () => {
   it('refuses a non-https API_URL', () => {
     expect(() => new ApiClient({ apiUrl: 'http://api.example', orgId: ORG, clusterId: CLUSTER })).toThrow('must use https');
+  });
+});
+
+describe('get edge: a 404 is removal evidence only when the control plane itself says so (issue 14 item 1)', () => {
+  const NGINX = '<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+  const cases: Array<[string, number | undefined, string | object, RegExp]> = [
+    ['nginx\'s HTML 404 page', undefined, NGINX, /not the control plane's EDGE_NOT_FOUND for this edge: a body that is not JSON \(text\/html/],
+    ['an empty 404', undefined, '', /an empty body/],
+    ['a JSON 404 without an EDGE_NOT_FOUND detail', undefined, { code: 5, message: 'edge e-1 not found', details: [] }, /JSON without an EDGE_NOT_FOUND detail/],
+    ['EDGE_NOT_FOUND for another edge', undefined, { code: 5, message: 'edge e-2 not found', details: [{ reason: 'EDGE_NOT_FOUND', edgeId: 'e-2' }] }, /EDGE_NOT_FOUND for edge e-2, not this edge e-1/],
+    ['EDGE_NOT_FOUND with another gRPC code', undefined, { code: 13, message: 'x', details: [{ reason: 'EDGE_NOT_FOUND', edgeId: 'e-1' }] }, /code 13/],
+  ];
+  for (const [what, , body, re] of cases) {
+    it(`${what}: not proof — an outage (kind not-proof, retried, never "gone")`, async () => {
+      const headers = typeof body === 'string' ? { 'content-type': 'text/html' } : { 'content-type': 'application/json' };
+      pool().intercept({ path: EDGE_PATH, method: 'GET' }).reply(404, typeof body === 'string' ? body : JSON.stringify(body), { headers }).times(2);
+      const e = await rejection(client().getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 2 }));
+      expect(e.kind).toBe('not-proof');
+      expect(e.retryable).toBe(true);
+      expect(e.status).toBe(404);
+      expect(e.message).toMatch(re);
+      expect(clock.sleeps).toHaveLength(1); // retried once, like any outage
+    });
+  }
+
+  it('a 200 that describes another edge is not this edge\'s desired state (and never a DELETING for it)', async () => {
+    const { edgeToken: _t, logs: _l, ...state } = registerResponse();
+    pool().intercept({ path: EDGE_PATH, method: 'GET' }).reply(200, { ...state, edge: { id: 'e-2', name: 'cast-other', phase: 'DELETING' } });
+    const e = await rejection(client().getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 1 }));
+    expect(e.kind).toBe('invalid-response');
+    expect(e.field).toBe('edge.id');
+    expect(e.message).toContain('describes edge e-2, not this edge e-1');
+  });
+
+  it('quietRetries: the in-call retry is logged at debug (the register step warns once per change itself)', async () => {
+    pool().intercept({ path: EDGE_PATH, method: 'GET' }).reply(503, { code: 14, message: 'unavailable' }).times(2);
+    await rejection(client().getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 2, quietRetries: true }));
+    const retry = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => /retrying in/.test(l.msg));
+    expect(retry).toHaveLength(1);
+    expect(retry[0]!.level).toBe(20);
+  });
+});
+
+describe('register: 409 MACHINE_ID_CONFLICT (issue 14 item 2)', () => {
+  it('is a non-retried conflict naming the other edge, when it last reported, and the fix', async () => {
+    pool()
+      .intercept({ path: REGISTER_PATH, method: 'POST' })
+      .reply(409, { code: 6, message: 'machine-id already registered', details: [{ reason: 'MACHINE_ID_CONFLICT', edgeId: 'e-9', lastSeen: '2026-01-01T00:00:00Z' }] });
+    const e = await rejection(client().register(BOOT, registerRequest));
+    expect(e.kind).toBe('conflict');
+    expect(e.retryable).toBe(false);
+    expect(e.conflict).toEqual({ edgeId: 'e-9', lastSeen: '2026-01-01T00:00:00Z' });
+    expect(e.message).toContain('edge e-9');
+    expect(e.remediation).toContain('rm /etc/machine-id && systemd-machine-id-setup');
+    expect(e.exitCode).toBe(EXIT.CONFIG);
+    expect(clock.sleeps).toEqual([]);
+  });
+
+  it('a 409 without the contract\'s detail stays a plain rejection', async () => {
+    pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(409, { code: 6, message: 'conflict', details: [] });
+    const e = await rejection(client().register(BOOT, registerRequest));
+    expect(e.kind).toBe('rejected');
+    expect(e.conflict).toBeUndefined();
   });
 });

@@ -59,7 +59,9 @@ function reply(path: string, status: number, headers: Record<string, string> = {
     .intercept({ path, method: path === EDGE_PATH ? 'GET' : 'POST' })
     .reply((o) => {
       seen.push({ path: o.path, t: clock.t });
-      return { statusCode: status, data: status >= 400 ? { code: 8, message: 'slow down' } : {}, responseOptions: { headers } };
+      // A 404 is the API's own EDGE_NOT_FOUND for this edge (contract §4): what ends a get-edge call at once.
+      const data = status === 404 ? { code: 5, message: 'edge e-1 not found', details: [{ reason: 'EDGE_NOT_FOUND', edgeId: 'e-1' }] } : status >= 400 ? { code: 8, message: 'slow down' } : {};
+      return { statusCode: status, data, responseOptions: { headers } };
     })
     .times(times);
 }
@@ -118,7 +120,7 @@ describe('Retry-After gate across calls', () => {
     expect(seen).toHaveLength(1); // nothing reached the server
     clock.t += 540_000; // the gate has passed
     reply(EDGE_PATH, 404);
-    expect(await c.getEdge(EDGE_TOKEN, 'e-1')).toEqual({ gone: true });
+    expect(await c.getEdge(EDGE_TOKEN, 'e-1')).toEqual({ gone: true, edgeId: 'e-1' });
     expect(seen).toHaveLength(2);
     expect(seen[1]!.t - seen[0]!.t).toBeGreaterThanOrEqual(600_000);
   });
@@ -128,7 +130,7 @@ describe('Retry-After gate across calls', () => {
     reply(REPORT_PATH, 429, { 'retry-after': '3000' });
     await rejection(c.reportStatus(EDGE_TOKEN, 'e-1', report, { maxAttempts: 2 }));
     reply(EDGE_PATH, 404);
-    expect(await c.getEdge(EDGE_TOKEN, 'e-1')).toEqual({ gone: true });
+    expect(await c.getEdge(EDGE_TOKEN, 'e-1')).toEqual({ gone: true, edgeId: 'e-1' });
     expect(clock.sleeps).toEqual([]);
   });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -117,12 +118,27 @@ describe('k0s plan', () => {
     expect(planK0s(d, { ...joined(d), unitActive: false }).map((a) => a.kind)).toEqual(['k0s.start']);
   });
 
-  it('changed labels on a running node: stop, reinstall --force, start (never --force while running)', () => {
+  it('changed kubelet args on a running node: stop, reinstall --force, start (never --force while running)', () => {
     const d = desired();
-    const changed = desired({ installArgs: installArgs({ labels: { env: 'staging' }, taints: [], hostname: 'cast-1234', providerId: 'castai-omni://e-1' }) });
+    const changed = desired({ installArgs: installArgs({ labels: { env: 'prod', 'omni.cast.ai/edge-id': 'e-1' }, taints: [], nodeIp: '100.96.0.8', hostname: 'cast-1234', providerId: 'castai-omni://e-1' }) });
     const kinds = planK0s(changed, joined(d)).map((a) => a.kind);
     expect(kinds).toEqual(['k0s.stop', 'k0s.reinstall', 'k0s.start', 'k0s.record']);
     expect(kinds.indexOf('k0s.stop')).toBeLessThan(kinds.indexOf('k0s.reinstall'));
+  });
+
+  it('changed labels or taints on a joined node: no stop, no reinstall, no restart (issue 14 item 3)', () => {
+    // The kubelet applies --node-labels / register-with-taints only when it creates its Node, so a
+    // restart would change nothing on the Node; the control plane patches it (re-registration).
+    const d = desired();
+    const changed = desired({ installArgs: installArgs({ labels: { env: 'staging' }, taints: [{ key: 'x', effect: 'NoExecute' }], nodeIp: '100.96.0.7', hostname: 'cast-1234', providerId: 'castai-omni://e-1' }) });
+    expect(planK0s(changed, joined(d))).toEqual([]);
+  });
+
+  it('a k0s.json recorded before labels left the digest: accepted (no restart), then re-recorded', () => {
+    const d = desired();
+    const legacy = createHash('sha256').update(JSON.stringify([d.version, ...d.installArgs])).digest('hex').slice(0, 16);
+    const a = { ...joined(d), recorded: { ...joined(d).recorded!, argsDigest: legacy } };
+    expect(planK0s(d, a).map((x) => x.kind)).toEqual(['k0s.record']);
   });
 
   it('a crash between install and record converges: the unit is reinstalled with --force after a stop', () => {

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
-import { parseRegisterResponse, ResponseShapeError, type RegisterRequest, type RegisterResponse } from '../../api/types.ts';
+import { ApiError } from '../../api/client.ts';
+import { parseRegisterResponse, ResponseShapeError, type RegisterRequest, type RegisterResponse, type Taint } from '../../api/types.ts';
+import type { AgentConfig } from '../../config/types.ts';
 import type { StateStore } from '../../state/store.ts';
 import { AgentError, EXIT } from '../../errors.ts';
+import { KUBELET_CONF } from '../../k0s/k0s.ts';
 import { collectInventory } from '../../inventory/inventory.ts';
 import { registerSecret } from '../../log/logger.ts';
 import { ARCHES } from '../../preflight/checks.ts';
@@ -9,20 +12,45 @@ import { VERSION } from '../../version.ts';
 import { generatePrivateKey, keyPaths, loadKeyPair, publicKeyFromPrivate } from '../../wireguard/keys.ts';
 import type { Step, StepContext, StepResult } from '../step.ts';
 import { apiClient } from './api.ts';
+import { bindingDiff, bindingOf, describeBinding, type RegistrationBinding } from './binding.ts';
+import { forgetLiveness, observePoll, type PollOutcome } from './liveness.ts';
 
-export const REGISTER_FILE = 'register.json';
-export const REGISTER_META_FILE = 'register-meta.json';
+import { REGISTER_FILE, REGISTER_META_FILE, type RegisterMeta, userLabels } from './register-state.ts';
 
-interface RegisterMeta {
-  requestDigest: string;
-  registeredAt: string;
-  edgeId: string;
+export { REGISTER_FILE, REGISTER_META_FILE, type RegisterMeta, userLabels };
+
+/**
+ * The saved registration, only when it was made for this configuration's control plane (or
+ * predates the binding): the one the other steps and the status reports may use. A registration
+ * for another API URL / org / cluster / location is never loaded, so its edge token is never sent
+ * to the new URL (the register step then registers afresh or refuses; see 0131).
+ */
+export async function readBoundRegistration(store: StateStore, cfg: Pick<AgentConfig, 'apiUrl' | 'orgId' | 'clusterId' | 'edgeLocationId'>): Promise<RegisterResponse | undefined> {
+  const reg = await readSavedRegistration(store);
+  if (!reg) return undefined;
+  const meta = await store.read<RegisterMeta>(REGISTER_META_FILE);
+  return meta?.binding && bindingDiff(meta.binding, bindingOf(cfg)).length ? undefined : reg;
 }
 
-/** The node's labels as sent to the control plane: the operator's, plus nodeID = machine-id unless given. */
-export function userLabels(labels: Record<string, string>, machineId: string): Record<string, string> {
-  return labels.nodeID ? { ...labels } : { ...labels, nodeID: machineId };
+/** The refusal when register.json belongs to another control plane and this node is joined to its cluster. */
+function bindingRefusal(saved: RegistrationBinding, now: RegistrationBinding, diff: string[]): AgentError {
+  return new AgentError(
+    `this node is joined to the cluster of ${describeBinding(saved)}, but the configuration now names ${describeBinding(now)} (${diff.join(', ')}); nothing was changed and neither control plane was contacted`,
+    'to move the node: delete its edge on the old control plane (it tears the node down), or run `castai-edge-initd reset --yes-really-reset`, then run the new init script. If the change was a mistake, restore API_URL, ORG_ID, CLUSTER_ID and EDGE_LOCATION_ID in /etc/castai-edge-initd/castai-edge-initd.env',
+    EXIT.CONFIG,
+  );
 }
+
+/** Forget a registration (register.json, its meta, the poll bookkeeping): the old edge token is deleted. */
+async function forgetRegistration(ctx: StepContext): Promise<void> {
+  for (const f of [REGISTER_FILE, REGISTER_META_FILE]) await ctx.store.remove(f);
+  await forgetLiveness(ctx.store, ctx.shared);
+  delete ctx.shared.registration;
+}
+
+const labelsText = (l: Record<string, string>) => Object.entries(l).map(([k, v]) => `${k}=${v}`).join(',') || 'none';
+const taintsText = (t: Taint[]) => t.map((x) => `${x.key}${x.value ? `=${x.value}` : ''}:${x.effect}`).join(',') || 'none';
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 async function identity(ctx: StepContext) {
   const machineId = (await ctx.host.readFile('/etc/machine-id'))?.trim();
@@ -59,32 +87,66 @@ function describe(reg: RegisterResponse): string {
 }
 
 /**
- * Step 2: register with the control plane (idempotent per machine-id), then
- * on every pass refresh the desired state with the edge token. A 404 or a
- * DELETING/DELETED phase marks the edge as removed: the daemon tears down.
+ * Step 2: register with the control plane (identity: machine-id + WireGuard key), then on every
+ * pass refresh the desired state with the edge token. Removal needs the control plane's own
+ * evidence (liveness.ts): a DELETING/DELETED phase, or EDGE_NOT_FOUND for this edge on two polls
+ * ≥ 60 s apart; any other answer is an outage and the node keeps running. register.json is bound
+ * to its control plane (binding.ts). A 409 MACHINE_ID_CONFLICT stops here, before any host change.
  */
 export function registerStep(): Step {
   return {
     name: 'register',
     async plan(ctx) {
       const id = await identity(ctx);
-      const saved = await readSavedRegistration(ctx.store);
+      let saved = await readSavedRegistration(ctx.store);
       const meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
+      const binding = bindingOf(ctx.cfg);
+      const diff = saved && meta?.binding ? bindingDiff(meta.binding, binding) : [];
+      const actions = [];
+      if (diff.length && meta?.binding) {
+        if ((await ctx.host.stat(KUBELET_CONF))?.isFile) {
+          const e = bindingRefusal(meta.binding, binding, diff);
+          return { step: 'register', summary: 'refused: joined to another control plane', actions: [], error: { message: e.message, remediation: e.remediation } };
+        }
+        actions.push({ kind: 'register.forget', description: `forget the registration for ${describeBinding(meta.binding)} (${diff.join(', ')}); its edge token is deleted, never sent elsewhere`, reason: 'the configuration names another control plane' });
+        saved = undefined;
+      }
       const keyFile = keyPaths(ctx.cfg.stateDir).file;
       const publicKey = (await loadKeyPair(ctx.host, ctx.cfg.stateDir))?.publicKey;
       const digest = publicKey
         ? requestDigest({ ...id, wireguardPublicKey: publicKey, kubernetesLabels: userLabels(ctx.cfg.labels, id.machineId), kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) })
         : undefined;
-      const actions = [];
       if (!publicKey) actions.push({ kind: 'wireguard.keygen', description: `generate the node WireGuard key (${keyFile}, 0600)`, reason: 'no key yet' });
-      if (!saved) actions.push({ kind: 'register', description: `register machine ${id.machineId} with ${ctx.cfg.apiUrl}`, reason: 'not registered yet' });
-      else if (!meta || meta.requestDigest !== digest) actions.push({ kind: 'register', description: `re-register machine ${id.machineId} (same edge)`, reason: 'labels, taints, GPU config, hostname or key changed' });
+      if (!saved) actions.push({ kind: 'register', description: `register machine ${id.machineId} with ${ctx.cfg.apiUrl}`, reason: diff.length ? 'registering afresh with the configured control plane' : 'not registered yet' });
+      else if (!meta || meta.requestDigest !== digest) actions.push({ kind: 'register', description: `re-register machine ${id.machineId} (same edge); the control plane applies changed labels/taints to the Node`, reason: 'labels, taints, GPU config, hostname or key changed' });
       return { step: 'register', summary: saved ? `registered: ${describe(saved)}${actions.length ? '; will re-register' : ''}` : 'not registered yet', actions };
     },
     async run(ctx): Promise<StepResult> {
       const id = await identity(ctx);
+      const binding = bindingOf(ctx.cfg);
+      let saved = await readSavedRegistration(ctx.store);
+      let meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
+      if (saved && meta?.binding) {
+        const diff = bindingDiff(meta.binding, binding);
+        if (diff.length) {
+          // Never report to, or ask, the new control plane with the old edge's token.
+          delete ctx.shared.registration;
+          if ((await ctx.host.stat(KUBELET_CONF))?.isFile) throw bindingRefusal(meta.binding, binding, diff);
+          ctx.log.warn(
+            { was: meta.binding, now: binding, oldEdgeId: saved.edge.id },
+            `register.json was made for ${describeBinding(meta.binding)} (${diff.join(', ')}); this node never joined it, so it registers afresh with ${describeBinding(binding)}. The old edge ${saved.edge.id} stays on the old control plane: delete it there`,
+          );
+          await forgetRegistration(ctx);
+          saved = undefined;
+          meta = undefined;
+        }
+      } else if (saved && meta && !meta.binding) {
+        // Written before registrations were bound (0131): it can only have been made with this configuration's values.
+        meta = { ...meta, binding };
+        await ctx.store.write(REGISTER_META_FILE, meta);
+      }
       // A new key is only kept once the control plane accepted it, so a rejected
-      // registration (expired bootstrap token, 401) leaves the host unchanged.
+      // registration (expired bootstrap token, 401, 409) leaves the host unchanged.
       const keyFile = keyPaths(ctx.cfg.stateDir).file;
       const existing = await loadKeyPair(ctx.host, ctx.cfg.stateDir);
       const pendingKey = existing ? undefined : generatePrivateKey();
@@ -93,14 +155,32 @@ export function registerStep(): Step {
       const labels = userLabels(ctx.cfg.labels, id.machineId);
       const base = { ...id, wireguardPublicKey: publicKey, kubernetesLabels: labels, kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) };
       const digest = requestDigest(base);
-      const saved = await readSavedRegistration(ctx.store);
-      const meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
       const client = await apiClient(ctx);
 
       const registerNow = async (bootstrapToken: string): Promise<StepResult> => {
         const inventory = await collectInventory(ctx.host);
         const req: RegisterRequest = { ...base, agentVersion: VERSION, inventory };
-        const { created, response } = await client.register(bootstrapToken, req, { signal: ctx.signal });
+        const { created, response } = await client.register(bootstrapToken, req, { signal: ctx.signal }).catch((e: unknown) => {
+          if (e instanceof ApiError && e.kind === 'conflict') {
+            const c = e.conflict;
+            if (saved && c?.edgeId === saved.edge.id) {
+              // Our own edge, but our key changed (private.key lost or replaced): stop reporting as
+              // that edge, so that it falls silent and the control plane gives it the new key after 10 min.
+              delete ctx.shared.registration;
+              throw new AgentError(
+                `this node's WireGuard key changed while its edge ${saved.edge.id} is alive (last status report ${c.lastSeen ?? 'unknown'}): the control plane refused the new key (409 MACHINE_ID_CONFLICT)`,
+                'the agent stops reporting as that edge and asks again every pass; the control plane hands the edge the new key once it has been silent for 10 minutes. If another host with this machine-id keeps it alive (a clone), give this one its own: rm /etc/machine-id && systemd-machine-id-setup, then re-run the init script',
+                EXIT.CONFIG,
+              );
+            }
+            throw new AgentError(
+              `machine-id ${id.machineId} belongs to edge ${c?.edgeId ?? 'unknown'}, which another host with a different WireGuard key keeps alive (last status report ${c?.lastSeen ?? 'unknown'}); the control plane refused this host (409 MACHINE_ID_CONFLICT) and nothing on it was changed`,
+              'a cloned VM or disk image shares its source machine-id: give this host its own with `rm /etc/machine-id && systemd-machine-id-setup`, then re-run the init script. If this host IS that edge re-installed (its key was lost), it gets the edge back once the edge has been silent for 10 minutes; the agent asks again every pass (about a minute)',
+              EXIT.CONFIG,
+            );
+          }
+          throw e;
+        });
         if (pendingKey) {
           await ctx.host.writeFileAtomic(keyFile, `${pendingKey}\n`, { mode: 0o600, dirMode: 0o700 });
           await loadKeyPair(ctx.host, ctx.cfg.stateDir); // re-reads and validates file, mode and directory
@@ -109,29 +189,53 @@ export function registerStep(): Step {
         registerSecret(response.edgeToken);
         registerSecret(response.k0s.joinToken);
         registerSecret(response.logs.apiKey);
+        if (saved && saved.edge.id !== response.edge.id) await forgetLiveness(ctx.store, ctx.shared);
         await ctx.store.write(REGISTER_FILE, response);
-        await ctx.store.write(REGISTER_META_FILE, { requestDigest: digest, registeredAt: new Date().toISOString(), edgeId: response.edge.id } satisfies RegisterMeta);
+        const at = new Date().toISOString();
+        const labelsChanged = Boolean(meta?.accepted) && !(sameJson(meta?.accepted?.labels, labels) && sameJson(meta?.accepted?.taints, ctx.cfg.taints));
+        await ctx.store.write(REGISTER_META_FILE, {
+          requestDigest: digest,
+          registeredAt: at,
+          edgeId: response.edge.id,
+          binding,
+          accepted: { labels, taints: ctx.cfg.taints, at },
+        } satisfies RegisterMeta);
         ctx.shared.registration = response;
         const verb = saved ? 're-registered' : created ? 'registered' : 'registered again (same edge)';
-        return { state: 'done', summary: `${verb}: ${describe(response)}`, changed: true };
+        const accepted = labelsChanged ? `; the control plane accepted labels ${labelsText(labels)} and taints ${taintsText(ctx.cfg.taints)} and applies them to the Node` : '';
+        if (labelsChanged) ctx.log.info({ labels, taints: ctx.cfg.taints }, `labels/taints changed: the control plane accepted them and applies them to the existing Node (k0sworker is not restarted: the kubelet applies --node-labels/--register-with-taints only when it creates its Node)`);
+        return { state: 'done', summary: `${verb}: ${describe(response)}${accepted}`, changed: true };
       };
 
-      /** Steady state: refresh the desired state with the edge token; notice a removal. */
+      /** Steady state: refresh the desired state with the edge token; removal only on the control plane's own evidence. */
       const poll = async (reg: RegisterResponse, note = ''): Promise<StepResult> => {
         registerSecret(reg.edgeToken);
         registerSecret(reg.k0s.joinToken);
         ctx.shared.registration = reg;
-        // A short poll: during an API outage the node keeps its last known desired state.
-        const r = await client.getEdge(reg.edgeToken, reg.edge.id, { signal: ctx.signal, maxAttempts: 2 }).catch((e: unknown) => {
-          if (e instanceof AgentError && (e as { kind?: string }).kind === 'auth') throw e;
-          ctx.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'control plane unreachable; keeping the last known desired state');
-          return undefined;
-        });
-        if (r?.gone || r?.state.edge.phase === 'DELETING' || r?.state.edge.phase === 'DELETED') {
-          ctx.shared.edgeRemoved = r.gone ? 'the control plane no longer knows this edge (404)' : `the edge is ${r.state.edge.phase}`;
-          return { state: 'done', summary: `edge removed: ${ctx.shared.edgeRemoved}`, changed: false };
+        // A short poll (≤ 2 attempts): during an API outage the node keeps its last known desired state.
+        let r: Awaited<ReturnType<typeof client.getEdge>> | undefined;
+        let outcome: PollOutcome;
+        try {
+          r = await client.getEdge(reg.edgeToken, reg.edge.id, { signal: ctx.signal, maxAttempts: 2, quietRetries: true });
+          outcome = r.gone ? { kind: 'edge-not-found' } : { kind: 'state', phase: r.state.edge.phase };
+        } catch (e) {
+          if (!(e instanceof ApiError)) throw e;
+          if (e.kind === 'auth') throw e;
+          if (e.kind === 'aborted') return { state: 'done', summary: `registered: ${describe(reg)} (poll interrupted: stopping)${note}`, changed: false };
+          const reason = e.message.replace(/^get edge: /, '');
+          // One warning per kind of outage: the same answer again (other byte counts, attempts) is no change.
+          outcome = { kind: 'outage', reason, key: `${e.kind}:${e.status ?? ''}:${reason.replace(/"[^"]*"/g, '').replace(/\d+/g, '#')}` };
         }
-        if (r && JSON.stringify({ ...reg, ...r.state }) !== JSON.stringify(reg)) {
+        const seen = await observePoll(ctx, reg.edge.id, outcome);
+        if (seen.removed) {
+          ctx.shared.edgeRemoved = seen.removed;
+          return { state: 'done', summary: `edge removed: ${seen.removed}`, changed: false };
+        }
+        if (outcome.kind === 'outage') {
+          return { state: 'done', summary: `registered: ${describe(reg)}; control plane outage since ${seen.health.since} (${outcome.reason}): running on the last known desired state${note}`, changed: false };
+        }
+        if (!r || r.gone) return { state: 'done', summary: `registered: ${describe(reg)}; ${seen.note ?? 'EDGE_NOT_FOUND'}${note}`, changed: false };
+        if (JSON.stringify({ ...reg, ...r.state }) !== JSON.stringify(reg)) {
           const next = { ...reg, ...r.state };
           registerSecret(next.k0s.joinToken);
           await ctx.store.write(REGISTER_FILE, next);
@@ -146,16 +250,30 @@ export function registerStep(): Step {
 
       if (saved && meta?.requestDigest === digest) return poll(saved);
       if (saved) {
-        // Labels, taints, GPU config, hostname or key changed: re-register (same edge). When the
-        // bootstrap token is gone or expired by now, keep running on the saved registration: k0s
-        // still gets the new labels locally; a fresh init script updates the control plane's record.
-        if (!ctx.cfg.bootstrapToken) return poll(saved, ' (re-registration pending: no INITD_BOOTSTRAP_TOKEN)');
+        // Labels, taints, GPU config, hostname or key changed: re-register (same edge); the control
+        // plane applies label/taint changes to the Node. Without a valid bootstrap token the change
+        // stays pending (status says so; the Node keeps what the control plane last accepted) and
+        // the node keeps running on its saved registration; a fresh init script carries a new token.
+        const pending = `labels/taints change pending: the Node keeps ${meta?.accepted ? `labels ${labelsText(meta.accepted.labels)}, taints ${taintsText(meta.accepted.taints)}` : 'what the control plane last accepted'}`;
+        /** Record (once per change) what the control plane has not accepted, for `status`. */
+        const markPending = async (reason: string) => {
+          if (!meta?.accepted || (sameJson(meta.accepted.labels, labels) && sameJson(meta.accepted.taints, ctx.cfg.taints))) return;
+          const p = { labels, taints: ctx.cfg.taints, reason };
+          if (meta.pending && sameJson({ labels: meta.pending.labels, taints: meta.pending.taints, reason: meta.pending.reason }, p)) return;
+          meta = { ...meta, pending: { ...p, since: new Date().toISOString() } };
+          await ctx.store.write(REGISTER_META_FILE, meta);
+        };
+        if (!ctx.cfg.bootstrapToken) {
+          await markPending('no INITD_BOOTSTRAP_TOKEN');
+          return poll(saved, ` (re-registration pending: no INITD_BOOTSTRAP_TOKEN; ${pending})`);
+        }
         try {
           return await registerNow(ctx.cfg.bootstrapToken);
         } catch (e) {
           if (!(e instanceof AgentError && (e as { kind?: string }).kind === 'auth')) throw e;
-          ctx.log.warn({ remediation: e.remediation }, `re-registration refused (${e.message}); keeping the saved registration`);
-          return poll(saved, ' (re-registration pending: bootstrap token rejected)');
+          ctx.log.warn({ remediation: e.remediation }, `re-registration refused (${e.message}); keeping the saved registration; ${pending}`);
+          await markPending('the bootstrap token was rejected (expired or revoked)');
+          return poll(saved, ` (re-registration pending: bootstrap token rejected: run a fresh init script, then restart the agent; ${pending})`);
         }
       }
       if (!ctx.cfg.bootstrapToken) {
