@@ -50,6 +50,7 @@ export function tracingHost(inner: Host, log: DebugLog): Host {
     readFile: (p) => inner.readFile(p),
     writeFileAtomic: (p, d, o) => inner.writeFileAtomic(p, d, o),
     stat: (p) => inner.stat(p),
+    readlink: (p) => inner.readlink(p),
     mkdir: (p, m) => inner.mkdir(p, m),
     remove: (p) => inner.remove(p),
     readdir: (p) => inner.readdir(p),
