@@ -1,5 +1,6 @@
 import { loadConfig } from '../config/load.ts';
 import { EXIT } from '../errors.ts';
+import { daemonLine, inspectDaemon } from '../reconcile/daemon-state.ts';
 import { JournalWriter } from '../reconcile/journal.ts';
 import { summaryLine } from '../reconcile/runner.ts';
 import { StateStore } from '../state/store.ts';
@@ -11,7 +12,13 @@ interface WireguardStatus {
   txBytes: number;
 }
 
-/** `status`: each step's state, the last error with its remediation, handshake age, k0sworker. Reads only. */
+/**
+ * `status`: whether the daemon runs (systemd), each step's state, the last error with its
+ * remediation, handshake age, k0sworker. Reads only.
+ * Exit: 0 = the daemon runs and its last pass did not fail (or its first pass is still going);
+ * 1 = it runs but its last pass failed; 3 = it is not running (stopped, failed, or restarting
+ * after an exit). Without systemd the journal alone decides between 0 and 1.
+ */
 export default async function status(ctx: CommandContext, opts: { json?: boolean }): Promise<number> {
   const cfg = await loadConfig(ctx.host, { env: ctx.env, ...(ctx.envFile ? { envFile: ctx.envFile } : {}) });
   const store = new StateStore(ctx.host, cfg.stateDir);
@@ -20,8 +27,16 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
   const wg = await store.read<WireguardStatus>('wireguard-status.json');
   const k0s = await ctx.host.exec('systemctl', ['is-active', 'k0sworker.service'], { timeoutMs: 5000 });
   const k0sActive = !k0s.notFound && k0s.stdout.trim() === 'active';
+  const daemon = await inspectDaemon(ctx.host);
+  const notRunning = ['restarting', 'stopped', 'failed', 'not-installed', 'stopping'].includes(daemon.condition);
+  const written = journal ? summaryLine(journal, reg?.edge?.name) : 'not started yet (no journal)';
+  const lastPassFailed = Boolean(journal?.steps.some((s) => s.state === 'failed'));
   const doc = {
-    summary: journal ? summaryLine(journal, reg?.edge?.name) : 'not started yet (no journal)',
+    // When the daemon is not running, what it last wrote is stale: the summary says so first.
+    summary: notRunning ? `${daemonLine(daemon)}${daemon.lastError ? `; its last error: ${daemon.lastError.split('\n')[0]}` : ''}` : written,
+    running: !notRunning,
+    daemon,
+    lastWritten: written,
     phase: journal?.phase ?? null,
     edge: reg?.edge ?? null,
     updatedAt: journal?.updatedAt ?? null,
@@ -30,11 +45,18 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     wireguard: wg ?? null,
     k0sworker: { active: k0sActive, state: k0s.notFound ? 'systemctl not found' : k0s.stdout.trim() || `unknown (${k0s.stderr.trim().split('\n')[0] ?? ''})` },
   };
+  // While starting, the failed steps in the journal are the previous process's: its first pass is still going.
+  const code = notRunning ? EXIT.NOT_RUNNING : lastPassFailed && daemon.condition !== 'starting' ? EXIT.RUNTIME : EXIT.OK;
   if (opts.json) {
     ctx.out(JSON.stringify(doc, null, 2));
-    return EXIT.OK;
+    return code;
   }
   ctx.out(`castai-edge-initd: ${doc.summary}`);
+  if (daemon.condition !== 'unknown') ctx.out(`daemon:     ${daemonLine(daemon)}`);
+  if (notRunning) {
+    if (daemon.lastError) ctx.out(`last error (from its journal):\n${daemon.lastError.replace(/^/gm, '  ')}`);
+    ctx.out(`last state it wrote (stale while it is not running): ${written}`);
+  }
   if (doc.edge) ctx.out(`edge:       ${doc.edge.name ?? '?'} (${doc.edge.id ?? '?'})`);
   ctx.out(`phase:      ${doc.phase ?? '-'}${doc.updatedAt ? `   (updated ${doc.updatedAt})` : ''}`);
   ctx.out(`k0sworker:  ${doc.k0sworker.state}`);
@@ -47,5 +69,5 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     }
   }
   if (doc.lastError) ctx.out(`\nlast error (${doc.lastError.step}, ${doc.lastError.at}): ${doc.lastError.message}${doc.lastError.remediation ? `\n  fix: ${doc.lastError.remediation}` : ''}`);
-  return EXIT.OK;
+  return code;
 }
