@@ -113,7 +113,18 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Override the policy's attempt limit for this call. */
   maxAttempts?: number;
+  /** Largest response body accepted (default MAX_RESPONSE_BYTES); more is refused unread. */
+  maxBodyBytes?: number;
 }
+
+/**
+ * Every response body is read with a bound: the contract's largest JSON answer (a register
+ * response) is a few KiB, so 1 MiB is generous; a body that is larger (a proxy's page, a broken
+ * or hostile server) is refused without being parsed, and without buffering more of it.
+ */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+/** Artifacts fetched through download() (the k0s binary is ~250 MiB). */
+export const MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024;
 
 interface Credential {
   kind: CredentialKind;
@@ -319,7 +330,7 @@ export class ApiClient {
 
   /** Download an artifact (e.g. k0s) and check its sha256 before returning a byte. No credential is sent. */
   async download(url: string, sha256: string, call: CallOptions = {}): Promise<Buffer> {
-    const res = await this.call('download', 'GET', url, { kind: 'none' }, call, undefined, (raw) => {
+    const res = await this.call('download', 'GET', url, { kind: 'none' }, { maxBodyBytes: MAX_DOWNLOAD_BYTES, ...call }, undefined, (raw) => {
       const got = createHash('sha256').update(raw.body).digest('hex');
       if (got !== sha256.toLowerCase()) {
         throw new ApiError({
@@ -464,7 +475,7 @@ export class ApiClient {
     });
   }
 
-  private async once(method: string, url: string, cred: Credential, body: unknown, signal?: AbortSignal): Promise<RawResponse> {
+  private async once(method: string, url: string, cred: Credential, body: unknown, signal: AbortSignal | undefined, maxBytes: number, operation: string): Promise<RawResponse> {
     const headers: Record<string, string> = { 'user-agent': `castai-edge-initd/${VERSION}`, accept: 'application/json' };
     if (cred.value) registerSecret(cred.value);
     if (cred.kind === 'bootstrap-token') headers.authorization = `Bearer ${cred.value}`;
@@ -486,8 +497,32 @@ export class ApiClient {
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
     });
-    const buf = Buffer.from(await res.body.arrayBuffer());
-    return { status: res.statusCode, headers: res.headers as RawResponse['headers'], body: buf };
+    const resHeaders = res.headers as RawResponse['headers'];
+    const tooLarge = (n: string) =>
+      new ApiError({
+        kind: 'bad-response',
+        operation,
+        status: res.statusCode,
+        message: `HTTP ${res.statusCode} with a response body of ${n}, over the ${maxBytes} byte limit; refused without reading it`,
+        remediation: 'a proxy or load balancer may be answering instead of the control plane, or the control plane misbehaves; it is retried',
+        retryable: true,
+      });
+    const declared = Number(header(resHeaders, 'content-length'));
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      res.body.destroy();
+      throw tooLarge(`${declared} bytes (Content-Length)`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw tooLarge(`more than ${maxBytes} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return { status: res.statusCode, headers: resHeaders, body: Buffer.concat(chunks, size) };
   }
 
   /**
@@ -552,8 +587,9 @@ export class ApiClient {
       try {
         let raw: RawResponse;
         try {
-          raw = await this.once(method, url, cred, body, callOpts.signal);
+          raw = await this.once(method, url, cred, body, callOpts.signal, callOpts.maxBodyBytes ?? MAX_RESPONSE_BYTES, operation);
         } catch (e) {
+          if (e instanceof ApiError) throw e; // an oversized body: already classified
           if (callOpts.signal?.aborted) {
             throw new ApiError({ kind: 'aborted', operation, message: 'stopped (shutting down)', remediation: 'none needed', retryable: false });
           }
