@@ -4,8 +4,8 @@
  * Network I/O goes straight through undici (not the Host port, which is for
  * OS access): see docs/decisions/0041-api-client-retry.md.
  *
- *  - every request: 10 s timeout, TLS always verified (system roots plus an
- *    optional extra CA from INITD_CA_FILE), HTTPS_PROXY/NO_PROXY from the
+ *  - every request: 10 s timeout, TLS always verified (the system CA store, as curl
+ *    uses it — agent/api/trust-store.ts — plus INITD_CA_FILE), HTTPS_PROXY/NO_PROXY from the
  *    validated config (never read from process.env here);
  *  - retries: exponential backoff with full jitter (1 s → 60 s cap), Retry-After
  *    honoured on 429/503, network errors / timeouts / 5xx / garbage bodies retried;
@@ -97,6 +97,8 @@ export interface ApiClientOptions {
   edgeLocationId?: string;
   /** Extra CA certificate(s), PEM (the contents of INITD_CA_FILE; see loadCaFile). Added to the system roots. */
   caPem?: string;
+  /** The system CA bundle, PEM (loadSystemCa); without it Node's bundled Mozilla store is the base. */
+  systemCaPem?: string;
   /** Validated proxy settings (AgentConfig.proxy). */
   proxy?: ProxyConfig;
   /** Per-request timeout (default 10 000 ms). */
@@ -196,13 +198,14 @@ export async function loadCaFile(host: { readFile(p: string): Promise<string | u
   return pem;
 }
 
-/** Build the undici dispatcher: verified TLS (system roots + extra CA), HTTPS_PROXY/NO_PROXY from config. */
-export function buildDispatcher(opts: { caPem?: string; proxy?: ProxyConfig; timeoutMs: number }): Dispatcher {
+/** Build the undici dispatcher: verified TLS (system store + extra CA), HTTPS_PROXY/NO_PROXY from config. */
+export function buildDispatcher(opts: { caPem?: string; systemCaPem?: string; proxy?: ProxyConfig; timeoutMs: number }): Dispatcher {
   let tls: { ca?: string[]; rejectUnauthorized: true } = { rejectUnauthorized: true };
-  if (opts.caPem) {
-    // `ca` replaces the default trust store, so start from it (getCACertificates includes NODE_EXTRA_CA_CERTS).
-    const defaults = typeof getCACertificates === 'function' ? getCACertificates('default') : [...rootCertificates];
-    tls = { ca: [...defaults, opts.caPem], rejectUnauthorized: true };
+  if (opts.caPem || opts.systemCaPem) {
+    // `ca` replaces Node's default trust store: the base is the system bundle (what curl trusts),
+    // else Node's default (bundled Mozilla store, plus NODE_EXTRA_CA_CERTS).
+    const base = opts.systemCaPem ? [opts.systemCaPem] : typeof getCACertificates === 'function' ? getCACertificates('default') : [...rootCertificates];
+    tls = { ca: [...base, ...(opts.caPem ? [opts.caPem] : [])], rejectUnauthorized: true };
   }
   const common = { connect: { ...tls, timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs };
   // Every API URL is https, so only HTTPS_PROXY applies (curl semantics, and what preflight probes);
@@ -255,6 +258,7 @@ export class ApiClient {
       buildDispatcher({
         timeoutMs: this.timeoutMs,
         ...(opts.caPem ? { caPem: opts.caPem } : {}),
+        ...(opts.systemCaPem ? { systemCaPem: opts.systemCaPem } : {}),
         ...(opts.proxy ? { proxy: opts.proxy } : {}),
       });
   }
@@ -461,7 +465,7 @@ export class ApiClient {
         message: `TLS verification of ${host} failed (${tlsCode}: ${messagesOf(e)})`,
         remediation: clock
           ? `this machine's clock says ${new Date(this.clock.now()).toISOString()}: fix the time (timedatectl, chrony/systemd-timesyncd); retried`
-          : 'if the control plane uses a private CA or a TLS-inspecting proxy sits in between, set INITD_CA_FILE to that CA (PEM); verification is never disabled',
+          : "the agent trusts the system CA store (as curl does) plus INITD_CA_FILE: if the control plane uses a private CA or a TLS-inspecting proxy sits in between, install that CA system-wide (Debian/Ubuntu: copy it to /usr/local/share/ca-certificates/<name>.crt and run update-ca-certificates; RHEL: /etc/pki/ca-trust/source/anchors/ and update-ca-trust) or set INITD_CA_FILE to it (PEM); the agent picks it up on its next pass. Verification is never disabled",
         retryable: clock,
       });
     }

@@ -134,7 +134,7 @@ describe('control-plane values pass the env-file validators before any argv or f
   });
 
   it('a hostile register answer is an invalid-response error (not retried) and writes nothing', async () => {
-    const o = { ...edgeState(), edgeToken: 'ceet_edge-token-value-0001', logs: { url: `${API}/logs`, apiKey: 'celk_log-key-0001', expiresAt: '2030-01-01T00:00:00Z' } };
+    const o: Record<string, any> = { ...edgeState(), edgeToken: 'ceet_edge-token-value-0001', logs: { url: `${API}/logs`, apiKey: 'celk_log-key-0001', expiresAt: '2030-01-01T00:00:00Z' } };
     o.node.name = 'x --hostname-override=evil';
     expect(() => parseRegisterResponse(o)).toThrow(/node.name/);
     mock.get(API).intercept({ path: /edges$/, method: 'POST' }).reply(201, o);
@@ -146,7 +146,7 @@ describe('control-plane values pass the env-file validators before any argv or f
   });
 
   it('a hostile saved register.json is refused too (a damaged state file never reaches k0s argv)', async () => {
-    const o = { ...edgeState(), edgeToken: 'ceet_edge-token-value-0001', logs: { url: `${API}/logs`, apiKey: 'celk_log-key-0001', expiresAt: '2030-01-01T00:00:00Z' } };
+    const o: Record<string, any> = { ...edgeState(), edgeToken: 'ceet_edge-token-value-0001', logs: { url: `${API}/logs`, apiKey: 'celk_log-key-0001', expiresAt: '2030-01-01T00:00:00Z' } };
     o.node.labels = { env: 'a,b=c' };
     const host = new FakeHost().setFile('/var/lib/castai-edge-initd/register.json', JSON.stringify(o), 0o600);
     await expect(readSavedRegistration(new StateStore(host))).rejects.toThrow(/register.json is damaged: field node.labels.env is not valid/);
