@@ -1,10 +1,13 @@
 import { loadConfig } from '../config/load.ts';
-import { EXIT } from '../errors.ts';
+import { DEFAULT_STATE_DIR } from '../config/known.ts';
+import { parseStateDir } from '../config/validate.ts';
+import { ConfigError, EXIT } from '../errors.ts';
 import { daemonLine, inspectDaemon } from '../reconcile/daemon-state.ts';
 import { JournalWriter } from '../reconcile/journal.ts';
 import { summaryLine } from '../reconcile/runner.ts';
 import { StateStore } from '../state/store.ts';
 import type { CommandContext } from './context.ts';
+import { formatConfigError } from './fatal.ts';
 
 interface WireguardStatus {
   latestHandshakeSeconds: number | null;
@@ -17,11 +20,22 @@ interface WireguardStatus {
  * remediation, handshake age, k0sworker. Reads only.
  * Exit: 0 = the daemon runs and its last pass did not fail (or its first pass is still going);
  * 1 = it runs but its last pass failed; 3 = it is not running (stopped, failed, or restarting
- * after an exit). Without systemd the journal alone decides between 0 and 1.
+ * after an exit); 2 = it runs, but the configuration this command sees is invalid. A configuration
+ * error does not hide the daemon's state: it is printed with it (the daemon may be restarting
+ * for that very reason). Without systemd the journal alone decides between 0 and 1.
  */
 export default async function status(ctx: CommandContext, opts: { json?: boolean }): Promise<number> {
-  const cfg = await loadConfig(ctx.host, { env: ctx.env, ...(ctx.envFile ? { envFile: ctx.envFile } : {}) });
-  const store = new StateStore(ctx.host, cfg.stateDir);
+  let stateDir: string;
+  let configError: ConfigError | undefined;
+  try {
+    stateDir = (await loadConfig(ctx.host, { env: ctx.env, ...(ctx.envFile ? { envFile: ctx.envFile } : {}) })).stateDir;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    configError = e;
+    const dir = parseStateDir(ctx.env.INITD_STATE_DIR ?? '');
+    stateDir = dir.ok ? dir.value : DEFAULT_STATE_DIR;
+  }
+  const store = new StateStore(ctx.host, stateDir);
   const journal = await JournalWriter.load(store);
   const reg = await store.read<{ edge?: { id?: string; name?: string; phase?: string } }>('register.json');
   const wg = await store.read<WireguardStatus>('wireguard-status.json');
@@ -36,6 +50,7 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     summary: notRunning ? `${daemonLine(daemon)}${daemon.lastError ? `; its last error: ${daemon.lastError.split('\n')[0]}` : ''}` : written,
     running: !notRunning,
     daemon,
+    configErrors: configError?.problems ?? null,
     lastWritten: written,
     phase: journal?.phase ?? null,
     edge: reg?.edge ?? null,
@@ -46,13 +61,14 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     k0sworker: { active: k0sActive, state: k0s.notFound ? 'systemctl not found' : k0s.stdout.trim() || `unknown (${k0s.stderr.trim().split('\n')[0] ?? ''})` },
   };
   // While starting, the failed steps in the journal are the previous process's: its first pass is still going.
-  const code = notRunning ? EXIT.NOT_RUNNING : lastPassFailed && daemon.condition !== 'starting' ? EXIT.RUNTIME : EXIT.OK;
+  const code = notRunning ? EXIT.NOT_RUNNING : configError ? EXIT.CONFIG : lastPassFailed && daemon.condition !== 'starting' ? EXIT.RUNTIME : EXIT.OK;
   if (opts.json) {
     ctx.out(JSON.stringify(doc, null, 2));
     return code;
   }
   ctx.out(`castai-edge-initd: ${doc.summary}`);
   if (daemon.condition !== 'unknown') ctx.out(`daemon:     ${daemonLine(daemon)}`);
+  if (configError) ctx.out(formatConfigError(configError));
   if (notRunning) {
     if (daemon.lastError) ctx.out(`last error (from its journal):\n${daemon.lastError.replace(/^/gm, '  ')}`);
     ctx.out(`last state it wrote (stale while it is not running): ${written}`);

@@ -112,6 +112,21 @@ describe('castai-edge-initd status', () => {
     expect((await runStatus(host(show({ ActiveState: 'activating', SubState: 'start' }), failed))).code).toBe(0);
   });
 
+  it('a configuration error (the daemon\'s group-writable env copy) does not hide the daemon state: both are shown', async () => {
+    const h = host(show({ ActiveState: 'activating', SubState: 'auto-restart', Result: 'exit-code', NRestarts: 3, ExecMainCode: 1, ExecMainStatus: 2 }), JOINED, `${CONFIG_EXIT}\n`);
+    h.setDir('/etc/castai-edge-initd', 0o700).setFile('/etc/castai-edge-initd/extra.env', 'ORG_ID=x\n', 0o660);
+    const { code, out } = await runStatus(h);
+    expect(code).toBe(3);
+    expect(out.split('\n')[0]).toMatch(/NOT RUNNING: restarting/);
+    expect(out).toMatch(/✗ \/etc\/castai-edge-initd: configuration directory \(or a file in it\) "\/etc\/castai-edge-initd" could be changed/);
+    // Running, but this shell's configuration is broken: exit 2, the daemon line still there.
+    const running = host(show({ ActiveState: 'active', SubState: 'running' }));
+    running.setDir('/etc/castai-edge-initd', 0o777);
+    const r = await runStatus(running);
+    expect(r.code).toBe(2);
+    expect(r.out).toContain('daemon:     running');
+  });
+
   it('without systemd the journal alone decides', async () => {
     const { code, out } = await runStatus(host(undefined));
     expect(code).toBe(0);
