@@ -130,10 +130,12 @@ export async function trustFindingsTree(host: Host, dir: string, o: TrustOptions
  */
 export function trustMessage(what: string, target: string, findings: TrustFinding[], moveTo?: string): string {
   const list = findings.map((f) => `${f.path} ${f.problem}`).join('; ');
-  const fixes = [...new Set(findings.map((f) => f.fix))];
-  const move =
-    moveTo && findings.some((f) => f.ancestor)
-      ? `, or move it where only root can write: install -o root -g root -m 0600 ${target} ${path.posix.join(moveTo, path.posix.basename(target))}`
-      : '';
-  return `${what} ${JSON.stringify(target)} could be changed by someone other than root, so the root agent does not trust it: ${list}. Fix: ${fixes.join(' && ')}${move}`;
+  const fixes = [...new Set(findings.map((f) => f.fix))].join(' && ');
+  // A directory above the file is someone else's (a user's home): copying the file out is the
+  // better fix than taking that directory over.
+  if (moveTo && findings.some((f) => f.ancestor)) {
+    const dst = path.posix.join(moveTo, path.posix.basename(target));
+    return `${what} ${JSON.stringify(target)} could be changed by someone other than root, so the root agent does not trust it: ${list}. Fix: move it where only root can write (install -o root -g root -m 0600 ${target} ${dst}) and use that path; or make every path above root's alone: ${fixes}`;
+  }
+  return `${what} ${JSON.stringify(target)} could be changed by someone other than root, so the root agent does not trust it: ${list}. Fix: ${fixes}`;
 }
