@@ -230,12 +230,15 @@ main() {
   systemctl daemon-reload
   systemctl enable castai-edge-initd.service >/dev/null 2>&1
   # The unit's properties, one `systemctl show` (StatusText may hold '=': read splits at the first).
-  local state="" sub="" status="" invocation="" k v
+  local state="" sub="" status="" invocation="" exit_code="" exit_status="" k v
   unit_state() {
-    state="" sub="" status="" invocation=""
+    state="" sub="" status="" invocation="" exit_code="" exit_status=""
     while IFS='=' read -r k v; do
-      case "$k" in ActiveState) state="$v" ;; SubState) sub="$v" ;; StatusText) status="$v" ;; InvocationID) invocation="$v" ;; esac
-    done < <(systemctl show -p ActiveState -p SubState -p StatusText -p InvocationID castai-edge-initd.service)
+      case "$k" in
+        ActiveState) state="$v" ;; SubState) sub="$v" ;; StatusText) status="$v" ;; InvocationID) invocation="$v" ;;
+        ExecMainCode) exit_code="$v" ;; ExecMainStatus) exit_status="$v" ;;
+      esac
+    done < <(systemctl show -p ActiveState -p SubState -p StatusText -p InvocationID -p ExecMainCode -p ExecMainStatus castai-edge-initd.service)
   }
   unit_state
   local previous="$invocation"
@@ -254,16 +257,20 @@ main() {
   fi
 
   # Follow the agent's Status: line until its first pass is over: READY=1 (joined, or failed with a
-  # message), or the agent exited (systemd restarts it), or the wait ends. A start or restart is
-  # followed in the NEW invocation only (InvocationID changes), never in the one it replaced.
+  # message), or the unit failed, or the agent exited with a configuration error (exit status 2:
+  # retrying cannot help), or the wait ends. A start or restart is followed in the NEW invocation
+  # only (InvocationID changes), never in the one it replaced. Other exits (a crash, a kill) are
+  # restarted by systemd and followed on; still restarting when the wait ends counts as failing.
   local wait="${INITD_INSTALL_WAIT_SECONDS:-120}" last="" over=0 i
   for ((i = 0; i < wait; i++)); do
     unit_state
     if [ -n "$previous" ] && [ "$invocation" = "$previous" ]; then sleep 1; continue; fi
     [ -n "$status" ] && [ "$status" != "$last" ] && say "status: $status" && last="$status"
-    if [ "$state" = active ] || [ "$state" = failed ] || [ "$sub" = auto-restart ]; then over=1; break; fi
+    if [ "$state" = active ] || [ "$state" = failed ]; then over=1; break; fi
+    if [ "$sub" = auto-restart ] && { [ "$exit_code" = 1 ] || [ "$exit_code" = exited ]; } && [ "$exit_status" = 2 ]; then over=1; break; fi
     sleep 1
   done
+  if [ "$over" = 0 ] && [ "$wait" -gt 0 ] && [ "$sub" = auto-restart ]; then over=1; fi
   if [ "$over" = 0 ]; then
     say "castai-edge-initd $AGENT_VERSION is installed and still on its first pass after ${wait}s; it carries on in the background. Follow it with: journalctl -u castai-edge-initd -f   (state: castai-edge-initd status)"
     return 0

@@ -57,9 +57,9 @@ function httpsUrlError(v: string): string | undefined {
 /** Each value's own rule: undefined when valid, else what is wrong (never echoing a secret). */
 export const INSTALLER_RULES: Record<InstallerKey, (v: string) => string | undefined> = {
   API_URL: (v) => {
+    // What the agent accepts as API_URL (it normalizes `:443` and a trailing `/` itself).
     const r = parseApiUrl(v);
     if (!r.ok) return r.problems[0]!.message;
-    if (r.value !== v) return `must be given in its normal form ${JSON.stringify(r.value)}`;
     return httpsUrlError(v);
   },
   ORG_ID: (v) => (ID_RE.test(v) ? undefined : "must be an ID: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"),

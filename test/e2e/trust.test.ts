@@ -9,7 +9,7 @@
  *  2. what the root agent refuses: a group-writable CA and a user-owned env file (`config
  *     --env-file`, named path + fix), and a group-writable copy of the env file (the daemon
  *     restarts in a loop; `status` says NOT RUNNING with that error, not the last state it wrote);
- *  3. the API's CA installed system-wide with update-ca-certificates, no INITD_CA_FILE: the
+ *  3. the API's CA installed system-wide (what update-ca-certificates does), no INITD_CA_FILE: the
  *     documented one-liner exits 0 and the node joins;
  *  4. the operator deletes ./edge.env and restarts the agent: it keeps running from its copy;
  *  5. uninstall removes the copy with everything else.
@@ -150,13 +150,21 @@ describe('trust: a CA nobody trusts, then the system store (one guest)', () => {
   );
 
   step(
-    '3. the API\'s CA installed system-wide (update-ca-certificates), no INITD_CA_FILE: the documented one-liner exits 0 and the node joins',
+    '3. the API\'s CA installed system-wide (as update-ca-certificates does), no INITD_CA_FILE: the documented one-liner exits 0 and the node joins',
     async () => {
-      const u = Date.now();
-      const upd = await vm.exec('install -m 0644 /root/api-ca.pem /usr/local/share/ca-certificates/lab-emulator-ca.crt && update-ca-certificates', { timeoutMs: 600_000 });
-      expect(upd.exitCode, upd.stdout + upd.stderr).toBe(0);
-      expect(upd.stdout).toMatch(/1 added/);
-      lap('update-ca-certificates', u);
+      // What update-ca-certificates does for one new local CA (its add(): the /etc/ssl/certs/<name>.pem
+      // link and the CA appended to the bundle curl and the agent read), without the rest of its run:
+      // a sed per installed CA, a test per link and an `openssl rehash` of the whole store took
+      // 194 s under TCG in this lab (measured), for the hash links neither reader uses.
+      await vm.sh(
+        [
+          'set -e',
+          'install -m 0644 /root/api-ca.pem /usr/local/share/ca-certificates/lab-emulator-ca.crt',
+          'ln -sf /usr/local/share/ca-certificates/lab-emulator-ca.crt /etc/ssl/certs/lab-emulator-ca.pem',
+          "sed -e '$a\\' /usr/local/share/ca-certificates/lab-emulator-ca.crt >> /etc/ssl/certs/ca-certificates.crt",
+        ].join('\n'),
+      );
+      expect((await vm.exec('curl -fsS -o /dev/null https://10.77.0.1/ 2>&1; echo rc=$?')).stdout).not.toMatch(/SSL certificate problem/);
       const r = await vm.exec(`export INITD_INSTALL_WAIT_SECONDS=600; ${oneLiner(cp)}`, { timeoutMs: 900_000 });
       expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
       await waitJoined(vm, cp, 900_000);

@@ -208,14 +208,29 @@ describe.runIf(can)('install.sh (run for real in a fake root, curl and systemctl
     expect(root.read('systemctl.log')).toMatch(/systemctl enable castai-edge-initd.service/);
   });
 
-  it('ends non-zero when the agent keeps exiting (systemd auto-restart), printing its error', () => {
+  it('ends non-zero at once when the agent exits with a configuration error (exit 2, systemd auto-restart), printing its error', () => {
     const { script } = prepareInstall();
-    root.file('unit.after-start', 'ActiveState=activating\nSubState=auto-restart\nInvocationID=inv-1\nStatusText=\n');
+    root.file('unit.after-start', 'ActiveState=activating\nSubState=auto-restart\nInvocationID=inv-1\nStatusText=\nExecMainCode=1\nExecMainStatus=2\n');
     root.file('status.rc', '1');
     root.file('status.out', 'castai-edge-initd: the daemon is restarting (exit 2 after 3 restarts)\nlast error: INITD_STATE_DIR: "/var/lib/castai-edge-initd" is group-writable\n');
     const r = root.run({ command: ['bash', script], env: INSTALL_ENV });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/the daemon is restarting/);
+    expect(r.stdout).not.toMatch(/still on its first pass/);
+  });
+
+  it('another exit (a crash, a kill) is followed on: still restarting when the wait ends is a failure; no wait at all judges nothing', () => {
+    const { script } = prepareInstall();
+    root.file('unit.after-start', 'ActiveState=activating\nSubState=auto-restart\nInvocationID=inv-1\nStatusText=\nExecMainCode=2\nExecMainStatus=9\n');
+    root.file('status.rc', '3');
+    root.file('status.out', 'castai-edge-initd: NOT RUNNING: restarting — it exited (killed by signal 9, 4 restarts so far)\n');
+    const r = root.run({ command: ['bash', script], env: { INITD_INSTALL_WAIT_SECONDS: '3' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/killed by signal 9/);
+    root.file('unit.state', 'ActiveState=inactive\nSubState=dead\nInvocationID=\n');
+    const nowait = root.run({ command: ['bash', script], env: { INITD_INSTALL_WAIT_SECONDS: '0' } });
+    expect(nowait.status, nowait.stderr).toBe(0);
+    expect(nowait.stdout).toMatch(/still on its first pass after 0s/);
   });
 
   it('a re-run of a healthy install changes and restarts nothing; of a failing one restarts it so it retries at once', () => {
