@@ -502,19 +502,19 @@ export class ApiClient {
       bodyTimeout: this.timeoutMs,
     });
     const resHeaders = res.headers as RawResponse['headers'];
-    const tooLarge = (n: string) =>
+    const tooLarge = (n: string, how: string) =>
       new ApiError({
         kind: 'bad-response',
         operation,
         status: res.statusCode,
-        message: `HTTP ${res.statusCode} with a response body of ${n}, over the ${maxBytes} byte limit; refused without reading it`,
+        message: `HTTP ${res.statusCode} with a response body of ${n}, over the ${maxBytes} byte limit; refused ${how}`,
         remediation: 'a proxy or load balancer may be answering instead of the control plane, or the control plane misbehaves; it is retried',
         retryable: true,
       });
     const declared = Number(header(resHeaders, 'content-length'));
     if (Number.isFinite(declared) && declared > maxBytes) {
       res.body.destroy();
-      throw tooLarge(`${declared} bytes (Content-Length)`);
+      throw tooLarge(`${declared} bytes (Content-Length)`, 'without reading it');
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -522,7 +522,7 @@ export class ApiClient {
       size += (chunk as Buffer).length;
       if (size > maxBytes) {
         res.body.destroy();
-        throw tooLarge(`more than ${maxBytes} bytes`);
+        throw tooLarge(`more than ${maxBytes} bytes`, 'and reading stopped there, unparsed');
       }
       chunks.push(chunk as Buffer);
     }
