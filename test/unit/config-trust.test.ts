@@ -144,31 +144,33 @@ describe.runIf(process.getuid?.() === 0)('the same rules through the real Host (
   const dir = mkdtempSync(path.join(os.tmpdir(), 'trust-real-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const host = new RealHost();
+  // This test's own state directory (what the host's default one holds is not this test's business).
+  const env = { INITD_STATE_DIR: path.join(dir, 'state') };
 
   it('accepts root 0600, refuses chown 1000 and chmod g+w, and follows a symlink to the target', async () => {
     const good = path.join(dir, 'good.env');
     writeFileSync(good, 'ORG_ID=real\n', { mode: 0o600 });
-    expect((await loadConfig(host, { env: {}, envFile: good })).orgId).toBe('real');
+    expect((await loadConfig(host, { env, envFile: good })).orgId).toBe('real');
 
     const theirs = path.join(dir, 'theirs.env');
     writeFileSync(theirs, 'ORG_ID=x\n', { mode: 0o600 });
     chownSync(theirs, 1000, 1000);
-    expect(text(await configError(loadConfig(host, { env: {}, envFile: theirs })))).toContain(`${theirs} is owned by uid 1000, not root`);
+    expect(text(await configError(loadConfig(host, { env, envFile: theirs })))).toContain(`${theirs} is owned by uid 1000, not root`);
 
     const gw = path.join(dir, 'gw.env');
     writeFileSync(gw, 'ORG_ID=x\n');
     chmodSync(gw, 0o664);
-    expect(text(await configError(loadConfig(host, { env: {}, envFile: gw })))).toContain(`chmod go-w ${gw}`);
+    expect(text(await configError(loadConfig(host, { env, envFile: gw })))).toContain(`chmod go-w ${gw}`);
 
     const link = path.join(dir, 'link.env');
     symlinkSync('theirs.env', link);
-    expect(text(await configError(loadConfig(host, { env: {}, envFile: link })))).toContain(`${theirs} is owned by uid 1000`);
+    expect(text(await configError(loadConfig(host, { env, envFile: link })))).toContain(`${theirs} is owned by uid 1000`);
 
     const sub = path.join(dir, 'open');
     mkdirSync(sub, { mode: 0o777 });
     chmodSync(sub, 0o777);
     const inOpen = path.join(sub, 'x.env');
     writeFileSync(inOpen, 'ORG_ID=x\n', { mode: 0o600 });
-    expect(text(await configError(loadConfig(host, { env: {}, envFile: inOpen })))).toContain(`${sub} is writable by group and others (mode 0777)`);
+    expect(text(await configError(loadConfig(host, { env, envFile: inOpen })))).toContain(`${sub} is writable by group and others (mode 0777)`);
   });
 });

@@ -51,6 +51,8 @@ function installedNode(resetExit: number): string {
 const LIST = `for f in ${BIN} /usr/local/bin/castai-edge-initd-uninstall.sh /etc/systemd/system/castai-edge-initd.service /etc/castai-edge-initd/castai-edge-initd.env ${STATE}/init_script ${STATE}/installed-files ${STATE}/journal.json; do [ -e "$f" ] && echo "$f"; done; true`;
 
 describe.runIf(can)('castai-edge-initd-uninstall.sh (run for real in a fake root)', () => {
+  beforeEach(() => void root.run({ setup: `rm -rf ${STATE} /etc/castai-edge-initd`, command: ['true'] }));
+
   it('when reset fails: exits non-zero and removes nothing, so it can be retried', () => {
     const setup = `${installedNode(1)}\ncd ${process.cwd()}`;
     const before = root.run({ setup, command: ['true'], after: LIST }).after;
@@ -131,6 +133,9 @@ const INSTALL_ENV = { INITD_INSTALL_WAIT_SECONDS: '5' };
 const READY_STATE = 'ActiveState=active\nSubState=running\nInvocationID=inv-1\nStatusText=joined · edge cast-1\n';
 
 describe.runIf(can)('install.sh (run for real in a fake root, curl and systemctl stubbed)', () => {
+  // A fresh host, whatever this machine holds (in the namespace's overlays only).
+  beforeEach(() => void root.run({ setup: 'rm -rf /var/lib/castai-edge-initd /etc/castai-edge-initd /usr/local/bin/castai-edge-initd /usr/local/bin/castai-edge-initd-uninstall.sh /etc/systemd/system/castai-edge-initd.service', command: ['true'] }));
+
   it('every curl uses --proto =https --proto-redir =https, and the download is staged under /var/lib/castai-edge-initd, not /tmp', () => {
     const { script } = prepareInstall();
     root.file('unit.after-start', READY_STATE);
