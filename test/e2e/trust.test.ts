@@ -183,13 +183,16 @@ describe('trust: a CA nobody trusts, then the system store (one guest)', () => {
     async () => {
       const regs = cp.edgeOf(vm.machineId)!.registrations;
       const restartsBefore = Number((await vm.sh(`systemctl show -p NRestarts --value ${UNIT}`)).trim());
+      const oldPid = (await vm.sh(`systemctl show -p MainPID --value ${UNIT}`)).trim();
       await vm.sh(`rm -f /root/edge.env /root/edge-ca.env && systemctl restart --no-block ${UNIT}`);
-      // The new process finishes a pass (READY=1 → active), and status says running and joined.
+      // The NEW process finishes a pass (READY=1 → active), and status says running and joined.
       await waitFor(
         'a pass of the restarted agent',
         async () => {
+          const props = Object.fromEntries((await vm.sh(`systemctl show -p ActiveState -p MainPID ${UNIT}`)).trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+          if (props.ActiveState !== 'active' || props.MainPID === oldPid) return undefined;
           const s = await status();
-          return s.exitCode === 0 && /^castai-edge-initd: joined/.test(s.stdout) && (await vm.sh(`systemctl show -p ActiveState --value ${UNIT}`)).trim() === 'active' ? true : undefined;
+          return s.exitCode === 0 && /^castai-edge-initd: joined/.test(s.stdout) ? true : undefined;
         },
         600_000,
         tail,
