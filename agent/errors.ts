@@ -4,6 +4,8 @@ export const EXIT = {
   RUNTIME: 1,
   CONFIG: 2, // usage or configuration error
   PREFLIGHT: 3,
+  /** `status`: the daemon is not running (LSB's "program is not running"). */
+  NOT_RUNNING: 3,
 } as const;
 
 /** One problem in the operator's input: which variable/field, the bad item, and the fix. */

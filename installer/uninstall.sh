@@ -4,6 +4,9 @@
 # 1. If the node was set up by the agent, `castai-edge-initd reset` tears it down first
 #    (stop k0sworker, k0s reset, WireGuard down, storage unmounted; see the README).
 #    Pass --keep-node to skip this and leave k0s, WireGuard and storage as they are.
+#    When the reset FAILS, nothing is removed and the exit status is non-zero: the binary, its
+#    state and this script stay, so the reset can be fixed and retried (a re-run is safe).
+#    Pass --force to carry on regardless (the node may be left half torn down).
 # 2. Stops and disables castai-edge-initd.service.
 # 3. Removes the k0s binary the agent installed (sha256 as recorded in k0s.json) and the empty
 #    /etc/k0s and /var/lib/k0s it created (unless --keep-node).
@@ -14,11 +17,12 @@ main() {
   local state_dir=/var/lib/castai-edge-initd
   local manifest="$state_dir/installed-files"
   local bin=/usr/local/bin/castai-edge-initd
-  local keep_node=0 arg
+  local keep_node=0 force=0 arg
   for arg in "$@"; do
     case "$arg" in
       --keep-node) keep_node=1 ;;
-      -h|--help) echo "usage: castai-edge-initd-uninstall.sh [--keep-node]"; return 0 ;;
+      --force) force=1 ;;
+      -h|--help) echo "usage: castai-edge-initd-uninstall.sh [--keep-node] [--force]"; return 0 ;;
       *) echo "castai-edge-initd-uninstall: unknown argument: $arg (try --help)" >&2; return 2 ;;
     esac
   done
@@ -29,7 +33,16 @@ main() {
 
   if [ "$keep_node" -eq 0 ] && [ -x "$bin" ] && [ -f "$state_dir/journal.json" ]; then
     echo "castai-edge-initd-uninstall: tearing the node down (castai-edge-initd reset)"
-    "$bin" reset --yes-really-reset || echo "castai-edge-initd-uninstall: reset reported a problem; continuing with the uninstall" >&2
+    local rc=0
+    "$bin" reset --yes-really-reset || rc=$?
+    if [ "$rc" -ne 0 ]; then
+      if [ "$force" -eq 0 ]; then
+        echo "castai-edge-initd-uninstall: reset failed (exit $rc; its problems are above); nothing was removed, so the reset can be retried." >&2
+        echo "  fix: fix what the reset named and run castai-edge-initd-uninstall.sh again; or --keep-node to uninstall without tearing the node down, or --force to remove everything anyway" >&2
+        return 1
+      fi
+      echo "castai-edge-initd-uninstall: reset failed (exit $rc); --force: continuing with the uninstall" >&2
+    fi
   fi
 
   # What the agent itself installed for k0s: the binary (only when its sha256 is the one the agent

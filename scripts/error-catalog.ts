@@ -17,6 +17,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import { KNOWN_VARIABLES } from '../agent/config/known.ts';
+import { CONFIG_DIR } from '../agent/config/load.ts';
 import { CHECKS, severityLabel } from '../agent/preflight/checks.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -111,6 +112,12 @@ export function renderCatalog(): string {
     '| variable | expected format | example |',
     '|---|---|---|',
     ...KNOWN_VARIABLES.map((v) => `| \`${v.name}\` | ${cell(v.format)} | ${v.secret ? '(secret, not shown)' : `\`${cell(v.example)}\``} |`),
+    '',
+    'Run as root, a file or directory the agent reads for configuration, CAs or state that someone other',
+    'than root could change is refused the same way (agent/config/trust.ts, [0160](decisions/0160-config-trust.md)):',
+    `\`✗ VARIABLE: <what> "<path>" could be changed by someone other than root, so the root agent does not trust it: <path> is owned by uid N, not root | is writable by group (mode 0664) …. Fix: chown root:root <path> | chmod go-w <path> | move it where only root can write (install -o root -g root -m 0600 <path> ${CONFIG_DIR}/…)\``,
+    '— for `INITD_EXTRA_ENV_FILE`/`--env-file`, `INITD_CA_FILE`, `INITD_STATE_DIR` (and what is in it) and',
+    `\`${CONFIG_DIR}\`.`,
     '',
     '## Preflight checks (`doctor`; the first step of every pass)',
     '',

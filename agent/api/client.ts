@@ -4,8 +4,8 @@
  * Network I/O goes straight through undici (not the Host port, which is for
  * OS access): see docs/decisions/0041-api-client-retry.md.
  *
- *  - every request: 10 s timeout, TLS always verified (system roots plus an
- *    optional extra CA from INITD_CA_FILE), HTTPS_PROXY/NO_PROXY from the
+ *  - every request: 10 s timeout, TLS always verified (the system CA store, as curl
+ *    uses it — agent/api/trust-store.ts — plus INITD_CA_FILE), HTTPS_PROXY/NO_PROXY from the
  *    validated config (never read from process.env here);
  *  - retries: exponential backoff with full jitter (1 s → 60 s cap), Retry-After
  *    honoured on 429/503, network errors / timeouts / 5xx / garbage bodies retried;
@@ -103,6 +103,8 @@ export interface ApiClientOptions {
   edgeLocationId?: string;
   /** Extra CA certificate(s), PEM (the contents of INITD_CA_FILE; see loadCaFile). Added to the system roots. */
   caPem?: string;
+  /** The system CA bundle, PEM (loadSystemCa); without it Node's bundled Mozilla store is the base. */
+  systemCaPem?: string;
   /** Validated proxy settings (AgentConfig.proxy). */
   proxy?: ProxyConfig;
   /** Per-request timeout (default 10 000 ms). */
@@ -119,6 +121,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Override the policy's attempt limit for this call. */
   maxAttempts?: number;
+  /** Largest response body accepted (default MAX_RESPONSE_BYTES); more is refused unread. */
+  maxBodyBytes?: number;
   /**
    * Log in-call retries at debug instead of warn: the caller reports the outage itself, once per
    * change (the register step's get-edge poll), instead of a warning on every pass.
@@ -171,6 +175,15 @@ export function edgeNotFoundProblem(raw: { headers: Record<string, string | stri
   if (d.edgeId !== edgeId) return `EDGE_NOT_FOUND for ${typeof d.edgeId === 'string' ? `edge ${d.edgeId.slice(0, 64)}` : 'no edge id'}, not this edge ${edgeId}`;
   return undefined;
 }
+
+/**
+ * Every response body is read with a bound: the contract's largest JSON answer (a register
+ * response) is a few KiB, so 1 MiB is generous; a body that is larger (a proxy's page, a broken
+ * or hostile server) is refused without being parsed, and without buffering more of it.
+ */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+/** Artifacts fetched through download() (the k0s binary is ~250 MiB). */
+export const MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024;
 
 interface Credential {
   kind: CredentialKind;
@@ -242,13 +255,14 @@ export async function loadCaFile(host: { readFile(p: string): Promise<string | u
   return pem;
 }
 
-/** Build the undici dispatcher: verified TLS (system roots + extra CA), HTTPS_PROXY/NO_PROXY from config. */
-export function buildDispatcher(opts: { caPem?: string; proxy?: ProxyConfig; timeoutMs: number }): Dispatcher {
+/** Build the undici dispatcher: verified TLS (system store + extra CA), HTTPS_PROXY/NO_PROXY from config. */
+export function buildDispatcher(opts: { caPem?: string; systemCaPem?: string; proxy?: ProxyConfig; timeoutMs: number }): Dispatcher {
   let tls: { ca?: string[]; rejectUnauthorized: true } = { rejectUnauthorized: true };
-  if (opts.caPem) {
-    // `ca` replaces the default trust store, so start from it (getCACertificates includes NODE_EXTRA_CA_CERTS).
-    const defaults = typeof getCACertificates === 'function' ? getCACertificates('default') : [...rootCertificates];
-    tls = { ca: [...defaults, opts.caPem], rejectUnauthorized: true };
+  if (opts.caPem || opts.systemCaPem) {
+    // `ca` replaces Node's default trust store: the base is the system bundle (what curl trusts),
+    // else Node's default (bundled Mozilla store, plus NODE_EXTRA_CA_CERTS).
+    const base = opts.systemCaPem ? [opts.systemCaPem] : typeof getCACertificates === 'function' ? getCACertificates('default') : [...rootCertificates];
+    tls = { ca: [...base, ...(opts.caPem ? [opts.caPem] : [])], rejectUnauthorized: true };
   }
   const common = { connect: { ...tls, timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs };
   // Every API URL is https, so only HTTPS_PROXY applies (curl semantics, and what preflight probes);
@@ -301,6 +315,7 @@ export class ApiClient {
       buildDispatcher({
         timeoutMs: this.timeoutMs,
         ...(opts.caPem ? { caPem: opts.caPem } : {}),
+        ...(opts.systemCaPem ? { systemCaPem: opts.systemCaPem } : {}),
         ...(opts.proxy ? { proxy: opts.proxy } : {}),
       });
   }
@@ -404,7 +419,7 @@ export class ApiClient {
 
   /** Download an artifact (e.g. k0s) and check its sha256 before returning a byte. No credential is sent. */
   async download(url: string, sha256: string, call: CallOptions = {}): Promise<Buffer> {
-    const res = await this.call('download', 'GET', url, { kind: 'none' }, call, undefined, (raw) => {
+    const res = await this.call('download', 'GET', url, { kind: 'none' }, { maxBodyBytes: MAX_DOWNLOAD_BYTES, ...call }, undefined, (raw) => {
       const got = createHash('sha256').update(raw.body).digest('hex');
       if (got !== sha256.toLowerCase()) {
         throw new ApiError({
@@ -555,7 +570,7 @@ export class ApiClient {
         message: `TLS verification of ${host} failed (${tlsCode}: ${messagesOf(e)})`,
         remediation: clock
           ? `this machine's clock says ${new Date(this.clock.now()).toISOString()}: fix the time (timedatectl, chrony/systemd-timesyncd); retried`
-          : 'if the control plane uses a private CA or a TLS-inspecting proxy sits in between, set INITD_CA_FILE to that CA (PEM); verification is never disabled',
+          : "the agent trusts the system CA store (as curl does) plus INITD_CA_FILE: if the control plane uses a private CA or a TLS-inspecting proxy sits in between, install that CA system-wide (Debian/Ubuntu: copy it to /usr/local/share/ca-certificates/<name>.crt and run update-ca-certificates; RHEL: /etc/pki/ca-trust/source/anchors/ and update-ca-trust) or set INITD_CA_FILE to it (PEM); the agent picks it up on its next pass. Verification is never disabled",
         retryable: clock,
       });
     }
@@ -569,7 +584,7 @@ export class ApiClient {
     });
   }
 
-  private async once(method: string, url: string, cred: Credential, body: unknown, signal?: AbortSignal): Promise<RawResponse> {
+  private async once(method: string, url: string, cred: Credential, body: unknown, signal: AbortSignal | undefined, maxBytes: number, operation: string): Promise<RawResponse> {
     const headers: Record<string, string> = { 'user-agent': `castai-edge-initd/${VERSION}`, accept: 'application/json' };
     if (cred.value) registerSecret(cred.value);
     if (cred.kind === 'bootstrap-token') headers.authorization = `Bearer ${cred.value}`;
@@ -591,8 +606,32 @@ export class ApiClient {
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
     });
-    const buf = Buffer.from(await res.body.arrayBuffer());
-    return { status: res.statusCode, headers: res.headers as RawResponse['headers'], body: buf };
+    const resHeaders = res.headers as RawResponse['headers'];
+    const tooLarge = (n: string, how: string) =>
+      new ApiError({
+        kind: 'bad-response',
+        operation,
+        status: res.statusCode,
+        message: `HTTP ${res.statusCode} with a response body of ${n}, over the ${maxBytes} byte limit; refused ${how}`,
+        remediation: 'a proxy or load balancer may be answering instead of the control plane, or the control plane misbehaves; it is retried',
+        retryable: true,
+      });
+    const declared = Number(header(resHeaders, 'content-length'));
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      res.body.destroy();
+      throw tooLarge(`${declared} bytes (Content-Length)`, 'without reading it');
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw tooLarge(`more than ${maxBytes} bytes`, 'and reading stopped there, unparsed');
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return { status: res.statusCode, headers: resHeaders, body: Buffer.concat(chunks, size) };
   }
 
   /**
@@ -657,8 +696,9 @@ export class ApiClient {
       try {
         let raw: RawResponse;
         try {
-          raw = await this.once(method, url, cred, body, callOpts.signal);
+          raw = await this.once(method, url, cred, body, callOpts.signal, callOpts.maxBodyBytes ?? MAX_RESPONSE_BYTES, operation);
         } catch (e) {
+          if (e instanceof ApiError) throw e; // an oversized body: already classified
           if (callOpts.signal?.aborted) {
             throw new ApiError({ kind: 'aborted', operation, message: 'stopped (shutting down)', remediation: 'none needed', retryable: false });
           }

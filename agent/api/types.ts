@@ -5,6 +5,7 @@
  * instead of a TypeError three steps later.
  */
 import { isIP } from 'node:net';
+import { ID_RE, labelErrors, nodeNameErrors, providerIdErrors, taintErrors } from '../config/validate.ts';
 import { registerSecret } from '../log/secrets.ts';
 
 export type Arch = 'amd64' | 'arm64';
@@ -213,14 +214,31 @@ const SHA256 = /^[0-9a-f]{64}$/;
 const EDGE_PHASES: readonly EdgePhase[] = ['CREATING', 'READY', 'DELETING', 'DELETED'];
 const EFFECTS: readonly TaintEffect[] = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
 
+/**
+ * What the control plane says about the Node reaches the kubelet's argv (`k0s install worker
+ * --labels= --taints= --kubelet-extra-args=…`) and the state files: it passes the same
+ * validators as the operator's INITD_* values (agent/config/validate.ts), never fewer.
+ */
+function checked(v: string, field: string, errors: string[]): string {
+  if (errors.length) throw new ResponseShapeError(field, `is not valid: ${errors.join('; ')}`);
+  return v;
+}
+
 function taints(v: unknown, field: string): Taint[] {
   return arr(v, field).map((t, i) => {
     const f = `${field}[${i}]`;
     const o = obj(t, f);
     const out: Taint = { key: str(o.key, `${f}.key`), effect: oneOf(o.effect, `${f}.effect`, EFFECTS) };
     if (o.value !== undefined && o.value !== '') out.value = str(o.value, `${f}.value`);
+    checked(out.key, f, taintErrors(out.key, out.value, out.effect));
     return out;
   });
+}
+
+function labels(v: unknown, field: string): Record<string, string> {
+  const m = strMap(v, field);
+  for (const [k, x] of Object.entries(m)) checked(k, `${field}.${k}`, labelErrors(k, x));
+  return m;
 }
 
 function edgeState(o: Record<string, unknown>): EdgeState {
@@ -240,11 +258,11 @@ function edgeState(o: Record<string, unknown>): EdgeState {
   }
   if (Object.keys(arts).length === 0) throw new ResponseShapeError('k0s.artifacts', 'must name at least one architecture');
   return {
-    edge: { id: str(edge.id, 'edge.id'), name: str(edge.name, 'edge.name'), phase: oneOf(edge.phase, 'edge.phase', EDGE_PHASES) },
+    edge: { id: str(edge.id, 'edge.id', ID_RE, "an ID (letters, digits, '.', '_', '-')"), name: str(edge.name, 'edge.name'), phase: oneOf(edge.phase, 'edge.phase', EDGE_PHASES) },
     node: {
-      name: str(node.name, 'node.name'),
-      providerID: str(node.providerID, 'node.providerID'),
-      labels: strMap(node.labels ?? {}, 'node.labels'),
+      name: checked(str(node.name, 'node.name'), 'node.name', nodeNameErrors(String(node.name))),
+      providerID: checked(str(node.providerID, 'node.providerID'), 'node.providerID', providerIdErrors(String(node.providerID))),
+      labels: labels(node.labels ?? {}, 'node.labels'),
       taints: taints(node.taints ?? [], 'node.taints'),
     },
     wireguard: {
@@ -264,7 +282,7 @@ function edgeState(o: Record<string, unknown>): EdgeState {
       }),
     },
     k0s: {
-      version: str(k0s.version, 'k0s.version', /^v\d+\.\d+\.\d+/, 'a k0s version like v1.33.1+k0s.0'),
+      version: str(k0s.version, 'k0s.version', /^v\d+\.\d+\.\d+[0-9A-Za-z.+-]{0,64}$/, 'a k0s version like v1.33.1+k0s.0'),
       artifacts: arts,
       joinToken,
       apiEndpoint: httpsUrl(k0s.apiEndpoint, 'k0s.apiEndpoint'),

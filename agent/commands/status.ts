@@ -1,11 +1,16 @@
 import { loadConfig } from '../config/load.ts';
-import { EXIT } from '../errors.ts';
+import { DEFAULT_STATE_DIR } from '../config/known.ts';
+import type { AgentConfig } from '../config/types.ts';
+import { parseStateDir } from '../config/validate.ts';
+import { ConfigError, EXIT } from '../errors.ts';
+import { daemonLine, inspectDaemon } from '../reconcile/daemon-state.ts';
 import { JournalWriter } from '../reconcile/journal.ts';
 import { summaryLine } from '../reconcile/runner.ts';
 import { StateStore } from '../state/store.ts';
 import type { CommandContext } from './context.ts';
 import { statusNode, statusNodeLine } from './status-node.ts';
 import { controlPlaneStatus, printControlPlaneStatus } from './status-control-plane.ts';
+import { formatConfigError } from './fatal.ts';
 
 interface WireguardStatus {
   latestHandshakeSeconds: number | null;
@@ -13,18 +18,47 @@ interface WireguardStatus {
   txBytes: number;
 }
 
-/** `status`: each step's state, the last error with its remediation, handshake age, k0sworker. Reads only. */
+/**
+ * `status`: whether the daemon runs (systemd), each step's state, the last error with its
+ * remediation, handshake age, k0sworker. Reads only.
+ * Exit: 0 = the daemon runs and its last pass did not fail (or its first pass is still going);
+ * 1 = it runs but its last pass failed; 3 = it is not running (stopped, failed, or restarting
+ * after an exit); 2 = it runs, but the configuration this command sees is invalid. A configuration
+ * error does not hide the daemon's state: it is printed with it (the daemon may be restarting
+ * for that very reason). Without systemd the journal alone decides between 0 and 1.
+ */
 export default async function status(ctx: CommandContext, opts: { json?: boolean }): Promise<number> {
-  const cfg = await loadConfig(ctx.host, { env: ctx.env, ...(ctx.envFile ? { envFile: ctx.envFile } : {}) });
-  const store = new StateStore(ctx.host, cfg.stateDir);
+  let stateDir: string;
+  let cfg: AgentConfig | undefined;
+  let configError: ConfigError | undefined;
+  try {
+    cfg = await loadConfig(ctx.host, { env: ctx.env, ...(ctx.envFile ? { envFile: ctx.envFile } : {}) });
+    stateDir = cfg.stateDir;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    configError = e;
+    const dir = parseStateDir(ctx.env.INITD_STATE_DIR ?? '');
+    stateDir = dir.ok ? dir.value : DEFAULT_STATE_DIR;
+  }
+  const store = new StateStore(ctx.host, stateDir);
   const journal = await JournalWriter.load(store);
   const reg = await store.read<{ edge?: { id?: string; name?: string; phase?: string } }>('register.json');
   const wg = await store.read<WireguardStatus>('wireguard-status.json');
   const k0s = await ctx.host.exec('systemctl', ['is-active', 'k0sworker.service'], { timeoutMs: 5000 });
   const k0sActive = !k0s.notFound && k0s.stdout.trim() === 'active';
-  const node = await statusNode(ctx.host, cfg, store, journal);
+  // The live Node read needs a valid configuration (CA, proxy): without one it is not attempted.
+  const node = cfg ? await statusNode(ctx.host, cfg, store, journal) : null;
+  const daemon = await inspectDaemon(ctx.host);
+  const notRunning = ['restarting', 'stopped', 'failed', 'not-installed', 'stopping'].includes(daemon.condition);
+  const written = journal ? summaryLine(journal, reg?.edge?.name) : 'not started yet (no journal)';
+  const lastPassFailed = Boolean(journal?.steps.some((s) => s.state === 'failed'));
   const doc = {
-    summary: journal ? summaryLine(journal, reg?.edge?.name) : 'not started yet (no journal)',
+    // When the daemon is not running, what it last wrote is stale: the summary says so first.
+    summary: notRunning ? `${daemonLine(daemon)}${daemon.lastError ? `; its last error: ${daemon.lastError.split('\n')[0]}` : ''}` : written,
+    running: !notRunning,
+    daemon,
+    configErrors: configError?.problems ?? null,
+    lastWritten: written,
     phase: journal?.phase ?? null,
     edge: reg?.edge ?? null,
     updatedAt: journal?.updatedAt ?? null,
@@ -35,11 +69,19 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     node,
     ...(await controlPlaneStatus(store)),
   };
+  // While starting, the failed steps in the journal are the previous process's: its first pass is still going.
+  const code = notRunning ? EXIT.NOT_RUNNING : configError ? EXIT.CONFIG : lastPassFailed && daemon.condition !== 'starting' ? EXIT.RUNTIME : EXIT.OK;
   if (opts.json) {
     ctx.out(JSON.stringify(doc, null, 2));
-    return EXIT.OK;
+    return code;
   }
   ctx.out(`castai-edge-initd: ${doc.summary}`);
+  if (daemon.condition !== 'unknown') ctx.out(`daemon:     ${daemonLine(daemon)}`);
+  if (configError) ctx.out(formatConfigError(configError));
+  if (notRunning) {
+    if (daemon.lastError) ctx.out(`last error (from its journal):\n${daemon.lastError.replace(/^/gm, '  ')}`);
+    ctx.out(`last state it wrote (stale while it is not running): ${written}`);
+  }
   if (doc.edge) ctx.out(`edge:       ${doc.edge.name ?? '?'} (${doc.edge.id ?? '?'})`);
   ctx.out(`phase:      ${doc.phase ?? '-'}${doc.updatedAt ? `   (updated ${doc.updatedAt})` : ''}`);
   ctx.out(`k0sworker:  ${doc.k0sworker.state}`);
@@ -56,5 +98,5 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
     }
   }
   if (doc.lastError) ctx.out(`\nlast error (${doc.lastError.step}, ${doc.lastError.at}): ${doc.lastError.message}${doc.lastError.remediation ? `\n  fix: ${doc.lastError.remediation}` : ''}`);
-  return EXIT.OK;
+  return code;
 }

@@ -31,7 +31,7 @@ export const KNOWN_VARIABLES: readonly KnownVariable[] = [
   { name: 'CLUSTER_ID', format: 'ID (as ORG_ID)', example: '8a0b7c6d-1e2f-4a3b-9c8d-7e6f5a4b3c2d', description: 'Cluster ID' },
   { name: 'EDGE_LOCATION_ID', format: 'ID (as ORG_ID)', example: 'c0ffee00-0000-4000-8000-000000000001', description: 'Edge location ID' },
   { name: 'INITD_BOOTSTRAP_TOKEN', secret: true, format: 'opaque token, visible ASCII, no spaces', example: 'FAKE-bootstrap-token-0000', description: 'Bootstrap token baked into the install script (secret; masked everywhere)' },
-  { name: 'INITD_CA_FILE', format: 'path of a PEM file with at least one certificate', example: '/etc/ssl/certs/corp-ca.pem', description: 'Extra CA bundle trusted for TLS to the API' },
+  { name: 'INITD_CA_FILE', format: 'path of a PEM file with at least one certificate', example: '/etc/ssl/certs/corp-ca.pem', description: 'Extra CA bundle for TLS to the API, added to the system CA store (the bundle curl uses)' },
   { name: 'INITD_STATE_DIR', format: 'absolute path', default: DEFAULT_STATE_DIR, example: '/var/lib/castai-edge-initd', description: 'Where the agent keeps its state' },
   { name: 'INITD_KUBERNETES_LABELS', format: '`key=value,key2=value2` (Kubernetes label rules)', example: 'env=prod,example.com/rack=r12', description: 'Node labels set by the kubelet at registration' },
   { name: 'INITD_KUBERNETES_TAINTS', format: '`key=value:Effect` or `key:Effect`, comma-separated', example: 'dedicated=gpu:NoSchedule,spot:NoExecute', description: 'Node taints set at registration' },

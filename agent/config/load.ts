@@ -10,7 +10,12 @@
  * Values are trimmed; an empty value means unset. All problems are collected
  * and thrown together as one ConfigError; nothing on the host is changed
  * (only reads: the env file, the CA file, the env file's mode).
+ *
+ * Run as root, every file and directory the agent trusts (the env file, INITD_CA_FILE,
+ * INITD_STATE_DIR and what is in it, /etc/castai-edge-initd) must be root's alone, with every
+ * directory above it (agent/config/trust.ts); otherwise a ConfigError names the path and the fix.
  */
+import path from 'node:path';
 import { loadRegistries, type Registries } from '../k0s/registries.ts';
 import { parseLogFormat } from '../log/journal.ts';
 import type { ConfigProblem } from '../errors.ts';
@@ -19,6 +24,7 @@ import type { Host } from '../host/host.ts';
 import { registerSecret } from '../log/secrets.ts';
 import { ENV_FILE_VARIABLE, readEnvFile } from './envfile.ts';
 import { acceptedNames, KNOWN_NAMES, KNOWN_VARIABLES, SECRET_VARIABLES } from './known.ts';
+import { trustFindings, trustFindingsTree, trustMessage } from './trust.ts';
 import { didYouMean, editDistance } from './suggest.ts';
 import type { AgentConfig, ConfigSource, GpuConfig, ProxyConfig, Taint } from './types.ts';
 import {
@@ -52,6 +58,9 @@ export interface LoadOptions {
   /** --env-file: wins over INITD_EXTRA_ENV_FILE. */
   envFile?: string;
 }
+
+/** The installer's directory: the unit's env file and the root-owned copy of the extra env file. */
+export const CONFIG_DIR = '/etc/castai-edge-initd';
 
 /** Non-INITD names whose near-misses we warn about when found in the environment. */
 const NEAR_MISS_TARGETS = ['API_URL', 'ORG_ID', 'CLUSTER_ID', 'EDGE_LOCATION_ID', 'NVME_DEVICES'];
@@ -93,12 +102,23 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
   const problems: ConfigProblem[] = [];
   const warnings: string[] = [];
 
+  // Trust checks apply to root (a user's own command may read that user's files).
+  const uid = (await host.system()).uid;
+  const untrusted = async (variable: string, what: string, target: string, tree = false): Promise<ConfigProblem | undefined> => {
+    if (uid !== 0) return undefined;
+    const findings = tree ? await trustFindingsTree(host, target, { uid }) : await trustFindings(host, target, { uid });
+    if (!findings.length) return undefined;
+    return { variable, item: target, message: trustMessage(what, target, findings, tree ? undefined : CONFIG_DIR) };
+  };
+
   // 1. The extra env file.
   const envFile = opts.envFile ?? (env[ENV_FILE_VARIABLE]?.trim() || undefined);
   let file: Record<string, string> = {};
   let fileLines: Record<string, number> = {};
   if (envFile !== undefined) {
     const variable = opts.envFile !== undefined ? '--env-file' : ENV_FILE_VARIABLE;
+    const distrust = await untrusted(variable, 'env file', path.resolve(envFile));
+    if (distrust) throw new ConfigError([distrust]);
     const content = await readEnvFile(host, envFile, variable);
     if (content.problems.length) throw new ConfigError(content.problems);
     file = content.vars;
@@ -185,10 +205,23 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
     if (err) fail(`${JSON.stringify(caFile)} cannot be read (${err}); give a readable PEM file with the CA certificate(s)`);
     else if (pem === undefined) fail(`${JSON.stringify(caFile)} does not exist; give the path of a PEM file with the CA certificate(s) that signed the API's TLS certificate`);
     else if (!pem.includes('-----BEGIN CERTIFICATE-----')) fail(`${JSON.stringify(caFile)} holds no PEM certificate ("-----BEGIN CERTIFICATE-----"); give a PEM bundle (convert DER with: openssl x509 -inform der -in ca.der -out ca.pem)`);
+    else {
+      const distrust = await untrusted('INITD_CA_FILE', 'CA bundle', caFile);
+      if (distrust) problems.push({ ...distrust, message: `${distrust.message}${where('INITD_CA_FILE')}` });
+    }
   }
 
   const stateDir = take('INITD_STATE_DIR', parseStateDir(get('INITD_STATE_DIR')), '');
   note('INITD_STATE_DIR', true);
+  if (stateDir) {
+    const distrust = await untrusted('INITD_STATE_DIR', 'state directory (or a file in it)', stateDir, true);
+    if (distrust) problems.push({ ...distrust, message: `${distrust.message}${where('INITD_STATE_DIR')}` });
+  }
+  // The installer's directory (the unit's EnvironmentFile and the extra env copy), when there is one.
+  if ((await host.stat(CONFIG_DIR)) !== undefined) {
+    const distrust = await untrusted(CONFIG_DIR, 'configuration directory (or a file in it)', CONFIG_DIR, true);
+    if (distrust) problems.push(distrust);
+  }
   const labels = take<Record<string, string>>('INITD_KUBERNETES_LABELS', parseLabels(get('INITD_KUBERNETES_LABELS')), {});
   note('INITD_KUBERNETES_LABELS', false);
   const taints = take<Taint[]>('INITD_KUBERNETES_TAINTS', parseTaints(get('INITD_KUBERNETES_TAINTS')), []);

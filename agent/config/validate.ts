@@ -153,6 +153,46 @@ export function reservedLabelError(key: string): string | undefined {
   );
 }
 
+/**
+ * Reasons one node label is invalid (empty when valid): the key as a qualified name, the kubelet's
+ * reserved-prefix rule, the value. The one home of the label rules: INITD_KUBERNETES_LABELS and
+ * the labels the control plane sends (agent/api/types.ts) both use it.
+ */
+export function labelErrors(key: string, value: string): string[] {
+  const errs = qualifiedNameErrors(key).map((e) => `key ${q(key)} ${e}`);
+  if (errs.length === 0) {
+    const r = reservedLabelError(key);
+    if (r) errs.push(r);
+  }
+  return [...errs, ...labelValueErrors(value)];
+}
+
+/** Reasons one taint is invalid (empty when valid): key and value by the label rules, the effect (case-sensitive). */
+export function taintErrors(key: string, value: string | undefined, effect: string): string[] {
+  const errs = qualifiedNameErrors(key).map((e) => `key ${q(key)} ${e}`);
+  if (value !== undefined) errs.push(...labelValueErrors(value));
+  if (!(TAINT_EFFECTS as readonly string[]).includes(effect)) errs.push(`effect ${q(effect)} is not one of ${TAINT_EFFECTS.join(', ')}`);
+  return errs;
+}
+
+/** Reasons a Node name is invalid (empty when valid): a DNS-1123 subdomain (apimachinery ValidateNodeName). */
+export function nodeNameErrors(name: string): string[] {
+  return dns1123SubdomainErrors(name);
+}
+
+/**
+ * A node's provider ID (the kubelet's --provider-id, `<scheme>://<id>` as cloud providers write it:
+ * `aws:///us-east-1a/i-0abc`, `gce://p/z/n`, `castai-omni://<edge id>`): a scheme, then URI
+ * characters only — no whitespace, quotes or shell characters (it travels inside the
+ * space-separated --kubelet-extra-args). At most 512 characters.
+ */
+export const PROVIDER_ID_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[A-Za-z0-9._~:/@%+=,-]*$/;
+export function providerIdErrors(id: string): string[] {
+  if (id.length > 512) return [`is ${id.length} characters long; at most 512 are allowed`];
+  if (!PROVIDER_ID_RE.test(id)) return [`${q(id)} is not <scheme>://<id> of letters, digits and ._~:/@%+=,- (e.g. castai-omni://<edge id>)`];
+  return [];
+}
+
 /** Split a comma list into trimmed, non-empty items (empty items such as a trailing comma are ignored, as the kubelet does). */
 function commaItems(raw: string): string[] {
   return raw
@@ -188,15 +228,8 @@ export function parseLabels(raw: string, variable = 'INITD_KUBERNETES_LABELS'): 
     const key = item.slice(0, eq).trim();
     const value = item.slice(eq + 1).trim();
     const errs: string[] = [];
-    if (key === '') errs.push(`has an empty key; write key=value, e.g. env=${value || 'prod'}`);
-    else {
-      errs.push(...qualifiedNameErrors(key).map((e) => `key ${q(key)} ${e}`));
-      if (errs.length === 0) {
-        const r = reservedLabelError(key);
-        if (r) errs.push(r);
-      }
-    }
-    errs.push(...labelValueErrors(value));
+    if (key === '') errs.push(`has an empty key; write key=value, e.g. env=${value || 'prod'}`, ...labelValueErrors(value));
+    else errs.push(...labelErrors(key, value));
     if (key !== '' && seen.has(key)) errs.push(`key ${q(key)} is given twice (${q(seen.get(key)!)} and ${q(item)}); give each key once`);
     if (errs.length) {
       for (const e of errs) problems.push(problem(variable, item, `${q(item)}: ${e}`));

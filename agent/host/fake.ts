@@ -32,6 +32,10 @@ export class FakeHost implements Host {
   readonly calls: Call[] = [];
   readonly files = new Map<string, FakeFile>();
   readonly dirs = new Map<string, number>([['/', 0o755]]);
+  /** Owner of a directory (default root). */
+  readonly dirUids = new Map<string, number>();
+  /** Symlinks: path → target as stored (lstat reports them; readlink returns the target). */
+  readonly links = new Map<string, { target: string; uid: number }>();
   facts: SystemFacts = { kernelRelease: '6.1.0-28-amd64', machine: 'x86_64', uid: 0, hostname: 'edge-test' };
   dns = new Map<string, string[] | Error>();
   /** `host:port` → TLS probe result (default: connection refused). */
@@ -77,8 +81,20 @@ export class FakeHost implements Host {
     );
   }
 
-  setFile(p: string, data: string, mode = 0o644): this {
-    this.files.set(p, { data, mode });
+  setFile(p: string, data: string, mode = 0o644, uid = 0): this {
+    this.files.set(p, { data, mode, uid });
+    return this;
+  }
+
+  /** A directory with its mode and owner (its parents are implied, root 0755). */
+  setDir(p: string, mode: number, uid = 0): this {
+    this.dirs.set(p, mode);
+    this.dirUids.set(p, uid);
+    return this;
+  }
+
+  setLink(p: string, target: string, uid = 0): this {
+    this.links.set(p, { target, uid });
     return this;
   }
 
@@ -118,16 +134,22 @@ export class FakeHost implements Host {
   }
 
   async stat(p: string): Promise<FileStat | undefined> {
+    const l = this.links.get(p);
+    if (l) return { mode: 0o777, size: l.target.length, uid: l.uid, isFile: false, isDirectory: false, isSymlink: true, mtimeMs: 0 };
     const f = this.files.get(p);
     if (f) return { mode: f.mode, size: Buffer.byteLength(f.data), uid: f.uid ?? 0, isFile: true, isDirectory: false, isSymlink: false, mtimeMs: 0 };
     const d = this.dirs.get(p);
-    if (d !== undefined) return { mode: d, size: 4096, uid: 0, isFile: false, isDirectory: true, isSymlink: false, mtimeMs: 0 };
+    if (d !== undefined) return { mode: d, size: 4096, uid: this.dirUids.get(p) ?? 0, isFile: false, isDirectory: true, isSymlink: false, mtimeMs: 0 };
     // A parent of a file set with setFile() exists as a directory too.
     const prefix = p.endsWith('/') ? p : `${p}/`;
     for (const k of this.files.keys()) {
       if (k.startsWith(prefix)) return { mode: 0o755, size: 4096, uid: 0, isFile: false, isDirectory: true, isSymlink: false, mtimeMs: 0 };
     }
     return undefined;
+  }
+
+  async readlink(p: string): Promise<string | undefined> {
+    return this.links.get(p)?.target;
   }
 
   async mkdir(p: string, mode: number): Promise<void> {
@@ -154,7 +176,7 @@ export class FakeHost implements Host {
   async readdir(p: string): Promise<string[]> {
     const prefix = p.endsWith('/') ? p : `${p}/`;
     const names = new Set<string>();
-    for (const k of [...this.files.keys(), ...this.dirs.keys()]) {
+    for (const k of [...this.files.keys(), ...this.dirs.keys(), ...this.links.keys()]) {
       if (k.startsWith(prefix)) names.add(k.slice(prefix.length).split('/')[0]!);
     }
     return [...names].filter(Boolean).sort();

@@ -93,7 +93,10 @@ export interface Host {
   readAt(path: string, offset: number, length: number): Promise<Buffer>;
   /** Atomic write: temp file in the same directory (created with `mode`), fsync, rename. */
   writeFileAtomic(path: string, data: string | Buffer, opts: WriteOptions): Promise<void>;
+  /** lstat: a symlink is reported as one (isSymlink), never followed. */
   stat(path: string): Promise<FileStat | undefined>;
+  /** The target of a symlink, as stored (may be relative); `undefined` when `path` does not exist or is not a symlink. */
+  readlink(path: string): Promise<string | undefined>;
   /** Create a directory (and parents) with the given mode. No-op when it exists. */
   mkdir(path: string, mode: number): Promise<void>;
   /** Remove one file or empty directory. Never recursive: we never rm -rf. */

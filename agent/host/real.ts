@@ -170,6 +170,16 @@ export class RealHost implements Host {
     }
   }
 
+  async readlink(p: string): Promise<string | undefined> {
+    try {
+      return await fs.readlink(p);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EINVAL') return undefined; // missing, or not a symlink
+      throw e;
+    }
+  }
+
   async mkdir(p: string, mode: number): Promise<void> {
     await fs.mkdir(p, { recursive: true, mode });
   }

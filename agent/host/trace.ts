@@ -55,6 +55,7 @@ export function tracingHost(inner: Host, log: DebugLog): Host {
       ),
     writeFileAtomic: (p, d, o) => inner.writeFileAtomic(p, d, o),
     stat: (p) => inner.stat(p),
+    readlink: (p) => inner.readlink(p),
     mkdir: (p, m) => inner.mkdir(p, m),
     remove: (p) => inner.remove(p),
     readdir: (p) => inner.readdir(p),

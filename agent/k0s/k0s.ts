@@ -313,7 +313,7 @@ export async function applyK0s(host: Host, d: K0sDesired, actions: K0sAction[], 
       }
       case 'k0s.download': {
         const ca = d.downloadCaFile ? ['--cacert', d.downloadCaFile] : [];
-        await run(host, 'curl', ['-fsSL', '--retry', '3', '--retry-delay', '2', '--connect-timeout', '10', '--max-time', '900', ...ca, '-o', tmp, d.artifact.url], `downloading k0s from ${d.artifact.url}`, 'check egress to the download host (TCP 443) and HTTPS_PROXY', { timeoutMs: 960_000, env: d.downloadEnv });
+        await run(host, 'curl', ['-fsSL', '--proto', '=https', '--proto-redir', '=https', '--retry', '3', '--retry-delay', '2', '--connect-timeout', '10', '--max-time', '900', ...ca, '-o', tmp, d.artifact.url], `downloading k0s from ${d.artifact.url}`, 'check egress to the download host (TCP 443) and HTTPS_PROXY', { timeoutMs: 960_000, env: d.downloadEnv });
         const sum = (await run(host, 'sha256sum', [tmp], 'checksumming the k0s download', 'retry')).split(/\s+/)[0];
         if (sum !== d.artifact.sha256.toLowerCase()) {
           await host.remove(tmp);

@@ -36,6 +36,13 @@ export interface K0sJoinToken {
 }
 
 export const WORKER_TOKEN_USER = 'kubelet-bootstrap';
+/**
+ * Bounds for a token from the network: a worker kubeconfig is ~2-3 KiB (one CA, a server URL, a
+ * bootstrap token), so 64 KiB decompressed is generous; gunzip stops there (maxOutputLength)
+ * instead of inflating a gzip bomb into memory. The base64 text itself is capped the same way.
+ */
+export const MAX_JOIN_TOKEN_CHARS = 64 * 1024;
+export const MAX_KUBECONFIG_BYTES = 64 * 1024;
 const BOOTSTRAP_TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 
 function tokenError(message: string, remediation?: string): AgentError {
@@ -48,6 +55,7 @@ function tokenError(message: string, remediation?: string): AgentError {
 
 /** Decode base64 → gunzip → kubeconfig text. */
 export function unwrapJoinToken(token: string): string {
+  if (token.length > MAX_JOIN_TOKEN_CHARS) throw tokenError(`the token is ${token.length} characters long; a worker join token is a few KiB (at most ${MAX_JOIN_TOKEN_CHARS} accepted)`);
   const compact = token.replace(/\s+/g, '');
   if (compact === '') throw tokenError('the token is empty');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 === 1) {
@@ -58,8 +66,11 @@ export function unwrapJoinToken(token: string): string {
     throw tokenError('the base64 payload is not gzip data (expected base64(gzip(kubeconfig)))');
   }
   try {
-    return gunzipSync(raw).toString('utf8');
+    return gunzipSync(raw, { maxOutputLength: MAX_KUBECONFIG_BYTES }).toString('utf8');
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw tokenError(`the gzip payload decompresses to more than ${MAX_KUBECONFIG_BYTES} bytes (a worker kubeconfig is a few KiB); refused without inflating it`);
+    }
     throw tokenError(`the gzip payload is corrupt or truncated (${(e as Error).message})`);
   }
 }

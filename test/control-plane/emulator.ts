@@ -1105,7 +1105,8 @@ export class ControlPlaneEmulator {
         const file = this.artifactFile(arch, comp);
         const key = `${arch.toUpperCase()}_${comp.toUpperCase()}`;
         values[`URL_${key}`] = this.artifactUrl(arch, comp);
-        values[`SHA256_${key}`] = existsSync(file) ? fileSha256(file) : 'missing-artifact-run-make-build';
+        // No artifact built: a well-formed sha256 that no download matches (installer/render.ts checks the form).
+        values[`SHA256_${key}`] = existsSync(file) ? fileSha256(file) : '0'.repeat(64);
       }
     }
     const dir = this.opts.installerDir ?? path.join(REPO_ROOT, 'installer');

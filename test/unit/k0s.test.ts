@@ -178,6 +178,14 @@ describe('k0s apply', () => {
     expect(rec?.argsDigest).toBe(argsDigest(d.installArgs, d.version));
   });
 
+  it('downloads k0s over https only, redirects included (curl --proto =https --proto-redir =https)', async () => {
+    const d = desired();
+    const h = host(d);
+    await applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), { writeRecorded: async () => {}, sleep: async () => {} });
+    const curl = h.execLines().find((l) => l.startsWith('curl '))!;
+    expect(curl).toMatch(/ --proto =https --proto-redir =https /);
+  });
+
   it('a CA mismatch on :8443 stops before any change and names both fingerprints', async () => {
     const d = desired();
     const h = host(d, { authorized: false, chain: ['22'.repeat(32), 'ee'.repeat(32)] });
