@@ -1,0 +1,26 @@
+/**
+ * The single executable's main script (scripts/build.ts bundles it on its own, a few hundred
+ * bytes). `castai-edge-initd version [--json]` is answered here, from the constants esbuild
+ * injected, so the most frequent cold start loads nothing but this file: measured, the 1.5 MB
+ * bundle's code cache and commander cost ~15-30 % above the floor of a trivial single executable.
+ * Every other command loads the agent bundle — a SEA asset — and its V8 code cache (made by the
+ * same pinned Node at build time, amd64 only) and runs it as Node runs a SEA main script: a
+ * CommonJS wrapper function compiled with the cache, called with this script's builtin-only
+ * `require`. A rejected cache (another V8) only costs the compile time, silently.
+ * Decision: docs/decisions/0191-startup-floor.md. Not used when running from source (agent/main.ts).
+ */
+import { getAsset, getAssetKeys, getRawAsset } from 'node:sea';
+import { compileFunction } from 'node:vm';
+import { SEA_AGENT_ASSET, SEA_CODE_CACHE_ASSET, SEA_WRAPPER_PARAMS } from './sea-assets.ts';
+import { fastVersion } from './version.ts';
+
+const text = fastVersion(process.argv.slice(2));
+if (text !== undefined) {
+  process.stdout.write(text);
+} else {
+  const source = getAsset(SEA_AGENT_ASSET, 'utf8');
+  const cachedData = getAssetKeys().includes(SEA_CODE_CACHE_ASSET) ? Buffer.from(getRawAsset(SEA_CODE_CACHE_ASSET)) : undefined;
+  const agent = compileFunction(source, [...SEA_WRAPPER_PARAMS], { filename: __filename, ...(cachedData ? { cachedData } : {}) });
+  const mod = { exports: {} };
+  agent(mod.exports, require, mod, __filename, __dirname);
+}
