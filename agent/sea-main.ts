@@ -9,8 +9,6 @@
  * `require`. A rejected cache (another V8) only costs the compile time, silently.
  * Decision: docs/decisions/0191-startup-floor.md. Not used when running from source (agent/main.ts).
  */
-import { getAsset, getAssetKeys, getRawAsset } from 'node:sea';
-import { compileFunction } from 'node:vm';
 import { SEA_AGENT_ASSET, SEA_CODE_CACHE_ASSET, SEA_WRAPPER_PARAMS } from './sea-assets.ts';
 import { fastVersion } from './version.ts';
 
@@ -18,6 +16,9 @@ const text = fastVersion(process.argv.slice(2));
 if (text !== undefined) {
   process.stdout.write(text);
 } else {
+  // Required here, not imported at the top (esbuild would hoist that): `version` needs neither.
+  const { getAsset, getAssetKeys, getRawAsset } = require('node:sea') as typeof import('node:sea');
+  const { compileFunction } = require('node:vm') as typeof import('node:vm');
   const source = getAsset(SEA_AGENT_ASSET, 'utf8');
   const cachedData = getAssetKeys().includes(SEA_CODE_CACHE_ASSET) ? Buffer.from(getRawAsset(SEA_CODE_CACHE_ASSET)) : undefined;
   const agent = compileFunction(source, [...SEA_WRAPPER_PARAMS], { filename: __filename, ...(cachedData ? { cachedData } : {}) });
