@@ -47,7 +47,7 @@ function cpuMsPerRun(cmd: string, args: string[]): number | undefined {
 export function buildFloor(): string {
   const r = spawnSync(
     path.join(ROOT, 'scripts/build.sh'),
-    ['--entry', 'scripts/floor/sea-floor.ts', '--name', 'sea-floor', '--arch', 'amd64', '--no-compress', '--no-loader', '--out', FLOOR_DIR],
+    ['--entry', 'scripts/floor/sea-floor.ts', '--name', 'sea-floor', '--arch', 'amd64', '--no-compress', '--no-loader', '--exec-argv', '', '--out', FLOOR_DIR],
     { cwd: ROOT, encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`building the SEA floor failed: ${r.stderr.trim().slice(-1000)}`);
