@@ -92,13 +92,28 @@ interface ProcMem {
   anonKb: number;
   fileKb: number;
   shmemKb: number;
+  threads: number;
+  /** Where the resident memory is, from /proc/<pid>/smaps: mapping (file name, [heap], [anon], …) → [Rss kB, of which Anonymous kB]; mappings under 256 kB are left out. */
+  smaps: Record<string, [number, number]>;
 }
 
 async function procMem(vm: Vm, pidExpr: string): Promise<ProcMem> {
-  const out = await vm.sh(`pid=${pidExpr}; echo $pid; awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/{print $2}' /proc/$pid/status`);
-  const [pid, rss, anon, file, shmem] = out.trim().split('\n').map(Number);
+  const out = await vm.sh(
+    [
+      `pid=${pidExpr}; echo $pid`,
+      "awk '/^(VmRSS|RssAnon|RssFile|RssShmem|Threads):/{print $2}' /proc/$pid/status",
+      "awk '/^[0-9a-f]+-[0-9a-f]+ /{n=$6; if (n == \"\") n=\"[anon]\"; else sub(\".*/\", \"\", n)} /^Rss:/{r[n]+=$2} /^Anonymous:/{a[n]+=$2} END{for (k in r) if (r[k] >= 256) print \"smaps\", k, r[k], a[k]}' /proc/$pid/smaps",
+    ].join('\n'),
+  );
+  const lines = out.trim().split('\n');
+  const [pid, rss, anon, file, shmem, threads] = lines.slice(0, 6).map(Number);
   if (!pid) throw new Error(`no process for ${pidExpr}`);
-  return { pid, rssKb: rss!, anonKb: anon!, fileKb: file!, shmemKb: shmem! };
+  const smaps: Record<string, [number, number]> = {};
+  for (const l of lines.slice(6)) {
+    const m = /^smaps (\S+) (\d+) (\d+)$/.exec(l);
+    if (m) smaps[m[1]!] = [Number(m[2]), Number(m[3])];
+  }
+  return { pid, rssKb: rss!, anonKb: anon!, fileKb: file!, shmemKb: shmem!, threads: threads!, smaps };
 }
 
 const mb = (kb: number) => r1(kb / 1024);
@@ -256,7 +271,7 @@ export default async function joinBench(): Promise<Record<string, unknown>> {
   buildIdleFloor();
   const runs = Math.max(1, Number(process.env.BENCH_JOIN_RUNS ?? 3));
   const idleMinutes = Number(process.env.BENCH_IDLE_MINUTES ?? 10);
-  const results = [];
+  const results: Array<Awaited<ReturnType<typeof oneRun>>> = [];
   for (let i = 1; i <= runs; i++) results.push(await oneRun(i, idleMinutes));
 
   const keys = [...new Set(results.flatMap((r) => Object.keys(r.num)))];
