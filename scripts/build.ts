@@ -207,7 +207,7 @@ function esbuildOptions(entry: string, outFile: string): esbuild.BuildOptions & 
     write: false,
     outfile: outFile,
     logLevel: 'silent',
-    plugins: [lazyCommanderChildProcess],
+    plugins: [lazyCommanderChildProcess, leanUndici],
     // import.meta is empty in CJS output; give modules that read import.meta.url
     // (execa's dependencies do) the executable's file URL instead of undefined,
     // computed on first read (a getter), not at startup.
@@ -220,6 +220,25 @@ function esbuildOptions(entry: string, outFile: string): esbuild.BuildOptions & 
     },
     banner: { js: 'var __sea_import_meta={get url(){return require("node:url").pathToFileURL(__filename).href}};' },
   };
+}
+
+/**
+ * Every `from 'undici'` of the agent is bundled to agent/api/undici-lean.ts: the three things the
+ * agent uses, from undici's own modules, without the package entry that loads all of undici
+ * (docs/decisions/0192-idle-memory-floor.md). Anything else imported from 'undici' fails the build
+ * (esbuild: no such export), and so does a bundle that still holds undici's entry.
+ */
+export const UNDICI_LEAN = 'agent/api/undici-lean.ts';
+const leanUndici: esbuild.Plugin = {
+  name: 'lean-undici',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, () => ({ path: path.join(ROOT, UNDICI_LEAN) }));
+  },
+};
+
+/** Modules of undici that must not be in the agent's bundle (they come only through undici's entry). */
+export function fullUndiciInputs(meta: esbuild.Metafile): string[] {
+  return Object.keys(meta.inputs).filter((i) => /node_modules\/undici\/(index\.js|lib\/web\/fetch\/index\.js|lib\/mock\/)/.test(i));
 }
 
 async function bundle(o: Options, outFile: string): Promise<void> {
@@ -244,7 +263,10 @@ async function bundle(o: Options, outFile: string): Promise<void> {
       `build: heavy packages are imported at startup; import them lazily (await import(...)) in the command that uses them:\n  ${seen.join('\n  ')}`,
     );
   }
-  // 2. A SEA can only require() built-in modules: anything left external must be a builtin.
+  // 2. Only the lean part of undici.
+  const full = fullUndiciInputs(result.metafile);
+  if (full.length) throw new Error(`build: the bundle holds undici's full package (${full.slice(0, 3).join(', ')}); import undici only through 'undici' (bundled to ${UNDICI_LEAN})`);
+  // 3. A SEA can only require() built-in modules: anything left external must be a builtin.
   const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
   const outMeta = Object.values(result.metafile.outputs)[0];
   const foreign = (outMeta?.imports ?? []).filter(
@@ -256,7 +278,7 @@ async function bundle(o: Options, outFile: string): Promise<void> {
   const file = result.outputFiles[0];
   if (!file) throw new Error('build: esbuild produced no output');
   const text = file.text;
-  // 3. With useCodeCache, import() does not work in a SEA main script; esbuild must have turned every one into lazy init.
+  // 4. With useCodeCache, import() does not work in a SEA main script; esbuild must have turned every one into lazy init.
   if (/\bimport\(/.test(text.replace(/(["'`])(?:\\.|(?!\1).)*\1/g, '""'))) {
     throw new Error('build: the bundle still contains a dynamic import(); it would fail inside the SEA with code cache');
   }
