@@ -18,10 +18,15 @@ if (text !== undefined) {
 } else {
   // Required here, not imported at the top (esbuild would hoist that): `version` needs neither.
   const { getAsset, getAssetKeys, getRawAsset } = require('node:sea') as typeof import('node:sea');
-  const { compileFunction } = require('node:vm') as typeof import('node:vm');
+  const { compileFunction, constants } = require('node:vm') as typeof import('node:vm');
   const source = getAsset(SEA_AGENT_ASSET, 'utf8');
   const cachedData = getAssetKeys().includes(SEA_CODE_CACHE_ASSET) ? Buffer.from(getRawAsset(SEA_CODE_CACHE_ASSET)) : undefined;
-  const agent = compileFunction(source, [...SEA_WRAPPER_PARAMS], { filename: __filename, ...(cachedData ? { cachedData } : {}) });
+  const agent = compileFunction(source, [...SEA_WRAPPER_PARAMS], {
+    filename: __filename,
+    // import() of a builtin (esbuild keeps `import('node:…')` as is) works as in a main script.
+    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    ...(cachedData ? { cachedData } : {}),
+  });
   const mod = { exports: {} };
   agent(mod.exports, require, mod, __filename, __dirname);
 }

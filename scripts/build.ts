@@ -311,9 +311,9 @@ async function bundleLoader(loader: string, outFile: string): Promise<void> {
  */
 function makeCodeCache(bundleFile: string, outFile: string, execArgv: string[]): void {
   const script = [
-    "const { compileFunction } = require('node:vm');",
+    "const { compileFunction, constants } = require('node:vm');",
     "const fs = require('node:fs');",
-    `const fn = compileFunction(fs.readFileSync(process.argv[1], 'utf8'), ${JSON.stringify(SEA_WRAPPER_PARAMS)}, { filename: 'agent.cjs', produceCachedData: true });`,
+    `const fn = compileFunction(fs.readFileSync(process.argv[1], 'utf8'), ${JSON.stringify(SEA_WRAPPER_PARAMS)}, { filename: 'agent.cjs', importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, produceCachedData: true });`,
     "if (!fn.cachedDataProduced) throw new Error('V8 produced no code cache');",
     'fs.writeFileSync(process.argv[2], fn.cachedData);',
   ].join('\n');
@@ -321,9 +321,9 @@ function makeCodeCache(bundleFile: string, outFile: string, execArgv: string[]):
   // The loader stays silent when V8 rejects the cache (it only costs the compile): prove here, in
   // a fresh process of the same Node, that V8 takes it.
   const check = [
-    "const { compileFunction } = require('node:vm');",
+    "const { compileFunction, constants } = require('node:vm');",
     "const fs = require('node:fs');",
-    `const fn = compileFunction(fs.readFileSync(process.argv[1], 'utf8'), ${JSON.stringify(SEA_WRAPPER_PARAMS)}, { filename: '/usr/local/bin/castai-edge-initd', cachedData: fs.readFileSync(process.argv[2]) });`,
+    `const fn = compileFunction(fs.readFileSync(process.argv[1], 'utf8'), ${JSON.stringify(SEA_WRAPPER_PARAMS)}, { filename: '/usr/local/bin/castai-edge-initd', importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, cachedData: fs.readFileSync(process.argv[2]) });`,
     "process.stdout.write(fn.cachedDataRejected ? 'rejected' : 'accepted');",
   ].join('\n');
   const verdict = run(process.execPath, [...execArgv, '-e', check, bundleFile, outFile]);
