@@ -10,8 +10,11 @@
  * with its V8 code cache (docs/decisions/0191-startup-floor.md). `--no-loader` makes the entry's
  * bundle the main script itself (the startup floor of `make bench` is built that way).
  *
- * The agent's executables start Node with SEA_EXEC_ARGV (the SEA config's `execArgv`); the code
- * caches are made by a Node started with the same flags, or V8 would reject them (its flag hash).
+ * With the loader, the executable accepts Node options as `--node-options=…` on its command line
+ * (SEA execArgvExtension "cli"; NODE_OPTIONS is ignored): the loader re-executes the daemon with
+ * its own (agent/sea-assets.ts DAEMON_NODE_OPTIONS). The loader itself has no code cache (1 KiB;
+ * a V8 flag would make V8 reject it and Node warn at every daemon start); the bundle's cache, made
+ * without flags, serves every one-shot command, and the daemon compiles the bundle without it.
  *
  * Code cache is on for amd64 (made by the x64 Node, so its V8 code cache matches) and off for
  * the cross-built arm64 (a code cache made on x64 would be rejected by an arm64 V8). Snapshots
@@ -24,7 +27,7 @@
  *
  * Usage: node scripts/build.ts [--entry agent/main.ts] [--name castai-edge-initd]
  *          [--arch amd64,arm64] [--out dist] [--no-compress] [--force] [--bundle-only]
- *          [--loader agent/sea-main.ts | --no-loader] [--exec-argv <flag,flag> | --exec-argv '']
+ *          [--loader agent/sea-main.ts | --no-loader]
  *   --bundle-only: bundle and run the lazy-import checks only (a second, no binaries)
  * See docs/decisions/0001-node-24-sea.md and 0002-lazy-imports.md.
  */
@@ -48,16 +51,6 @@ export const LAZY_PACKAGES = ['execa', 'systeminformation', 'undici', 'pino'];
  */
 const MACOS_ONLY_OPTIONAL = new Set(['osx-temperature-sensor', 'macos-temperature-sensor']);
 
-/**
- * Node/V8 options the agent's executables run with (SEA `execArgv`; NODE_OPTIONS still extends
- * them). `--liftoff-only`: undici parses HTTP with llhttp in WebAssembly, and V8's tier-up of its
- * hot functions to TurboFan kept ~14 MiB resident in an idle daemon (its compiler's code pages and
- * zones) for no gain at a few small responses a minute; Liftoff, V8's baseline WebAssembly
- * compiler, is enough. Set at run time (v8.setFlagsFromString) it has no effect: the WebAssembly
- * engine reads it at start. docs/decisions/0192-idle-memory-floor.md.
- */
-export const SEA_EXEC_ARGV = ['--liftoff-only'];
-
 export type Arch = 'amd64' | 'arm64';
 const NODE_ARCH: Record<Arch, string> = { amd64: 'x64', arm64: 'arm64' };
 /** strip that understands each arch's ELF (Debian binutils / binutils-aarch64-linux-gnu). */
@@ -67,8 +60,6 @@ interface Options {
   entry: string;
   /** The SEA main script's entry (a loader that runs the entry's bundle from an asset), or null. */
   loader: string | null;
-  /** Node options baked into the executable (SEA execArgv). */
-  execArgv: string[];
   name: string;
   arches: Arch[];
   out: string;
@@ -77,7 +68,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { entry: 'agent/main.ts', loader: 'agent/sea-main.ts', execArgv: SEA_EXEC_ARGV, name: 'castai-edge-initd', arches: ['amd64', 'arm64'], out: 'dist', compress: true, force: false };
+  const o: Options = { entry: 'agent/main.ts', loader: 'agent/sea-main.ts', name: 'castai-edge-initd', arches: ['amd64', 'arm64'], out: 'dist', compress: true, force: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = (): string => {
@@ -91,7 +82,6 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--no-compress') o.compress = false;
     else if (a === '--loader') o.loader = val();
     else if (a === '--no-loader') o.loader = null;
-    else if (a === '--exec-argv') o.execArgv = val().split(',').filter(Boolean);
     else if (a === '--force') o.force = true;
     else if (a === '--bundle-only') o.arches = [];
     else if (a === '--arch') {
@@ -309,7 +299,7 @@ async function bundleLoader(loader: string, outFile: string): Promise<void> {
  * by the pinned x64 Node — the V8 of the amd64 executable. (What `useCodeCache` does for a SEA's
  * main script, done for the asset.)
  */
-function makeCodeCache(bundleFile: string, outFile: string, execArgv: string[]): void {
+function makeCodeCache(bundleFile: string, outFile: string): void {
   const script = [
     "const { compileFunction, constants } = require('node:vm');",
     "const fs = require('node:fs');",
@@ -317,7 +307,7 @@ function makeCodeCache(bundleFile: string, outFile: string, execArgv: string[]):
     "if (!fn.cachedDataProduced) throw new Error('V8 produced no code cache');",
     'fs.writeFileSync(process.argv[2], fn.cachedData);',
   ].join('\n');
-  run(process.execPath, [...execArgv, '-e', script, bundleFile, outFile]);
+  run(process.execPath, ['-e', script, bundleFile, outFile]);
   // The loader stays silent when V8 rejects the cache (it only costs the compile): prove here, in
   // a fresh process of the same Node, that V8 takes it.
   const check = [
@@ -326,7 +316,7 @@ function makeCodeCache(bundleFile: string, outFile: string, execArgv: string[]):
     `const fn = compileFunction(fs.readFileSync(process.argv[1], 'utf8'), ${JSON.stringify(SEA_WRAPPER_PARAMS)}, { filename: '/usr/local/bin/castai-edge-initd', importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, cachedData: fs.readFileSync(process.argv[2]) });`,
     "process.stdout.write(fn.cachedDataRejected ? 'rejected' : 'accepted');",
   ].join('\n');
-  const verdict = run(process.execPath, [...execArgv, '-e', check, bundleFile, outFile]);
+  const verdict = run(process.execPath, ['-e', check, bundleFile, outFile]);
   if (verdict !== 'accepted') throw new Error(`build: V8 ${verdict} the code cache it just made for ${path.basename(bundleFile)}`);
 }
 
@@ -406,13 +396,12 @@ async function buildArch(o: Options, arch: Arch, bundleFile: string, nodeVer: st
   const bin = path.join(outDir, `${o.name}-linux-${arch}`);
   const work = path.join(outDir, '.build');
   mkdirSync(work, { recursive: true });
-  const seaConfig: { main: string; output: string; disableExperimentalSEAWarning: boolean; useSnapshot: boolean; useCodeCache: boolean; execArgv?: string[]; assets?: Record<string, string> } = {
+  const seaConfig: { main: string; output: string; disableExperimentalSEAWarning: boolean; useSnapshot: boolean; useCodeCache: boolean; execArgvExtension?: string; assets?: Record<string, string> } = {
     main: bundleFile,
     output: path.join(work, `${o.name}-${arch}.blob`),
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: arch === 'amd64',
-    ...(o.execArgv.length ? { execArgv: o.execArgv } : {}),
   };
   const codeCache = arch === 'amd64';
   let loaderKey: unknown = null;
@@ -421,10 +410,10 @@ async function buildArch(o: Options, arch: Arch, bundleFile: string, nodeVer: st
     const assets: Record<string, string> = { [SEA_AGENT_ASSET]: bundleFile };
     if (codeCache) {
       const cacheFile = path.join(work, `${o.name}-${arch}.codecache`);
-      makeCodeCache(bundleFile, cacheFile, o.execArgv);
+      makeCodeCache(bundleFile, cacheFile);
       assets[SEA_CODE_CACHE_ASSET] = cacheFile;
     }
-    Object.assign(seaConfig, { main: loaderFile, assets });
+    Object.assign(seaConfig, { main: loaderFile, assets, useCodeCache: false, execArgvExtension: 'cli' });
     loaderKey = { loader: fileSha256(loaderFile), assets: Object.keys(assets) };
   }
   const key = sha256(
@@ -451,8 +440,7 @@ async function buildArch(o: Options, arch: Arch, bundleFile: string, nodeVer: st
   writeFileSync(cfgFile, JSON.stringify(seaConfig, null, 2));
   // The blob must be made by the exact Node that runs it: the pinned x64 Node.
   // (Same version for arm64; the blob format is arch-independent without code cache.)
-  // With the executable's own Node options: the main script's code cache is made in this process.
-  run(hostNode, [...o.execArgv, '--experimental-sea-config', cfgFile]);
+  run(hostNode, ['--experimental-sea-config', cfgFile]);
   const tmp = `${bin}.tmp`;
   copyFileSync(base, tmp);
   run(hostNode, [path.join(ROOT, 'node_modules/postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', seaConfig.output, '--sentinel-fuse', SEA_FUSE]);

@@ -171,7 +171,7 @@ export const FLOOR_BINARY = path.join(REPO_ROOT, 'dist/floor/idle-floor-linux-am
 function buildIdleFloor(): void {
   execFileSync(
     path.join(REPO_ROOT, 'scripts/build.sh'),
-    ['--entry', 'scripts/floor/idle-daemon.ts', '--name', 'idle-floor', '--arch', 'amd64', '--no-compress', '--no-loader', '--exec-argv', '', '--out', path.join(REPO_ROOT, 'dist/floor')],
+    ['--entry', 'scripts/floor/idle-daemon.ts', '--name', 'idle-floor', '--arch', 'amd64', '--no-compress', '--no-loader', '--out', path.join(REPO_ROOT, 'dist/floor')],
     { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
   );
 }

@@ -9,8 +9,10 @@
  *                                setting, postject), as its main script
  *   startup_version_floor_ratio  startup_version_ms ÷ startup_sea_floor_ms (target ≤ 1.1)
  *   startup_node_baseline_ms     median wall time of the pinned `node -e 0`
- *   startup_*_cpu_ms             user+system CPU per run of the same commands (20 runs in one loop
- *                                under GNU time): the figure that survives a loaded machine
+ *   startup_*_cpu_ms             user+system CPU per run of the same commands, from the same
+ *                                alternating runs (this process's cutime+cstime before and after
+ *                                each child, summed over the runs): the figure that survives a
+ *                                loaded machine
  *   startup_version_floor_cpu_ratio  the CPU ratio
  *
  * Each of the RUNS rounds (after WARMUP) runs the three commands once, one after the other, each a
@@ -21,8 +23,8 @@
  * While it measures, the module raises its own priority to nice -10 when it may (root) and restores
  * it afterwards; the children inherit it. The load average is printed on stderr with the result.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { binaryPath, median, pinnedNode, ROOT, round, wallMs } from '../bench-lib.ts';
@@ -32,22 +34,26 @@ const WARMUP = 2;
 export const FLOOR_DIR = path.join(ROOT, 'dist/floor');
 export const FLOOR_BINARY = path.join(FLOOR_DIR, 'sea-floor-linux-amd64');
 
-/** user+system CPU ms per run of cmd, over RUNS runs in one loop under GNU time; undefined without /usr/bin/time. */
-function cpuMsPerRun(cmd: string, args: string[]): number | undefined {
-  if (!existsSync('/usr/bin/time')) return undefined;
-  const loop = `for i in $(seq ${RUNS}); do "$@" >/dev/null || exit 1; done`;
-  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', 'bash', '-c', loop, 'loop', cmd, ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed in the CPU loop: ${r.stderr.trim().slice(-300)}`);
-  const [u, sys] = (r.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number);
-  if (!Number.isFinite(u) || !Number.isFinite(sys)) throw new Error(`GNU time gave no CPU times: ${r.stderr}`);
-  return (((u as number) + (sys as number)) * 1000) / RUNS;
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU ms (user + system) of this process's waited-for children so far: /proc/self/stat cutime + cstime. */
+function childrenCpuMs(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK;
+}
+
+/** One run: wall ms (spawn to exit) and the child's CPU ms. */
+function measure(cmd: string, args: string[]): { wall: number; cpu: number } {
+  const c0 = childrenCpuMs();
+  const wall = wallMs(cmd, args);
+  return { wall, cpu: childrenCpuMs() - c0 };
 }
 
 /** Build the floor executable (incremental: scripts/build.ts skips it when nothing changed). */
 export function buildFloor(): string {
   const r = spawnSync(
     path.join(ROOT, 'scripts/build.sh'),
-    ['--entry', 'scripts/floor/sea-floor.ts', '--name', 'sea-floor', '--arch', 'amd64', '--no-compress', '--no-loader', '--exec-argv', '', '--out', FLOOR_DIR],
+    ['--entry', 'scripts/floor/sea-floor.ts', '--name', 'sea-floor', '--arch', 'amd64', '--no-compress', '--no-loader', '--out', FLOOR_DIR],
     { cwd: ROOT, encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`building the SEA floor failed: ${r.stderr.trim().slice(-1000)}`);
@@ -67,24 +73,24 @@ export default async function startupBench(): Promise<Record<string, unknown>> {
   } catch {
     // not root: measure at the normal priority
   }
-  const cpu: Record<'agent' | 'floor' | 'node', number | undefined> = { agent: undefined, floor: undefined, node: undefined };
+  const cpu = { agent: 0, floor: 0, node: 0 };
   const agent: number[] = [];
   const floorMs: number[] = [];
   const baseline: number[] = [];
   try {
     for (let i = 0; i < WARMUP + RUNS; i++) {
-      const a = wallMs(bin, ['version']);
-      const f = wallMs(floor, []);
-      const b = wallMs(node, ['-e', '0']);
+      const a = measure(bin, ['version']);
+      const f = measure(floor, []);
+      const b = measure(node, ['-e', '0']);
       if (i >= WARMUP) {
-        agent.push(a);
-        floorMs.push(f);
-        baseline.push(b);
+        agent.push(a.wall);
+        floorMs.push(f.wall);
+        baseline.push(b.wall);
+        cpu.agent += a.cpu / RUNS;
+        cpu.floor += f.cpu / RUNS;
+        cpu.node += b.cpu / RUNS;
       }
     }
-    cpu.agent = cpuMsPerRun(bin, ['version']);
-    cpu.floor = cpuMsPerRun(floor, []);
-    cpu.node = cpuMsPerRun(node, ['-e', '0']);
   } finally {
     if (niced) os.setPriority(0, before);
   }
@@ -98,10 +104,10 @@ export default async function startupBench(): Promise<Record<string, unknown>> {
     startup_sea_floor_ms: round(f),
     startup_version_floor_ratio: round(v / f, 3),
     startup_node_baseline_ms: round(median(baseline)),
-    ...(cpu.agent !== undefined ? { startup_version_cpu_ms: round(cpu.agent) } : {}),
-    ...(cpu.floor !== undefined ? { startup_sea_floor_cpu_ms: round(cpu.floor) } : {}),
-    ...(cpu.node !== undefined ? { startup_node_baseline_cpu_ms: round(cpu.node) } : {}),
-    ...(cpu.agent !== undefined && cpu.floor ? { startup_version_floor_cpu_ratio: round(cpu.agent / cpu.floor, 3) } : {}),
+    startup_version_cpu_ms: round(cpu.agent),
+    startup_sea_floor_cpu_ms: round(cpu.floor),
+    startup_node_baseline_cpu_ms: round(cpu.node),
+    ...(cpu.floor > 0 ? { startup_version_floor_cpu_ratio: round(cpu.agent / cpu.floor, 3) } : {}),
   };
 }
 

@@ -6,6 +6,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { buildCli } from '../../agent/cli.ts';
 import { fastVersion, versionText } from '../../agent/version.ts';
+import { DAEMON_NODE_OPTIONS, daemonReexecArgv } from '../../agent/sea-assets.ts';
 
 async function cliOutput(args: string[]): Promise<string> {
   const out: string[] = [];
@@ -36,4 +37,19 @@ describe('version fast path', () => {
       expect(fastVersion(args)).toBeUndefined();
     },
   );
+});
+
+describe('the daemon re-executes itself with its Node options (agent/sea-main.ts)', () => {
+  const exe = '/usr/local/bin/castai-edge-initd';
+  it('`run` without them: the same executable and arguments, with --node-options first', () => {
+    expect(DAEMON_NODE_OPTIONS).toEqual(['--liftoff-only']);
+    expect(daemonReexecArgv([exe, exe, 'run'], [])).toEqual([exe, '--node-options=--liftoff-only', 'run']);
+    expect(daemonReexecArgv([exe, exe, 'run', '--once', '--skip', 'dns'], ['--no-warnings'])).toEqual([exe, '--node-options=--liftoff-only', 'run', '--once', '--skip', 'dns']);
+  });
+
+  it('never twice, and never for another command', () => {
+    expect(daemonReexecArgv([exe, exe, 'run'], ['--liftoff-only'])).toBeUndefined();
+    for (const c of ['version', 'status', 'plan', 'doctor', 'config', 'reset', '--help']) expect(daemonReexecArgv([exe, exe, c], [])).toBeUndefined();
+    expect(daemonReexecArgv([exe, exe], [])).toBeUndefined();
+  });
 });
