@@ -29,5 +29,7 @@ export const DAEMON_NODE_OPTIONS = ['--liftoff-only'] as const;
 export function daemonReexecArgv(argv: readonly string[], execArgv: readonly string[]): string[] | undefined {
   if (argv[2] !== 'run') return undefined;
   if (DAEMON_NODE_OPTIONS.every((f) => execArgv.includes(f))) return undefined;
-  return [argv[0]!, `--node-options=${DAEMON_NODE_OPTIONS.join(' ')}`, ...argv.slice(2)];
+  // After `run` (Node takes --node-options from anywhere in argv): the process list keeps showing
+  // `castai-edge-initd run …`, as operators and tests look for it.
+  return [argv[0]!, 'run', `--node-options=${DAEMON_NODE_OPTIONS.join(' ')}`, ...argv.slice(3)];
 }

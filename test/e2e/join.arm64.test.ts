@@ -114,7 +114,7 @@ describe('the documented one-liner on a fresh Debian 12 arm64 VM (2 NVMe, kernel
 
       expect((await vm.sh(`systemctl is-active ${UNIT}; systemctl is-enabled ${UNIT}`)).split('\n').slice(0, 2)).toEqual(['active', 'enabled']);
       // The daemon re-executed itself with its Node options (agent/sea-main.ts), keeping its pid.
-      expect(await vm.sh(`tr '\\0' ' ' < /proc/$(systemctl show -p MainPID --value ${UNIT})/cmdline`)).toMatch(/^\/usr\/local\/bin\/castai-edge-initd --node-options=--liftoff-only run\s*$/);
+      expect(await vm.sh(`tr '\\0' ' ' < /proc/$(systemctl show -p MainPID --value ${UNIT})/cmdline`)).toMatch(/^\/usr\/local\/bin\/castai-edge-initd run --node-options=--liftoff-only\s*$/);
       expect(await vm.sh(`systemctl status --no-pager ${UNIT} | head -12`)).toMatch(/Status: "joined · edge cast-[0-9a-f-]+"/);
       const first = passes(await agentLog(vm))[0]!;
       expect(first.complete, await tail()).toBe(true);

@@ -41,10 +41,10 @@ describe('version fast path', () => {
 
 describe('the daemon re-executes itself with its Node options (agent/sea-main.ts)', () => {
   const exe = '/usr/local/bin/castai-edge-initd';
-  it('`run` without them: the same executable and arguments, with --node-options first', () => {
+  it('`run` without them: the same executable and arguments, with --node-options right after `run`', () => {
     expect(DAEMON_NODE_OPTIONS).toEqual(['--liftoff-only']);
-    expect(daemonReexecArgv([exe, exe, 'run'], [])).toEqual([exe, '--node-options=--liftoff-only', 'run']);
-    expect(daemonReexecArgv([exe, exe, 'run', '--once', '--skip', 'dns'], ['--no-warnings'])).toEqual([exe, '--node-options=--liftoff-only', 'run', '--once', '--skip', 'dns']);
+    expect(daemonReexecArgv([exe, exe, 'run'], [])).toEqual([exe, 'run', '--node-options=--liftoff-only']);
+    expect(daemonReexecArgv([exe, exe, 'run', '--once', '--skip', 'dns'], ['--no-warnings'])).toEqual([exe, 'run', '--node-options=--liftoff-only', '--once', '--skip', 'dns']);
   });
 
   it('never twice, and never for another command', () => {
