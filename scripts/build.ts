@@ -223,6 +223,15 @@ const leanUndici: esbuild.Plugin = {
   name: 'lean-undici',
   setup(b) {
     b.onResolve({ filter: /^undici$/ }, () => ({ path: path.join(ROOT, UNDICI_LEAN) }));
+    // undici loads node:http2 when its client module loads, in a try/catch that falls back to no
+    // HTTP/2; the lean dispatchers never negotiate h2 (allowH2: false), so it is left out: node's
+    // http2 module and its nghttp2 binding stay out of the daemon's memory.
+    b.onLoad({ filter: /[\\/]node_modules[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/ }, (args) => {
+      const src = readFileSync(args.path, 'utf8');
+      const from = "http2 = require('node:http2')";
+      if (!src.includes(from)) return { contents: src, loader: 'js', warnings: [{ text: 'undici no longer requires node:http2 as expected; it loads eagerly' }] };
+      return { contents: src.replace(from, "http2 = (() => { throw new Error('HTTP/2 is left out of this build') })()"), loader: 'js' };
+    });
   },
 };
 

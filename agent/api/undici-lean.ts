@@ -9,6 +9,8 @@
  * zlib and more. Measured in a single executable of the pinned Node doing one HTTPS request every
  * 30 s: ~3 MiB more resident memory than these modules alone (docs/decisions/0192-idle-memory-floor.md).
  *
+ * Both dispatchers speak HTTP/1.1 only (below).
+ *
  * `request(url, options)` is undici's `request` for what the agent passes: an absolute URL and an
  * explicit `dispatcher`. It refuses what it does not implement (no dispatcher: undici would use its
  * global one; the `path` option) instead of guessing.
@@ -22,8 +24,24 @@ import EnvHttpProxyAgentImpl from 'undici/lib/dispatcher/env-http-proxy-agent.js
 import apiRequest from 'undici/lib/api/api-request.js';
 
 export type Dispatcher = Undici.Dispatcher;
-export const Agent = AgentImpl as typeof Undici.Agent;
-export const EnvHttpProxyAgent = EnvHttpProxyAgentImpl as typeof Undici.EnvHttpProxyAgent;
+
+/**
+ * HTTP/1.1 only (`allowH2: false`, whatever the caller passes): undici offers h2 by default and a
+ * server that prefers it gets it — a second protocol stack, node:http2 and nghttp2, for one small
+ * request a minute, and not the protocol the emulator and every test speak. The build leaves
+ * node:http2 out of undici (scripts/build.ts, `lean-undici`), so this is also what keeps it out of
+ * the daemon's memory.
+ */
+export const Agent = class Http1Agent extends (AgentImpl as typeof Undici.Agent) {
+  constructor(opts: Undici.Agent.Options = {}) {
+    super({ ...opts, allowH2: false });
+  }
+} as typeof Undici.Agent;
+export const EnvHttpProxyAgent = class Http1EnvHttpProxyAgent extends (EnvHttpProxyAgentImpl as typeof Undici.EnvHttpProxyAgent) {
+  constructor(opts: Undici.EnvHttpProxyAgent.Options = {}) {
+    super({ ...opts, allowH2: false });
+  }
+} as typeof Undici.EnvHttpProxyAgent;
 
 type RequestOptions = Parameters<typeof Undici.request>[1];
 

@@ -3,7 +3,12 @@
  * (docs/decisions/0192-idle-memory-floor.md): undici's own Agent, EnvHttpProxyAgent and request,
  * without its package entry. Loopback HTTP only.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createSecureServer } from 'node:http2';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as undici from 'undici';
@@ -39,9 +44,35 @@ afterAll(() => {
 });
 
 describe('undici-lean', () => {
-  it('is undici itself: the same classes as the package exports', () => {
-    expect(Agent).toBe(undici.Agent);
-    expect(EnvHttpProxyAgent).toBe(undici.EnvHttpProxyAgent);
+  it('is undici itself: its Agent and EnvHttpProxyAgent, fixed to HTTP/1.1', () => {
+    expect(new Agent()).toBeInstanceOf(undici.Agent);
+    expect(new EnvHttpProxyAgent({ httpProxy: '', httpsProxy: '', noProxy: '' })).toBeInstanceOf(undici.EnvHttpProxyAgent);
+  });
+
+  it('speaks HTTP/1.1 to a server that prefers h2 (undici itself would switch to h2)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lean-h2-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${dir}/k.pem`, '-out', `${dir}/c.pem`, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+      const cert = readFileSync(`${dir}/c.pem`);
+      const h2 = createSecureServer({ key: readFileSync(`${dir}/k.pem`), cert, allowHTTP1: true }, (req, res) => res.end(req.httpVersion));
+      const url = await new Promise<string>((resolve) => h2.listen(0, '127.0.0.1', () => resolve(`https://127.0.0.1:${(h2.address() as AddressInfo).port}/`)));
+      try {
+        const versionVia = async (d: undici.Dispatcher) => {
+          try {
+            return await (await request(url, { method: 'GET', dispatcher: d })).body.text();
+          } finally {
+            await d.close();
+          }
+        };
+        expect(await versionVia(new undici.Agent({ connect: { ca: cert } }))).toBe('2.0');
+        expect(await versionVia(new Agent({ connect: { ca: cert } }))).toBe('1.1');
+        expect(await versionVia(new Agent({ connect: { ca: cert }, allowH2: true }))).toBe('1.1');
+      } finally {
+        h2.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('request: method, path and query, body, status and headers, through the given dispatcher', async () => {
