@@ -3,7 +3,7 @@
  * command that needs them, so `version` and `--help` start fast.
  */
 import { Command as Cli, CommanderError } from 'commander';
-import { BINARY_NAME, COMMIT, VERSION } from './version.ts';
+import { BINARY_NAME, VERSION, versionText } from './version.ts';
 import { EXIT } from './errors.ts';
 import type { CommandContext } from './commands/context.ts';
 
@@ -65,12 +65,7 @@ export function buildCli(): Cli {
     .description('print the version and exit')
     .option(...jsonOpt)
     .action((o: GlobalOpts) => {
-      const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-      process.stdout.write(
-        o.json
-          ? `${JSON.stringify({ version: VERSION, commit: COMMIT, node: process.versions.node, arch })}\n`
-          : `${BINARY_NAME} ${VERSION} (commit ${COMMIT}, node ${process.versions.node}, linux/${arch})\n`,
-      );
+      process.stdout.write(versionText(Boolean(o.json)));
     });
 
   program

@@ -25,6 +25,38 @@ export function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+/** (max − min) ÷ median, in %: how far the runs of one key lie apart. */
+export function spreadPct(xs: number[]): number {
+  const m = median(xs);
+  return m === 0 ? 0 : round(((Math.max(...xs) - Math.min(...xs)) / Math.abs(m)) * 100);
+}
+
+/** One reading of a cgroup's cpu.stat usage_usec, at a guest time (epoch ms). */
+export interface CpuSample {
+  ms: number;
+  usageUs: number;
+}
+
+/**
+ * CPU seconds a cgroup used between two times, from periodic samples: the last sample at or
+ * before `fromMs` (or 0, the cgroup's start, when fromMs is undefined) to the first at or after
+ * `toMs`. Undefined when the samples do not bracket the interval, or the counter went backwards in
+ * between (the unit restarted: a new cgroup).
+ */
+export function cpuBetween(samples: CpuSample[], fromMs: number | undefined, toMs: number): number | undefined {
+  const sorted = [...samples].sort((a, b) => a.ms - b.ms);
+  const before = fromMs === undefined ? { ms: -Infinity, usageUs: 0 } : sorted.filter((x) => x.ms <= fromMs).at(-1);
+  const after = sorted.find((x) => x.ms >= toMs);
+  if (!before || !after) return undefined;
+  let last = before.usageUs;
+  for (const x of sorted) {
+    if (x.ms < before.ms || x.ms > after.ms) continue;
+    if (x.usageUs < last) return undefined;
+    last = x.usageUs;
+  }
+  return (after.usageUs - before.usageUs) / 1e6;
+}
+
 export function round(x: number, digits = 1): number {
   return Number(x.toFixed(digits));
 }

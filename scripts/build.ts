@@ -5,9 +5,20 @@
  *   -> postject into a stripped copy of the pinned Node of each arch
  *   -> .xz (what the installer downloads) and .gz (fallback), each with a .sha256.
  *
- * Code cache is on for amd64 (the blob is made by the x64 Node, so its V8 code
- * cache matches) and off for the cross-built arm64 (a code cache made on x64
- * would be rejected by an arm64 V8). Snapshots are off for both.
+ * The SEA's main script is a small loader (agent/sea-main.ts, bundled on its own): it answers
+ * `version` itself and otherwise runs the agent bundle, which travels as a SEA asset together
+ * with its V8 code cache (docs/decisions/0191-startup-floor.md). `--no-loader` makes the entry's
+ * bundle the main script itself (the startup floor of `make bench` is built that way).
+ *
+ * With the loader, the executable accepts Node options as `--node-options=…` on its command line
+ * (SEA execArgvExtension "cli"; NODE_OPTIONS is ignored): the loader re-executes the daemon with
+ * its own (agent/sea-assets.ts DAEMON_NODE_OPTIONS). The loader itself has no code cache (1 KiB;
+ * a V8 flag would make V8 reject it and Node warn at every daemon start); the bundle's cache, made
+ * without flags, serves every one-shot command, and the daemon compiles the bundle without it.
+ *
+ * Code cache is on for amd64 (made by the x64 Node, so its V8 code cache matches) and off for
+ * the cross-built arm64 (a code cache made on x64 would be rejected by an arm64 V8). Snapshots
+ * are off for both (measured: a startup snapshot made `version` slower; see 0191).
  *
  * Incremental: every artefact of one arch is rebuilt only when a key over all of
  * its inputs (bundle bytes, SEA config, base binary, tool versions, compression
@@ -16,6 +27,7 @@
  *
  * Usage: node scripts/build.ts [--entry agent/main.ts] [--name castai-edge-initd]
  *          [--arch amd64,arm64] [--out dist] [--no-compress] [--force] [--bundle-only]
+ *          [--loader agent/sea-main.ts | --no-loader]
  *   --bundle-only: bundle and run the lazy-import checks only (a second, no binaries)
  * See docs/decisions/0001-node-24-sea.md and 0002-lazy-imports.md.
  */
@@ -25,6 +37,7 @@ import { chmodSync, closeSync, copyFileSync, openSync, existsSync, mkdirSync, re
 import path from 'node:path';
 import { builtinModules } from 'node:module';
 import * as esbuild from 'esbuild';
+import { SEA_AGENT_ASSET, SEA_CODE_CACHE_ASSET, SEA_WRAPPER_PARAMS } from '../agent/sea-assets.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -45,6 +58,8 @@ const STRIP: Record<Arch, string> = { amd64: 'strip', arm64: 'aarch64-linux-gnu-
 
 interface Options {
   entry: string;
+  /** The SEA main script's entry (a loader that runs the entry's bundle from an asset), or null. */
+  loader: string | null;
   name: string;
   arches: Arch[];
   out: string;
@@ -53,7 +68,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { entry: 'agent/main.ts', name: 'castai-edge-initd', arches: ['amd64', 'arm64'], out: 'dist', compress: true, force: false };
+  const o: Options = { entry: 'agent/main.ts', loader: 'agent/sea-main.ts', name: 'castai-edge-initd', arches: ['amd64', 'arm64'], out: 'dist', compress: true, force: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = (): string => {
@@ -65,6 +80,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--name') o.name = val();
     else if (a === '--out') o.out = val();
     else if (a === '--no-compress') o.compress = false;
+    else if (a === '--loader') o.loader = val();
+    else if (a === '--no-loader') o.loader = null;
     else if (a === '--force') o.force = true;
     else if (a === '--bundle-only') o.arches = [];
     else if (a === '--arch') {
@@ -165,10 +182,9 @@ const lazyCommanderChildProcess: esbuild.Plugin = {
   },
 };
 
-async function bundle(o: Options, outFile: string): Promise<void> {
+function esbuildOptions(entry: string, outFile: string): esbuild.BuildOptions & { metafile: true; write: false } {
   const { version, commit } = versionInfo();
-  const entry = o.entry;
-  const result = await esbuild.build({
+  return {
     absWorkingDir: ROOT,
     entryPoints: [entry],
     bundle: true,
@@ -181,7 +197,7 @@ async function bundle(o: Options, outFile: string): Promise<void> {
     write: false,
     outfile: outFile,
     logLevel: 'silent',
-    plugins: [lazyCommanderChildProcess],
+    plugins: [lazyCommanderChildProcess, leanUndici],
     // import.meta is empty in CJS output; give modules that read import.meta.url
     // (execa's dependencies do) the executable's file URL instead of undefined,
     // computed on first read (a getter), not at startup.
@@ -193,7 +209,41 @@ async function bundle(o: Options, outFile: string): Promise<void> {
       'import.meta.filename': '__filename',
     },
     banner: { js: 'var __sea_import_meta={get url(){return require("node:url").pathToFileURL(__filename).href}};' },
-  });
+  };
+}
+
+/**
+ * Every `from 'undici'` of the agent is bundled to agent/api/undici-lean.ts: the three things the
+ * agent uses, from undici's own modules, without the package entry that loads all of undici
+ * (docs/decisions/0192-idle-memory-floor.md). Anything else imported from 'undici' fails the build
+ * (esbuild: no such export), and so does a bundle that still holds undici's entry.
+ */
+export const UNDICI_LEAN = 'agent/api/undici-lean.ts';
+const leanUndici: esbuild.Plugin = {
+  name: 'lean-undici',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, () => ({ path: path.join(ROOT, UNDICI_LEAN) }));
+    // undici loads node:http2 when its client module loads, in a try/catch that falls back to no
+    // HTTP/2; the lean dispatchers never negotiate h2 (allowH2: false), so it is left out: node's
+    // http2 module and its nghttp2 binding stay out of the daemon's memory.
+    b.onLoad({ filter: /[\\/]node_modules[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/ }, (args) => {
+      const src = readFileSync(args.path, 'utf8');
+      const from = "http2 = require('node:http2')";
+      if (!src.includes(from)) return { contents: src, loader: 'js', warnings: [{ text: 'undici no longer requires node:http2 as expected; it loads eagerly' }] };
+      return { contents: src.replace(from, "http2 = (() => { throw new Error('HTTP/2 is left out of this build') })()"), loader: 'js' };
+    });
+  },
+};
+
+/** Modules of undici that must not be in the agent's bundle (they come only through undici's entry). */
+export function fullUndiciInputs(meta: esbuild.Metafile): string[] {
+  return Object.keys(meta.inputs).filter((i) => /node_modules\/undici\/(index\.js|lib\/web\/fetch\/index\.js|lib\/mock\/)/.test(i));
+}
+
+async function bundle(o: Options, outFile: string): Promise<void> {
+  const { version } = versionInfo();
+  const entry = o.entry;
+  const result = await esbuild.build(esbuildOptions(entry, outFile));
   for (const w of result.warnings) {
     const where = w.location ? `${w.location.file}:${w.location.line}` : '';
     log(`esbuild warning: ${w.text} ${where}`);
@@ -212,7 +262,10 @@ async function bundle(o: Options, outFile: string): Promise<void> {
       `build: heavy packages are imported at startup; import them lazily (await import(...)) in the command that uses them:\n  ${seen.join('\n  ')}`,
     );
   }
-  // 2. A SEA can only require() built-in modules: anything left external must be a builtin.
+  // 2. Only the lean part of undici.
+  const full = fullUndiciInputs(result.metafile);
+  if (full.length) throw new Error(`build: the bundle holds undici's full package (${full.slice(0, 3).join(', ')}); import undici only through 'undici' (bundled to ${UNDICI_LEAN})`);
+  // 3. A SEA can only require() built-in modules: anything left external must be a builtin.
   const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
   const outMeta = Object.values(result.metafile.outputs)[0];
   const foreign = (outMeta?.imports ?? []).filter(
@@ -224,7 +277,7 @@ async function bundle(o: Options, outFile: string): Promise<void> {
   const file = result.outputFiles[0];
   if (!file) throw new Error('build: esbuild produced no output');
   const text = file.text;
-  // 3. With useCodeCache, import() does not work in a SEA main script; esbuild must have turned every one into lazy init.
+  // 4. With useCodeCache, import() does not work in a SEA main script; esbuild must have turned every one into lazy init.
   if (/\bimport\(/.test(text.replace(/(["'`])(?:\\.|(?!\1).)*\1/g, '""'))) {
     throw new Error('build: the bundle still contains a dynamic import(); it would fail inside the SEA with code cache');
   }
@@ -233,6 +286,47 @@ async function bundle(o: Options, outFile: string): Promise<void> {
   renameSync(`${outFile}.tmp`, outFile);
   writeFileSync(`${outFile}.meta.json`, JSON.stringify(result.metafile));
   log(`bundle ${path.relative(ROOT, outFile)} ${(text.length / 1024).toFixed(0)} KiB, version ${version}`);
+}
+
+/** The loader must stay tiny: our own sources only, no package, nothing but builtins at runtime. */
+export const LOADER_MAX_BYTES = 8 * 1024;
+
+/** Bundle the SEA main script (the loader) on its own; it must not pull in any package. */
+async function bundleLoader(loader: string, outFile: string): Promise<void> {
+  const result = await esbuild.build(esbuildOptions(loader, outFile));
+  const packages = Object.keys(result.metafile.inputs).filter((i) => packageOf(i));
+  if (packages.length) throw new Error(`build: the SEA loader ${loader} must not import packages (it runs before anything else): ${packages.join(', ')}`);
+  const text = result.outputFiles[0]?.text ?? '';
+  if (text.length > LOADER_MAX_BYTES) throw new Error(`build: the SEA loader bundle is ${text.length} bytes (> ${LOADER_MAX_BYTES}); keep ${loader} small`);
+  writeFileSync(`${outFile}.tmp`, text);
+  renameSync(`${outFile}.tmp`, outFile);
+  log(`loader ${path.relative(ROOT, outFile)} ${text.length} bytes`);
+}
+
+/**
+ * V8 code cache of the agent bundle as the loader compiles it (a CommonJS wrapper function), made
+ * by the pinned x64 Node — the V8 of the amd64 executable. (What `useCodeCache` does for a SEA's
+ * main script, done for the asset.)
+ */
+function makeCodeCache(bundleFile: string, outFile: string): void {
+  const script = [
+    "const { compileFunction, constants } = require('node:vm');",
+    "const fs = require('node:fs');",
+    `const fn = compileFunction(fs.readFileSync(process.argv[1], 'utf8'), ${JSON.stringify(SEA_WRAPPER_PARAMS)}, { filename: 'agent.cjs', importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, produceCachedData: true });`,
+    "if (!fn.cachedDataProduced) throw new Error('V8 produced no code cache');",
+    'fs.writeFileSync(process.argv[2], fn.cachedData);',
+  ].join('\n');
+  run(process.execPath, ['-e', script, bundleFile, outFile]);
+  // The loader stays silent when V8 rejects the cache (it only costs the compile): prove here, in
+  // a fresh process of the same Node, that V8 takes it.
+  const check = [
+    "const { compileFunction, constants } = require('node:vm');",
+    "const fs = require('node:fs');",
+    `const fn = compileFunction(fs.readFileSync(process.argv[1], 'utf8'), ${JSON.stringify(SEA_WRAPPER_PARAMS)}, { filename: '/usr/local/bin/castai-edge-initd', importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, cachedData: fs.readFileSync(process.argv[2]) });`,
+    "process.stdout.write(fn.cachedDataRejected ? 'rejected' : 'accepted');",
+  ].join('\n');
+  const verdict = run(process.execPath, ['-e', check, bundleFile, outFile]);
+  if (verdict !== 'accepted') throw new Error(`build: V8 ${verdict} the code cache it just made for ${path.basename(bundleFile)}`);
 }
 
 /** The pinned Node of an arch, stripped once and cached (.cache/sea-base/). */
@@ -311,17 +405,31 @@ async function buildArch(o: Options, arch: Arch, bundleFile: string, nodeVer: st
   const bin = path.join(outDir, `${o.name}-linux-${arch}`);
   const work = path.join(outDir, '.build');
   mkdirSync(work, { recursive: true });
-  const seaConfig = {
+  const seaConfig: { main: string; output: string; disableExperimentalSEAWarning: boolean; useSnapshot: boolean; useCodeCache: boolean; execArgvExtension?: string; assets?: Record<string, string> } = {
     main: bundleFile,
     output: path.join(work, `${o.name}-${arch}.blob`),
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: arch === 'amd64',
   };
+  const codeCache = arch === 'amd64';
+  let loaderKey: unknown = null;
+  if (o.loader) {
+    const loaderFile = path.join(work, `${o.name}.loader.cjs`);
+    const assets: Record<string, string> = { [SEA_AGENT_ASSET]: bundleFile };
+    if (codeCache) {
+      const cacheFile = path.join(work, `${o.name}-${arch}.codecache`);
+      makeCodeCache(bundleFile, cacheFile);
+      assets[SEA_CODE_CACHE_ASSET] = cacheFile;
+    }
+    Object.assign(seaConfig, { main: loaderFile, assets, useCodeCache: false, execArgvExtension: 'cli' });
+    loaderKey = { loader: fileSha256(loaderFile), assets: Object.keys(assets) };
+  }
   const key = sha256(
     JSON.stringify({
+      loader: loaderKey,
       bundle: fileSha256(bundleFile),
-      seaConfig: { ...seaConfig, main: undefined, output: undefined },
+      seaConfig: { ...seaConfig, main: undefined, output: undefined, assets: undefined },
       node: process.version,
       base: statSync(base).size,
       baseSrc: readFileSync(`${base}.src`, 'utf8'),
@@ -347,7 +455,7 @@ async function buildArch(o: Options, arch: Arch, bundleFile: string, nodeVer: st
   run(hostNode, [path.join(ROOT, 'node_modules/postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', seaConfig.output, '--sentinel-fuse', SEA_FUSE]);
   chmodSync(tmp, 0o755);
   renameSync(tmp, bin);
-  log(`${path.basename(bin)} ${(statSync(bin).size / 2 ** 20).toFixed(1)} MiB (code cache ${seaConfig.useCodeCache ? 'on' : 'off'})`);
+  log(`${path.basename(bin)} ${(statSync(bin).size / 2 ** 20).toFixed(1)} MiB (code cache ${codeCache ? 'on' : 'off'}${o.loader ? ', loader + bundle asset' : ''})`);
   if (o.compress) await compress(bin);
   writeFileSync(keyFile, key);
 }
@@ -361,6 +469,7 @@ async function main(): Promise<void> {
   const outDir = path.resolve(ROOT, o.out);
   const bundleFile = path.join(outDir, '.build', `${o.name}.cjs`);
   await bundle(o, bundleFile);
+  if (o.loader) await bundleLoader(o.loader, path.join(outDir, '.build', `${o.name}.loader.cjs`));
   for (const arch of o.arches) await buildArch(o, arch, bundleFile, nodeVer);
 }
 

@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
-# Build the VM lab image from Debian packages only (see docs/decisions/0030-vm-lab.md).
+# Build the VM lab image from Debian packages only (see docs/decisions/0030-vm-lab.md and, for
+# arm64, docs/decisions/0190-arm64-vm-lab.md).
 #
-#   vm-images/out/<recipe-hash>/vmlinuz      guest kernel (Debian linux-image-amd64, 6.1)
-#   vm-images/out/<recipe-hash>/initrd.img   small initramfs (virtio + ext4 only)
-#   vm-images/out/<recipe-hash>/base.qcow2   root filesystem (ext4), used read-only via overlays
-#   vm-images/out/<recipe-hash>/build.json   kernel version, timings, whether the .deb cache was cold
-#   vm-images/out/current -> <recipe-hash>
+#   vm-images/build.sh [amd64|arm64]         (default amd64; or VM_ARCH=arm64)
 #
-# Cached by the recipe hash (vm-images/recipe-hash.sh): nothing is rebuilt unless a file
-# under vm-images/ changed. Needs root (debootstrap, chroot). Downloaded .debs are kept in
-# vm-images/cache/ (the .debs, and the debootstrap result keyed by packages.txt), so a change
+#   <out>/<recipe-hash>/vmlinuz      guest kernel (Debian linux-image-<arch>, 6.1)
+#   <out>/<recipe-hash>/initrd.img   small initramfs (virtio + ext4 only)
+#   <out>/<recipe-hash>/base.qcow2   root filesystem (ext4), used read-only via overlays
+#   <out>/<recipe-hash>/build.json   arch, kernel version, timings, whether the .deb cache was cold
+#   <out>/current -> <recipe-hash>
+# where <out> is vm-images/out for amd64 and vm-images/out/<arch> for any other arch (and the
+# caches vm-images/cache and vm-images/cache/<arch>), so the amd64 layout is the one it always was.
+#
+# Cached by the recipe hash (vm-images/recipe-hash.sh <arch>): nothing is rebuilt unless a file
+# under vm-images/ changed. Needs root (debootstrap, chroot). Downloaded .debs are kept in the
+# cache dir (the .debs, and the debootstrap result keyed by packages.txt), so a change
 # to the overlay or customize() rebuilds in about 30 s. build.json "cache" says which was used:
 # cold (nothing cached: the honest `make vm-image` time), debs, or rootfs.
+#
+# A foreign arch (arm64 on an x86_64 build machine) is debootstrapped with Debian's arm64
+# packages; every arm64 program the build runs (debootstrap's second stage, maintainer scripts,
+# systemctl, update-initramfs) runs under qemu-user (qemu-aarch64-static, apt qemu-user-static)
+# through a binfmt_misc entry that this script registers for the build only and removes after.
 # Environment: VM_MIRROR (default: first Debian URI in the machine's apt sources),
-#              VM_ROOT_SIZE (default 8G, sparse).
+#              VM_ROOT_SIZE (default 8G, sparse), VM_ARCH (amd64 | arm64).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-out="$here/out"
-cache="$here/cache"
+arch="${1:-${VM_ARCH:-amd64}}"
+case "$arch" in
+  amd64) out="$here/out"; cache="$here/cache" ;;
+  arm64) out="$here/out/$arch"; cache="$here/cache/$arch" ;;
+  *) echo "vm-image: unsupported arch '$arch' (use amd64 or arm64)" >&2; exit 2 ;;
+esac
 suite=bookworm
 # Bump when the debootstrap step itself changes (invalidates vm-images/cache/rootfs-*.tar).
 STAGE1=1
@@ -45,7 +59,7 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 main() {
   local hash dest
-  hash="$("$here/recipe-hash.sh")"
+  hash="$("$here/recipe-hash.sh" "$arch")"
   dest="$out/$hash"
   mkdir -p "$out" "$cache/debs"
   # One build at a time (make test-e2e and make bench may race).
@@ -74,8 +88,10 @@ main() {
   # packages.txt and STAGE1 below, so changing only the overlay or customize() takes seconds.
   local mirror pkgs stage1 debootstrap_s=0
   mirror="$(find_mirror)"
-  pkgs="$(grep -v '^[[:space:]]*\(#\|$\)' "$here/packages.txt" | tr -s ' \n' ',' | sed 's/,$//')"
+  # @ARCH@ in packages.txt is the Debian arch (linux-image-@ARCH@).
+  pkgs="$(grep -v '^[[:space:]]*\(#\|$\)' "$here/packages.txt" | sed "s/@ARCH@/$arch/g" | tr -s ' \n' ',' | sed 's/,$//')"
   stage1="$(printf '%s\n' "$STAGE1" "$suite" "$pkgs" | sha256sum | cut -c1-16)"
+  foreign_arch_setup
   local rootfs_tar="$cache/rootfs-$stage1.tar"
   mkdir -p "$root"
   if [ -f "$rootfs_tar" ]; then
@@ -83,9 +99,14 @@ main() {
     log "debootstrap result cached ($stage1)"
     tar --xattrs --xattrs-include='*' --numeric-owner -xpf "$rootfs_tar" -C "$root"
   else
-    log "debootstrap $suite from $mirror (cache: $cache_state)"
+    log "debootstrap $suite $arch from $mirror (cache: $cache_state)"
     local t1; t1="$(now)"
-    debootstrap --variant=minbase --include="$pkgs" --cache-dir="$cache/debs" \
+    # Under qemu-user the kernel package's own initramfs (MODULES=most: one emulated modprobe per
+    # module) takes over an hour; customize() builds the lab's small one anyway (INITRD=No is the
+    # switch Debian's /etc/kernel/postinst.d/initramfs-tools honours).
+    local initrd_env=()
+    [ -z "$FOREIGN" ] || initrd_env=(INITRD=No)
+    env "${initrd_env[@]}" debootstrap --arch="$arch" --variant=minbase --include="$pkgs" --cache-dir="$cache/debs" \
       "$suite" "$root" "$mirror" >"$tmp/debootstrap.log" 2>&1 || {
       tail -n 30 "$tmp/debootstrap.log" >&2
       log "debootstrap failed (full log above: last 30 lines)"
@@ -115,6 +136,7 @@ main() {
   cat >"$tmp/out/build.json" <<JSON
 {
   "recipe_hash": "$hash",
+  "arch": "$arch",
   "suite": "$suite",
   "kernel": "$kver",
   "mirror": "$mirror",
@@ -134,7 +156,42 @@ JSON
     [ -L "$d" ] && continue
     case "$(basename "$d")" in "$hash" | artifacts) ;; *) [ -f "$d/build.json" ] && rm -rf "$d" ;; esac
   done
-  log "built $hash in ${build_s}s: kernel $kver, $(du -h "$dest/base.qcow2" | cut -f1) qcow2"
+  log "built $arch $hash in ${build_s}s: kernel $kver, $(du -h "$dest/base.qcow2" | cut -f1) qcow2"
+}
+
+# A foreign arch needs the kernel to run its programs through qemu-user: a binfmt_misc entry for
+# aarch64 ELF files. An existing enabled one (e.g. Debian's qemu-aarch64 from binfmt-support) is
+# used as is; otherwise this build registers its own, with the F flag (the kernel opens
+# qemu-aarch64-static now, so the chroot needs no copy of it) and removes it on exit.
+BINFMT_DIR=/proc/sys/fs/binfmt_misc
+BINFMT_NAME=""
+FOREIGN=""
+foreign_arch_setup() {
+  [ "$arch" != "$(dpkg --print-architecture)" ] || return 0
+  FOREIGN=1
+  [ "$arch" = arm64 ] || { log "no qemu-user recipe for $arch"; exit 2; }
+  local qemu=/usr/bin/qemu-aarch64-static
+  [ -x "$qemu" ] || { log "$qemu is missing (apt-get install qemu-user-static; make apt-deps does)"; exit 2; }
+  if [ ! -e "$BINFMT_DIR/register" ]; then
+    mount -t binfmt_misc binfmt_misc "$BINFMT_DIR" 2>/dev/null || {
+      log "binfmt_misc is not available ($BINFMT_DIR cannot be mounted): arm64 programs cannot run in the chroot"
+      exit 2
+    }
+  fi
+  local e
+  for e in "$BINFMT_DIR"/*; do
+    case "$(basename "$e")" in register | status) continue ;; esac
+    if grep -qx enabled "$e" 2>/dev/null && grep -q '^magic 7f454c460201010000000000000000000200b700' "$e"; then
+      log "using the binfmt_misc entry $(basename "$e") for arm64 programs"
+      return 0
+    fi
+  done
+  BINFMT_NAME="edge-lab-aarch64-$$"
+  # name:type:offset:magic:mask:interpreter:flags (Linux Documentation/admin-guide/binfmt-misc.rst;
+  # magic and mask as in Debian's /usr/share/binfmts/qemu-aarch64).
+  printf '%s' ":$BINFMT_NAME:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:$qemu:F" \
+    >"$BINFMT_DIR/register"
+  log "registered binfmt_misc entry $BINFMT_NAME -> $qemu for this build"
 }
 
 # Everything the lab needs inside the guest, done offline on the unpacked root.
@@ -179,7 +236,9 @@ customize() {
 
   # Regenerate the initramfs with the lab's settings (MODULES=list: virtio + ext4 only).
   mount -t proc proc "$root/proc"
-  chroot "$root" update-initramfs -u -k all >/dev/null 2>&1
+  local mode=-u
+  [ -e "$root/boot/initrd.img-$(basename "$kdir")" ] || mode=-c # a foreign build skipped the first one
+  chroot "$root" update-initramfs "$mode" -k "$(basename "$kdir")" >/dev/null 2>&1
   umount "$root/proc"
 
   # Each VM gets its own machine id from the kernel command line (systemd.machine_id=).
@@ -199,6 +258,9 @@ cleanup() {
     mountpoint -q "$tmp/rootfs/$m" 2>/dev/null && umount -l "$tmp/rootfs/$m" || true
   done
   rm -rf --one-file-system "$tmp"
+  if [ -n "$BINFMT_NAME" ] && [ -e "$BINFMT_DIR/$BINFMT_NAME" ]; then
+    echo -1 >"$BINFMT_DIR/$BINFMT_NAME" || true
+  fi
 }
 
 main "$@"

@@ -9,15 +9,12 @@
  *                       build started from an empty cache (the bench never rebuilds the image;
  *                       a build that reused cached .debs or the debootstrap result is not the
  *                       number the key asks for, so the key is left out)
+ *   vm_boot_runs_values, vm_boot_runs_spread_pct  each run's value of the keys above, and their
+ *                       spread ((max − min) ÷ median, %)
  * Needs the image (`make vm-image`). Env: BENCH_VM_RUNS (default 3).
  */
 import { currentImage, Lab } from '../../test/e2e/lab.ts';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+import { median, spreadPct } from '../bench-lib.ts';
 
 const r1 = (x: number) => Number(x.toFixed(1));
 
@@ -42,7 +39,10 @@ export default async function vmBench(): Promise<Record<string, unknown>> {
       await lab.close();
     }
   }
+  const values = { vm_boot_to_ready_s: ready.map(r1), vm_boot_to_system_s: system.map(r1), vm_qemu_rss_mb: rss.map(Math.round), vm_guest_used_mb: used.map(Math.round) };
   return {
+    vm_boot_runs_values: values,
+    ...(runs > 1 ? { vm_boot_runs_spread_pct: Object.fromEntries(Object.entries(values).filter(([, v]) => v.length > 1).map(([k, v]) => [k, spreadPct(v)])) } : {}),
     vm_accel: 'tcg',
     vm_boot_to_ready_s: r1(median(ready)),
     vm_boot_to_system_s: r1(median(system)),

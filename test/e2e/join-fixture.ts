@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_IFACE } from '../../agent/wireguard/spec.ts';
 import { parseTextBody, pinoLevel } from '../../agent/log/journal.ts';
-import { AGENT_BINARY_AMD64, Lab, REPO_ROOT, shq, type LabProcess, type Vm, type VmSpec } from './lab.ts';
+import { agentBinary, Lab, REPO_ROOT, shq, type LabArch, type LabProcess, type Vm, type VmSpec } from './lab.ts';
 
 export const UNIT = 'castai-edge-initd';
 export const STATE_DIR = '/var/lib/castai-edge-initd';
@@ -138,10 +138,15 @@ export async function startControlPlane(lab: Lab, opts: { impostor?: boolean } =
   return new ControlPlane(lab, proc, stateDir, env);
 }
 
-/** A lab with the control plane and one guest with two NVMe disks. */
-export async function bootJoinLab(name: string, opts: { impostor?: boolean; vm?: VmSpec } = {}): Promise<{ lab: Lab; cp: ControlPlane; vm: Vm }> {
-  if (!existsSync(AGENT_BINARY_AMD64)) throw new Error(`${AGENT_BINARY_AMD64} is missing: run \`make build\` first`);
-  const lab = await Lab.create({ name });
+/**
+ * A lab with the control plane and one guest with two NVMe disks, of `arch` (default amd64). The
+ * emulator serves both arches' downloads (dist/castai-edge-initd-linux-<arch>.xz); the installer
+ * in the guest picks its own by `uname -m`.
+ */
+export async function bootJoinLab(name: string, opts: { impostor?: boolean; vm?: VmSpec; arch?: LabArch } = {}): Promise<{ lab: Lab; cp: ControlPlane; vm: Vm }> {
+  const arch = opts.arch ?? 'amd64';
+  for (const f of [agentBinary(arch), `${agentBinary(arch)}.xz`]) if (!existsSync(f)) throw new Error(`${f} is missing: run \`make build\` first`);
+  const lab = await Lab.create({ name, arch });
   try {
     const [cp, vms] = await Promise.all([startControlPlane(lab, opts), lab.boot([{ name: 'edge1', disks: [{ sizeGiB: 4 }, { sizeGiB: 4 }], memoryMiB: 1536, ...opts.vm }])]);
     return { lab, cp, vm: vms[0]! };

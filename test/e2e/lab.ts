@@ -4,12 +4,18 @@
  * Design and rationale: docs/decisions/0030-vm-lab.md. Image recipe: vm-images/.
  *
  *   const lab = await Lab.create({ name: 'storage' });          // confined lab network (netns)
+ *   const lab = await Lab.create({ name: 'x', arch: 'arm64' });   // arm64 guests (qemu-system-aarch64)
  *   const [vm] = await lab.boot([{ disks: [{ sizeGiB: 4 }, { sizeGiB: 4 }] }]);
  *   const r = await vm.exec('lsblk -J');                          // { stdout, stderr, exitCode, ... }
  *   vm.putFile('dist/castai-edge-initd-linux-amd64', 'bin/agent', 0o755);  // -> /mnt/lab/bin/agent
  *   const emu = lab.spawnInNetns(process.execPath, ['emulator.ts']);      // reachable at lab.hostIp
  *   await vm.reboot();                                            // NVMe disks keep their data
  *   await lab.close();                                            // kills every process, always
+ *
+ * Architecture: `arch` (LabOptions) picks the image (`make vm-image` / `make vm-image-arm64`), the
+ * qemu system emulator and machine, and the agent binary `installAgent()` copies; amd64 is the
+ * default and its guests are exactly what they were before arm64 existed
+ * (docs/decisions/0190-arm64-vm-lab.md).
  *
  * Guarantees:
  * - Every child process (qemu, the netns holder, host-side services) runs in its own process
@@ -30,8 +36,66 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const IMAGE_DIR = path.join(REPO_ROOT, 'vm-images');
-/** The agent binary `make build` produces; `vm.installAgent()` puts it on the guest's PATH. */
-export const AGENT_BINARY_AMD64 = path.join(REPO_ROOT, 'dist', 'castai-edge-initd-linux-amd64');
+/** Guest architectures the lab boots (Debian's names). */
+export type LabArch = 'amd64' | 'arm64';
+export const LAB_ARCHES: readonly LabArch[] = ['amd64', 'arm64'];
+
+/** The agent binary `make build` produces for an arch; `vm.installAgent()` puts it on the guest's PATH. */
+export function agentBinary(arch: LabArch): string {
+  return path.join(REPO_ROOT, 'dist', `castai-edge-initd-linux-${arch}`);
+}
+export const AGENT_BINARY_AMD64 = agentBinary('amd64');
+export const AGENT_BINARY_ARM64 = agentBinary('arm64');
+
+/**
+ * Per architecture: how the image is built and where it lives, and how qemu boots it. amd64 keeps
+ * the layout and command line it had before arm64 existed (vm-images/out/<hash>); any other arch
+ * lives under vm-images/out/<arch>/ (the same split as vm-images/build.sh).
+ */
+interface ArchProfile {
+  /** Image output directory (holds <recipe-hash>/ and current). */
+  outDir: string;
+  /** The make target that builds the image. */
+  makeTarget: string;
+  qemu: string;
+  /** Machine selection before -accel (none for amd64: qemu's default pc machine). */
+  machine: string[];
+  cpu: string;
+  /** The serial console device the kernel logs to (the lab's console.log). */
+  console: string;
+  /** Arch-specific kernel arguments, after the common ones. */
+  kernelArgs: string[];
+}
+
+const ARCH_PROFILES: Record<LabArch, ArchProfile> = {
+  amd64: {
+    outDir: path.join(IMAGE_DIR, 'out'),
+    makeTarget: 'make vm-image',
+    qemu: 'qemu-system-x86_64',
+    machine: [],
+    cpu: 'max',
+    console: 'ttyS0',
+    kernelArgs: ['i8042.noaux', '8250.nr_uarts=1'],
+  },
+  arm64: {
+    outDir: path.join(IMAGE_DIR, 'out', 'arm64'),
+    makeTarget: 'make vm-image-arm64',
+    qemu: 'qemu-system-aarch64',
+    // virt: the generic Arm machine (PCIe, GIC, PL011 UART, no firmware needed for -kernel).
+    machine: ['-machine', 'virt'],
+    // The newest Armv8/9 features TCG has; the architected pointer-authentication hash (QARMA)
+    // costs TCG dearly, the implementation-defined one is what qemu recommends for speed.
+    cpu: 'max,pauth-impdef=on',
+    console: 'ttyAMA0',
+    kernelArgs: [],
+  },
+};
+
+export function archProfile(arch: LabArch): Readonly<ArchProfile> {
+  const p = ARCH_PROFILES[arch];
+  if (!p) throw new LabError(`unsupported lab arch ${JSON.stringify(arch)} (have: ${LAB_ARCHES.join(', ')})`);
+  return p;
+}
 
 /** Fixed lab addresses: every lab has its own namespace, so they never clash between labs. */
 export const LAB_SUBNET = '10.77.0.0/24';
@@ -84,6 +148,8 @@ export interface VmSpec {
 export interface LabOptions {
   /** Used in directory names and diagnostics. */
   name?: string;
+  /** Guest architecture (default amd64): its image, qemu and agent binary. */
+  arch?: LabArch;
   /** Create the confined lab network (default true). Without it guests have no NIC at all. */
   network?: boolean;
   /** Keep the run directory after close() (also: env LAB_KEEP=1). */
@@ -271,6 +337,7 @@ function execFileP(cmd: string, args: string[], timeoutMs = 60_000): Promise<str
 // Image
 
 export interface ImageInfo {
+  arch: LabArch;
   dir: string;
   kernel: string;
   initrd: string;
@@ -282,20 +349,25 @@ export interface ImageInfo {
   cache: string;
 }
 
-/** The image `make vm-image` built for the current recipe; throws with the fix when stale. */
-export async function currentImage(): Promise<ImageInfo> {
-  // LAB_IMAGE=<dir> boots an image directory as is (debugging an older build); no staleness check.
-  const want = process.env.LAB_IMAGE ? path.basename(process.env.LAB_IMAGE) : (await execFileP(path.join(IMAGE_DIR, 'recipe-hash.sh'), [])).trim();
-  const dir = process.env.LAB_IMAGE ? path.resolve(process.env.LAB_IMAGE) : path.join(IMAGE_DIR, 'out', want);
+/** The image `make vm-image` (amd64) or `make vm-image-arm64` built for the current recipe; throws with the fix when stale. */
+export async function currentImage(arch: LabArch = 'amd64'): Promise<ImageInfo> {
+  const prof = archProfile(arch);
+  // LAB_IMAGE=<dir> boots an amd64 image directory as is (debugging an older build); no staleness check.
+  const override = arch === 'amd64' ? process.env.LAB_IMAGE : process.env[`LAB_IMAGE_${arch.toUpperCase()}`];
+  const want = override ? path.basename(override) : (await execFileP(path.join(IMAGE_DIR, 'recipe-hash.sh'), [arch])).trim();
+  const dir = override ? path.resolve(override) : path.join(prof.outDir, want);
   const meta = path.join(dir, 'build.json');
   if (!fs.existsSync(meta)) {
     throw new LabError(
-      `VM image for recipe ${want} is missing or stale (no ${path.relative(REPO_ROOT, meta)}). ` +
-        'Build it with `make vm-image` (needs root, takes about 2 minutes).',
+      `${arch} VM image for recipe ${want} is missing or stale (no ${path.relative(REPO_ROOT, meta)}). ` +
+        `Build it with \`${prof.makeTarget}\` (needs root; ${arch === 'amd64' ? 'about 4 minutes cold' : 'about 25 minutes cold: every arm64 program of the build runs under qemu-user'}).`,
     );
   }
   const j = JSON.parse(fs.readFileSync(meta, 'utf8')) as Record<string, unknown>;
+  const built = typeof j.arch === 'string' ? j.arch : 'amd64';
+  if (built !== arch) throw new LabError(`${dir} holds an ${built} image, not ${arch}`);
   return {
+    arch,
     dir,
     kernel: path.join(dir, 'vmlinuz'),
     initrd: path.join(dir, 'initrd.img'),
@@ -378,6 +450,8 @@ export class Lab {
   /** Run directory (overlays, disks, sockets, logs); removed by close() unless kept. */
   readonly dir: string;
   readonly network: boolean;
+  /** Guest architecture of every VM of this lab. */
+  readonly arch: LabArch;
   /** The host side of the lab network, as guests see it. Services bind here (or 0.0.0.0). */
   readonly hostIp = LAB_HOST_IP;
   readonly subnet = LAB_SUBNET;
@@ -393,6 +467,8 @@ export class Lab {
   private constructor(opts: LabOptions) {
     this.name = (opts.name ?? 'lab').replace(/[^A-Za-z0-9_.-]/g, '-');
     this.network = opts.network ?? true;
+    this.arch = opts.arch ?? 'amd64';
+    archProfile(this.arch);
     this.keep = opts.keep ?? process.env.LAB_KEEP === '1';
     this.verbose = opts.verbose ?? process.env.LAB_VERBOSE === '1';
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `edge-lab-${this.name}-${process.pid}-${++labCounter}-`));
@@ -402,7 +478,7 @@ export class Lab {
   static async create(opts: LabOptions = {}): Promise<Lab> {
     const lab = new Lab(opts);
     try {
-      lab.image = await currentImage();
+      lab.image = await currentImage(lab.arch);
       if (lab.network) await lab.createNetns();
     } catch (e) {
       await lab.close();
@@ -623,16 +699,17 @@ export class Vm {
 
   private qemuArgs(): string[] {
     const s = this.spec;
+    const arch = archProfile(this.lab.arch);
     const kernelArgs = [
-      'root=/dev/vda', 'rw', 'console=ttyS0', 'quiet', 'loglevel=3', 'systemd.show_status=0',
-      'net.ifnames=0', 'mitigations=off', 'panic=0', 'fsck.mode=skip', 'noresume', 'i8042.noaux', '8250.nr_uarts=1',
+      'root=/dev/vda', 'rw', `console=${arch.console}`, 'quiet', 'loglevel=3', 'systemd.show_status=0',
+      'net.ifnames=0', 'mitigations=off', 'panic=0', 'fsck.mode=skip', 'noresume', ...arch.kernelArgs,
       `systemd.hostname=${this.name}`, `systemd.machine_id=${this.machineId}`,
       ...(this.ip ? [`lab.ip=${this.ip}/${LAB_PREFIX}`, `lab.gw=${LAB_HOST_IP}`] : []),
       ...(s.kernelArgs ?? []),
     ];
     const a = [
-      'qemu-system-x86_64', '-name', this.name,
-      '-accel', 'tcg,thread=multi', '-cpu', 'max', '-m', String(s.memoryMiB ?? 1024), '-smp', String(s.cpus ?? 2),
+      arch.qemu, '-name', this.name, ...arch.machine,
+      '-accel', 'tcg,thread=multi', '-cpu', arch.cpu, '-m', String(s.memoryMiB ?? 1024), '-smp', String(s.cpus ?? 2),
       '-nodefaults', '-no-user-config', '-display', 'none',
       '-kernel', this.lab.image.kernel, '-initrd', this.lab.image.initrd, '-append', kernelArgs.join(' '),
       '-chardev', `file,id=con0,path=${path.join(this.dir, 'console.log')}`, '-serial', 'chardev:con0',
@@ -854,10 +931,10 @@ export class Vm {
   }
 
   /**
-   * Copy the amd64 agent binary built by `make build` into the guest as
+   * Copy the agent binary `make build` built for this lab's arch into the guest as
    * /usr/local/bin/castai-edge-initd (what the installer does, without the installer).
    */
-  async installAgent(binary = AGENT_BINARY_AMD64): Promise<string> {
+  async installAgent(binary = agentBinary(this.lab.arch)): Promise<string> {
     if (!fs.existsSync(binary)) throw new LabError(`${binary} is missing: run \`make build\` first`);
     const g = this.putFile(binary, 'castai-edge-initd', 0o755);
     await this.sh(`install -m 0755 ${g} /usr/local/bin/castai-edge-initd`, { timeoutMs: 60_000 });

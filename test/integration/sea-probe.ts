@@ -48,9 +48,12 @@ async function probe(): Promise<Record<string, unknown>> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const { port } = server.address() as AddressInfo;
-    const { request } = await import('undici');
-    const resp = await request(`http://127.0.0.1:${port}/probe?x=1`, { method: 'POST', body: 'b' });
+    // As the agent uses it: an explicit dispatcher (the build bundles 'undici' to agent/api/undici-lean.ts).
+    const { Agent, request } = await import('undici');
+    const dispatcher = new Agent();
+    const resp = await request(`http://127.0.0.1:${port}/probe?x=1`, { method: 'POST', body: 'b', dispatcher });
     out.undici = { status: resp.statusCode, body: await resp.body.json() };
+    await dispatcher.close();
   } finally {
     server.close();
   }

@@ -101,3 +101,34 @@ describe('bench plan module (the fake host it plans on must stay unchanged)', ()
     expect(r.plan_24_disks_8_gpus_ms).toEqual(expect.any(Number));
   }, 60_000);
 });
+
+describe('bench statistics for the VM keys (median, spread, CPU between two times)', async () => {
+  const { cpuBetween, median, spreadPct } = await import('../../scripts/bench-lib.ts');
+  const samples = [
+    { ms: 1000, usageUs: 0 },
+    { ms: 1250, usageUs: 100_000 },
+    { ms: 1500, usageUs: 400_000 },
+    { ms: 1750, usageUs: 400_000 },
+    { ms: 2000, usageUs: 1_400_000 },
+  ];
+
+  it('median and spread', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+    expect(spreadPct([57, 147, 100])).toBe(90);
+    expect(spreadPct([1, 1, 1])).toBe(0);
+  });
+
+  it('CPU between two times: the bracketing samples, from the cgroup start when no start is given', () => {
+    expect(cpuBetween(samples, 1300, 1700)).toBeCloseTo(0.3); // 1250 → 1750
+    expect(cpuBetween(samples, 1250, 1500)).toBeCloseTo(0.3);
+    expect(cpuBetween(samples, undefined, 1400)).toBeCloseTo(0.4); // unit start (0) → 1500
+    expect(cpuBetween([...samples].reverse(), 1300, 1700)).toBeCloseTo(0.3);
+  });
+
+  it('no answer when the samples do not bracket the interval or the cgroup restarted', () => {
+    expect(cpuBetween(samples, 900, 1500)).toBeUndefined();
+    expect(cpuBetween(samples, 1300, 2100)).toBeUndefined();
+    expect(cpuBetween([...samples, { ms: 1600, usageUs: 50 }], 1300, 1800)).toBeUndefined();
+  });
+});

@@ -1,0 +1,19 @@
+# arm64 VM lab and the arm64 join e2e (issue 19, items 1-2). See docs/decisions/0190-arm64-vm-lab.md.
+#   qemu-system-arm    qemu-system-aarch64 (the `virt` machine, TCG) boots the arm64 guests
+#   qemu-user-static   qemu-aarch64-static runs the image build's arm64 programs (debootstrap's second
+#                      stage, update-initramfs) through a binfmt_misc entry registered for the build
+#   debootstrap        --arch arm64 from the machine's Debian mirror (Debian's arm64 packages only)
+APT_PACKAGES += qemu-system-arm qemu-user-static debootstrap qemu-utils e2fsprogs
+
+.PHONY: vm-image-arm64 test-e2e-arm64
+
+# vm-images/out/arm64/<recipe-hash>/ (cached like the amd64 image; ~25 min cold under qemu-user).
+vm-image-arm64: apt-deps
+	./vm-images/build.sh arm64
+
+# The arm64 join e2e (install -> join -> re-run -> reboot -> DELETE) with the arm64 binary. Not in
+# `make test` (it does not fit CI's budget under TCG on 2 cores); prints its wall time at the end.
+test-e2e-arm64: deps build vm-image-arm64
+	@t0=$$(date +%s); rc=0; \
+	$(VITEST) run --project e2e-arm64 || rc=$$?; \
+	echo "test-e2e-arm64: wall time $$(( $$(date +%s) - t0 )) s (exit $$rc)"; exit $$rc
