@@ -116,3 +116,18 @@ export function signKubeletCsr(dir: string, ca: CertPair, csrPem: string, nodeNa
     for (const ext of ['csr', 'ext', 'pem']) rmSync(`${base}.${ext}`, { force: true });
   }
 }
+
+/**
+ * A kubelet client CSR for `nodeName` (O=system:nodes, CN=system:node:<name>), as the k0s test
+ * double makes it (test/doubles/k0s-test-double.sh): for tests that post a join by hand.
+ */
+export function kubeletCsrPem(dir: string, nodeName: string): string {
+  const base = path.join(dir, `test-kubelet-${createHash('sha256').update(nodeName).digest('hex').slice(0, 12)}`);
+  try {
+    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${base}.key`,
+      '-subj', `/O=system:nodes/CN=system:node:${nodeName}`, '-out', `${base}.csr`]);
+    return readFileSync(`${base}.csr`, 'utf8');
+  } finally {
+    for (const ext of ['key', 'csr']) rmSync(`${base}.${ext}`, { force: true });
+  }
+}

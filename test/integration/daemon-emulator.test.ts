@@ -20,6 +20,7 @@ import { StartupLogShipper } from '../../agent/reconcile/logship.ts';
 import { k0sStep } from '../../agent/reconcile/steps/k0s.ts';
 import { registerStep } from '../../agent/reconcile/steps/register.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
+import { kubeletCsrPem } from '../control-plane/pki.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const STATE = '/var/lib/castai-edge-initd';
@@ -190,7 +191,7 @@ describe('daemon against the control-plane emulator', () => {
     const join = await request(`${info.kubeApi}/k0s-test-double/v1/join`, {
       method: 'POST',
       headers: { authorization: `Bearer ${decodeJoinToken(saved.k0s.joinToken).bootstrapToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ nodeName: saved.node.name, hostname: 'edge-test', labels: { ...(edge.request.kubernetesLabels as Record<string, string>), ...saved.node.labels }, taints: edge.request.kubernetesTaints }),
+      body: JSON.stringify({ nodeName: saved.node.name, hostname: 'edge-test', labels: { ...(edge.request.kubernetesLabels as Record<string, string>), ...saved.node.labels }, taints: edge.request.kubernetesTaints, csr: kubeletCsrPem(mkdtempSync(path.join(tmpdir(), 'csr-')), saved.node.name) }),
       dispatcher: new Agent({ connect: { ca: emu.clusterCaPem } }),
     });
     expect(join.statusCode).toBe(201);

@@ -18,6 +18,7 @@ import type { RegisterRequest } from '../../agent/api/types.ts';
 import { decodeJoinToken } from '../../agent/k0s/token.ts';
 import { ControlPlaneEmulator, MACHINE_ID_LIVE_MS } from '../control-plane/emulator.ts';
 import { NGINX_404_HTML } from '../control-plane/faults.ts';
+import { kubeletCsrPem } from '../control-plane/pki.ts';
 
 let dir: string;
 let emu: ControlPlaneEmulator;
@@ -170,7 +171,7 @@ describe('label and taint changes reach the Node (contract §3)', () => {
     const join = await request(`${emu.kubeApi}/k0s-test-double/v1/join`, {
       method: 'POST',
       headers: { authorization: `Bearer ${tok.bootstrapToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ nodeName: r.node.name, hostname: first.hostname, labels: { ...first.kubernetesLabels, ...r.node.labels }, taints: first.kubernetesTaints }),
+      body: JSON.stringify({ nodeName: r.node.name, hostname: first.hostname, labels: { ...first.kubernetesLabels, ...r.node.labels }, taints: first.kubernetesTaints, csr: kubeletCsrPem(dir, r.node.name) }),
       dispatcher: new Agent({ connect: { ca: emu.clusterCaPem } }),
     });
     expect(join.statusCode).toBe(201);
