@@ -630,7 +630,9 @@ async function bootOrder(): Promise<void> {
   const entries = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as JEntry);
   const seq = (e: JEntry | undefined) => (e ? parseInt(/;i=([0-9a-f]+);/.exec(e.__CURSOR)?.[1] ?? 'x', 16) : NaN);
   const mono = (e: JEntry | undefined) => (e ? Number(e.__MONOTONIC_TIMESTAMP) : NaN);
-  const agentStep = (n: string) => entries.find((e) => e._SYSTEMD_UNIT === `${UNIT}.service` && typeof e.MESSAGE === 'string' && e.MESSAGE.includes(`"msg":"${n}`));
+  // The agent's journal lines are readable text (INITD_LOG_FORMAT=auto: the message first), or pino JSON with =json.
+  const agentStep = (n: string) =>
+    entries.find((e) => e._SYSTEMD_UNIT === `${UNIT}.service` && typeof e.MESSAGE === 'string' && (e.MESSAGE.startsWith(n) || e.MESSAGE.includes(`"msg":"${n}`)));
   const gpu = agentStep('[4/6] gpu: ');
   const wg = agentStep('[5/6] wireguard: ');
   const starting = entries.find((e) => e.UNIT === 'k0sworker.service' && e.MESSAGE_ID === '7d4958e842da4a758f6c1cdc7b36dcc5');
