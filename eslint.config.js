@@ -1,0 +1,39 @@
+// Lint for edge-initd (issue 17): type-aware typescript-eslint (recommendedTypeChecked) and a
+// line-length rule. `make lint` runs it with knip (unused files, exports, dependencies; knip.json).
+// Why each rule below differs from the preset: docs/decisions/0230-lint.md.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', '.cache/**', 'vm-images/out/**', 'vm-images/cache/**'] },
+  { linterOptions: { reportUnusedDisableDirectives: 'error' } },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      // 160 columns. URLs and regular expressions stay whole; so does a line that is nothing but one string or template
+      // literal (an error message or a fixture line already on its own line), so messages stay greppable.
+      'max-len': ['error', {
+        code: 160,
+        ignoreUrls: true,
+        ignoreRegExpLiterals: true,
+        ignoreStrings: false,
+        ignoreTemplateLiterals: false,
+        ignorePattern: String.raw`^\s*(?:[\w.]+: |return |\+ )?(['"\x60]).*\1[,;)]*$`,
+      }],
+      // `_name` marks a parameter or binding kept on purpose (a port's signature, `{ dropped: _d, ...rest }`).
+      '@typescript-eslint/no-unused-vars': ['error', {
+        argsIgnorePattern: '^_',
+        varsIgnorePattern: '^_',
+        caughtErrorsIgnorePattern: '^_',
+        destructuredArrayIgnorePattern: '^_',
+        ignoreRestSiblings: true,
+      }],
+      // An async function without await is how a fake or a double implements a Promise-returning port (Host,
+      // steps): the rule would ask for Promise.resolve() noise. Missed awaits are caught by no-floating-promises.
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+);
