@@ -99,7 +99,7 @@ SIMULATED  the Cast AI control plane: the local control-plane EMULATOR (test/con
       'the installer is running (progress below)',
       (async () => {
         for (;;) {
-          const log = await vm!.sh('cat /root/install.log 2>/dev/null || true');
+          const log = await vm.sh('cat /root/install.log 2>/dev/null || true');
           const lines = log.split('\n');
           const done = lines.findIndex((l) => l.startsWith('@@exit '));
           const upto = done >= 0 ? done : lines.length - 1;
@@ -117,7 +117,7 @@ SIMULATED  the Cast AI control plane: the local control-plane EMULATOR (test/con
       'waiting for the agent to finish its pass (systemd Status: joined)',
       (async () => {
         for (let i = 0; i < 100; i++) {
-          if (/^joined/.test((await vm!.sh(`systemctl show -p StatusText --value ${UNIT}`)).trim())) return;
+          if (/^joined/.test((await vm.sh(`systemctl show -p StatusText --value ${UNIT}`)).trim())) return;
           await new Promise((r) => setTimeout(r, 3000));
         }
       })(),
@@ -145,8 +145,8 @@ SIMULATED  the Cast AI control plane: the local control-plane EMULATOR (test/con
       'the agent notices on its next pass (every 60 s ± 20 %), tears the node down and reports DELETED',
       (async () => {
         for (;;) {
-          const phase = cp!.snapshot().edges.find((e) => e.id === edge.id)?.phase;
-          const active = (await vm!.exec(`systemctl is-active --quiet ${UNIT}`)).exitCode === 0;
+          const phase = cp.snapshot().edges.find((e) => e.id === edge.id)?.phase;
+          const active = (await vm.exec(`systemctl is-active --quiet ${UNIT}`)).exitCode === 0;
           if (phase === 'DELETED' && !active) return;
           await new Promise((r) => setTimeout(r, 3000));
         }

@@ -598,7 +598,7 @@ export class ApiClient {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
     const res = await request(url, {
-      method: method as Dispatcher.HttpMethod,
+      method: method,
       headers,
       ...(payload !== undefined ? { body: payload } : {}),
       dispatcher: this.dispatcher,

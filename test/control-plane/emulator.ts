@@ -230,7 +230,7 @@ function checkRegisterBody(b: unknown): Record<string, unknown> {
   const body = b as Record<string, unknown>;
   const str = (k: string) => {
     if (typeof body[k] !== 'string' || body[k] === '') throw new HttpError(400, `field ${k} is required and must be a non-empty string`);
-    return body[k] as string;
+    return body[k];
   };
   if (!MACHINE_ID_RE.test(str('machineId'))) throw new HttpError(400, 'field machineId must be 32 lower-case hex characters (/etc/machine-id)');
   str('hostname');
@@ -239,7 +239,7 @@ function checkRegisterBody(b: unknown): Record<string, unknown> {
   str('agentVersion');
   if (!WG_KEY_RE.test(str('wireguardPublicKey'))) throw new HttpError(400, 'field wireguardPublicKey must be a base64 x25519 public key (32 bytes)');
   const labels = body.kubernetesLabels ?? {};
-  if (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels as object).some((v) => typeof v !== 'string')) {
+  if (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string')) {
     throw new HttpError(400, 'field kubernetesLabels must be an object of strings');
   }
   const taints = body.kubernetesTaints ?? [];
@@ -558,7 +558,7 @@ export class ControlPlaneEmulator {
     if (!auth && typeof sock.getPeerCertificate === 'function' && sock.authorized) {
       // A kubelet client certificate issued by the cluster CA (signKubeletCsr): system:node:<name>.
       const peer = sock.getPeerCertificate();
-      const node = nodeNameOfSubject(peer?.subject as { CN?: string; O?: string } | undefined);
+      const node = nodeNameOfSubject(peer?.subject);
       if (node) return { type: 'node-certificate', value: peer.fingerprint256.replace(/:/g, '').toLowerCase(), node };
     }
     if (typeof apiKey === 'string') {

@@ -228,7 +228,7 @@ export async function agentLog(vm: Vm, unit = UNIT): Promise<AgentLine[]> {
     }
     if (!text || base.pid === 1) continue; // systemd's own lines about the unit
     const { msg, fields } = parseTextBody(text);
-    lines.push({ ...fields, ...base, msg } as AgentLine);
+    lines.push({ ...fields, ...base, msg });
   }
   return lines;
 }

@@ -423,7 +423,7 @@ describe('host prep, journal and private registries (issue 18)', () => {
       const steps = entries.filter((e) => /^\[\d\/6\] /.test(e.MESSAGE) && !/FAILED/.test(e.MESSAGE));
       expect(steps.length).toBeGreaterThanOrEqual(6);
       expect(new Set(steps.map((e) => e.PRIORITY))).toEqual(new Set(['6']));
-      expect(steps[0]!.MESSAGE).toMatch(/^\[1\/6\] preflight: .* \(\d+\.\d+s\)  step=preflight durationMs=\d+ changed=false$/);
+      expect(steps[0]!.MESSAGE).toMatch(/^\[1\/6\] preflight: .* \(\d+\.\d+s\) {2}step=preflight durationMs=\d+ changed=false$/);
       // The fresh guest had net.ipv4.ip_forward = 0: one warning (priority 4), then "ok again" (6) once the k0s step set it.
       const ipf = (await agentLog(vm)).filter((l) => /^preflight ip-forward: (net\.ipv4\.ip_forward = 0|ok again)/.test(l.msg));
       expect(ipf.map((l) => `${l.level} ${/ok again/.test(l.msg) ? 'ok again' : 'ip_forward = 0'}`)).toEqual(['40 ip_forward = 0', '30 ok again']);

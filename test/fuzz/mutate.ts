@@ -192,7 +192,7 @@ function slots(doc: unknown): Slot[] {
 export function applyJson(doc: unknown, muts: readonly JsonMutation[]): unknown {
   const box = { root: structuredClone(doc) as unknown };
   for (const m of muts) {
-    const all: Slot[] = [{ parent: box as unknown as Record<string, unknown>, key: 'root' }, ...slots(box.root)];
+    const all: Slot[] = [{ parent: box, key: 'root' }, ...slots(box.root)];
     const { parent, key } = all[m.at % all.length]!;
     const p = parent as Record<string | number, unknown>;
     const cur = p[key];
@@ -207,7 +207,7 @@ export function applyJson(doc: unknown, muts: readonly JsonMutation[]): unknown 
         break;
       case 'dup':
         if (Array.isArray(parent)) parent.splice(key as number, 0, structuredClone(cur));
-        else if (cur && typeof cur === 'object' && !Array.isArray(cur)) p[key] = { ...(cur as object), ...(cur as object) };
+        else if (cur && typeof cur === 'object' && !Array.isArray(cur)) p[key] = { ...cur, ...cur };
         break;
       case 'wrap':
         p[key] = [cur];

@@ -43,7 +43,7 @@ describe('logger: pretty one-line format', () => {
     const { log, lines } = collect(true);
     log.info({ step: 'wireguard', peers: 2, note: 'two words' }, 'up');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d INFO  up  step=wireguard peers=2 note="two words"\n$/);
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d INFO {2}up {2}step=wireguard peers=2 note="two words"\n$/);
   });
 
   it('keeps multi-line messages and errors on one line', () => {

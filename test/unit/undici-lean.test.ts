@@ -101,7 +101,7 @@ describe('undici-lean', () => {
   });
 
   it('refuses what it does not implement instead of guessing', async () => {
-    await expect(request(`${base}/x`, { method: 'GET' } as never)).rejects.toThrow(/pass a dispatcher/);
+    await expect(request(`${base}/x`, { method: 'GET' })).rejects.toThrow(/pass a dispatcher/);
     const dispatcher = new Agent();
     try {
       await expect(request(`${base}/x`, { method: 'GET', dispatcher, path: '/y' } as never)).rejects.toThrow(/path option is not supported/);

@@ -20,7 +20,6 @@ function gzipUnwrap(t: string): string {
   return (require_gunzip())(Buffer.from(t.trim(), 'base64')).toString('utf8');
 }
 function require_gunzip(): (b: Buffer) => Buffer {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (process.getBuiltinModule('node:zlib') as typeof import('node:zlib')).gunzipSync;
 }
 
@@ -64,7 +63,7 @@ export const k0sTargets: FuzzTarget[] = [
     arbitrary: yamlInputs,
     check: (y) =>
       parseWith(() => parseYamlSubset(y), (v) => {
-        const ok = (x: unknown): boolean => x === null || typeof x === 'string' || typeof x === 'boolean' || (Array.isArray(x) ? x.every(ok) : typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype && Object.values(x as object).every(ok));
+        const ok = (x: unknown): boolean => x === null || typeof x === 'string' || typeof x === 'boolean' || (Array.isArray(x) ? x.every(ok) : typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype && Object.values(x).every(ok));
         assert(ok(v), 'yaml: value outside the subset (or a changed prototype)');
       }, [YamlSubsetError], (e) => (e.message.length > 5 ? 'yaml' : false), 'yaml'),
   }),
