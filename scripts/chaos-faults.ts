@@ -88,7 +88,7 @@ function violations(c: CampaignResult): string[] {
 const t0 = Date.now();
 log(`timings ${JSON.stringify(timings)}; booting the VM lab`);
 const f = await bootJoined('chaos-faults', log);
-let code = 0;
+let code: number;
 try {
   const c = await runCampaign(f, { timings, log, ...(o.only ? { only: o.only.split(',') } : {}) });
   const bad = violations(c);

@@ -49,7 +49,7 @@ function showNode(nodes: Array<Record<string, unknown>>, name: string): void {
   }
   const labels = (n.labels ?? {}) as Record<string, string>;
   const taints = (n.taints ?? []) as Array<{ key: string; value?: string; effect: string }>;
-  out(`   name:    ${String(n.nodeName)}   (providerID ${String(n.providerID ?? '-')}, node IP ${String(n.nodeIP ?? '-')})`);
+  out(`   name:    ${String(n.nodeName)}   (providerID ${typeof n.providerID === 'string' ? n.providerID : '-'}, node IP ${typeof n.nodeIP === 'string' ? n.nodeIP : '-'})`);
   out(`   labels:  ${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join('\n            ')}`);
   out(`   taints:  ${taints.length ? taints.map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`).join(', ') : '(none)'}`);
   out(`   Ready:   ${readyOf(n)}`);

@@ -147,7 +147,7 @@ const SECRET_FIELDS = new Set(['edgeToken', 'k0s.joinToken', 'logs.apiKey']);
 function show(field: string, v: unknown): string {
   if (SECRET_FIELDS.has(field)) return '(secret, not shown)';
   if (v === undefined) return 'nothing (missing)';
-  const s = JSON.stringify(v) ?? String(v);
+  const s = JSON.stringify(v) ?? typeof v; // undefined only for what JSON cannot hold (a function, a symbol)
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 

@@ -55,6 +55,7 @@ const OMIT = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'v']);
 
 /** Control characters (newlines in messages, stack traces) never break the one-line format. */
 export function oneLine(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return s.replace(/\r?\n/g, ' \u21b5 ').replace(/[\u0000-\u001f\u007f]/g, ' ');
 }
 
@@ -69,13 +70,18 @@ export function textValue(key: string, v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** A record's `msg`: pino's is a string; anything else is shown as JSON, never as [object Object]. */
+function msgText(v: unknown): string {
+  return typeof v === 'string' ? v : v == null ? '' : JSON.stringify(v);
+}
+
 /** `message  key=value key2="two words"`: the record's message and fields on one line. */
 export function textBody(rec: Record<string, unknown>): string {
   const extras = Object.entries(rec)
     .filter(([k]) => !OMIT.has(k))
     .map(([k, v]) => `${k}=${textValue(k, v)}`)
     .join(' ');
-  return `${oneLine(String(rec.msg ?? ''))}${extras ? `  ${extras}` : ''}`;
+  return `${oneLine(msgText(rec.msg))}${extras ? `  ${extras}` : ''}`;
 }
 
 /** One pino JSON line (with its newline) as the journal line for `format`. */
@@ -189,7 +195,7 @@ export class WarnThrottle {
     } catch {
       return false;
     }
-    const msg = String(rec.msg ?? '');
+    const msg = msgText(rec.msg);
     const topic = typeof rec.check === 'string' ? `check:${rec.check}` : `msg:${msg}`;
     if (lvl === '30') {
       this.last.delete(topic);

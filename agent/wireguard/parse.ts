@@ -62,7 +62,7 @@ function jsonArray(text: string, what: string): unknown[] {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${what}: output is not JSON (${(e as Error).message})`);
+    throw new Error(`${what}: output is not JSON (${(e as Error).message})`, { cause: e });
   }
   if (!Array.isArray(v)) throw new Error(`${what}: expected a JSON array`);
   return v;

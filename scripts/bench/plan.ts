@@ -116,5 +116,5 @@ export default async function planBench(): Promise<Record<string, unknown>> {
 
 // Allow `node scripts/bench/plan.ts` on its own.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  planBench().then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  process.stdout.write(`${JSON.stringify(await planBench())}\n`);
 }

@@ -59,5 +59,5 @@ export default async function storageBench(): Promise<Record<string, unknown>> {
 
 // Allow `node scripts/bench/storage.ts` on its own.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  storageBench().then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  process.stdout.write(`${JSON.stringify(await storageBench())}\n`);
 }

@@ -54,5 +54,5 @@ export default async function wireguardBench(): Promise<Record<string, unknown>>
 
 // Allow `node scripts/bench/wireguard.ts` on its own.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  wireguardBench().then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  process.stdout.write(`${JSON.stringify(await wireguardBench())}\n`);
 }

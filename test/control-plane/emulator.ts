@@ -477,10 +477,26 @@ export class ControlPlaneEmulator {
   /** Expire credentials as if their time ran out: 'bootstrap-tokens' | 'log-keys' | 'join-tokens'. */
   expire(what: string): number {
     let n = 0;
-    if (what === 'bootstrap-tokens') for (const t of this.bootstrapTokens.values()) (t.expired = true), n++;
-    else if (what === 'log-keys') for (const s of this.secrets.values()) for (const k of s.logKeys) (k.revoked = true), n++;
-    else if (what === 'join-tokens') for (const s of this.secrets.values()) (s.joinToken.expired = true), n++;
-    else throw new HttpError(400, `expire: unknown credential kind "${what}" (bootstrap-tokens, log-keys, join-tokens)`);
+    if (what === 'bootstrap-tokens') {
+      for (const t of this.bootstrapTokens.values()) {
+        t.expired = true;
+        n++;
+      }
+    } else if (what === 'log-keys') {
+      for (const s of this.secrets.values()) {
+        for (const k of s.logKeys) {
+          k.revoked = true;
+          n++;
+        }
+      }
+    } else if (what === 'join-tokens') {
+      for (const s of this.secrets.values()) {
+        s.joinToken.expired = true;
+        n++;
+      }
+    } else {
+      throw new HttpError(400, `expire: unknown credential kind "${what}" (bootstrap-tokens, log-keys, join-tokens)`);
+    }
     return n;
   }
 
@@ -1038,7 +1054,7 @@ export class ControlPlaneEmulator {
         const prev = this.nodes.get(nodeName);
         const node: JoinedNode = {
           nodeName,
-          hostname: String(j.hostname ?? ''),
+          hostname: typeof j.hostname === 'string' ? j.hostname : '',
           ...(typeof j.nodeIP === 'string' && j.nodeIP ? { nodeIP: j.nodeIP } : {}),
           ...(typeof j.providerID === 'string' && j.providerID ? { providerID: j.providerID } : {}),
           edgeId: owner[0],

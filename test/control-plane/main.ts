@@ -15,8 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { adminRequest } from './admin.ts';
 import { parseArgs } from 'node:util';
-import { ControlPlaneEmulator, type EmulatorInfo, type EmulatorOptions } from './emulator.ts';
-import type { FaultSpec } from './faults.ts';
+import { ControlPlaneEmulator, type EmulatorInfo, type EmulatorOptions, type RequestRecord } from './emulator.ts';
 
 const DEFAULT_STATE_DIR = path.join(process.env.TMPDIR ?? tmpdir(), 'edge-initd-emulator');
 const here = new URL(import.meta.url).pathname;
@@ -234,7 +233,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'requests': {
       const info = readInfo(stateDir);
-      const recs = (await admin(info, 'GET', 'requests')) as Array<Record<string, unknown>>;
+      const recs = (await admin(info, 'GET', 'requests')) as RequestRecord[];
       if (o.json) return print(recs);
       for (const r of recs) {
         process.stdout.write(`${r.seq}\t${r.time}\t${r.method}\t${r.path}\t${r.status}\t${r.credential}${r.credentialValid === false ? '(rejected)' : ''}${r.fault ? `\tfault=${r.fault}` : ''}\n`);

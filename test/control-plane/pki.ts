@@ -35,7 +35,7 @@ function openssl(args: string[]): void {
     execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
-    throw new Error(`openssl ${args[0]} failed: ${err.stderr?.toString() ?? err.message} (is the Debian "openssl" package installed?)`);
+    throw new Error(`openssl ${args[0]} failed: ${err.stderr?.toString() ?? err.message} (is the Debian "openssl" package installed?)`, { cause: e });
   }
 }
 

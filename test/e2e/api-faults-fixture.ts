@@ -676,7 +676,7 @@ async function authState(f: FaultLab, since: number): Promise<NonNullable<Scenar
     3000,
   ).catch(() => undefined);
   const st = await f.vm.exec('castai-edge-initd status --json');
-  let phase: string | null = null;
+  let phase: string | null;
   try {
     phase = (JSON.parse(st.stdout) as { phase?: string }).phase ?? null;
   } catch {

@@ -25,7 +25,6 @@ import {
   passes,
   prepareGuest,
   rebootVm,
-  STATE_DIR,
   STEPS,
   UNIT,
   waitFor,

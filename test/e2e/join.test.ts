@@ -76,7 +76,7 @@ let registry: LabRegistry;
 
 beforeAll(async () => {
   ({ lab, cp, vm } = await bootJoinLab('join'));
-  registry = await prepareRegistries(vm, cp);
+  registry = await prepareRegistries(vm);
   await prepareGuest(vm, cp, { INITD_REGISTRIES_FILE: REGISTRIES_FILE, ...PROXY_ENV });
   await trustCorpCa(vm);
   await setupForeignWg(vm); // the host's own VPN, before the install (part of the pristine file list)

@@ -21,7 +21,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeCa, makeServer } from '../control-plane/pki.ts';
-import type { ControlPlane } from './join-fixture.ts';
 
 import { shq, type Vm } from './lab.ts';
 
@@ -38,7 +37,7 @@ export interface LabRegistry {
 }
 
 /** Certificates, htpasswd, registries.yaml and /etc/hosts in the guest. Call before the one-liner. */
-export async function prepareRegistries(vm: Vm, cp: ControlPlane): Promise<LabRegistry> {
+export async function prepareRegistries(vm: Vm): Promise<LabRegistry> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'lab-registry-'));
   try {
     const regCa = makeCa(tmp, 'registry-ca', 'lab private registry CA (test only)', 2);

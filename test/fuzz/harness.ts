@@ -85,7 +85,7 @@ export function fuzzSeed(): number {
 function show(input: unknown): string {
   let s: string;
   try {
-    s = typeof input === 'string' ? JSON.stringify(input) : (JSON.stringify(input, (_k, v) => (typeof v === 'bigint' ? String(v) : v)) ?? String(input));
+    s = typeof input === 'string' ? JSON.stringify(input) : (JSON.stringify(input, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? String(input));
   } catch {
     s = String(input);
   }

@@ -181,8 +181,18 @@ type Slot = { parent: Record<string, unknown> | unknown[]; key: string | number 
 function slots(doc: unknown): Slot[] {
   const out: Slot[] = [];
   const walk = (v: unknown) => {
-    if (Array.isArray(v)) v.forEach((x, i) => (out.push({ parent: v, key: i }), walk(x)));
-    else if (v && typeof v === 'object') for (const k of Object.keys(v)) (out.push({ parent: v as Record<string, unknown>, key: k }), walk((v as Record<string, unknown>)[k]));
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => {
+        out.push({ parent: v, key: i });
+        walk(x);
+      });
+    } else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      for (const k of Object.keys(o)) {
+        out.push({ parent: o, key: k });
+        walk(o[k]);
+      }
+    }
   };
   walk(doc);
   return out;
@@ -190,7 +200,7 @@ function slots(doc: unknown): Slot[] {
 
 /** Apply structural mutations to a deep copy of `doc`. Deterministic. */
 export function applyJson(doc: unknown, muts: readonly JsonMutation[]): unknown {
-  const box = { root: structuredClone(doc) as unknown };
+  const box = { root: structuredClone<unknown>(doc) };
   for (const m of muts) {
     const all: Slot[] = [{ parent: box, key: 'root' }, ...slots(box.root)];
     const { parent, key } = all[m.at % all.length]!;

@@ -213,7 +213,7 @@ describe('bundled modules inside a SEA (probe built by scripts/build.ts)', () =>
   });
 
   function expectProbe(stdout: string, arch: string) {
-    const p = JSON.parse(stdout) as Record<string, any>;
+    const p = JSON.parse(stdout) as Record<string, unknown>;
     expect(p.sea).toBe(true);
     expect(p.execa).toEqual({ exitCode: 0, stdout: 'env-ok stdin-ok' });
     expect(p.pino).toEqual({ msg: 'hello from pino', token: '[Redacted]', step: 'probe' });

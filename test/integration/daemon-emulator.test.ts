@@ -259,6 +259,6 @@ describe('daemon against the control-plane emulator', () => {
     const phases = edge.statusReports.map((r) => r.body.phase);
     expect(phases.slice(-2)).toEqual(['TEARING_DOWN', 'DELETED']);
     expect(h.files.has(`${STATE}/register.json`)).toBe(false);
-    expect(JSON.parse(h.files.get(`${STATE}/journal.json`)!.data).phase).toBe('DELETED');
+    expect((JSON.parse(h.files.get(`${STATE}/journal.json`)!.data) as { phase?: string }).phase).toBe('DELETED');
   });
 });

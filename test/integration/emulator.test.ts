@@ -247,7 +247,7 @@ describe('register / get edge / report status / delete', () => {
     expect((await get(delUrl, { 'x-api-key': 'wrong' }, 'DELETE')).status).toBe(401);
     const del = await get(delUrl, { 'x-api-key': emu.apiKey }, 'DELETE');
     expect(del.status).toBe(200);
-    expect(JSON.parse(del.text).edge.phase).toBe('DELETING');
+    expect((JSON.parse(del.text) as { edge: { phase: string } }).edge.phase).toBe('DELETING');
     const s3 = await c.getEdge(r.edgeToken, r.edge.id);
     expect(s3.gone === false && s3.state.edge.phase).toBe('DELETING');
 

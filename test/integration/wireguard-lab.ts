@@ -102,7 +102,7 @@ async function cleanupNames(n: LabNames): Promise<void> {
 
 /** Clean labs whose creating test process is gone (only namespaces named in the markers our runs wrote). */
 export async function reapStaleLabs(): Promise<void> {
-  let files: string[] = [];
+  let files: string[];
   try {
     files = readdirSync(MARKER_DIR);
   } catch {

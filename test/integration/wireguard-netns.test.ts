@@ -124,7 +124,7 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
     expect(dump[0]!.split('\t').slice(1)).toEqual([agentPub, '51840', 'off']);
     expect(dump[1]!.split('\t')[7]).toBe('25');
     const routes = (await lab.inAgent('ip', '-j', 'route', 'show')).stdout;
-    expect(JSON.parse(routes).filter((x: { dev?: string }) => x.dev === lab.ifAgent).map((x: { dst: string }) => x.dst)).toEqual([GW_TUN]);
+    expect((JSON.parse(routes) as Array<{ dev?: string; dst: string }>).filter((x) => x.dev === lab.ifAgent).map((x) => x.dst)).toEqual([GW_TUN]);
     expect((await lab.inAgent('ip', 'rule', 'show')).stdout).not.toMatch(/fwmark/);
     expect((await lab.inAgent('ip', '-j', 'link', 'show', 'dev', lab.ifAgent)).stdout).toContain('"mtu":1380');
   });

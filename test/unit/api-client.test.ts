@@ -124,7 +124,7 @@ describe('register', () => {
       .intercept({ path: REGISTER_PATH, method: 'POST' })
       .reply((opts) => {
         seen = opts.headers as Record<string, string>;
-        expect(JSON.parse(String(opts.body))).toEqual(registerRequest);
+        expect(JSON.parse(opts.body as string)).toEqual(registerRequest);
         return { statusCode: 201, data: registerResponse() };
       });
     const r = await client().register(BOOT, registerRequest);
@@ -311,7 +311,7 @@ describe('uploadLogs', () => {
       .intercept({ path: `/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, method: 'POST' })
       .reply((o) => {
         headers = o.headers as Record<string, string>;
-        expect(JSON.parse(String(o.body))).toEqual({ logEvents: events });
+        expect(JSON.parse(o.body as string)).toEqual({ logEvents: events });
         return { statusCode: 200, data: { accepted: 1 } };
       });
     expect(await client().uploadLogs(sink(), events)).toEqual({ sent: 1 });
@@ -349,7 +349,7 @@ describe('uploadLogs', () => {
     pool()
       .intercept({ path: `/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, method: 'POST' })
       .reply((o) => {
-        sizes.push((JSON.parse(String(o.body)) as { logEvents: unknown[] }).logEvents.length);
+        sizes.push((JSON.parse(o.body as string) as { logEvents: unknown[] }).logEvents.length);
         return { statusCode: 200, data: {} };
       })
       .times(3);

@@ -107,7 +107,7 @@ describe('layout already equal → no action', () => {
   });
   it('the same exact multiset written out is also equal', async () => {
     const actual = await sub.inspect(withToolkit(h100With7x1g()));
-    expect(plan(cfg(...Array(7).fill('1g.10gb')), actual)).toEqual([]);
+    expect(plan(cfg(...Array<string>(7).fill('1g.10gb')), actual)).toEqual([]);
   });
   it('without nvidia-container-toolkit: a WARN that pods will not see the GPUs, still no action', async () => {
     const actual = await sub.inspect(h100With7x1g());
@@ -209,7 +209,7 @@ describe('actions', () => {
   });
   it('plan is pure: same input, same output, input untouched', async () => {
     const actual = await sub.inspect(a100Off());
-    const copy = structuredClone(actual) as GpuActual;
+    const copy = structuredClone<GpuActual>(actual);
     expect(plan(cfg('1g.5gb'), actual)).toEqual(plan(cfg('1g.5gb'), actual));
     expect(actual).toEqual(copy);
   });

@@ -106,7 +106,11 @@ describe('logger: secrets never reach the output', () => {
     expect(out).toContain('step');
     if (!pretty) {
       const [first] = out.split('\n');
-      const rec = JSON.parse(first!) as Record<string, any>;
+      const rec = JSON.parse(first!) as {
+        register: { response: { edge: { edgeToken: string } } };
+        req: { headers: Record<string, string> };
+        peers: [{ wg_private_key: string }];
+      };
       expect(rec.register.response.edge.edgeToken).toBe(REDACTED);
       expect(rec.req.headers['X-API-Key']).toBe(REDACTED);
       expect(rec.peers[0].wg_private_key).toBe(REDACTED);

@@ -76,7 +76,7 @@ describe('create', () => {
     // The LV's real size (what lvs reports), not the disks' sum: 2 x 915527 extents of 4 MiB.
     expect(lv).toMatchObject({ device: '/dev/castai-edge/k0s', sizeBytes: 1831054 * 4 * 1024 ** 2 });
     expect(lv.commands![0]).toEqual(['lvcreate', '--yes', '--wipesignatures', 'y', '--addtag', 'castai-edge-initd', '--name', 'k0s', '-i', '2', '-I', '256k', '-l', '1831054', 'castai-edge']);
-    expect(JSON.parse(JSON.stringify(plan)).actions.length).toBe(plan.actions.length);
+    expect((JSON.parse(JSON.stringify(plan)) as typeof plan).actions.length).toBe(plan.actions.length);
     expect(sim.host.mutations(READ_ONLY_COMMANDS)).toEqual([]); // plan changes nothing
   });
 });

@@ -204,7 +204,7 @@ describe('ownership record (<stateDir>/wireguard/interface.json)', () => {
     });
     await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent() });
     const seq = host.calls.filter((c) => (c.kind === 'write' && c.path === REC) || (c.kind === 'exec' && c.args[0] === 'link' && c.args[1] === 'add'));
-    expect(seq.map((c) => (c.kind === 'write' ? JSON.parse(c.data).ifindex ?? 'intent' : 'ip link add'))).toEqual(['intent', 'ip link add', 5]);
+    expect(seq.map((c) => (c.kind === 'write' ? (JSON.parse(c.data) as { ifindex?: number }).ifindex ?? 'intent' : 'ip link add'))).toEqual(['intent', 'ip link add', 5]);
     expect(seq.every((c) => c.kind !== 'write' || c.mode === 0o600)).toBe(true);
     expect(record(host)).toMatchObject({ iface: DEFAULT_IFACE, publicKey: NODE.wgPubkey, bootId: BOOT, ifindex: 5 });
   });

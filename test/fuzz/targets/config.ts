@@ -140,7 +140,7 @@ async function checkEnvFile(c: EnvCase): Promise<Outcome> {
   // A token that is a piece of the validators' own text (an example quoted in a message) proves nothing.
   const secretCheckable = token.length >= 12 && c.text.split(token).length === 2 && !CONFIG_SOURCE.includes(token);
   let outcome: Outcome;
-  let shown: string[] = [];
+  let shown: string[];
   try {
     const cfg = await loadConfig(host, { env, ...(c.viaFlag ? { envFile: ENV_FILE } : {}) });
     for (const [k, v] of Object.entries(cfg.labels)) assert(QUALIFIED.test(k) && VALUE.test(v), `loadConfig accepted label ${k}=${v}`);

@@ -20,7 +20,7 @@ function gzipUnwrap(t: string): string {
   return (require_gunzip())(Buffer.from(t.trim(), 'base64')).toString('utf8');
 }
 function require_gunzip(): (b: Buffer) => Buffer {
-  return (process.getBuiltinModule('node:zlib') as typeof import('node:zlib')).gunzipSync;
+  return process.getBuiltinModule('node:zlib').gunzipSync;
 }
 
 const wrap = (yaml: string) => gzipSync(Buffer.from(yaml, 'utf8'), { level: 1 }).toString('base64');

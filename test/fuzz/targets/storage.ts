@@ -42,7 +42,7 @@ export async function storageTargets(): Promise<FuzzTarget[]> {
       name: 'storage.lsblk',
       parser: 'parseLsblk (lsblk -J -b -o ...)',
       arbitrary: jsonInputs(lsblk),
-      check: (s) =>
+      check: (s: string) =>
         parseWith(() => parseLsblk(s), (devs) => walk(devs, (d) => {
           assert(isStr(d.name) && isStr(d.kname) && isStr(d.path) && isStr(d.type) && isStr(d.majMin), 'lsblk: non-string name/path/type');
           assert(typeof d.size === 'number' && !Number.isNaN(d.size), `lsblk: size ${d.size}`);
@@ -54,7 +54,7 @@ export async function storageTargets(): Promise<FuzzTarget[]> {
       name: 'storage.wipefs',
       parser: 'parseWipefs (wipefs -n -J)',
       arbitrary: jsonInputs(wipefs),
-      check: (s) =>
+      check: (s: string) =>
         parseWith(() => parseWipefs(s), (sigs) => {
           for (const g of sigs) assert(isStr(g.offset) && isStr(g.type) && strOrNull(g.uuid) && strOrNull(g.label), 'wipefs: field types');
         }, [ParseError], namesCmd('wipefs'), 'wipefs'),
@@ -63,7 +63,7 @@ export async function storageTargets(): Promise<FuzzTarget[]> {
       name: 'storage.blkid',
       parser: 'parseBlkidExport (blkid -p -o export)',
       arbitrary: textInputs(blkid),
-      check: (s) =>
+      check: (s: string) =>
         parseWith(() => parseBlkidExport(s), (kv) => {
           for (const [k, v] of Object.entries(kv)) assert(isStr(k) && isStr(v), 'blkid: non-string');
           assert(Object.getPrototypeOf(kv) === Object.prototype, 'blkid: prototype changed');
@@ -73,7 +73,7 @@ export async function storageTargets(): Promise<FuzzTarget[]> {
       name: `storage.${k}`,
       parser: `parse${k[0]!.toUpperCase()}${k.slice(1)} (${k} --reportformat json)`,
       arbitrary: jsonInputs(lvm(k)),
-      check: (s) =>
+      check: (s: string) =>
         parseWith(() => (k === 'pvs' ? parsePvs(s) : k === 'vgs' ? parseVgs(s) : parseLvs(s)), (rows) => {
           for (const r of rows as unknown as Array<Record<string, unknown>>) {
             for (const [f, v] of Object.entries(r)) {

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { parseDump, parseIpAddr, parseIpBatch, parseIpLink, parseIpRoutes } from '../../../agent/wireguard/parse.ts';
 import { readAll } from '../fixtures.ts';
-import { assert, isInt, isStr, parseWith, target, type FuzzTarget } from '../harness.ts';
+import { assert, isStr, parseWith, target, type FuzzTarget } from '../harness.ts';
 import { lineSoup, mutatedJsonText, mutatedText, noise, tokensOf } from '../mutate.ts';
 
 const dumps = readAll('wg', /^dump-.*\.txt$/);
@@ -21,7 +21,7 @@ export const wireguardTargets: FuzzTarget[] = [
     name: 'wireguard.dump',
     parser: 'parseDump (wg show <if> dump)',
     arbitrary: fc.oneof({ weight: 8, arbitrary: mutatedText(dumps) }, { weight: 2, arbitrary: lineSoup(tokensOf(dumps), ['\t']) }, { weight: 1, arbitrary: noise }),
-    check: (s) =>
+    check: (s: string) =>
       parseWith(() => parseDump(s), (d) => {
         assert(typeof d.listenPort === 'number' && isStr(d.fwmark) && Array.isArray(d.peers), 'dump: interface fields');
         for (const p of d.peers) {
@@ -29,7 +29,7 @@ export const wireguardTargets: FuzzTarget[] = [
           assert([p.latestHandshake, p.rxBytes, p.txBytes, p.persistentKeepalive].every((n) => typeof n === 'number' && !Number.isNaN(n)), 'dump: NaN counter');
         }
         // The private key (first field of the interface line) is never kept.
-        const priv = s.split('\n').find((l: string) => l.trim() !== '')!.split('\t')[0]!;
+        const priv = s.split('\n').find((l) => l.trim() !== '')!.split('\t')[0]!;
         if (priv.length >= 20 && s.split(priv).length === 2) assert(!JSON.stringify(d).includes(priv), 'dump: the private key column was kept');
       }, [Error], namesCmd('wg show dump'), 'dump'),
   },
@@ -37,7 +37,7 @@ export const wireguardTargets: FuzzTarget[] = [
     name: 'wireguard.ip-link',
     parser: 'parseIpLink (ip -j -d link show dev <if>)',
     arbitrary: json(links),
-    check: (s) =>
+    check: (s: string) =>
       parseWith(() => parseIpLink(s), (l) => {
         if (!l) return;
         // (integers; the sign is not checked: the kernel never prints a negative one and nothing breaks on it)
@@ -48,13 +48,13 @@ export const wireguardTargets: FuzzTarget[] = [
     name: 'wireguard.ip-addr',
     parser: 'parseIpAddr (ip -j addr show dev <if>)',
     arbitrary: json(addrs),
-    check: (s) => parseWith(() => parseIpAddr(s), (a) => assert(a.every((x) => isStr(x) && x.includes('/')), 'ip-addr: not CIDRs'), [Error], namesCmd('ip -j addr show'), 'ip-addr'),
+    check: (s: string) => parseWith(() => parseIpAddr(s), (a) => assert(a.every((x) => isStr(x) && x.includes('/')), 'ip-addr: not CIDRs'), [Error], namesCmd('ip -j addr show'), 'ip-addr'),
   },
   target({
     name: 'wireguard.ip-route',
     parser: 'parseIpRoutes (ip -j route show table all dev <if>)',
     arbitrary: json([...routes, ...batches.flatMap((b) => b.split('\n').slice(1, 2))]),
-    check: (s) =>
+    check: (s: string) =>
       parseWith(() => parseIpRoutes(s), (rs) => assert(rs.every((r) => isStr(r.dst) && r.dst.includes('/') && (r.protocol === undefined || isStr(r.protocol))), 'ip-route: bad route'), [Error], namesCmd('ip -j route show'), 'ip-route'),
   }),
   target({
@@ -66,7 +66,7 @@ export const wireguardTargets: FuzzTarget[] = [
       { weight: 6, arbitrary: fc.tuple(mutatedJsonText(batches.map((b) => b.split('\n')[0]!)), fc.option(mutatedJsonText(batches.map((b) => b.split('\n')[1]!)))).map(([a, r]) => (r === null ? `${a}\n` : `${a}\n${r}\n`)) },
       { weight: 1, arbitrary: noise },
     ),
-    check: (s) =>
+    check: (s: string) =>
       parseWith(() => parseIpBatch(s), (b) => {
         assert(Array.isArray(b.addresses) && b.addresses.every((x) => isStr(x) && x.includes('/')), 'ip-batch: addresses not CIDRs');
         assert(Array.isArray(b.routes) && b.routes.every((r) => isStr(r.dst) && r.dst.includes('/')), 'ip-batch: bad route');
