@@ -5,7 +5,7 @@
 import { Command as Cli, CommanderError } from 'commander';
 import { BINARY_NAME, VERSION, versionText } from './version.ts';
 import { EXIT } from './errors.ts';
-import type { CommandContext } from './commands/context.ts';
+import type { Command, CommandContext } from './commands/context.ts';
 
 interface GlobalOpts {
   envFile?: string;
@@ -28,7 +28,7 @@ async function context(opts: GlobalOpts): Promise<CommandContext> {
 
 /** Runs a command module and turns its result or error into an exit code. */
 async function dispatch(
-  load: () => Promise<{ default: (ctx: CommandContext, o: never) => Promise<number> }>,
+  load: () => Promise<{ default: Command<never> }>,
   opts: CommandOpts,
   oneShot = true,
 ): Promise<void> {

@@ -14,7 +14,6 @@
  *    the scoped log key, and only before its expiresAt;
  *  - credentials are registered with registerSecret and never logged.
  */
-import { createHash } from 'node:crypto';
 import { getCACertificates, rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
@@ -50,7 +49,6 @@ export type ApiErrorKind =
   | 'tls' // certificate verification failed
   | 'bad-response' // 2xx but not JSON (proxy page, truncated body)
   | 'invalid-response' // JSON, but not the contract's shape
-  | 'checksum' // downloaded artifact does not match its sha256
   | 'expired' // log key past expiresAt: nothing sent
   | 'aborted';
 
@@ -121,8 +119,6 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Override the policy's attempt limit for this call. */
   maxAttempts?: number;
-  /** Largest response body accepted (default MAX_RESPONSE_BYTES); more is refused unread. */
-  maxBodyBytes?: number;
   /**
    * Log in-call retries at debug instead of warn: the caller reports the outage itself, once per
    * change (the register step's get-edge poll), instead of a warning on every pass.
@@ -182,8 +178,6 @@ export function edgeNotFoundProblem(raw: { headers: Record<string, string | stri
  * or hostile server) is refused without being parsed, and without buffering more of it.
  */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
-/** Artifacts fetched through download() (the k0s binary is ~250 MiB). */
-export const MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024;
 
 interface Credential {
   kind: CredentialKind;
@@ -415,24 +409,6 @@ export class ApiClient {
       sent += batch.length;
     }
     return { sent };
-  }
-
-  /** Download an artifact (e.g. k0s) and check its sha256 before returning a byte. No credential is sent. */
-  async download(url: string, sha256: string, call: CallOptions = {}): Promise<Buffer> {
-    const res = await this.call('download', 'GET', url, { kind: 'none' }, { maxBodyBytes: MAX_DOWNLOAD_BYTES, ...call }, undefined, (raw) => {
-      const got = createHash('sha256').update(raw.body).digest('hex');
-      if (got !== sha256.toLowerCase()) {
-        throw new ApiError({
-          kind: 'checksum',
-          operation: 'download',
-          message: `${url}: sha256 mismatch (expected ${sha256}, got ${got}, ${raw.body.length} bytes)`,
-          remediation: 'the download was corrupted or tampered with; nothing was installed. It is retried; if it persists, check proxies between this host and the control plane',
-          retryable: true,
-        });
-      }
-      return raw.body;
-    });
-    return res.value;
   }
 
   // ------------------------------------------------------------------ machinery
@@ -696,7 +672,7 @@ export class ApiClient {
       try {
         let raw: RawResponse;
         try {
-          raw = await this.once(method, url, cred, body, callOpts.signal, callOpts.maxBodyBytes ?? MAX_RESPONSE_BYTES, operation);
+          raw = await this.once(method, url, cred, body, callOpts.signal, MAX_RESPONSE_BYTES, operation);
         } catch (e) {
           if (e instanceof ApiError) throw e; // an oversized body: already classified
           if (callOpts.signal?.aborted) {

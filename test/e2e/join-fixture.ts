@@ -471,10 +471,6 @@ export async function guestSecrets(vm: Vm, cp: ControlPlane): Promise<Record<str
   };
 }
 
-export function labTmp(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
 /** Guest boot time as epoch ms (clock at boot: now − uptime). */
 export async function guestBootEpochMs(vm: Vm): Promise<number> {
   const [now, up] = (await vm.sh('date +%s.%N; cut -d" " -f1 /proc/uptime')).trim().split('\n').map(Number);

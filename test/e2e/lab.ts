@@ -45,7 +45,6 @@ export function agentBinary(arch: LabArch): string {
   return path.join(REPO_ROOT, 'dist', `castai-edge-initd-linux-${arch}`);
 }
 export const AGENT_BINARY_AMD64 = agentBinary('amd64');
-export const AGENT_BINARY_ARM64 = agentBinary('arm64');
 
 /**
  * Per architecture: how the image is built and where it lives, and how qemu boots it. amd64 keeps

@@ -358,18 +358,6 @@ describe('uploadLogs', () => {
   });
 });
 
-describe('download', () => {
-  it('returns the bytes when the sha256 matches and retries a mismatch', async () => {
-    const data = Buffer.from('k0s binary');
-    const sha = (await import('node:crypto')).createHash('sha256').update(data).digest('hex');
-    pool().intercept({ path: '/k0s', method: 'GET' }).reply(200, 'tampered');
-    pool().intercept({ path: '/k0s', method: 'GET' }).reply(200, data);
-    expect((await client().download(`${API}/k0s`, sha)).toString()).toBe('k0s binary');
-    expect(clock.sleeps).toHaveLength(1);
-    expect(lines.join('')).toContain('sha256 mismatch');
-  });
-});
-
 describe('configuration', () => {
   it('refuses a non-https API_URL', () => {
     expect(() => new ApiClient({ apiUrl: 'http://api.example', orgId: ORG, clusterId: CLUSTER })).toThrow('must use https');
