@@ -258,7 +258,11 @@ function edgeState(o: Record<string, unknown>): EdgeState {
   }
   if (Object.keys(arts).length === 0) throw new ResponseShapeError('k0s.artifacts', 'must name at least one architecture');
   return {
-    edge: { id: str(edge.id, 'edge.id', ID_RE, "an ID (letters, digits, '.', '_', '-')"), name: str(edge.name, 'edge.name'), phase: oneOf(edge.phase, 'edge.phase', EDGE_PHASES) },
+    edge: {
+      id: str(edge.id, 'edge.id', ID_RE, "an ID (letters, digits, '.', '_', '-')"),
+      name: str(edge.name, 'edge.name'),
+      phase: oneOf(edge.phase, 'edge.phase', EDGE_PHASES),
+    },
     node: {
       name: checked(str(node.name, 'node.name'), 'node.name', nodeNameErrors(String(node.name))),
       providerID: checked(str(node.providerID, 'node.providerID'), 'node.providerID', providerIdErrors(String(node.providerID))),

@@ -44,7 +44,10 @@ export function stdoutIsJournal(env: NodeJS.ProcessEnv = process.env, fd = 1): b
 }
 
 /** The format for this process: INITD_LOG_FORMAT, then where stdout goes. */
-export function resolveLogFormat(choice: LogFormatChoice = 'auto', where: { journal: boolean; tty: boolean } = { journal: stdoutIsJournal(), tty: Boolean(process.stdout.isTTY) }): LogFormat {
+export function resolveLogFormat(
+  choice: LogFormatChoice = 'auto',
+  where: { journal: boolean; tty: boolean } = { journal: stdoutIsJournal(), tty: Boolean(process.stdout.isTTY) },
+): LogFormat {
   if (choice === 'json') return where.journal ? 'journal-json' : 'json';
   if (where.journal) return 'journal';
   if (choice === 'text' || where.tty) return 'pretty';
@@ -219,6 +222,12 @@ export function parseLogFormat(raw: string): import('../config/validate.ts').Par
   if ((LOG_FORMAT_CHOICES as readonly string[]).includes(v)) return { ok: true, value: v as LogFormatChoice };
   return {
     ok: false,
-    problems: [{ variable: 'INITD_LOG_FORMAT', item: raw.trim(), message: `${JSON.stringify(raw.trim())} is not a log format (one of ${LOG_FORMAT_CHOICES.join(', ')}; auto: readable lines with a priority in the journal, on a terminal readable lines, elsewhere JSON)` }],
+    problems: [
+      {
+        variable: 'INITD_LOG_FORMAT',
+        item: raw.trim(),
+        message: `${JSON.stringify(raw.trim())} is not a log format (one of ${LOG_FORMAT_CHOICES.join(', ')}; auto: readable lines with a priority in the journal, on a terminal readable lines, elsewhere JSON)`,
+      },
+    ],
   };
 }

@@ -236,7 +236,9 @@ async function main(argv: string[]): Promise<void> {
       const recs = (await admin(info, 'GET', 'requests')) as RequestRecord[];
       if (o.json) return print(recs);
       for (const r of recs) {
-        process.stdout.write(`${r.seq}\t${r.time}\t${r.method}\t${r.path}\t${r.status}\t${r.credential}${r.credentialValid === false ? '(rejected)' : ''}${r.fault ? `\tfault=${r.fault}` : ''}\n`);
+        process.stdout.write(
+          `${r.seq}\t${r.time}\t${r.method}\t${r.path}\t${r.status}\t${r.credential}${r.credentialValid === false ? '(rejected)' : ''}${r.fault ? `\tfault=${r.fault}` : ''}\n`,
+        );
       }
       return;
     }
@@ -252,7 +254,9 @@ async function main(argv: string[]): Promise<void> {
       if (o.clear) return print(await admin(readInfo(stateDir), 'DELETE', sub));
       const status = positionals[2];
       if (!status || !['True', 'False', 'Unknown'].includes(status)) fail('node-ready NODE needs True | False | Unknown (or --clear)');
-      return print(await admin(readInfo(stateDir), 'POST', sub, { status, ...(o.reason ? { reason: o.reason } : {}), ...(o.message ? { message: o.message } : {}) }));
+      return print(
+        await admin(readInfo(stateDir), 'POST', sub, { status, ...(o.reason ? { reason: o.reason } : {}), ...(o.message ? { message: o.message } : {}) }),
+      );
     }
     case 'logs': {
       const edges = (await admin(readInfo(stateDir), 'GET', 'edges')) as Array<{ name: string; logEvents: unknown[] }>;

@@ -161,10 +161,18 @@ export function mutatedText(fixtures: readonly string[], maxMutations = 6): fc.A
 // ---------------------------------------------------------------------------
 // JSON
 
-export type JsonMutation = { at: number; op: 'replace' | 'delete' | 'dup' | 'wrap' | 'stringify' | 'numberize' | 'null' | 'empty' | 'protoKey' | 'deep'; value: unknown; key: string };
+export type JsonMutation = {
+  at: number;
+  op: 'replace' | 'delete' | 'dup' | 'wrap' | 'stringify' | 'numberize' | 'null' | 'empty' | 'protoKey' | 'deep';
+  value: unknown;
+  key: string;
+};
 
 const jsonValue = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom<unknown>(null, true, false, 0, -1, 1.5, 1e308, 2 ** 53 + 2, '', 'x', '-1', '__proto__', [], {}, [null], { '': null }) },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom<unknown>(null, true, false, 0, -1, 1.5, 1e308, 2 ** 53 + 2, '', 'x', '-1', '__proto__', [], {}, [null], { '': null }),
+  },
   { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
   { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
 );
@@ -235,7 +243,8 @@ export function applyJson(doc: unknown, muts: readonly JsonMutation[]): unknown 
         p[key] = Array.isArray(cur) ? [] : typeof cur === 'string' ? '' : {};
         break;
       case 'protoKey':
-        if (cur && typeof cur === 'object' && !Array.isArray(cur)) Object.defineProperty(cur, m.key, { value: structuredClone(m.value), enumerable: true, configurable: true, writable: true });
+        if (cur && typeof cur === 'object' && !Array.isArray(cur))
+          Object.defineProperty(cur, m.key, { value: structuredClone(m.value), enumerable: true, configurable: true, writable: true });
         break;
       case 'deep': {
         let v: unknown = cur;

@@ -233,12 +233,19 @@ describe('register / get edge / report status / delete', () => {
     const s1 = await c.getEdge(r.edgeToken, r.edge.id);
     expect(s1.gone === false && s1.state.edge.phase).toBe('CREATING');
 
-    await c.reportStatus(r.edgeToken, r.edge.id, { phase: 'READY', agentVersion: '0.1.0', bootId: 'b1', steps: [{ name: 'k0s', state: 'done', durationMs: 5 }] });
+    await c.reportStatus(r.edgeToken, r.edge.id, {
+      phase: 'READY',
+      agentVersion: '0.1.0',
+      bootId: 'b1',
+      steps: [{ name: 'k0s', state: 'done', durationMs: 5 }],
+    });
     const s2 = await c.getEdge(r.edgeToken, r.edge.id);
     expect(s2.gone === false && s2.state.edge.phase).toBe('READY');
     expect(emu.edges.get(r.edge.id)!.statusReports).toHaveLength(1);
 
-    const badReport = await rejection(c.reportStatus(r.edgeToken, r.edge.id, { phase: 'READY', agentVersion: '0.1.0', bootId: 'b1', steps: [{ name: 'k0s', state: 'sleeping' as 'done' }] }));
+    const badReport = await rejection(
+      c.reportStatus(r.edgeToken, r.edge.id, { phase: 'READY', agentVersion: '0.1.0', bootId: 'b1', steps: [{ name: 'k0s', state: 'sleeping' as 'done' }] }),
+    );
     expect(badReport.kind).toBe('rejected');
     expect(badReport.message).toContain('field steps[0] must be');
 

@@ -157,7 +157,20 @@ describe('logger: secrets never reach the output', () => {
   });
 
   it('isSecretKey / redactDeep', () => {
-    for (const k of ['apiKey', 'API_KEY', 'x-api-key', 'token', 'edgeToken', 'BOOTSTRAP_TOKEN', 'privateKey', 'private_key', 'password', 'Authorization', 'clientSecret', 'PresharedKey'])
+    for (const k of [
+      'apiKey',
+      'API_KEY',
+      'x-api-key',
+      'token',
+      'edgeToken',
+      'BOOTSTRAP_TOKEN',
+      'privateKey',
+      'private_key',
+      'password',
+      'Authorization',
+      'clientSecret',
+      'PresharedKey',
+    ])
       expect(isSecretKey(k), k).toBe(true);
     for (const k of ['publicKey', 'tokenFile', 'name', 'endpoint', 'keys']) expect(isSecretKey(k), k).toBe(false);
     const cyc: Record<string, unknown> = { token: 'zzzzzzzz' };

@@ -1,6 +1,16 @@
 /** Fuzz targets: the storage parsers (agent/storage/parse.ts) on mutated real and simulated outputs. */
 import fc from 'fast-check';
-import { ParseError, parseBlkidExport, parseLsblk, parseLvs, parseMountinfo, parsePvs, parseSwaps, parseVgs, parseWipefs } from '../../../agent/storage/parse.ts';
+import {
+  ParseError,
+  parseBlkidExport,
+  parseLsblk,
+  parseLvs,
+  parseMountinfo,
+  parsePvs,
+  parseSwaps,
+  parseVgs,
+  parseWipefs,
+} from '../../../agent/storage/parse.ts';
 import type { BlockDevice } from '../../../agent/storage/types.ts';
 import { readAny } from '../fixtures.ts';
 import { assert, isStr, parseWith, target, type FuzzTarget } from '../harness.ts';
@@ -11,11 +21,19 @@ import { storageScenarios } from '../scenarios.ts';
 const namesCmd = (cmd: string) => (e: Error) => (e instanceof ParseError && e.message.startsWith(`could not parse ${cmd}`) ? cmd : false);
 
 function jsonInputs(texts: string[]): fc.Arbitrary<string> {
-  return fc.oneof({ weight: 10, arbitrary: mutatedJsonText(texts) }, { weight: 1, arbitrary: noise }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)) });
+  return fc.oneof(
+    { weight: 10, arbitrary: mutatedJsonText(texts) },
+    { weight: 1, arbitrary: noise },
+    { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)) },
+  );
 }
 
 function textInputs(texts: string[]): fc.Arbitrary<string> {
-  return fc.oneof({ weight: 8, arbitrary: mutatedText(texts) }, { weight: 2, arbitrary: lineSoup(tokensOf(texts), [' ', '\t', '=', '\\040']) }, { weight: 1, arbitrary: noise });
+  return fc.oneof(
+    { weight: 8, arbitrary: mutatedText(texts) },
+    { weight: 2, arbitrary: lineSoup(tokensOf(texts), [' ', '\t', '=', '\\040']) },
+    { weight: 1, arbitrary: noise },
+  );
 }
 
 function walk(devs: BlockDevice[], f: (d: BlockDevice) => void): void {
