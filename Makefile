@@ -1,6 +1,6 @@
 # edge-initd — top-level entry points. Everything installs its own dependencies.
 #   make demo    build and run the main job (see README)
-#   make test    every test: typecheck, unit, integration, e2e (VM lab)
+#   make test    every test: typecheck, lint, unit, integration, e2e (VM lab)
 #   make build   dist/castai-edge-initd-linux-{amd64,arm64}[.xz|.gz][.sha256]
 #   make bench   dist/bench.json (see ../shared/design/bench.md)
 SHELL := /bin/bash
@@ -17,10 +17,10 @@ export npm_config_fund := false
 export npm_config_audit := false
 VITEST := $(NODE) node_modules/vitest/vitest.mjs
 
-.PHONY: help deps toolchain node_modules apt-deps typecheck build test test-unit test-integration test-e2e demo bench chaos clean
+.PHONY: help deps toolchain node_modules apt-deps typecheck lint build test test-unit test-integration test-e2e demo bench chaos clean
 
 help:
-	@echo "targets: demo test build bench chaos vm-image typecheck clean"
+	@echo "targets: demo test build bench chaos vm-image typecheck lint clean"
 
 toolchain: $(NODE)
 $(NODE): scripts/node-pin.env scripts/toolchain.sh
@@ -45,7 +45,7 @@ typecheck: deps
 build: deps
 	./scripts/build.sh
 
-test: typecheck build test-unit test-integration test-e2e
+test: typecheck lint build test-unit test-integration test-e2e
 
 test-unit: deps
 	$(VITEST) run --project unit

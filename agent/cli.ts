@@ -5,12 +5,14 @@
 import { Command as Cli, CommanderError } from 'commander';
 import { BINARY_NAME, VERSION, versionText } from './version.ts';
 import { EXIT } from './errors.ts';
-import type { CommandContext } from './commands/context.ts';
+import type { Command, CommandContext } from './commands/context.ts';
 
 interface GlobalOpts {
   envFile?: string;
   json?: boolean;
 }
+/** What commander hands an action: the global options and the command's own (it types them `any`). */
+type CommandOpts = GlobalOpts & Record<string, unknown>;
 
 async function context(opts: GlobalOpts): Promise<CommandContext> {
   const { RealHost } = await import('./host/real.ts');
@@ -26,8 +28,8 @@ async function context(opts: GlobalOpts): Promise<CommandContext> {
 
 /** Runs a command module and turns its result or error into an exit code. */
 async function dispatch(
-  load: () => Promise<{ default: (ctx: CommandContext, o: never) => Promise<number> }>,
-  opts: GlobalOpts & Record<string, unknown>,
+  load: () => Promise<{ default: Command<never> }>,
+  opts: CommandOpts,
   oneShot = true,
 ): Promise<void> {
   const ctx = await context(opts);
@@ -74,14 +76,14 @@ export function buildCli(): Cli {
     .option(...envFileOpt)
     .option('--once', 'reconcile once and exit instead of looping')
     .option('--skip <check...>', 'skip a named preflight check (repeatable)')
-    .action((o) => dispatch(() => import('./commands/run.ts'), o, false));
+    .action((o: CommandOpts) => dispatch(() => import('./commands/run.ts'), o, false));
 
   program
     .command('plan')
     .description('show what the agent would change on this host, changing nothing')
     .option(...envFileOpt)
     .option(...jsonOpt)
-    .action((o) => dispatch(() => import('./commands/plan.ts'), o));
+    .action((o: CommandOpts) => dispatch(() => import('./commands/plan.ts'), o));
 
   program
     .command('doctor')
@@ -90,21 +92,21 @@ export function buildCli(): Cli {
     .option(...jsonOpt)
     .option('--skip <check...>', 'skip a named check (repeatable)')
     .option('--deadline <ms>', 'one deadline for all checks, in milliseconds', '5000')
-    .action((o) => dispatch(() => import('./commands/doctor.ts'), o));
+    .action((o: CommandOpts) => dispatch(() => import('./commands/doctor.ts'), o));
 
   program
     .command('status')
     .description('show the state of each step, the last error, the WireGuard handshake age and k0sworker')
     .option(...envFileOpt)
     .option(...jsonOpt)
-    .action((o) => dispatch(() => import('./commands/status.ts'), o));
+    .action((o: CommandOpts) => dispatch(() => import('./commands/status.ts'), o));
 
   program
     .command('config')
     .description('validate and print the effective configuration (secrets masked)')
     .option(...envFileOpt)
     .option(...jsonOpt)
-    .action((o) => dispatch(() => import('./commands/config.ts'), o));
+    .action((o: CommandOpts) => dispatch(() => import('./commands/config.ts'), o));
 
   program
     .command('inventory')
@@ -112,7 +114,7 @@ export function buildCli(): Cli {
     .option(...envFileOpt)
     .option(...jsonOpt)
     .option('--format <format>', 'output format: text, json or aios', 'text')
-    .action((o) => dispatch(() => import('./commands/inventory.ts'), o));
+    .action((o: CommandOpts) => dispatch(() => import('./commands/inventory.ts'), o));
 
   program
     .command('reset')
@@ -120,7 +122,7 @@ export function buildCli(): Cli {
     .option(...envFileOpt)
     .option('--yes-really-reset', 'confirm: without it nothing is changed')
     .option('--remove-volume-group', 'also remove our LVM volume group (data on it is lost)')
-    .action((o) => dispatch(() => import('./commands/reset.ts'), o));
+    .action((o: CommandOpts) => dispatch(() => import('./commands/reset.ts'), o));
 
   return program;
 }

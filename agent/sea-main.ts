@@ -23,8 +23,10 @@ if (text !== undefined) {
   process.execve(process.execPath, reexec, process.env);
 } else {
   // Required here, not imported at the top (esbuild would hoist that): `version` needs neither.
+  /* eslint-disable @typescript-eslint/no-require-imports -- see the line above */
   const { getAsset, getAssetKeys, getRawAsset } = require('node:sea') as typeof import('node:sea');
   const { compileFunction, constants } = require('node:vm') as typeof import('node:vm');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const source = getAsset(SEA_AGENT_ASSET, 'utf8');
   const cachedData = getAssetKeys().includes(SEA_CODE_CACHE_ASSET) ? Buffer.from(getRawAsset(SEA_CODE_CACHE_ASSET)) : undefined;
   const agent = compileFunction(source, [...SEA_WRAPPER_PARAMS], {
@@ -34,5 +36,7 @@ if (text !== undefined) {
     ...(cachedData ? { cachedData } : {}),
   });
   const mod = { exports: {} };
-  agent(mod.exports, require, mod, __filename, __dirname);
+  // The CommonJS wrapper's signature, in SEA_WRAPPER_PARAMS order (compileFunction types it only as Function).
+  type Wrapper = (exports: object, require: NodeJS.Require, module: { exports: object }, filename: string, dirname: string) => void;
+  (agent as Wrapper)(mod.exports, require, mod, __filename, __dirname);
 }

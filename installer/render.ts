@@ -65,7 +65,8 @@ export const INSTALLER_RULES: Record<InstallerKey, (v: string) => string | undef
   ORG_ID: (v) => (ID_RE.test(v) ? undefined : "must be an ID: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"),
   CLUSTER_ID: (v) => INSTALLER_RULES.ORG_ID(v),
   EDGE_LOCATION_ID: (v) => INSTALLER_RULES.ORG_ID(v),
-  BOOTSTRAP_TOKEN: (v) => (TOKEN_RE.test(v) ? undefined : 'must be an RFC 6750 bearer token: 8-512 characters of letters, digits and -._~+/, then at most two =; value hidden'),
+  BOOTSTRAP_TOKEN: (v) =>
+    TOKEN_RE.test(v) ? undefined : 'must be an RFC 6750 bearer token: 8-512 characters of letters, digits and -._~+/, then at most two =; value hidden',
   AGENT_VERSION: (v) => (VERSION_RE.test(v) ? undefined : 'must be a version like 0.1.0 or 0.1.0-g1a2b3c4'),
   URL_AMD64_XZ: httpsUrlError,
   URL_AMD64_GZ: httpsUrlError,

@@ -30,7 +30,8 @@ export async function runBench(only: string[] = [], dir: string = DIR): Promise<
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.test.ts'))
     .sort();
   const unknown = only.filter((o) => !files.includes(`${o}.ts`));
-  if (unknown.length) throw new Error(`bench: no module ${unknown.join(', ')} in ${path.relative(ROOT, dir)} (have: ${files.map((f) => f.slice(0, -3)).join(', ')})`);
+  if (unknown.length)
+    throw new Error(`bench: no module ${unknown.join(', ')} in ${path.relative(ROOT, dir)} (have: ${files.map((f) => f.slice(0, -3)).join(', ')})`);
   const results: Record<string, unknown> = {};
   const owner: Record<string, string> = {};
   const failed: string[] = [];
@@ -42,7 +43,8 @@ export async function runBench(only: string[] = [], dir: string = DIR): Promise<
       const mod = (await import(pathToFileURL(path.join(dir, f)).href)) as BenchModule;
       if (typeof mod.default !== 'function') throw new Error('no default export function');
       const r: unknown = await (mod.default as () => Promise<unknown>)();
-      if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new Error(`returned ${Array.isArray(r) ? 'an array' : String(r)}, not an object of keys`);
+      if (r === null || typeof r !== 'object' || Array.isArray(r))
+        throw new Error(`returned ${Array.isArray(r) ? 'an array' : String(r)}, not an object of keys`);
       for (const [k, v] of Object.entries(r)) {
         if (v === undefined) continue;
         if (k in results) {

@@ -68,7 +68,15 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { entry: 'agent/main.ts', loader: 'agent/sea-main.ts', name: 'castai-edge-initd', arches: ['amd64', 'arm64'], out: 'dist', compress: true, force: false };
+  const o: Options = {
+    entry: 'agent/main.ts',
+    loader: 'agent/sea-main.ts',
+    name: 'castai-edge-initd',
+    arches: ['amd64', 'arm64'],
+    out: 'dist',
+    compress: true,
+    force: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = (): string => {
@@ -229,7 +237,8 @@ const leanUndici: esbuild.Plugin = {
     b.onLoad({ filter: /[\\/]node_modules[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/ }, (args) => {
       const src = readFileSync(args.path, 'utf8');
       const from = "http2 = require('node:http2')";
-      if (!src.includes(from)) return { contents: src, loader: 'js', warnings: [{ text: 'undici no longer requires node:http2 as expected; it loads eagerly' }] };
+      if (!src.includes(from))
+        return { contents: src, loader: 'js', warnings: [{ text: 'undici no longer requires node:http2 as expected; it loads eagerly' }] };
       return { contents: src.replace(from, "http2 = (() => { throw new Error('HTTP/2 is left out of this build') })()"), loader: 'js' };
     });
   },
@@ -264,7 +273,10 @@ async function bundle(o: Options, outFile: string): Promise<void> {
   }
   // 2. Only the lean part of undici.
   const full = fullUndiciInputs(result.metafile);
-  if (full.length) throw new Error(`build: the bundle holds undici's full package (${full.slice(0, 3).join(', ')}); import undici only through 'undici' (bundled to ${UNDICI_LEAN})`);
+  if (full.length)
+    throw new Error(
+      `build: the bundle holds undici's full package (${full.slice(0, 3).join(', ')}); import undici only through 'undici' (bundled to ${UNDICI_LEAN})`,
+    );
   // 3. A SEA can only require() built-in modules: anything left external must be a builtin.
   const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
   const outMeta = Object.values(result.metafile.outputs)[0];
@@ -272,7 +284,9 @@ async function bundle(o: Options, outFile: string): Promise<void> {
     (i) => i.external && !builtins.has(i.path) && !i.path.startsWith('node:') && !MACOS_ONLY_OPTIONAL.has(i.path),
   );
   if (foreign.length) {
-    throw new Error(`build: the bundle still loads non-builtin modules at runtime, which a SEA cannot: ${foreign.map((f) => `${f.path} (${f.kind})`).join(', ')}`);
+    throw new Error(
+      `build: the bundle still loads non-builtin modules at runtime, which a SEA cannot: ${foreign.map((f) => `${f.path} (${f.kind})`).join(', ')}`,
+    );
   }
   const file = result.outputFiles[0];
   if (!file) throw new Error('build: esbuild produced no output');
@@ -405,7 +419,15 @@ async function buildArch(o: Options, arch: Arch, bundleFile: string, nodeVer: st
   const bin = path.join(outDir, `${o.name}-linux-${arch}`);
   const work = path.join(outDir, '.build');
   mkdirSync(work, { recursive: true });
-  const seaConfig: { main: string; output: string; disableExperimentalSEAWarning: boolean; useSnapshot: boolean; useCodeCache: boolean; execArgvExtension?: string; assets?: Record<string, string> } = {
+  const seaConfig: {
+    main: string;
+    output: string;
+    disableExperimentalSEAWarning: boolean;
+    useSnapshot: boolean;
+    useCodeCache: boolean;
+    execArgvExtension?: string;
+    assets?: Record<string, string>;
+  } = {
     main: bundleFile,
     output: path.join(work, `${o.name}-${arch}.blob`),
     disableExperimentalSEAWarning: true,
@@ -455,7 +477,9 @@ async function buildArch(o: Options, arch: Arch, bundleFile: string, nodeVer: st
   run(hostNode, [path.join(ROOT, 'node_modules/postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', seaConfig.output, '--sentinel-fuse', SEA_FUSE]);
   chmodSync(tmp, 0o755);
   renameSync(tmp, bin);
-  log(`${path.basename(bin)} ${(statSync(bin).size / 2 ** 20).toFixed(1)} MiB (code cache ${codeCache ? 'on' : 'off'}${o.loader ? ', loader + bundle asset' : ''})`);
+  log(
+    `${path.basename(bin)} ${(statSync(bin).size / 2 ** 20).toFixed(1)} MiB (code cache ${codeCache ? 'on' : 'off'}${o.loader ? ', loader + bundle asset' : ''})`,
+  );
   if (o.compress) await compress(bin);
   writeFileSync(keyFile, key);
 }

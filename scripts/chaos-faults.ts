@@ -70,13 +70,19 @@ function violations(c: CampaignResult): string[] {
     const rb = RECOVERY_BOUND_S + (s.retryAfter?.seconds ?? 0);
     if (s.recoveryS === null || s.recoveryS > rb) out.push(`${s.name}: recovery ${s.recoveryS ?? 'never'} s > ${rb} s`);
     if (!s.stayedJoined) out.push(`${s.name}: node did not stay joined: ${s.joinedProblems.join('; ')}`);
-    if (s.retryAfter && (s.retryAfter.minGapS === null || s.retryAfter.minGapS < s.retryAfter.seconds - 0.1)) out.push(`${s.name}: a request ${s.retryAfter.minGapS} s after a 429 with Retry-After ${s.retryAfter.seconds}`);
+    if (s.retryAfter && (s.retryAfter.minGapS === null || s.retryAfter.minGapS < s.retryAfter.seconds - 0.1))
+      out.push(`${s.name}: a request ${s.retryAfter.minGapS} s after a 429 with Retry-After ${s.retryAfter.seconds}`);
     if (s.auth && s.auth.phase !== 'DEGRADED') out.push(`${s.name}: phase ${s.auth.phase} during the 401 (expected DEGRADED)`);
-    if (s.name === '401' && (s.readyS === null || s.readyS > PASS_GAP_MAX_S + 45)) out.push(`401: READY again after ${s.readyS ?? 'never'} s > ${PASS_GAP_MAX_S + 45} s`);
+    if (s.name === '401' && (s.readyS === null || s.readyS > PASS_GAP_MAX_S + 45))
+      out.push(`401: READY again after ${s.readyS ?? 'never'} s > ${PASS_GAP_MAX_S + 45} s`);
     for (const p of s.probes ?? []) {
-      if (p.controlPlane !== 'outage' || !p.registerJson || p.removalEvidence) out.push(`${s.name}: ${p.label}: the agent saw ${p.controlPlane ?? 'nothing'} (register.json ${p.registerJson ? 'kept' : 'GONE'}, removal evidence ${p.removalEvidence ? 'RECORDED' : 'none'}); expected an outage`);
+      if (p.controlPlane !== 'outage' || !p.registerJson || p.removalEvidence)
+        out.push(
+          `${s.name}: ${p.label}: the agent saw ${p.controlPlane ?? 'nothing'} (register.json ${p.registerJson ? 'kept' : 'GONE'}, removal evidence ${p.removalEvidence ? 'RECORDED' : 'none'}); expected an outage`,
+        );
     }
-    if (s.outageWarnings && s.outageWarnings.length !== s.phases.length) out.push(`${s.name}: ${s.outageWarnings.length} outage warnings for ${s.phases.length} changes (once per change)`);
+    if (s.outageWarnings && s.outageWarnings.length !== s.phases.length)
+      out.push(`${s.name}: ${s.outageWarnings.length} outage warnings for ${s.phases.length} changes (once per change)`);
   }
   if (c.agentRestarts || c.mainPidChanged) out.push(`the agent restarted (${c.agentRestarts} restarts, MainPID changed: ${c.mainPidChanged})`);
   if (c.teardownLines.length) out.push(`teardown: ${c.teardownLines.join('; ')}`);
@@ -88,11 +94,17 @@ function violations(c: CampaignResult): string[] {
 const t0 = Date.now();
 log(`timings ${JSON.stringify(timings)}; booting the VM lab`);
 const f = await bootJoined('chaos-faults', log);
-let code = 0;
+let code: number;
 try {
   const c = await runCampaign(f, { timings, log, ...(o.only ? { only: o.only.split(',') } : {}) });
   const bad = violations(c);
-  const out = { ...summary(c), rssAnonGrowthBoundMiB: RSS_GROWTH_BOUND_MIB, violations: bad, ok: bad.length === 0, durationS: Math.round((Date.now() - t0) / 1000) };
+  const out = {
+    ...summary(c),
+    rssAnonGrowthBoundMiB: RSS_GROWTH_BOUND_MIB,
+    violations: bad,
+    ok: bad.length === 0,
+    durationS: Math.round((Date.now() - t0) / 1000),
+  };
   mkdirSync(path.join(REPO_ROOT, 'dist'), { recursive: true });
   writeFileSync(path.join(REPO_ROOT, 'dist/chaos-faults.json'), `${JSON.stringify({ ...out, detail: c }, null, 2)}\n`);
   for (const v of bad) log(`VIOLATION: ${v}`);

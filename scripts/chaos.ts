@@ -68,10 +68,24 @@ async function worker(): Promise<void> {
       res = JSON.parse(line) as TargetResult;
     } catch {
       const why = r.timedOut ? `timed out after ${TIMEOUT_MS / 1000} s` : `worker exit ${r.code}: ${r.stderr.trim().split('\n').slice(-8).join('\n')}`;
-      res = { name: job.name, parser: '', runs: 0, accepted: 0, rejections: 0, failures: 1, slow: 0, maxInputMs: 0, durationMs: Date.now() - start, seed: job.seed, examples: [{ input: '(worker)', error: why }] };
+      res = {
+        name: job.name,
+        parser: '',
+        runs: 0,
+        accepted: 0,
+        rejections: 0,
+        failures: 1,
+        slow: 0,
+        maxInputMs: 0,
+        durationMs: Date.now() - start,
+        seed: job.seed,
+        examples: [{ input: '(worker)', error: why }],
+      };
     }
     results.set(job.name, res);
-    process.stderr.write(`chaos: ${res.name.padEnd(20)} ${String(res.runs).padStart(7)} runs  ${String(res.rejections).padStart(7)} rejected  ${res.failures} failures  ${(res.durationMs / 1000).toFixed(1)} s  (max ${res.maxInputMs} ms/input)\n`);
+    process.stderr.write(
+      `chaos: ${res.name.padEnd(20)} ${String(res.runs).padStart(7)} runs  ${String(res.rejections).padStart(7)} rejected  ${res.failures} failures  ${(res.durationMs / 1000).toFixed(1)} s  (max ${res.maxInputMs} ms/input)\n`,
+    );
     for (const e of res.examples) process.stderr.write(`  FAILURE (seed ${res.seed}): ${e.error}\n    input: ${e.input.slice(0, 500)}\n`);
   }
 }
@@ -85,7 +99,10 @@ const summary = {
   seed: SEED,
   jobs: JOBS,
   parsers: Object.fromEntries(
-    ordered.map((r) => [r.name, { runs: r.runs, accepted: r.accepted, rejections: r.rejections, failures: r.failures, duration_ms: r.durationMs, max_input_ms: r.maxInputMs }]),
+    ordered.map((r) => [
+      r.name,
+      { runs: r.runs, accepted: r.accepted, rejections: r.rejections, failures: r.failures, duration_ms: r.durationMs, max_input_ms: r.maxInputMs },
+    ]),
   ),
   total_runs: ordered.reduce((a, r) => a + r.runs, 0),
   failures,

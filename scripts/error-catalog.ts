@@ -32,7 +32,9 @@ export interface AgentErrorSite {
 }
 
 function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+  );
 }
 
 const squash = (s: string) => s.replace(/\s+/g, ' ').trim();
@@ -58,7 +60,12 @@ export function storageRefusals(): Array<{ line: number; reason: string }> {
   const visit = (n: ts.Node) => {
     if (ts.isCallExpression(n)) {
       const callee = n.expression.getText(src);
-      const arg = callee === 'refuse' && n.arguments.length === 3 ? n.arguments[2] : callee === 'reasons.push' && n.arguments.length === 1 && !ts.isSpreadElement(n.arguments[0]!) ? n.arguments[0] : undefined;
+      const arg =
+        callee === 'refuse' && n.arguments.length === 3
+          ? n.arguments[2]
+          : callee === 'reasons.push' && n.arguments.length === 1 && !ts.isSpreadElement(n.arguments[0]!)
+            ? n.arguments[0]
+            : undefined;
       if (arg) out.push({ line: src.getLineAndCharacterOfPosition(n.getStart(src)).line + 1, reason: text(arg, src) });
     }
     ts.forEachChild(n, visit);

@@ -49,7 +49,9 @@ function showNode(nodes: Array<Record<string, unknown>>, name: string): void {
   }
   const labels = (n.labels ?? {}) as Record<string, string>;
   const taints = (n.taints ?? []) as Array<{ key: string; value?: string; effect: string }>;
-  out(`   name:    ${String(n.nodeName)}   (providerID ${String(n.providerID ?? '-')}, node IP ${String(n.nodeIP ?? '-')})`);
+  out(
+    `   name:    ${String(n.nodeName)}   (providerID ${typeof n.providerID === 'string' ? n.providerID : '-'}, node IP ${typeof n.nodeIP === 'string' ? n.nodeIP : '-'})`,
+  );
   out(`   labels:  ${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join('\n            ')}`);
   out(`   taints:  ${taints.length ? taints.map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`).join(', ') : '(none)'}`);
   out(`   Ready:   ${readyOf(n)}`);
@@ -93,13 +95,15 @@ SIMULATED  the Cast AI control plane: the local control-plane EMULATOR (test/con
     banner('2. The operator runs the one-liner');
     const visible = oneLiner(cp).replace(cp.env.API_KEY!, '<org API key>');
     shell(vm, visible);
-    await vm.exec(`rm -f /root/install.log; nohup setsid bash -c ${shq(`${oneLiner(cp)}; echo "@@exit $?"`)} > /root/install.log 2>&1 < /dev/null & echo started`);
+    await vm.exec(
+      `rm -f /root/install.log; nohup setsid bash -c ${shq(`${oneLiner(cp)}; echo "@@exit $?"`)} > /root/install.log 2>&1 < /dev/null & echo started`,
+    );
     let shown = 0;
     const code = await waiting(
       'the installer is running (progress below)',
       (async () => {
         for (;;) {
-          const log = await vm!.sh('cat /root/install.log 2>/dev/null || true');
+          const log = await vm.sh('cat /root/install.log 2>/dev/null || true');
           const lines = log.split('\n');
           const done = lines.findIndex((l) => l.startsWith('@@exit '));
           const upto = done >= 0 ? done : lines.length - 1;
@@ -117,7 +121,7 @@ SIMULATED  the Cast AI control plane: the local control-plane EMULATOR (test/con
       'waiting for the agent to finish its pass (systemd Status: joined)',
       (async () => {
         for (let i = 0; i < 100; i++) {
-          if (/^joined/.test((await vm!.sh(`systemctl show -p StatusText --value ${UNIT}`)).trim())) return;
+          if (/^joined/.test((await vm.sh(`systemctl show -p StatusText --value ${UNIT}`)).trim())) return;
           await new Promise((r) => setTimeout(r, 3000));
         }
       })(),
@@ -129,7 +133,10 @@ SIMULATED  the Cast AI control plane: the local control-plane EMULATOR (test/con
     await run(vm, `journalctl -u ${UNIT} --no-pager -n 14`);
     await run(vm, `journalctl -u ${UNIT} --no-pager -p warning`);
     await run(vm, 'journalctl -u k0sworker --no-pager -n 6');
-    await run(vm, 'cat /etc/modules-load.d/castai-edge-initd.conf /etc/sysctl.d/99-castai-edge-initd.conf | grep -v "^#"; sysctl net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables');
+    await run(
+      vm,
+      'cat /etc/modules-load.d/castai-edge-initd.conf /etc/sysctl.d/99-castai-edge-initd.conf | grep -v "^#"; sysctl net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables',
+    );
 
     banner('4. The control plane’s view of the Node (EMULATOR admin endpoint /_emulator/nodes)');
     const edge = cp.edgeOf(vm.machineId);
@@ -145,8 +152,8 @@ SIMULATED  the Cast AI control plane: the local control-plane EMULATOR (test/con
       'the agent notices on its next pass (every 60 s ± 20 %), tears the node down and reports DELETED',
       (async () => {
         for (;;) {
-          const phase = cp!.snapshot().edges.find((e) => e.id === edge.id)?.phase;
-          const active = (await vm!.exec(`systemctl is-active --quiet ${UNIT}`)).exitCode === 0;
+          const phase = cp.snapshot().edges.find((e) => e.id === edge.id)?.phase;
+          const active = (await vm.exec(`systemctl is-active --quiet ${UNIT}`)).exitCode === 0;
           if (phase === 'DELETED' && !active) return;
           await new Promise((r) => setTimeout(r, 3000));
         }
@@ -157,17 +164,23 @@ SIMULATED  the Cast AI control plane: the local control-plane EMULATOR (test/con
 
     banner('6. The end state');
     const st = await endState(vm, cp);
-    out(indent(`agent unit      ${st.agent.active}, ${st.agent.enabled}
+    const vg = st.lv ? `${st.lv} (deactivated and kept: removal never destroys data; reset --remove-volume-group deletes it)` : 'gone';
+    out(
+      indent(`agent unit      ${st.agent.active}, ${st.agent.enabled}
 k0sworker       ${st.k0sworker || 'not installed'}; joined (kubelet.conf): ${st.joined}
 wg0             ${st.wg ? 'present' : 'gone'}
-/var/lib/k0s    ${st.mount ? `mounted from ${st.mount.source}` : 'not mounted'}; volume group: ${st.lv ? `${st.lv} (deactivated and kept: removal never destroys data; reset --remove-volume-group deletes it)` : 'gone'}
-emulator        edge ${cp.snapshot().edges.find((e) => e.id === edge.id)?.phase ?? '?'}, WireGuard peers ${Object.keys(cp.snapshot().peers).length}`));
+/var/lib/k0s    ${st.mount ? `mounted from ${st.mount.source}` : 'not mounted'}; volume group: ${vg}
+emulator        edge ${cp.snapshot().edges.find((e) => e.id === edge.id)?.phase ?? '?'}, WireGuard peers ${Object.keys(cp.snapshot().peers).length}`),
+    );
     await run(vm, `ls /etc/modules-load.d/castai-edge-initd.conf /etc/sysctl.d/99-castai-edge-initd.conf /etc/k0s/containerd.d ${STATE_DIR}/register.json`);
     banner(`done in ${secs()}: joined, deleted, torn down`);
     return 0;
   } catch (e) {
     process.stderr.write(`lab-demo failed at ${secs()}: ${e instanceof Error ? e.message : String(e)}\n`);
-    if (vm) process.stderr.write(`${await vm.sh(`journalctl -u ${UNIT} --no-pager -n 30; systemctl --no-pager status ${UNIT} k0sworker | head -30`).catch(() => '')}\n`);
+    if (vm)
+      process.stderr.write(
+        `${await vm.sh(`journalctl -u ${UNIT} --no-pager -n 30; systemctl --no-pager status ${UNIT} k0sworker | head -30`).catch(() => '')}\n`,
+      );
     await lab?.collectDiagnostics('demo');
     return 1;
   } finally {

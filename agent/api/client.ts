@@ -14,7 +14,6 @@
  *    the scoped log key, and only before its expiresAt;
  *  - credentials are registered with registerSecret and never logged.
  */
-import { createHash } from 'node:crypto';
 import { getCACertificates, rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
@@ -50,7 +49,6 @@ export type ApiErrorKind =
   | 'tls' // certificate verification failed
   | 'bad-response' // 2xx but not JSON (proxy page, truncated body)
   | 'invalid-response' // JSON, but not the contract's shape
-  | 'checksum' // downloaded artifact does not match its sha256
   | 'expired' // log key past expiresAt: nothing sent
   | 'aborted';
 
@@ -121,8 +119,6 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Override the policy's attempt limit for this call. */
   maxAttempts?: number;
-  /** Largest response body accepted (default MAX_RESPONSE_BYTES); more is refused unread. */
-  maxBodyBytes?: number;
   /**
    * Log in-call retries at debug instead of warn: the caller reports the outage itself, once per
    * change (the register step's get-edge poll), instead of a warning on every pass.
@@ -146,7 +142,9 @@ export function parseRpcStatus(body: Buffer | string): RpcStatus | undefined {
   }
   if (!j || typeof j !== 'object' || Array.isArray(j)) return undefined;
   const o = j as Record<string, unknown>;
-  const details = Array.isArray(o.details) ? o.details.filter((d): d is Record<string, unknown> => Boolean(d) && typeof d === 'object' && !Array.isArray(d)) : [];
+  const details = Array.isArray(o.details)
+    ? o.details.filter((d): d is Record<string, unknown> => Boolean(d) && typeof d === 'object' && !Array.isArray(d))
+    : [];
   return {
     ...(typeof o.code === 'number' ? { code: o.code } : {}),
     ...(typeof o.message === 'string' ? { message: o.message.slice(0, 200) } : {}),
@@ -172,7 +170,8 @@ export function edgeNotFoundProblem(raw: { headers: Record<string, string | stri
   const d = rpc.details.find((x) => x.reason === 'EDGE_NOT_FOUND');
   if (!d) return `JSON without an EDGE_NOT_FOUND detail${rpc.message ? ` ("${rpc.message}")` : ''}`;
   if (rpc.code !== RPC_NOT_FOUND) return `EDGE_NOT_FOUND with code ${rpc.code ?? 'missing'} (the API sends 5, NOT_FOUND)`;
-  if (d.edgeId !== edgeId) return `EDGE_NOT_FOUND for ${typeof d.edgeId === 'string' ? `edge ${d.edgeId.slice(0, 64)}` : 'no edge id'}, not this edge ${edgeId}`;
+  if (d.edgeId !== edgeId)
+    return `EDGE_NOT_FOUND for ${typeof d.edgeId === 'string' ? `edge ${d.edgeId.slice(0, 64)}` : 'no edge id'}, not this edge ${edgeId}`;
   return undefined;
 }
 
@@ -182,8 +181,6 @@ export function edgeNotFoundProblem(raw: { headers: Record<string, string | stri
  * or hostile server) is refused without being parsed, and without buffering more of it.
  */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
-/** Artifacts fetched through download() (the k0s binary is ~250 MiB). */
-export const MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024;
 
 interface Credential {
   kind: CredentialKind;
@@ -251,7 +248,12 @@ function header(h: RawResponse['headers'], name: string): string | undefined {
 export async function loadCaFile(host: { readFile(p: string): Promise<string | undefined> }, file: string): Promise<string> {
   const pem = await host.readFile(file);
   if (pem === undefined) throw new AgentError(`INITD_CA_FILE: ${file} does not exist`, 'point INITD_CA_FILE at a PEM CA bundle, or unset it', EXIT.CONFIG);
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new AgentError(`INITD_CA_FILE: ${file} holds no PEM certificate`, 'point INITD_CA_FILE at a PEM CA bundle (-----BEGIN CERTIFICATE-----)', EXIT.CONFIG);
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new AgentError(
+      `INITD_CA_FILE: ${file} holds no PEM certificate`,
+      'point INITD_CA_FILE at a PEM CA bundle (-----BEGIN CERTIFICATE-----)',
+      EXIT.CONFIG,
+    );
   return pem;
 }
 
@@ -303,7 +305,8 @@ export class ApiClient {
     } catch {
       throw new AgentError(`API_URL "${opts.apiUrl}" is not a URL`, 'set API_URL to https://api.cast.ai or your control plane URL', EXIT.CONFIG);
     }
-    if (u.protocol !== 'https:') throw new AgentError(`API_URL "${opts.apiUrl}" must use https`, 'TLS is always verified; use https:// (and INITD_CA_FILE for a private CA)', EXIT.CONFIG);
+    if (u.protocol !== 'https:')
+      throw new AgentError(`API_URL "${opts.apiUrl}" must use https`, 'TLS is always verified; use https:// (and INITD_CA_FILE for a private CA)', EXIT.CONFIG);
     this.o = { ...opts, apiUrl: opts.apiUrl.replace(/\/+$/, '') };
     this.policy = { ...DEFAULT_RETRY, ...opts.retry };
     this.clock = opts.clock ?? realClock;
@@ -336,7 +339,8 @@ export class ApiClient {
 
   /** POST …/edge-locations/{loc}/edges with the bootstrap token. `created` is true on 201. */
   async register(bootstrapToken: string, req: RegisterRequest, call: CallOptions = {}): Promise<{ created: boolean; response: RegisterResponse }> {
-    if (!this.o.edgeLocationId) throw new AgentError('register: EDGE_LOCATION_ID is not set', 'run the init script from the control plane; it sets EDGE_LOCATION_ID', EXIT.CONFIG);
+    if (!this.o.edgeLocationId)
+      throw new AgentError('register: EDGE_LOCATION_ID is not set', 'run the init script from the control plane; it sets EDGE_LOCATION_ID', EXIT.CONFIG);
     const url = `${this.clusterPath('v2beta')}/edge-locations/${encodeURIComponent(this.o.edgeLocationId)}/edges`;
     const res = await this.call('register', 'POST', url, { kind: 'bootstrap-token', value: bootstrapToken }, call, req, (raw) =>
       this.parseJson('register', raw, parseRegisterResponse),
@@ -352,33 +356,43 @@ export class ApiClient {
    */
   async getEdge(edgeToken: string, edgeId: string, call: CallOptions = {}): Promise<{ gone: false; state: EdgeState } | { gone: true; edgeId: string }> {
     const url = `${this.clusterPath('v2beta')}/edges/${encodeURIComponent(edgeId)}`;
-    const res = await this.call('get edge', 'GET', url, { kind: 'edge-token', value: edgeToken }, call, undefined, (raw) => {
-      if (raw.status === 404) {
-        const problem = edgeNotFoundProblem(raw, edgeId);
-        if (problem === undefined) return undefined;
-        throw new ApiError({
-          kind: 'not-proof',
-          operation: 'get edge',
-          status: 404,
-          message: `HTTP 404 that is not the control plane's EDGE_NOT_FOUND for this edge: ${problem}`,
-          remediation: 'a proxy, load balancer or ingress may be answering for the control plane (or it is mid-deploy); the node keeps running on its last known desired state and this is retried. Removal needs the control plane\'s own evidence',
-          retryable: true,
-        });
-      }
-      const state = this.parseJson('get edge', raw, parseEdgeState);
-      if (state.edge.id !== edgeId) {
-        throw new ApiError({
-          kind: 'invalid-response',
-          operation: 'get edge',
-          status: raw.status,
-          field: 'edge.id',
-          message: `the answer describes edge ${state.edge.id.slice(0, 64)}, not this edge ${edgeId}`,
-          remediation: 'a cache or proxy may be mixing answers; the node keeps its last known desired state and this is retried',
-          retryable: true,
-        });
-      }
-      return state;
-    }, [404]);
+    const res = await this.call(
+      'get edge',
+      'GET',
+      url,
+      { kind: 'edge-token', value: edgeToken },
+      call,
+      undefined,
+      (raw) => {
+        if (raw.status === 404) {
+          const problem = edgeNotFoundProblem(raw, edgeId);
+          if (problem === undefined) return undefined;
+          throw new ApiError({
+            kind: 'not-proof',
+            operation: 'get edge',
+            status: 404,
+            message: `HTTP 404 that is not the control plane's EDGE_NOT_FOUND for this edge: ${problem}`,
+            remediation:
+              "a proxy, load balancer or ingress may be answering for the control plane (or it is mid-deploy); the node keeps running on its last known desired state and this is retried. Removal needs the control plane's own evidence",
+            retryable: true,
+          });
+        }
+        const state = this.parseJson('get edge', raw, parseEdgeState);
+        if (state.edge.id !== edgeId) {
+          throw new ApiError({
+            kind: 'invalid-response',
+            operation: 'get edge',
+            status: raw.status,
+            field: 'edge.id',
+            message: `the answer describes edge ${state.edge.id.slice(0, 64)}, not this edge ${edgeId}`,
+            remediation: 'a cache or proxy may be mixing answers; the node keeps its last known desired state and this is retried',
+            retryable: true,
+          });
+        }
+        return state;
+      },
+      [404],
+    );
     return res.value === undefined ? { gone: true, edgeId } : { gone: false, state: res.value };
   }
 
@@ -397,42 +411,55 @@ export class ApiClient {
     registerSecret(sink.apiKey);
     const expiresAt = Date.parse(sink.expiresAt);
     if (Number.isNaN(expiresAt)) {
-      throw new ApiError({ kind: 'invalid-response', operation: 'upload logs', message: 'logs.expiresAt is not a time', remediation: REMEDIATION['log-key'], retryable: false, field: 'logs.expiresAt' });
+      throw new ApiError({
+        kind: 'invalid-response',
+        operation: 'upload logs',
+        message: 'logs.expiresAt is not a time',
+        remediation: REMEDIATION['log-key'],
+        retryable: false,
+        field: 'logs.expiresAt',
+      });
     }
     let url: URL;
     try {
       url = new URL(sink.url);
     } catch {
-      throw new ApiError({ kind: 'invalid-response', operation: 'upload logs', message: 'logs.url is not a URL', remediation: REMEDIATION['log-key'], retryable: false, field: 'logs.url' });
+      throw new ApiError({
+        kind: 'invalid-response',
+        operation: 'upload logs',
+        message: 'logs.url is not a URL',
+        remediation: REMEDIATION['log-key'],
+        retryable: false,
+        field: 'logs.url',
+      });
     }
     if (url.protocol !== 'https:') {
-      throw new ApiError({ kind: 'invalid-response', operation: 'upload logs', message: 'logs.url must be https', remediation: REMEDIATION['log-key'], retryable: false, field: 'logs.url' });
+      throw new ApiError({
+        kind: 'invalid-response',
+        operation: 'upload logs',
+        message: 'logs.url must be https',
+        remediation: REMEDIATION['log-key'],
+        retryable: false,
+        field: 'logs.url',
+      });
     }
     let sent = 0;
     for (let i = 0; i < events.length; i += 500) {
       const batch = events.slice(i, i + 500);
-      await this.call('upload logs', 'POST', sink.url, { kind: 'log-key', value: sink.apiKey }, { ...call, maxAttempts: call.maxAttempts ?? 5 }, { logEvents: batch }, () => undefined, [], expiresAt);
+      await this.call(
+        'upload logs',
+        'POST',
+        sink.url,
+        { kind: 'log-key', value: sink.apiKey },
+        { ...call, maxAttempts: call.maxAttempts ?? 5 },
+        { logEvents: batch },
+        () => undefined,
+        [],
+        expiresAt,
+      );
       sent += batch.length;
     }
     return { sent };
-  }
-
-  /** Download an artifact (e.g. k0s) and check its sha256 before returning a byte. No credential is sent. */
-  async download(url: string, sha256: string, call: CallOptions = {}): Promise<Buffer> {
-    const res = await this.call('download', 'GET', url, { kind: 'none' }, { maxBodyBytes: MAX_DOWNLOAD_BYTES, ...call }, undefined, (raw) => {
-      const got = createHash('sha256').update(raw.body).digest('hex');
-      if (got !== sha256.toLowerCase()) {
-        throw new ApiError({
-          kind: 'checksum',
-          operation: 'download',
-          message: `${url}: sha256 mismatch (expected ${sha256}, got ${got}, ${raw.body.length} bytes)`,
-          remediation: 'the download was corrupted or tampered with; nothing was installed. It is retried; if it persists, check proxies between this host and the control plane',
-          retryable: true,
-        });
-      }
-      return raw.body;
-    });
-    return res.value;
   }
 
   // ------------------------------------------------------------------ machinery
@@ -498,10 +525,26 @@ export class ApiClient {
       );
     }
     if (status === 429) {
-      return new ApiError({ kind: 'rate-limited', operation, status, message: `rate limited (${detail})`, remediation: 'retried after the server-given delay', retryable: true, ...ra });
+      return new ApiError({
+        kind: 'rate-limited',
+        operation,
+        status,
+        message: `rate limited (${detail})`,
+        remediation: 'retried after the server-given delay',
+        retryable: true,
+        ...ra,
+      });
     }
     if (status >= 500 || status === 408 || status === 425) {
-      return new ApiError({ kind: 'server', operation, status, message: `control plane error (${detail})`, remediation: 'a control-plane side problem; retried with backoff', retryable: true, ...ra });
+      return new ApiError({
+        kind: 'server',
+        operation,
+        status,
+        message: `control plane error (${detail})`,
+        remediation: 'a control-plane side problem; retried with backoff',
+        retryable: true,
+        ...ra,
+      });
     }
     if (status === 409) {
       const rpc = parseRpcStatus(raw.body);
@@ -552,7 +595,10 @@ export class ApiClient {
         return url;
       }
     })();
-    if (timedOut || codes.some((c) => ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'TimeoutError', 'ETIMEDOUT'].includes(c))) {
+    if (
+      timedOut ||
+      codes.some((c) => ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'TimeoutError', 'ETIMEDOUT'].includes(c))
+    ) {
       return new ApiError({
         kind: 'timeout',
         operation,
@@ -570,7 +616,7 @@ export class ApiClient {
         message: `TLS verification of ${host} failed (${tlsCode}: ${messagesOf(e)})`,
         remediation: clock
           ? `this machine's clock says ${new Date(this.clock.now()).toISOString()}: fix the time (timedatectl, chrony/systemd-timesyncd); retried`
-          : "the agent trusts the system CA store (as curl does) plus INITD_CA_FILE: if the control plane uses a private CA or a TLS-inspecting proxy sits in between, install that CA system-wide (Debian/Ubuntu: copy it to /usr/local/share/ca-certificates/<name>.crt and run update-ca-certificates; RHEL: /etc/pki/ca-trust/source/anchors/ and update-ca-trust) or set INITD_CA_FILE to it (PEM); the agent picks it up on its next pass. Verification is never disabled",
+          : 'the agent trusts the system CA store (as curl does) plus INITD_CA_FILE: if the control plane uses a private CA or a TLS-inspecting proxy sits in between, install that CA system-wide (Debian/Ubuntu: copy it to /usr/local/share/ca-certificates/<name>.crt and run update-ca-certificates; RHEL: /etc/pki/ca-trust/source/anchors/ and update-ca-trust) or set INITD_CA_FILE to it (PEM); the agent picks it up on its next pass. Verification is never disabled',
         retryable: clock,
       });
     }
@@ -584,7 +630,15 @@ export class ApiClient {
     });
   }
 
-  private async once(method: string, url: string, cred: Credential, body: unknown, signal: AbortSignal | undefined, maxBytes: number, operation: string): Promise<RawResponse> {
+  private async once(
+    method: string,
+    url: string,
+    cred: Credential,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    maxBytes: number,
+    operation: string,
+  ): Promise<RawResponse> {
     const headers: Record<string, string> = { 'user-agent': `castai-edge-initd/${VERSION}`, accept: 'application/json' };
     if (cred.value) registerSecret(cred.value);
     if (cred.kind === 'bootstrap-token') headers.authorization = `Bearer ${cred.value}`;
@@ -598,7 +652,7 @@ export class ApiClient {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
     const res = await request(url, {
-      method: method as Dispatcher.HttpMethod,
+      method: method,
       headers,
       ...(payload !== undefined ? { body: payload } : {}),
       dispatcher: this.dispatcher,
@@ -696,7 +750,7 @@ export class ApiClient {
       try {
         let raw: RawResponse;
         try {
-          raw = await this.once(method, url, cred, body, callOpts.signal, callOpts.maxBodyBytes ?? MAX_RESPONSE_BYTES, operation);
+          raw = await this.once(method, url, cred, body, callOpts.signal, MAX_RESPONSE_BYTES, operation);
         } catch (e) {
           if (e instanceof ApiError) throw e; // an oversized body: already classified
           if (callOpts.signal?.aborted) {

@@ -147,7 +147,7 @@ const SECRET_FIELDS = new Set(['edgeToken', 'k0s.joinToken', 'logs.apiKey']);
 function show(field: string, v: unknown): string {
   if (SECRET_FIELDS.has(field)) return '(secret, not shown)';
   if (v === undefined) return 'nothing (missing)';
-  const s = JSON.stringify(v) ?? String(v);
+  const s = JSON.stringify(v) ?? typeof v; // undefined only for what JSON cannot hold (a function, a symbol)
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
@@ -258,7 +258,11 @@ function edgeState(o: Record<string, unknown>): EdgeState {
   }
   if (Object.keys(arts).length === 0) throw new ResponseShapeError('k0s.artifacts', 'must name at least one architecture');
   return {
-    edge: { id: str(edge.id, 'edge.id', ID_RE, "an ID (letters, digits, '.', '_', '-')"), name: str(edge.name, 'edge.name'), phase: oneOf(edge.phase, 'edge.phase', EDGE_PHASES) },
+    edge: {
+      id: str(edge.id, 'edge.id', ID_RE, "an ID (letters, digits, '.', '_', '-')"),
+      name: str(edge.name, 'edge.name'),
+      phase: oneOf(edge.phase, 'edge.phase', EDGE_PHASES),
+    },
     node: {
       name: checked(str(node.name, 'node.name'), 'node.name', nodeNameErrors(String(node.name))),
       providerID: checked(str(node.providerID, 'node.providerID'), 'node.providerID', providerIdErrors(String(node.providerID))),

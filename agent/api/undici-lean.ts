@@ -53,9 +53,14 @@ export function request(url: string | URL, options: RequestOptions): Promise<Und
   try {
     u = new URL(url);
   } catch (e) {
-    return Promise.reject(e);
+    return Promise.reject(e instanceof Error ? e : new TypeError(String(e)));
   }
   // undici's own rule when no method is given: PUT with a body, else GET.
   const method = rest.method ?? (rest.body ? 'PUT' : 'GET');
-  return (apiRequest as (this: Dispatcher, o: object) => Promise<Undici.Dispatcher.ResponseData>).call(dispatcher, { ...rest, origin: u.origin, path: `${u.pathname}${u.search}`, method });
+  return (apiRequest as (this: Dispatcher, o: object) => Promise<Undici.Dispatcher.ResponseData>).call(dispatcher, {
+    ...rest,
+    origin: u.origin,
+    path: `${u.pathname}${u.search}`,
+    method,
+  });
 }

@@ -7,7 +7,8 @@ import type { CommandContext } from './context.ts';
 export async function nodeId(ctx: CommandContext, labels: Record<string, string>): Promise<string> {
   if (labels.nodeID) return labels.nodeID;
   const id = (await ctx.host.readFile('/etc/machine-id'))?.trim();
-  if (!id) throw new AgentError('/etc/machine-id is missing or empty', 'run `systemd-machine-id-setup` (the machine-id identifies this node to the control plane)');
+  if (!id)
+    throw new AgentError('/etc/machine-id is missing or empty', 'run `systemd-machine-id-setup` (the machine-id identifies this node to the control plane)');
   return id;
 }
 

@@ -55,7 +55,13 @@ export default async function planCommand(ctx: CommandContext, opts: { json?: bo
       for (const a of e.actions) ctx.out(`      - ${a.description}${a.reason ? `  (${a.reason})` : ''}`);
       if (e.error) ctx.out(`      ${e.error.message}${e.error.remediation ? `\n      fix: ${e.error.remediation}` : ''}`);
     });
-    ctx.out(refused ? `\n${refused} step(s) refused; nothing was changed.` : changes ? `\n${changes} change(s) to apply; nothing was changed (plan only).` : '\nnothing to do: the host matches the desired state.');
+    ctx.out(
+      refused
+        ? `\n${refused} step(s) refused; nothing was changed.`
+        : changes
+          ? `\n${changes} change(s) to apply; nothing was changed (plan only).`
+          : '\nnothing to do: the host matches the desired state.',
+    );
   }
   return refused ? EXIT.RUNTIME : EXIT.OK;
 }

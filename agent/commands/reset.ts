@@ -32,11 +32,25 @@ export default async function reset(ctx: CommandContext, opts: { yesReallyReset?
   const log = createLogger({ level: cfg.logLevel });
   // The daemon itself tears down through teardownNode(); this command is the operator's, so stop the agent first.
   await ctx.host.exec('systemctl', ['disable', '--now', AGENT_UNIT], { timeoutMs: 60_000 });
-  const steps = await teardownNode(ctx.host, log, { stateDir: cfg.stateDir, removeVolumeGroup: Boolean(opts.removeVolumeGroup), wireguardInterface: cfg.wireguardInterface });
+  const steps = await teardownNode(ctx.host, log, {
+    stateDir: cfg.stateDir,
+    removeVolumeGroup: Boolean(opts.removeVolumeGroup),
+    wireguardInterface: cfg.wireguardInterface,
+  });
   const store = new StateStore(ctx.host, cfg.stateDir);
   const j = await store.read<Journal>(JOURNAL_FILE);
-  if (j) await store.write(JOURNAL_FILE, { ...j, phase: 'DELETED', updatedAt: new Date().toISOString(), steps: j.steps.map((s) => ({ ...s, state: 'pending', message: 'reset' })) });
+  if (j)
+    await store.write(JOURNAL_FILE, {
+      ...j,
+      phase: 'DELETED',
+      updatedAt: new Date().toISOString(),
+      steps: j.steps.map((s) => ({ ...s, state: 'pending', message: 'reset' })),
+    });
   const failed = steps.filter((s) => !s.ok);
-  ctx.out(failed.length ? `reset finished with ${failed.length} problem(s): ${failed.map((f) => `${f.what}: ${f.detail}`).join('; ')}` : 'reset done: k0sworker, WireGuard and our storage are gone; re-run the installer to re-join.');
+  ctx.out(
+    failed.length
+      ? `reset finished with ${failed.length} problem(s): ${failed.map((f) => `${f.what}: ${f.detail}`).join('; ')}`
+      : 'reset done: k0sworker, WireGuard and our storage are gone; re-run the installer to re-join.',
+  );
   return failed.length ? EXIT.RUNTIME : EXIT.OK;
 }

@@ -5,7 +5,13 @@
  * configuration asks for, which may still be pending. Reads only.
  */
 import type { Taint } from '../api/types.ts';
-import { CONTROL_PLANE_FILE, type ControlPlaneHealth, NOT_FOUND_MIN_GAP_MS, type NotFoundSighting, REMOVAL_EVIDENCE_FILE } from '../reconcile/steps/liveness.ts';
+import {
+  CONTROL_PLANE_FILE,
+  type ControlPlaneHealth,
+  NOT_FOUND_MIN_GAP_MS,
+  type NotFoundSighting,
+  REMOVAL_EVIDENCE_FILE,
+} from '../reconcile/steps/liveness.ts';
 import { REGISTER_META_FILE, type RegisterMeta } from '../reconcile/steps/register-state.ts';
 import type { StateStore } from '../state/store.ts';
 
@@ -45,13 +51,20 @@ export function printControlPlaneStatus(doc: ControlPlaneStatus, out: (line: str
   const cp = doc.controlPlane;
   if (cp) {
     if (cp.state === 'ok') out(`control:    control plane answering (since ${cp.since})`);
-    else if (cp.state === 'outage') out(`control:    OUTAGE since ${cp.since}: ${cp.reason ?? 'unknown'} — running on the last known desired state; nothing is torn down`);
-    else out(`control:    the control plane says this edge does not exist (EDGE_NOT_FOUND, first seen ${cp.removalFirstSeenAt ?? cp.since}); torn down only if it says so again ≥ ${NOT_FOUND_MIN_GAP_MS / 1000} s later`);
+    else if (cp.state === 'outage')
+      out(`control:    OUTAGE since ${cp.since}: ${cp.reason ?? 'unknown'} — running on the last known desired state; nothing is torn down`);
+    else
+      out(
+        `control:    the control plane says this edge does not exist (EDGE_NOT_FOUND, first seen ${cp.removalFirstSeenAt ?? cp.since}); torn down only if it says so again ≥ ${NOT_FOUND_MIN_GAP_MS / 1000} s later`,
+      );
   }
   const n = doc.nodeLabels;
   if (n) {
     out(`labels:     ${kv(n.labels)}   (accepted by the control plane ${n.acceptedAt}; it applies them to the Node)`);
     out(`taints:     ${tt(n.taints)}`);
-    if (n.pending) out(`pending:    labels ${kv(n.pending.labels)}, taints ${tt(n.pending.taints)} — not accepted by the control plane since ${n.pending.since} (${n.pending.reason}): re-run a fresh init script, then systemctl restart castai-edge-initd`);
+    if (n.pending)
+      out(
+        `pending:    labels ${kv(n.pending.labels)}, taints ${tt(n.pending.taints)} — not accepted by the control plane since ${n.pending.since} (${n.pending.reason}): re-run a fresh init script, then systemctl restart castai-edge-initd`,
+      );
   }
 }

@@ -87,16 +87,23 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
   ctx.out(`k0sworker:  ${doc.k0sworker.state}`);
   ctx.out(`node:       ${statusNodeLine(node)}`);
   printControlPlaneStatus(doc, ctx.out);
-  ctx.out(`wireguard:  ${wg ? (wg.latestHandshakeSeconds === null ? 'no handshake yet' : `last handshake ${wg.latestHandshakeSeconds}s ago, rx ${wg.rxBytes} B, tx ${wg.txBytes} B`) : '-'}`);
+  ctx.out(
+    `wireguard:  ${wg ? (wg.latestHandshakeSeconds === null ? 'no handshake yet' : `last handshake ${wg.latestHandshakeSeconds}s ago, rx ${wg.rxBytes} B, tx ${wg.txBytes} B`) : '-'}`,
+  );
   if (doc.steps.length) {
     ctx.out('\nSTEP        STATE     TIME     MESSAGE');
     for (const s of doc.steps) {
       const t = s.durationMs === undefined ? '-' : `${(s.durationMs / 1000).toFixed(2)}s`;
       ctx.out(`${s.name.padEnd(11)} ${s.state.padEnd(9)} ${t.padEnd(8)} ${s.state === 'failed' ? s.error ?? '' : s.message}`);
       if (s.state === 'failed' && s.failures && s.failures.count > 1)
-        ctx.out(`${''.padEnd(30)}failed ${s.failures.count} times in a row since ${s.failures.since}${s.failures.retryAt ? `; not applied again before ${s.failures.retryAt} unless its plan changes (or restart the agent)` : ''}`);
+        ctx.out(
+          `${''.padEnd(30)}failed ${s.failures.count} times in a row since ${s.failures.since}${s.failures.retryAt ? `; not applied again before ${s.failures.retryAt} unless its plan changes (or restart the agent)` : ''}`,
+        );
     }
   }
-  if (doc.lastError) ctx.out(`\nlast error (${doc.lastError.step}, ${doc.lastError.at}): ${doc.lastError.message}${doc.lastError.remediation ? `\n  fix: ${doc.lastError.remediation}` : ''}`);
+  if (doc.lastError)
+    ctx.out(
+      `\nlast error (${doc.lastError.step}, ${doc.lastError.at}): ${doc.lastError.message}${doc.lastError.remediation ? `\n  fix: ${doc.lastError.remediation}` : ''}`,
+    );
   return code;
 }

@@ -221,7 +221,8 @@ export function currentLayout(gpu: number, gis: readonly GpuInstance[], cis: rea
   for (const gi of mine) {
     const c = myCis.filter((x) => x.giId === gi.id);
     if (c.length === 0) problems.push(`GPU instance ${gi.id} (${gi.name}) has no compute instance`);
-    else if (c.length > 1 || c[0]!.name !== gi.name) problems.push(`GPU instance ${gi.id} (${gi.name}) is split into compute instances ${c.map((x) => x.name).join(', ')}`);
+    else if (c.length > 1 || c[0]!.name !== gi.name)
+      problems.push(`GPU instance ${gi.id} (${gi.name}) is split into compute instances ${c.map((x) => x.name).join(', ')}`);
   }
   for (const c of myCis) if (!mine.some((g) => g.id === c.giId)) problems.push(`compute instance ${c.id} belongs to unknown GPU instance ${c.giId}`);
   return { gis: mine.map((g) => g.name).sort(sortNames), complete: problems.length === 0, problems };

@@ -18,6 +18,9 @@ export function devicePluginMigStrategy(partitionSizes: readonly string[], opts:
 /** The plan line an operator reads next to the MIG layout. */
 export function migStrategyLine(partitionSizes: readonly string[], nonMigGpus: number): string {
   const s = devicePluginMigStrategy(partitionSizes, { nonMigGpus });
-  const why = s === 'single' ? 'one MIG profile on every GPU: pods request nvidia.com/gpu' : `${nonMigGpus ? 'GPUs without MIG beside MIG devices' : 'several MIG profiles'}: pods request nvidia.com/mig-<profile>`;
+  const why =
+    s === 'single'
+      ? 'one MIG profile on every GPU: pods request nvidia.com/gpu'
+      : `${nonMigGpus ? 'GPUs without MIG beside MIG devices' : 'several MIG profiles'}: pods request nvidia.com/mig-<profile>`;
   return `NVIDIA device plugin: migStrategy=${s} (${why})`;
 }

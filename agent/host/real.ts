@@ -261,7 +261,12 @@ export class RealHost implements Host {
       cpus: cpu.cores,
       memoryBytes: mem.total,
       swapBytes: mem.swaptotal,
-      nics: list.map((n) => ({ iface: n.iface, speedMbps: typeof n.speed === 'number' && n.speed > 0 ? n.speed : null, virtual: n.virtual, internal: n.internal })),
+      nics: list.map((n) => ({
+        iface: n.iface,
+        speedMbps: typeof n.speed === 'number' && n.speed > 0 ? n.speed : null,
+        virtual: n.virtual,
+        internal: n.internal,
+      })),
     };
   }
 

@@ -70,7 +70,14 @@ export function spawnCollect(cmd: string, args: readonly string[], o: SpawnOptio
       if (startError) {
         const code = startError.code ?? 'ESPAWN';
         const notFound = code === 'ENOENT' || code === 'EACCES';
-        resolve({ exitCode: notFound ? 127 : 126, stdout: '', stderr: `${cmd}: ${notFound ? 'not found' : 'cannot run'} (${code})`, timedOut: false, notFound, durationMs });
+        resolve({
+          exitCode: notFound ? 127 : 126,
+          stdout: '',
+          stderr: `${cmd}: ${notFound ? 'not found' : 'cannot run'} (${code})`,
+          timedOut: false,
+          notFound,
+          durationMs,
+        });
         return;
       }
       const signo = exit?.signal ? os.constants.signals[exit.signal] : undefined;

@@ -13,6 +13,9 @@ interface DebugLog {
   debug(obj: object, msg: string): void;
 }
 
+/** An errno code (ENOENT, ETIMEDOUT), else the error as text. */
+const errorCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
+
 export function tracingHost(inner: Host, log: DebugLog): Host {
   const timed = async <T>(what: () => Promise<T>, done: (r: T | undefined, ms: number, err?: unknown) => void): Promise<T> => {
     const t0 = performance.now();
@@ -34,7 +37,7 @@ export function tracingHost(inner: Host, log: DebugLog): Host {
     resolve: (name, timeoutMs) =>
       timed(
         () => inner.resolve(name, timeoutMs),
-        (r, ms, err) => log.debug({ name, addresses: r?.length ?? 0, ...(err ? { error: (err as NodeJS.ErrnoException).code ?? String(err) } : {}), ms }, `resolve ${name}`),
+        (r, ms, err) => log.debug({ name, addresses: r?.length ?? 0, ...(err ? { error: errorCode(err) } : {}), ms }, `resolve ${name}`),
       ),
     tcpProbe: (h, port, timeoutMs) =>
       timed(
@@ -51,7 +54,7 @@ export function tracingHost(inner: Host, log: DebugLog): Host {
     readAt: (p, offset, length) =>
       timed(
         () => inner.readAt(p, offset, length),
-        (r, ms, err) => log.debug({ path: p, offset, length, ...(r ? { bytes: r.length } : {}), ...(err ? { error: (err as NodeJS.ErrnoException).code ?? String(err) } : {}), ms }, `read ${p}`),
+        (r, ms, err) => log.debug({ path: p, offset, length, ...(r ? { bytes: r.length } : {}), ...(err ? { error: errorCode(err) } : {}), ms }, `read ${p}`),
       ),
     writeFileAtomic: (p, d, o) => inner.writeFileAtomic(p, d, o),
     stat: (p) => inner.stat(p),

@@ -91,7 +91,13 @@ export function planOwned(desired: readonly DesiredFile[], actual: OwnedActual, 
       );
     }
     const verb = cur === undefined ? 'write' : cur === d.content && !ours ? 'adopt (same content)' : cur === d.content ? 'fix the mode of' : 'rewrite';
-    out.push({ kind: 'host-file.write', path: d.path, file: d, description: `${verb} ${d.path} (${d.mode.toString(8).padStart(4, '0')}): ${d.why}`, reason: cur === undefined ? 'missing' : cur === d.content ? 'mode or record differs' : 'content differs' });
+    out.push({
+      kind: 'host-file.write',
+      path: d.path,
+      file: d,
+      description: `${verb} ${d.path} (${d.mode.toString(8).padStart(4, '0')}): ${d.why}`,
+      reason: cur === undefined ? 'missing' : cur === d.content ? 'mode or record differs' : 'content differs',
+    });
   }
   const want = new Set(desired.map((d) => d.path));
   for (const p of Object.keys(actual.record.files)) {

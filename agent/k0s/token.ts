@@ -55,7 +55,8 @@ function tokenError(message: string, remediation?: string): AgentError {
 
 /** Decode base64 → gunzip → kubeconfig text. */
 export function unwrapJoinToken(token: string): string {
-  if (token.length > MAX_JOIN_TOKEN_CHARS) throw tokenError(`the token is ${token.length} characters long; a worker join token is a few KiB (at most ${MAX_JOIN_TOKEN_CHARS} accepted)`);
+  if (token.length > MAX_JOIN_TOKEN_CHARS)
+    throw tokenError(`the token is ${token.length} characters long; a worker join token is a few KiB (at most ${MAX_JOIN_TOKEN_CHARS} accepted)`);
   const compact = token.replace(/\s+/g, '');
   if (compact === '') throw tokenError('the token is empty');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 === 1) {
@@ -69,7 +70,9 @@ export function unwrapJoinToken(token: string): string {
     return gunzipSync(raw, { maxOutputLength: MAX_KUBECONFIG_BYTES }).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw tokenError(`the gzip payload decompresses to more than ${MAX_KUBECONFIG_BYTES} bytes (a worker kubeconfig is a few KiB); refused without inflating it`);
+      throw tokenError(
+        `the gzip payload decompresses to more than ${MAX_KUBECONFIG_BYTES} bytes (a worker kubeconfig is a few KiB); refused without inflating it`,
+      );
     }
     throw tokenError(`the gzip payload is corrupt or truncated (${(e as Error).message})`);
   }

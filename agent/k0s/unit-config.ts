@@ -85,7 +85,11 @@ export function kubeletProxyEnv(proxy: ProxyConfig, directCidrs: string[]): Reco
 /** The proxy settings the kubelet uses, as a ProxyConfig (for the agent's own reads of the API server). */
 export function kubeletProxy(proxy: ProxyConfig, directCidrs: string[]): ProxyConfig {
   const env = kubeletProxyEnv(proxy, directCidrs);
-  return { ...(env.HTTP_PROXY ? { httpProxy: env.HTTP_PROXY } : {}), ...(env.HTTPS_PROXY ? { httpsProxy: env.HTTPS_PROXY } : {}), ...(env.NO_PROXY ? { noProxy: env.NO_PROXY } : {}) };
+  return {
+    ...(env.HTTP_PROXY ? { httpProxy: env.HTTP_PROXY } : {}),
+    ...(env.HTTPS_PROXY ? { httpsProxy: env.HTTPS_PROXY } : {}),
+    ...(env.NO_PROXY ? { noProxy: env.NO_PROXY } : {}),
+  };
 }
 
 export function renderProxyEnvFile(env: Record<string, string>): string {

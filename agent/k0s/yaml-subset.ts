@@ -167,7 +167,12 @@ class Parser {
       if (Object.hasOwn(out, key)) throw new YamlSubsetError(`duplicate key "${key}"`, line.no);
       this.pos++;
       // defineProperty: a "__proto__" key is a plain key, never the object's prototype.
-      Object.defineProperty(out, key, { value: rest === '' ? this.nestedValue(indent) : parseScalar(rest, line.no), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, key, {
+        value: rest === '' ? this.nestedValue(indent) : parseScalar(rest, line.no),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out;
   }

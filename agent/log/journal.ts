@@ -44,7 +44,10 @@ export function stdoutIsJournal(env: NodeJS.ProcessEnv = process.env, fd = 1): b
 }
 
 /** The format for this process: INITD_LOG_FORMAT, then where stdout goes. */
-export function resolveLogFormat(choice: LogFormatChoice = 'auto', where: { journal: boolean; tty: boolean } = { journal: stdoutIsJournal(), tty: Boolean(process.stdout.isTTY) }): LogFormat {
+export function resolveLogFormat(
+  choice: LogFormatChoice = 'auto',
+  where: { journal: boolean; tty: boolean } = { journal: stdoutIsJournal(), tty: Boolean(process.stdout.isTTY) },
+): LogFormat {
   if (choice === 'json') return where.journal ? 'journal-json' : 'json';
   if (where.journal) return 'journal';
   if (choice === 'text' || where.tty) return 'pretty';
@@ -55,6 +58,7 @@ const OMIT = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'v']);
 
 /** Control characters (newlines in messages, stack traces) never break the one-line format. */
 export function oneLine(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return s.replace(/\r?\n/g, ' \u21b5 ').replace(/[\u0000-\u001f\u007f]/g, ' ');
 }
 
@@ -69,13 +73,18 @@ export function textValue(key: string, v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** A record's `msg`: pino's is a string; anything else is shown as JSON, never as [object Object]. */
+function msgText(v: unknown): string {
+  return typeof v === 'string' ? v : v == null ? '' : JSON.stringify(v);
+}
+
 /** `message  key=value key2="two words"`: the record's message and fields on one line. */
 export function textBody(rec: Record<string, unknown>): string {
   const extras = Object.entries(rec)
     .filter(([k]) => !OMIT.has(k))
     .map(([k, v]) => `${k}=${textValue(k, v)}`)
     .join(' ');
-  return `${oneLine(String(rec.msg ?? ''))}${extras ? `  ${extras}` : ''}`;
+  return `${oneLine(msgText(rec.msg))}${extras ? `  ${extras}` : ''}`;
 }
 
 /** One pino JSON line (with its newline) as the journal line for `format`. */
@@ -189,7 +198,7 @@ export class WarnThrottle {
     } catch {
       return false;
     }
-    const msg = String(rec.msg ?? '');
+    const msg = msgText(rec.msg);
     const topic = typeof rec.check === 'string' ? `check:${rec.check}` : `msg:${msg}`;
     if (lvl === '30') {
       this.last.delete(topic);
@@ -213,6 +222,12 @@ export function parseLogFormat(raw: string): import('../config/validate.ts').Par
   if ((LOG_FORMAT_CHOICES as readonly string[]).includes(v)) return { ok: true, value: v as LogFormatChoice };
   return {
     ok: false,
-    problems: [{ variable: 'INITD_LOG_FORMAT', item: raw.trim(), message: `${JSON.stringify(raw.trim())} is not a log format (one of ${LOG_FORMAT_CHOICES.join(', ')}; auto: readable lines with a priority in the journal, on a terminal readable lines, elsewhere JSON)` }],
+    problems: [
+      {
+        variable: 'INITD_LOG_FORMAT',
+        item: raw.trim(),
+        message: `${JSON.stringify(raw.trim())} is not a log format (one of ${LOG_FORMAT_CHOICES.join(', ')}; auto: readable lines with a priority in the journal, on a terminal readable lines, elsewhere JSON)`,
+      },
+    ],
   };
 }

@@ -63,7 +63,10 @@ export function censusOf(d: StorageDesired, a: StorageActual, plan: StoragePlan,
   if (plan.refused) return undefined;
   const nvme = a.blockDevices.filter((x) => x.type === 'disk' && isNvme(x) && NVME_NS.test(x.kname));
   const ourVg = a.lvm.vgs.find((v) => v.vgName === d.vgName && v.tags.includes(d.tag));
-  const ours = new Set([...(ourVg ? a.lvm.pvs.filter((p) => p.vgName === ourVg.vgName).map((p) => p.pvName) : []), ...(plan.layout?.pvs.map((p) => p.path) ?? [])]);
+  const ours = new Set([
+    ...(ourVg ? a.lvm.pvs.filter((p) => p.vgName === ourVg.vgName).map((p) => p.pvName) : []),
+    ...(plan.layout?.pvs.map((p) => p.path) ?? []),
+  ]);
   const built = applied && plan.actions.some((x) => x.kind === 'storage.mount');
   const ready = plan.actions.length === 0 && ourVg !== undefined && a.state?.phase === 'ready';
   if (built || ready) {

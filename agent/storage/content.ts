@@ -88,7 +88,10 @@ export function fingerprintRegions(size: number): Region[] {
   if (!(size > 0)) return [];
   const head = Math.min(FINGERPRINT_BYTES, size);
   const tailAt = Math.max(head, size - FINGERPRINT_BYTES);
-  return [{ offset: 0, length: head, where: 'the first 128 KiB' }, ...(tailAt < size ? [{ offset: tailAt, length: size - tailAt, where: 'the last 128 KiB' }] : [])];
+  return [
+    { offset: 0, length: head, where: 'the first 128 KiB' },
+    ...(tailAt < size ? [{ offset: tailAt, length: size - tailAt, where: 'the last 128 KiB' }] : []),
+  ];
 }
 
 /** sha256 over the fingerprint regions (offsets included), read through the Host port; throws on a read error. */
@@ -129,7 +132,8 @@ export async function readContent(host: Host, dev: string, size: number): Promis
     } catch (e) {
       return failed(`${r.where} (offset ${hex(r.offset)})`, e);
     }
-    if (buf.length !== r.length) return { bytes, fingerprint: '', error: `reading ${r.where} (offset ${hex(r.offset)}) returned ${buf.length} of ${r.length} bytes` };
+    if (buf.length !== r.length)
+      return { bytes, fingerprint: '', error: `reading ${r.where} (offset ${hex(r.offset)}) returned ${buf.length} of ${r.length} bytes` };
     bytes += buf.length;
     if (!nonZero) {
       const i = firstNonZero(buf);

@@ -100,7 +100,8 @@ export async function reconcileWireguard(
   if (key.created) logger.info({ step: 'wireguard', publicKey: key.publicKey }, 'generated the node WireGuard key');
   const desired = await resolveDesired(host, spec, key, iface, opts.stateDir);
   for (const p of desired.peers) {
-    if (p.endpoint?.error) logger.warn({ step: 'wireguard', host: p.endpoint.host, error: p.endpoint.error }, `WireGuard endpoint ${p.endpoint.host} does not resolve`);
+    if (p.endpoint?.error)
+      logger.warn({ step: 'wireguard', host: p.endpoint.host, error: p.endpoint.error }, `WireGuard endpoint ${p.endpoint.host} does not resolve`);
   }
   const before = await inspectWireguard(host, iface, { stateDir: opts.stateDir });
   const actions = planWireguard(desired, before); // throws the refusal for an interface that is not ours

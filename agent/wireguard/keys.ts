@@ -129,11 +129,3 @@ export async function loadKeyPair(host: Host, stateDir: string): Promise<KeyInfo
   }
   return undefined;
 }
-
-/** Read the private key for a caller that must hand it to a tool via stdin. Registers it as a secret. */
-export async function readPrivateKey(host: Host, privateKeyPath: string): Promise<string> {
-  const key = ((await host.readFile(privateKeyPath)) ?? '').trim();
-  if (!isWireguardKey(key)) throw new AgentError(`WireGuard private key ${privateKeyPath} is missing or corrupt`, `run the agent again; it recreates a missing key`);
-  registerSecret(key);
-  return key;
-}

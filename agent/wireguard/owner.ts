@@ -113,7 +113,8 @@ export function judgeOwnership(i: SeenInterface, f: OwnerFacts): Ownership {
   if (key && key === f.nodePublicKey) return { ours: true, why: 'it holds the node key' };
   if (key && rec && key === rec.publicKey) return { ours: true, why: 'it holds the key the agent recorded for it' };
   const thisBoot = rec !== undefined && f.bootId !== '' && rec.bootId === f.bootId;
-  if (thisBoot && !key && rec.ifindex !== undefined && rec.ifindex === i.ifindex) return { ours: true, why: `the agent created it in this boot (ifindex ${rec.ifindex}), no key set yet` };
+  if (thisBoot && !key && rec.ifindex !== undefined && rec.ifindex === i.ifindex)
+    return { ours: true, why: `the agent created it in this boot (ifindex ${rec.ifindex}), no key set yet` };
   if (thisBoot && !key && rec.ifindex === undefined && (i.device?.peers.length ?? 0) === 0 && i.addresses?.length === 0) {
     return { ours: true, why: 'the agent was creating it in this boot when it stopped (blank: no key, peer or address)' };
   }

@@ -21,7 +21,7 @@ export function parseDump(text: string): DeviceState {
   if (head.length !== 4) throw new Error(`wg show dump: the interface line has ${head.length} fields, expected 4`);
   const listenPort = Number(head[2]);
   const dev: DeviceState = {
-    ...(none(head[1]) ? {} : { publicKey: head[1]! }),
+    ...(none(head[1]) ? {} : { publicKey: head[1] }),
     listenPort: Number.isFinite(listenPort) ? listenPort : 0,
     fwmark: head[3]!,
     peers: [],
@@ -29,11 +29,11 @@ export function parseDump(text: string): DeviceState {
   for (const [i, line] of lines.slice(1).entries()) {
     const f = line.split('\t');
     if (f.length !== 8) throw new Error(`wg show dump: peer line ${i + 1} has ${f.length} fields, expected 8`);
-    const allowed = none(f[3]) ? [] : f[3]!.split(',').map((c) => canonicalCidr(c) ?? c.trim());
+    const allowed = none(f[3]) ? [] : f[3].split(',').map((c) => canonicalCidr(c) ?? c.trim());
     const peer: PeerState = {
       publicKey: f[0]!,
       hasPresharedKey: !none(f[1]),
-      ...(none(f[2]) ? {} : { endpoint: f[2]! }),
+      ...(none(f[2]) ? {} : { endpoint: f[2] }),
       allowedIPs: allowed.sort(),
       latestHandshake: Number(f[4]) || 0,
       rxBytes: Number(f[5]) || 0,
@@ -62,7 +62,7 @@ function jsonArray(text: string, what: string): unknown[] {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${what}: output is not JSON (${(e as Error).message})`);
+    throw new Error(`${what}: output is not JSON (${(e as Error).message})`, { cause: e });
   }
   if (!Array.isArray(v)) throw new Error(`${what}: expected a JSON array`);
   return v;

@@ -141,11 +141,23 @@ export function planWireguard(desired: WireguardDesired, actual: WireguardActual
 
   for (const cidr of actual.addresses) {
     if (cidr !== desired.address) {
-      out.push({ kind: 'wireguard.addr.del', iface, data: { cidr }, description: `remove address ${cidr} from ${iface}`, reason: `the node's tunnel address is ${desired.address}` });
+      out.push({
+        kind: 'wireguard.addr.del',
+        iface,
+        data: { cidr },
+        description: `remove address ${cidr} from ${iface}`,
+        reason: `the node's tunnel address is ${desired.address}`,
+      });
     }
   }
   if (!actual.addresses.includes(desired.address)) {
-    out.push({ kind: 'wireguard.addr.add', iface, data: { cidr: desired.address }, description: `add address ${desired.address} to ${iface}`, reason: 'missing' });
+    out.push({
+      kind: 'wireguard.addr.add',
+      iface,
+      data: { cidr: desired.address },
+      description: `add address ${desired.address} to ${iface}`,
+      reason: 'missing',
+    });
   }
   if (actual.mtu !== desired.mtu) {
     out.push({
@@ -165,11 +177,23 @@ export function planWireguard(desired: WireguardDesired, actual: WireguardActual
   for (const r of actual.routes) {
     // Routes the kernel made for the interface's own prefix are not ours to remove.
     if (r.protocol === 'kernel' || wantRoutes.includes(r.dst)) continue;
-    out.push({ kind: 'wireguard.route.del', iface, data: { dst: r.dst }, description: `remove route ${r.dst} dev ${iface}`, reason: 'not an allowed IP of any peer' });
+    out.push({
+      kind: 'wireguard.route.del',
+      iface,
+      data: { dst: r.dst },
+      description: `remove route ${r.dst} dev ${iface}`,
+      reason: 'not an allowed IP of any peer',
+    });
   }
   for (const dst of wantRoutes) {
     if (haveRoutes.has(dst)) continue;
-    out.push({ kind: 'wireguard.route.replace', iface, data: { dst }, description: `route ${dst} via ${iface}`, reason: 'allowed IP of a peer without a route' });
+    out.push({
+      kind: 'wireguard.route.replace',
+      iface,
+      data: { dst },
+      description: `route ${dst} via ${iface}`,
+      reason: 'allowed IP of a peer without a route',
+    });
   }
 
   // Ours (judged above) but our record does not say so for this boot, ifindex and key: write it.
@@ -182,7 +206,9 @@ export function planWireguard(desired: WireguardDesired, actual: WireguardActual
         iface,
         data: { ownerRecordPath: desired.ownerRecordPath, record },
         description: `record ${iface} (ifindex ${actual.ifindex}) as the agent's interface in ${desired.ownerRecordPath}`,
-        reason: rec ? `the record says ${rec.iface}, ifindex ${rec.ifindex ?? '(none yet)'}${rec.bootId === facts.bootId ? '' : ', another boot'}${rec.publicKey === record.publicKey ? '' : ', another key'}` : 'no record yet',
+        reason: rec
+          ? `the record says ${rec.iface}, ifindex ${rec.ifindex ?? '(none yet)'}${rec.bootId === facts.bootId ? '' : ', another boot'}${rec.publicKey === record.publicKey ? '' : ', another key'}`
+          : 'no record yet',
       });
     }
   }

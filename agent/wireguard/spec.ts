@@ -98,7 +98,8 @@ export function normalizeSpec(raw: unknown): NormalizedSpec {
 
   let listenPort = DEFAULT_LISTEN_PORT;
   if (r.listenPort !== undefined) {
-    if (!isInt(r.listenPort) || r.listenPort < 1 || r.listenPort > 65535) bad('wireguard.listenPort', r.listenPort, `expected a UDP port 1-65535 (default ${DEFAULT_LISTEN_PORT})`);
+    if (!isInt(r.listenPort) || r.listenPort < 1 || r.listenPort > 65535)
+      bad('wireguard.listenPort', r.listenPort, `expected a UDP port 1-65535 (default ${DEFAULT_LISTEN_PORT})`);
     else listenPort = r.listenPort;
   }
 
@@ -121,7 +122,8 @@ export function normalizeSpec(raw: unknown): NormalizedSpec {
       }
       const q = p as Record<string, unknown>;
       const ok = problems.length;
-      if (typeof q.publicKey !== 'string' || !isWireguardKey(q.publicKey)) bad(`${at}.publicKey`, q.publicKey, 'expected a WireGuard public key: base64 of 32 bytes (44 characters)');
+      if (typeof q.publicKey !== 'string' || !isWireguardKey(q.publicKey))
+        bad(`${at}.publicKey`, q.publicKey, 'expected a WireGuard public key: base64 of 32 bytes (44 characters)');
       else if (seen.has(q.publicKey)) bad(`${at}.publicKey`, q.publicKey, 'the same peer is listed twice');
       else seen.add(q.publicKey);
       let endpoint: Endpoint | undefined;
@@ -135,12 +137,14 @@ export function normalizeSpec(raw: unknown): NormalizedSpec {
         q.allowedIPs.forEach((a: unknown, j: number) => {
           const c = typeof a === 'string' ? canonicalCidr(a) : undefined;
           if (typeof a !== 'string' || !a.includes('/') || !c) bad(`${at}.allowedIPs[${j}]`, a, 'expected a CIDR such as "10.244.0.0/16"');
-          else if (isDefaultRoute(c)) bad(`${at}.allowedIPs[${j}]`, a, 'a default route would send all node traffic into the tunnel; only specific networks are allowed');
+          else if (isDefaultRoute(c))
+            bad(`${at}.allowedIPs[${j}]`, a, 'a default route would send all node traffic into the tunnel; only specific networks are allowed');
           else allowed.add(c);
         });
       let keepalive = DEFAULT_KEEPALIVE;
       if (q.persistentKeepalive !== undefined) {
-        if (!isInt(q.persistentKeepalive) || q.persistentKeepalive < 0 || q.persistentKeepalive > 65535) bad(`${at}.persistentKeepalive`, q.persistentKeepalive, 'expected seconds 0-65535 (0 = off, default 25)');
+        if (!isInt(q.persistentKeepalive) || q.persistentKeepalive < 0 || q.persistentKeepalive > 65535)
+          bad(`${at}.persistentKeepalive`, q.persistentKeepalive, 'expected seconds 0-65535 (0 = off, default 25)');
         else keepalive = q.persistentKeepalive;
       }
       if (problems.length === ok) {

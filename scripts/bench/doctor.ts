@@ -173,5 +173,5 @@ export default async function doctorBench(): Promise<Record<string, unknown>> {
 
 // Allow `node scripts/bench/doctor.ts` on its own.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  doctorBench().then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  process.stdout.write(`${JSON.stringify(await doctorBench())}\n`);
 }

@@ -93,7 +93,10 @@ interface ProcMem {
   fileKb: number;
   shmemKb: number;
   threads: number;
-  /** Where the resident memory is, from /proc/<pid>/smaps: mapping (file name, [heap], [anon], …) → [Rss kB, of which Anonymous kB]; mappings under 256 kB are left out. */
+  /**
+   * Where the resident memory is, from /proc/<pid>/smaps: mapping (file name, [heap], [anon], …) → [Rss kB, of which
+   * Anonymous kB]; mappings under 256 kB are left out.
+   */
   smaps: Record<string, [number, number]>;
 }
 
@@ -120,7 +123,9 @@ const mb = (kb: number) => r1(kb / 1024);
 
 /** /proc/<MainPID>: utime+stime in clock ticks, with the guest clock in ms. */
 async function cpuTicks(vm: Vm): Promise<{ pid: number; ticks: number; hz: number; ms: number }> {
-  const out = await vm.sh(`pid=$(systemctl show -p MainPID --value ${UNIT}); echo $pid; cut -d')' -f2 /proc/$pid/stat | awk '{print $12+$13}'; getconf CLK_TCK; date +%s%3N`);
+  const out = await vm.sh(
+    `pid=$(systemctl show -p MainPID --value ${UNIT}); echo $pid; cut -d')' -f2 /proc/$pid/stat | awk '{print $12+$13}'; getconf CLK_TCK; date +%s%3N`,
+  );
   const [pid, ticks, hz, ms] = out.trim().split('\n').map(Number);
   return { pid: pid!, ticks: ticks!, hz: hz!, ms: ms! };
 }
@@ -171,7 +176,18 @@ export const FLOOR_BINARY = path.join(REPO_ROOT, 'dist/floor/idle-floor-linux-am
 function buildIdleFloor(): void {
   execFileSync(
     path.join(REPO_ROOT, 'scripts/build.sh'),
-    ['--entry', 'scripts/floor/idle-daemon.ts', '--name', 'idle-floor', '--arch', 'amd64', '--no-compress', '--no-loader', '--out', path.join(REPO_ROOT, 'dist/floor')],
+    [
+      '--entry',
+      'scripts/floor/idle-daemon.ts',
+      '--name',
+      'idle-floor',
+      '--arch',
+      'amd64',
+      '--no-compress',
+      '--no-loader',
+      '--out',
+      path.join(REPO_ROOT, 'dist/floor'),
+    ],
     { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
   );
 }
@@ -263,7 +279,15 @@ async function oneRun(i: number, idleMinutes: number): Promise<{ num: Num; steps
 }
 
 export default async function joinBench(): Promise<Record<string, unknown>> {
-  const why = process.getuid?.() !== 0 ? 'needs root (netns, TAP)' : !existsSync(AGENT_BINARY_AMD64) ? 'run make build first' : await currentImage().then(() => '', (e: Error) => e.message);
+  const why =
+    process.getuid?.() !== 0
+      ? 'needs root (netns, TAP)'
+      : !existsSync(AGENT_BINARY_AMD64)
+        ? 'run make build first'
+        : await currentImage().then(
+            () => '',
+            (e: Error) => e.message,
+          );
   if (why) {
     process.stderr.write(`bench join: skipped (${why})\n`);
     return {};

@@ -100,7 +100,7 @@ export default async function planBench(): Promise<Record<string, unknown>> {
   // The two steps alone (inspect + plan), without preflight/register/wireguard/k0s.
   const stepsOnly = await timeIt(benchHost, async (h) => {
     const cfg = await loadConfig(h, { env: ENV });
-    const ctx = await stepContext(h, cfg, createLogger({ level: 'silent' as 'info', write: () => {} }), new AbortController().signal);
+    const ctx = await stepContext(h, cfg, createLogger({ level: 'silent', write: () => {} }), new AbortController().signal);
     await storageStep.plan(ctx);
     await gpuStep().plan(ctx);
   });
@@ -116,5 +116,5 @@ export default async function planBench(): Promise<Record<string, unknown>> {
 
 // Allow `node scripts/bench/plan.ts` on its own.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  planBench().then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  process.stdout.write(`${JSON.stringify(await planBench())}\n`);
 }

@@ -33,5 +33,5 @@ export default async function rssBench(): Promise<Record<string, unknown>> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  rssBench().then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  process.stdout.write(`${JSON.stringify(await rssBench())}\n`);
 }

@@ -112,5 +112,5 @@ export default async function startupBench(): Promise<Record<string, unknown>> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  startupBench().then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  process.stdout.write(`${JSON.stringify(await startupBench())}\n`);
 }

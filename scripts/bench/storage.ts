@@ -48,7 +48,8 @@ export default async function storageBench(): Promise<Record<string, unknown>> {
       pure.push(t3 - t2);
     }
     actions = plan.actions.length;
-    if (plan.refused || !plan.actions.some((a) => a.kind === 'storage.lvcreate' && a.commands?.[0]?.includes('20'))) throw new Error(`unexpected plan: ${plan.summary}`);
+    if (plan.refused || !plan.actions.some((a) => a.kind === 'storage.lvcreate' && a.commands?.[0]?.includes('20')))
+      throw new Error(`unexpected plan: ${plan.summary}`);
   }
   return {
     storage_plan_24_disks_ms: Number(median(full).toFixed(2)),
@@ -59,5 +60,5 @@ export default async function storageBench(): Promise<Record<string, unknown>> {
 
 // Allow `node scripts/bench/storage.ts` on its own.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  storageBench().then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  process.stdout.write(`${JSON.stringify(await storageBench())}\n`);
 }

@@ -39,10 +39,23 @@ export default async function vmBench(): Promise<Record<string, unknown>> {
       await lab.close();
     }
   }
-  const values = { vm_boot_to_ready_s: ready.map(r1), vm_boot_to_system_s: system.map(r1), vm_qemu_rss_mb: rss.map(Math.round), vm_guest_used_mb: used.map(Math.round) };
+  const values = {
+    vm_boot_to_ready_s: ready.map(r1),
+    vm_boot_to_system_s: system.map(r1),
+    vm_qemu_rss_mb: rss.map(Math.round),
+    vm_guest_used_mb: used.map(Math.round),
+  };
   return {
     vm_boot_runs_values: values,
-    ...(runs > 1 ? { vm_boot_runs_spread_pct: Object.fromEntries(Object.entries(values).filter(([, v]) => v.length > 1).map(([k, v]) => [k, spreadPct(v)])) } : {}),
+    ...(runs > 1
+      ? {
+          vm_boot_runs_spread_pct: Object.fromEntries(
+            Object.entries(values)
+              .filter(([, v]) => v.length > 1)
+              .map(([k, v]) => [k, spreadPct(v)]),
+          ),
+        }
+      : {}),
     vm_accel: 'tcg',
     vm_boot_to_ready_s: r1(median(ready)),
     vm_boot_to_system_s: r1(median(system)),

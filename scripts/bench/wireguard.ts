@@ -39,7 +39,8 @@ export default async function wireguardBench(): Promise<Record<string, unknown>>
       times.push(res.handshakeMs / 1000);
       userspace = res.userspace;
       const down = await lab.driver('down');
-      if ((down.result as { removed?: string[] } | undefined)?.removed?.length !== 1) throw new Error(`run ${i}: down failed: ${JSON.stringify(down.error ?? down.result)}`);
+      if ((down.result as { removed?: string[] } | undefined)?.removed?.length !== 1)
+        throw new Error(`run ${i}: down failed: ${JSON.stringify(down.error ?? down.result)}`);
       await new Promise((r) => setTimeout(r, 200)); // let wireguard-go exit and free its socket
     }
     return {
@@ -54,5 +55,5 @@ export default async function wireguardBench(): Promise<Record<string, unknown>>
 
 // Allow `node scripts/bench/wireguard.ts` on its own.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  wireguardBench().then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  process.stdout.write(`${JSON.stringify(await wireguardBench())}\n`);
 }

@@ -230,7 +230,7 @@ function checkRegisterBody(b: unknown): Record<string, unknown> {
   const body = b as Record<string, unknown>;
   const str = (k: string) => {
     if (typeof body[k] !== 'string' || body[k] === '') throw new HttpError(400, `field ${k} is required and must be a non-empty string`);
-    return body[k] as string;
+    return body[k];
   };
   if (!MACHINE_ID_RE.test(str('machineId'))) throw new HttpError(400, 'field machineId must be 32 lower-case hex characters (/etc/machine-id)');
   str('hostname');
@@ -239,7 +239,7 @@ function checkRegisterBody(b: unknown): Record<string, unknown> {
   str('agentVersion');
   if (!WG_KEY_RE.test(str('wireguardPublicKey'))) throw new HttpError(400, 'field wireguardPublicKey must be a base64 x25519 public key (32 bytes)');
   const labels = body.kubernetesLabels ?? {};
-  if (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels as object).some((v) => typeof v !== 'string')) {
+  if (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string')) {
     throw new HttpError(400, 'field kubernetesLabels must be an object of strings');
   }
   const taints = body.kubernetesTaints ?? [];
@@ -269,7 +269,8 @@ function checkStatusReport(b: unknown): Record<string, unknown> {
       throw new HttpError(400, `field steps[${i}] must be {name, state: done|running|failed|skipped, message?, durationMs?}`);
     }
     if (s.message !== undefined && typeof s.message !== 'string') throw new HttpError(400, `field steps[${i}].message must be a string`);
-    if (s.durationMs !== undefined && (typeof s.durationMs !== 'number' || s.durationMs < 0)) throw new HttpError(400, `field steps[${i}].durationMs must be a non-negative number`);
+    if (s.durationMs !== undefined && (typeof s.durationMs !== 'number' || s.durationMs < 0))
+      throw new HttpError(400, `field steps[${i}].durationMs must be a non-negative number`);
   }
   if (r.wireguard !== undefined) {
     const w = r.wireguard as Record<string, unknown>;
@@ -285,7 +286,8 @@ function checkStatusReport(b: unknown): Record<string, unknown> {
     if (k.nodeReady !== undefined && !['True', 'False', 'Unknown', 'NotFound', 'Unread'].includes(k.nodeReady as string)) {
       throw new HttpError(400, 'field k0s.nodeReady must be one of True, False, Unknown, NotFound, Unread');
     }
-    if (k.nodeReadyMessage !== undefined && (typeof k.nodeReadyMessage !== 'string' || k.nodeReadyMessage.length > 300)) throw new HttpError(400, 'field k0s.nodeReadyMessage must be a string of at most 300 characters');
+    if (k.nodeReadyMessage !== undefined && (typeof k.nodeReadyMessage !== 'string' || k.nodeReadyMessage.length > 300))
+      throw new HttpError(400, 'field k0s.nodeReadyMessage must be a string of at most 300 characters');
   }
   return r;
 }
@@ -414,9 +416,12 @@ export class ControlPlaneEmulator {
     });
     // Like kube-apiserver's --client-ca-file: a client certificate is asked for and verified
     // against the cluster CA; a request without one may still carry a bearer token.
-    this.kube = createHttpsServer({ key: this.pki.kubeServer.keyPem, cert: this.pki.kubeServer.certPem, ca: this.pki.clusterCa.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-      void this.handle('kube', req, res);
-    });
+    this.kube = createHttpsServer(
+      { key: this.pki.kubeServer.keyPem, cert: this.pki.kubeServer.certPem, ca: this.pki.clusterCa.certPem, requestCert: true, rejectUnauthorized: false },
+      (req, res) => {
+        void this.handle('kube', req, res);
+      },
+    );
     this.konn = createTcpServer((sock) => {
       this.konnectivityConnections.push({ time: new Date().toISOString(), remote: `${sock.remoteAddress}:${sock.remotePort}` });
       this.track(sock);
@@ -451,11 +456,7 @@ export class ControlPlaneEmulator {
 
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    await Promise.all(
-      [this.api, this.kube, this.konn].map(
-        (s) => new Promise<void>((resolve) => (s && s.listening ? s.close(() => resolve()) : resolve())),
-      ),
-    );
+    await Promise.all([this.api, this.kube, this.konn].map((s) => new Promise<void>((resolve) => (s && s.listening ? s.close(() => resolve()) : resolve()))));
   }
 
   // ---------------------------------------------------------------- faults & expiry
@@ -477,10 +478,26 @@ export class ControlPlaneEmulator {
   /** Expire credentials as if their time ran out: 'bootstrap-tokens' | 'log-keys' | 'join-tokens'. */
   expire(what: string): number {
     let n = 0;
-    if (what === 'bootstrap-tokens') for (const t of this.bootstrapTokens.values()) (t.expired = true), n++;
-    else if (what === 'log-keys') for (const s of this.secrets.values()) for (const k of s.logKeys) (k.revoked = true), n++;
-    else if (what === 'join-tokens') for (const s of this.secrets.values()) (s.joinToken.expired = true), n++;
-    else throw new HttpError(400, `expire: unknown credential kind "${what}" (bootstrap-tokens, log-keys, join-tokens)`);
+    if (what === 'bootstrap-tokens') {
+      for (const t of this.bootstrapTokens.values()) {
+        t.expired = true;
+        n++;
+      }
+    } else if (what === 'log-keys') {
+      for (const s of this.secrets.values()) {
+        for (const k of s.logKeys) {
+          k.revoked = true;
+          n++;
+        }
+      }
+    } else if (what === 'join-tokens') {
+      for (const s of this.secrets.values()) {
+        s.joinToken.expired = true;
+        n++;
+      }
+    } else {
+      throw new HttpError(400, `expire: unknown credential kind "${what}" (bootstrap-tokens, log-keys, join-tokens)`);
+    }
     return n;
   }
 
@@ -505,7 +522,10 @@ export class ControlPlaneEmulator {
     if (!['True', 'False', 'Unknown'].includes(o.status as string)) throw new HttpError(400, 'node-ready: field status must be True, False or Unknown');
     const defaults: Record<ConditionStatus, [string, string]> = {
       True: ['KubeletReady', 'kubelet is posting ready status'],
-      False: ['KubeletNotReady', 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized'],
+      False: [
+        'KubeletNotReady',
+        'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized',
+      ],
       Unknown: ['NodeStatusUnknown', 'Kubelet stopped posting node status.'],
     };
     const st = o.status as ConditionStatus;
@@ -547,7 +567,8 @@ export class ControlPlaneEmulator {
     } catch {
       /* state dir removed under us: keep serving */
     }
-    if (this.opts.verbose) process.stderr.write(`${rec.time} ${rec.method} ${rec.path} -> ${rec.status} (${rec.credential}${rec.fault ? `, fault ${rec.fault}` : ''})\n`);
+    if (this.opts.verbose)
+      process.stderr.write(`${rec.time} ${rec.method} ${rec.path} -> ${rec.status} (${rec.credential}${rec.fault ? `, fault ${rec.fault}` : ''})\n`);
   }
 
   private credentialOf(req: IncomingMessage): { type: CredentialType; value?: string; node?: string } {
@@ -558,7 +579,7 @@ export class ControlPlaneEmulator {
     if (!auth && typeof sock.getPeerCertificate === 'function' && sock.authorized) {
       // A kubelet client certificate issued by the cluster CA (signKubeletCsr): system:node:<name>.
       const peer = sock.getPeerCertificate();
-      const node = nodeNameOfSubject(peer?.subject as { CN?: string; O?: string } | undefined);
+      const node = nodeNameOfSubject(peer?.subject);
       if (node) return { type: 'node-certificate', value: peer.fingerprint256.replace(/:/g, '').toLowerCase(), node };
     }
     if (typeof apiKey === 'string') {
@@ -608,7 +629,13 @@ export class ControlPlaneEmulator {
           ]
         : [
             ['install-script', 'GET', new RegExp(`^/omni-provisioner/v1beta/organizations/${seg}/clusters/${seg}/edge-locations/${seg}:edgeInitdScript$`)],
-            ['artifact', 'GET', new RegExp(`^/omni-provisioner/v1beta/organizations/${seg}/clusters/${seg}/edge-locations/${seg}/artifacts/castai-edge-initd/${seg}/linux-(amd64|arm64)\\.(xz|gz)$`)],
+            [
+              'artifact',
+              'GET',
+              new RegExp(
+                `^/omni-provisioner/v1beta/organizations/${seg}/clusters/${seg}/edge-locations/${seg}/artifacts/castai-edge-initd/${seg}/linux-(amd64|arm64)\\.(xz|gz)$`,
+              ),
+            ],
             ['k0s-artifact', 'GET', /^\/downloads\/k0s\/([^/]+)\/k0s-([^/]+)-(amd64|arm64)$/],
             ['register', 'POST', new RegExp(`^/omni-provisioner/v2beta/organizations/${seg}/clusters/${seg}/edge-locations/${seg}/edges$`)],
             ['get-edge', 'GET', new RegExp(`^/omni-provisioner/v2beta/organizations/${seg}/clusters/${seg}/edges/${seg}$`)],
@@ -630,7 +657,13 @@ export class ControlPlaneEmulator {
     res.end(text);
   }
 
-  private sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, details: Array<Record<string, unknown>> = []): void {
+  private sendError(
+    res: ServerResponse,
+    status: number,
+    message: string,
+    headers: Record<string, string> = {},
+    details: Array<Record<string, unknown>> = [],
+  ): void {
     this.send(res, status, { code: GRPC_CODE[status] ?? 2, message, details }, headers);
   }
 
@@ -655,7 +688,13 @@ export class ControlPlaneEmulator {
     };
     const done = (status: number, fault?: string) => {
       if (endpoint === 'admin') return; // admin calls are not part of the record
-      this.record({ ...base, status, durationMs: Date.now() - started, ...(credentialValid !== undefined ? { credentialValid } : {}), ...(fault ? { fault } : {}) });
+      this.record({
+        ...base,
+        status,
+        durationMs: Date.now() - started,
+        ...(credentialValid !== undefined ? { credentialValid } : {}),
+        ...(fault ? { fault } : {}),
+      });
     };
 
     try {
@@ -663,7 +702,8 @@ export class ControlPlaneEmulator {
       if (method !== 'GET' && method !== 'HEAD') body = await this.readBody(req);
 
       if (endpoint === 'admin') {
-        if (cred.type !== 'admin' || cred.value !== this.adminKey) throw new HttpError(401, 'admin endpoint: X-Emulator-Admin header missing or wrong (see emulator.json)');
+        if (cred.type !== 'admin' || cred.value !== this.adminKey)
+          throw new HttpError(401, 'admin endpoint: X-Emulator-Admin header missing or wrong (see emulator.json)');
         const out = this.admin(method, (m as RegExpExecArray)[1] as string, url, body);
         this.send(res, 200, out);
         return;
@@ -883,7 +923,8 @@ export class ControlPlaneEmulator {
         return 200;
       }
       case 'k0s-artifact': {
-        if (g(1) !== this.k0sVersion || g(2) !== this.k0sVersion) throw new HttpError(404, `k0s ${g(1)} is not available (this emulator serves ${this.k0sVersion})`);
+        if (g(1) !== this.k0sVersion || g(2) !== this.k0sVersion)
+          throw new HttpError(404, `k0s ${g(1)} is not available (this emulator serves ${this.k0sVersion})`);
         const data = readFileSync(this.k0sDoubleFile());
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(data.length) });
         res.end(data);
@@ -902,10 +943,17 @@ export class ControlPlaneEmulator {
           // edge is left untouched. A silent edge takes the new key (a re-installed host).
           const last = edge.statusReports.at(-1)?.time;
           if (last && Date.now() - Date.parse(last) < MACHINE_ID_LIVE_MS) {
-            (edge.conflicts ??= []).push({ time: new Date().toISOString(), wireguardPublicKey: reg.wireguardPublicKey as string, hostname: reg.hostname as string });
-            throw new HttpError(409, `machine-id ${machineId} is already registered as edge ${edge.id} with another WireGuard key, and that edge reported at ${last}`, {}, [
-              { reason: 'MACHINE_ID_CONFLICT', edgeId: edge.id, lastSeen: last },
-            ]);
+            (edge.conflicts ??= []).push({
+              time: new Date().toISOString(),
+              wireguardPublicKey: reg.wireguardPublicKey as string,
+              hostname: reg.hostname as string,
+            });
+            throw new HttpError(
+              409,
+              `machine-id ${machineId} is already registered as edge ${edge.id} with another WireGuard key, and that edge reported at ${last}`,
+              {},
+              [{ reason: 'MACHINE_ID_CONFLICT', edgeId: edge.id, lastSeen: last }],
+            );
           }
         }
         if (!edge) {
@@ -1028,7 +1076,8 @@ export class ControlPlaneEmulator {
         const nodeName = typeof j.nodeName === 'string' && j.nodeName ? j.nodeName : typeof j.hostname === 'string' ? j.hostname : '';
         if (!nodeName) throw new HttpError(400, 'field nodeName (or hostname) is required');
         // The kubelet's TLS bootstrap: its CSR is approved and signed into a client certificate.
-        if (typeof j.csr !== 'string' || !j.csr.includes('CERTIFICATE REQUEST')) throw new HttpError(400, 'field csr must be a PEM certificate signing request');
+        if (typeof j.csr !== 'string' || !j.csr.includes('CERTIFICATE REQUEST'))
+          throw new HttpError(400, 'field csr must be a PEM certificate signing request');
         let certificate: string;
         try {
           certificate = signKubeletCsr(this.opts.stateDir, (this.pki as EmulatorPki).clusterCa, j.csr, nodeName);
@@ -1038,7 +1087,7 @@ export class ControlPlaneEmulator {
         const prev = this.nodes.get(nodeName);
         const node: JoinedNode = {
           nodeName,
-          hostname: String(j.hostname ?? ''),
+          hostname: typeof j.hostname === 'string' ? j.hostname : '',
           ...(typeof j.nodeIP === 'string' && j.nodeIP ? { nodeIP: j.nodeIP } : {}),
           ...(typeof j.providerID === 'string' && j.providerID ? { providerID: j.providerID } : {}),
           edgeId: owner[0],

@@ -66,7 +66,8 @@ export interface FaultRule extends FaultSpec {
  * nginx's own 404 page, byte for byte: ngx_http_error_404_page followed by ngx_http_error_tail
  * (nginx src/http/ngx_http_special_response.c; docs/decisions/0130), served as text/html.
  */
-export const NGINX_404_HTML = '<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+export const NGINX_404_HTML =
+  '<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
 
 export const DEFAULT_GARBAGE = '<html><body><h1>502 Bad Gateway</h1> not json {"edge": {"id": ';
 
@@ -82,7 +83,8 @@ export function validateFault(spec: unknown): FaultSpec {
   const num = (k: string, min: number, max: number): number | undefined => {
     const v = s[k];
     if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new Error(`fault.${k} must be an integer ${min}..${max}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+      throw new Error(`fault.${k} must be an integer ${min}..${max}, got ${JSON.stringify(v)}`);
     return v;
   };
   const out: FaultSpec = { kind: s.kind as FaultKind, endpoint: endpoint as Endpoint | '*' };

@@ -75,7 +75,14 @@ export function readyCondition(node: NodeRecordForKube, now: number, graceMs = N
 export function nodeObject(node: NodeRecordForKube, now: number = Date.now()): Record<string, unknown> {
   const ready = readyCondition(node, now);
   const hb = ready.lastHeartbeatTime;
-  const pressure = (type: string, reason: string, message: string) => ({ type, status: 'False', reason, message, lastHeartbeatTime: hb, lastTransitionTime: node.joinedAt });
+  const pressure = (type: string, reason: string, message: string) => ({
+    type,
+    status: 'False',
+    reason,
+    message,
+    lastHeartbeatTime: hb,
+    lastTransitionTime: node.joinedAt,
+  });
   return {
     kind: 'Node',
     apiVersion: 'v1',

@@ -15,8 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { adminRequest } from './admin.ts';
 import { parseArgs } from 'node:util';
-import { ControlPlaneEmulator, type EmulatorInfo, type EmulatorOptions } from './emulator.ts';
-import type { FaultSpec } from './faults.ts';
+import { ControlPlaneEmulator, type EmulatorInfo, type EmulatorOptions, type RequestRecord } from './emulator.ts';
 
 const DEFAULT_STATE_DIR = path.join(process.env.TMPDIR ?? tmpdir(), 'edge-initd-emulator');
 const here = new URL(import.meta.url).pathname;
@@ -142,7 +141,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const stateDir = path.resolve(o['state-dir'] as string);
+  const stateDir = path.resolve(o['state-dir']);
   const int = (name: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
     if (!/^\d+$/.test(v)) fail(`--${name} must be a non-negative integer, got "${v}"`);
@@ -183,27 +182,27 @@ async function main(argv: string[]): Promise<void> {
       const set = <K extends keyof EmulatorOptions>(k: K, v: EmulatorOptions[K] | undefined) => {
         if (v !== undefined) opts[k] = v;
       };
-      set('listen', o.listen as string | undefined);
-      set('advertise', o.advertise as string | undefined);
-      set('sans', o.san as string[] | undefined);
-      set('port', int('port', o.port as string | undefined));
-      set('kubePort', int('kube-port', o['kube-port'] as string | undefined) ?? 8443);
-      set('konnectivityPort', int('konnectivity-port', o['konnectivity-port'] as string | undefined) ?? 8132);
-      set('orgId', o.org as string | undefined);
-      set('clusterId', o.cluster as string | undefined);
-      set('locationId', o.location as string | undefined);
-      set('locationName', o['location-name'] as string | undefined);
-      set('region', o.region as string | undefined);
-      set('apiKey', o['api-key'] as string | undefined);
-      set('distDir', o.dist ? path.resolve(o.dist as string) : undefined);
-      set('installerDir', o['installer-dir'] ? path.resolve(o['installer-dir'] as string) : undefined);
-      set('k0sDouble', o['k0s-double'] ? path.resolve(o['k0s-double'] as string) : undefined);
-      set('k0sVersion', o['k0s-version'] as string | undefined);
-      set('agentVersion', o['agent-version'] as string | undefined);
-      set('bootstrapTtlSec', int('bootstrap-ttl', o['bootstrap-ttl'] as string | undefined));
-      set('logKeyTtlSec', int('log-key-ttl', o['log-key-ttl'] as string | undefined));
-      set('wgEndpoint', o['wg-endpoint'] as string | undefined);
-      set('wgPublicKey', o['wg-public-key'] as string | undefined);
+      set('listen', o.listen);
+      set('advertise', o.advertise);
+      set('sans', o.san);
+      set('port', int('port', o.port));
+      set('kubePort', int('kube-port', o['kube-port']) ?? 8443);
+      set('konnectivityPort', int('konnectivity-port', o['konnectivity-port']) ?? 8132);
+      set('orgId', o.org);
+      set('clusterId', o.cluster);
+      set('locationId', o.location);
+      set('locationName', o['location-name']);
+      set('region', o.region);
+      set('apiKey', o['api-key']);
+      set('distDir', o.dist ? path.resolve(o.dist) : undefined);
+      set('installerDir', o['installer-dir'] ? path.resolve(o['installer-dir']) : undefined);
+      set('k0sDouble', o['k0s-double'] ? path.resolve(o['k0s-double']) : undefined);
+      set('k0sVersion', o['k0s-version']);
+      set('agentVersion', o['agent-version']);
+      set('bootstrapTtlSec', int('bootstrap-ttl', o['bootstrap-ttl']));
+      set('logKeyTtlSec', int('log-key-ttl', o['log-key-ttl']));
+      set('wgEndpoint', o['wg-endpoint']);
+      set('wgPublicKey', o['wg-public-key']);
       const emu = new ControlPlaneEmulator(opts);
       const info = await emu.start();
       process.stdout.write(o.json ? `${JSON.stringify(info, null, 2)}\n` : envLines(info));
@@ -234,10 +233,12 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'requests': {
       const info = readInfo(stateDir);
-      const recs = (await admin(info, 'GET', 'requests')) as Array<Record<string, unknown>>;
+      const recs = (await admin(info, 'GET', 'requests')) as RequestRecord[];
       if (o.json) return print(recs);
       for (const r of recs) {
-        process.stdout.write(`${r.seq}\t${r.time}\t${r.method}\t${r.path}\t${r.status}\t${r.credential}${r.credentialValid === false ? '(rejected)' : ''}${r.fault ? `\tfault=${r.fault}` : ''}\n`);
+        process.stdout.write(
+          `${r.seq}\t${r.time}\t${r.method}\t${r.path}\t${r.status}\t${r.credential}${r.credentialValid === false ? '(rejected)' : ''}${r.fault ? `\tfault=${r.fault}` : ''}\n`,
+        );
       }
       return;
     }
@@ -253,7 +254,9 @@ async function main(argv: string[]): Promise<void> {
       if (o.clear) return print(await admin(readInfo(stateDir), 'DELETE', sub));
       const status = positionals[2];
       if (!status || !['True', 'False', 'Unknown'].includes(status)) fail('node-ready NODE needs True | False | Unknown (or --clear)');
-      return print(await admin(readInfo(stateDir), 'POST', sub, { status, ...(o.reason ? { reason: o.reason } : {}), ...(o.message ? { message: o.message } : {}) }));
+      return print(
+        await admin(readInfo(stateDir), 'POST', sub, { status, ...(o.reason ? { reason: o.reason } : {}), ...(o.message ? { message: o.message } : {}) }),
+      );
     }
     case 'logs': {
       const edges = (await admin(readInfo(stateDir), 'GET', 'edges')) as Array<{ name: string; logEvents: unknown[] }>;
@@ -278,22 +281,22 @@ async function main(argv: string[]): Promise<void> {
       switch (kind) {
         case 'latency':
           spec.kind = 'latency';
-          spec.ms = int('ms', o.ms as string | undefined) ?? fail('fault add latency needs --ms N');
+          spec.ms = int('ms', o.ms) ?? fail('fault add latency needs --ms N');
           break;
         case '5xx':
           spec.kind = 'status';
-          spec.status = int('status', o.status as string | undefined) ?? 503;
+          spec.status = int('status', o.status) ?? 503;
           break;
         case 'status':
           spec.kind = 'status';
-          spec.status = int('status', o.status as string | undefined) ?? fail('fault add status needs --status N');
+          spec.status = int('status', o.status) ?? fail('fault add status needs --status N');
           break;
         case '401':
         case '403':
         case '429':
           spec.kind = 'status';
           spec.status = Number(kind);
-          if (kind === '429') spec.retryAfter = (o['retry-after'] as string | undefined) ?? '1';
+          if (kind === '429') spec.retryAfter = o['retry-after'] ?? '1';
           break;
         case 'garbage':
         case 'drop':
@@ -308,12 +311,12 @@ async function main(argv: string[]): Promise<void> {
       if (o['edge-id']) spec.edgeId = o['edge-id'];
       if (o.endpoint) spec.endpoint = o.endpoint;
       if (o.method) spec.method = o.method;
-      const times = int('times', o.times as string | undefined);
+      const times = int('times', o.times);
       if (times !== undefined) spec.times = times;
       if (o['retry-after'] && spec.retryAfter === undefined) spec.retryAfter = o['retry-after'];
       if (o.body !== undefined) spec.body = o.body;
       if (o.message) spec.message = o.message;
-      return print(await admin(info, 'POST', 'faults', spec as unknown as FaultSpec));
+      return print(await admin(info, 'POST', 'faults', spec));
     }
     default:
       fail(`unknown command "${cmd}"\n\n${USAGE}`);

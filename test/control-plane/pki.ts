@@ -35,7 +35,7 @@ function openssl(args: string[]): void {
     execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
-    throw new Error(`openssl ${args[0]} failed: ${err.stderr?.toString() ?? err.message} (is the Debian "openssl" package installed?)`);
+    throw new Error(`openssl ${args[0]} failed: ${err.stderr?.toString() ?? err.message} (is the Debian "openssl" package installed?)`, { cause: e });
   }
 }
 
@@ -102,7 +102,9 @@ export function signKubeletCsr(dir: string, ca: CertPair, csrPem: string, nodeNa
   try {
     let subject: string;
     try {
-      subject = execFileSync('openssl', ['req', '-in', `${base}.csr`, '-noout', '-verify', '-subject', '-nameopt', 'RFC2253'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+      subject = execFileSync('openssl', ['req', '-in', `${base}.csr`, '-noout', '-verify', '-subject', '-nameopt', 'RFC2253'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).toString();
     } catch {
       throw new Error('csr is not a valid PEM certificate signing request');
     }
@@ -110,7 +112,24 @@ export function signKubeletCsr(dir: string, ca: CertPair, csrPem: string, nodeNa
     const want = `CN=system:node:${nodeName},O=system:nodes`;
     if (dn !== want) throw new Error(`csr subject is "${dn}", expected "${want}"`);
     writeFileSync(`${base}.ext`, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
-    openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', `${base}.pem`, '-days', String(days), '-extfile', `${base}.ext`, '-sha256']);
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      ca.certFile,
+      '-CAkey',
+      ca.keyFile,
+      '-CAcreateserial',
+      '-out',
+      `${base}.pem`,
+      '-days',
+      String(days),
+      '-extfile',
+      `${base}.ext`,
+      '-sha256',
+    ]);
     return readFileSync(`${base}.pem`, 'utf8');
   } finally {
     for (const ext of ['csr', 'ext', 'pem']) rmSync(`${base}.${ext}`, { force: true });

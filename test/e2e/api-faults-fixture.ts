@@ -32,7 +32,20 @@
  */
 import path from 'node:path';
 import type { FaultSpec } from '../control-plane/faults.ts';
-import { agentLog, bootJoinLab, journalTail, oneLiner, prepareGuest, STATE_DIR, UNIT, waitFor, waitJoined, WG_IFACE, type ControlPlane, type ReqRec } from './join-fixture.ts';
+import {
+  agentLog,
+  bootJoinLab,
+  journalTail,
+  oneLiner,
+  prepareGuest,
+  STATE_DIR,
+  UNIT,
+  waitFor,
+  waitJoined,
+  WG_IFACE,
+  type ControlPlane,
+  type ReqRec,
+} from './join-fixture.ts';
 import { REPO_ROOT, type Lab, type Vm } from './lab.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -144,13 +157,23 @@ export function scenarios(t: CampaignTimings): ScenarioDef[] {
     },
     {
       name: '5xx',
-      phases: [500, 502, 503].map((status) => ({ label: `HTTP ${status}`, ms: third, apply: { kind: 'emu' as const, specs: onAgentEndpoints({ kind: 'status', status }) } })),
+      phases: [500, 502, 503].map((status) => ({
+        label: `HTTP ${status}`,
+        ms: third,
+        apply: { kind: 'emu' as const, specs: onAgentEndpoints({ kind: 'status', status }) },
+      })),
       untilHit: ['get-edge', 'report-status'],
     },
     {
       name: '429',
       // Longer than 2 × R, so that a heartbeat (every ~30 s) and a pass (~60 s) both come back inside the fault.
-      phases: [{ label: `HTTP 429, Retry-After ${t.retryAfterSec}`, ms: Math.max(t.faultMs, t.retryAfterSec * 2000), apply: { kind: 'emu', specs: onAgentEndpoints({ kind: 'status', status: 429, retryAfter: String(t.retryAfterSec) }) } }],
+      phases: [
+        {
+          label: `HTTP 429, Retry-After ${t.retryAfterSec}`,
+          ms: Math.max(t.faultMs, t.retryAfterSec * 2000),
+          apply: { kind: 'emu', specs: onAgentEndpoints({ kind: 'status', status: 429, retryAfter: String(t.retryAfterSec) }) },
+        },
+      ],
       retryAfterSec: t.retryAfterSec,
       untilHit: ['get-edge', 'report-status'],
     },
@@ -169,7 +192,13 @@ export function scenarios(t: CampaignTimings): ScenarioDef[] {
     },
     {
       name: '401',
-      phases: [{ label: 'edge token rejected (401)', ms: t.faultMs, apply: { kind: 'emu', specs: onAgentEndpoints({ kind: 'status', status: 401, message: 'edge token revoked (fault injected)' }) } }],
+      phases: [
+        {
+          label: 'edge token rejected (401)',
+          ms: t.faultMs,
+          apply: { kind: 'emu', specs: onAgentEndpoints({ kind: 'status', status: 401, message: 'edge token revoked (fault injected)' }) },
+        },
+      ],
       untilHit: ['get-edge', 'report-status'],
       waitReady: true,
     },
@@ -177,7 +206,11 @@ export function scenarios(t: CampaignTimings): ScenarioDef[] {
       name: '404',
       phases: [
         { label: 'get-edge: nginx HTML 404', ms: t.notFoundMs, apply: { kind: 'emu', specs: [{ kind: 'html-404', endpoint: 'get-edge' }] } },
-        { label: 'get-edge: JSON EDGE_NOT_FOUND for another edge', ms: t.notFoundMs, apply: { kind: 'emu', specs: [{ kind: 'edge-not-found', endpoint: 'get-edge', edgeId: OTHER_EDGE_ID }] } },
+        {
+          label: 'get-edge: JSON EDGE_NOT_FOUND for another edge',
+          ms: t.notFoundMs,
+          apply: { kind: 'emu', specs: [{ kind: 'edge-not-found', endpoint: 'get-edge', edgeId: OTHER_EDGE_ID }] },
+        },
       ],
       untilHit: ['get-edge'],
       probe: true,
@@ -287,7 +320,13 @@ export async function bootJoined(name: string, log: (s: string) => void = () => 
     const joinS = (Date.now() - t0) / 1000;
     log(`joined in ${joinS.toFixed(0)} s`);
     // Steady state: a clean report-status from the agent (the first pass's report).
-    await waitFor('a first successful report-status', async () => (agentRequests(cp).some((r) => r.endpoint === 'report-status' && r.status === 200) ? true : undefined), 120_000, () => journalTail(vm), 2000);
+    await waitFor(
+      'a first successful report-status',
+      async () => (agentRequests(cp).some((r) => r.endpoint === 'report-status' && r.status === 200) ? true : undefined),
+      120_000,
+      () => journalTail(vm),
+      2000,
+    );
     const h0 = Date.now();
     const g = Number((await vm.sh('date +%s.%N')).trim()) * 1000;
     const h1 = Date.now();
@@ -312,7 +351,10 @@ export function agentRequests(cp: ControlPlane, ip?: string): Array<ReqRec & { t
 }
 
 async function emuFaults(f: FaultLab, batch: { clear?: boolean; add?: FaultSpec[] }): Promise<void> {
-  const r = await f.lab.hostExec(process.execPath, [path.join(REPO_ROOT, 'test/e2e/api-faults-admin.ts'), '--state-dir', f.cp.stateDir], { input: JSON.stringify(batch), timeoutMs: 30_000 });
+  const r = await f.lab.hostExec(process.execPath, [path.join(REPO_ROOT, 'test/e2e/api-faults-admin.ts'), '--state-dir', f.cp.stateDir], {
+    input: JSON.stringify(batch),
+    timeoutMs: 30_000,
+  });
   if (r.exitCode !== 0) throw new Error(`api-faults-admin failed: ${r.stderr}${r.stdout}`);
 }
 
@@ -543,15 +585,26 @@ async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => vo
 
   // Recovery: the first clean (not faulted) 2xx from the agent after the clear.
   const extra = (def.retryAfterSec ?? 0) * 1000;
-  const okAfter = () => agentRequests(f.cp, f.vm.ip).find((r) => r.t >= cleared && !isFaulted(r) && r.status >= 200 && r.status < 300 && (r.endpoint === 'get-edge' || r.endpoint === 'report-status'));
-  const firstOk = await waitFor(`a clean 2xx after clearing ${def.name}`, async () => okAfter(), RECOVERY_BOUND_S * 1000 + extra + 30_000, undefined, 1000).catch(() => undefined);
+  const okAfter = () =>
+    agentRequests(f.cp, f.vm.ip).find(
+      (r) => r.t >= cleared && !isFaulted(r) && r.status >= 200 && r.status < 300 && (r.endpoint === 'get-edge' || r.endpoint === 'report-status'),
+    );
+  const firstOk = await waitFor(
+    `a clean 2xx after clearing ${def.name}`,
+    async () => okAfter(),
+    RECOVERY_BOUND_S * 1000 + extra + 30_000,
+    undefined,
+    1000,
+  ).catch(() => undefined);
   let readyS: number | null = null;
   if (def.waitReady) {
     const edgeReady = () => {
       const e = f.cp.edgeOf(f.vm.machineId);
       return e?.statusReports.find((r) => Date.parse(r.time) >= cleared && r.body.phase === 'READY');
     };
-    const r = await waitFor('a READY status report after the fault', async () => edgeReady(), (PASS_GAP_MAX_S + 90) * 1000, undefined, 1000).catch(() => undefined);
+    const r = await waitFor('a READY status report after the fault', async () => edgeReady(), (PASS_GAP_MAX_S + 90) * 1000, undefined, 1000).catch(
+      () => undefined,
+    );
     readyS = r ? Math.round((Date.parse(r.time) - cleared) / 100) / 10 : null;
   }
   const done = Date.now();
@@ -605,7 +658,9 @@ async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => vo
   }
   if (samples.length < 2) problems.push(`only ${samples.length} guest samples`);
   const snap = f.cp.snapshot();
-  const kubeHeartbeats = snap.requests.filter((r) => r.endpoint === 'kube-heartbeat' && Date.parse(r.time) >= start && Date.parse(r.time) <= done && r.status === 200).length;
+  const kubeHeartbeats = snap.requests.filter(
+    (r) => r.endpoint === 'kube-heartbeat' && Date.parse(r.time) >= start && Date.parse(r.time) <= done && r.status === 200,
+  ).length;
   // The k0s test double heartbeats every 10 s: a joined node keeps doing so through an API fault.
   if (kubeHeartbeats < Math.floor((done - start) / 20_000)) problems.push(`only ${kubeHeartbeats} kube heartbeats in ${((done - start) / 1000).toFixed(0)} s`);
   const edge = f.cp.edgeOf(f.vm.machineId);
@@ -636,7 +691,9 @@ async function runScenario(f: FaultLab, def: ScenarioDef, log: (s: string) => vo
     ...(auth ? { auth } : {}),
     ...(def.probe ? { probes, outageWarnings: outageWarnings ?? [] } : {}),
   };
-  log(`fault ${def.name}: ${JSON.stringify({ total: res.totalPerMin, recoveryS: res.recoveryS, readyS: res.readyS, rss: res.rss, anon: res.anon, stayedJoined: res.stayedJoined, faulted: res.faulted, retryAfter: res.retryAfter, auth: res.auth, probes: res.probes, outageWarnings: res.outageWarnings?.length })}`);
+  log(
+    `fault ${def.name}: ${JSON.stringify({ total: res.totalPerMin, recoveryS: res.recoveryS, readyS: res.readyS, rss: res.rss, anon: res.anon, stayedJoined: res.stayedJoined, faulted: res.faulted, retryAfter: res.retryAfter, auth: res.auth, probes: res.probes, outageWarnings: res.outageWarnings?.length })}`,
+  );
   return res;
 }
 
@@ -676,7 +733,7 @@ async function authState(f: FaultLab, since: number): Promise<NonNullable<Scenar
     3000,
   ).catch(() => undefined);
   const st = await f.vm.exec('castai-edge-initd status --json');
-  let phase: string | null = null;
+  let phase: string | null;
   try {
     phase = (JSON.parse(st.stdout) as { phase?: string }).phase ?? null;
   } catch {

@@ -132,8 +132,20 @@ describe('API faults against a joined node (real agent service in the VM lab)', 
     expect(s.faulted['get-edge']).toBeGreaterThanOrEqual(4); // every pass met it: ≥ 2 polls per 5-minute window
     // The agent's own view at the end of each window: an outage, register.json kept, no removal evidence.
     expect(s.probes).toEqual([
-      expect.objectContaining({ controlPlane: 'outage', reason: expect.stringMatching(/a body that is not JSON \(text\/html/), registerJson: true, removalEvidence: false, phase: 'READY' }),
-      expect.objectContaining({ controlPlane: 'outage', reason: expect.stringContaining(`EDGE_NOT_FOUND for edge ${OTHER_EDGE_ID}, not this edge`), registerJson: true, removalEvidence: false, phase: 'READY' }),
+      expect.objectContaining({
+        controlPlane: 'outage',
+        reason: expect.stringMatching(/a body that is not JSON \(text\/html/),
+        registerJson: true,
+        removalEvidence: false,
+        phase: 'READY',
+      }),
+      expect.objectContaining({
+        controlPlane: 'outage',
+        reason: expect.stringContaining(`EDGE_NOT_FOUND for edge ${OTHER_EDGE_ID}, not this edge`),
+        registerJson: true,
+        removalEvidence: false,
+        phase: 'READY',
+      }),
     ]);
     // Warned once per change (HTML, then the other edge), not on each of the ~10 passes.
     expect(s.outageWarnings).toHaveLength(2);
@@ -165,7 +177,9 @@ describe('API faults against a joined node (real agent service in the VM lab)', 
     expect(c.teardownLines).toEqual([]);
     expect(c.edgePhase).toBe('READY');
     for (const [what, m] of [['VmRSS', c.rss], ['RssAnon', c.anon], ['RssFile', c.file]] as const) {
-      log(`${what}: first minute max ${m.firstMinuteMaxMiB} MiB, last minute max ${m.lastMinuteMaxMiB} MiB, min ${m.minMiB}, max ${m.maxMiB} (${m.samples} samples); per minute ${m.perMinuteMaxMiB.join(' ')}`);
+      log(
+        `${what}: first minute max ${m.firstMinuteMaxMiB} MiB, last minute max ${m.lastMinuteMaxMiB} MiB, min ${m.minMiB}, max ${m.maxMiB} (${m.samples} samples); per minute ${m.perMinuteMaxMiB.join(' ')}`,
+      );
     }
     expect(c.anon.samples).toBeGreaterThan(20);
     expect(c.anon.lastMinuteMaxMiB, 'RssAnon growth over the campaign (MiB)').toBeLessThanOrEqual(c.anon.firstMinuteMaxMiB + RSS_GROWTH_BOUND_MIB);
@@ -180,7 +194,9 @@ describe('after all of it: a label change, then a real DELETE', () => {
     const before = await k0s();
     const since = (await guestNow(lab.vm)) * 1000;
     const agentPid = Number((await lab.vm.sh('systemctl show -p MainPID --value castai-edge-initd')).trim());
-    await lab.vm.sh("sed -i -e 's/^INITD_KUBERNETES_LABELS=.*/INITD_KUBERNETES_LABELS=env=e2e-changed/' -e 's/^INITD_KUBERNETES_TAINTS=.*/INITD_KUBERNETES_TAINTS=changed=yes:NoSchedule/' /root/edge.env");
+    await lab.vm.sh(
+      "sed -i -e 's/^INITD_KUBERNETES_LABELS=.*/INITD_KUBERNETES_LABELS=env=e2e-changed/' -e 's/^INITD_KUBERNETES_TAINTS=.*/INITD_KUBERNETES_TAINTS=changed=yes:NoSchedule/' /root/edge.env",
+    );
     // The documented steps (README, "Change labels"): a fresh one-liner (a fresh bootstrap token; the
     // installer does not restart for a new token alone), then restart the agent to read the env file.
     const inst = await lab.vm.exec(oneLiner(lab.cp), { timeoutMs: 600_000 });
@@ -200,7 +216,9 @@ describe('after all of it: a label change, then a real DELETE', () => {
     await waitPass(lab.vm, since, 300_000, (p) => p.pid !== agentPid && p.complete && p.steps.k0s !== undefined);
     // … and k0sworker was neither restarted nor reinstalled.
     expect(await k0s()).toBe(before);
-    const st = JSON.parse((await lab.vm.exec('castai-edge-initd status --json')).stdout) as { nodeLabels?: { labels: Record<string, string>; taints: unknown[]; pending: unknown } };
+    const st = JSON.parse((await lab.vm.exec('castai-edge-initd status --json')).stdout) as {
+      nodeLabels?: { labels: Record<string, string>; taints: unknown[]; pending: unknown };
+    };
     expect(st.nodeLabels?.labels.env).toBe('e2e-changed');
     expect(st.nodeLabels?.taints).toEqual([{ key: 'changed', value: 'yes', effect: 'NoSchedule' }]);
     expect(st.nodeLabels?.pending).toBeNull();
@@ -222,10 +240,18 @@ describe('after all of it: a label change, then a real DELETE', () => {
     log(`DELETE → TEARING_DOWN in ${((Date.parse(tearing.time) - t0) / 1000).toFixed(0)} s, ${polls.length} get-edge poll(s)`);
     expect(polls.length).toBeGreaterThanOrEqual(1);
     expect(polls.length).toBeLessThanOrEqual(2);
-    await waitFor('the DELETED report', async () => (lab.cp.snapshot().edges.find((e) => e.id === edge.id)?.phase === 'DELETED' ? true : undefined), 600_000, undefined, 2000);
+    await waitFor(
+      'the DELETED report',
+      async () => (lab.cp.snapshot().edges.find((e) => e.id === edge.id)?.phase === 'DELETED' ? true : undefined),
+      600_000,
+      undefined,
+      2000,
+    );
     const line = (await agentLog(lab.vm)).find((l) => l.time >= t0 - lab.clockOffsetMs && /tearing this node down/.test(l.msg));
     expect(line?.msg).toContain('the edge is DELETING');
-    const host = await lab.vm.sh('echo "$(systemctl is-active k0sworker) $(ip link show wg0 >/dev/null 2>&1 && echo wg0 || echo no-wg0) $([ -e /var/lib/k0s/kubelet.conf ] && echo kubelet.conf || echo no-kubelet.conf) $(e=$(systemctl is-enabled castai-edge-initd 2>/dev/null); echo "${e:-missing}")"');
+    const host = await lab.vm.sh(
+      'echo "$(systemctl is-active k0sworker) $(ip link show wg0 >/dev/null 2>&1 && echo wg0 || echo no-wg0) $([ -e /var/lib/k0s/kubelet.conf ] && echo kubelet.conf || echo no-kubelet.conf) $(e=$(systemctl is-enabled castai-edge-initd 2>/dev/null); echo "${e:-missing}")"',
+    );
     expect(host.trim().split(' ')).toEqual([expect.not.stringMatching(/^active$/), 'no-wg0', 'no-kubelet.conf', 'disabled']);
   }, 900_000);
 });

@@ -329,7 +329,14 @@ beforeAll(async () => {
   fs.rmSync(hdr);
   const token = script.stdout.match(/local BOOTSTRAP_TOKEN="([^"]+)"/)?.[1];
   expect(token, `install script: ${script.stderr}`).toMatch(/^[^\s"]+$/);
-  const env = { API_URL: cp.env.API_URL, ORG_ID: cp.env.ORG_ID, CLUSTER_ID: cp.env.CLUSTER_ID, EDGE_LOCATION_ID: cp.env.EDGE_LOCATION_ID, INITD_BOOTSTRAP_TOKEN: token, INITD_CA_FILE: '/root/api-ca.pem' };
+  const env = {
+    API_URL: cp.env.API_URL,
+    ORG_ID: cp.env.ORG_ID,
+    CLUSTER_ID: cp.env.CLUSTER_ID,
+    EDGE_LOCATION_ID: cp.env.EDGE_LOCATION_ID,
+    INITD_BOOTSTRAP_TOKEN: token,
+    INITD_CA_FILE: '/root/api-ca.pem',
+  };
   vm.putFile(Buffer.from(Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join('')), 'disk-safety.env', 0o600);
   vm.putFile(cp.env.CA_FILE!, 'api-ca.pem');
   vm.putFile(path.join(REPO_ROOT, 'test/e2e/disk-safety-shim.sh'), 'disk-safety-shim.sh', 0o755);
@@ -409,7 +416,11 @@ const UUID = '[0-9a-f-]{36}';
 /** One refusal line: "  <device>: <reasons>", the end of the line or the remediation after it. */
 const refusalLine = (d: string, reasons: string) => new RegExp(`^  ${d}: ${reasons}(?:$| — fix: )`, 'm');
 const CASES: Array<{ role: Role | 'root'; title: string; reason: (d: string) => RegExp; after?: () => Promise<void> }> = [
-  { role: 'gpt', title: 'partitioned (GPT, no filesystem)', reason: (d) => refusalLine(d, `has 1 partition \\(${d}p1\\); partition table signature \\(gpt, PMBR\\)`) },
+  {
+    role: 'gpt',
+    title: 'partitioned (GPT, no filesystem)',
+    reason: (d) => refusalLine(d, `has 1 partition \\(${d}p1\\); partition table signature \\(gpt, PMBR\\)`),
+  },
   {
     role: 'ext4',
     title: 'ext4 with a file',
@@ -420,7 +431,11 @@ const CASES: Array<{ role: Role | 'root'; title: string; reason: (d: string) => 
   {
     role: 'lvm',
     title: 'foreign LVM (PV of another VG, LV active)',
-    reason: (d) => refusalLine(d, `in use by lvm device /dev/mapper/othervg-data; LVM physical volume of volume group "othervg" \\(LVM2_member, not ours: no tag "castai-edge-initd"\\)`),
+    reason: (d) =>
+      refusalLine(
+        d,
+        `in use by lvm device /dev/mapper/othervg-data; LVM physical volume of volume group "othervg" \\(LVM2_member, not ours: no tag "castai-edge-initd"\\)`,
+      ),
   },
   {
     role: 'md',
@@ -438,100 +453,139 @@ const CASES: Array<{ role: Role | 'root'; title: string; reason: (d: string) => 
     title: 'too small for xfs (random data, no signature: listed, so used as today, but 60 MiB)',
     // Refused in the plan with its numbers (issue 16 item 3): 64 MiB = 15 extents of 4 MiB after LVM's 1 MiB header.
     reason: (d) =>
-      new RegExp(`^  /dev/castai-edge/k0s: NVME_DEVICES \\(${d}\\) would give 60 MiB \\(62914560 bytes: 15 extents of 4 MiB over ${d}\\): below xfs's minimum of 300 MiB \\(314572800 bytes\\), which mkfs\\.xfs \\(xfsprogs ≥ 5\\.19\\) refuses \\("Filesystem must be larger than 300MB"\\)\\. List larger disks, or more of them(?:$| — fix: )`, 'm'),
+      new RegExp(
+        `^  /dev/castai-edge/k0s: NVME_DEVICES \\(${d}\\) would give 60 MiB \\(62914560 bytes: 15 extents of 4 MiB over ${d}\\): below xfs's minimum of 300 MiB \\(314572800 bytes\\), which mkfs\\.xfs \\(xfsprogs ≥ 5\\.19\\) refuses \\("Filesystem must be larger than 300MB"\\)\\. List larger disks, or more of them(?:$| — fix: )`,
+        'm',
+      ),
   },
   {
     role: 'root',
     title: 'the root disk (/dev/vda, virtio)',
-    reason: (d) => refusalLine(d, `root disk: holds /; not an NVMe disk \\(transport none\\); NVME_DEVICES takes NVMe disks only; ext4 filesystem signature \\(offset 0x438, UUID ${UUID}, label "[^"]*"\\)`),
+    reason: (d) =>
+      refusalLine(
+        d,
+        `root disk: holds /; not an NVMe disk \\(transport none\\); NVME_DEVICES takes NVMe disks only; ext4 filesystem signature \\(offset 0x438, UUID ${UUID}, label "[^"]*"\\)`,
+      ),
   },
 ];
 
 describe('disk-safety matrix: each unsafe disk alone in NVME_DEVICES (real agent, run --once)', () => {
   for (const c of CASES) {
-    test_(`${c.title}: refused with device + reason, pass stops at storage, only read-only probes ran, not one byte changed, no LVM/dm object of ours`, async () => {
-      const d = c.role === 'root' ? '/dev/vda' : dev[c.role];
-      const p = await pass(d);
-      const why = `${c.title}:\n${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
-      // (a) refusal naming the device and the reason, and only that device
-      expect(p.storage, why).toMatch(/^\[3\/6\] storage: FAILED: storage: refusing to touch any disk \(nothing was changed\):\n/);
-      expect(p.storage, why).toMatch(c.reason(d));
-      expect(p.storage.split('\n').filter((l) => /^ {2}\//.test(l))).toHaveLength(1);
-      // (b) the pass fails at storage; no later step ran; only read-only probes ran
-      expect(p.code, why).toBe(1);
-      expect(p.lines.some((l) => l.msg.startsWith('pass failed at storage: storage: refusing to touch any disk'))).toBe(true);
-      expect(laterSteps(p), why).toEqual([]);
-      expect(p.calls.length, why).toBeGreaterThan(0);
-      expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l)), why).toEqual([]);
-      expect(p.calls).toContain(`wipefs -n -J ${d}`);
-      // (c) zero bytes changed (every other disk is hashed again by the positive control)
-      if (c.role === 'root') expect(await rootRegions()).toBe(rootHash);
-      else expect((await hashDisks([c.role]))[c.role], `sha256 of ${c.role} (${d})`).toBe(hostHash[c.role]);
-      // (d) no LVM/dm object, unit, state file or mount of ours; the foreign ones untouched
-      expect(await lvmAndOurs()).toBe(lvmBaseline);
-      await c.after?.();
-    });
+    test_(
+      `${c.title}: refused with device + reason, pass stops at storage, only read-only probes ran, not one byte changed, no LVM/dm object of ours`,
+      async () => {
+        const d = c.role === 'root' ? '/dev/vda' : dev[c.role];
+        const p = await pass(d);
+        const why = `${c.title}:\n${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
+        // (a) refusal naming the device and the reason, and only that device
+        expect(p.storage, why).toMatch(/^\[3\/6\] storage: FAILED: storage: refusing to touch any disk \(nothing was changed\):\n/);
+        expect(p.storage, why).toMatch(c.reason(d));
+        expect(p.storage.split('\n').filter((l) => /^ {2}\//.test(l))).toHaveLength(1);
+        // (b) the pass fails at storage; no later step ran; only read-only probes ran
+        expect(p.code, why).toBe(1);
+        expect(p.lines.some((l) => l.msg.startsWith('pass failed at storage: storage: refusing to touch any disk'))).toBe(true);
+        expect(laterSteps(p), why).toEqual([]);
+        expect(p.calls.length, why).toBeGreaterThan(0);
+        expect(
+          p.calls.filter((l) => !READ_ONLY_CALL.test(l)),
+          why,
+        ).toEqual([]);
+        expect(p.calls).toContain(`wipefs -n -J ${d}`);
+        // (c) zero bytes changed (every other disk is hashed again by the positive control)
+        if (c.role === 'root') expect(await rootRegions()).toBe(rootHash);
+        else expect((await hashDisks([c.role]))[c.role], `sha256 of ${c.role} (${d})`).toBe(hostHash[c.role]);
+        // (d) no LVM/dm object, unit, state file or mount of ours; the foreign ones untouched
+        expect(await lvmAndOurs()).toBe(lvmBaseline);
+        await c.after?.();
+      },
+    );
   }
 });
 
 // ------------------------------------------------------------------------------ positive control
 
 describe('positive control: auto-discovery uses exactly the blank disks; the LV is the size the plan said', () => {
-  test_('NVME_DEVICES unset: A and B (blank, unequal) become a 2-stripe LV of exactly the planned size (plan --json == run == lvs), tagged, xfs, mounted by its unit; the random-data disk is skipped with its note; only A and B changed', async () => {
-    // `plan` first (no shim, nothing fails on purpose): the storage step's plan as an operator sees it.
-    const planned = JSON.parse((await vm.exec(`castai-edge-initd plan --json --env-file ${ENV_FILE}`, { timeoutMs: 300_000 })).stdout) as {
-      steps: Array<{ step: string; summary: string; actions: Array<{ kind: string; sizeBytes?: number; commands?: string[][] }>; details?: { rows: Array<{ device: string; action: string; reason: string }>; layout?: { lvBytes: number; stripes: number } } }>;
-    };
-    const st = planned.steps.find((x) => x.step === 'storage')!;
-    const lvc = st.actions.find((a) => a.kind === 'storage.lvcreate')!;
-    expect(st.summary).toBe(`create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} (376 MiB; 72 MiB of the disks unused), xfs, mounted at /var/lib/k0s`);
-    expect(lvc.sizeBytes).toBe(LV_BYTES);
-    expect(st.details?.layout).toMatchObject({ stripes: 2, lvBytes: LV_BYTES });
-    expect(st.details?.rows.find((r) => r.device === dev.random)).toMatchObject({
-      action: 'skip',
-      reason: expect.stringMatching(/^no known signature, but it holds data: non-zero bytes at offset 0x0 \(in the first MiB\); .*To use it anyway \(its data is lost\), list it in NVME_DEVICES$/),
-    });
+  test_(
+    'NVME_DEVICES unset: A and B (blank, unequal) become a 2-stripe LV of exactly the planned size (plan --json == run == lvs), tagged, xfs, mounted by its unit; the random-data disk is skipped with its note; only A and B changed',
+    async () => {
+      // `plan` first (no shim, nothing fails on purpose): the storage step's plan as an operator sees it.
+      const planned = JSON.parse((await vm.exec(`castai-edge-initd plan --json --env-file ${ENV_FILE}`, { timeoutMs: 300_000 })).stdout) as {
+        steps: Array<{
+          step: string;
+          summary: string;
+          actions: Array<{ kind: string; sizeBytes?: number; commands?: string[][] }>;
+          details?: { rows: Array<{ device: string; action: string; reason: string }>; layout?: { lvBytes: number; stripes: number } };
+        }>;
+      };
+      const st = planned.steps.find((x) => x.step === 'storage')!;
+      const lvc = st.actions.find((a) => a.kind === 'storage.lvcreate')!;
+      expect(st.summary).toBe(`create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} (376 MiB; 72 MiB of the disks unused), xfs, mounted at /var/lib/k0s`);
+      expect(lvc.sizeBytes).toBe(LV_BYTES);
+      expect(st.details?.layout).toMatchObject({ stripes: 2, lvBytes: LV_BYTES });
+      expect(st.details?.rows.find((r) => r.device === dev.random)).toMatchObject({
+        action: 'skip',
+        reason: expect.stringMatching(
+          /^no known signature, but it holds data: non-zero bytes at offset 0x0 \(in the first MiB\); .*To use it anyway \(its data is lost\), list it in NVME_DEVICES$/,
+        ),
+      });
 
-    const p = await pass(undefined);
-    const why = `${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
-    expect(p.storage, why).toMatch(new RegExp(`^\\[3/6\\] storage: create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} \\(376 MiB; 72 MiB of the disks unused\\), xfs, mounted at /var/lib/k0s — done`));
-    // The run's notes: the random-data disk (and every unsafe one) skipped, the unequal sizes' unused part.
-    const notes = p.lines.filter((l) => l.step === 'storage').map((l) => l.msg);
-    expect(notes, why).toContainEqual(expect.stringMatching(new RegExp(`^storage: skipping ${dev.random} \\(64 MiB\\): no known signature, but it holds data: non-zero bytes at offset 0x0 \\(in the first MiB\\); .*list it in NVME_DEVICES$`)));
-    expect(notes).toContain(`storage: disks of unequal size: each stripe takes 188 MiB (the smallest disk's extents), so 64 MiB of ${dev.B} stays unused (64 MiB in all)`);
-    expect(notes).toContain(`storage: create 2-stripe LV castai-edge/k0s (stripe 256k): ${LV_EXTENTS} extents × 4 MiB = ${LV_BYTES} bytes (376 MiB)`);
-    // The pass went on and was ended on purpose at the WireGuard step's first call.
-    expect(p.code).toBe(1);
-    expect(p.lines.find((l) => l.msg.startsWith('[5/6] wireguard:'))?.msg).toMatch(/stopped on purpose/);
-    expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l))).toEqual([
-      'udevadm settle --timeout=30',
-      `pvcreate ${dev.A}`,
-      `pvcreate ${dev.B}`,
-      `vgcreate --addtag castai-edge-initd castai-edge ${dev.A} ${dev.B}`,
-      `lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l ${LV_EXTENTS} castai-edge`,
-      'udevadm settle --timeout=30',
-      `mkfs.xfs -K -L castai-k0s ${LV}`,
-      'systemctl daemon-reload',
-      'systemctl enable --now var-lib-k0s.mount',
-      'ip -j -d -batch -',
-    ]);
-    const now = await hashDisks(DISKS.map((x) => x.role));
-    expect(now.A).not.toBe(hostHash.A);
-    expect(now.B).not.toBe(hostHash.B);
-    for (const x of DISKS.filter((y) => y.role !== 'A' && y.role !== 'B')) expect(now[x.role], `sha256 of ${x.role}`).toBe(hostHash[x.role]);
+      const p = await pass(undefined);
+      const why = `${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
+      expect(p.storage, why).toMatch(
+        new RegExp(
+          `^\\[3/6\\] storage: create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} \\(376 MiB; 72 MiB of the disks unused\\), xfs, mounted at /var/lib/k0s — done`,
+        ),
+      );
+      // The run's notes: the random-data disk (and every unsafe one) skipped, the unequal sizes' unused part.
+      const notes = p.lines.filter((l) => l.step === 'storage').map((l) => l.msg);
+      expect(notes, why).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^storage: skipping ${dev.random} \\(64 MiB\\): no known signature, but it holds data: non-zero bytes at offset 0x0 \\(in the first MiB\\); .*list it in NVME_DEVICES$`,
+          ),
+        ),
+      );
+      expect(notes).toContain(
+        `storage: disks of unequal size: each stripe takes 188 MiB (the smallest disk's extents), so 64 MiB of ${dev.B} stays unused (64 MiB in all)`,
+      );
+      expect(notes).toContain(`storage: create 2-stripe LV castai-edge/k0s (stripe 256k): ${LV_EXTENTS} extents × 4 MiB = ${LV_BYTES} bytes (376 MiB)`);
+      // The pass went on and was ended on purpose at the WireGuard step's first call.
+      expect(p.code).toBe(1);
+      expect(p.lines.find((l) => l.msg.startsWith('[5/6] wireguard:'))?.msg).toMatch(/stopped on purpose/);
+      expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l))).toEqual([
+        'udevadm settle --timeout=30',
+        `pvcreate ${dev.A}`,
+        `pvcreate ${dev.B}`,
+        `vgcreate --addtag castai-edge-initd castai-edge ${dev.A} ${dev.B}`,
+        `lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l ${LV_EXTENTS} castai-edge`,
+        'udevadm settle --timeout=30',
+        `mkfs.xfs -K -L castai-k0s ${LV}`,
+        'systemctl daemon-reload',
+        'systemctl enable --now var-lib-k0s.mount',
+        'ip -j -d -batch -',
+      ]);
+      const now = await hashDisks(DISKS.map((x) => x.role));
+      expect(now.A).not.toBe(hostHash.A);
+      expect(now.B).not.toBe(hostHash.B);
+      for (const x of DISKS.filter((y) => y.role !== 'A' && y.role !== 'B')) expect(now[x.role], `sha256 of ${x.role}`).toBe(hostHash[x.role]);
 
-    // What lvs reports, byte for byte, is what plan and run said.
-    expect(await lvm('lvs --noheadings --units b --nosuffix -o lv_size castai-edge/k0s')).toBe(String(LV_BYTES));
-    reference = await endState();
-    expect(reference.lv).toMatch(new RegExp(`^k0s\\|castai-edge\\|2\\|(?:256\\.00k|262144B)\\|striped\\|castai-edge-initd\\|${dev.A}\\(0\\),${dev.B}\\(0\\)\\|-wi-ao----\\|${LV_BYTES}B$`));
-    expect(reference.vg).toBe('castai-edge|castai-edge-initd|2|1');
-    expect(reference.pvs).toBe(`${dev.A}|castai-edge\n${dev.B}|castai-edge`);
-    expect(reference.fs).toBe('LABEL=castai-k0s\nTYPE=xfs\nUUID=<fs-uuid>');
-    expect(reference.mount).toBe('/var/lib/k0s /dev/mapper/castai--edge-k0s xfs\nnoatime');
-    expect(reference.unitState).toBe('enabled\nactive');
-    expect(reference.links).toBe(`${UNIT_FILE}\n${UNIT_FILE}`);
-    expect(reference.state).toMatchObject({ version: 1, phase: 'ready', vgName: 'castai-edge', lvName: 'k0s', devices: [dev.A, dev.B].sort(), stripes: 2 });
-  });
+      // What lvs reports, byte for byte, is what plan and run said.
+      expect(await lvm('lvs --noheadings --units b --nosuffix -o lv_size castai-edge/k0s')).toBe(String(LV_BYTES));
+      reference = await endState();
+      expect(reference.lv).toMatch(
+        new RegExp(
+          `^k0s\\|castai-edge\\|2\\|(?:256\\.00k|262144B)\\|striped\\|castai-edge-initd\\|${dev.A}\\(0\\),${dev.B}\\(0\\)\\|-wi-ao----\\|${LV_BYTES}B$`,
+        ),
+      );
+      expect(reference.vg).toBe('castai-edge|castai-edge-initd|2|1');
+      expect(reference.pvs).toBe(`${dev.A}|castai-edge\n${dev.B}|castai-edge`);
+      expect(reference.fs).toBe('LABEL=castai-k0s\nTYPE=xfs\nUUID=<fs-uuid>');
+      expect(reference.mount).toBe('/var/lib/k0s /dev/mapper/castai--edge-k0s xfs\nnoatime');
+      expect(reference.unitState).toBe('enabled\nactive');
+      expect(reference.links).toBe(`${UNIT_FILE}\n${UNIT_FILE}`);
+      expect(reference.state).toMatchObject({ version: 1, phase: 'ready', vgName: 'castai-edge', lvName: 'k0s', devices: [dev.A, dev.B].sort(), stripes: 2 });
+    },
+  );
 });
 
 // ------------------------------------------------------------------------------ reboot chain
@@ -555,7 +609,10 @@ const lvm = (cmd: string) => vm.sh(`LVM_SUPPRESS_FD_WARNINGS=1 ${cmd}`).then((s)
  * inactive case, `vgchange -ay` first, is covered by test/unit/storage-unfinished-mkfs.test.ts).
  */
 const lvActive = () =>
-  vm.sh(`for i in $(seq 1 180); do [ "$(LVM_SUPPRESS_FD_WARNINGS=1 lvs --noheadings -o lv_active ${LV} 2>/dev/null | tr -d ' ')" = active ] && exit 0; sleep 0.5; done; echo "${LV} not active after 90 s" >&2; exit 1`, { timeoutMs: 120_000 });
+  vm.sh(
+    `for i in $(seq 1 180); do [ "$(LVM_SUPPRESS_FD_WARNINGS=1 lvs --noheadings -o lv_active ${LV} 2>/dev/null | tr -d ' ')" = active ] && exit 0; sleep 0.5; done; echo "${LV} not active after 90 s" >&2; exit 1`,
+    { timeoutMs: 120_000 },
+  );
 const statePhase = async () => ((JSON.parse(await vm.sh(`cat ${STATE_FILE}`)) as { phase: string }).phase);
 
 const PVCREATES = () => ['udevadm settle --timeout=30', `pvcreate ${dev.A}`, `pvcreate ${dev.B}`];
@@ -582,7 +639,13 @@ const ALL_CRASH_POINTS: CrashPoint[] = [
     // deterministic here: the real mkfs.xfs runs, then the flag is set back, then the hang.
     after: 'for a; do last=$a; done\nexec /usr/sbin/xfs_db -x -c "sb 0" -c "write inprogress 1" "$last" >/dev/null\n',
     // After point 1 the orphan PVs are recognised as ours (by the recorded intent): no pvcreate again.
-    ran: (first) => [...(first ? PVCREATES() : []), `vgcreate --addtag castai-edge-initd castai-edge ${dev.A} ${dev.B}`, `lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l ${LV_EXTENTS} castai-edge`, 'udevadm settle --timeout=30', `mkfs.xfs -K -L castai-k0s ${LV}`],
+    ran: (first) => [
+      ...(first ? PVCREATES() : []),
+      `vgcreate --addtag castai-edge-initd castai-edge ${dev.A} ${dev.B}`,
+      `lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l ${LV_EXTENTS} castai-edge`,
+      'udevadm settle --timeout=30',
+      `mkfs.xfs -K -L castai-k0s ${LV}`,
+    ],
     landed: async () => {
       await lvActive();
       expect(await lvm("vgs --noheadings --separator '|' -o vg_name,vg_tags castai-edge | sed 's/^ *//'")).toBe('castai-edge|castai-edge-initd');
@@ -629,7 +692,9 @@ describe('reboot during storage setup: hard reset at each crash point, then conv
           `${shimEnv(devices)} setsid nohup castai-edge-initd ${RUN_ARGS} > /root/disk-safety-pass-${i + 1}.log 2>&1 < /dev/null &`,
         ].join('\n'),
       );
-      const reached = await vm.exec(`for i in $(seq 1 600); do test -f ${RUN_DIR}/reached-${pt.tool} && exit 0; sleep 0.5; done; exit 1`, { timeoutMs: 330_000 });
+      const reached = await vm.exec(`for i in $(seq 1 600); do test -f ${RUN_DIR}/reached-${pt.tool} && exit 0; sleep 0.5; done; exit 1`, {
+        timeoutMs: 330_000,
+      });
       const calls = (await vm.sh(`cat ${RUN_DIR}/calls.log`)).trim().split('\n');
       const log = await vm.sh(`cat /root/disk-safety-pass-${i + 1}.log`);
       expect(reached.exitCode, `crash point ${i + 1} (${pt.what}) not reached:\n${log}\ncalls:\n${calls.join('\n')}`).toBe(0);
@@ -645,7 +710,10 @@ describe('reboot during storage setup: hard reset at each crash point, then conv
     const why = `${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
     expect(p.storage, why).toMatch(/^\[3\/6\] storage: mount existing castai-edge\/k0s .* — done/);
     expect(p.stdout).not.toMatch(/refusing to touch|storage: refused/);
-    expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l)), why).toEqual([`xfs_db -r -c sb 0 -c p inprogress ${LV}`, 'systemctl daemon-reload', 'systemctl enable --now var-lib-k0s.mount', 'ip -j -d -batch -']);
+    expect(
+      p.calls.filter((l) => !READ_ONLY_CALL.test(l)),
+      why,
+    ).toEqual([`xfs_db -r -c sb 0 -c p inprogress ${LV}`, 'systemctl daemon-reload', 'systemctl enable --now var-lib-k0s.mount', 'ip -j -d -batch -']);
     expect(await endState()).toEqual(reference);
 
     // A further pass is a no-op: nothing to do, not one command beyond the reads.

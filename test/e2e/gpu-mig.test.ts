@@ -54,7 +54,11 @@ beforeAll(async () => {
   if (!existsSync(AGENT_BINARY_AMD64)) throw new Error(`${AGENT_BINARY_AMD64} is missing: run \`make build\` first`);
   lab = await Lab.create({ name: 'gpu-mig' });
   emuDir = mkdtempSync(path.join(os.tmpdir(), 'gpu-mig-emu-'));
-  emu = lab.spawnInNetns(process.execPath, ['test/control-plane/main.ts', 'start', '--foreground', '--listen', lab.hostIp, '--kube-port', '0', '--konnectivity-port', '0', '--state-dir', emuDir], { cwd: REPO_ROOT });
+  emu = lab.spawnInNetns(
+    process.execPath,
+    ['test/control-plane/main.ts', 'start', '--foreground', '--listen', lab.hostIp, '--kube-port', '0', '--konnectivity-port', '0', '--state-dir', emuDir],
+    { cwd: REPO_ROOT },
+  );
   await emu.waitForOutput(/^PID=\d+$/m, 60_000);
   env = Object.fromEntries(emu.stdout.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   vm = (await lab.boot([{ name: 'gpu1' }]))[0]!;
@@ -81,7 +85,10 @@ describe('MIG on a simulated A100-40GB through the documented one-liner', () => 
     const inst = await vm.exec(oneLiner, { timeoutMs: 900_000 });
     if (inst.exitCode !== 0) {
       // Same script again under bash -x, to show where it stopped.
-      const trace = await vm.exec(`curl -fsS --cacert /root/api-ca.pem -H "X-API-Key: ${env.API_KEY}" '${env.SCRIPT_URL}' > /root/install.sh; INITD_CA_FILE=/root/api-ca.pem INITD_EXTRA_ENV_FILE=/root/edge.env bash -x /root/install.sh > /root/install.out 2>&1; echo "exit $?"; tail -n 40 /root/install.out; free -m; df -h /tmp`, { timeoutMs: 400_000 });
+      const trace = await vm.exec(
+        `curl -fsS --cacert /root/api-ca.pem -H "X-API-Key: ${env.API_KEY}" '${env.SCRIPT_URL}' > /root/install.sh; INITD_CA_FILE=/root/api-ca.pem INITD_EXTRA_ENV_FILE=/root/edge.env bash -x /root/install.sh > /root/install.out 2>&1; echo "exit $?"; tail -n 40 /root/install.out; free -m; df -h /tmp`,
+        { timeoutMs: 400_000 },
+      );
       expect.fail(`installer exit ${inst.exitCode}:\n${inst.stdout}\n${inst.stderr}\n--- bash -x re-run ---\n${trace.stdout}`);
     }
 
@@ -112,7 +119,8 @@ describe('the same config on a simulated H100 80GB', () => {
     await vm.sh(`systemctl stop ${UNIT}`);
     await installNvidiaSmiDouble(vm, 'gpus=h100-80gb\n');
     await vm.sh(`systemctl start ${UNIT}`);
-    const expected = 'profile 1g.5gb does not exist on NVIDIA H100 80GB HBM3 (GPU 0); available: 1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb';
+    const expected =
+      'profile 1g.5gb does not exist on NVIDIA H100 80GB HBM3 (GPU 0); available: 1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb';
     await waitFor('the refusal in the journal', async () => ((await journal()).includes(expected) ? true : undefined), 900_000, journal);
     const calls = await nvidiaSmiCalls(vm);
     expect(calls.length).toBeGreaterThan(0); // the agent did read the GPU

@@ -102,7 +102,9 @@ export class ControlPlane {
 
   /** Run the emulator CLI (admin API) inside the namespace. */
   async cli(args: string[]): Promise<string> {
-    const r = await this.lab.hostExec(process.execPath, [path.join(REPO_ROOT, 'test/control-plane/main.ts'), ...args, '--state-dir', this.stateDir], { timeoutMs: 30_000 });
+    const r = await this.lab.hostExec(process.execPath, [path.join(REPO_ROOT, 'test/control-plane/main.ts'), ...args, '--state-dir', this.stateDir], {
+      timeoutMs: 30_000,
+    });
     if (r.exitCode !== 0) throw new Error(`emulator ${args.join(' ')} failed: ${r.stderr}${r.stdout}`);
     return r.stdout;
   }
@@ -113,7 +115,11 @@ export class ControlPlane {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(hdr, `X-API-Key: ${this.env.API_KEY}\n`, { mode: 0o600 });
     const url = `${this.env.API_URL}/omni-provisioner/v2beta/organizations/${this.env.ORG_ID}/clusters/${this.env.CLUSTER_ID}/edge-locations/${this.env.EDGE_LOCATION_ID}/edges/${edgeId}`;
-    const r = await this.lab.hostExec('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', this.env.CA_FILE!, '-X', 'DELETE', '-H', `@${hdr}`, url], { timeoutMs: 30_000 });
+    const r = await this.lab.hostExec(
+      'curl',
+      ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', this.env.CA_FILE!, '-X', 'DELETE', '-H', `@${hdr}`, url],
+      { timeoutMs: 30_000 },
+    );
     rmSync(hdr, { force: true });
     return Number(r.stdout.trim());
   }
@@ -127,7 +133,11 @@ export class ControlPlane {
 /** Start the lab's control plane (emulator + WireGuard gateway [+ :8443 impostor]). */
 export async function startControlPlane(lab: Lab, opts: { impostor?: boolean } = {}): Promise<ControlPlane> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'join-cp-'));
-  const proc = lab.spawnInNetns(process.execPath, [path.join(REPO_ROOT, 'test/e2e/join-control-plane.ts'), '--state-dir', stateDir, ...(opts.impostor ? ['--kube-impostor'] : [])], { cwd: REPO_ROOT });
+  const proc = lab.spawnInNetns(
+    process.execPath,
+    [path.join(REPO_ROOT, 'test/e2e/join-control-plane.ts'), '--state-dir', stateDir, ...(opts.impostor ? ['--kube-impostor'] : [])],
+    { cwd: REPO_ROOT },
+  );
   await proc.waitForOutput(/^READY=1$/m, 90_000);
   const env = Object.fromEntries(
     proc.stdout
@@ -143,12 +153,18 @@ export async function startControlPlane(lab: Lab, opts: { impostor?: boolean } =
  * emulator serves both arches' downloads (dist/castai-edge-initd-linux-<arch>.xz); the installer
  * in the guest picks its own by `uname -m`.
  */
-export async function bootJoinLab(name: string, opts: { impostor?: boolean; vm?: VmSpec; arch?: LabArch } = {}): Promise<{ lab: Lab; cp: ControlPlane; vm: Vm }> {
+export async function bootJoinLab(
+  name: string,
+  opts: { impostor?: boolean; vm?: VmSpec; arch?: LabArch } = {},
+): Promise<{ lab: Lab; cp: ControlPlane; vm: Vm }> {
   const arch = opts.arch ?? 'amd64';
   for (const f of [agentBinary(arch), `${agentBinary(arch)}.xz`]) if (!existsSync(f)) throw new Error(`${f} is missing: run \`make build\` first`);
   const lab = await Lab.create({ name, arch });
   try {
-    const [cp, vms] = await Promise.all([startControlPlane(lab, opts), lab.boot([{ name: 'edge1', disks: [{ sizeGiB: 4 }, { sizeGiB: 4 }], memoryMiB: 1536, ...opts.vm }])]);
+    const [cp, vms] = await Promise.all([
+      startControlPlane(lab, opts),
+      lab.boot([{ name: 'edge1', disks: [{ sizeGiB: 4 }, { sizeGiB: 4 }], memoryMiB: 1536, ...opts.vm }]),
+    ]);
     return { lab, cp, vm: vms[0]! };
   } catch (e) {
     await lab.collectDiagnostics('boot');
@@ -228,7 +244,7 @@ export async function agentLog(vm: Vm, unit = UNIT): Promise<AgentLine[]> {
     }
     if (!text || base.pid === 1) continue; // systemd's own lines about the unit
     const { msg, fields } = parseTextBody(text);
-    lines.push({ ...fields, ...base, msg } as AgentLine);
+    lines.push({ ...fields, ...base, msg });
   }
   return lines;
 }
@@ -282,7 +298,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
 
 /** The last lines of the agent's journal, for failure messages. */
 export async function journalTail(vm: Vm, n = 60): Promise<string> {
-  return vm.sh(`journalctl -u ${UNIT} --no-pager -o cat -n ${n}; systemctl --no-pager status ${UNIT} k0sworker 2>&1 | head -30`).catch((e: unknown) => String(e));
+  return vm
+    .sh(`journalctl -u ${UNIT} --no-pager -o cat -n ${n}; systemctl --no-pager status ${UNIT} k0sworker 2>&1 | head -30`)
+    .catch((e: unknown) => String(e));
 }
 
 export interface FileEntry {
@@ -357,7 +375,8 @@ export async function endState(vm: Vm, cp: ControlPlane): Promise<EndState> {
   );
   const kv = Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
   const edge = cp.edgeOf(vm.machineId);
-  const norm = (s: string) => (edge ? s.split(edge.id).join('EDGE_ID').split(edge.name).join('EDGE_NAME').split(edge.address.split('/')[0]!).join('EDGE_IP') : s);
+  const norm = (s: string) =>
+    edge ? s.split(edge.id).join('EDGE_ID').split(edge.name).join('EDGE_NAME').split(edge.address.split('/')[0]!).join('EDGE_IP') : s;
   const snap = cp.snapshot();
   const node = edge ? snap.nodes.find((n) => n.nodeName === edge.name) : undefined;
   const [agentActive = '', agentEnabled = ''] = (kv.agent ?? '').split(' ');
@@ -469,10 +488,6 @@ export async function guestSecrets(vm: Vm, cp: ControlPlane): Promise<Record<str
     ...(reg.logs?.apiKey ? { logKey: reg.logs.apiKey } : {}),
     wireguardPrivateKey: kv.wireguardPrivateKey!,
   };
-}
-
-export function labTmp(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
 /** Guest boot time as epoch ms (clock at boot: now − uptime). */

@@ -25,7 +25,6 @@ import {
   passes,
   prepareGuest,
   rebootVm,
-  STATE_DIR,
   STEPS,
   UNIT,
   waitFor,
@@ -49,7 +48,8 @@ const mark = (what: string) => {
 };
 
 const tail = () => journalTail(vm);
-const mainPid = async () => (await vm.sh(`systemctl show -p MainPID -p ExecMainStartTimestampMonotonic -p NRestarts --value ${UNIT}`)).trim().split('\n').join(' ');
+const mainPid = async () =>
+  (await vm.sh(`systemctl show -p MainPID -p ExecMainStartTimestampMonotonic -p NRestarts --value ${UNIT}`)).trim().split('\n').join(' ');
 
 // Everything an arm64 guest does under TCG is several times slower than the amd64 lab.
 const BOOT_MS = 900_000;
@@ -192,8 +192,20 @@ describe('removal', () => {
     async () => {
       const edge = cp.edgeOf(vm.machineId)!;
       expect(await cp.deleteEdge(edge.id)).toBe(200);
-      await waitFor('the edge to be DELETED at the emulator', async () => (cp.snapshot().edges.find((e) => e.id === edge.id)?.phase === 'DELETED' ? true : undefined), 900_000, tail, 5000);
-      await waitFor('the agent unit to stop', async () => ((await vm.exec(`systemctl is-active --quiet ${UNIT}`)).exitCode !== 0 ? true : undefined), 600_000, tail, 3000);
+      await waitFor(
+        'the edge to be DELETED at the emulator',
+        async () => (cp.snapshot().edges.find((e) => e.id === edge.id)?.phase === 'DELETED' ? true : undefined),
+        900_000,
+        tail,
+        5000,
+      );
+      await waitFor(
+        'the agent unit to stop',
+        async () => ((await vm.exec(`systemctl is-active --quiet ${UNIT}`)).exitCode !== 0 ? true : undefined),
+        600_000,
+        tail,
+        3000,
+      );
       const st = await endState(vm, cp);
       expect(st.agent).toEqual({ active: 'inactive', enabled: 'disabled' });
       expect(st.k0sworker).not.toBe('active');

@@ -45,7 +45,20 @@ import {
 } from './join-fixture.ts';
 import { FOREIGN_WG, foreignWgSnapshot, setupForeignWg, withoutIfindex } from './foreign-wg.ts';
 import type { Lab, Vm } from './lab.ts';
-import { criPull, DIRECT, IMAGE, MIRROR, prepareRegistries, REGISTRIES_FILE, registryLog, startContainerd, startRegistriesAndPush, stopRegistryLab, trustCorpCa, type LabRegistry } from './registry-guest.ts';
+import {
+  criPull,
+  DIRECT,
+  IMAGE,
+  MIRROR,
+  prepareRegistries,
+  REGISTRIES_FILE,
+  registryLog,
+  startContainerd,
+  startRegistriesAndPush,
+  stopRegistryLab,
+  trustCorpCa,
+  type LabRegistry,
+} from './registry-guest.ts';
 
 let lab: Lab;
 let cp: ControlPlane;
@@ -70,13 +83,14 @@ const PROXY_ENV = { HTTPS_PROXY: PROXY_URL, HTTP_PROXY: PROXY_URL, NO_PROXY: '10
 
 const tail = () => journalTail(vm);
 /** MainPID and start timestamp of the agent unit. */
-const mainPid = async () => (await vm.sh(`systemctl show -p MainPID -p ExecMainStartTimestampMonotonic -p NRestarts --value ${UNIT}`)).trim().split('\n').join(' ');
+const mainPid = async () =>
+  (await vm.sh(`systemctl show -p MainPID -p ExecMainStartTimestampMonotonic -p NRestarts --value ${UNIT}`)).trim().split('\n').join(' ');
 
 let registry: LabRegistry;
 
 beforeAll(async () => {
   ({ lab, cp, vm } = await bootJoinLab('join'));
-  registry = await prepareRegistries(vm, cp);
+  registry = await prepareRegistries(vm);
   await prepareGuest(vm, cp, { INITD_REGISTRIES_FILE: REGISTRIES_FILE, ...PROXY_ENV });
   await trustCorpCa(vm);
   await setupForeignWg(vm); // the host's own VPN, before the install (part of the pristine file list)
@@ -131,12 +145,18 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
         tail,
         1000,
       );
-      const sj = JSON.parse(await vm.sh(`castai-edge-initd status --json`)) as { node: { name: string; ready: string; reason: string; agent: { ready: string } } };
+      const sj = JSON.parse(await vm.sh(`castai-edge-initd status --json`)) as {
+        node: { name: string; ready: string; reason: string; agent: { ready: string } };
+      };
       expect(sj.node).toMatchObject({ ready: 'True', reason: 'KubeletReady', agent: { ready: 'True' } });
       expect(await vm.sh('castai-edge-initd status')).toMatch(new RegExp(`^node: +${sj.node.name} Ready \\(since `, 'm'));
       const readyReport = await waitFor(
         'a READY status report',
-        async () => cp.edgeOf(vm.machineId)!.statusReports.map((r) => r.body as { phase: string; k0s?: { nodeReady?: string } }).find((b) => b.phase === 'READY'),
+        async () =>
+          cp
+            .edgeOf(vm.machineId)!
+            .statusReports.map((r) => r.body as { phase: string; k0s?: { nodeReady?: string } })
+            .find((b) => b.phase === 'READY'),
         120_000,
         tail,
         2000,
@@ -150,7 +170,9 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
       expect(first.start / 1000).toBeGreaterThan(t0);
 
       // The installer's files.
-      const files = await vm.sh(`stat -c '%a %n' ${STATE_DIR}/init_script /etc/castai-edge-initd/castai-edge-initd.env /usr/local/bin/castai-edge-initd /etc/systemd/system/${UNIT}.service`);
+      const files = await vm.sh(
+        `stat -c '%a %n' ${STATE_DIR}/init_script /etc/castai-edge-initd/castai-edge-initd.env /usr/local/bin/castai-edge-initd /etc/systemd/system/${UNIT}.service`,
+      );
       expect(files.trim().split('\n')).toEqual([
         `600 ${STATE_DIR}/init_script`,
         '600 /etc/castai-edge-initd/castai-edge-initd.env',
@@ -225,7 +247,9 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
   step(
     'the agent runs under the hardened unit (no new privileges, seccomp, limits); peak memory of the join well below MemoryMax',
     async () => {
-      const props = await vm.sh(`systemctl show -p NoNewPrivileges -p RestrictSUIDSGID -p LockPersonality -p RestrictRealtime -p SystemCallArchitectures -p TasksMax -p MemoryMax -p UMask ${UNIT}`);
+      const props = await vm.sh(
+        `systemctl show -p NoNewPrivileges -p RestrictSUIDSGID -p LockPersonality -p RestrictRealtime -p SystemCallArchitectures -p TasksMax -p MemoryMax -p UMask ${UNIT}`,
+      );
       expect(Object.fromEntries(props.trim().split('\n').map((l) => l.split('=') as [string, string]))).toEqual({
         NoNewPrivileges: 'yes',
         RestrictSUIDSGID: 'yes',
@@ -243,7 +267,9 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
       const peak = await vm.sh(`cat ${cg}/memory.peak; cat ${cg}/pids.peak 2>/dev/null || echo -; cat ${cg}/memory.current ${cg}/pids.current`);
       const [memPeak, pidsPeak, memNow, pidsNow] = peak.trim().split('\n');
       const security = await vm.sh(`systemd-analyze security ${UNIT} --no-pager | tail -1`);
-      process.stderr.write(`[join e2e] agent unit: memory.peak ${(Number(memPeak) / 2 ** 20).toFixed(1)} MiB, pids.peak ${pidsPeak}, now ${(Number(memNow) / 2 ** 20).toFixed(1)} MiB / ${pidsNow} tasks; ${security.trim()}\n`);
+      process.stderr.write(
+        `[join e2e] agent unit: memory.peak ${(Number(memPeak) / 2 ** 20).toFixed(1)} MiB, pids.peak ${pidsPeak}, now ${(Number(memNow) / 2 ** 20).toFixed(1)} MiB / ${pidsNow} tasks; ${security.trim()}\n`,
+      );
       expect(Number(memPeak) * 6).toBeLessThanOrEqual(1024 ** 3);
       expect(security).toMatch(/Overall exposure level for castai-edge-initd\.service: [0-7]\.\d/);
     },
@@ -255,7 +281,17 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
     async () => {
       // The proxy password raw, and as systemd's EnvironmentFile quoting writes it ($ → \$).
       const secrets = { ...(await guestSecrets(vm, cp)), proxyPassword: PROXY_PASSWORD, proxyPasswordQuoted: PROXY_PASSWORD.replace(/[$"\\`]/g, (c) => `\\${c}`) };
-      expect(Object.keys(secrets).sort()).toEqual(['apiKey', 'bootstrapToken', 'edgeToken', 'joinToken', 'k8sBootstrapToken', 'logKey', 'proxyPassword', 'proxyPasswordQuoted', 'wireguardPrivateKey']);
+      expect(Object.keys(secrets).sort()).toEqual([
+        'apiKey',
+        'bootstrapToken',
+        'edgeToken',
+        'joinToken',
+        'k8sBootstrapToken',
+        'logKey',
+        'proxyPassword',
+        'proxyPasswordQuoted',
+        'wireguardPrivateKey',
+      ]);
       for (const [k, v] of Object.entries(secrets)) expect(v.length, k).toBeGreaterThan(10);
 
       // argv: every process seen during the install. The operator's own curl carries the API key
@@ -265,7 +301,13 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
       expect(seen(/castai-edge-initd run/)).toBe(true);
       expect(seen(new RegExp(`wg set ${WG_IFACE}|k0s install worker|lvcreate`))).toBe(true);
       const operatorCurl = (l: string) => /cmdline:curl -fsSL \S+:edgeInitdScript -H X-API-Key: /.test(l);
-      const leaks = argvLines.filter((l) => !operatorCurl(l)).flatMap((l) => Object.entries(secrets).filter(([, v]) => l.includes(v)).map(([k]) => `${k} in ${l.slice(0, 160)}`));
+      const leaks = argvLines
+        .filter((l) => !operatorCurl(l))
+        .flatMap((l) =>
+          Object.entries(secrets)
+            .filter(([, v]) => l.includes(v))
+            .map(([k]) => `${k} in ${l.slice(0, 160)}`),
+        );
       expect(leaks).toEqual([]);
 
       // The secrets go to the guest as a 0600 file over 9p, never in a command line.
@@ -289,7 +331,14 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
         const loose = holders.filter((l) => (parseInt(l.split(' ')[0]!, 8) & 0o077) !== 0);
         expect(loose, 'files holding a secret with group/other permissions').toEqual([]);
         const paths = holders.map((l) => l.slice(l.indexOf(' ') + 1));
-        for (const p of ['/etc/castai-edge-initd/castai-edge-initd.env', `${STATE_DIR}/init_script`, `${STATE_DIR}/register.json`, `${STATE_DIR}/wireguard/private.key`, '/etc/k0s/k0stoken', '/etc/k0s/castai-edge-initd-proxy.env']) {
+        for (const p of [
+          '/etc/castai-edge-initd/castai-edge-initd.env',
+          `${STATE_DIR}/init_script`,
+          `${STATE_DIR}/register.json`,
+          `${STATE_DIR}/wireguard/private.key`,
+          '/etc/k0s/k0stoken',
+          '/etc/k0s/castai-edge-initd-proxy.env',
+        ]) {
           expect(paths, `expected ${p} to hold a secret (the audit must see it)`).toContain(p);
         }
         const dirModes = await vm.sh(`stat -c '%a %n' ${STATE_DIR} ${STATE_DIR}/wireguard /etc/castai-edge-initd /etc/k0s`);
@@ -308,7 +357,9 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
       const unit = await vm.sh('cat /etc/systemd/system/k0sworker.service');
       expect(unit).not.toMatch(/^Environment=/m);
       expect((await vm.sh("stat -c '%a %U' /etc/k0s/castai-edge-initd-proxy.env")).trim()).toBe('600 root');
-      expect(await vm.sh('cat /etc/systemd/system/k0sworker.service.d/10-castai-edge-initd-proxy.conf')).toContain('\nEnvironmentFile=/etc/k0s/castai-edge-initd-proxy.env\n');
+      expect(await vm.sh('cat /etc/systemd/system/k0sworker.service.d/10-castai-edge-initd-proxy.conf')).toContain(
+        '\nEnvironmentFile=/etc/k0s/castai-edge-initd-proxy.env\n',
+      );
       // What any local user sees through systemd (D-Bus): no proxy, no password.
       const shown = await vm.sh('setpriv --reuid=65534 --regid=65534 --clear-groups systemctl show k0sworker -p Environment -p EnvironmentFiles');
       expect(shown).not.toContain(PROXY_PASSWORD);
@@ -379,7 +430,11 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
       );
       const reports = await waitFor(
         'a DEGRADED status report naming the NotReady Node',
-        async () => cp.edgeOf(vm.machineId)!.statusReports.map((r) => r.body as { phase: string; k0s?: { nodeReady?: string; nodeReadyMessage?: string } }).find((b) => b.phase === 'DEGRADED'),
+        async () =>
+          cp
+            .edgeOf(vm.machineId)!
+            .statusReports.map((r) => r.body as { phase: string; k0s?: { nodeReady?: string; nodeReadyMessage?: string } })
+            .find((b) => b.phase === 'DEGRADED'),
         120_000,
         tail,
         2000,
@@ -401,9 +456,15 @@ describe('host prep, journal and private registries (issue 18)', () => {
   step(
     'kubelet prerequisites: overlay and br_netfilter loaded, the sysctls set, our two files root-owned 0644 and recorded',
     async () => {
-      expect((await vm.sh('for m in overlay br_netfilter; do [ -d /sys/module/$m ] && echo "$m loaded"; done')).trim().split('\n')).toEqual(['overlay loaded', 'br_netfilter loaded']);
+      expect((await vm.sh('for m in overlay br_netfilter; do [ -d /sys/module/$m ] && echo "$m loaded"; done')).trim().split('\n')).toEqual([
+        'overlay loaded',
+        'br_netfilter loaded',
+      ]);
       expect((await vm.sh(`sysctl -n ${SYSCTLS}`)).trim().split('\n')).toEqual(['1', '1', '1', '1']);
-      expect((await vm.sh(`stat -c '%U %a %n' ${MODULES_FILE} ${SYSCTL_FILE}`)).trim().split('\n')).toEqual([`root 644 ${MODULES_FILE}`, `root 644 ${SYSCTL_FILE}`]);
+      expect((await vm.sh(`stat -c '%U %a %n' ${MODULES_FILE} ${SYSCTL_FILE}`)).trim().split('\n')).toEqual([
+        `root 644 ${MODULES_FILE}`,
+        `root 644 ${SYSCTL_FILE}`,
+      ]);
       const owned = JSON.parse(await vm.sh(`cat ${STATE_DIR}/owned-files.json`)) as { files: Record<string, string> };
       expect(Object.keys(owned.files)).toEqual(expect.arrayContaining([MODULES_FILE, SYSCTL_FILE, '/etc/k0s/containerd.d/castai-edge-initd-registries.toml']));
     },
@@ -423,7 +484,7 @@ describe('host prep, journal and private registries (issue 18)', () => {
       const steps = entries.filter((e) => /^\[\d\/6\] /.test(e.MESSAGE) && !/FAILED/.test(e.MESSAGE));
       expect(steps.length).toBeGreaterThanOrEqual(6);
       expect(new Set(steps.map((e) => e.PRIORITY))).toEqual(new Set(['6']));
-      expect(steps[0]!.MESSAGE).toMatch(/^\[1\/6\] preflight: .* \(\d+\.\d+s\)  step=preflight durationMs=\d+ changed=false$/);
+      expect(steps[0]!.MESSAGE).toMatch(/^\[1\/6\] preflight: .* \(\d+\.\d+s\) {2}step=preflight durationMs=\d+ changed=false$/);
       // The fresh guest had net.ipv4.ip_forward = 0: one warning (priority 4), then "ok again" (6) once the k0s step set it.
       const ipf = (await agentLog(vm)).filter((l) => /^preflight ip-forward: (net\.ipv4\.ip_forward = 0|ok again)/.test(l.msg));
       expect(ipf.map((l) => `${l.level} ${/ok again/.test(l.msg) ? 'ok again' : 'ip_forward = 0'}`)).toEqual(['40 ip_forward = 0', '30 ok again']);
@@ -490,7 +551,13 @@ describe('reboot', () => {
         // The boot pass: our interface is re-created (interfaces do not survive a reboot); the mount and
         // k0sworker come back through systemd (or the agent, when the disks showed up late).
         bootPass = await waitPass(vm, bootMs, 600_000);
-        await waitFor('k0sworker active with the control plane unreachable', async () => ((await vm.exec('systemctl is-active --quiet k0sworker')).exitCode === 0 ? true : undefined), 300_000, tail, 2000);
+        await waitFor(
+          'k0sworker active with the control plane unreachable',
+          async () => ((await vm.exec('systemctl is-active --quiet k0sworker')).exitCode === 0 ? true : undefined),
+          300_000,
+          tail,
+          2000,
+        );
         await bootOrder();
       } finally {
         await cp.cli(['fault', 'clear']);
@@ -526,7 +593,11 @@ describe('reboot', () => {
     async () => {
       const loaded = await vm.sh('journalctl -b -u systemd-modules-load --no-pager -o cat');
       expect(loaded).toMatch(/Inserted module 'br_netfilter'/);
-      expect((await vm.sh('sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv6.conf.all.forwarding')).trim().split('\n')).toEqual(['1', '1', '1', '1']);
+      expect(
+        (await vm.sh('sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv6.conf.all.forwarding'))
+          .trim()
+          .split('\n'),
+      ).toEqual(['1', '1', '1', '1']);
       const bootAt = await guestBootEpochMs(vm);
       const bootLog = (await agentLog(vm)).filter((l) => l.time >= bootAt);
       expect(bootLog.filter((l) => /^k0s: (modprobe|sysctl)/.test(l.msg)).map((l) => l.msg)).toEqual([]);
@@ -540,8 +611,16 @@ describe('the hardened unit after the reboot', () => {
     "memory.peak of the boot's join (the binary's pages are charged to the unit after a boot) stays well below MemoryMax",
     async () => {
       const cg = `/sys/fs/cgroup$(systemctl show -p ControlGroup --value ${UNIT})`;
-      const [memPeak, pidsPeak, hwm] = (await vm.sh(`cat ${cg}/memory.peak; cat ${cg}/pids.peak 2>/dev/null || echo -; awk '/^VmHWM:/{print $2}' /proc/$(systemctl show -p MainPID --value ${UNIT})/status`)).trim().split('\n');
-      process.stderr.write(`[join e2e] agent unit after the reboot: memory.peak ${(Number(memPeak) / 2 ** 20).toFixed(1)} MiB, pids.peak ${pidsPeak}, agent VmHWM ${(Number(hwm) / 1024).toFixed(1)} MiB\n`);
+      const [memPeak, pidsPeak, hwm] = (
+        await vm.sh(
+          `cat ${cg}/memory.peak; cat ${cg}/pids.peak 2>/dev/null || echo -; awk '/^VmHWM:/{print $2}' /proc/$(systemctl show -p MainPID --value ${UNIT})/status`,
+        )
+      )
+        .trim()
+        .split('\n');
+      process.stderr.write(
+        `[join e2e] agent unit after the reboot: memory.peak ${(Number(memPeak) / 2 ** 20).toFixed(1)} MiB, pids.peak ${pidsPeak}, agent VmHWM ${(Number(hwm) / 1024).toFixed(1)} MiB\n`,
+      );
       expect(Number(memPeak) * 6).toBeLessThanOrEqual(1024 ** 3);
     },
     120_000,
@@ -572,7 +651,13 @@ describe('removal', () => {
         tail,
         3000,
       );
-      await waitFor('the agent unit to stop', async () => ((await vm.exec(`systemctl is-active --quiet ${UNIT}`)).exitCode !== 0 ? true : undefined), 120_000, tail, 2000);
+      await waitFor(
+        'the agent unit to stop',
+        async () => ((await vm.exec(`systemctl is-active --quiet ${UNIT}`)).exitCode !== 0 ? true : undefined),
+        120_000,
+        tail,
+        2000,
+      );
       const st = await endState(vm, cp);
       expect(st.agent).toEqual({ active: 'inactive', enabled: 'disabled' });
       expect(st.k0sworker).not.toBe('active');
@@ -589,7 +674,9 @@ describe('removal', () => {
   step(
     'the removal took our host files away: modules-load.d, sysctl.d, the containerd drop-in and hosts (issue 18)',
     async () => {
-      const left = await vm.sh('ls -d /etc/modules-load.d/castai-edge-initd.conf /etc/sysctl.d/99-castai-edge-initd.conf /etc/k0s/containerd.d/castai-edge-initd-registries.toml /etc/k0s/containerd.d/castai-edge-initd-certs.d 2>/dev/null || true');
+      const left = await vm.sh(
+        'ls -d /etc/modules-load.d/castai-edge-initd.conf /etc/sysctl.d/99-castai-edge-initd.conf /etc/k0s/containerd.d/castai-edge-initd-registries.toml /etc/k0s/containerd.d/castai-edge-initd-certs.d 2>/dev/null || true',
+      );
       expect(left.trim()).toBe('');
       expect((await vm.sh(`test -e ${STATE_DIR}/owned-files.json && echo present || echo gone`)).trim()).toBe('gone');
     },
@@ -632,14 +719,25 @@ async function bootOrder(): Promise<void> {
   const mono = (e: JEntry | undefined) => (e ? Number(e.__MONOTONIC_TIMESTAMP) : NaN);
   // The agent's journal lines are readable text (INITD_LOG_FORMAT=auto: the message first), or pino JSON with =json.
   const agentStep = (n: string) =>
-    entries.find((e) => e._SYSTEMD_UNIT === `${UNIT}.service` && typeof e.MESSAGE === 'string' && (e.MESSAGE.startsWith(n) || e.MESSAGE.includes(`"msg":"${n}`)));
+    entries.find(
+      (e) => e._SYSTEMD_UNIT === `${UNIT}.service` && typeof e.MESSAGE === 'string' && (e.MESSAGE.startsWith(n) || e.MESSAGE.includes(`"msg":"${n}`)),
+    );
   const gpu = agentStep('[4/6] gpu: ');
   const wg = agentStep('[5/6] wireguard: ');
   const starting = entries.find((e) => e.UNIT === 'k0sworker.service' && e.MESSAGE_ID === '7d4958e842da4a758f6c1cdc7b36dcc5');
   const started = entries.find((e) => e.UNIT === 'k0sworker.service' && e.MESSAGE_ID === '39f53479d3a045ac8e11786248231fbf');
-  const show = await vm.sh('systemctl show k0sworker -p ExecMainStartTimestampMonotonic --no-pager; echo "marker=$(cat /run/castai-edge-initd.boot-steps-done 2>/dev/null) boot=$(cat /proc/sys/kernel/random/boot_id)"');
+  const show = await vm.sh(
+    'systemctl show k0sworker -p ExecMainStartTimestampMonotonic --no-pager; echo "marker=$(cat /run/castai-edge-initd.boot-steps-done 2>/dev/null) boot=$(cat /proc/sys/kernel/random/boot_id)"',
+  );
   const mainStart = Number(/ExecMainStartTimestampMonotonic=(\d+)/.exec(show)?.[1]);
-  const summary = { gpu: mono(gpu), wireguard: mono(wg), k0sStarting: mono(starting), k0sStarted: mono(started), k0sMainStart: mainStart, seq: { gpu: seq(gpu), wireguard: seq(wg), k0sStarted: seq(started) } };
+  const summary = {
+    gpu: mono(gpu),
+    wireguard: mono(wg),
+    k0sStarting: mono(starting),
+    k0sStarted: mono(started),
+    k0sMainStart: mainStart,
+    seq: { gpu: seq(gpu), wireguard: seq(wg), k0sStarted: seq(started) },
+  };
   process.stderr.write(`[join e2e] boot order (µs since boot): ${JSON.stringify(summary)}\n`);
   expect(gpu, 'the boot pass logged its gpu step').toBeDefined();
   expect(wg, 'the boot pass logged its wireguard step').toBeDefined();
@@ -709,10 +807,22 @@ describe('crash', () => {
       const hitIn = new Set(kills.map((x) => x.in));
       for (const s of ['preflight', 'register', 'storage', 'wireguard', 'k0s']) expect(hitIn, `a kill inside ${s}`).toContain(s);
       // systemd restarts the last killed agent after RestartSec=5.
-      await waitFor('six automatic restarts', async () => (Number((await vm.sh(`systemctl show -p NRestarts --value ${UNIT}`)).trim()) >= 6 ? true : undefined), 120_000, tail, 2000);
+      await waitFor(
+        'six automatic restarts',
+        async () => (Number((await vm.sh(`systemctl show -p NRestarts --value ${UNIT}`)).trim()) >= 6 ? true : undefined),
+        120_000,
+        tail,
+        2000,
+      );
 
       await waitJoined(vm, cp, 600_000);
-      await waitFor('phase READY after the crashes', async () => ((await vm.sh(`grep -c '"phase": "READY"' ${STATE_DIR}/journal.json || true`)).trim() === '1' ? true : undefined), 600_000, tail, 3000);
+      await waitFor(
+        'phase READY after the crashes',
+        async () => ((await vm.sh(`grep -c '"phase": "READY"' ${STATE_DIR}/journal.json || true`)).trim() === '1' ? true : undefined),
+        600_000,
+        tail,
+        3000,
+      );
       await waitFor(`${WG_IFACE} handshake`, async () => ((await endState(vm, cp)).wg?.handshake ? true : undefined), 180_000, tail, 3000);
       const st = await endState(vm, cp);
       expect(st).toEqual(joinedState);

@@ -45,7 +45,6 @@ export function agentBinary(arch: LabArch): string {
   return path.join(REPO_ROOT, 'dist', `castai-edge-initd-linux-${arch}`);
 }
 export const AGENT_BINARY_AMD64 = agentBinary('amd64');
-export const AGENT_BINARY_ARM64 = agentBinary('arm64');
 
 /**
  * Per architecture: how the image is built and where it lives, and how qemu boots it. amd64 keeps
@@ -589,7 +588,11 @@ export class Lab {
             }
           }
           if (vm.ready) {
-            const j = await vm.exec('journalctl --no-pager -o short-monotonic; echo; systemctl --no-pager --failed; echo; systemctl --no-pager list-jobs', { timeoutMs: 20_000 }).catch((e: Error) => ({ stdout: `journal unavailable: ${e.message}`, stderr: '' }));
+            const j = await vm
+              .exec('journalctl --no-pager -o short-monotonic; echo; systemctl --no-pager --failed; echo; systemctl --no-pager list-jobs', {
+                timeoutMs: 20_000,
+              })
+              .catch((e: Error) => ({ stdout: `journal unavailable: ${e.message}`, stderr: '' }));
             fs.writeFileSync(path.join(d, 'journal.txt'), j.stdout + j.stderr);
           }
         }),
@@ -772,12 +775,15 @@ export class Vm {
 
   private async afterBoot(t0: number): Promise<void> {
     const mounts = (this.spec.shares ?? []).map(
-      (s) => `mkdir -p ${shq(s.guestPath)} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144${s.readonly ? ',ro' : ''} ${shq(s.tag)} ${shq(s.guestPath)}`,
+      (s) =>
+        `mkdir -p ${shq(s.guestPath)} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144${s.readonly ? ',ro' : ''} ${shq(s.tag)} ${shq(s.guestPath)}`,
     );
     if (mounts.length) await this.sh(mounts.join('\n'), { timeoutMs: 30_000 });
     if (this.spec.waitForSystem ?? true) {
       // Also wait for udev: /dev/disk/by-id links and lsblk's udev properties must be there.
-      const r = await this.exec('systemctl is-system-running --wait; udevadm settle --timeout=120 >/dev/null 2>&1 || true', { timeoutMs: this.spec.bootTimeoutMs ?? 300_000 });
+      const r = await this.exec('systemctl is-system-running --wait; udevadm settle --timeout=120 >/dev/null 2>&1 || true', {
+        timeoutMs: this.spec.bootTimeoutMs ?? 300_000,
+      });
       this.systemState = r.stdout.trim();
       this.bootToSystemMs = Date.now() - t0;
       this.lab.log(`${this.name}: system ${this.systemState} after ${this.bootToSystemMs} ms`);

@@ -39,7 +39,16 @@ export interface CloneResult {
 
 const edgeFacts = (cp: ControlPlane, machineId: string) => {
   const e = cp.edgeOf(machineId);
-  return { id: e?.id ?? '', facts: JSON.stringify({ key: e?.request.wireguardPublicKey, hostname: e?.request.hostname, address: e?.address, registrations: e?.registrations, phase: e?.phase }) };
+  return {
+    id: e?.id ?? '',
+    facts: JSON.stringify({
+      key: e?.request.wireguardPublicKey,
+      hostname: e?.request.hostname,
+      address: e?.address,
+      registrations: e?.registrations,
+      phase: e?.phase,
+    }),
+  };
 };
 
 export async function machineIdClone(f: FaultLab, log: (s: string) => void = () => {}): Promise<CloneResult> {

@@ -21,7 +21,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeCa, makeServer } from '../control-plane/pki.ts';
-import type { ControlPlane } from './join-fixture.ts';
 
 import { shq, type Vm } from './lab.ts';
 
@@ -38,7 +37,7 @@ export interface LabRegistry {
 }
 
 /** Certificates, htpasswd, registries.yaml and /etc/hosts in the guest. Call before the one-liner. */
-export async function prepareRegistries(vm: Vm, cp: ControlPlane): Promise<LabRegistry> {
+export async function prepareRegistries(vm: Vm): Promise<LabRegistry> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'lab-registry-'));
   try {
     const regCa = makeCa(tmp, 'registry-ca', 'lab private registry CA (test only)', 2);
@@ -154,7 +153,10 @@ export async function startRegistriesAndPush(vm: Vm): Promise<{ unauthenticated:
     'rm -rf "$d"',
   ].join('\n');
   const r = await vm.exec(script, { timeoutMs: 180_000 });
-  if (r.exitCode !== 0) throw new Error(`registry setup failed (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}\n${await vm.sh('journalctl -u lab-registry-a -u lab-registry-b --no-pager -n 30').catch(() => '')}`);
+  if (r.exitCode !== 0)
+    throw new Error(
+      `registry setup failed (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}\n${await vm.sh('journalctl -u lab-registry-a -u lab-registry-b --no-pager -n 30').catch(() => '')}`,
+    );
   const kv = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   return { unauthenticated: kv.unauth ?? '', untrusted: kv.untrusted ?? '', digest: kv.digest ?? '' };
 }
@@ -170,7 +172,12 @@ version = 2
 root = "/var/lib/lab-containerd"
 state = "/run/lab-containerd"
 imports = ["/etc/k0s/containerd.d/*.toml"]
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.devmapper"
+]
 [grpc]
   address = "${SOCK}"
 EOF`,
@@ -181,7 +188,8 @@ EOF`,
     ].join('\n'),
     { timeoutMs: 180_000 },
   );
-  if (r.exitCode !== 0) throw new Error(`containerd did not start: ${r.stdout}${r.stderr}\n${await vm.sh('journalctl -u lab-containerd --no-pager -n 40').catch(() => '')}`);
+  if (r.exitCode !== 0)
+    throw new Error(`containerd did not start: ${r.stdout}${r.stderr}\n${await vm.sh('journalctl -u lab-containerd --no-pager -n 40').catch(() => '')}`);
 }
 
 /**
@@ -203,8 +211,17 @@ export async function criPull(vm: Vm, ref: string): Promise<{ status: string; me
     ].join('\n'),
     { timeoutMs: 400_000 },
   );
-  const kv = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
-  return { status: kv.status ?? `none (curl exit ${kv.curl ?? '?'}): ${r.stderr.trim()}`, message: decodeURIComponent(kv.message ?? ''), images: kv.images ?? '' };
+  const kv = Object.fromEntries(
+    r.stdout
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
+  );
+  return {
+    status: kv.status ?? `none (curl exit ${kv.curl ?? '?'}): ${r.stderr.trim()}`,
+    message: decodeURIComponent(kv.message ?? ''),
+    images: kv.images ?? '',
+  };
 }
 
 /** INITD_CA_FILE becomes a bundle: the emulator's CA (for the API) plus the corporate CA of registry B. Call after prepareGuest. */

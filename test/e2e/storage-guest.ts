@@ -27,11 +27,28 @@ try {
   const t0 = performance.now();
   if (cmd === 'plan') {
     const { plan } = await planStorageStep(host, cfg, stateDir);
-    out({ ok: true, ms: Math.round(performance.now() - t0), refused: plan.refused, summary: plan.summary, kinds: plan.actions.map((a) => a.kind), notes: plan.notes, rows: describeStorage(plan).rows });
+    out({
+      ok: true,
+      ms: Math.round(performance.now() - t0),
+      refused: plan.refused,
+      summary: plan.summary,
+      kinds: plan.actions.map((a) => a.kind),
+      notes: plan.notes,
+      rows: describeStorage(plan).rows,
+    });
   } else if (cmd === 'run') {
     const lines: string[] = [];
     const r = await runStorageStep(host, cfg, stateDir, (l) => lines.push(l));
-    out({ ok: true, ms: Math.round(performance.now() - t0), summary: r.summary, changed: r.changed, kinds: r.plan.actions.map((a) => a.kind), timings: r.timings, ran: r.apply?.ran ?? [], lines });
+    out({
+      ok: true,
+      ms: Math.round(performance.now() - t0),
+      summary: r.summary,
+      changed: r.changed,
+      kinds: r.plan.actions.map((a) => a.kind),
+      timings: r.timings,
+      ran: r.apply?.ran ?? [],
+      lines,
+    });
   } else if (cmd === 'teardown') {
     const r = await teardownStorage(host, desiredFromConfig({ stateDir }), { removeVolumeGroup: flags.includes('--remove-volume-group') });
     out({ ok: true, ms: Math.round(performance.now() - t0), ran: r.ran, notes: r.plan.notes });

@@ -65,7 +65,9 @@ interface DriverOut {
 
 /** Run the storage step in the guest. `devices` = NVME_DEVICES (undefined: unset). */
 async function step(cmd: 'plan' | 'run' | 'teardown', devices?: string, extra = ''): Promise<DriverOut & { code: number }> {
-  const r = await vm.exec(`${devices !== undefined ? `NVME_DEVICES=${JSON.stringify(devices)} ` : ''}${NODE_IN_GUEST} ${DRIVER} ${cmd} ${extra}`, { timeoutMs: 300_000 });
+  const r = await vm.exec(`${devices !== undefined ? `NVME_DEVICES=${JSON.stringify(devices)} ` : ''}${NODE_IN_GUEST} ${DRIVER} ${cmd} ${extra}`, {
+    timeoutMs: 300_000,
+  });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   let parsed: DriverOut;
   try {
@@ -77,7 +79,8 @@ async function step(cmd: 'plan' | 'run' | 'teardown', devices?: string, extra = 
 }
 
 const first16MiB = (dev: string) => vm.sh(`head -c 16M ${dev} | sha256sum | cut -d' ' -f1`).then((s) => s.trim());
-const lvmField = (fields: string, what = 'castai-edge/k0s') => vm.sh(`LVM_SUPPRESS_FD_WARNINGS=1 lvs --noheadings --separator '|' -o ${fields} ${what}`).then((s) => s.trim());
+const lvmField = (fields: string, what = 'castai-edge/k0s') =>
+  vm.sh(`LVM_SUPPRESS_FD_WARNINGS=1 lvs --noheadings --separator '|' -o ${fields} ${what}`).then((s) => s.trim());
 
 /** The first and the last MiB of a GPT-partitioned disk of DISK_BYTES, made with sgdisk on the host. */
 function gptPieces(): void {
@@ -164,7 +167,12 @@ describe('storage in the VM lab (real NVMe, LVM, xfs, systemd)', () => {
     const mnt = (await vm.sh('findmnt -n -o FSTYPE,SOURCE,OPTIONS /var/lib/k0s')).trim();
     expect(mnt).toMatch(/^xfs\s+\/dev\/mapper\/castai--edge-k0s\s+\S*noatime/);
     expect(await vm.sh('systemctl is-enabled var-lib-k0s.mount')).toMatch(/enabled/);
-    const state = JSON.parse(await vm.sh('cat /var/lib/castai-edge-initd/storage.json')) as { devices: string[]; stripes: number; fsUuid: string; phase: string };
+    const state = JSON.parse(await vm.sh('cat /var/lib/castai-edge-initd/storage.json')) as {
+      devices: string[];
+      stripes: number;
+      fsUuid: string;
+      phase: string;
+    };
     expect(state).toMatchObject({ phase: 'ready', devices: ['/dev/nvme0n1', '/dev/nvme1n1'], stripes: 2 });
     expect(await vm.sh('cat /etc/systemd/system/var-lib-k0s.mount')).toContain(`What=/dev/disk/by-uuid/${state.fsUuid}`);
     for (const d of ['nvme2n1', 'nvme3n1']) expect(await first16MiB(`/dev/${d}`), d).toBe(hashes[d]);

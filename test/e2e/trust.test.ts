@@ -17,7 +17,20 @@
  *   vmslot node node_modules/vitest/vitest.mjs run --project e2e test/e2e/trust.test.ts
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentLog, bootJoinLab, endState, journalTail, LABELS, oneLiner, STATE_DIR, TAINTS, UNIT, waitFor, waitJoined, type ControlPlane } from './join-fixture.ts';
+import {
+  agentLog,
+  bootJoinLab,
+  endState,
+  journalTail,
+  LABELS,
+  oneLiner,
+  STATE_DIR,
+  TAINTS,
+  UNIT,
+  waitFor,
+  waitJoined,
+  type ControlPlane,
+} from './join-fixture.ts';
 import type { Lab, Vm } from './lab.ts';
 
 let lab: Lab;
@@ -27,7 +40,8 @@ let failed = false;
 let apiKeyFile = '';
 const t0 = Date.now();
 const tail = () => journalTail(vm);
-const lap = (what: string, since: number) => process.stderr.write(`[trust e2e] ${what}: ${Math.round((Date.now() - since) / 1000)} s (total ${Math.round((Date.now() - t0) / 1000)} s)\n`);
+const lap = (what: string, since: number) =>
+  process.stderr.write(`[trust e2e] ${what}: ${Math.round((Date.now() - since) / 1000)} s (total ${Math.round((Date.now() - t0) / 1000)} s)\n`);
 
 beforeAll(async () => {
   const started = Date.now();
@@ -95,10 +109,9 @@ describe('trust: a CA nobody trusts, then the system store (one guest)', () => {
       expect(r.stderr).toMatch(/is installed, but its first pass failed/);
       expect((await vm.sh(`systemctl is-enabled ${UNIT}; systemctl is-active ${UNIT} || true`)).trim().split('\n')).toEqual(['enabled', 'active']);
       // The root-owned copy of the extra env file, and the unit points at it.
-      expect((await vm.sh("stat -c '%a %U %n' /etc/castai-edge-initd/extra.env; grep EXTRA /etc/castai-edge-initd/castai-edge-initd.env")).trim().split('\n')).toEqual([
-        '600 root /etc/castai-edge-initd/extra.env',
-        "INITD_EXTRA_ENV_FILE='/etc/castai-edge-initd/extra.env'",
-      ]);
+      expect(
+        (await vm.sh("stat -c '%a %U %n' /etc/castai-edge-initd/extra.env; grep EXTRA /etc/castai-edge-initd/castai-edge-initd.env")).trim().split('\n'),
+      ).toEqual(['600 root /etc/castai-edge-initd/extra.env', "INITD_EXTRA_ENV_FILE='/etc/castai-edge-initd/extra.env'"]);
       expect(cp.edgeOf(vm.machineId)).toBeUndefined(); // never registered
       const st = await status();
       expect(st.exitCode).toBe(1);
@@ -157,7 +170,10 @@ describe('trust: a CA nobody trusts, then the system store (one guest)', () => {
     const json = await waitFor(
       'status --json during the RestartSec wait',
       async () => {
-        const j = JSON.parse((await vm.exec('castai-edge-initd status --json')).stdout) as { running: boolean; daemon: { condition: string; restarts: number; lastExit: { code: string; status: number } | null } };
+        const j = JSON.parse((await vm.exec('castai-edge-initd status --json')).stdout) as {
+          running: boolean;
+          daemon: { condition: string; restarts: number; lastExit: { code: string; status: number } | null };
+        };
         return j.daemon.condition === 'restarting' ? j : undefined;
       },
       120_000,
@@ -188,7 +204,9 @@ describe('trust: a CA nobody trusts, then the system store (one guest)', () => {
       const r = await vm.exec(`export INITD_INSTALL_WAIT_SECONDS=600; ${oneLiner(cp)}`, { timeoutMs: 900_000 });
       expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
       await waitJoined(vm, cp, 900_000);
-      const cfg = JSON.parse(await vm.sh('set -a; . /etc/castai-edge-initd/castai-edge-initd.env; set +a; castai-edge-initd config --json')) as { variables: Array<{ name: string; value: string | null }> };
+      const cfg = JSON.parse(await vm.sh('set -a; . /etc/castai-edge-initd/castai-edge-initd.env; set +a; castai-edge-initd config --json')) as {
+        variables: Array<{ name: string; value: string | null }>;
+      };
       expect(cfg.variables.find((v) => v.name === 'INITD_CA_FILE')?.value).toBeNull();
       const st = await endState(vm, cp);
       expect(st.joined).toBe(true);
@@ -209,7 +227,12 @@ describe('trust: a CA nobody trusts, then the system store (one guest)', () => {
       await waitFor(
         'a pass of the restarted agent',
         async () => {
-          const props = Object.fromEntries((await vm.sh(`systemctl show -p ActiveState -p MainPID ${UNIT}`)).trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+          const props = Object.fromEntries(
+            (await vm.sh(`systemctl show -p ActiveState -p MainPID ${UNIT}`))
+              .trim()
+              .split('\n')
+              .map((l) => l.split('=', 2) as [string, string]),
+          );
           if (props.ActiveState !== 'active' || props.MainPID === oldPid) return undefined;
           const s = await status();
           return s.exitCode === 0 && /^castai-edge-initd: joined/.test(s.stdout) ? true : undefined;

@@ -85,7 +85,8 @@ export function fuzzSeed(): number {
 function show(input: unknown): string {
   let s: string;
   try {
-    s = typeof input === 'string' ? JSON.stringify(input) : (JSON.stringify(input, (_k, v) => (typeof v === 'bigint' ? String(v) : v)) ?? String(input));
+    s =
+      typeof input === 'string' ? JSON.stringify(input) : (JSON.stringify(input, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? String(input));
   } catch {
     s = String(input);
   }
@@ -100,7 +101,19 @@ function describeError(e: unknown): string {
 
 /** Run one target over `runs` generated inputs. Never throws: failures are counted and examples kept. */
 export async function runTarget<T>(t: FuzzTarget<T>, runs: number, seed = fuzzSeed()): Promise<TargetResult> {
-  const r: TargetResult = { name: t.name, parser: t.parser, runs: 0, accepted: 0, rejections: 0, failures: 0, slow: 0, maxInputMs: 0, durationMs: 0, seed, examples: [] };
+  const r: TargetResult = {
+    name: t.name,
+    parser: t.parser,
+    runs: 0,
+    accepted: 0,
+    rejections: 0,
+    failures: 0,
+    slow: 0,
+    maxInputMs: 0,
+    durationMs: 0,
+    seed,
+    examples: [],
+  };
   const t0 = performance.now();
   const record = (input: T, error: string) => {
     r.failures++;
@@ -143,7 +156,12 @@ export async function runTarget<T>(t: FuzzTarget<T>, runs: number, seed = fuzzSe
  * The rejection check most targets share: `e` must be an instance of one of
  * `types`, and `names(e)` must say which field/variable/command it is about.
  */
-export function expectRejection(e: unknown, types: ReadonlyArray<abstract new (...a: never[]) => Error>, names: (e: Error) => string | false | undefined, where: string): 'rejected' {
+export function expectRejection(
+  e: unknown,
+  types: ReadonlyArray<abstract new (...a: never[]) => Error>,
+  names: (e: Error) => string | false | undefined,
+  where: string,
+): 'rejected' {
   if (e instanceof FuzzFailure) throw e;
   if (!types.some((T) => e instanceof T)) throw e; // a crash: reported with its stack by the runner
   const err = e as Error;
@@ -176,5 +194,5 @@ export const isStr = (s: unknown): s is string => typeof s === 'string';
 
 /** Type-checks a target against its own input type, then erases it for the registry. */
 export function target<T>(t: FuzzTarget<T>): FuzzTarget<unknown> {
-  return t as unknown as FuzzTarget<unknown>;
+  return t;
 }

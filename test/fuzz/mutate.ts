@@ -161,10 +161,18 @@ export function mutatedText(fixtures: readonly string[], maxMutations = 6): fc.A
 // ---------------------------------------------------------------------------
 // JSON
 
-export type JsonMutation = { at: number; op: 'replace' | 'delete' | 'dup' | 'wrap' | 'stringify' | 'numberize' | 'null' | 'empty' | 'protoKey' | 'deep'; value: unknown; key: string };
+export type JsonMutation = {
+  at: number;
+  op: 'replace' | 'delete' | 'dup' | 'wrap' | 'stringify' | 'numberize' | 'null' | 'empty' | 'protoKey' | 'deep';
+  value: unknown;
+  key: string;
+};
 
 const jsonValue = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom<unknown>(null, true, false, 0, -1, 1.5, 1e308, 2 ** 53 + 2, '', 'x', '-1', '__proto__', [], {}, [null], { '': null }) },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom<unknown>(null, true, false, 0, -1, 1.5, 1e308, 2 ** 53 + 2, '', 'x', '-1', '__proto__', [], {}, [null], { '': null }),
+  },
   { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
   { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
 );
@@ -181,8 +189,18 @@ type Slot = { parent: Record<string, unknown> | unknown[]; key: string | number 
 function slots(doc: unknown): Slot[] {
   const out: Slot[] = [];
   const walk = (v: unknown) => {
-    if (Array.isArray(v)) v.forEach((x, i) => (out.push({ parent: v, key: i }), walk(x)));
-    else if (v && typeof v === 'object') for (const k of Object.keys(v)) (out.push({ parent: v as Record<string, unknown>, key: k }), walk((v as Record<string, unknown>)[k]));
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => {
+        out.push({ parent: v, key: i });
+        walk(x);
+      });
+    } else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      for (const k of Object.keys(o)) {
+        out.push({ parent: o, key: k });
+        walk(o[k]);
+      }
+    }
   };
   walk(doc);
   return out;
@@ -190,9 +208,9 @@ function slots(doc: unknown): Slot[] {
 
 /** Apply structural mutations to a deep copy of `doc`. Deterministic. */
 export function applyJson(doc: unknown, muts: readonly JsonMutation[]): unknown {
-  const box = { root: structuredClone(doc) as unknown };
+  const box = { root: structuredClone<unknown>(doc) };
   for (const m of muts) {
-    const all: Slot[] = [{ parent: box as unknown as Record<string, unknown>, key: 'root' }, ...slots(box.root)];
+    const all: Slot[] = [{ parent: box, key: 'root' }, ...slots(box.root)];
     const { parent, key } = all[m.at % all.length]!;
     const p = parent as Record<string | number, unknown>;
     const cur = p[key];
@@ -207,7 +225,7 @@ export function applyJson(doc: unknown, muts: readonly JsonMutation[]): unknown 
         break;
       case 'dup':
         if (Array.isArray(parent)) parent.splice(key as number, 0, structuredClone(cur));
-        else if (cur && typeof cur === 'object' && !Array.isArray(cur)) p[key] = { ...(cur as object), ...(cur as object) };
+        else if (cur && typeof cur === 'object' && !Array.isArray(cur)) p[key] = { ...cur, ...cur };
         break;
       case 'wrap':
         p[key] = [cur];
@@ -225,7 +243,8 @@ export function applyJson(doc: unknown, muts: readonly JsonMutation[]): unknown 
         p[key] = Array.isArray(cur) ? [] : typeof cur === 'string' ? '' : {};
         break;
       case 'protoKey':
-        if (cur && typeof cur === 'object' && !Array.isArray(cur)) Object.defineProperty(cur, m.key, { value: structuredClone(m.value), enumerable: true, configurable: true, writable: true });
+        if (cur && typeof cur === 'object' && !Array.isArray(cur))
+          Object.defineProperty(cur, m.key, { value: structuredClone(m.value), enumerable: true, configurable: true, writable: true });
         break;
       case 'deep': {
         let v: unknown = cur;

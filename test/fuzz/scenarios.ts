@@ -34,7 +34,9 @@ async function capture(name: string, sim: StorageSim): Promise<StorageScenario> 
   const h = sim.host;
   const out = async (cmd: string, args: string[]) => (await h.exec(cmd, args)).stdout;
   const lsblk = await out('lsblk', lsblkArgs());
-  const disks = (JSON.parse(lsblk) as { blockdevices: Array<{ path: string; type: string }> }).blockdevices.filter((d) => d.type === 'disk' && d.path.includes('nvme')).map((d) => d.path);
+  const disks = (JSON.parse(lsblk) as { blockdevices: Array<{ path: string; type: string }> }).blockdevices
+    .filter((d) => d.type === 'disk' && d.path.includes('nvme'))
+    .map((d) => d.path);
   const probes: StorageScenario['probes'] = {};
   for (const d of disks) {
     const b = await h.exec('blkid', blkidArgs(d));
@@ -91,7 +93,8 @@ export async function storageScenarios(): Promise<StorageScenario[]> {
 export function storageHost(s: StorageScenario, opts: { exit?: Partial<Record<'lsblk' | 'pvs' | 'vgs' | 'lvs' | 'wipefs' | 'blkid', number>> } = {}): FakeHost {
   const h = new FakeHost();
   const x = opts.exit ?? {};
-  const r = (stdout: string, exitCode = 0) => (exitCode === 127 ? { exitCode, stdout: '', notFound: true } : { exitCode, stdout, stderr: exitCode ? 'simulated failure' : '' });
+  const r = (stdout: string, exitCode = 0) =>
+    exitCode === 127 ? { exitCode, stdout: '', notFound: true } : { exitCode, stdout, stderr: exitCode ? 'simulated failure' : '' };
   h.onExec('lsblk', r(s.lsblk, x.lsblk));
   h.onExec('pvs', r(s.pvs, x.pvs));
   h.onExec('vgs', r(s.vgs, x.vgs));
@@ -108,7 +111,8 @@ export function storageHost(s: StorageScenario, opts: { exit?: Partial<Record<'l
   });
   // The disks' bytes (readAt): fresh disks read as zeros; with a fuzzed lsblk that does not parse, none.
   try {
-    const walk = (ds: ReturnType<typeof parseLsblk>): void => ds.forEach((d) => (h.blocks.set(d.path, { size: d.size, read: (_o, l) => Buffer.alloc(l) }), walk(d.children)));
+    const walk = (ds: ReturnType<typeof parseLsblk>): void =>
+      ds.forEach((d) => (h.blocks.set(d.path, { size: d.size, read: (_o, l) => Buffer.alloc(l) }), walk(d.children)));
     walk(parseLsblk(s.lsblk));
   } catch {
     /* no disk to read: every probe of content fails, which is never "empty" */

@@ -26,7 +26,11 @@ export function fakeRootAvailable(): boolean {
   try {
     mkdirSync(path.join(t, 'u'));
     mkdirSync(path.join(t, 'w'));
-    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t overlay overlay -o lowerdir=/etc,upperdir=${t}/u,workdir=${t}/w /etc`], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(
+      'unshare',
+      ['-m', '--propagation', 'private', 'sh', '-c', `mount -t overlay overlay -o lowerdir=/etc,upperdir=${t}/u,workdir=${t}/w /etc`],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
     available = r.status === 0;
   } finally {
     rmSync(t, { recursive: true, force: true });

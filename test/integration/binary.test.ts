@@ -151,18 +151,27 @@ describe('arm64 binary under qemu-user', () => {
 
 describe('the SEA main script is the small loader; the agent bundle is an asset (docs/decisions/0191)', () => {
   const build = path.join(DIST, '.build');
-  it.each(['amd64', 'arm64'])('%s: main = the loader (< 8 KiB, no package, no code cache), assets = bundle (+ its code cache on amd64), Node options on the command line', (arch) => {
-    const cfg = JSON.parse(readFileSync(path.join(build, `castai-edge-initd-${arch}.sea.json`), 'utf8')) as { main: string; assets?: Record<string, string>; useCodeCache: boolean; execArgvExtension?: string; execArgv?: string[] };
-    expect(path.basename(cfg.main)).toBe('castai-edge-initd.loader.cjs');
-    const loader = readFileSync(cfg.main, 'utf8');
-    expect(loader.length).toBeLessThan(8 * 1024);
-    expect(loader).not.toMatch(/commander|undici|pino/);
-    expect(Object.keys(cfg.assets ?? {}).sort()).toEqual(arch === 'amd64' ? ['agent.cjs', 'agent.codecache'] : ['agent.cjs']);
-    // A V8 flag on the daemon (agent/sea-assets.ts DAEMON_NODE_OPTIONS) would make V8 reject a main-script cache, and Node warn.
-    expect(cfg.useCodeCache).toBe(false);
-    expect(cfg.execArgvExtension).toBe('cli');
-    expect(cfg.execArgv).toBeUndefined();
-  });
+  it.each(['amd64', 'arm64'])(
+    '%s: main = the loader (< 8 KiB, no package, no code cache), assets = bundle (+ its code cache on amd64), Node options on the command line',
+    (arch) => {
+      const cfg = JSON.parse(readFileSync(path.join(build, `castai-edge-initd-${arch}.sea.json`), 'utf8')) as {
+        main: string;
+        assets?: Record<string, string>;
+        useCodeCache: boolean;
+        execArgvExtension?: string;
+        execArgv?: string[];
+      };
+      expect(path.basename(cfg.main)).toBe('castai-edge-initd.loader.cjs');
+      const loader = readFileSync(cfg.main, 'utf8');
+      expect(loader.length).toBeLessThan(8 * 1024);
+      expect(loader).not.toMatch(/commander|undici|pino/);
+      expect(Object.keys(cfg.assets ?? {}).sort()).toEqual(arch === 'amd64' ? ['agent.cjs', 'agent.codecache'] : ['agent.cjs']);
+      // A V8 flag on the daemon (agent/sea-assets.ts DAEMON_NODE_OPTIONS) would make V8 reject a main-script cache, and Node warn.
+      expect(cfg.useCodeCache).toBe(false);
+      expect(cfg.execArgvExtension).toBe('cli');
+      expect(cfg.execArgv).toBeUndefined();
+    },
+  );
 
   it('amd64: commands that load the bundle print nothing on stderr (no code-cache warning) and work', () => {
     const r = run(AMD64, ['config', '--help']);
@@ -213,7 +222,7 @@ describe('bundled modules inside a SEA (probe built by scripts/build.ts)', () =>
   });
 
   function expectProbe(stdout: string, arch: string) {
-    const p = JSON.parse(stdout) as Record<string, any>;
+    const p = JSON.parse(stdout) as Record<string, unknown>;
     expect(p.sea).toBe(true);
     expect(p.execa).toEqual({ exitCode: 0, stdout: 'env-ok stdin-ok' });
     expect(p.pino).toEqual({ msg: 'hello from pino', token: '[Redacted]', step: 'probe' });

@@ -87,7 +87,10 @@ async function pass(h: FakeHost, env: Record<string, string>, lines: string[]) {
   });
   // The Node read is stubbed here (no kubelet runs): test/integration/kube-node.test.ts reads a real one.
   const readNode = async (_ctx: unknown, name: string) => ({ node: name, ready: 'True' as const, reason: 'KubeletReady', checkedAt: new Date().toISOString() });
-  const code = await runDaemon({ host: h, cfg, log, steps: [registerStep(), k0sStep({ readNode })], once: true, afterPass: hooks.afterPass, teardown: hooks.teardown }, ac.signal);
+  const code = await runDaemon(
+    { host: h, cfg, log, steps: [registerStep(), k0sStep({ readNode })], once: true, afterPass: hooks.afterPass, teardown: hooks.teardown },
+    ac.signal,
+  );
   await hooks.stopped();
   return { code, shipper };
 }
@@ -139,7 +142,12 @@ describe('daemon against the control-plane emulator', () => {
     expect(reg.mode).toBe(0o600);
     expect(host().files.get(`${STATE}/wireguard/private.key`)?.mode).toBe(0o600);
     expect(host().files.get(K0S_TOKEN_FILE)?.mode).toBe(0o600);
-    const saved = JSON.parse(reg.data) as { edgeToken: string; k0s: { joinToken: string }; node: { providerID: string; name: string }; logs: { apiKey: string } };
+    const saved = JSON.parse(reg.data) as {
+      edgeToken: string;
+      k0s: { joinToken: string };
+      node: { providerID: string; name: string };
+      logs: { apiKey: string };
+    };
 
     // k0s install worker: merged labels, taints, node IP on the tunnel, provider ID.
     const install = host().execLines().find((l) => l.startsWith(`${K0S_BIN} install worker`))!;
@@ -154,7 +162,13 @@ describe('daemon against the control-plane emulator', () => {
     expect(shared.lines.join('')).toMatch(/presents the cluster CA sha256 [0-9a-f]{64}/);
 
     // Secrets: never in argv, never in a log line.
-    const secrets = [env.INITD_BOOTSTRAP_TOKEN!, saved.edgeToken, saved.k0s.joinToken, saved.logs.apiKey, host().files.get(`${STATE}/wireguard/private.key`)!.data.trim()];
+    const secrets = [
+      env.INITD_BOOTSTRAP_TOKEN!,
+      saved.edgeToken,
+      saved.k0s.joinToken,
+      saved.logs.apiKey,
+      host().files.get(`${STATE}/wireguard/private.key`)!.data.trim(),
+    ];
     for (const c of host().calls) if (c.kind === 'exec') for (const s of secrets) expect(c.args.join(' ')).not.toContain(s);
     for (const s of secrets) expect(shared.lines.join('')).not.toContain(s);
 
@@ -184,14 +198,23 @@ describe('daemon against the control-plane emulator', () => {
   it('changed labels/taints re-register the same edge; the control plane patches the Node; k0sworker is neither stopped nor reinstalled (issue 14 item 3)', async () => {
     const h = host();
     const edge = emu.edges.values().next().value!;
-    const saved = JSON.parse(h.files.get(`${STATE}/register.json`)!.data) as { node: { name: string; labels: Record<string, string> }; k0s: { joinToken: string } };
+    const saved = JSON.parse(h.files.get(`${STATE}/register.json`)!.data) as {
+      node: { name: string; labels: Record<string, string> };
+      k0s: { joinToken: string };
+    };
     // The kubelet's first registration (what the k0s double posts when k0sworker first starts).
     const { decodeJoinToken } = await import('../../agent/k0s/token.ts');
     const { request, Agent } = await import('undici');
     const join = await request(`${info.kubeApi}/k0s-test-double/v1/join`, {
       method: 'POST',
       headers: { authorization: `Bearer ${decodeJoinToken(saved.k0s.joinToken).bootstrapToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ nodeName: saved.node.name, hostname: 'edge-test', labels: { ...(edge.request.kubernetesLabels as Record<string, string>), ...saved.node.labels }, taints: edge.request.kubernetesTaints, csr: kubeletCsrPem(mkdtempSync(path.join(tmpdir(), 'csr-')), saved.node.name) }),
+      body: JSON.stringify({
+        nodeName: saved.node.name,
+        hostname: 'edge-test',
+        labels: { ...(edge.request.kubernetesLabels as Record<string, string>), ...saved.node.labels },
+        taints: edge.request.kubernetesTaints,
+        csr: kubeletCsrPem(mkdtempSync(path.join(tmpdir(), 'csr-')), saved.node.name),
+      }),
       dispatcher: new Agent({ connect: { ca: emu.clusterCaPem } }),
     });
     expect(join.statusCode).toBe(201);
@@ -226,7 +249,9 @@ describe('daemon against the control-plane emulator', () => {
     expect(lines.join('')).toMatch(/bootstrap token/i);
     expect(lines.join('')).toMatch(/fetch a fresh init script/);
     // Only the journal (our own bookkeeping) was written: no key, no registration, no k0s.
-    const writes = h.mutations(new Set(['systemctl', 'sha256sum', 'nvidia-smi'])).filter((c) => !(c.kind === 'write' && c.path.endsWith('/journal.json')) && c.kind !== 'mkdir');
+    const writes = h
+      .mutations(new Set(['systemctl', 'sha256sum', 'nvidia-smi']))
+      .filter((c) => !(c.kind === 'write' && c.path.endsWith('/journal.json')) && c.kind !== 'mkdir');
     expect(writes, JSON.stringify(writes)).toEqual([]);
   });
 
@@ -234,11 +259,14 @@ describe('daemon against the control-plane emulator', () => {
     const h = host();
     const edge = emu.edges.values().next().value!;
     const { request, Agent } = await import('undici');
-    const res = await request(`${info.baseUrl}/v2beta/organizations/${info.orgId}/clusters/${info.clusterId}/edge-locations/${info.locationId}/edges/${edge.id}`, {
-      method: 'DELETE',
-      headers: { 'X-API-Key': info.apiKey },
-      dispatcher: new Agent({ connect: { ca: readFileSync(info.caFile, 'utf8') } }),
-    });
+    const res = await request(
+      `${info.baseUrl}/v2beta/organizations/${info.orgId}/clusters/${info.clusterId}/edge-locations/${info.locationId}/edges/${edge.id}`,
+      {
+        method: 'DELETE',
+        headers: { 'X-API-Key': info.apiKey },
+        dispatcher: new Agent({ connect: { ca: readFileSync(info.caFile, 'utf8') } }),
+      },
+    );
     await res.body.text();
     expect(res.statusCode).toBeLessThan(300);
     h.calls.length = 0;
@@ -260,6 +288,6 @@ describe('daemon against the control-plane emulator', () => {
     const phases = edge.statusReports.map((r) => r.body.phase);
     expect(phases.slice(-2)).toEqual(['TEARING_DOWN', 'DELETED']);
     expect(h.files.has(`${STATE}/register.json`)).toBe(false);
-    expect(JSON.parse(h.files.get(`${STATE}/journal.json`)!.data).phase).toBe('DELETED');
+    expect((JSON.parse(h.files.get(`${STATE}/journal.json`)!.data) as { phase?: string }).phase).toBe('DELETED');
   });
 });

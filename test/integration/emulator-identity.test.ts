@@ -54,7 +54,15 @@ function req(over: Partial<RegisterRequest> = {}): RegisterRequest {
 }
 
 const client = () =>
-  new ApiClient({ apiUrl: emu.apiUrl, orgId: emu.orgId, clusterId: emu.clusterId, edgeLocationId: emu.locationId, caPem: emu.caPem, timeoutMs: 2000, retry: { maxAttempts: 1 } });
+  new ApiClient({
+    apiUrl: emu.apiUrl,
+    orgId: emu.orgId,
+    clusterId: emu.clusterId,
+    edgeLocationId: emu.locationId,
+    caPem: emu.caPem,
+    timeoutMs: 2000,
+    retry: { maxAttempts: 1 },
+  });
 
 async function rejection(p: Promise<unknown>): Promise<ApiError> {
   try {
@@ -111,7 +119,11 @@ describe('identity = (machineId, wireguardPublicKey)', () => {
       dispatcher: https,
     });
     expect(raw.statusCode).toBe(409);
-    expect(await raw.body.json()).toEqual({ code: 6, message: expect.any(String), details: [{ reason: 'MACHINE_ID_CONFLICT', edgeId: r1.response.edge.id, lastSeen }] });
+    expect(await raw.body.json()).toEqual({
+      code: 6,
+      message: expect.any(String),
+      details: [{ reason: 'MACHINE_ID_CONFLICT', edgeId: r1.response.edge.id, lastSeen }],
+    });
   });
 
   it('another key for an edge silent for 10 minutes (or that never reported): 200, same edge, the edge takes the new key', async () => {
@@ -171,13 +183,23 @@ describe('label and taint changes reach the Node (contract §3)', () => {
     const join = await request(`${emu.kubeApi}/k0s-test-double/v1/join`, {
       method: 'POST',
       headers: { authorization: `Bearer ${tok.bootstrapToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ nodeName: r.node.name, hostname: first.hostname, labels: { ...first.kubernetesLabels, ...r.node.labels }, taints: first.kubernetesTaints, csr: kubeletCsrPem(dir, r.node.name) }),
+      body: JSON.stringify({
+        nodeName: r.node.name,
+        hostname: first.hostname,
+        labels: { ...first.kubernetesLabels, ...r.node.labels },
+        taints: first.kubernetesTaints,
+        csr: kubeletCsrPem(dir, r.node.name),
+      }),
       dispatcher: new Agent({ connect: { ca: emu.clusterCaPem } }),
     });
     expect(join.statusCode).toBe(201);
     await join.body.dump();
 
-    await c.register(boot, { ...first, kubernetesLabels: { env: 'staging', 'omni.cast.ai/csp': 'mine' }, kubernetesTaints: [{ key: 'spot', effect: 'NoExecute' }] });
+    await c.register(boot, {
+      ...first,
+      kubernetesLabels: { env: 'staging', 'omni.cast.ai/csp': 'mine' },
+      kubernetesTaints: [{ key: 'spot', effect: 'NoExecute' }],
+    });
     const node = emu.nodes.get(r.node.name)!;
     expect(node.labels).toEqual({ ...r.node.labels, env: 'staging' }); // team gone; the control plane's csp wins
     expect(node.labels['omni.cast.ai/csp']).toBe('custom');

@@ -144,7 +144,7 @@ describe('reset not supported (GPU passthrough)', () => {
     expect(first.error).toBeInstanceOf(RebootRequestedError);
     const guard = path.join(m.agentState, REBOOT_GUARD_FILE);
     expect(statSync(guard).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(readFileSync(guard, 'utf8')).busIds).toEqual(['00000000:04:00.0']);
+    expect((JSON.parse(readFileSync(guard, 'utf8')) as { busIds?: string[] }).busIds).toEqual(['00000000:04:00.0']);
     expect(m.mutating(first.calls)).toEqual(['-i 0 -mig 1', '-r -i 00000000:04:00.0', '--test-double-reboot']);
 
     const second = await m.pass(fill('1g.5gb'));

@@ -53,7 +53,14 @@ async function register(): Promise<RegisterResponse> {
     wireguardPublicKey: der.subarray(der.length - 32).toString('base64'),
     kubernetesLabels: {},
     kubernetesTaints: [],
-    inventory: { vcpus: { count: 1 }, memory: 1, swap: 0, storage: { disks: 0, size: 0 }, network: { interfaces: 0, txBandwidth: 0, rxBandwidth: 0 }, gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] } },
+    inventory: {
+      vcpus: { count: 1 },
+      memory: 1,
+      swap: 0,
+      storage: { disks: 0, size: 0 },
+      network: { interfaces: 0, txBandwidth: 0, rxBandwidth: 0 },
+      gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] },
+    },
   });
   await c.close();
   return response;
@@ -145,9 +152,16 @@ describe('k0s test double', () => {
   it('writes -e values RAW into Environment="…" (no %% or $$ escaping), and `-e NAME` as given (k0s v1.34)', async () => {
     const root = newRoot('token');
     const value = 'http://edge:p%40ss$w0rd#1@proxy.lab:3128';
-    expect((await k0s(root, 'install', 'worker', '--token-file=/etc/k0s/k0stoken', '-e', `HTTPS_PROXY=${value}`, `-eA=1`, '--env=B=2', '-e', 'NAMEONLY')).code).toBe(0);
+    expect(
+      (await k0s(root, 'install', 'worker', '--token-file=/etc/k0s/k0stoken', '-e', `HTTPS_PROXY=${value}`, `-eA=1`, '--env=B=2', '-e', 'NAMEONLY')).code,
+    ).toBe(0);
     const unit = readFileSync(path.join(root, 'etc/systemd/system/k0sworker.service'), 'utf8');
-    expect(unit.split('\n').filter((l) => l.startsWith('Environment='))).toEqual([`Environment="HTTPS_PROXY=${value}"`, 'Environment="A=1"', 'Environment="B=2"', 'Environment="NAMEONLY"']);
+    expect(unit.split('\n').filter((l) => l.startsWith('Environment='))).toEqual([
+      `Environment="HTTPS_PROXY=${value}"`,
+      'Environment="A=1"',
+      'Environment="B=2"',
+      'Environment="NAMEONLY"',
+    ]);
   });
 
   it.skipIf(!hasAnalyze)("systemd's own parser (systemd-analyze verify) drops the raw %40 proxy line: the bug k0s's -e has", async () => {
@@ -158,7 +172,10 @@ describe('k0s test double', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'k0s-unit-'));
     // verify needs the ExecStart binary to exist; point it at /bin/true, keep everything else as written.
     writeFileSync(path.join(dir, 'k0sworker.service'), readFileSync(unitFile, 'utf8').replace(/^ExecStart=\S+/m, 'ExecStart=/bin/true').replace(/^ConditionFileIsExecutable=.*$/m, ''));
-    const v = spawnSync('systemd-analyze', ['verify', path.join(dir, 'k0sworker.service')], { encoding: 'utf8', env: { ...process.env, SYSTEMD_LOG_LEVEL: 'warning' } });
+    const v = spawnSync('systemd-analyze', ['verify', path.join(dir, 'k0sworker.service')], {
+      encoding: 'utf8',
+      env: { ...process.env, SYSTEMD_LOG_LEVEL: 'warning' },
+    });
     rmSync(dir, { recursive: true, force: true });
     expect(v.stderr).toMatch(/Failed to resolve specifiers in HTTPS_PROXY=http:\/\/edge:p%40ss\$w0rd%23x@proxy\.lab:3128, ignoring/);
     expect(v.stderr).not.toMatch(/NO_PROXY/);
@@ -168,7 +185,20 @@ describe('k0s test double', () => {
     const reg = await register();
     const root = newRoot(reg.k0s.joinToken);
     const extra = `--node-ip=100.96.0.9 --hostname-override=${reg.node.name} --provider-id=${reg.node.providerID}`;
-    expect((await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/k0stoken', '--labels=env=prod,omni.cast.ai/csp=custom', '--taints=dedicated=gpu:NoSchedule,spot:NoExecute', `--kubelet-extra-args=${extra}`)).code).toBe(0);
+    expect(
+      (
+        await k0s(
+          root,
+          'install',
+          'worker',
+          '--token-file',
+          '/etc/k0s/k0stoken',
+          '--labels=env=prod,omni.cast.ai/csp=custom',
+          '--taints=dedicated=gpu:NoSchedule,spot:NoExecute',
+          `--kubelet-extra-args=${extra}`,
+        )
+      ).code,
+    ).toBe(0);
     const st = await k0s(root, 'start');
     expect(st.code, st.stderr).toBe(0);
     try {

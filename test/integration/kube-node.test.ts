@@ -61,7 +61,14 @@ async function register(): Promise<RegisterResponse> {
     wireguardPublicKey: der.subarray(der.length - 32).toString('base64'),
     kubernetesLabels: { env: 'prod' },
     kubernetesTaints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }],
-    inventory: { vcpus: { count: 1 }, memory: 1, swap: 0, storage: { disks: 0, size: 0 }, network: { interfaces: 0, txBandwidth: 0, rxBandwidth: 0 }, gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] } },
+    inventory: {
+      vcpus: { count: 1 },
+      memory: 1,
+      swap: 0,
+      storage: { disks: 0, size: 0 },
+      network: { interfaces: 0, txBandwidth: 0, rxBandwidth: 0 },
+      gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] },
+    },
   });
   await c.close();
   return response;
@@ -81,7 +88,16 @@ async function joinedNode(): Promise<{ root: string; reg: RegisterResponse; host
   const root = mkdtempSync(path.join(dir, 'root-'));
   mkdirSync(path.join(root, 'etc/k0s'), { recursive: true });
   writeFileSync(path.join(root, 'etc/k0s/k0stoken'), reg.k0s.joinToken, { mode: 0o600 });
-  await k0s(root, 'install', 'worker', '--token-file', '/etc/k0s/k0stoken', '--labels=env=prod', '--taints=dedicated=gpu:NoSchedule', `--kubelet-extra-args=--node-ip=100.96.0.9 --hostname-override=${reg.node.name} --provider-id=${reg.node.providerID}`);
+  await k0s(
+    root,
+    'install',
+    'worker',
+    '--token-file',
+    '/etc/k0s/k0stoken',
+    '--labels=env=prod',
+    '--taints=dedicated=gpu:NoSchedule',
+    `--kubelet-extra-args=--node-ip=100.96.0.9 --hostname-override=${reg.node.name} --provider-id=${reg.node.providerID}`,
+  );
   await k0s(root, 'start');
   await waitFor(() => (emu.nodes.get(reg.node.name)?.heartbeats ?? 0) >= 1);
   return { root, reg, host: new RootedHost(root) };
@@ -110,7 +126,11 @@ describe("the Node the k0s double registered, read with the kubelet's own creden
     expect(req).toMatchObject({ status: 200, credential: 'node-certificate', credentialValid: true });
 
     emu.setNodeReady(reg.node.name, { status: 'False', reason: 'KubeletNotReady', message: 'container runtime network not ready' });
-    expect(await readNodeReady(host, reg.node.name)).toMatchObject({ ready: 'False', reason: 'KubeletNotReady', message: 'container runtime network not ready' });
+    expect(await readNodeReady(host, reg.node.name)).toMatchObject({
+      ready: 'False',
+      reason: 'KubeletNotReady',
+      message: 'container runtime network not ready',
+    });
     emu.setNodeReady(reg.node.name, undefined);
     expect((await readNodeReady(host, reg.node.name)).ready).toBe('True');
   });
@@ -118,7 +138,11 @@ describe("the Node the k0s double registered, read with the kubelet's own creden
   it('serves the registered labels, taints, provider ID and node IP as a v1 Node', async () => {
     const { root, reg } = await joinedNode();
     roots.push(root);
-    const n = nodeObject(emu.nodes.get(reg.node.name)!) as { metadata: { labels: Record<string, string> }; spec: unknown; status: { addresses: unknown[]; conditions: Array<{ type: string }> } };
+    const n = nodeObject(emu.nodes.get(reg.node.name)!) as {
+      metadata: { labels: Record<string, string> };
+      spec: unknown;
+      status: { addresses: unknown[]; conditions: Array<{ type: string }> };
+    };
     expect(n.metadata.labels).toMatchObject({ env: 'prod', 'kubernetes.io/hostname': reg.node.name });
     expect(n.spec).toEqual({ providerID: reg.node.providerID, taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }] });
     expect(n.status.addresses).toContainEqual({ type: 'InternalIP', address: '100.96.0.9' });

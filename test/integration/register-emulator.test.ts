@@ -109,11 +109,14 @@ describe('register step against the emulator', () => {
 
     // the operator deletes the edge: the next pass reports the removal
     const ag = new Agent({ connect: { ca: emu.caPem } });
-    const del = await request(`${emu.baseUrl}/v2beta/organizations/${emu.orgId}/clusters/${emu.clusterId}/edge-locations/${emu.locationId}/edges/${saved.edge.id}`, {
-      method: 'DELETE',
-      headers: { 'x-api-key': emu.apiKey },
-      dispatcher: ag,
-    });
+    const del = await request(
+      `${emu.baseUrl}/v2beta/organizations/${emu.orgId}/clusters/${emu.clusterId}/edge-locations/${emu.locationId}/edges/${saved.edge.id}`,
+      {
+        method: 'DELETE',
+        headers: { 'x-api-key': emu.apiKey },
+        dispatcher: ag,
+      },
+    );
     await del.body.dump();
     await ag.close();
     expect(del.statusCode).toBe(200);

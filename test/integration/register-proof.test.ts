@@ -106,7 +106,10 @@ describe('removal only on proof (issue 14 item 1)', () => {
     expect((await registerStep().run(ctx)).summary).toMatch(/EDGE_NOT_FOUND for edge some-other-edge, not this edge/);
     expect(ctx.shared.edgeRemoved).toBeUndefined();
     expect(h.files.has(`${STATE}/${REMOVAL_EVIDENCE_FILE}`)).toBe(false);
-    expect(JSON.parse(h.files.get(`${STATE}/${CONTROL_PLANE_FILE}`)!.data)).toMatchObject({ state: 'outage', reason: expect.stringContaining('EDGE_NOT_FOUND for edge some-other-edge') });
+    expect(JSON.parse(h.files.get(`${STATE}/${CONTROL_PLANE_FILE}`)!.data)).toMatchObject({
+      state: 'outage',
+      reason: expect.stringContaining('EDGE_NOT_FOUND for edge some-other-edge'),
+    });
     // One warning per change of outage (HTML, empty, other edge), not one per pass; the in-call retries are quiet.
     expect(warns(lines).filter((m) => /control plane outage/.test(m))).toHaveLength(3);
     expect(warns(lines).filter((m) => /retrying in/.test(m))).toEqual([]);
@@ -138,7 +141,11 @@ describe('removal only on proof (issue 14 item 1)', () => {
     await registerStep().run(ctx2);
     expect(ctx2.shared.edgeRemoved).toBeUndefined();
     // As if the first sighting were 61 s ago (another process, so the wall clock measures): removal.
-    h.setFile(`${STATE}/${REMOVAL_EVIDENCE_FILE}`, JSON.stringify({ ...ev, firstAt: new Date(Date.now() - 61_000).toISOString(), processId: 'an-earlier-agent' }), 0o600);
+    h.setFile(
+      `${STATE}/${REMOVAL_EVIDENCE_FILE}`,
+      JSON.stringify({ ...ev, firstAt: new Date(Date.now() - 61_000).toISOString(), processId: 'an-earlier-agent' }),
+      0o600,
+    );
     const ctx3 = await stepContext(h, config(emu), logger(lines), new AbortController().signal);
     const r3 = await registerStep().run(ctx3);
     expect(ctx3.shared.edgeRemoved).toMatch(/EDGE_NOT_FOUND for this edge on two polls 6\d s apart/);
@@ -158,17 +165,28 @@ describe('removal only on proof (issue 14 item 1)', () => {
 });
 
 describe('labels/taints the control plane has not accepted (issue 14 item 3)', () => {
-  it('changed labels without a valid bootstrap token: the node keeps running, status says what is pending (from the daemon\'s state, not the shell\'s environment)', async () => {
+  it("changed labels without a valid bootstrap token: the node keeps running, status says what is pending (from the daemon's state, not the shell's environment)", async () => {
     const { h } = await registered(mid('pending'));
-    const ctx = await stepContext(h, { ...config(emu), labels: { env: 'staging' }, taints: [{ key: 'spot', effect: 'NoExecute' }] }, logger([]), new AbortController().signal);
+    const ctx = await stepContext(
+      h,
+      { ...config(emu), labels: { env: 'staging' }, taints: [{ key: 'spot', effect: 'NoExecute' }] },
+      logger([]),
+      new AbortController().signal,
+    );
     const r = await registerStep().run(ctx);
     expect(r.summary).toMatch(/re-registration pending: no INITD_BOOTSTRAP_TOKEN; labels\/taints change pending: the Node keeps labels env=prod,nodeID=/);
     const st = await controlPlaneStatus(ctx.store);
-    expect(st.nodeLabels).toMatchObject({ labels: { env: 'prod' }, taints: [], pending: { labels: { env: 'staging' }, taints: [{ key: 'spot', effect: 'NoExecute' }], reason: 'no INITD_BOOTSTRAP_TOKEN' } });
+    expect(st.nodeLabels).toMatchObject({
+      labels: { env: 'prod' },
+      taints: [],
+      pending: { labels: { env: 'staging' }, taints: [{ key: 'spot', effect: 'NoExecute' }], reason: 'no INITD_BOOTSTRAP_TOKEN' },
+    });
     const out: string[] = [];
     printControlPlaneStatus(st, (l) => void out.push(l));
     expect(out.join('\n')).toMatch(/^labels: +env=prod,nodeID=\S+ +\(accepted by the control plane/m);
-    expect(out.join('\n')).toMatch(/^pending: +labels env=staging,nodeID=\S+, taints spot:NoExecute — not accepted by the control plane since \S+ \(no INITD_BOOTSTRAP_TOKEN\)/m);
+    expect(out.join('\n')).toMatch(
+      /^pending: +labels env=staging,nodeID=\S+, taints spot:NoExecute — not accepted by the control plane since \S+ \(no INITD_BOOTSTRAP_TOKEN\)/m,
+    );
     // A second pass writes nothing new; an accepted re-registration clears it.
     h.calls.length = 0;
     await registerStep().run(ctx);
@@ -233,8 +251,19 @@ describe('one identity per machine (issue 14 item 2)', () => {
     hb.setFile('/proc/sys/kernel/random/boot_id', 'boot-b\n');
     const lines: Lines = [];
     const cfg = config(emu, emu.issueBootstrapToken());
-    const hooks = lifecycleHooks({ host: hb, cfg, log: logger(lines), shipper: new StartupLogShipper(), signal: new AbortController().signal, once: true, underSystemd: false });
-    const code = await runDaemon({ host: hb, cfg, log: logger(lines), steps: [registerStep()], once: true, afterPass: hooks.afterPass, teardown: hooks.teardown }, new AbortController().signal);
+    const hooks = lifecycleHooks({
+      host: hb,
+      cfg,
+      log: logger(lines),
+      shipper: new StartupLogShipper(),
+      signal: new AbortController().signal,
+      once: true,
+      underSystemd: false,
+    });
+    const code = await runDaemon(
+      { host: hb, cfg, log: logger(lines), steps: [registerStep()], once: true, afterPass: hooks.afterPass, teardown: hooks.teardown },
+      new AbortController().signal,
+    );
     await hooks.stopped();
     expect(code).toBe(1);
     const err = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).find((l) => l.level === 50 && /register: FAILED/.test(l.msg))!.msg;

@@ -28,10 +28,14 @@ export const AGENT_TUN = '100.96.0.7';
 export const GW_TUN = '100.96.0.1';
 export const GW_HOSTNAME = 'gw.wglab.test';
 
-export async function sh(cmd: string, args: string[], opts: { allowFail?: boolean; input?: string } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+export async function sh(
+  cmd: string,
+  args: string[],
+  opts: { allowFail?: boolean; input?: string } = {},
+): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve, reject) => {
     const child = execFile(cmd, args, { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? ((err as unknown as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? (err as unknown as { code: number }).code : 1) : 0;
       if (err && !opts.allowFail) reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr || err.message}`));
       else resolve({ stdout, stderr, code });
     });
@@ -102,7 +106,7 @@ async function cleanupNames(n: LabNames): Promise<void> {
 
 /** Clean labs whose creating test process is gone (only namespaces named in the markers our runs wrote). */
 export async function reapStaleLabs(): Promise<void> {
-  let files: string[] = [];
+  let files: string[];
   try {
     files = readdirSync(MARKER_DIR);
   } catch {
@@ -170,7 +174,10 @@ export class WgLab {
     await sh('ip', ['-n', this.nsAgent, 'addr', 'add', `${AGENT_UNDERLAY}/24`, 'dev', vA]);
     await sh('ip', ['-n', this.nsGw, 'addr', 'add', `${GW_UNDERLAY}/24`, 'dev', vG]);
     await sh('ip', ['-n', this.nsGw, 'addr', 'add', `${GW_UNDERLAY_2}/24`, 'dev', vG]);
-    for (const [ns, dev] of [[this.nsAgent, vA], [this.nsGw, vG]] as const) {
+    for (const [ns, dev] of [
+      [this.nsAgent, vA],
+      [this.nsGw, vG],
+    ] as const) {
       await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
       await sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
     }
@@ -187,7 +194,22 @@ export class WgLab {
   /** The gateway peer: wireguard-go in its own namespace, configured with `wg` directly (test side). */
   async startGateway(agentPublicKey: string, port = 51840): Promise<void> {
     await sh('ip', ['netns', 'exec', this.nsGw, 'wireguard-go', this.ifGw]);
-    await sh('ip', ['netns', 'exec', this.nsGw, 'wg', 'set', this.ifGw, 'private-key', this.gwKeyFile, 'listen-port', String(port), 'peer', agentPublicKey, 'allowed-ips', `${AGENT_TUN}/32`]);
+    await sh('ip', [
+      'netns',
+      'exec',
+      this.nsGw,
+      'wg',
+      'set',
+      this.ifGw,
+      'private-key',
+      this.gwKeyFile,
+      'listen-port',
+      String(port),
+      'peer',
+      agentPublicKey,
+      'allowed-ips',
+      `${AGENT_TUN}/32`,
+    ]);
     await sh('ip', ['-n', this.nsGw, 'addr', 'add', `${GW_TUN}/32`, 'dev', this.ifGw]);
     await sh('ip', ['-n', this.nsGw, 'link', 'set', this.ifGw, 'up']);
     await sh('ip', ['-n', this.nsGw, 'route', 'replace', `${AGENT_TUN}/32`, 'dev', this.ifGw]);
@@ -202,7 +224,24 @@ export class WgLab {
     writeFileSync(key, `${generatePrivateKey()}\n`, { mode: 0o600 });
     const peer = publicKeyFromPrivate(generatePrivateKey());
     await sh('ip', ['netns', 'exec', this.nsAgent, 'wireguard-go', this.ifForeign]);
-    await sh('ip', ['netns', 'exec', this.nsAgent, 'wg', 'set', this.ifForeign, 'private-key', key, 'listen-port', '51820', 'peer', peer, 'allowed-ips', '10.99.0.0/16,192.168.77.1/32', 'endpoint', `${GW_UNDERLAY}:51820`]);
+    await sh('ip', [
+      'netns',
+      'exec',
+      this.nsAgent,
+      'wg',
+      'set',
+      this.ifForeign,
+      'private-key',
+      key,
+      'listen-port',
+      '51820',
+      'peer',
+      peer,
+      'allowed-ips',
+      '10.99.0.0/16,192.168.77.1/32',
+      'endpoint',
+      `${GW_UNDERLAY}:51820`,
+    ]);
     rmSync(key, { force: true });
     await sh('ip', ['-n', this.nsAgent, 'addr', 'add', '192.168.77.2/24', 'dev', this.ifForeign]);
     await sh('ip', ['-n', this.nsAgent, 'link', 'set', this.ifForeign, 'mtu', '1420', 'up']);
@@ -278,8 +317,14 @@ export class WgLab {
    * `done` resolves when ping exits on its own (all replies in or timed out), so
    * the loss count is exact; `stop()` interrupts early.
    */
-  startPing(target: string, count: number, intervalS = 0.05): { done: Promise<{ sent: number; received: number; output: string; endedAt: number }>; stop: () => void } {
-    const child = spawn('ip', ['netns', 'exec', this.nsAgent, 'ping', '-n', '-c', String(count), '-i', String(intervalS), '-W', '1', target], { stdio: ['ignore', 'pipe', 'pipe'] });
+  startPing(
+    target: string,
+    count: number,
+    intervalS = 0.05,
+  ): { done: Promise<{ sent: number; received: number; output: string; endedAt: number }>; stop: () => void } {
+    const child = spawn('ip', ['netns', 'exec', this.nsAgent, 'ping', '-n', '-c', String(count), '-i', String(intervalS), '-W', '1', target], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.children.add(child);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));

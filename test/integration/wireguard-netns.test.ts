@@ -124,7 +124,7 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
     expect(dump[0]!.split('\t').slice(1)).toEqual([agentPub, '51840', 'off']);
     expect(dump[1]!.split('\t')[7]).toBe('25');
     const routes = (await lab.inAgent('ip', '-j', 'route', 'show')).stdout;
-    expect(JSON.parse(routes).filter((x: { dev?: string }) => x.dev === lab.ifAgent).map((x: { dst: string }) => x.dst)).toEqual([GW_TUN]);
+    expect((JSON.parse(routes) as Array<{ dev?: string; dst: string }>).filter((x) => x.dev === lab.ifAgent).map((x) => x.dst)).toEqual([GW_TUN]);
     expect((await lab.inAgent('ip', 'rule', 'show')).stdout).not.toMatch(/fwmark/);
     expect((await lab.inAgent('ip', '-j', 'link', 'show', 'dev', lab.ifAgent)).stdout).toContain('"mtu":1380');
   });
@@ -221,7 +221,9 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
     const all = [...seenCmdlines];
     expect(all.some((c) => c.includes('wireguard-driver.ts'))).toBe(true);
     const agentTools = all.filter((c) => /^(wg|ip|wireguard-go) /.test(c) && c.includes(lab.ifAgent));
-    console.info(`wireguard-netns: /proc poller saw ${all.length} distinct argv, ${agentTools.length} of them the agent's ip/wg/wireguard-go, e.g. ${agentTools.slice(0, 3).join(' | ')}`);
+    console.info(
+      `wireguard-netns: /proc poller saw ${all.length} distinct argv, ${agentTools.length} of them the agent's ip/wg/wireguard-go, e.g. ${agentTools.slice(0, 3).join(' | ')}`,
+    );
     expect(agentTools.length).toBeGreaterThan(0);
     // ... and none of them carried the key.
     expect(all.filter((c) => c.includes(agentKey))).toEqual([]);
@@ -249,9 +251,14 @@ describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across t
     expect(before).toContain('192.168.77.2/24');
     expect(before).toContain('10.99.0.0/16');
     expect(before).toMatch(/\[Peer\]/);
-    const r = await lab.driver('reconcile', { iface: lab.ifForeign, spec: lab.spec({ allowedIPs: [`${GW_TUN}/32`, '10.245.0.0/16'], endpoint: `${GW_HOSTNAME}:51841` }) });
+    const r = await lab.driver('reconcile', {
+      iface: lab.ifForeign,
+      spec: lab.spec({ allowedIPs: [`${GW_TUN}/32`, '10.245.0.0/16'], endpoint: `${GW_HOSTNAME}:51841` }),
+    });
     expect(r.result).toBeUndefined();
-    expect(r.error?.message).toMatch(new RegExp(`^WireGuard interface ${lab.ifForeign} exists and was not created by castai-edge-initd .*1 peer.*192\\.168\\.77\\.2/24.*nothing was changed$`));
+    expect(r.error?.message).toMatch(
+      new RegExp(`^WireGuard interface ${lab.ifForeign} exists and was not created by castai-edge-initd .*1 peer.*192\\.168\\.77\\.2/24.*nothing was changed$`),
+    );
     expect(r.error?.remediation).toMatch(/^set INITD_WIREGUARD_INTERFACE to a name no other interface uses/);
     expect(await lab.foreignSnapshot()).toBe(before);
     // The agent's own interface beside it: still ours, nothing to do.

@@ -124,7 +124,7 @@ describe('register', () => {
       .intercept({ path: REGISTER_PATH, method: 'POST' })
       .reply((opts) => {
         seen = opts.headers as Record<string, string>;
-        expect(JSON.parse(String(opts.body))).toEqual(registerRequest);
+        expect(JSON.parse(opts.body as string)).toEqual(registerRequest);
         return { statusCode: 201, data: registerResponse() };
       });
     const r = await client().register(BOOT, registerRequest);
@@ -288,7 +288,9 @@ describe('getEdge / reportStatus', () => {
   });
 
   it('"gone" only on the API\'s own JSON EDGE_NOT_FOUND naming this edge (contract §4)', async () => {
-    pool().intercept({ path: EDGE_PATH, method: 'GET' }).reply(404, { code: 5, message: 'edge e-1 not found', details: [{ reason: 'EDGE_NOT_FOUND', edgeId: 'e-1' }] });
+    pool()
+      .intercept({ path: EDGE_PATH, method: 'GET' })
+      .reply(404, { code: 5, message: 'edge e-1 not found', details: [{ reason: 'EDGE_NOT_FOUND', edgeId: 'e-1' }] });
     expect(await client().getEdge(EDGE_TOKEN, 'e-1')).toEqual({ gone: true, edgeId: 'e-1' });
   });
 
@@ -303,7 +305,11 @@ describe('getEdge / reportStatus', () => {
 
 describe('uploadLogs', () => {
   const events = [{ level: 'info', time: '2026-01-01T00:00:00Z', message: 'registered' }];
-  const sink = () => ({ url: `${API}/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, apiKey: LOG_KEY, expiresAt: new Date(clock.t + 3_600_000).toISOString() });
+  const sink = () => ({
+    url: `${API}/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`,
+    apiKey: LOG_KEY,
+    expiresAt: new Date(clock.t + 3_600_000).toISOString(),
+  });
 
   it('sends only the scoped key as X-API-Key', async () => {
     let headers: Record<string, string> = {};
@@ -311,7 +317,7 @@ describe('uploadLogs', () => {
       .intercept({ path: `/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, method: 'POST' })
       .reply((o) => {
         headers = o.headers as Record<string, string>;
-        expect(JSON.parse(String(o.body))).toEqual({ logEvents: events });
+        expect(JSON.parse(o.body as string)).toEqual({ logEvents: events });
         return { statusCode: 200, data: { accepted: 1 } };
       });
     expect(await client().uploadLogs(sink(), events)).toEqual({ sent: 1 });
@@ -349,24 +355,12 @@ describe('uploadLogs', () => {
     pool()
       .intercept({ path: `/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, method: 'POST' })
       .reply((o) => {
-        sizes.push((JSON.parse(String(o.body)) as { logEvents: unknown[] }).logEvents.length);
+        sizes.push((JSON.parse(o.body as string) as { logEvents: unknown[] }).logEvents.length);
         return { statusCode: 200, data: {} };
       })
       .times(3);
     expect(await client().uploadLogs(sink(), many)).toEqual({ sent: 1200 });
     expect(sizes).toEqual([500, 500, 200]);
-  });
-});
-
-describe('download', () => {
-  it('returns the bytes when the sha256 matches and retries a mismatch', async () => {
-    const data = Buffer.from('k0s binary');
-    const sha = (await import('node:crypto')).createHash('sha256').update(data).digest('hex');
-    pool().intercept({ path: '/k0s', method: 'GET' }).reply(200, 'tampered');
-    pool().intercept({ path: '/k0s', method: 'GET' }).reply(200, data);
-    expect((await client().download(`${API}/k0s`, sha)).toString()).toBe('k0s binary');
-    expect(clock.sleeps).toHaveLength(1);
-    expect(lines.join('')).toContain('sha256 mismatch');
   });
 });
 
@@ -377,7 +371,8 @@ describe('configuration', () => {
 });
 
 describe('get edge: a 404 is removal evidence only when the control plane itself says so (issue 14 item 1)', () => {
-  const NGINX = '<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+  const NGINX =
+    '<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
   const cases: Array<[string, number | undefined, string | object, RegExp]> = [
     ['nginx\'s HTML 404 page', undefined, NGINX, /not the control plane's EDGE_NOT_FOUND for this edge: a body that is not JSON \(text\/html/],
     ['an empty 404', undefined, '', /an empty body/],
@@ -420,7 +415,11 @@ describe('register: 409 MACHINE_ID_CONFLICT (issue 14 item 2)', () => {
   it('is a non-retried conflict naming the other edge, when it last reported, and the fix', async () => {
     pool()
       .intercept({ path: REGISTER_PATH, method: 'POST' })
-      .reply(409, { code: 6, message: 'machine-id already registered', details: [{ reason: 'MACHINE_ID_CONFLICT', edgeId: 'e-9', lastSeen: '2026-01-01T00:00:00Z' }] });
+      .reply(409, {
+        code: 6,
+        message: 'machine-id already registered',
+        details: [{ reason: 'MACHINE_ID_CONFLICT', edgeId: 'e-9', lastSeen: '2026-01-01T00:00:00Z' }],
+      });
     const e = await rejection(client().register(BOOT, registerRequest));
     expect(e.kind).toBe('conflict');
     expect(e.retryable).toBe(false);

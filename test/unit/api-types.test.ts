@@ -1,3 +1,6 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return --
+   the cases below turn valid control-plane answers into shapes no type describes (wrong types, missing fields), to prove
+   the validators refuse them; `any` is the honest type of such a document. */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadCaFile } from '../../agent/api/client.ts';
@@ -16,7 +19,12 @@ function good(): Record<string, any> {
     edge: { id: 'e-1', name: 'cast-1', phase: 'READY' },
     edgeToken: 'ceet_token-for-types-test-1',
     node: { name: 'cast-1', providerID: 'castai-omni://e-1', labels: { a: 'b' }, taints: [{ key: 'k', effect: 'NoSchedule' }] },
-    wireguard: { address: 'fd00::7/128', listenPort: 51840, mtu: 1380, peers: [{ publicKey: wgPub(), endpoint: '[fd00::1]:51840', allowedIPs: ['100.96.0.1/32'] }] },
+    wireguard: {
+      address: 'fd00::7/128',
+      listenPort: 51840,
+      mtu: 1380,
+      peers: [{ publicKey: wgPub(), endpoint: '[fd00::1]:51840', allowedIPs: ['100.96.0.1/32'] }],
+    },
     k0s: {
       version: 'v1.33.1+k0s.0',
       artifacts: { arm64: { url: 'https://dl/k0s', sha256: 'f'.repeat(64) } },

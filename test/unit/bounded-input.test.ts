@@ -1,3 +1,6 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access --
+   the cases below turn valid control-plane answers into shapes no type describes (wrong types, missing fields), to prove
+   the validators refuse them; `any` is the honest type of such a document. */
 /**
  * Issue 15 item 5: input from the network is bounded and validated before it reaches any argv or
  * file — response bodies (1 MiB), the join token (64 KiB decompressed: a gzip bomb is refused
@@ -27,8 +30,18 @@ function wgPub(): string {
 function edgeState(): Record<string, any> {
   return {
     edge: { id: 'e-1', name: 'cast-1', phase: 'READY' },
-    node: { name: 'cast-1', providerID: 'castai-omni://e-1', labels: { 'omni.cast.ai/csp': 'custom', 'topology.kubernetes.io/region': 'r1' }, taints: [{ key: 'k', value: 'v', effect: 'NoSchedule' }] },
-    wireguard: { address: '100.96.0.7/32', listenPort: 51840, mtu: 1380, peers: [{ publicKey: wgPub(), endpoint: 'gw.example:51840', allowedIPs: ['100.96.0.1/32'] }] },
+    node: {
+      name: 'cast-1',
+      providerID: 'castai-omni://e-1',
+      labels: { 'omni.cast.ai/csp': 'custom', 'topology.kubernetes.io/region': 'r1' },
+      taints: [{ key: 'k', value: 'v', effect: 'NoSchedule' }],
+    },
+    wireguard: {
+      address: '100.96.0.7/32',
+      listenPort: 51840,
+      mtu: 1380,
+      peers: [{ publicKey: wgPub(), endpoint: 'gw.example:51840', allowedIPs: ['100.96.0.1/32'] }],
+    },
     k0s: {
       version: 'v1.33.1+k0s.0',
       artifacts: { amd64: { url: 'https://dl.example/k0s', sha256: 'a'.repeat(64) } },
@@ -49,7 +62,15 @@ afterEach(async () => {
 });
 
 function client(): ApiClient {
-  return new ApiClient({ apiUrl: API, orgId: 'org-1', clusterId: 'cl-1', dispatcher: mock, retry: { maxAttempts: 2 }, clock: { now: () => Date.now(), sleep: async () => {} }, random: () => 0 });
+  return new ApiClient({
+    apiUrl: API,
+    orgId: 'org-1',
+    clusterId: 'cl-1',
+    dispatcher: mock,
+    retry: { maxAttempts: 2 },
+    clock: { now: () => Date.now(), sleep: async () => {} },
+    random: () => 0,
+  });
 }
 
 async function rejection(p: Promise<unknown>): Promise<ApiError> {
@@ -65,7 +86,11 @@ async function rejection(p: Promise<unknown>): Promise<ApiError> {
 describe('response bodies are capped at 1 MiB', () => {
   it('refuses an oversized body announced by Content-Length without reading it, and retries like any bad answer', async () => {
     const big = Buffer.alloc(MAX_RESPONSE_BYTES + 1, 0x20);
-    for (let i = 0; i < 2; i++) mock.get(API).intercept({ path: EDGE_PATH, method: 'GET' }).reply(200, big, { headers: { 'content-type': 'application/json', 'content-length': String(big.length) } });
+    for (let i = 0; i < 2; i++)
+      mock
+        .get(API)
+        .intercept({ path: EDGE_PATH, method: 'GET' })
+        .reply(200, big, { headers: { 'content-type': 'application/json', 'content-length': String(big.length) } });
     const e = await rejection(client().getEdge('ceet_edge-token-value-0001', 'e-1'));
     expect(e.kind).toBe('bad-response');
     expect(e.message).toMatch(/response body of 1048577 bytes \(Content-Length\), over the 1048576 byte limit; refused without reading it \(gave up after 2 attempts\)/);
@@ -134,11 +159,22 @@ describe('control-plane values pass the env-file validators before any argv or f
   });
 
   it('a hostile register answer is an invalid-response error (not retried) and writes nothing', async () => {
-    const o: Record<string, any> = { ...edgeState(), edgeToken: 'ceet_edge-token-value-0001', logs: { url: `${API}/logs`, apiKey: 'celk_log-key-0001', expiresAt: '2030-01-01T00:00:00Z' } };
+    const o: Record<string, any> = {
+      ...edgeState(),
+      edgeToken: 'ceet_edge-token-value-0001',
+      logs: { url: `${API}/logs`, apiKey: 'celk_log-key-0001', expiresAt: '2030-01-01T00:00:00Z' },
+    };
     o.node.name = 'x --hostname-override=evil';
     expect(() => parseRegisterResponse(o)).toThrow(/node.name/);
     mock.get(API).intercept({ path: /edges$/, method: 'POST' }).reply(201, o);
-    const c = new ApiClient({ apiUrl: API, orgId: 'org-1', clusterId: 'cl-1', edgeLocationId: 'loc-1', dispatcher: mock, clock: { now: () => Date.now(), sleep: async () => {} } });
+    const c = new ApiClient({
+      apiUrl: API,
+      orgId: 'org-1',
+      clusterId: 'cl-1',
+      edgeLocationId: 'loc-1',
+      dispatcher: mock,
+      clock: { now: () => Date.now(), sleep: async () => {} },
+    });
     const e = await rejection(c.register('cebt_token-0001', {} as never));
     expect(e.kind).toBe('invalid-response');
     expect(e.retryable).toBe(false);
@@ -146,7 +182,11 @@ describe('control-plane values pass the env-file validators before any argv or f
   });
 
   it('a hostile saved register.json is refused too (a damaged state file never reaches k0s argv)', async () => {
-    const o: Record<string, any> = { ...edgeState(), edgeToken: 'ceet_edge-token-value-0001', logs: { url: `${API}/logs`, apiKey: 'celk_log-key-0001', expiresAt: '2030-01-01T00:00:00Z' } };
+    const o: Record<string, any> = {
+      ...edgeState(),
+      edgeToken: 'ceet_edge-token-value-0001',
+      logs: { url: `${API}/logs`, apiKey: 'celk_log-key-0001', expiresAt: '2030-01-01T00:00:00Z' },
+    };
     o.node.labels = { env: 'a,b=c' };
     const host = new FakeHost().setFile('/var/lib/castai-edge-initd/register.json', JSON.stringify(o), 0o600);
     await expect(readSavedRegistration(new StateStore(host))).rejects.toThrow(/register.json is damaged: field node.labels.env is not valid/);

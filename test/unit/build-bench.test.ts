@@ -14,7 +14,8 @@ import { runBench } from '../../scripts/bench.ts';
 type Imp = { path: string; kind: 'import-statement' | 'dynamic-import' | 'require-call'; external?: boolean };
 function meta(graph: Record<string, Imp[]>): Metafile {
   const inputs: Metafile['inputs'] = {};
-  for (const [k, imports] of Object.entries(graph)) inputs[k] = { bytes: 1, imports: imports.map((i) => ({ ...i, external: i.external ?? false, original: i.path })) };
+  for (const [k, imports] of Object.entries(graph))
+    inputs[k] = { bytes: 1, imports: imports.map((i) => ({ ...i, external: i.external ?? false, original: i.path })) };
   return { inputs, outputs: {} };
 }
 

@@ -27,7 +27,10 @@ describe('explaining lines of real mkfs.xfs 6.1.0 failures', () => {
   });
 
   test('an existing filesystem: both lines', () => {
-    expect(explainingLines(mkfs('existing-fs'))).toEqual(['mkfs.xfs: img appears to contain an existing filesystem (xfs).', 'mkfs.xfs: Use the -f option to force overwrite.']);
+    expect(explainingLines(mkfs('existing-fs'))).toEqual([
+      'mkfs.xfs: img appears to contain an existing filesystem (xfs).',
+      'mkfs.xfs: Use the -f option to force overwrite.',
+    ]);
   });
 
   test('a bad option: the lines that name it, not the usage', () => {
@@ -35,7 +38,10 @@ describe('explaining lines of real mkfs.xfs 6.1.0 failures', () => {
   });
 
   test('the whole message: command, exit, reason, fix', () => {
-    const e = commandFailure(['mkfs.xfs', '-K', '-L', 'castai-k0s', '/dev/castai-edge/k0s'], result(mkfs('too-small-299MiB')), { what: 'storage: mkfs.xfs', fix: 'run again' });
+    const e = commandFailure(['mkfs.xfs', '-K', '-L', 'castai-k0s', '/dev/castai-edge/k0s'], result(mkfs('too-small-299MiB')), {
+      what: 'storage: mkfs.xfs',
+      fix: 'run again',
+    });
     expect(e).toBeInstanceOf(AgentError);
     expect(e.message).toBe('storage: mkfs.xfs: `mkfs.xfs -K -L castai-k0s /dev/castai-edge/k0s` failed (exit 1: Filesystem must be larger than 300MB.)');
     expect(e.remediation).toBe('run again');
@@ -61,20 +67,32 @@ describe('the one format for any command', () => {
   });
 
   test('only a usage text: said so; no output: said so; not found and timed out: said so, with their own fix', () => {
-    expect(commandFailure(['x', '-Z'], result({ stderr: 'Usage: x [-a]\n  -a  all\n' }), { what: 'w', fix: 'f' }).message).toBe('w: `x -Z` failed (exit 1: it printed only its usage text (an option or argument it does not accept))');
+    expect(commandFailure(['x', '-Z'], result({ stderr: 'Usage: x [-a]\n  -a  all\n' }), { what: 'w', fix: 'f' }).message).toBe(
+      'w: `x -Z` failed (exit 1: it printed only its usage text (an option or argument it does not accept))',
+    );
     expect(commandFailure(['x'], result({ exitCode: 3 }), { what: 'w', fix: 'f' }).message).toBe('w: `x` failed (exit 3, no output)');
-    const nf = commandFailure(['mkfs.xfs'], result({ exitCode: 127, notFound: true, stderr: 'mkfs.xfs: not found (ENOENT)' }), { what: 'w', fix: 'f', notFoundFix: 'apt-get install xfsprogs' });
+    const nf = commandFailure(['mkfs.xfs'], result({ exitCode: 127, notFound: true, stderr: 'mkfs.xfs: not found (ENOENT)' }), {
+      what: 'w',
+      fix: 'f',
+      notFoundFix: 'apt-get install xfsprogs',
+    });
     expect(nf.message).toBe('w: `mkfs.xfs` failed (not found)');
     expect(nf.remediation).toBe('apt-get install xfsprogs');
-    expect(commandFailure(['sleep', '9'], result({ exitCode: 137, timedOut: true }), { what: 'w', fix: 'f' }).message).toBe('w: `sleep 9` failed (timed out, no output)');
+    expect(commandFailure(['sleep', '9'], result({ exitCode: 137, timedOut: true }), { what: 'w', fix: 'f' }).message).toBe(
+      'w: `sleep 9` failed (timed out, no output)',
+    );
   });
 
   test('a specific fix from the reason', () => {
-    const e = commandFailure(['pvcreate', '/dev/nvme1n1'], result({ exitCode: 5, stderr: "  Can't open /dev/nvme1n1 exclusively.  Mounted filesystem?\n  Device or resource busy\n" }), {
-      what: 'w',
-      fix: 'generic',
-      fixFor: (why) => (why.some((l) => /busy/i.test(l)) ? 'wait for udev' : undefined),
-    });
+    const e = commandFailure(
+      ['pvcreate', '/dev/nvme1n1'],
+      result({ exitCode: 5, stderr: "  Can't open /dev/nvme1n1 exclusively.  Mounted filesystem?\n  Device or resource busy\n" }),
+      {
+        what: 'w',
+        fix: 'generic',
+        fixFor: (why) => (why.some((l) => /busy/i.test(l)) ? 'wait for udev' : undefined),
+      },
+    );
     expect(e.remediation).toBe('wait for udev');
     expect(e.message).toContain("Can't open /dev/nvme1n1 exclusively.  Mounted filesystem? / Device or resource busy");
   });

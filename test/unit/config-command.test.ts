@@ -95,7 +95,16 @@ describe('castai-edge-initd config', () => {
     expect(out).toEqual([]);
     const e = err.join('\n');
     expect(e).toMatch(/^configuration errors \(\d+\); nothing was changed on this host:/);
-    for (const v of ['API_URL', 'ORG_ID', 'INITD_KUBERNETES_LABELS', 'INITD_KUBERNETES_TAINTS', 'INITD_GPU_CONFIG.mig.partitionSize', 'HTTP_PROXY', 'NVME_DEVICES', 'INITD_LOG_LEVEL'])
+    for (const v of [
+      'API_URL',
+      'ORG_ID',
+      'INITD_KUBERNETES_LABELS',
+      'INITD_KUBERNETES_TAINTS',
+      'INITD_GPU_CONFIG.mig.partitionSize',
+      'HTTP_PROXY',
+      'NVME_DEVICES',
+      'INITD_LOG_LEVEL',
+    ])
       expect(e).toContain(`✗ ${v}: `);
     expect(e).toContain('did you mean INITD_KUBERNETES_LABELS?'); // the warning about the typo rides along
     expect(e).toContain('then check with: castai-edge-initd config');

@@ -157,7 +157,15 @@ describe('warnings: unknown variables with "did you mean"', () => {
   it('unknown INITD_* in the environment and any unknown name in the env file', async () => {
     const host = new FakeHost().setFile('/x.env', 'ORG_ID=o\nINITD_LABLES=a=b\nNVME_DEVICE=/dev/nvme0n1\n');
     const cfg = await loadConfig(host, {
-      env: { INITD_KUBERNETES_TAINT: 'a:NoSchedule', INITD_GPU_CONFG: '{}', PATH: '/usr/bin', HOME: '/root', EDGE_LOCATIONID: 'x', http_proxy: '', INITD_INSTALL_WAIT_SECONDS: '5' },
+      env: {
+        INITD_KUBERNETES_TAINT: 'a:NoSchedule',
+        INITD_GPU_CONFG: '{}',
+        PATH: '/usr/bin',
+        HOME: '/root',
+        EDGE_LOCATIONID: 'x',
+        http_proxy: '',
+        INITD_INSTALL_WAIT_SECONDS: '5',
+      },
       envFile: '/x.env',
     });
     const w = cfg.warnings.join('\n');
@@ -175,7 +183,17 @@ describe('warnings: unknown variables with "did you mean"', () => {
   });
 
   it('no near-miss warning for ordinary variables, nor when the intended one is set', async () => {
-    const env = { INVOCATION_ID: 'x', JOURNAL_STREAM: 'x', NOTIFY_SOCKET: 'x', STATE_DIRECTORY: 'x', NODE_EXTRA_CA_CERTS: 'x', CLUSTER_NAME: 'x', USER_ID: 'x', CLUSTER_IP: '10.0.0.1', CLUSTER_ID: 'c' };
+    const env = {
+      INVOCATION_ID: 'x',
+      JOURNAL_STREAM: 'x',
+      NOTIFY_SOCKET: 'x',
+      STATE_DIRECTORY: 'x',
+      NODE_EXTRA_CA_CERTS: 'x',
+      CLUSTER_NAME: 'x',
+      USER_ID: 'x',
+      CLUSTER_IP: '10.0.0.1',
+      CLUSTER_ID: 'c',
+    };
     expect((await loadConfig(new FakeHost(), { env })).warnings).toEqual([]);
     const typo = await loadConfig(new FakeHost(), { env: { CLUSTER_IP: '10.0.0.1' } });
     expect(typo.warnings).toEqual(['variable CLUSTER_IP in the environment is not used by the agent; did you mean CLUSTER_ID?']);
@@ -214,7 +232,16 @@ describe('all problems at once; nothing changed', () => {
       }),
     );
     const vars = new Set(e.problems.map((p) => p.variable));
-    for (const v of ['API_URL', 'ORG_ID', 'INITD_KUBERNETES_LABELS', 'INITD_KUBERNETES_TAINTS', 'INITD_GPU_CONFIG', 'NVME_DEVICES', 'INITD_LOG_LEVEL', 'INITD_STATE_DIR'])
+    for (const v of [
+      'API_URL',
+      'ORG_ID',
+      'INITD_KUBERNETES_LABELS',
+      'INITD_KUBERNETES_TAINTS',
+      'INITD_GPU_CONFIG',
+      'NVME_DEVICES',
+      'INITD_LOG_LEVEL',
+      'INITD_STATE_DIR',
+    ])
       expect(vars.has(v), v).toBe(true);
     expect(host.mutations()).toEqual([]);
   });

@@ -79,7 +79,10 @@ describe('symlinks: the link, its directory, and its target', () => {
   });
 
   it('a link in a directory another user can write is refused for that directory (they could re-point it)', async () => {
-    const host = new FakeHost().setDir('/opt/shared', 0o775).setLink('/opt/shared/ca.pem', '../../etc/ssl/corp-ca.pem').setFile('/etc/ssl/corp-ca.pem', PEM, 0o644);
+    const host = new FakeHost()
+      .setDir('/opt/shared', 0o775)
+      .setLink('/opt/shared/ca.pem', '../../etc/ssl/corp-ca.pem')
+      .setFile('/etc/ssl/corp-ca.pem', PEM, 0o644);
     const findings = await trustFindings(host, '/opt/shared/ca.pem', { uid: 0 });
     expect(findings.map((f) => `${f.path} ${f.problem}`)).toEqual(['/opt/shared is writable by group (mode 0775)']);
     const ok = await trustFindings(new FakeHost().setLink('/etc/ca.pem', 'ssl/corp-ca.pem').setFile('/etc/ssl/corp-ca.pem', PEM), '/etc/ca.pem', { uid: 0 });
@@ -119,7 +122,10 @@ describe('INITD_CA_FILE, INITD_STATE_DIR, /etc/castai-edge-initd', () => {
   });
 
   it('a file inside the state directory that another user owns is refused, naming it', async () => {
-    const host = new FakeHost().setDir('/var/lib/castai-edge-initd', 0o700).setFile('/var/lib/castai-edge-initd/k0s.json', '{}', 0o600, 1000).setFile('/var/lib/castai-edge-initd/wireguard/private.key', 'k', 0o644);
+    const host = new FakeHost()
+      .setDir('/var/lib/castai-edge-initd', 0o700)
+      .setFile('/var/lib/castai-edge-initd/k0s.json', '{}', 0o600, 1000)
+      .setFile('/var/lib/castai-edge-initd/wireguard/private.key', 'k', 0o644);
     const e = await configError(loadConfig(host, { env: {} }));
     expect(text(e)).toContain('/var/lib/castai-edge-initd/k0s.json is owned by uid 1000, not root');
     expect(text(e)).not.toContain('private.key'); // 0644 is not writable by others: readable is the secrets audit's business

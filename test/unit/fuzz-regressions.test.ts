@@ -41,7 +41,9 @@ describe('ip -j parsers: errors name the command (were SyntaxError/TypeError)', 
 
   it('odd fields are skipped, not crashed on', () => {
     expect(parseIpRoutes('[{"dst":7},{"dst":"10.0.0.0/8","protocol":{}}]')).toEqual([{ dst: '10.0.0.0/8' }]);
-    expect(parseIpAddr('[{"addr_info":[{"local":{"toString":1},"prefixlen":24},{"local":"100.96.0.7","prefixlen":32,"family":"inet"}]}]')).toEqual(['100.96.0.7/32']);
+    expect(parseIpAddr('[{"addr_info":[{"local":{"toString":1},"prefixlen":24},{"local":"100.96.0.7","prefixlen":32,"family":"inet"}]}]')).toEqual([
+      '100.96.0.7/32',
+    ]);
     expect(parseIpLink('[{"ifindex":2,"mtu":1380,"flags":"LOWER_UP","linkinfo":{"info_kind":{}}}]')).toEqual({ ifindex: 2, up: false, mtu: 1380 });
   });
 });
@@ -130,7 +132,10 @@ describe('storage plan: inconsistent lsblk output is refused, never mapped onto 
     ls.blockdevices.find((d) => d.name === 'nvme1n1')!.size = -1;
     sim.host.onExec('lsblk', { stdout: JSON.stringify(ls) });
     const { plan } = await planStorageStep(sim.host, {}, '/var/lib/castai-edge-initd');
-    expect(plan.disks.find((d) => d.path === '/dev/nvme1n1')!.verdict).toEqual({ kind: 'unsafe', reasons: ['size -1 from lsblk is not a disk size; refusing to guess'] });
+    expect(plan.disks.find((d) => d.path === '/dev/nvme1n1')!.verdict).toEqual({
+      kind: 'unsafe',
+      reasons: ['size -1 from lsblk is not a disk size; refusing to guess'],
+    });
     expect(plan.actions.find((a) => a.kind === 'storage.pvcreate')?.devices).toEqual(['/dev/nvme0n1']);
   });
 });

@@ -40,7 +40,9 @@ describe('reset not supported → reboot once, guarded, then fail loudly', () =>
     const h = pendingA100(notSupported);
     const err = await run(h).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RebootRequestedError);
-    expect((err as Error).message).toBe(`MIG mode is pending on ${BUS} and the GPU cannot be reset here; rebooting once to make it effective (guard: ${GUARD})`);
+    expect((err as Error).message).toBe(
+      `MIG mode is pending on ${BUS} and the GPU cannot be reset here; rebooting once to make it effective (guard: ${GUARD})`,
+    );
     expect(h.files.get(GUARD)!.mode).toBe(0o600);
     expect(JSON.parse(h.files.get(GUARD)!.data)).toMatchObject({ busIds: [BUS] });
     expect(h.execLines().filter((l) => l === 'systemctl reboot')).toHaveLength(1);
@@ -94,9 +96,18 @@ describe('known failures become remediation', () => {
     expect(mutatingSmi(h)).toEqual(['nvidia-smi mig -i 0 -cgi 19,19,19,19,19,19,19 -C']); // one attempt: in-use is not an ordering problem
   });
   it('-dgi refused: translated, and creation is not attempted', async () => {
-    const h = fakeGpuHost({ query: row('Enabled', 'Enabled'), lgip: fx('a100-40gb.lgip.txt'), lgipp: fx('a100-40gb.lgipp.derived.txt'), lgi: fx('a100-40gb.lgi-7x1g.derived.txt'), lci: fx('a100-40gb.lci-7x1g.derived.txt') });
+    const h = fakeGpuHost({
+      query: row('Enabled', 'Enabled'),
+      lgip: fx('a100-40gb.lgip.txt'),
+      lgipp: fx('a100-40gb.lgipp.derived.txt'),
+      lgi: fx('a100-40gb.lgi-7x1g.derived.txt'),
+      lci: fx('a100-40gb.lci-7x1g.derived.txt'),
+    });
     h.onExec(exact('nvidia-smi mig -i 0 -dci'), { stdout: 'Successfully destroyed compute instance ID  0 from GPU  0 GPU instance ID  7\n' });
-    h.onExec(exact('nvidia-smi mig -i 0 -dgi'), { exitCode: 255, stdout: 'Unable to destroy GPU instance ID  7 from GPU  0: In use by another client\nFailed to destroy GPU instances: In use by another client\n' });
+    h.onExec(exact('nvidia-smi mig -i 0 -dgi'), {
+      exitCode: 255,
+      stdout: 'Unable to destroy GPU instance ID  7 from GPU  0: In use by another client\nFailed to destroy GPU instances: In use by another client\n',
+    });
     await expect(run(h, cfg('3g.20gb'))).rejects.toThrow(/-dgi` failed \(exit 255\): Unable to destroy GPU instance ID {2}7/);
     expect(mutatingSmi(h)).toEqual(['nvidia-smi mig -i 0 -dci', 'nvidia-smi mig -i 0 -dgi']);
   });
@@ -107,8 +118,12 @@ describe('create: other orders on failure, then re-read and compare', () => {
   it('largest first fails with Insufficient Resources → cleared → the next order works → verified', async () => {
     let created = false;
     const h = fakeGpuHost({ query: NVL, lgip: fx('h100-nvl-94gb.lgip.derived.txt'), lgipp: fx('h100-nvl-94gb.lgipp.derived.txt') });
-    h.onExec(exact('nvidia-smi mig -i 0 -lgi'), () => (created ? { stdout: fx('h100-nvl-94gb.lgi-3-2-1-1.derived.txt') } : { exitCode: 6, stdout: 'No GPU instances found: Not Found\n' }));
-    h.onExec(exact('nvidia-smi mig -i 0 -lci'), () => (created ? { stdout: fx('h100-nvl-94gb.lci-3-2-1-1.derived.txt') } : { exitCode: 6, stdout: 'No compute instances found: Not Found\n' }));
+    h.onExec(exact('nvidia-smi mig -i 0 -lgi'), () =>
+      created ? { stdout: fx('h100-nvl-94gb.lgi-3-2-1-1.derived.txt') } : { exitCode: 6, stdout: 'No GPU instances found: Not Found\n' },
+    );
+    h.onExec(exact('nvidia-smi mig -i 0 -lci'), () =>
+      created ? { stdout: fx('h100-nvl-94gb.lci-3-2-1-1.derived.txt') } : { exitCode: 6, stdout: 'No compute instances found: Not Found\n' },
+    );
     h.onExec(exact('nvidia-smi mig -i 0 -cgi 9,14,19,19 -C'), {
       exitCode: 255,
       stdout: 'Unable to create a GPU instance on GPU  0 using profile 9: Insufficient Resources\nFailed to create GPU instances: Insufficient Resources\n',
@@ -147,9 +162,15 @@ describe('create: other orders on failure, then re-read and compare', () => {
       on = true;
       return { stdout: fx('h100-80gb.mig-enable.txt') };
     });
-    h.onExec(exact('nvidia-smi mig -i 0 -lgip'), () => (on ? { stdout: fx('h100-80gb.lgip.txt') } : { exitCode: 6, stdout: 'No MIG-enabled devices found.\n' }));
-    h.onExec(exact('nvidia-smi mig -i 0 -lgipp'), () => (on ? { stdout: fx('h100-80gb.lgipp.txt') } : { exitCode: 6, stdout: 'No MIG-enabled devices found.\n' }));
-    await expect(run(h)).rejects.toThrow('INITD_GPU_CONFIG: profile 1g.5gb does not exist on NVIDIA H100 80GB HBM3 (GPU 0); available: 1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb');
+    h.onExec(exact('nvidia-smi mig -i 0 -lgip'), () =>
+      on ? { stdout: fx('h100-80gb.lgip.txt') } : { exitCode: 6, stdout: 'No MIG-enabled devices found.\n' },
+    );
+    h.onExec(exact('nvidia-smi mig -i 0 -lgipp'), () =>
+      on ? { stdout: fx('h100-80gb.lgipp.txt') } : { exitCode: 6, stdout: 'No MIG-enabled devices found.\n' },
+    );
+    await expect(run(h)).rejects.toThrow(
+      'INITD_GPU_CONFIG: profile 1g.5gb does not exist on NVIDIA H100 80GB HBM3 (GPU 0); available: 1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb',
+    );
     expect(mutatingSmi(h)).toEqual(['nvidia-smi -i 0 -mig 1']);
   });
 });

@@ -86,9 +86,18 @@ describe('byte for byte with the real captures', () => {
     const bus = (t: string) => t.replaceAll('00000000:00:03.0', '00000000:04:00.0').replaceAll('00000000:01:00.0', '00000000:04:00.0');
     expect(box('gpus=a100-40gb\nenable=pending-not-supported\n').ok('-i', '0', '-mig', '1')).toBe(bus(fx('a100.mig-enable-pending-not-supported.txt')));
     expect(box('gpus=a100-40gb\nenable=pending-in-use\n').ok('-i', '0', '-mig', '1')).toBe(bus(fx('a100.mig-enable-pending-in-use.txt')));
-    expect(box('gpus=a100-40gb\nreset=unsupported\n').run('-r', '-i', '00000000:04:00.0')).toMatchObject({ out: bus(fx('a100.gpu-reset-not-supported.txt')), code: 3 });
-    expect(box('gpus=a100-40gb\nmig_mode=enabled\n').run('mig', '-cgi', '19,19,14,9')).toMatchObject({ out: fx('a100-40gb.cgi-19-19-14-9-insufficient.txt'), code: 255 });
-    expect(box('gpus=a100-40gb\nmig_mode=enabled\nbusy=1\n').run('mig', '-cgi', '20,20,20,20,20,20,20,20', '-C')).toMatchObject({ out: fx('cgi-in-use.txt'), code: 255 });
+    expect(box('gpus=a100-40gb\nreset=unsupported\n').run('-r', '-i', '00000000:04:00.0')).toMatchObject({
+      out: bus(fx('a100.gpu-reset-not-supported.txt')),
+      code: 3,
+    });
+    expect(box('gpus=a100-40gb\nmig_mode=enabled\n').run('mig', '-cgi', '19,19,14,9')).toMatchObject({
+      out: fx('a100-40gb.cgi-19-19-14-9-insufficient.txt'),
+      code: 255,
+    });
+    expect(box('gpus=a100-40gb\nmig_mode=enabled\nbusy=1\n').run('mig', '-cgi', '20,20,20,20,20,20,20,20', '-C')).toMatchObject({
+      out: fx('cgi-in-use.txt'),
+      code: 255,
+    });
   });
 });
 
@@ -119,7 +128,9 @@ describe('derived fixtures are what the double prints', () => {
     expect(v.ok('mig', '-i', '0', '-lgi')).toBe(fx('h100-nvl-94gb.lgi-3-2-1-1.derived.txt'));
     expect(v.ok('mig', '-i', '0', '-lci')).toBe(fx('h100-nvl-94gb.lci-3-2-1-1.derived.txt'));
     const q = box('gpus=a100-40gb,h100-80gb,a2\n');
-    expect(q.ok('--query-gpu=index,pci.bus_id,name,mig.mode.current,mig.mode.pending,memory.total', '--format=csv,noheader')).toBe(fx('query-gpu-agent.derived.txt'));
+    expect(q.ok('--query-gpu=index,pci.bus_id,name,mig.mode.current,mig.mode.pending,memory.total', '--format=csv,noheader')).toBe(
+      fx('query-gpu-agent.derived.txt'),
+    );
   });
 
   it('regenerates query-gpu-inventory.derived.txt (compute_cap, issue 18)', () => {
@@ -172,8 +183,12 @@ describe('state machine', () => {
   it('GPU instances with compute instances cannot be destroyed; too many instances are refused', () => {
     const b = box('gpus=h100-80gb\nmig_mode=enabled\n');
     b.ok('mig', '-cgi', '7g.80gb', '-C');
-    expect(b.run('mig', '-dgi').out).toBe('Unable to destroy GPU instance ID  0 from GPU  0: In use by another client\nFailed to destroy GPU instances: In use by another client\n');
-    expect(b.run('mig', '-cgi', '19').out).toBe('Unable to create a GPU instance on GPU  0 using profile 19: Insufficient Resources\nFailed to create GPU instances: Insufficient Resources\n');
+    expect(b.run('mig', '-dgi').out).toBe(
+      'Unable to destroy GPU instance ID  0 from GPU  0: In use by another client\nFailed to destroy GPU instances: In use by another client\n',
+    );
+    expect(b.run('mig', '-cgi', '19').out).toBe(
+      'Unable to create a GPU instance on GPU  0 using profile 19: Insufficient Resources\nFailed to create GPU instances: Insufficient Resources\n',
+    );
     expect(b.run('mig', '-cgi', '1g.5gb').out).toMatch(/using profile 1g\.5gb: Invalid Argument/);
   });
   it('notices a real reboot of its machine through the kernel boot_id', () => {

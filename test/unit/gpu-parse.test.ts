@@ -36,7 +36,11 @@ function consume(file: string): unknown {
   if (/cgi|\.dci|\.dgi/.test(file)) return parseMigCall(text, file);
   if (/mig-enable/.test(file)) return parseMigEnable(text);
   if (/gpu-reset-not-supported/.test(file)) {
-    return translateFailure(['-r', '-i', '00000000:00:03.0'], { exitCode: 3, stdout: text, stderr: '', timedOut: false, notFound: false, durationMs: 0 }, noFacts).remediation;
+    return translateFailure(
+      ['-r', '-i', '00000000:00:03.0'],
+      { exitCode: 3, stdout: text, stderr: '', timedOut: false, notFound: false, durationMs: 0 },
+      noFacts,
+    ).remediation;
   }
   if (file.endsWith('.L.txt')) return text.trim().split('\n'); // `-L` is not read by the agent; the double reproduces it
   throw new Error(`no parser is assigned to fixture ${file}: add one to consume()`);
@@ -62,7 +66,14 @@ describe('query-gpu', () => {
   });
   it("reads the agent's query", () => {
     const rows = parseQueryGpu(fx('query-gpu-agent.derived.txt'));
-    expect(rows[1]).toEqual({ index: 1, busId: '00000000:16:00.0', name: 'NVIDIA H100 80GB HBM3', migCurrent: 'Disabled', migPending: 'Disabled', memoryTotalMiB: 81559 });
+    expect(rows[1]).toEqual({
+      index: 1,
+      busId: '00000000:16:00.0',
+      name: 'NVIDIA H100 80GB HBM3',
+      migCurrent: 'Disabled',
+      migPending: 'Disabled',
+      memoryTotalMiB: 81559,
+    });
     expect(rows[2]!.migCurrent).toBe('N/A');
   });
   it('fails loudly on a wrong column count, naming the command and the line', () => {
@@ -154,7 +165,10 @@ describe('-lgi / -lci', () => {
     expect(parseLci('No compute instances found: Not Found\n')).toEqual([]);
   });
   it('fails loudly on an unknown row instead of returning fewer instances', () => {
-    const t = fx('h100-80gb.lgi-7x1g.txt').replace('|   0  MIG 1g.10gb         19       10          3:1     |', '|   0  MIG 1g.10gb         19       10          3-1     |');
+    const t = fx('h100-80gb.lgi-7x1g.txt').replace(
+      '|   0  MIG 1g.10gb         19       10          3:1     |',
+      '|   0  MIG 1g.10gb         19       10          3-1     |',
+    );
     expect(() => parseLgi(t)).toThrow(/nvidia-smi mig -lgi.*line 12.*3-1/);
     expect(() => parseLci('No MIG-enabled devices found.\n')).toThrow(NvidiaSmiParseError);
     expect(() => parseLgi('garbage\n')).toThrow(/expected table border at line 1/);

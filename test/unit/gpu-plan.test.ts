@@ -17,7 +17,13 @@ const A100_OFF = '0, 00000000:04:00.0, NVIDIA A100-PCIE-40GB, Disabled, Disabled
 const NVL_ON = '0, 00000000:1B:00.0, NVIDIA H100 NVL, Enabled, Enabled, 95830 MiB\n';
 
 const h100With7x1g = () =>
-  fakeGpuHost({ query: H100_ON, lgip: fx('h100-80gb.lgip.txt'), lgipp: fx('h100-80gb.lgipp.txt'), lgi: fx('h100-80gb.lgi-7x1g.txt'), lci: fx('h100-80gb.lci-7x1g.txt') });
+  fakeGpuHost({
+    query: H100_ON,
+    lgip: fx('h100-80gb.lgip.txt'),
+    lgipp: fx('h100-80gb.lgipp.txt'),
+    lgi: fx('h100-80gb.lgi-7x1g.txt'),
+    lci: fx('h100-80gb.lci-7x1g.txt'),
+  });
 const a100Off = () => fakeGpuHost({ query: A100_OFF, lgip: fx('a100-40gb.lgip.txt'), lgipp: fx('a100-40gb.lgipp.derived.txt') });
 const withToolkit = (h: FakeHost, dropIn = true) => {
   h.setFile('/usr/bin/nvidia-container-runtime', '#!/bin/sh\n', 0o755);
@@ -28,7 +34,13 @@ const withToolkit = (h: FakeHost, dropIn = true) => {
 function ctxFor(host: FakeHost, gpu?: { mig?: { partitionSizes: string[] } }): StepContext {
   const logged: string[] = [];
   const log = { warn: (_o: unknown, m: string) => logged.push(`WARN ${m}`), info: (_o: unknown, m: string) => logged.push(`INFO ${m}`) };
-  return { host, cfg: { stateDir: STATE, ...(gpu ? { gpu } : {}) }, log, shared: { extraLabels: {} }, signal: new AbortController().signal } as unknown as StepContext;
+  return {
+    host,
+    cfg: { stateDir: STATE, ...(gpu ? { gpu } : {}) },
+    log,
+    shared: { extraLabels: {} },
+    signal: new AbortController().signal,
+  } as unknown as StepContext;
 }
 
 describe('no config: the step is skipped', () => {
@@ -107,7 +119,7 @@ describe('layout already equal → no action', () => {
   });
   it('the same exact multiset written out is also equal', async () => {
     const actual = await sub.inspect(withToolkit(h100With7x1g()));
-    expect(plan(cfg(...Array(7).fill('1g.10gb')), actual)).toEqual([]);
+    expect(plan(cfg(...Array<string>(7).fill('1g.10gb')), actual)).toEqual([]);
   });
   it('without nvidia-container-toolkit: a WARN that pods will not see the GPUs, still no action', async () => {
     const actual = await sub.inspect(h100With7x1g());
@@ -179,7 +191,12 @@ describe('actions', () => {
     expect(actions[1]!.description).toBe('create 2 × 3g.40gb on GPU 0: nvidia-smi mig -i 0 -cgi 9,9 -C');
   });
   it('GPU instances without compute instances are redone', async () => {
-    const h = fakeGpuHost({ query: NVL_ON, lgip: fx('h100-nvl-94gb.lgip-all-used.txt'), lgipp: fx('h100-nvl-94gb.lgipp.derived.txt'), lgi: fx('h100-nvl-94gb.lgi-2x3g.txt') });
+    const h = fakeGpuHost({
+      query: NVL_ON,
+      lgip: fx('h100-nvl-94gb.lgip-all-used.txt'),
+      lgipp: fx('h100-nvl-94gb.lgipp.derived.txt'),
+      lgi: fx('h100-nvl-94gb.lgi-2x3g.txt'),
+    });
     const actual = await sub.inspect(withToolkit(h));
     expect(actual.gpus[0]!.cis).toEqual([]);
     const actions = plan(cfg('3g.47gb'), actual);
@@ -209,7 +226,7 @@ describe('actions', () => {
   });
   it('plan is pure: same input, same output, input untouched', async () => {
     const actual = await sub.inspect(a100Off());
-    const copy = structuredClone(actual) as GpuActual;
+    const copy = structuredClone<GpuActual>(actual);
     expect(plan(cfg('1g.5gb'), actual)).toEqual(plan(cfg('1g.5gb'), actual));
     expect(actual).toEqual(copy);
   });

@@ -46,7 +46,16 @@ describe('kubelet prerequisites in the k0s step', () => {
       'sysctl net.bridge.bridge-nf-call-ip6tables=1',
       'sysctl net.ipv6.conf.all.forwarding=1 (now 0)',
     ]);
-    expect(p.lines).toEqual(expect.arrayContaining(['    overlay', '    br_netfilter', '    net.ipv4.ip_forward = 1', '    net.bridge.bridge-nf-call-iptables = 1', '    net.bridge.bridge-nf-call-ip6tables = 1', '    -net.ipv6.conf.all.forwarding = 1']));
+    expect(p.lines).toEqual(
+      expect.arrayContaining([
+        '    overlay',
+        '    br_netfilter',
+        '    net.ipv4.ip_forward = 1',
+        '    net.bridge.bridge-nf-call-iptables = 1',
+        '    net.bridge.bridge-nf-call-ip6tables = 1',
+        '    -net.ipv6.conf.all.forwarding = 1',
+      ]),
+    );
     expect(host.mutations(new Set(['systemctl']))).toEqual([]);
   });
 
@@ -55,7 +64,9 @@ describe('kubelet prerequisites in the k0s step', () => {
     const ctx = ctxFor(host);
     expect(await applyPrereqs(ctx, await planPrereqs(ctx))).toBe(true);
     expect(host.files.get(MODULES_LOAD_FILE)).toMatchObject({ mode: 0o644, data: expect.stringMatching(/^# Written by castai-edge-initd[^\n]*\n# Do not edit[^\n]*\noverlay\nbr_netfilter\n$/) });
-    expect(host.files.get(SYSCTL_FILE)!.data).toContain('net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\n-net.ipv6.conf.all.forwarding = 1\n');
+    expect(host.files.get(SYSCTL_FILE)!.data).toContain(
+      'net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\n-net.ipv6.conf.all.forwarding = 1\n',
+    );
     expect(host.execLines()).toEqual([
       'modprobe overlay',
       'modprobe br_netfilter',
@@ -67,7 +78,8 @@ describe('kubelet prerequisites in the k0s step', () => {
     // The kernel now has what we set: the next pass plans nothing.
     host.dirs.set('/sys/module/overlay', 0o755);
     host.dirs.set('/sys/module/br_netfilter', 0o755);
-    for (const k of ['net/ipv4/ip_forward', 'net/bridge/bridge-nf-call-iptables', 'net/bridge/bridge-nf-call-ip6tables', 'net/ipv6/conf/all/forwarding']) host.setFile(`/proc/sys/${k}`, '1\n');
+    for (const k of ['net/ipv4/ip_forward', 'net/bridge/bridge-nf-call-iptables', 'net/bridge/bridge-nf-call-ip6tables', 'net/ipv6/conf/all/forwarding'])
+      host.setFile(`/proc/sys/${k}`, '1\n');
     expect((await planPrereqs(ctx)).actions).toEqual([]);
   });
 

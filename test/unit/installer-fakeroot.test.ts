@@ -78,7 +78,10 @@ describe.runIf(can)('castai-edge-initd-uninstall.sh (run for real in a fake root
 
   it('a successful reset removes every manifest file, the state directory and disables the unit', () => {
     root.run({ setup: installedNode(0), command: ['true'] });
-    const r = root.run({ command: ['bash', `${process.cwd()}/installer/uninstall.sh`], after: `${LIST}; [ -d ${STATE} ] && echo state-dir; [ -d /etc/castai-edge-initd ] && echo env-dir; true` });
+    const r = root.run({
+      command: ['bash', `${process.cwd()}/installer/uninstall.sh`],
+      after: `${LIST}; [ -d ${STATE} ] && echo state-dir; [ -d /etc/castai-edge-initd ] && echo env-dir; true`,
+    });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.after).toBe('');
     expect(root.read('systemctl.log')).toMatch(/systemctl disable --now castai-edge-initd.service/);
@@ -134,7 +137,14 @@ const READY_STATE = 'ActiveState=active\nSubState=running\nInvocationID=inv-1\nS
 
 describe.runIf(can)('install.sh (run for real in a fake root, curl and systemctl stubbed)', () => {
   // A fresh host, whatever this machine holds (in the namespace's overlays only).
-  beforeEach(() => void root.run({ setup: 'rm -rf /var/lib/castai-edge-initd /etc/castai-edge-initd /usr/local/bin/castai-edge-initd /usr/local/bin/castai-edge-initd-uninstall.sh /etc/systemd/system/castai-edge-initd.service', command: ['true'] }));
+  beforeEach(
+    () =>
+      void root.run({
+        setup:
+          'rm -rf /var/lib/castai-edge-initd /etc/castai-edge-initd /usr/local/bin/castai-edge-initd /usr/local/bin/castai-edge-initd-uninstall.sh /etc/systemd/system/castai-edge-initd.service',
+        command: ['true'],
+      }),
+  );
 
   it('every curl uses --proto =https --proto-redir =https, and the download is staged under /var/lib/castai-edge-initd, not /tmp', () => {
     const { script } = prepareInstall();
@@ -217,7 +227,10 @@ describe.runIf(can)('install.sh (run for real in a fake root, curl and systemctl
     const { script } = prepareInstall();
     root.file('unit.after-start', 'ActiveState=activating\nSubState=auto-restart\nInvocationID=inv-1\nStatusText=\nExecMainCode=1\nExecMainStatus=2\n');
     root.file('status.rc', '1');
-    root.file('status.out', 'castai-edge-initd: the daemon is restarting (exit 2 after 3 restarts)\nlast error: INITD_STATE_DIR: "/var/lib/castai-edge-initd" is group-writable\n');
+    root.file(
+      'status.out',
+      'castai-edge-initd: the daemon is restarting (exit 2 after 3 restarts)\nlast error: INITD_STATE_DIR: "/var/lib/castai-edge-initd" is group-writable\n',
+    );
     const r = root.run({ command: ['bash', script], env: INSTALL_ENV });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/the daemon is restarting/);

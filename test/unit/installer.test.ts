@@ -199,7 +199,13 @@ function bashSees(v: InstallerValues): { script: Record<string, string>; envFile
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
   );
   expect(r.status, r.stderr).toBe(0);
-  const parse = (f: string) => Object.fromEntries(readFileSync(path.join(dir, f), 'utf8').split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const parse = (f: string) =>
+    Object.fromEntries(
+      readFileSync(path.join(dir, f), 'utf8')
+        .split('\0')
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
   return { script: parse('script.out'), envFile: parse('env.out') };
 }
 
@@ -207,10 +213,14 @@ describe('rendered values stay inert (property)', () => {
   const chars = (s: string) => fc.string({ unit: fc.constantFrom(...s), minLength: 1, maxLength: 40 });
   const alnum = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
   const id = fc.tuple(fc.constantFrom(...alnum), fc.string({ unit: fc.constantFrom(...`${alnum}._-`), maxLength: 60 })).map(([a, b]) => a + b);
-  const token = fc.tuple(fc.string({ unit: fc.constantFrom(...`${alnum}-._~+/`), minLength: 8, maxLength: 80 }), fc.constantFrom('', '=', '==')).map(([a, b]) => a + b);
+  const token = fc
+    .tuple(fc.string({ unit: fc.constantFrom(...`${alnum}-._~+/`), minLength: 8, maxLength: 80 }), fc.constantFrom('', '=', '=='))
+    .map(([a, b]) => a + b);
   const url = fc.tuple(fc.constantFrom('dl.example', '10.0.0.1:8443', '[fd00::1]'), chars(`${alnum}._~:/?#[]@&+,;=%-`)).map(([h, p]) => `https://${h}/${p}`);
   const sha = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 });
-  const version = fc.tuple(fc.nat(99), fc.nat(99), fc.nat(99), fc.option(chars(`${alnum}.+-`), { nil: undefined })).map(([a, b, c, d]) => `${a}.${b}.${c}${d ? `-${d}` : ''}`);
+  const version = fc
+    .tuple(fc.nat(99), fc.nat(99), fc.nat(99), fc.option(chars(`${alnum}.+-`), { nil: undefined }))
+    .map(([a, b, c, d]) => `${a}.${b}.${c}${d ? `-${d}` : ''}`);
 
   it('any value each rule allows reaches bash exactly as given, in the script and in the env file root sources', () => {
     fc.assert(
@@ -244,13 +254,14 @@ describe('rendered values stay inert (property)', () => {
   it('an arbitrary string is either refused or inert (never a quote, $, backtick, backslash, space or control character)', () => {
     fc.assert(
       fc.property(fc.constantFrom(...INSTALLER_KEYS), fc.string({ unit: 'binary', maxLength: 80 }), (key, raw) => {
-        const v = { ...values, [key]: raw } as InstallerValues;
+        const v = { ...values, [key]: raw };
         let ok = true;
         try {
           renderInstaller(v);
         } catch {
           ok = false;
         }
+        // eslint-disable-next-line no-control-regex -- no control character may reach the rendered script
         if (ok) expect(raw).not.toMatch(/["'`$\\\s\x00-\x1f\x7f]/);
       }),
       { numRuns: 800 },

@@ -131,7 +131,9 @@ describe('disks from the kernel block devices (/sys/block), real captures', () =
       'dm-0': '2097152', md0: '4194304', nbd0: '1024', rbd0: '1024', sdc: '62914560',
     };
     const removable: Record<string, string> = { sdc: '1', sr0: '1' };
-    const disks = disksFromSysBlock(Object.keys(sizes), (dev, attr) => (attr === 'size' ? sizes[dev] : attr === 'removable' ? (removable[dev] ?? '0') : undefined));
+    const disks = disksFromSysBlock(Object.keys(sizes), (dev, attr) =>
+      attr === 'size' ? sizes[dev] : attr === 'removable' ? (removable[dev] ?? '0') : undefined,
+    );
     expect(disks.map((d) => `${d.name}:${d.type}`)).toEqual(['hda:ide', 'mmcblk0:mmc', 'nvme0n1:nvme', 'sda:scsi', 'vda:virtio', 'xvda:xen']);
     expect(diskKind('nvme12n3')).toBe('nvme');
     expect(diskKind('dm-3')).toBeUndefined();

@@ -104,7 +104,8 @@ describe('proxy settings for k0sworker (item 6)', () => {
       writeFileSync(unit, '[Unit]\nDescription=test\n[Service]\nExecStart=/bin/true\n');
       mkdirp(`${unit}.d`);
       for (const f of desiredUnitFiles({ HTTPS_PROXY: PROXY })) {
-        if (f.path.endsWith('.conf')) writeFileSync(path.join(`${unit}.d`, path.basename(f.path)), f.content.replace(PROXY_ENV_FILE, path.join(dir, 'proxy.env')));
+        if (f.path.endsWith('.conf'))
+          writeFileSync(path.join(`${unit}.d`, path.basename(f.path)), f.content.replace(PROXY_ENV_FILE, path.join(dir, 'proxy.env')));
       }
       writeFileSync(path.join(dir, 'proxy.env'), renderProxyEnvFile({ HTTPS_PROXY: PROXY }));
       const v = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
@@ -179,7 +180,11 @@ describe('boot order (item 5)', () => {
     expect(kinds.indexOf('k0s.write-config')).toBeLessThan(kinds.indexOf('k0s.install'));
     expect(kinds.indexOf('k0s.write-config')).toBeLessThan(kinds.indexOf('k0s.start'));
     // After a reboot: k0sworker is waiting in its ExecStartPre (activating), the agent marks the boot and starts it.
-    const rebooted = planK0s(d, { ...joined(d, state(desiredUnitFiles(kubeletProxyEnv({ httpsProxy: PROXY, noProxy: '10.77.0.1' }, ['10.244.0.0/16'])))), unitActive: false, unitFiles: { ...state(d.unitFiles!), bootMarker: false } });
+    const rebooted = planK0s(d, {
+      ...joined(d, state(desiredUnitFiles(kubeletProxyEnv({ httpsProxy: PROXY, noProxy: '10.77.0.1' }, ['10.244.0.0/16'])))),
+      unitActive: false,
+      unitFiles: { ...state(d.unitFiles!), bootMarker: false },
+    });
     expect(rebooted.map((a) => a.kind)).toEqual(['k0s.boot-ready', 'k0s.start']);
   });
 });

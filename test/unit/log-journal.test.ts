@@ -2,7 +2,17 @@ import { closeSync, fstatSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { journalLine, parseLogFormat, parseTextBody, pinoLevel, resolveLogFormat, stdoutIsJournal, syslogPriority, textBody, WarnThrottle } from '../../agent/log/journal.ts';
+import {
+  journalLine,
+  parseLogFormat,
+  parseTextBody,
+  pinoLevel,
+  resolveLogFormat,
+  stdoutIsJournal,
+  syslogPriority,
+  textBody,
+  WarnThrottle,
+} from '../../agent/log/journal.ts';
 import { createLogger, registerSecret } from '../../agent/log/logger.ts';
 
 /** Issue 18 item 5: a journal a person can read (docs/decisions/0182). */

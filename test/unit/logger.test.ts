@@ -43,7 +43,7 @@ describe('logger: pretty one-line format', () => {
     const { log, lines } = collect(true);
     log.info({ step: 'wireguard', peers: 2, note: 'two words' }, 'up');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d INFO  up  step=wireguard peers=2 note="two words"\n$/);
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d INFO {2}up {2}step=wireguard peers=2 note="two words"\n$/);
   });
 
   it('keeps multi-line messages and errors on one line', () => {
@@ -106,7 +106,11 @@ describe('logger: secrets never reach the output', () => {
     expect(out).toContain('step');
     if (!pretty) {
       const [first] = out.split('\n');
-      const rec = JSON.parse(first!) as Record<string, any>;
+      const rec = JSON.parse(first!) as {
+        register: { response: { edge: { edgeToken: string } } };
+        req: { headers: Record<string, string> };
+        peers: [{ wg_private_key: string }];
+      };
       expect(rec.register.response.edge.edgeToken).toBe(REDACTED);
       expect(rec.req.headers['X-API-Key']).toBe(REDACTED);
       expect(rec.peers[0].wg_private_key).toBe(REDACTED);
@@ -153,7 +157,20 @@ describe('logger: secrets never reach the output', () => {
   });
 
   it('isSecretKey / redactDeep', () => {
-    for (const k of ['apiKey', 'API_KEY', 'x-api-key', 'token', 'edgeToken', 'BOOTSTRAP_TOKEN', 'privateKey', 'private_key', 'password', 'Authorization', 'clientSecret', 'PresharedKey'])
+    for (const k of [
+      'apiKey',
+      'API_KEY',
+      'x-api-key',
+      'token',
+      'edgeToken',
+      'BOOTSTRAP_TOKEN',
+      'privateKey',
+      'private_key',
+      'password',
+      'Authorization',
+      'clientSecret',
+      'PresharedKey',
+    ])
       expect(isSecretKey(k), k).toBe(true);
     for (const k of ['publicKey', 'tokenFile', 'name', 'endpoint', 'keys']) expect(isSecretKey(k), k).toBe(false);
     const cyc: Record<string, unknown> = { token: 'zzzzzzzz' };

@@ -97,27 +97,42 @@ describe('reading the Node', () => {
       return json(200, node('True'));
     };
     const r = await readNodeReady(nodeHost(), 'cast-1', { get, now: () => 0 });
-    expect(r).toEqual({ node: 'cast-1', ready: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', since: '2026-01-01T00:00:00Z', checkedAt: '1970-01-01T00:00:00.000Z' });
+    expect(r).toEqual({
+      node: 'cast-1',
+      ready: 'True',
+      reason: 'KubeletReady',
+      message: 'kubelet is posting ready status',
+      since: '2026-01-01T00:00:00Z',
+      checkedAt: '1970-01-01T00:00:00.000Z',
+    });
     expect(calls).toEqual(['https://cp.example:6443/api/v1/nodes/cast-1 true 5000 2097152']);
   });
 
   it('NotReady with the kubelet’s reason; Unknown when the node controller lost it', async () => {
-    const nr = await readNodeReady(nodeHost(), 'cast-1', { get: async () => json(200, node('False', 'KubeletNotReady', 'container runtime network not ready')) });
+    const nr = await readNodeReady(nodeHost(), 'cast-1', {
+      get: async () => json(200, node('False', 'KubeletNotReady', 'container runtime network not ready')),
+    });
     expect(nr).toMatchObject({ ready: 'False', reason: 'KubeletNotReady', message: 'container runtime network not ready' });
-    const un = await readNodeReady(nodeHost(), 'cast-1', { get: async () => json(200, node('Unknown', 'NodeStatusUnknown', 'Kubelet stopped posting node status.')) });
+    const un = await readNodeReady(nodeHost(), 'cast-1', {
+      get: async () => json(200, node('Unknown', 'NodeStatusUnknown', 'Kubelet stopped posting node status.')),
+    });
     expect(un.ready).toBe('Unknown');
   });
 
   it('a 404 Status is NotFound (not registered yet); anything else that is not our Node is Unread, never an exception', async () => {
     const notFound = { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'nodes "cast-1" not found', reason: 'NotFound', code: 404 };
     expect((await readNodeReady(nodeHost(), 'cast-1', { get: async () => json(404, notFound) })).ready).toBe('NotFound');
-    const forbidden = await readNodeReady(nodeHost(), 'cast-1', { get: async () => json(403, { kind: 'Status', message: 'forbidden', reason: 'Forbidden', code: 403 }) });
+    const forbidden = await readNodeReady(nodeHost(), 'cast-1', {
+      get: async () => json(403, { kind: 'Status', message: 'forbidden', reason: 'Forbidden', code: 403 }),
+    });
     expect(forbidden).toMatchObject({ ready: 'Unread', error: 'the API server answered HTTP 403: forbidden' });
     const html = await readNodeReady(nodeHost(), 'cast-1', { get: async () => ({ status: 404, body: Buffer.from('<html>404 Not Found</html>') }) });
     expect(html).toMatchObject({ ready: 'Unread', error: 'the API server answered HTTP 404' });
     const other = await readNodeReady(nodeHost(), 'cast-1', { get: async () => json(200, node('True', 'x', 'y', 'cast-2')) });
     expect(other).toMatchObject({ ready: 'Unread', error: 'the API server answered something that is not Node cast-1' });
-    const timeout = await readNodeReady(nodeHost(), 'cast-1', { get: async () => Promise.reject(Object.assign(new Error('aborted'), { name: 'TimeoutError' })) });
+    const timeout = await readNodeReady(nodeHost(), 'cast-1', {
+      get: async () => Promise.reject(Object.assign(new Error('aborted'), { name: 'TimeoutError' })),
+    });
     expect(timeout).toMatchObject({ ready: 'Unread', error: 'GET cp.example:6443/api/v1/nodes/cast-1: no answer in time' });
     const noConf = await readNodeReady(new FakeHost(), 'cast-1', { get: async () => json(200, node('True')) });
     expect(noConf).toMatchObject({ ready: 'Unread', error: '/var/lib/k0s/kubelet.conf: does not exist (the kubelet has not joined)' });
@@ -142,7 +157,9 @@ const R = (ready: NodeReadiness['ready'], extra: Partial<NodeReadiness> = {}): N
 describe("the Node's Ready condition in systemctl's STATUS= line, the phase and the status report", () => {
   it('STATUS=: "joined · node Ready" only for a Ready Node; NotReady, missing and unreadable say so', () => {
     expect(summaryLine(J('READY', R('True')), 'cast-1')).toBe('joined · node Ready · edge cast-1');
-    expect(summaryLine(J('DEGRADED', R('False', { reason: 'KubeletNotReady', message: 'cni plugin not initialized' })), 'cast-1')).toBe('node NotReady: KubeletNotReady: cni plugin not initialized · edge cast-1');
+    expect(summaryLine(J('DEGRADED', R('False', { reason: 'KubeletNotReady', message: 'cni plugin not initialized' })), 'cast-1')).toBe(
+      'node NotReady: KubeletNotReady: cni plugin not initialized · edge cast-1',
+    );
     expect(summaryLine(J('JOINING', R('NotFound')), 'cast-1')).toBe('node not registered yet (no Node object) · edge cast-1');
     expect(summaryLine(J('READY', R('Unread', { error: 'GET cp:6443/api/v1/nodes/cast-1: no answer in time' })), 'cast-1')).toBe(
       'joined · node Ready unknown: GET cp:6443/api/v1/nodes/cast-1: no answer in time · edge cast-1',

@@ -18,9 +18,19 @@ describe('plan: refusals', () => {
           { kind: 'storage.refuse', description: 'refuse /dev/nvme1n1', reason: 'ext4 filesystem signature (UUID 1234)' },
           { kind: 'storage.pvcreate', description: 'pvcreate /dev/nvme0n1', reason: 'blank' },
         ],
-        error: { message: 'storage: refusing to touch any disk (nothing was changed):\n  /dev/nvme1n1: ext4 filesystem signature (UUID 1234)', remediation: 'fix the listed devices (or NVME_DEVICES) and run again' },
+        error: {
+          message: 'storage: refusing to touch any disk (nothing was changed):\n  /dev/nvme1n1: ext4 filesystem signature (UUID 1234)',
+          remediation: 'fix the listed devices (or NVME_DEVICES) and run again',
+        },
       },
-      { step: 'wireguard', summary: '2 changes', actions: [{ kind: 'wg.up', description: 'ip link add wg0', reason: '' }, { kind: 'wg.addr', description: 'ip addr add', reason: '' }] },
+      {
+        step: 'wireguard',
+        summary: '2 changes',
+        actions: [
+          { kind: 'wg.up', description: 'ip link add wg0', reason: '' },
+          { kind: 'wg.addr', description: 'ip addr add', reason: '' },
+        ],
+      },
     ];
     expect(tally(entries)).toEqual({ changes: 2, refused: 1 });
     expect(entries[1]!.summary).toBe('REFUSED: refusing');
@@ -37,8 +47,16 @@ describe('plan: refusals', () => {
   it('the storage step reports its refusal in its plan with the very words `run` raises', async () => {
     const sim = new StorageSim([StorageSim.nvme(1), StorageSim.nvme(2)]);
     sim.disk('nvme2n1').sig = 'ext4';
-    const cfg = { nvmeDevices: ['/dev/nvme1n1', '/dev/nvme2n1'], stateDir: STATE_DIR } as unknown as AgentConfig; // named: a disk with data is refused, not skipped
-    const ctx = { host: sim.host, cfg, store: new StateStore(sim.host, STATE_DIR), log: { info: () => {} }, signal: new AbortController().signal, shared: { extraLabels: {} } } as never;
+    // named: a disk with data is refused, not skipped
+    const cfg = { nvmeDevices: ['/dev/nvme1n1', '/dev/nvme2n1'], stateDir: STATE_DIR } as unknown as AgentConfig;
+    const ctx = {
+      host: sim.host,
+      cfg,
+      store: new StateStore(sim.host, STATE_DIR),
+      log: { info: () => {} },
+      signal: new AbortController().signal,
+      shared: { extraLabels: {} },
+    } as never;
     const p = await storageStep.plan(ctx);
     const ran = (await runStorageStep(sim.host, cfg, STATE_DIR).catch((e: unknown) => e)) as Error & { remediation?: string };
     expect(p.error?.message).toMatch(/^storage: refusing to touch any disk \(nothing was changed\):\n {2}\/dev\/nvme2n1: ext4 filesystem signature/);

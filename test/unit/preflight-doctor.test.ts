@@ -69,7 +69,12 @@ describe('doctor', () => {
     expect(doc).toMatchObject({ ok: false, exitCode: 3, deadlineMs: 5000, apiUrl: 'https://api.example.test', stateDir: STATE, warnings: [] });
     expect(Object.keys(doc).sort()).toEqual(['apiUrl', 'checks', 'counts', 'deadlineMs', 'durationMs', 'exitCode', 'ok', 'stateDir', 'warnings']);
     expect(doc.checks.map((x) => x.name)).toEqual(CHECK_NAMES);
-    expect(doc.checks.find((x) => x.name === 'kernel')).toMatchObject({ status: 'fail', severity: 'error', message: expect.stringContaining('older than 6.0'), remediation: expect.any(String) });
+    expect(doc.checks.find((x) => x.name === 'kernel')).toMatchObject({
+      status: 'fail',
+      severity: 'error',
+      message: expect.stringContaining('older than 6.0'),
+      remediation: expect.any(String),
+    });
     expect(doc.checks.find((x) => x.name === 'tcp-api-80')).toMatchObject({ status: 'skip', message: 'skipped by --skip' });
     expect(c.stderr).toEqual([]);
   });

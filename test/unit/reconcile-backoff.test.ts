@@ -92,7 +92,12 @@ describe('runPass with a step that opts in (any step: one call before it changes
     rec = await pass(2); // same plan, inside the backoff: planned, not applied
     expect(plans).toBe(3);
     expect(applies).toBe(2);
-    expect(rec).toMatchObject({ state: 'failed', message: 'backing off: the same plan failed', error: 'disk: `mkfs.xfs /dev/x` failed (exit 1: it is broken)', failures: { count: 2 } });
+    expect(rec).toMatchObject({
+      state: 'failed',
+      message: 'backing off: the same plan failed',
+      error: 'disk: `mkfs.xfs /dev/x` failed (exit 1: it is broken)',
+      failures: { count: 2 },
+    });
     expect(summaryLine(journal.journal)).toBe('disk failed 2× since 2026-01-01T00:00:00.000Z: disk: `mkfs.xfs /dev/x` failed (exit 1: it is broken)');
 
     plan = 'plan-B'; // the host changed: a new plan is applied at once
@@ -123,7 +128,14 @@ describe('runPass with a step that opts in (any step: one call before it changes
   it('status shows the count, the first failure time and the next attempt', async () => {
     const host = new FakeHost().onExec('systemctl', { exitCode: 3, stdout: 'inactive\n' });
     const { ctx, store, tracker, clock } = harness(host);
-    const s: Step = { name: 'storage', plan: async () => ({ step: 'storage', summary: '', actions: [] }), run: async (c) => { c.beforeApply?.('k'); throw new AgentError('storage: it failed', 'fix'); } };
+    const s: Step = {
+      name: 'storage',
+      plan: async () => ({ step: 'storage', summary: '', actions: [] }),
+      run: async (c) => {
+        c.beforeApply?.('k');
+        throw new AgentError('storage: it failed', 'fix');
+      },
+    };
     const journal = new JournalWriter(store, ['storage'], 'boot');
     for (const m of [0, 1, 2]) {
       clock.at(m);

@@ -6,6 +6,7 @@ describe('collectGarbage (after each daemon pass)', () => {
     let junk: Array<{ i: number; s: string }> | null = Array.from({ length: 300_000 }, (_, i) => ({ i, s: `x${i}` }));
     expect(junk.length).toBe(300_000);
     const before = process.memoryUsage().heapUsed;
+    // eslint-disable-next-line no-useless-assignment -- dropping the only reference is what lets gc free it
     junk = null;
     expect(collectGarbage()).toBe(true);
     const after = process.memoryUsage().heapUsed;

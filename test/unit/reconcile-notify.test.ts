@@ -41,7 +41,14 @@ describe('systemd STATUS= during a pass', () => {
   it('outside systemd (no NOTIFY_SOCKET) nothing is spawned, however slow the step', async () => {
     const host = new FakeHost();
     const store = new StateStore(host, STATE);
-    const ctx = { host, cfg: { stateDir: STATE }, store, log: createLogger({ write: () => {}, pretty: false }), signal: new AbortController().signal, shared: { extraLabels: {} } } as unknown as StepContext;
+    const ctx = {
+      host,
+      cfg: { stateDir: STATE },
+      store,
+      log: createLogger({ write: () => {}, pretty: false }),
+      signal: new AbortController().signal,
+      shared: { extraLabels: {} },
+    } as unknown as StepContext;
     const steps = [step('slow', STATUS_AFTER_MS + 100)];
     await runPass(steps, ctx, new JournalWriter(store, ['slow'], 'b'), new Notifier(host, {}));
     expect(host.execLines()).toEqual([]);
@@ -52,8 +59,20 @@ describe('journal writes during a pass', () => {
   const setup = (phase?: 'READY') => {
     const host = new FakeHost();
     const store = new StateStore(host, STATE);
-    const ctx = { host, cfg: { stateDir: STATE }, store, log: createLogger({ write: () => {}, pretty: false }), signal: new AbortController().signal, shared: { extraLabels: {} } } as unknown as StepContext;
-    const journal = new JournalWriter(store, ['a', 'b', 'c'], 'boot-1', phase ? { version: 1, bootId: 'boot-0', updatedAt: 't', phase, pass: 9, steps: [] } : undefined);
+    const ctx = {
+      host,
+      cfg: { stateDir: STATE },
+      store,
+      log: createLogger({ write: () => {}, pretty: false }),
+      signal: new AbortController().signal,
+      shared: { extraLabels: {} },
+    } as unknown as StepContext;
+    const journal = new JournalWriter(
+      store,
+      ['a', 'b', 'c'],
+      'boot-1',
+      phase ? { version: 1, bootId: 'boot-0', updatedAt: 't', phase, pass: 9, steps: [] } : undefined,
+    );
     const writes = () => host.calls.filter((c) => c.kind === 'write' && c.path === `${STATE}/journal.json`).length;
     return { host, ctx, journal, writes };
   };

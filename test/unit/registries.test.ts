@@ -33,7 +33,9 @@ describe('parse and translate', () => {
     expect(r.mirrors).toEqual({ 'docker.io': ['https://registry.example.com:5000'] });
     expect(r.configs['registry.example.com:5000']!.auth).toEqual({ username: 'xxxxxx', password: 'pa"ss\\word' });
     const fs = registryFiles(r, '/etc/ssl/corp-ca.pem', '/etc/castai-edge-initd/registries.yaml');
-    expect(fs.map((f) => f.path).sort()).toEqual([REGISTRIES_DROPIN, `${HOSTS_DIR}/_default/hosts.toml`, `${HOSTS_DIR}/docker.io/hosts.toml`, `${HOSTS_DIR}/registry.example.com:5000/hosts.toml`].sort());
+    expect(fs.map((f) => f.path).sort()).toEqual(
+      [REGISTRIES_DROPIN, `${HOSTS_DIR}/_default/hosts.toml`, `${HOSTS_DIR}/docker.io/hosts.toml`, `${HOSTS_DIR}/registry.example.com:5000/hosts.toml`].sort(),
+    );
     expect(file(fs, `${HOSTS_DIR}/docker.io/hosts.toml`)!.content.split('\n').slice(1).join('\n')).toBe(
       [
         'server = "https://registry-1.docker.io"',
@@ -131,7 +133,11 @@ describe('trust only root’s files', () => {
 
   it('a bad file is a configuration error (exit 2) naming INITD_REGISTRIES_FILE; the password never shows', async () => {
     const h = new FakeHost();
-    h.setFile('/etc/r.yaml', 'configs:\n  m:\n    auth:\n      username: u\n      password: sup3r-s3cret-pw\nmirrors:\n  docker.io:\n    endpoint: []\n', 0o600);
+    h.setFile(
+      '/etc/r.yaml',
+      'configs:\n  m:\n    auth:\n      username: u\n      password: sup3r-s3cret-pw\nmirrors:\n  docker.io:\n    endpoint: []\n',
+      0o600,
+    );
     const err = await loadConfig(h, { env: { INITD_REGISTRIES_FILE: '/etc/r.yaml' } }).catch((e: unknown) => e as Error);
     expect(String((err as Error).message)).toMatch(/INITD_REGISTRIES_FILE/);
     expect(String((err as Error).message)).toMatch(/endpoint: expected a non-empty list/);
@@ -141,7 +147,14 @@ describe('trust only root’s files', () => {
 
 describe('in the k0s step', () => {
   function ctx(host: FakeHost, cfg: Record<string, unknown>): StepContext {
-    return { host, cfg: { stateDir: '/state', labels: {}, taints: [], proxy: {}, ...cfg }, store: new StateStore(host, '/state'), log: createLogger({ write: () => {}, pretty: false }), signal: new AbortController().signal, shared: { extraLabels: {} } } as unknown as StepContext;
+    return {
+      host,
+      cfg: { stateDir: '/state', labels: {}, taints: [], proxy: {}, ...cfg },
+      store: new StateStore(host, '/state'),
+      log: createLogger({ write: () => {}, pretty: false }),
+      signal: new AbortController().signal,
+      shared: { extraLabels: {} },
+    } as unknown as StepContext;
   }
 
   it('plan shows every file, credentials never; apply writes them recorded as ours; a changed drop-in restarts a running k0sworker', async () => {
@@ -162,8 +175,16 @@ describe('in the k0s step', () => {
 
     // A new password while k0sworker runs: rewrite the drop-in and restart k0sworker.
     h.onExec('systemctl', { exitCode: 0 });
-    const again = await planPrereqs(ctx(h, { registries: parseRegistries(K3S_EXAMPLE.replace('pa\\"ss\\\\word', 'new-password')), registriesFile: '/etc/castai-edge-initd/registries.yaml', caFile: '/etc/ssl/corp-ca.pem' }));
-    expect(again.registries.map((a) => a.description)).toEqual([`rewrite ${REGISTRIES_DROPIN} (0600): k0s containerd drop-in: the hosts directory and registry credentials`]);
+    const again = await planPrereqs(
+      ctx(h, {
+        registries: parseRegistries(K3S_EXAMPLE.replace('pa\\"ss\\\\word', 'new-password')),
+        registriesFile: '/etc/castai-edge-initd/registries.yaml',
+        caFile: '/etc/ssl/corp-ca.pem',
+      }),
+    );
+    expect(again.registries.map((a) => a.description)).toEqual([
+      `rewrite ${REGISTRIES_DROPIN} (0600): k0s containerd drop-in: the hosts directory and registry credentials`,
+    ]);
     expect(again.restartK0sworker).toBe(true);
   });
 

@@ -20,10 +20,19 @@ import { StateStore } from '../../agent/state/store.ts';
 const E = 'edge-1';
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const NF: PollOutcome = { kind: 'edge-not-found' };
-const OUTAGE: PollOutcome = { kind: 'outage', reason: 'HTTP 404 that is not the control plane\'s EDGE_NOT_FOUND for this edge: a body that is not JSON (text/html, …)', key: 'not-proof:404' };
+const OUTAGE: PollOutcome = {
+  kind: 'outage',
+  reason: "HTTP 404 that is not the control plane's EDGE_NOT_FOUND for this edge: a body that is not JSON (text/html, …)",
+  key: 'not-proof:404',
+};
 let n = 0;
 /** A poll at wall T0 + ms, monotonic mono (default = same offset), in process `proc`. */
-const at = (ms: number, o: { mono?: number; proc?: string } = {}): PollNow => ({ wallMs: T0 + ms, monoMs: o.mono ?? ms, pollId: `poll-${++n}`, processId: o.proc ?? 'p1' });
+const at = (ms: number, o: { mono?: number; proc?: string } = {}): PollNow => ({
+  wallMs: T0 + ms,
+  monoMs: o.mono ?? ms,
+  pollId: `poll-${++n}`,
+  processId: o.proc ?? 'p1',
+});
 
 describe('decideRemoval: EDGE_NOT_FOUND for this edge on two distinct polls ≥ 60 s apart', () => {
   it('a 200 with DELETING or DELETED removes at once; READY/CREATING never', () => {
@@ -111,7 +120,16 @@ describe('nextHealth: the outage is warned once per change', () => {
 
 describe('observePoll: the first sighting survives an agent restart, and nothing is written in steady state', () => {
   const SD = '/var/lib/castai-edge-initd';
-  const log = { warns: [] as string[], infos: [] as string[], warn(_o: object, m: string) { this.warns.push(m); }, info(_o: object, m: string) { this.infos.push(m); } };
+  const log = {
+    warns: [] as string[],
+    infos: [] as string[],
+    warn(_o: object, m: string) {
+      this.warns.push(m);
+    },
+    info(_o: object, m: string) {
+      this.infos.push(m);
+    },
+  };
 
   it('restart between the sightings: neither lost nor faked', async () => {
     const h = new FakeHost();

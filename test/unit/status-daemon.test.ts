@@ -17,7 +17,10 @@ const JOINED = {
   pass: 9,
   steps: ['preflight', 'register', 'storage', 'gpu', 'wireguard', 'k0s'].map((name) => ({ name, state: 'done', message: 'ok', durationMs: 10 })),
 };
-const show = (o: Record<string, string | number>) => `${Object.entries({ LoadState: 'loaded', Result: 'success', NRestarts: 0, ExecMainCode: 0, ExecMainStatus: 0, ...o }).map(([k, v]) => `${k}=${v}`).join('\n')}\n`;
+const show = (o: Record<string, string | number>) =>
+  `${Object.entries({ LoadState: 'loaded', Result: 'success', NRestarts: 0, ExecMainCode: 0, ExecMainStatus: 0, ...o })
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n')}\n`;
 
 /** The journal of an agent that exits at start because its env file is group-writable (as reportFatal prints it). */
 const CONFIG_EXIT = [
@@ -45,9 +48,21 @@ describe('parseDaemonShow (systemctl show of the agent unit)', () => {
   it('tells running, starting, restarting, failed, stopped and not installed apart', () => {
     expect(parseDaemonShow(show({ ActiveState: 'active', SubState: 'running' })).condition).toBe('running');
     expect(parseDaemonShow(show({ ActiveState: 'activating', SubState: 'start' })).condition).toBe('starting');
-    const r = parseDaemonShow(show({ ActiveState: 'activating', SubState: 'auto-restart', Result: 'exit-code', NRestarts: 14, ExecMainCode: 1, ExecMainStatus: 2 }));
-    expect(r).toEqual({ condition: 'restarting', activeState: 'activating', subState: 'auto-restart', result: 'exit-code', restarts: 14, lastExit: { code: 'exited', status: 2 } });
-    expect(parseDaemonShow(show({ ActiveState: 'failed', SubState: 'failed', Result: 'signal', ExecMainCode: 2, ExecMainStatus: 9 })).lastExit).toEqual({ code: 'killed', status: 9 });
+    const r = parseDaemonShow(
+      show({ ActiveState: 'activating', SubState: 'auto-restart', Result: 'exit-code', NRestarts: 14, ExecMainCode: 1, ExecMainStatus: 2 }),
+    );
+    expect(r).toEqual({
+      condition: 'restarting',
+      activeState: 'activating',
+      subState: 'auto-restart',
+      result: 'exit-code',
+      restarts: 14,
+      lastExit: { code: 'exited', status: 2 },
+    });
+    expect(parseDaemonShow(show({ ActiveState: 'failed', SubState: 'failed', Result: 'signal', ExecMainCode: 2, ExecMainStatus: 9 })).lastExit).toEqual({
+      code: 'killed',
+      status: 9,
+    });
     expect(parseDaemonShow(show({ ActiveState: 'inactive', SubState: 'dead' })).condition).toBe('stopped');
     expect(parseDaemonShow(show({ LoadState: 'not-found', ActiveState: 'inactive', SubState: 'dead' })).condition).toBe('not-installed');
   });
@@ -55,10 +70,17 @@ describe('parseDaemonShow (systemctl show of the agent unit)', () => {
 
 describe('lastErrorFromJournal', () => {
   it("takes the last operator-facing block (error:/configuration error and its indented lines), or the last pino error's msg", () => {
-    expect(lastErrorFromJournal(['{"level":30,"msg":"starting"}', ...CONFIG_EXIT.split('\n'), 'configuration error; nothing was changed on this host:', '  ✗ ORG_ID: bad'])).toBe(
-      'configuration error; nothing was changed on this host:\n  ✗ ORG_ID: bad',
+    expect(
+      lastErrorFromJournal([
+        '{"level":30,"msg":"starting"}',
+        ...CONFIG_EXIT.split('\n'),
+        'configuration error; nothing was changed on this host:',
+        '  ✗ ORG_ID: bad',
+      ]),
+    ).toBe('configuration error; nothing was changed on this host:\n  ✗ ORG_ID: bad');
+    expect(lastErrorFromJournal(['error: cannot write /var/lib/x', '  fix: check the disk', '{"level":30,"msg":"x"}'])).toBe(
+      'error: cannot write /var/lib/x\n  fix: check the disk',
     );
-    expect(lastErrorFromJournal(['error: cannot write /var/lib/x', '  fix: check the disk', '{"level":30,"msg":"x"}'])).toBe('error: cannot write /var/lib/x\n  fix: check the disk');
     expect(lastErrorFromJournal(['{"level":50,"msg":"[2/6] register: FAILED: boom"}', '{"level":30,"msg":"idle"}'])).toBe('[2/6] register: FAILED: boom');
     expect(lastErrorFromJournal(['{"level":30,"msg":"fine"}'])).toBeNull();
   });
@@ -66,7 +88,11 @@ describe('lastErrorFromJournal', () => {
 
 describe('castai-edge-initd status', () => {
   it('a daemon in a restart loop: NOT RUNNING first, its exit and last error from the journal, the written "joined" marked stale, exit 3', async () => {
-    const h = host(show({ ActiveState: 'activating', SubState: 'auto-restart', Result: 'exit-code', NRestarts: 14, ExecMainCode: 1, ExecMainStatus: 2 }), JOINED, `${CONFIG_EXIT}\n`);
+    const h = host(
+      show({ ActiveState: 'activating', SubState: 'auto-restart', Result: 'exit-code', NRestarts: 14, ExecMainCode: 1, ExecMainStatus: 2 }),
+      JOINED,
+      `${CONFIG_EXIT}\n`,
+    );
     const { code, out } = await runStatus(h);
     expect(code).toBe(3);
     const first = out.split('\n')[0]!;
@@ -78,10 +104,20 @@ describe('castai-edge-initd status', () => {
   });
 
   it('--json carries running=false and the daemon state', async () => {
-    const h = host(show({ ActiveState: 'failed', SubState: 'failed', Result: 'exit-code', ExecMainCode: 1, ExecMainStatus: 1 }), JOINED, 'error: boom\n  fix: x\n');
+    const h = host(
+      show({ ActiveState: 'failed', SubState: 'failed', Result: 'exit-code', ExecMainCode: 1, ExecMainStatus: 1 }),
+      JOINED,
+      'error: boom\n  fix: x\n',
+    );
     const { code, out } = await runStatus(h, true);
     expect(code).toBe(3);
-    const doc = JSON.parse(out) as { running: boolean; summary: string; daemon: { condition: string; lastExit: unknown; lastError: string }; lastWritten: string; phase: string };
+    const doc = JSON.parse(out) as {
+      running: boolean;
+      summary: string;
+      daemon: { condition: string; lastExit: unknown; lastError: string };
+      lastWritten: string;
+      phase: string;
+    };
     expect(doc.running).toBe(false);
     expect(doc.daemon).toMatchObject({ condition: 'failed', lastExit: { code: 'exited', status: 1 }, lastError: 'error: boom\n  fix: x' });
     expect(doc.summary).toMatch(/^NOT RUNNING: failed/);
@@ -104,7 +140,12 @@ describe('castai-edge-initd status', () => {
   });
 
   it('running but its last pass failed: exit 1 (what the installer uses to end non-zero)', async () => {
-    const failed = { ...JOINED, phase: 'JOINING', steps: JOINED.steps.map((s) => (s.name === 'register' ? { ...s, state: 'failed', error: 'register: TLS verification failed' } : s)), lastError: { step: 'register', message: 'register: TLS verification failed', remediation: 'set INITD_CA_FILE', at: 'now' } };
+    const failed = {
+      ...JOINED,
+      phase: 'JOINING',
+      steps: JOINED.steps.map((s) => (s.name === 'register' ? { ...s, state: 'failed', error: 'register: TLS verification failed' } : s)),
+      lastError: { step: 'register', message: 'register: TLS verification failed', remediation: 'set INITD_CA_FILE', at: 'now' },
+    };
     const { code, out } = await runStatus(host(show({ ActiveState: 'active', SubState: 'running' }), failed));
     expect(code).toBe(1);
     expect(out).toContain('fix: set INITD_CA_FILE');
@@ -113,7 +154,11 @@ describe('castai-edge-initd status', () => {
   });
 
   it('a configuration error (the daemon\'s group-writable env copy) does not hide the daemon state: both are shown', async () => {
-    const h = host(show({ ActiveState: 'activating', SubState: 'auto-restart', Result: 'exit-code', NRestarts: 3, ExecMainCode: 1, ExecMainStatus: 2 }), JOINED, `${CONFIG_EXIT}\n`);
+    const h = host(
+      show({ ActiveState: 'activating', SubState: 'auto-restart', Result: 'exit-code', NRestarts: 3, ExecMainCode: 1, ExecMainStatus: 2 }),
+      JOINED,
+      `${CONFIG_EXIT}\n`,
+    );
     h.setDir('/etc/castai-edge-initd', 0o700).setFile('/etc/castai-edge-initd/extra.env', 'ORG_ID=x\n', 0o660);
     const { code, out } = await runStatus(h);
     expect(code).toBe(3);

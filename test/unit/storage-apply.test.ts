@@ -17,7 +17,15 @@ const cfg = (devices?: string[]) => (devices ? { nvmeDevices: devices } : {});
 
 /** Mutating commands run, as lines (reads like lsblk/wipefs/pvs are left out). */
 const mutatingLines = (sim: StorageSim) =>
-  sim.host.mutations(READ_ONLY_COMMANDS).map((c) => (c.kind === 'exec' ? [c.cmd, ...c.args].join(' ') : c.kind === 'write' ? `write ${c.path} ${c.mode.toString(8)}` : `${c.kind} ${"path" in c ? c.path : ""}`));
+  sim.host
+    .mutations(READ_ONLY_COMMANDS)
+    .map((c) =>
+      c.kind === 'exec'
+        ? [c.cmd, ...c.args].join(' ')
+        : c.kind === 'write'
+          ? `write ${c.path} ${c.mode.toString(8)}`
+          : `${c.kind} ${'path' in c ? c.path : ''}`,
+    );
 const state = (sim: StorageSim) => JSON.parse(sim.host.files.get(STATE)!.data) as StorageState;
 
 async function refusal(p: Promise<unknown>): Promise<AgentError> {
@@ -55,7 +63,15 @@ describe('create', () => {
     ]);
     expect(sim.lvs[0]).toMatchObject({ stripes: 2, devices: ['/dev/nvme1n1', '/dev/nvme2n1'], tags: ['castai-edge-initd'] });
     expect(sim.host.files.get(UNIT)!.data).toContain(`What=/dev/disk/by-uuid/${uuid}`);
-    expect(state(sim)).toMatchObject({ version: 1, phase: 'ready', vgName: 'castai-edge', lvName: 'k0s', devices: ['/dev/nvme1n1', '/dev/nvme2n1'], stripes: 2, fsUuid: uuid });
+    expect(state(sim)).toMatchObject({
+      version: 1,
+      phase: 'ready',
+      vgName: 'castai-edge',
+      lvName: 'k0s',
+      devices: ['/dev/nvme1n1', '/dev/nvme2n1'],
+      stripes: 2,
+      fsUuid: uuid,
+    });
     expect(state(sim).deviceInfo!.map((x) => x.serial)).toEqual(['S64HNE0T500001', 'S64HNE0T500002']);
     expect(sim.mountinfo.some((l) => l.includes(' /var/lib/k0s '))).toBe(true);
   });
@@ -64,7 +80,11 @@ describe('create', () => {
     const sim = new StorageSim([StorageSim.nvme(1), StorageSim.nvme(2)]);
     await runStorageStep(sim.host, cfg(['/dev/nvme2n1']), STATE_DIR);
     const cmds = mutatingLines(sim).filter((l) => /^(pv|vg|lv)create/.test(l));
-    expect(cmds).toEqual(['pvcreate /dev/nvme2n1', 'vgcreate --addtag castai-edge-initd castai-edge /dev/nvme2n1', 'lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -l 915527 castai-edge']);
+    expect(cmds).toEqual([
+      'pvcreate /dev/nvme2n1',
+      'vgcreate --addtag castai-edge-initd castai-edge /dev/nvme2n1',
+      'lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -l 915527 castai-edge',
+    ]);
     expect(sim.lvs[0]).toMatchObject({ stripes: 1, devices: ['/dev/nvme2n1'] });
     expect(sim.host.execLines().some((l) => l.includes('nvme1n1') && !/^(wipefs|blkid)/.test(l))).toBe(false);
   });
@@ -75,8 +95,24 @@ describe('create', () => {
     const lv = plan.actions.find((a) => a.kind === 'storage.lvcreate')!;
     // The LV's real size (what lvs reports), not the disks' sum: 2 x 915527 extents of 4 MiB.
     expect(lv).toMatchObject({ device: '/dev/castai-edge/k0s', sizeBytes: 1831054 * 4 * 1024 ** 2 });
-    expect(lv.commands![0]).toEqual(['lvcreate', '--yes', '--wipesignatures', 'y', '--addtag', 'castai-edge-initd', '--name', 'k0s', '-i', '2', '-I', '256k', '-l', '1831054', 'castai-edge']);
-    expect(JSON.parse(JSON.stringify(plan)).actions.length).toBe(plan.actions.length);
+    expect(lv.commands![0]).toEqual([
+      'lvcreate',
+      '--yes',
+      '--wipesignatures',
+      'y',
+      '--addtag',
+      'castai-edge-initd',
+      '--name',
+      'k0s',
+      '-i',
+      '2',
+      '-I',
+      '256k',
+      '-l',
+      '1831054',
+      'castai-edge',
+    ]);
+    expect((JSON.parse(JSON.stringify(plan)) as typeof plan).actions.length).toBe(plan.actions.length);
     expect(sim.host.mutations(READ_ONLY_COMMANDS)).toEqual([]); // plan changes nothing
   });
 });
@@ -142,7 +178,13 @@ describe('re-runs are idempotent', () => {
     sim.reboot({ noAutoActivate: true });
     const r = await runStorageStep(sim.host, cfg(), STATE_DIR);
     expect(r.plan.actions.map((a) => a.kind)).toEqual(['storage.activate', 'storage.mkfs', 'storage.mount-unit', 'storage.mount', 'storage.record']);
-    expect(mutatingLines(sim)).toEqual(['vgchange -ay castai-edge', 'udevadm settle --timeout=30', 'systemctl daemon-reload', 'systemctl enable --now var-lib-k0s.mount', `write ${STATE} 600`]);
+    expect(mutatingLines(sim)).toEqual([
+      'vgchange -ay castai-edge',
+      'udevadm settle --timeout=30',
+      'systemctl daemon-reload',
+      'systemctl enable --now var-lib-k0s.mount',
+      `write ${STATE} 600`,
+    ]);
     expect(sim.lvs[0]!.fs!.uuid).toBe(uuid); // same filesystem; the mkfs action only probed
     expect((await runStorageStep(sim.host, cfg(), STATE_DIR)).plan.actions).toEqual([]);
   });

@@ -33,14 +33,29 @@ function foreignVm(): StorageActual {
       '/dev/nvme4n1': probe('nvme-mdraid'),
     },
     resolved: {},
-    lvm: { available: true, pvs: parsePvs(fixture('vm/pvs.none.json')), vgs: parseVgs(fixture('vm/vgs.none.json')), lvs: parseLvs(fixture('vm/lvs.none.json')) },
+    lvm: {
+      available: true,
+      pvs: parsePvs(fixture('vm/pvs.none.json')),
+      vgs: parseVgs(fixture('vm/vgs.none.json')),
+      lvs: parseLvs(fixture('vm/lvs.none.json')),
+    },
     unit: {},
     tools: { mkfsXfs: true },
   };
 }
 
 const fsUuid = parseBlkidExport(fixture('vm/blkid.ours-lv.txt')).UUID!;
-const readyState: StorageState = { version: 1, phase: 'ready', vgName: 'castai-edge', lvName: 'k0s', devices: ['/dev/nvme0n1', '/dev/nvme1n1'], stripes: 2, fsUuid, createdAt: 'x', updatedAt: 'x' };
+const readyState: StorageState = {
+  version: 1,
+  phase: 'ready',
+  vgName: 'castai-edge',
+  lvName: 'k0s',
+  devices: ['/dev/nvme0n1', '/dev/nvme1n1'],
+  stripes: 2,
+  fsUuid,
+  createdAt: 'x',
+  updatedAt: 'x',
+};
 
 /** The same VM after our 2-stripe LV was made, formatted and mounted. */
 function oursVm(mounted: boolean): StorageActual {
@@ -88,7 +103,19 @@ describe('captured lab VM: foreign data on three of five NVMe disks', () => {
   test('NVME_DEVICES with one blank disk: linear LV on it only', () => {
     const p = planStorage({ ...d, devices: ['/dev/nvme1n1'] }, foreignVm());
     expect(p.actions.filter((a) => a.kind === 'storage.pvcreate').map((a) => a.device)).toEqual(['/dev/nvme1n1']);
-    expect(p.actions.find((a) => a.kind === 'storage.lvcreate')!.commands![0]).toEqual(['lvcreate', '--yes', '--wipesignatures', 'y', '--addtag', 'castai-edge-initd', '--name', 'k0s', '-l', '255', 'castai-edge']);
+    expect(p.actions.find((a) => a.kind === 'storage.lvcreate')!.commands![0]).toEqual([
+      'lvcreate',
+      '--yes',
+      '--wipesignatures',
+      'y',
+      '--addtag',
+      'castai-edge-initd',
+      '--name',
+      'k0s',
+      '-l',
+      '255',
+      'castai-edge',
+    ]);
   });
 });
 

@@ -38,7 +38,9 @@ describe('lsblk -J -b (util-linux 2.38.1, captured on the dev host)', () => {
 
 describe('wipefs -n -J (captured)', () => {
   test('ext4 at 0x438 with UUID', () => {
-    expect(parseWipefs(fixture('devhost/wipefs.ext4.json'))).toEqual([{ offset: '0x438', type: 'ext4', uuid: '9824daf4-c874-484c-89c4-95d0338408fd', label: null }]);
+    expect(parseWipefs(fixture('devhost/wipefs.ext4.json'))).toEqual([
+      { offset: '0x438', type: 'ext4', uuid: '9824daf4-c874-484c-89c4-95d0338408fd', label: null },
+    ]);
   });
   test('GPT: primary, backup header and protective MBR', () => {
     expect(parseWipefs(fixture('devhost/wipefs.gpt.json')).map((s) => `${s.type}@${s.offset}`)).toEqual(['gpt@0x200', 'gpt@0x1ffffe00', 'PMBR@0x1fe']);
@@ -87,7 +89,13 @@ describe('LVM JSON reports (captured: a foreign VG on a loop device)', () => {
     expect(parsePvs(fixture('devhost/pvs.foreign-vg.json'))).toEqual([
       { pvName: '/dev/loop0', vgName: 'foreignvg', pvUuid: 'u3myea-21ss-W9Tx-GB0O-Eoan-ddpr-TF9qx2', pvSize: 532676608, tags: [], attr: 'a--' },
     ]);
-    expect(parseVgs(fixture('devhost/vgs.foreign-vg.json'))[0]).toMatchObject({ vgName: 'foreignvg', tags: ['other-team'], pvCount: 1, lvCount: 0, size: 532676608 });
+    expect(parseVgs(fixture('devhost/vgs.foreign-vg.json'))[0]).toMatchObject({
+      vgName: 'foreignvg',
+      tags: ['other-team'],
+      pvCount: 1,
+      lvCount: 0,
+      size: 532676608,
+    });
     expect(parseLvs(fixture('devhost/lvs.foreign-vg.json'))).toEqual([]);
   });
   test('lvs: segments merged, devices cleaned, inactive has no major:minor', () => {
@@ -95,8 +103,34 @@ describe('LVM JSON reports (captured: a foreign VG on a loop device)', () => {
       report: [
         {
           lv: [
-            { lv_name: 'k0s', vg_name: 'castai-edge', lv_path: '/dev/castai-edge/k0s', lv_dm_path: '/dev/mapper/castai--edge-k0s', lv_size: '100', lv_attr: '-wi-ao----', lv_tags: 'castai-edge-initd', stripes: '2', segtype: 'striped', devices: '/dev/nvme0n1(0),/dev/nvme1n1(0)', lv_kernel_major: '253', lv_kernel_minor: '0' },
-            { lv_name: 'data', vg_name: 'other', lv_path: '/dev/other/data', lv_dm_path: '', lv_size: '5', lv_attr: '-wi-------', lv_tags: '', stripes: '1', segtype: 'linear', devices: '/dev/sdb(0)', lv_kernel_major: '-1', lv_kernel_minor: '-1' },
+            {
+              lv_name: 'k0s',
+              vg_name: 'castai-edge',
+              lv_path: '/dev/castai-edge/k0s',
+              lv_dm_path: '/dev/mapper/castai--edge-k0s',
+              lv_size: '100',
+              lv_attr: '-wi-ao----',
+              lv_tags: 'castai-edge-initd',
+              stripes: '2',
+              segtype: 'striped',
+              devices: '/dev/nvme0n1(0),/dev/nvme1n1(0)',
+              lv_kernel_major: '253',
+              lv_kernel_minor: '0',
+            },
+            {
+              lv_name: 'data',
+              vg_name: 'other',
+              lv_path: '/dev/other/data',
+              lv_dm_path: '',
+              lv_size: '5',
+              lv_attr: '-wi-------',
+              lv_tags: '',
+              stripes: '1',
+              segtype: 'linear',
+              devices: '/dev/sdb(0)',
+              lv_kernel_major: '-1',
+              lv_kernel_minor: '-1',
+            },
           ],
         },
       ],

@@ -13,10 +13,17 @@ const UUID = '0f3c2b1a-9d8e-4f70-8a6b-5c4d3e2f1a00';
 function steadyHost(devices = ['/dev/nvme0n1', '/dev/nvme1n1']) {
   const d = desiredFromConfig({ stateDir: STATE_DIR });
   const h = new FakeHost();
-  h.setFile(d.stateFile, JSON.stringify({ version: 1, phase: 'ready', vgName: 'castai-edge', lvName: 'k0s', devices, stripes: 2, fsUuid: UUID, createdAt: 't', updatedAt: 't' }), 0o600);
+  h.setFile(
+    d.stateFile,
+    JSON.stringify({ version: 1, phase: 'ready', vgName: 'castai-edge', lvName: 'k0s', devices, stripes: 2, fsUuid: UUID, createdAt: 't', updatedAt: 't' }),
+    0o600,
+  );
   for (const n of ['nvme0n1', 'nvme1n1', 'nvme2n1', 'loop0']) h.dirs.set(`/sys/block/${n}`, 0o755);
   h.dirs.set('/sys/block/nvme2n1/nvme2n1p1', 0o755);
-  h.setFile('/proc/self/mountinfo', `26 1 259:1 / / rw,relatime - ext4 /dev/nvme2n1p1 rw\n40 26 253:0 / /var/lib/k0s rw,noatime - xfs /dev/mapper/castai--edge-k0s rw,attr2,inode64\n`);
+  h.setFile(
+    '/proc/self/mountinfo',
+    `26 1 259:1 / / rw,relatime - ext4 /dev/nvme2n1p1 rw\n40 26 253:0 / /var/lib/k0s rw,noatime - xfs /dev/mapper/castai--edge-k0s rw,attr2,inode64\n`,
+  );
   h.setFile('/sys/dev/block/253:0/dm/name', 'castai--edge-k0s\n');
   h.setFile('/sys/dev/block/253:0/dm/uuid', 'LVM-abcdefabcdefabcdefabcdefabcdefab\n');
   h.dirs.set('/sys/dev/block/253:0/slaves/nvme0n1', 0o755);

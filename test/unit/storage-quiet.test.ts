@@ -17,7 +17,12 @@ const junk = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i *
 /** A Nitro host: the EBS root (partitioned), an EBS data volume with a whole-disk ext4 mounted at /data, and local NVMe disks. */
 function nitro(local: ReturnType<typeof StorageSim.nvme>[]): StorageSim {
   const sim = new StorageSim([
-    StorageSim.nvme(0, { size: 100 * GiB, model: EBS, serial: 'vol0aaa', children: [{ name: 'nvme0n1p1', type: 'part', majMin: '259:1', mountpoints: ['/'] }] }),
+    StorageSim.nvme(0, {
+      size: 100 * GiB,
+      model: EBS,
+      serial: 'vol0aaa',
+      children: [{ name: 'nvme0n1p1', type: 'part', majMin: '259:1', mountpoints: ['/'] }],
+    }),
     StorageSim.nvme(1, { size: 500 * GiB, model: EBS, serial: 'vol0bbb', sig: 'ext4', majMin: '259:2' }),
     ...local,
   ]);
@@ -51,7 +56,13 @@ describe('no volume of ours: every NVMe disk skipped', () => {
     expect(first.writes.map((w) => (w.kind === 'write' ? w.path : ''))).toEqual([CENSUS]);
     const census = JSON.parse(sim.host.files.get(CENSUS)!.data) as { mode: string; disks: Array<{ name: string; hold: string }> };
     expect(census.mode).toBe('none');
-    expect(census.disks.map((d) => `${d.name}:${d.hold}`)).toEqual(['nvme0n1:partitions', 'nvme1n1:mounted', 'nvme2n1:content', 'nvme3n1:content', 'nvme4n1:holders']);
+    expect(census.disks.map((d) => `${d.name}:${d.hold}`)).toEqual([
+      'nvme0n1:partitions',
+      'nvme1n1:mounted',
+      'nvme2n1:content',
+      'nvme3n1:content',
+      'nvme4n1:holders',
+    ]);
 
     for (let i = 0; i < 3; i++) {
       const again = await pass(sim);

@@ -33,14 +33,20 @@ const blank = StorageSim.nvme(0);
 const cases: Array<{ name: string; disk: SimDisk; setup?: (s: StorageSim) => void; expect: RegExp }> = [
   {
     name: 'root disk (partitioned, / on p2, /boot/efi on p1)',
-    disk: StorageSim.nvme(1, { children: [{ name: 'nvme1n1p1', type: 'part', majMin: '259:3', mountpoints: ['/boot/efi'] }, { name: 'nvme1n1p2', type: 'part', majMin: '259:4' }] }),
+    disk: StorageSim.nvme(1, {
+      children: [
+        { name: 'nvme1n1p1', type: 'part', majMin: '259:3', mountpoints: ['/boot/efi'] },
+        { name: 'nvme1n1p2', type: 'part', majMin: '259:4' },
+      ],
+    }),
     setup: (s) => {
       s.systemDisk = undefined;
       s.mountinfo = s.mountinfo.filter((l) => !l.includes(' / / '));
       s.addMount('259:4', '/', 'ext4', '/dev/nvme1n1p2');
       s.addMount('259:3', '/boot/efi', 'vfat', '/dev/nvme1n1p1');
     },
-    expect: /\/dev\/nvme1n1: root disk: holds \/ via \/dev\/nvme1n1p2, \/boot\/efi via \/dev\/nvme1n1p1; has 2 partitions \(\/dev\/nvme1n1p1, \/dev\/nvme1n1p2\)\n?$/m,
+    expect:
+      /\/dev\/nvme1n1: root disk: holds \/ via \/dev\/nvme1n1p2, \/boot\/efi via \/dev\/nvme1n1p1; has 2 partitions \(\/dev\/nvme1n1p1, \/dev\/nvme1n1p2\)\n?$/m,
   },
   {
     name: 'root on LVM directly on the whole disk (no partitions), found through the dm child',
@@ -58,10 +64,18 @@ const cases: Array<{ name: string; disk: SimDisk; setup?: (s: StorageSim) => voi
     setup: (s) => s.swaps.push('/dev/nvme1n1'),
     expect: /\/dev\/nvme1n1: root disk: holds swap.*swap signature/,
   },
-  { name: 'partition children', disk: StorageSim.nvme(1, { children: [{ name: 'nvme1n1p1', type: 'part', majMin: '259:3' }] }), expect: /\/dev\/nvme1n1: has 1 partition \(\/dev\/nvme1n1p1\)/ },
+  {
+    name: 'partition children',
+    disk: StorageSim.nvme(1, { children: [{ name: 'nvme1n1p1', type: 'part', majMin: '259:3' }] }),
+    expect: /\/dev\/nvme1n1: has 1 partition \(\/dev\/nvme1n1p1\)/,
+  },
   { name: 'empty GPT (no partitions yet)', disk: StorageSim.nvme(1, { sig: 'gpt' }), expect: /\/dev\/nvme1n1: partition table signature \(gpt, PMBR\)/ },
   { name: 'dos partition table', disk: StorageSim.nvme(1, { sig: 'dos' }), expect: /\/dev\/nvme1n1: partition table signature \(dos\)/ },
-  { name: 'ext4 filesystem', disk: StorageSim.nvme(1, { sig: 'ext4' }), expect: /\/dev\/nvme1n1: ext4 filesystem signature \(offset 0x438, UUID 9824daf4-c874-484c-89c4-95d0338408fd\)/ },
+  {
+    name: 'ext4 filesystem',
+    disk: StorageSim.nvme(1, { sig: 'ext4' }),
+    expect: /\/dev\/nvme1n1: ext4 filesystem signature \(offset 0x438, UUID 9824daf4-c874-484c-89c4-95d0338408fd\)/,
+  },
   { name: 'xfs filesystem', disk: StorageSim.nvme(1, { sig: 'xfs' }), expect: /\/dev\/nvme1n1: xfs filesystem signature \(offset 0x0, UUID fc5b09de/ },
   { name: 'LUKS', disk: StorageSim.nvme(1, { sig: 'crypto_LUKS' }), expect: /\/dev\/nvme1n1: LUKS encryption signature/ },
   {
@@ -81,7 +95,8 @@ const cases: Array<{ name: string; disk: SimDisk; setup?: (s: StorageSim) => voi
   {
     name: 'mdadm RAID member with an md child',
     disk: StorageSim.nvme(1, { sig: 'linux_raid_member', children: [{ name: 'md0', type: 'raid1', majMin: '9:0' }] }),
-    expect: /\/dev\/nvme1n1: in use by raid1 device \/dev\/md0; RAID member signature \(linux_raid_member\) \(offset 0x1000, UUID aefe83c9-0523-657f-e2be-dc607f7764db, label "vm1:0"\)/,
+    expect:
+      /\/dev\/nvme1n1: in use by raid1 device \/dev\/md0; RAID member signature \(linux_raid_member\) \(offset 0x1000, UUID aefe83c9-0523-657f-e2be-dc607f7764db, label "vm1:0"\)/,
   },
   {
     name: 'mounted (whole-disk filesystem)',
@@ -95,7 +110,11 @@ const cases: Array<{ name: string; disk: SimDisk; setup?: (s: StorageSim) => voi
     expect: /\/dev\/sdb: not an NVMe disk \(transport sata, model "INTEL SSDSC2KB96"\); NVME_DEVICES takes NVMe disks only/,
   },
   { name: 'read-only namespace', disk: StorageSim.nvme(1, { ro: true }), expect: /\/dev\/nvme1n1: read-only device/ },
-  { name: 'probe failure is never "blank"', disk: StorageSim.nvme(1, { probeError: 'Permission denied' }), expect: /\/dev\/nvme1n1: could not read its signatures \(wipefs: .*Permission denied.*refusing to guess/ },
+  {
+    name: 'probe failure is never "blank"',
+    disk: StorageSim.nvme(1, { probeError: 'Permission denied' }),
+    expect: /\/dev\/nvme1n1: could not read its signatures \(wipefs: .*Permission denied.*refusing to guess/,
+  },
 ];
 
 describe('NVME_DEVICES never overrides the safety rules: refuse, name device + reason, change nothing', () => {
@@ -187,7 +206,9 @@ describe('auto-discovery (NVME_DEVICES unset): unsafe disks are skipped with a n
     expect(r.summary).toBe('skipped: no eligible NVMe disk; k0s uses the root disk');
     expect(r.plan.notes.join('\n')).toMatch(/k0s keeps \/var\/lib\/k0s on the root disk/);
     // Nothing on any disk; only the disk census in our state dir (for the steady-state check).
-    expect(sim.host.mutations(READ_ONLY_COMMANDS).filter((c) => c.kind !== 'mkdir')).toEqual([expect.objectContaining({ kind: 'write', path: `${STATE_DIR}/storage-disks.json` })]);
+    expect(sim.host.mutations(READ_ONLY_COMMANDS).filter((c) => c.kind !== 'mkdir')).toEqual([
+      expect.objectContaining({ kind: 'write', path: `${STATE_DIR}/storage-disks.json` }),
+    ]);
   });
 
   test('no NVMe at all (this dev host: vda only)', async () => {

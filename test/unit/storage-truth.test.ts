@@ -80,7 +80,14 @@ describe('item 1: auto-discovery takes only provably empty disks', () => {
   test('sample regions: first MiB, the start of the second, a quarter, the middle, three quarters, the last MiB; 4 KiB-aligned on a 4Kn disk', () => {
     const size = 3.84 * TB; // a multiple of 4096, like every 4Kn disk
     const r = sampleRegions(size);
-    expect(r.map((x) => x.where)).toEqual(['the first MiB', 'the second MiB (where a first partition starts)', 'a quarter into the disk', 'the middle of the disk', 'three quarters into the disk', 'the last MiB']);
+    expect(r.map((x) => x.where)).toEqual([
+      'the first MiB',
+      'the second MiB (where a first partition starts)',
+      'a quarter into the disk',
+      'the middle of the disk',
+      'three quarters into the disk',
+      'the last MiB',
+    ]);
     expect(r.map((x) => x.length / 1024)).toEqual([1024, 128, 64, 64, 64, 1024]); // 2.3 MiB in all
     expect(r.every((x) => x.offset % 4096 === 0)).toBe(true);
     expect(r[r.length - 1]!.offset + MiB).toBe(size);
@@ -138,8 +145,12 @@ describe('item 2: the plan states the LV size lvs will report', () => {
     const lv = p.actions.find((a) => a.kind === 'storage.lvcreate')!;
     expect(lv.sizeBytes).toBe(3 * 47 * LVM_EXTENT_BYTES);
     expect(lv.commands![0]).toContain('141');
-    expect(p.summary).toBe('create 3-stripe LV castai-edge/k0s on /dev/nvme1n1, /dev/nvme2n1, /dev/nvme3n1 (564 MiB; 204 MiB of the disks unused), xfs, mounted at /var/lib/k0s');
-    expect(p.notes).toContain('disks of unequal size: each stripe takes 188 MiB (the smallest disk\'s extents), so 64 MiB of /dev/nvme2n1, 128 MiB of /dev/nvme3n1 stay unused (192 MiB in all)');
+    expect(p.summary).toBe(
+      'create 3-stripe LV castai-edge/k0s on /dev/nvme1n1, /dev/nvme2n1, /dev/nvme3n1 (564 MiB; 204 MiB of the disks unused), xfs, mounted at /var/lib/k0s',
+    );
+    expect(p.notes).toContain(
+      "disks of unequal size: each stripe takes 188 MiB (the smallest disk's extents), so 64 MiB of /dev/nvme2n1, 128 MiB of /dev/nvme3n1 stay unused (192 MiB in all)",
+    );
     expect(p.layout).toMatchObject({ stripes: 3, lvExtents: 141, lvBytes: 591396864, mismatchBytes: 192 * MiB });
     await runStorageStep(sim.host, cfg(), STATE_DIR);
     expect(sim.lvs[0]!.size).toBe(lv.sizeBytes); // what the (LVM-faithful) simulator's lvs reports
@@ -210,7 +221,12 @@ describe('item 3: too small for xfs is refused in the plan, with its numbers, be
     expect(r.summary).toBe("skipped: the blank NVMe disks give 120 MiB, below xfs's 300 MiB minimum; k0s uses the root disk");
     expect(r.plan.notes.join('\n')).toMatch(/no volume made: the blank NVMe disks would give 120 MiB \(125829120 bytes: 2 stripes × 15 extents/);
     // Nothing on any disk; only the disk census in our state dir.
-    expect(sim.host.mutations(READ_ONLY_COMMANDS).filter((c) => c.kind !== 'mkdir').map((c) => (c.kind === 'write' ? c.path : c.kind))).toEqual([`${STATE_DIR}/storage-disks.json`]);
+    expect(
+      sim.host
+        .mutations(READ_ONLY_COMMANDS)
+        .filter((c) => c.kind !== 'mkdir')
+        .map((c) => (c.kind === 'write' ? c.path : c.kind)),
+    ).toEqual([`${STATE_DIR}/storage-disks.json`]);
   });
 
   test('the boundary: a 300 MiB LV is made, 296 MiB is refused', async () => {

@@ -100,7 +100,9 @@ describe('the system CA store (what curl trusts)', () => {
   });
 
   it('trustStamp follows a symlinked bundle to its target', async () => {
-    const host = new FakeHost().setLink('/etc/pki/tls/certs/ca-bundle.crt', '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem').setFile('/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', 'a');
+    const host = new FakeHost()
+      .setLink('/etc/pki/tls/certs/ca-bundle.crt', '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem')
+      .setFile('/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', 'a');
     const before = await trustStamp(host);
     host.setFile('/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', 'ab');
     expect(await trustStamp(host)).not.toBe(before);

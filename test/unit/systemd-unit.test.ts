@@ -161,7 +161,17 @@ describe('systemd/castai-edge-initd.service hardening', () => {
       const out = `${r.stdout}${r.stderr}`;
       const level = Number(/Overall exposure level for castai-edge-initd\.service: ([\d.]+)/.exec(out)?.[1]);
       expect(level, out).toBeLessThanOrEqual(EXPOSURE_AT_MOST);
-      for (const ok of ['NoNewPrivileges=', 'RestrictSUIDSGID=', 'LockPersonality=', 'RestrictRealtime=', 'SystemCallArchitectures=', 'SystemCallFilter=~@clock', 'CapabilityBoundingSet=~CAP_SYS_TIME', 'RestrictAddressFamilies=~AF_PACKET', 'UMask=']) {
+      for (const ok of [
+        'NoNewPrivileges=',
+        'RestrictSUIDSGID=',
+        'LockPersonality=',
+        'RestrictRealtime=',
+        'SystemCallArchitectures=',
+        'SystemCallFilter=~@clock',
+        'CapabilityBoundingSet=~CAP_SYS_TIME',
+        'RestrictAddressFamilies=~AF_PACKET',
+        'UMask=',
+      ]) {
         expect(out, ok).toMatch(new RegExp(`^✓ ${ok.replace(/[~@]/g, '\\$&')}`, 'm'));
       }
     } finally {

@@ -27,16 +27,27 @@ describe('version fast path', () => {
     expect(fastVersion(['version'])).toBe(await cliOutput(['version']));
     expect(fastVersion(['version', '--json'])).toBe(await cliOutput(['version', '--json']));
     expect(fastVersion(['version'])).toMatch(/^castai-edge-initd \S+ \(commit \S+, node \S+, linux\/\w+\)\n$/);
-    expect(JSON.parse(fastVersion(['version', '--json'])!)).toEqual({ version: expect.any(String), commit: expect.any(String), node: process.versions.node, arch: expect.any(String) });
+    expect(JSON.parse(fastVersion(['version', '--json'])!)).toEqual({
+      version: expect.any(String),
+      commit: expect.any(String),
+      node: process.versions.node,
+      arch: expect.any(String),
+    });
     expect(versionText(false)).toBe(fastVersion(['version']));
   });
 
-  it.each([[[]], [['version', '--help']], [['version', '--json', 'x']], [['version', '-V']], [['--version']], [['config']], [['run', 'version']], [['version', '--jsonx']]])(
-    'leaves %j to commander',
-    (args) => {
-      expect(fastVersion(args)).toBeUndefined();
-    },
-  );
+  it.each([
+    [[]],
+    [['version', '--help']],
+    [['version', '--json', 'x']],
+    [['version', '-V']],
+    [['--version']],
+    [['config']],
+    [['run', 'version']],
+    [['version', '--jsonx']],
+  ])('leaves %j to commander', (args) => {
+    expect(fastVersion(args)).toBeUndefined();
+  });
 });
 
 describe('the daemon re-executes itself with its Node options (agent/sea-main.ts)', () => {
@@ -44,7 +55,14 @@ describe('the daemon re-executes itself with its Node options (agent/sea-main.ts
   it('`run` without them: the same executable and arguments, with --node-options right after `run`', () => {
     expect(DAEMON_NODE_OPTIONS).toEqual(['--liftoff-only']);
     expect(daemonReexecArgv([exe, exe, 'run'], [])).toEqual([exe, 'run', '--node-options=--liftoff-only']);
-    expect(daemonReexecArgv([exe, exe, 'run', '--once', '--skip', 'dns'], ['--no-warnings'])).toEqual([exe, 'run', '--node-options=--liftoff-only', '--once', '--skip', 'dns']);
+    expect(daemonReexecArgv([exe, exe, 'run', '--once', '--skip', 'dns'], ['--no-warnings'])).toEqual([
+      exe,
+      'run',
+      '--node-options=--liftoff-only',
+      '--once',
+      '--skip',
+      'dns',
+    ]);
   });
 
   it('never twice, and never for another command', () => {

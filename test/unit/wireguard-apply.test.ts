@@ -127,7 +127,9 @@ describe('reconcile on a fresh host (FakeHost)', () => {
   it('wg missing → names wireguard-tools', async () => {
     const host = freshHost({ wireguardGo: true });
     host.onExec('wg', { exitCode: 127, notFound: true });
-    await expect(reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger })).rejects.toMatchObject({ remediation: expect.stringContaining('apt-get install -y wireguard-tools') });
+    await expect(reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger })).rejects.toMatchObject({
+      remediation: expect.stringContaining('apt-get install -y wireguard-tools'),
+    });
   });
 
   it('kernel WireGuard: "ip link add" succeeds, no wireguard-go; dryRun writes nothing, not even the key', async () => {
@@ -167,7 +169,9 @@ function configuredHost() {
   host.setFile(ownerRecordPath(STATE), JSON.stringify({ iface: 'wg0', publicKey: v.wgPubkey, bootId: BOOT, ifindex: 2 }), 0o600);
   host
     // one read-only batch; any other script would be a bug (the fake answers only this one)
-    .onExec('ip -j -d -batch -', (_args, o) => (o.stdin === ipBatchScript('wg0') ? { stdout: fx('ip-batch-wireguard-go.txt') } : { exitCode: 1, stderr: `unexpected ip batch: ${String(o.stdin)}` }))
+    .onExec('ip -j -d -batch -', (_args, o) =>
+      o.stdin === ipBatchScript('wg0') ? { stdout: fx('ip-batch-wireguard-go.txt') } : { exitCode: 1, stderr: `unexpected ip batch: ${String(o.stdin)}` },
+    )
     .onExec('wg show wg0 dump', { stdout: configuredDump() });
   return host;
 }

@@ -69,9 +69,13 @@ describe('parsers on real wireguard-go / iproute2 output', () => {
     const b = parseIpBatch(fx('ip-batch-wireguard-go.txt'));
     expect(b.link).toEqual(parseIpLink(fx('ip-link-wireguard-go.json')));
     expect(b.addresses).toEqual(parseIpAddr(fx('ip-addr-wireguard-go.json')));
-    expect(b.routes.map((r) => r.dst)).toEqual([...parseIpRoutes(fx('ip-route4-wireguard-go.json')), ...parseIpRoutes(fx('ip-route6-wireguard-go.json'))].map((r) => r.dst));
+    expect(b.routes.map((r) => r.dst)).toEqual(
+      [...parseIpRoutes(fx('ip-route4-wireguard-go.json')), ...parseIpRoutes(fx('ip-route6-wireguard-go.json'))].map((r) => r.dst),
+    );
     // a v6 default route is told from a v4 one by `pref` (set on every IPv6 route); other tables are left out
-    expect(parseIpRoutes('[{"type":"unicast","dst":"default","table":"main","pref":"medium"},{"dst":"default"},{"dst":"10.1.0.0/16","table":"51820"}]')).toEqual([{ dst: '::/0' }, { dst: '0.0.0.0/0' }]);
+    expect(
+      parseIpRoutes('[{"type":"unicast","dst":"default","table":"main","pref":"medium"},{"dst":"default"},{"dst":"10.1.0.0/16","table":"51820"}]'),
+    ).toEqual([{ dst: '::/0' }, { dst: '0.0.0.0/0' }]);
     expect(parseIpBatch('[]\n')).toEqual({ addresses: [], routes: [] });
     expect(() => parseIpBatch('')).toThrow(/^ip -j -d -batch: expected 2 JSON arrays .* got 0 line/);
     expect(() => parseIpBatch('[]\n[]\n[]\n')).toThrow(/got 3 line/);
@@ -131,7 +135,9 @@ describe('inspectWireguard (FakeHost scripted with the real outputs)', () => {
   });
 
   it('refuses an interface of another kind, and names the package when wg is missing', async () => {
-    const host = new FakeHost().onExec('ip -j -d -batch -', { stdout: '[{"ifindex":5,"flags":["UP"],"mtu":1500,"linkinfo":{"info_kind":"dummy"},"addr_info":[]}]\n[]\n' });
+    const host = new FakeHost().onExec('ip -j -d -batch -', {
+      stdout: '[{"ifindex":5,"flags":["UP"],"mtu":1500,"linkinfo":{"info_kind":"dummy"},"addr_info":[]}]\n[]\n',
+    });
     await expect(inspectWireguard(host, 'wg0')).rejects.toThrow(/is a dummy device, not WireGuard/);
     expect(host.execLines()).toEqual(['ip -j -d -batch -']); // no wg on a foreign device
 

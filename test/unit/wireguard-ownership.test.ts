@@ -204,7 +204,11 @@ describe('ownership record (<stateDir>/wireguard/interface.json)', () => {
     });
     await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent() });
     const seq = host.calls.filter((c) => (c.kind === 'write' && c.path === REC) || (c.kind === 'exec' && c.args[0] === 'link' && c.args[1] === 'add'));
-    expect(seq.map((c) => (c.kind === 'write' ? JSON.parse(c.data).ifindex ?? 'intent' : 'ip link add'))).toEqual(['intent', 'ip link add', 5]);
+    expect(seq.map((c) => (c.kind === 'write' ? ((JSON.parse(c.data) as { ifindex?: number }).ifindex ?? 'intent') : 'ip link add'))).toEqual([
+      'intent',
+      'ip link add',
+      5,
+    ]);
     expect(seq.every((c) => c.kind !== 'write' || c.mode === 0o600)).toBe(true);
     expect(record(host)).toMatchObject({ iface: DEFAULT_IFACE, publicKey: NODE.wgPubkey, bootId: BOOT, ifindex: 5 });
   });
@@ -268,20 +272,53 @@ describe('ownership record (<stateDir>/wireguard/interface.json)', () => {
   });
 
   it('judgeOwnership: the rules in one table', () => {
-    const dev = (publicKey?: string, peers = 0) => ({ ...(publicKey ? { publicKey } : {}), listenPort: 0, fwmark: 'off', peers: Array.from({ length: peers }, () => ({ publicKey: GW, hasPresharedKey: false, allowedIPs: [], latestHandshake: 0, rxBytes: 0, txBytes: 0, persistentKeepalive: 0 })) });
+    const dev = (publicKey?: string, peers = 0) => ({
+      ...(publicKey ? { publicKey } : {}),
+      listenPort: 0,
+      fwmark: 'off',
+      peers: Array.from({ length: peers }, () => ({
+        publicKey: GW,
+        hasPresharedKey: false,
+        allowedIPs: [],
+        latestHandshake: 0,
+        rxBytes: 0,
+        txBytes: 0,
+        persistentKeepalive: 0,
+      })),
+    });
     const rec: OwnerRecord = { iface: 'x', publicKey: 'OLDKEY', bootId: 'b', ifindex: 4 };
     const cases: Array<[string, Parameters<typeof judgeOwnership>[0], Parameters<typeof judgeOwnership>[1], boolean]> = [
       ['node key, no record', { iface: 'x', exists: true, ifindex: 9, device: dev('NODE') }, { bootId: 'b', nodePublicKey: 'NODE' }, true],
       ['recorded (older) key', { iface: 'x', exists: true, ifindex: 9, device: dev('OLDKEY') }, { record: rec, bootId: 'other' }, true],
       ['recorded key of another interface', { iface: 'y', exists: true, ifindex: 9, device: dev('OLDKEY') }, { record: rec, bootId: 'b' }, false],
       ['foreign key, no record', { iface: 'x', exists: true, ifindex: 4, device: dev('THEIRS') }, { bootId: 'b', nodePublicKey: 'NODE' }, false],
-      ['foreign key, our ifindex this boot', { iface: 'x', exists: true, ifindex: 4, device: dev('THEIRS') }, { record: rec, bootId: 'b', nodePublicKey: 'NODE' }, false],
+      [
+        'foreign key, our ifindex this boot',
+        { iface: 'x', exists: true, ifindex: 4, device: dev('THEIRS') },
+        { record: rec, bootId: 'b', nodePublicKey: 'NODE' },
+        false,
+      ],
       ['no key, our ifindex this boot', { iface: 'x', exists: true, ifindex: 4, device: dev() }, { record: rec, bootId: 'b' }, true],
       ['no key, our ifindex, unknown boot id', { iface: 'x', exists: true, ifindex: 4, device: dev() }, { record: { ...rec, bootId: '' }, bootId: '' }, false],
       ['intent, blank', { iface: 'x', exists: true, ifindex: 4, addresses: [], device: dev() }, { record: { ...rec, ifindex: undefined }, bootId: 'b' }, true],
-      ['intent, has a peer', { iface: 'x', exists: true, ifindex: 4, addresses: [], device: dev(undefined, 1) }, { record: { ...rec, ifindex: undefined }, bootId: 'b' }, false],
-      ['intent, has an address', { iface: 'x', exists: true, ifindex: 4, addresses: ['10.0.0.1/32'], device: dev() }, { record: { ...rec, ifindex: undefined }, bootId: 'b' }, false],
-      ['intent, addresses unknown (previous interface)', { iface: 'x', exists: true, ifindex: 4, device: dev() }, { record: { ...rec, ifindex: undefined }, bootId: 'b' }, false],
+      [
+        'intent, has a peer',
+        { iface: 'x', exists: true, ifindex: 4, addresses: [], device: dev(undefined, 1) },
+        { record: { ...rec, ifindex: undefined }, bootId: 'b' },
+        false,
+      ],
+      [
+        'intent, has an address',
+        { iface: 'x', exists: true, ifindex: 4, addresses: ['10.0.0.1/32'], device: dev() },
+        { record: { ...rec, ifindex: undefined }, bootId: 'b' },
+        false,
+      ],
+      [
+        'intent, addresses unknown (previous interface)',
+        { iface: 'x', exists: true, ifindex: 4, device: dev() },
+        { record: { ...rec, ifindex: undefined }, bootId: 'b' },
+        false,
+      ],
     ];
     for (const [name, i, f, ours] of cases) expect(judgeOwnership(i, f).ours, name).toBe(ours);
   });

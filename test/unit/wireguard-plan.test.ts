@@ -124,7 +124,13 @@ describe('planWireguard', () => {
     dev.peers[0]!.persistentKeepalive = 0;
     dev.peers.push({ ...dev.peers[0]!, publicKey: OTHER, allowedIPs: ['10.9.0.0/16'] });
     const owner = { record: { iface: 'wg0', publicKey: OTHER, bootId: 'boot-1', ifindex: 7 }, bootId: 'boot-1' };
-    const state = { device: dev, mtu: 1420, up: false, addresses: ['100.96.0.7/32', '100.96.0.99/32'], routes: [{ dst: '10.244.0.0/16' }, { dst: '100.96.0.1/32' }, { dst: '10.9.0.0/16' }] };
+    const state = {
+      device: dev,
+      mtu: 1420,
+      up: false,
+      addresses: ['100.96.0.7/32', '100.96.0.99/32'],
+      routes: [{ dst: '10.244.0.0/16' }, { dst: '100.96.0.1/32' }, { dst: '10.9.0.0/16' }],
+    };
     // Without that record the interface holds someone else's key: refused, nothing planned.
     expect(() => planWireguard(desired(), actual(state))).toThrow(/^WireGuard interface wg0 exists and was not created by castai-edge-initd/);
     const acts = planWireguard(desired(), actual({ ...state, owner }));
@@ -137,7 +143,10 @@ describe('planWireguard', () => {
       ['wireguard.mtu.set', { mtu: 1380 }],
       ['wireguard.link.up', {}],
       ['wireguard.route.del', { dst: '10.9.0.0/16' }],
-      ['wireguard.owner.record', { ownerRecordPath: '/var/lib/castai-edge-initd/wireguard/interface.json', record: { iface: 'wg0', publicKey: NODE_PUB, bootId: 'boot-1', ifindex: 7 } }],
+      [
+        'wireguard.owner.record',
+        { ownerRecordPath: '/var/lib/castai-edge-initd/wireguard/interface.json', record: { iface: 'wg0', publicKey: NODE_PUB, bootId: 'boot-1', ifindex: 7 } },
+      ],
     ]);
     expect(acts.every((a) => a.description && a.reason)).toBe(true);
   });
@@ -148,40 +157,62 @@ describe('planWireguard', () => {
       return n.peers[0]!.allowedIPs[0]!;
     });
     fc.assert(
-      fc.property(fc.uniqueArray(cidr, { minLength: 1, maxLength: 6 }), fc.integer({ min: 1280, max: 9000 }), fc.integer({ min: 1, max: 65535 }), (ips, mtu, port) => {
-        const d = desired({ mtu });
-        d.peers[0]!.allowedIPs = [...ips].sort();
-        d.peers[0]!.endpoint!.port = port;
-        const before = JSON.stringify(d);
-        const acts = planWireguard(d, absent);
-        expect(JSON.stringify(d)).toBe(before);
-        // Simulate a perfect apply and re-plan.
-        const after = actual({
-          mtu,
-          routes: d.peers[0]!.allowedIPs.map((dst) => ({ dst })),
-          device: device({ peers: [{ ...device().peers[0]!, endpoint: `192.0.2.10:${port}`, allowedIPs: [...d.peers[0]!.allowedIPs] }] }),
-        });
-        expect(acts.filter((a) => a.kind === 'wireguard.route.replace')).toHaveLength(ips.length);
-        expect(planWireguard(d, after)).toEqual([]);
-      }),
+      fc.property(
+        fc.uniqueArray(cidr, { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 1280, max: 9000 }),
+        fc.integer({ min: 1, max: 65535 }),
+        (ips, mtu, port) => {
+          const d = desired({ mtu });
+          d.peers[0]!.allowedIPs = [...ips].sort();
+          d.peers[0]!.endpoint!.port = port;
+          const before = JSON.stringify(d);
+          const acts = planWireguard(d, absent);
+          expect(JSON.stringify(d)).toBe(before);
+          // Simulate a perfect apply and re-plan.
+          const after = actual({
+            mtu,
+            routes: d.peers[0]!.allowedIPs.map((dst) => ({ dst })),
+            device: device({ peers: [{ ...device().peers[0]!, endpoint: `192.0.2.10:${port}`, allowedIPs: [...d.peers[0]!.allowedIPs] }] }),
+          });
+          expect(acts.filter((a) => a.kind === 'wireguard.route.replace')).toHaveLength(ips.length);
+          expect(planWireguard(d, after)).toEqual([]);
+        },
+      ),
     );
   });
 });
 
 describe('normalizeSpec (the register response wireguard object)', () => {
   it('fills defaults and canonicalises', () => {
-    expect(normalizeSpec({ address: '100.96.0.7/32', peers: [{ publicKey: GW, endpoint: 'GW.Example.:51840', allowedIPs: ['10.244.3.4/16', '100.96.0.1/32', '10.244.0.0/16'] }] })).toEqual({
+    expect(
+      normalizeSpec({
+        address: '100.96.0.7/32',
+        peers: [{ publicKey: GW, endpoint: 'GW.Example.:51840', allowedIPs: ['10.244.3.4/16', '100.96.0.1/32', '10.244.0.0/16'] }],
+      }),
+    ).toEqual({
       address: '100.96.0.7/32',
       listenPort: 51840,
       mtu: 1380,
-      peers: [{ publicKey: GW, endpoint: { host: 'gw.example', port: 51840, isHostname: true }, allowedIPs: ['10.244.0.0/16', '100.96.0.1/32'], persistentKeepalive: 25 }],
+      peers: [
+        {
+          publicKey: GW,
+          endpoint: { host: 'gw.example', port: 51840, isHostname: true },
+          allowedIPs: ['10.244.0.0/16', '100.96.0.1/32'],
+          persistentKeepalive: 25,
+        },
+      ],
     });
   });
 
   it('names every bad field with the value and the fix', () => {
     const e = (() => {
       try {
-        normalizeSpec({ address: '100.96.0.7', mtu: 100, listenPort: 0, peers: [{ publicKey: 'abc', endpoint: 'gw', allowedIPs: ['0.0.0.0/0', 'x'], persistentKeepalive: -1 }] });
+        normalizeSpec({
+          address: '100.96.0.7',
+          mtu: 100,
+          listenPort: 0,
+          peers: [{ publicKey: 'abc', endpoint: 'gw', allowedIPs: ['0.0.0.0/0', 'x'], persistentKeepalive: -1 }],
+        });
       } catch (x) {
         return x as ConfigError;
       }

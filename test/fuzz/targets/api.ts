@@ -19,7 +19,14 @@ export function validRegisterResponse(): Record<string, unknown> {
       address: '100.96.0.7/32',
       listenPort: 51840,
       mtu: 1380,
-      peers: [{ publicKey: 'MZFCNlaYRHY5Ti6BPHDDzV31QTclzggCTIiKWav0PW8=', endpoint: '[fd00::1]:51840', allowedIPs: ['100.96.0.1/32', '10.244.0.0/16'], persistentKeepalive: 25 }],
+      peers: [
+        {
+          publicKey: 'MZFCNlaYRHY5Ti6BPHDDzV31QTclzggCTIiKWav0PW8=',
+          endpoint: '[fd00::1]:51840',
+          allowedIPs: ['100.96.0.1/32', '10.244.0.0/16'],
+          persistentKeepalive: 25,
+        },
+      ],
     },
     k0s: {
       version: 'v1.33.1+k0s.0',

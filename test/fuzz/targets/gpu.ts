@@ -71,7 +71,7 @@ export const gpuTargets: FuzzTarget[] = [
     for (const c of cs) ints(c as unknown as Record<string, unknown>, ['gpu', 'giId', 'profileId', 'id'], 'lci');
   }),
   smiTarget('mig-call', 'parseMigCall (nvidia-smi mig -cgi/-cci/-dci/-dgi)', readAll(NS, /cgi|dci|dgi|in-use|insufficient/), (s) => parseMigCall(s, 'nvidia-smi mig -i 0 -cgi 19 -C'), (r) => {
-    for (const g of r.createdGis) ints(g as unknown as Record<string, unknown>, ['gpu', 'id', 'profileId'], 'mig-call');
+    for (const g of r.createdGis) ints(g, ['gpu', 'id', 'profileId'], 'mig-call');
     for (const e of r.errors) assert(/^(Unable to|Failed to) /.test(e), 'mig-call: error line kept without its prefix');
   }),
   smiTarget('mig-enable', 'parseMigEnable (nvidia-smi -i N -mig 1)', readAll(NS, /mig-enable|reset/), (s) => parseMigEnable(s), (r) => {

@@ -10,5 +10,15 @@ import { storageTargets } from './storage.ts';
 import { wireguardTargets } from './wireguard.ts';
 
 export async function allTargets(): Promise<FuzzTarget[]> {
-  return [...configTargets, ...gpuTargets, ...(await storageTargets()), ...wireguardTargets, ...apiTargets, ...k0sTargets, ...preflightTargets, ...(await planTargets()), ...(await planCommandTargets())];
+  return [
+    ...configTargets,
+    ...gpuTargets,
+    ...(await storageTargets()),
+    ...wireguardTargets,
+    ...apiTargets,
+    ...k0sTargets,
+    ...preflightTargets,
+    ...(await planTargets()),
+    ...(await planCommandTargets()),
+  ];
 }

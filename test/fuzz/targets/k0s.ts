@@ -20,13 +20,36 @@ function gzipUnwrap(t: string): string {
   return (require_gunzip())(Buffer.from(t.trim(), 'base64')).toString('utf8');
 }
 function require_gunzip(): (b: Buffer) => Buffer {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (process.getBuiltinModule('node:zlib') as typeof import('node:zlib')).gunzipSync;
+  return process.getBuiltinModule('node:zlib').gunzipSync;
 }
 
 const wrap = (yaml: string) => gzipSync(Buffer.from(yaml, 'utf8'), { level: 1 }).toString('base64');
 
-const yamlTokens = [...tokensOf(kubeconfigs), '-', '- ', ':', ': ', '  ', '    ', '"', "'", '#', '{}', '[]', '[a, b]', '|', '>', '&a', '*a', '!!str', '---', '__proto__:', 'constructor:', 'null', '~'];
+const yamlTokens = [
+  ...tokensOf(kubeconfigs),
+  '-',
+  '- ',
+  ':',
+  ': ',
+  '  ',
+  '    ',
+  '"',
+  "'",
+  '#',
+  '{}',
+  '[]',
+  '[a, b]',
+  '|',
+  '>',
+  '&a',
+  '*a',
+  '!!str',
+  '---',
+  '__proto__:',
+  'constructor:',
+  'null',
+  '~',
+];
 const yamlInputs = fc.oneof(
   { weight: 6, arbitrary: mutatedText(kubeconfigs) },
   { weight: 2, arbitrary: lineSoup(yamlTokens, [' ', '', ': ', '  ']) },
@@ -38,7 +61,13 @@ const tokenInputs = fc.oneof(
   { weight: 3, arbitrary: mutatedText(tokens) }, // mutated base64 of real tokens
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b).toString('base64')) }, // random base64
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 400 }).map((b) => gzipSync(Buffer.from(b)).toString('base64')) }, // gzip of random bytes
-  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => { const z = gzipSync(Buffer.from(b)); return z.subarray(0, Math.max(2, z.length - 5)).toString('base64'); }) }, // truncated gzip
+  {
+    weight: 1,
+    arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => {
+      const z = gzipSync(Buffer.from(b));
+      return z.subarray(0, Math.max(2, z.length - 5)).toString('base64');
+    }),
+  }, // truncated gzip
   { weight: 1, arbitrary: noise },
 );
 
@@ -64,7 +93,11 @@ export const k0sTargets: FuzzTarget[] = [
     arbitrary: yamlInputs,
     check: (y) =>
       parseWith(() => parseYamlSubset(y), (v) => {
-        const ok = (x: unknown): boolean => x === null || typeof x === 'string' || typeof x === 'boolean' || (Array.isArray(x) ? x.every(ok) : typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype && Object.values(x as object).every(ok));
+        const ok = (x: unknown): boolean =>
+          x === null ||
+          typeof x === 'string' ||
+          typeof x === 'boolean' ||
+          (Array.isArray(x) ? x.every(ok) : typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype && Object.values(x).every(ok));
         assert(ok(v), 'yaml: value outside the subset (or a changed prototype)');
       }, [YamlSubsetError], (e) => (e.message.length > 5 ? 'yaml' : false), 'yaml'),
   }),

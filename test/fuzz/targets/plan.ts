@@ -22,7 +22,17 @@ import { ParseError } from '../../../agent/storage/parse.ts';
 import { assert, expectRejection, fail, target, type FuzzTarget, type Outcome } from '../harness.ts';
 import { applyJson, applyText, jsonMutation, textMutation, type JsonMutation, type TextMutation } from '../mutate.ts';
 import planCommand from '../../../agent/commands/plan.ts';
-import { a100Reads, gpuHost, nonReadOnlyExecs, READ_ONLY_SMI, registeredHostFacts, STATE_DIR, storageHost, storageScenarios, type StorageScenario } from '../scenarios.ts';
+import {
+  a100Reads,
+  gpuHost,
+  nonReadOnlyExecs,
+  READ_ONLY_SMI,
+  registeredHostFacts,
+  STATE_DIR,
+  storageHost,
+  storageScenarios,
+  type StorageScenario,
+} from '../scenarios.ts';
 import { validRegisterResponse } from './api.ts';
 
 type Mut = { json?: JsonMutation[]; text?: TextMutation[] } | null;
@@ -69,14 +79,25 @@ const storageCase: fc.Arbitrary<StorageCase> = fc.record({
   pvs: mut,
   vgs: mut,
   lvs: mut,
-  probes: fc.array(fc.record({ disk: fc.nat(30), wipefs: mut, blkid: mut, blkidExit: fc.option(fc.constantFrom(0, 2, 4), { nil: undefined }) }), { maxLength: 4 }),
+  probes: fc.array(fc.record({ disk: fc.nat(30), wipefs: mut, blkid: mut, blkidExit: fc.option(fc.constantFrom(0, 2, 4), { nil: undefined }) }), {
+    maxLength: 4,
+  }),
   mountinfo: mut,
   swaps: mut,
   state: mut,
   exits: fc.record({ lsblk: exitCode, pvs: exitCode, vgs: exitCode, lvs: exitCode, wipefs: exitCode }),
   nvme: fc.oneof(
     { weight: 3, arbitrary: fc.constant(null) },
-    { weight: 2, arbitrary: fc.array(fc.oneof({ weight: 8, arbitrary: fc.nat(30) }, { weight: 1, arbitrary: fc.constantFrom('/dev/vda', '/dev/nvme99n1', '/dev/disk/by-id/nvme-X_S64HNE0T500001') }), { minLength: 1, maxLength: 4 }) },
+    {
+      weight: 2,
+      arbitrary: fc.array(
+        fc.oneof(
+          { weight: 8, arbitrary: fc.nat(30) },
+          { weight: 1, arbitrary: fc.constantFrom('/dev/vda', '/dev/nvme99n1', '/dev/disk/by-id/nvme-X_S64HNE0T500001') },
+        ),
+        { minLength: 1, maxLength: 4 },
+      ),
+    },
   ),
 });
 
@@ -86,7 +107,10 @@ function fuzzedScenario(base: StorageScenario, c: StorageCase): StorageScenario 
   for (const p of c.probes) {
     const d = disks[p.disk % Math.max(1, disks.length)];
     if (!d) continue;
-    probes[d] = { wipefs: mutate(probes[d]!.wipefs, p.wipefs), blkid: { exitCode: p.blkidExit ?? probes[d]!.blkid.exitCode, stdout: mutate(probes[d]!.blkid.stdout, p.blkid) } };
+    probes[d] = {
+      wipefs: mutate(probes[d]!.wipefs, p.wipefs),
+      blkid: { exitCode: p.blkidExit ?? probes[d]!.blkid.exitCode, stdout: mutate(probes[d]!.blkid.stdout, p.blkid) },
+    };
   }
   return {
     ...base,
@@ -125,8 +149,12 @@ async function checkStorage(scenarios: StorageScenario[], c: StorageCase): Promi
         assert(probe.signatures.length === 0 && !probe.blkid.TYPE && !probe.blkid.PTTYPE, `pvcreate planned on ${d}, which carries a signature`);
         // Auto-discovery: only a disk proven empty (its sample reads all zeros), unless our state records it.
         const recorded = actual.state?.devices.includes(node.path) ?? false;
-        if (!nvmeDevices && !recorded) assert(probe.content && !probe.content.error && !probe.content.nonZero, `pvcreate planned on ${d} in auto-discovery without reading it empty`);
-        assert(node.children.length === 0 && node.mountpoints.length === 0 && !node.ro && node.size > 0, `pvcreate planned on ${d}, which has children/mounts/ro/size 0`);
+        if (!nvmeDevices && !recorded)
+          assert(probe.content && !probe.content.error && !probe.content.nonZero, `pvcreate planned on ${d} in auto-discovery without reading it empty`);
+        assert(
+          node.children.length === 0 && node.mountpoints.length === 0 && !node.ro && node.size > 0,
+          `pvcreate planned on ${d}, which has children/mounts/ro/size 0`,
+        );
         assert(!actual.mounts.some((m) => m.majMin === node.majMin) && !actual.swaps.includes(node.path), `pvcreate planned on mounted/swap disk ${d}`);
       }
     }
@@ -161,7 +189,17 @@ const gpuCase: fc.Arbitrary<GpuCase> = fc.record({
   queryExit: exitCode,
   reads: fc.array(fc.record({ gpu: fc.nat(7), op: fc.nat(3), m: mut, exit: fc.oneof(fc.constant(undefined), fc.constantFrom(0, 6, 127)) }), { maxLength: 5 }),
   sizes: fc.oneof(
-    { weight: 3, arbitrary: fc.constantFrom<string[]>(['1g.5gb'], ['1g.10gb'], ['3g.20gb', '2g.10gb', '1g.5gb', '1g.5gb'], ['7g.40gb'], ['4g.20gb', '3g.20gb'], ['1g.5gb', '1g.5gb', '1g.5gb', '1g.5gb', '1g.5gb', '1g.5gb', '1g.5gb']) },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom<string[]>(
+        ['1g.5gb'],
+        ['1g.10gb'],
+        ['3g.20gb', '2g.10gb', '1g.5gb', '1g.5gb'],
+        ['7g.40gb'],
+        ['4g.20gb', '3g.20gb'],
+        ['1g.5gb', '1g.5gb', '1g.5gb', '1g.5gb', '1g.5gb', '1g.5gb', '1g.5gb'],
+      ),
+    },
     { weight: 1, arbitrary: fc.array(fc.constantFrom(...SIZES), { minLength: 1, maxLength: 8 }) },
   ),
   guard: fc.option(fc.constantFrom('{"at":"2026-01-01T00:00:00Z","busIds":["00000000:10:00.0"]}', '{', 'null', '[]', '{"busIds":7}'), { nil: null }),
@@ -169,7 +207,13 @@ const gpuCase: fc.Arbitrary<GpuCase> = fc.record({
 
 function gpuCtx(host: FakeHost, sizes: string[]): StepContext {
   const log = { warn: () => {}, info: () => {}, debug: () => {}, error: () => {} };
-  return { host, cfg: { stateDir: STATE_DIR, gpu: { mig: { partitionSizes: sizes } } }, log, shared: { extraLabels: {} }, signal: new AbortController().signal } as unknown as StepContext;
+  return {
+    host,
+    cfg: { stateDir: STATE_DIR, gpu: { mig: { partitionSizes: sizes } } },
+    log,
+    shared: { extraLabels: {} },
+    signal: new AbortController().signal,
+  } as unknown as StepContext;
 }
 
 const namesGpu = (e: Error) =>
@@ -204,8 +248,20 @@ async function checkGpu(c: GpuCase): Promise<Outcome> {
 export async function planTargets(): Promise<FuzzTarget[]> {
   const scenarios = await storageScenarios();
   return [
-    target({ name: 'plan.storage', parser: 'storage inspect → plan (lsblk, wipefs, blkid, pvs/vgs/lvs, mountinfo, swaps, state file) on a FakeHost', arbitrary: storageCase, check: (c) => checkStorage(scenarios, c), cost: 5 }),
-    target({ name: 'plan.gpu', parser: 'gpu inspect → plan (nvidia-smi query, -lgip/-lgipp/-lgi/-lci, up to 8 A100) on a FakeHost', arbitrary: gpuCase, check: checkGpu, cost: 3 }),
+    target({
+      name: 'plan.storage',
+      parser: 'storage inspect → plan (lsblk, wipefs, blkid, pvs/vgs/lvs, mountinfo, swaps, state file) on a FakeHost',
+      arbitrary: storageCase,
+      check: (c) => checkStorage(scenarios, c),
+      cost: 5,
+    }),
+    target({
+      name: 'plan.gpu',
+      parser: 'gpu inspect → plan (nvidia-smi query, -lgip/-lgipp/-lgi/-lci, up to 8 A100) on a FakeHost',
+      arbitrary: gpuCase,
+      check: checkGpu,
+      cost: 3,
+    }),
   ];
 }
 

@@ -72,7 +72,8 @@ export const preflightTargets: FuzzTarget[] = [
       const eps = await readEndpoints(h, { apiUrl: 'https://api.example.test', stateDir: STATE, skip: [], deadlineMs: 1000 });
       if (h.mutations().length) fail('readEndpoints changed the host');
       assert(isStr(eps.source), 'no source');
-      for (const ep of [eps.controlPlane, eps.konnectivity]) if (ep) assert(isStr(ep.host) && ep.host !== '' && isInt(ep.port, 1) && ep.port <= 65535, `endpoint ${JSON.stringify(ep)}`);
+      for (const ep of [eps.controlPlane, eps.konnectivity])
+        if (ep) assert(isStr(ep.host) && ep.host !== '' && isInt(ep.port, 1) && ep.port <= 65535, `endpoint ${JSON.stringify(ep)}`);
       if (eps.error) {
         assert(eps.error.includes('register.json'), `error does not name the file: ${eps.error}`);
         return 'rejected';

@@ -1,6 +1,16 @@
 /** Fuzz targets: the storage parsers (agent/storage/parse.ts) on mutated real and simulated outputs. */
 import fc from 'fast-check';
-import { ParseError, parseBlkidExport, parseLsblk, parseLvs, parseMountinfo, parsePvs, parseSwaps, parseVgs, parseWipefs } from '../../../agent/storage/parse.ts';
+import {
+  ParseError,
+  parseBlkidExport,
+  parseLsblk,
+  parseLvs,
+  parseMountinfo,
+  parsePvs,
+  parseSwaps,
+  parseVgs,
+  parseWipefs,
+} from '../../../agent/storage/parse.ts';
 import type { BlockDevice } from '../../../agent/storage/types.ts';
 import { readAny } from '../fixtures.ts';
 import { assert, isStr, parseWith, target, type FuzzTarget } from '../harness.ts';
@@ -11,11 +21,19 @@ import { storageScenarios } from '../scenarios.ts';
 const namesCmd = (cmd: string) => (e: Error) => (e instanceof ParseError && e.message.startsWith(`could not parse ${cmd}`) ? cmd : false);
 
 function jsonInputs(texts: string[]): fc.Arbitrary<string> {
-  return fc.oneof({ weight: 10, arbitrary: mutatedJsonText(texts) }, { weight: 1, arbitrary: noise }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)) });
+  return fc.oneof(
+    { weight: 10, arbitrary: mutatedJsonText(texts) },
+    { weight: 1, arbitrary: noise },
+    { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)) },
+  );
 }
 
 function textInputs(texts: string[]): fc.Arbitrary<string> {
-  return fc.oneof({ weight: 8, arbitrary: mutatedText(texts) }, { weight: 2, arbitrary: lineSoup(tokensOf(texts), [' ', '\t', '=', '\\040']) }, { weight: 1, arbitrary: noise });
+  return fc.oneof(
+    { weight: 8, arbitrary: mutatedText(texts) },
+    { weight: 2, arbitrary: lineSoup(tokensOf(texts), [' ', '\t', '=', '\\040']) },
+    { weight: 1, arbitrary: noise },
+  );
 }
 
 function walk(devs: BlockDevice[], f: (d: BlockDevice) => void): void {
@@ -42,7 +60,7 @@ export async function storageTargets(): Promise<FuzzTarget[]> {
       name: 'storage.lsblk',
       parser: 'parseLsblk (lsblk -J -b -o ...)',
       arbitrary: jsonInputs(lsblk),
-      check: (s) =>
+      check: (s: string) =>
         parseWith(() => parseLsblk(s), (devs) => walk(devs, (d) => {
           assert(isStr(d.name) && isStr(d.kname) && isStr(d.path) && isStr(d.type) && isStr(d.majMin), 'lsblk: non-string name/path/type');
           assert(typeof d.size === 'number' && !Number.isNaN(d.size), `lsblk: size ${d.size}`);
@@ -54,7 +72,7 @@ export async function storageTargets(): Promise<FuzzTarget[]> {
       name: 'storage.wipefs',
       parser: 'parseWipefs (wipefs -n -J)',
       arbitrary: jsonInputs(wipefs),
-      check: (s) =>
+      check: (s: string) =>
         parseWith(() => parseWipefs(s), (sigs) => {
           for (const g of sigs) assert(isStr(g.offset) && isStr(g.type) && strOrNull(g.uuid) && strOrNull(g.label), 'wipefs: field types');
         }, [ParseError], namesCmd('wipefs'), 'wipefs'),
@@ -63,7 +81,7 @@ export async function storageTargets(): Promise<FuzzTarget[]> {
       name: 'storage.blkid',
       parser: 'parseBlkidExport (blkid -p -o export)',
       arbitrary: textInputs(blkid),
-      check: (s) =>
+      check: (s: string) =>
         parseWith(() => parseBlkidExport(s), (kv) => {
           for (const [k, v] of Object.entries(kv)) assert(isStr(k) && isStr(v), 'blkid: non-string');
           assert(Object.getPrototypeOf(kv) === Object.prototype, 'blkid: prototype changed');
@@ -73,7 +91,7 @@ export async function storageTargets(): Promise<FuzzTarget[]> {
       name: `storage.${k}`,
       parser: `parse${k[0]!.toUpperCase()}${k.slice(1)} (${k} --reportformat json)`,
       arbitrary: jsonInputs(lvm(k)),
-      check: (s) =>
+      check: (s: string) =>
         parseWith(() => (k === 'pvs' ? parsePvs(s) : k === 'vgs' ? parseVgs(s) : parseLvs(s)), (rows) => {
           for (const r of rows as unknown as Array<Record<string, unknown>>) {
             for (const [f, v] of Object.entries(r)) {
