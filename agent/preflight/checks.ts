@@ -7,6 +7,7 @@
 import { MODULES_LOAD_FILE, SYSCTL_FILE } from '../k0s/hostprep.ts';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { REFUSED_FIX, refusedProblem, verifyClusterCa } from '../k0s/cluster-ca.ts';
 import { decodeJoinToken } from '../k0s/token.ts';
 import { MIN_KERNEL, compareKernel, formatKernel, parseKernelRelease } from './kernel.ts';
 import type { CheckContext, CheckDef, CheckOutcome, Endpoint } from './types.ts';
@@ -377,8 +378,9 @@ const tcpControlPlane: CheckDef = {
 
 /**
  * The control plane must present a chain signed by the CA carried in the join
- * token (pinned: verified against that CA only, never the system store). A
- * different chain means TLS interception or the wrong endpoint; the kubelet
+ * token (pinned: verified against that CA only, never the system store) and
+ * valid for the token's server name: the same check as the join (k0s/cluster-ca.ts).
+ * A different chain means TLS interception or the wrong endpoint; the kubelet
  * would fail with x509 errors after join.
  */
 const tlsControlPlaneCa: CheckDef = {
@@ -397,13 +399,13 @@ const tlsControlPlaneCa: CheckDef = {
     } catch (e) {
       return fail(`the join token in ${eps.source} cannot be used: ${(e as Error).message}`, 'delete register.json and let the agent register again to get a fresh token');
     }
-    const target = `${token.host.includes(':') ? `[${token.host}]` : token.host}:${token.port}`;
     const ca = `${token.caSha256.slice(0, 16)}…`;
-    const r = await ctx.host.tlsProbe(token.host, token.port, token.caPem, ctx.remainingMs());
-    if (!r.connected) return fail(`no TLS handshake with ${target}: ${r.error ?? 'failed'}`, `allow outbound TCP ${token.port} to ${token.host}`);
-    if (r.authorized || r.chainSha256.includes(token.caSha256)) return pass(`${target} presents a chain signed by the cluster CA (sha256 ${ca})`);
-    const leaf = r.chainSha256[0] ? `${r.chainSha256[0].slice(0, 16)}…` : 'none';
-    return fail(`${target} presents a certificate not signed by the cluster CA (CA sha256 ${ca}, leaf sha256 ${leaf}): ${r.error ?? 'unverified'}`);
+    const v = await verifyClusterCa(ctx.host, token, ctx.remainingMs());
+    if (v.ok) return pass(`${v.target} presents a chain signed by the cluster CA (sha256 ${ca})`);
+    if (v.kind === 'unreachable') return fail(`no TLS handshake with ${v.target}: ${v.error}`, `allow outbound TCP ${token.port} to ${token.host}`);
+    if (v.kind === 'refused') return fail(refusedProblem(token, v), REFUSED_FIX);
+    const leaf = v.chainSha256[0] ? `${v.chainSha256[0].slice(0, 16)}…` : 'none';
+    return fail(`${v.target} presents a certificate not signed by the cluster CA (CA sha256 ${ca}, leaf sha256 ${leaf}): ${v.error}`);
   },
 };
 
