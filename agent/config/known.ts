@@ -4,6 +4,7 @@
  * configuration reference. A variable another part of the agent reads must be
  * listed here, or the operator gets a spurious "unknown variable" warning.
  */
+import { DEFAULT_STATE_DIR } from '../state/files.ts';
 
 export interface KnownVariable {
   name: string;
@@ -17,7 +18,6 @@ export interface KnownVariable {
 }
 
 export const DEFAULT_API_URL = 'https://api.cast.ai';
-export const DEFAULT_STATE_DIR = '/var/lib/castai-edge-initd';
 export const DEFAULT_LOG_LEVEL = 'info';
 /**
  * The WireGuard interface the agent creates and owns. Not `wg0`: that is the name most hosts give
@@ -32,7 +32,7 @@ export const KNOWN_VARIABLES: readonly KnownVariable[] = [
   { name: 'EDGE_LOCATION_ID', format: 'ID (as ORG_ID)', example: 'c0ffee00-0000-4000-8000-000000000001', description: 'Edge location ID' },
   { name: 'INITD_BOOTSTRAP_TOKEN', secret: true, format: 'opaque token, visible ASCII, no spaces', example: 'FAKE-bootstrap-token-0000', description: 'Bootstrap token baked into the install script (secret; masked everywhere)' },
   { name: 'INITD_CA_FILE', format: 'path of a PEM file with at least one certificate', example: '/etc/ssl/certs/corp-ca.pem', description: 'Extra CA bundle for TLS to the API, added to the system CA store (the bundle curl uses)' },
-  { name: 'INITD_STATE_DIR', format: 'absolute path', default: DEFAULT_STATE_DIR, example: '/var/lib/castai-edge-initd', description: 'Where the agent keeps its state' },
+  { name: 'INITD_STATE_DIR', format: 'absolute path', default: DEFAULT_STATE_DIR, example: DEFAULT_STATE_DIR, description: 'Where the agent keeps its state' },
   { name: 'INITD_KUBERNETES_LABELS', format: '`key=value,key2=value2` (Kubernetes label rules)', example: 'env=prod,example.com/rack=r12', description: 'Node labels set by the kubelet at registration' },
   { name: 'INITD_KUBERNETES_TAINTS', format: '`key=value:Effect` or `key:Effect`, comma-separated', example: 'dedicated=gpu:NoSchedule,spot:NoExecute', description: 'Node taints set at registration' },
   { name: 'INITD_GPU_CONFIG', format: 'JSON `{"mig":{"partitionSizes":["<n>g.<m>gb[+me]",...]}}`', example: '{"mig":{"partitionSizes":["1g.5gb"]}}', description: 'NVIDIA MIG layout applied to each MIG-capable GPU' },

@@ -11,6 +11,7 @@
  * valid for …, not …), so it fails here too. Decision: docs/decisions/0210-one-home-per-fact.md.
  */
 import type { Host } from '../host/host.ts';
+import { formatHostPort } from '../net/endpoint.ts';
 import type { K0sJoinToken } from './token.ts';
 
 export type ClusterCaVerdict =
@@ -26,16 +27,13 @@ export type ClusterCaVerdict =
 /** Node's checkServerIdentity code for a certificate whose SANs do not name the server (Go: x509.HostnameError). */
 export const NAME_MISMATCH = 'ERR_TLS_CERT_ALTNAME_INVALID';
 
-/** `host:port` with an IPv6 literal in brackets. */
-export const tokenTarget = (tok: Pick<K0sJoinToken, 'host' | 'port'>): string => `${tok.host.includes(':') ? `[${tok.host}]` : tok.host}:${tok.port}`;
-
 /** Probe the token's server with its CA pinned and judge the result as the kubelet would. */
 export async function verifyClusterCa(
   host: Host,
   tok: Pick<K0sJoinToken, 'host' | 'port' | 'caPem' | 'caSha256'>,
   timeoutMs: number,
 ): Promise<ClusterCaVerdict> {
-  const target = tokenTarget(tok);
+  const target = formatHostPort(tok.host, tok.port);
   const r = await host.tlsProbe(tok.host, tok.port, tok.caPem, timeoutMs);
   if (!r.connected) return { ok: false, kind: 'unreachable', target, error: r.error ?? 'no TLS handshake' };
   if (r.authorized) return { ok: true, target };

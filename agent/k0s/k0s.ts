@@ -19,15 +19,13 @@ import type { Host } from '../host/host.ts';
 import type { Action } from '../subsystem.ts';
 import type { NodeReadiness } from './node-readiness.ts';
 import { REFUSED_FIX, refusedProblem, verifyClusterCa } from './cluster-ca.ts';
+import { K0S_UNIT, KUBELET_CONF } from './paths.ts';
 import { decodeJoinToken } from './token.ts';
 import { BOOT_MARKER, planUnitFiles, type UnitFile, type UnitFilePlan, type UnitFileState } from './unit-config.ts';
 
 export const K0S_BIN = '/usr/local/bin/k0s';
 export const K0S_TOKEN_FILE = '/etc/k0s/k0stoken';
-export const K0S_UNIT = 'k0sworker.service';
 export const K0S_UNIT_FILE = '/etc/systemd/system/k0sworker.service';
-export const KUBELET_CONF = '/var/lib/k0s/kubelet.conf';
-export const K0S_STATE_FILE = 'k0s.json';
 /** k0s defaults; NO_PROXY must cover them or in-cluster traffic goes to the proxy. */
 export const DEFAULT_POD_CIDR = '10.244.0.0/16';
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';

@@ -8,9 +8,13 @@ import { MODULES_LOAD_FILE, SYSCTL_FILE } from '../k0s/hostprep.ts';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { REFUSED_FIX, refusedProblem, verifyClusterCa } from '../k0s/cluster-ca.ts';
+import { KUBELET_CONF } from '../k0s/paths.ts';
 import { decodeJoinToken } from '../k0s/token.ts';
+import { formatHostPort } from '../net/endpoint.ts';
+import { REGISTER_FILE } from '../state/files.ts';
 import { MIN_KERNEL, compareKernel, formatKernel, parseKernelRelease } from './kernel.ts';
 import type { CheckContext, CheckDef, CheckOutcome, Endpoint } from './types.ts';
+import { MODULES_FILE, SWAPS_FILE } from '../host/paths.ts';
 
 const pass = (message: string): CheckOutcome => ({ ok: true, message });
 const fail = (message: string, remediation?: string): CheckOutcome =>
@@ -19,9 +23,6 @@ const skipped = (message: string): CheckOutcome => ({ skipped: true, message });
 
 export const KUBELET_PORT = 10250;
 export const WIREGUARD_PORT = 51840;
-export const K0S_KUBELET_CONF = '/var/lib/k0s/kubelet.conf';
-/** Written by registration; its presence proves the state dir is ours and populated. */
-export const REGISTER_FILE = 'register.json';
 
 export const ARCHES: Record<string, string> = { x86_64: 'amd64', amd64: 'amd64', aarch64: 'arm64', arm64: 'arm64' };
 
@@ -136,7 +137,7 @@ const swap: CheckDef = {
   title: 'swap is off',
   remediation: 'swapoff -a and remove swap entries from /etc/fstab (the kubelet expects no swap by default)',
   async run(ctx) {
-    const text = await ctx.host.readFile('/proc/swaps');
+    const text = await ctx.host.readFile(SWAPS_FILE);
     if (text === undefined) return pass('no /proc/swaps (kernel without swap support)');
     const active = text.split('\n').slice(1).map((l) => l.trim().split(/\s+/)[0]).filter((x): x is string => Boolean(x));
     return active.length === 0 ? pass('no active swap') : fail(`swap is on: ${active.join(', ')}`);
@@ -168,7 +169,7 @@ function moduleCheck(name: string, kebab: string, why: string, activeProbe: (ctx
     remediation: `the k0s step loads it (modprobe, and ${MODULES_LOAD_FILE} for every boot) when it is loadable; otherwise install the kernel modules package for the running kernel (${why})`,
     async run(ctx) {
       if (await ctx.host.stat(`/sys/module/${name}`)) return pass(`${name} is loaded`);
-      const procModules = await ctx.host.readFile('/proc/modules');
+      const procModules = await ctx.host.readFile(MODULES_FILE);
       if (procModules?.split('\n').some((l) => l.startsWith(`${name} `))) return pass(`${name} is loaded`);
       const active = await activeProbe(ctx);
       if (active) return pass(active);
@@ -230,7 +231,7 @@ export function listeningPorts(procNetTcp: string): Set<number> {
 
 async function joinedByUs(ctx: CheckContext): Promise<boolean> {
   const [conf, ours] = await Promise.all([
-    ctx.host.stat(K0S_KUBELET_CONF),
+    ctx.host.stat(KUBELET_CONF),
     ctx.host.stat(path.join(ctx.input.stateDir, REGISTER_FILE)),
   ]);
   return Boolean(conf && ours);
@@ -258,20 +259,20 @@ const leftoverKubelet: CheckDef = {
   remediation: 'remove the old node first: castai-edge-initd reset --yes-really-reset (or k0s reset), then re-run',
   async run(ctx) {
     const [k0sConf, ours, kubeadmConf, kubeletCert] = await Promise.all([
-      ctx.host.stat(K0S_KUBELET_CONF),
+      ctx.host.stat(KUBELET_CONF),
       ctx.host.stat(path.join(ctx.input.stateDir, REGISTER_FILE)),
       ctx.host.stat('/etc/kubernetes/kubelet.conf'),
       ctx.host.stat('/var/lib/kubelet/pki/kubelet-client-current.pem'),
     ]);
     if (k0sConf && !ours)
-      return fail(`${K0S_KUBELET_CONF} exists but ${ctx.input.stateDir} holds no ${REGISTER_FILE}: a k0s worker of another cluster lives here`);
+      return fail(`${KUBELET_CONF} exists but ${ctx.input.stateDir} holds no ${REGISTER_FILE}: a k0s worker of another cluster lives here`);
     if (kubeadmConf) return fail('/etc/kubernetes/kubelet.conf exists: this machine is a node of another (kubeadm) cluster', 'run kubeadm reset on this machine, then re-run');
     if (kubeletCert)
       return fail(
         '/var/lib/kubelet/pki/kubelet-client-current.pem exists: kubelet credentials of another cluster',
         "reset that cluster's node (kubeadm reset, k3s-uninstall.sh), or move /var/lib/kubelet/pki aside, then re-run",
       );
-    return pass(k0sConf ? `${K0S_KUBELET_CONF} belongs to this agent (${REGISTER_FILE} present)` : 'no kubelet state found');
+    return pass(k0sConf ? `${KUBELET_CONF} belongs to this agent (${REGISTER_FILE} present)` : 'no kubelet state found');
   },
 };
 
@@ -291,7 +292,7 @@ async function dnsOutcome(ctx: CheckContext, host: string): Promise<CheckOutcome
 
 async function tcpOutcome(ctx: CheckContext, ep: Endpoint, via = ''): Promise<CheckOutcome> {
   const r = await ctx.host.tcpProbe(ep.host, ep.port, ctx.remainingMs());
-  const target = `${ep.host.includes(':') ? `[${ep.host}]` : ep.host}:${ep.port}${via}`;
+  const target = `${formatHostPort(ep.host, ep.port)}${via}`;
   return r.ok ? pass(`connected to ${target} in ${r.durationMs} ms`) : fail(`cannot connect to ${target}: ${r.error ?? 'failed'}`);
 }
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RealHost } from '../../agent/host/real.ts';
 import { verifyJoin, type K0sDesired } from '../../agent/k0s/k0s.ts';
 import { CHECKS, inspect } from '../../agent/preflight/preflight.ts';
-import { REGISTER_FILE } from '../../agent/preflight/checks.ts';
+import { REGISTER_FILE } from '../../agent/state/files.ts';
 import { encodeJoinToken, newBootstrapToken } from '../control-plane/k0s-token.ts';
 import { makeCa, makeServer, type CertPair } from '../control-plane/pki.ts';
 

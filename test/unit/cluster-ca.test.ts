@@ -13,7 +13,7 @@ import type { TlsProbeResult } from '../../agent/host/host.ts';
 import { NAME_MISMATCH } from '../../agent/k0s/cluster-ca.ts';
 import { verifyJoin, type K0sDesired } from '../../agent/k0s/k0s.ts';
 import { CHECKS, inspect } from '../../agent/preflight/preflight.ts';
-import { REGISTER_FILE } from '../../agent/preflight/checks.ts';
+import { REGISTER_FILE } from '../../agent/state/files.ts';
 
 const STATE = '/var/lib/castai-edge-initd';
 // A real k0s worker join token (server https://cp.example.test:8443, CA test/fixtures/k0s/ca.pem).

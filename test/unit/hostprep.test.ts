@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { MODULES_LOAD_FILE, SYSCTL_FILE } from '../../agent/k0s/hostprep.ts';
-import { OWNED_FILES_STATE, removeOwnedFiles } from '../../agent/k0s/owned-files.ts';
+import { removeOwnedFiles } from '../../agent/k0s/owned-files.ts';
+import { OWNED_FILES_STATE } from '../../agent/state/files.ts';
 import { applyPrereqs, planPrereqs } from '../../agent/k0s/prereqs.ts';
 import { createLogger } from '../../agent/log/logger.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';

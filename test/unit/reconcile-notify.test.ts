@@ -6,6 +6,7 @@ import { Notifier } from '../../agent/reconcile/notify.ts';
 import { runPass, STATUS_AFTER_MS } from '../../agent/reconcile/runner.ts';
 import type { Step, StepContext } from '../../agent/reconcile/step.ts';
 import { StateStore } from '../../agent/state/store.ts';
+import { JOURNAL_FILE } from '../../agent/state/files.ts';
 
 const STATE = '/var/lib/castai-edge-initd';
 const step = (name: string, ms: number): Step => ({
@@ -54,7 +55,7 @@ describe('journal writes during a pass', () => {
     const store = new StateStore(host, STATE);
     const ctx = { host, cfg: { stateDir: STATE }, store, log: createLogger({ write: () => {}, pretty: false }), signal: new AbortController().signal, shared: { extraLabels: {} } } as unknown as StepContext;
     const journal = new JournalWriter(store, ['a', 'b', 'c'], 'boot-1', phase ? { version: 1, bootId: 'boot-0', updatedAt: 't', phase, pass: 9, steps: [] } : undefined);
-    const writes = () => host.calls.filter((c) => c.kind === 'write' && c.path === `${STATE}/journal.json`).length;
+    const writes = () => host.calls.filter((c) => c.kind === 'write' && c.path === `${STATE}/${JOURNAL_FILE}`).length;
     return { host, ctx, journal, writes };
   };
   const boom: Step = { name: 'b', plan: async () => ({ step: 'b', summary: '', actions: [] }), run: async () => Promise.reject(new Error('disk on fire')) };
@@ -79,7 +80,7 @@ describe('journal writes during a pass', () => {
     const r = await runPass([step('a', 1), boom, step('c', 1)], ctx, journal);
     expect(r.failedStep).toBe('b');
     expect(writes()).toBe(1);
-    const onDisk = JSON.parse(host.files.get(`${STATE}/journal.json`)!.data) as { lastError: { step: string; message: string } };
+    const onDisk = JSON.parse(host.files.get(`${STATE}/${JOURNAL_FILE}`)!.data) as { lastError: { step: string; message: string } };
     expect(onDisk.lastError).toMatchObject({ step: 'b', message: 'disk on fire' });
   });
 });

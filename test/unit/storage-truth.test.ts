@@ -13,6 +13,7 @@ import { READ_ONLY_COMMANDS } from '../../agent/storage/inspect.ts';
 import { planStorageStep, runStorageStep } from '../../agent/storage/index.ts';
 import { LVM_EXTENT_BYTES, XFS_MIN_BYTES, extentsOf, peStart, planLayout } from '../../agent/storage/layout.ts';
 import { FIXTURES, StorageSim, TB, type SimDisk } from '../fixtures/storage/sim.ts';
+import { CENSUS_FILE } from '../../agent/state/files.ts';
 
 const STATE_DIR = '/var/lib/castai-edge-initd';
 const cfg = (devices?: string[]) => (devices ? { nvmeDevices: devices } : {});
@@ -210,7 +211,7 @@ describe('item 3: too small for xfs is refused in the plan, with its numbers, be
     expect(r.summary).toBe("skipped: the blank NVMe disks give 120 MiB, below xfs's 300 MiB minimum; k0s uses the root disk");
     expect(r.plan.notes.join('\n')).toMatch(/no volume made: the blank NVMe disks would give 120 MiB \(125829120 bytes: 2 stripes × 15 extents/);
     // Nothing on any disk; only the disk census in our state dir.
-    expect(sim.host.mutations(READ_ONLY_COMMANDS).filter((c) => c.kind !== 'mkdir').map((c) => (c.kind === 'write' ? c.path : c.kind))).toEqual([`${STATE_DIR}/storage-disks.json`]);
+    expect(sim.host.mutations(READ_ONLY_COMMANDS).filter((c) => c.kind !== 'mkdir').map((c) => (c.kind === 'write' ? c.path : c.kind))).toEqual([`${STATE_DIR}/${CENSUS_FILE}`]);
   });
 
   test('the boundary: a 300 MiB LV is made, 296 MiB is refused', async () => {

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { ApiError } from '../../api/client.ts';
-import { parseRegisterResponse, ResponseShapeError, type RegisterRequest, type RegisterResponse, type Taint } from '../../api/types.ts';
+import { parseRegisterResponse, ResponseShapeError, type RegisterRequest, type RegisterResponse } from '../../api/types.ts';
+import type { Taint } from '../../config/types.ts';
 import type { AgentConfig } from '../../config/types.ts';
 import type { StateStore } from '../../state/store.ts';
 import { AgentError, EXIT } from '../../errors.ts';
-import { KUBELET_CONF } from '../../k0s/k0s.ts';
+import { KUBELET_CONF } from '../../k0s/paths.ts';
 import { collectInventory } from '../../inventory/inventory.ts';
 import { registerSecret } from '../../log/logger.ts';
 import { ARCHES } from '../../preflight/checks.ts';
@@ -15,9 +16,11 @@ import { apiClient } from './api.ts';
 import { bindingDiff, bindingOf, describeBinding, type RegistrationBinding } from './binding.ts';
 import { forgetLiveness, observePoll, type PollOutcome } from './liveness.ts';
 
-import { REGISTER_FILE, REGISTER_META_FILE, type RegisterMeta, userLabels } from './register-state.ts';
+import { REGISTER_FILE, REGISTER_META_FILE } from '../../state/files.ts';
+import { type RegisterMeta, userLabels } from './register-state.ts';
+import { MACHINE_ID_FILE } from '../../host/paths.ts';
 
-export { REGISTER_FILE, REGISTER_META_FILE, type RegisterMeta, userLabels };
+export { type RegisterMeta, userLabels };
 
 /**
  * The saved registration, only when it was made for this configuration's control plane (or
@@ -53,7 +56,7 @@ const taintsText = (t: Taint[]) => t.map((x) => `${x.key}${x.value ? `=${x.value
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 async function identity(ctx: StepContext) {
-  const machineId = (await ctx.host.readFile('/etc/machine-id'))?.trim();
+  const machineId = (await ctx.host.readFile(MACHINE_ID_FILE))?.trim();
   if (!machineId) throw new AgentError('/etc/machine-id is missing or empty', 'run `systemd-machine-id-setup`: the machine-id identifies this node to the control plane');
   const sys = await ctx.host.system();
   const arch = ARCHES[sys.machine];
