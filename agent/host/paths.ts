@@ -14,6 +14,8 @@ export const MOUNTINFO_FILE = '/proc/self/mountinfo';
 export const SWAPS_FILE = '/proc/swaps';
 /** Loaded kernel modules (proc_modules(5)). */
 export const MODULES_FILE = '/proc/modules';
+/** One entry per loaded module, or built-in one with parameters (sysfs-module). */
+export const SYS_MODULE_DIR = '/sys/module';
 /** One entry per block device (sysfs-block). */
 export const SYS_BLOCK_DIR = '/sys/block';
 /** PID 1's command name: `systemd` on a systemd host. */

@@ -62,7 +62,7 @@ export async function blockDisks(host: Host): Promise<BlockDisk[]> {
   const wanted = names.filter((n) => diskKind(n));
   const attrs = new Map<string, string | undefined>();
   await Promise.all(
-    wanted.flatMap((n) => SYS_BLOCK_ATTRS.map(async (a) => attrs.set(`${n}/${a}`, await host.readFile(`/sys/block/${n}/${a}`).catch(() => undefined)))),
+    wanted.flatMap((n) => SYS_BLOCK_ATTRS.map(async (a) => attrs.set(`${n}/${a}`, await host.readFile(`${SYS_BLOCK_DIR}/${n}/${a}`).catch(() => undefined)))),
   );
   return disksFromSysBlock(names, (dev, attr) => attrs.get(`${dev}/${attr}`));
 }

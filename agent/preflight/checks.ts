@@ -4,7 +4,8 @@
  * access goes through the Host port; the runner (runner.ts) runs them in
  * parallel under one deadline.
  */
-import { MODULES_LOAD_FILE, SYSCTL_FILE } from '../k0s/hostprep.ts';
+import type { Arch } from '../api/types.ts';
+import { MODULES_LOAD_FILE, procSysPath, SYSCTL_FILE } from '../k0s/hostprep.ts';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { REFUSED_FIX, refusedProblem, verifyClusterCa } from '../k0s/cluster-ca.ts';
@@ -12,9 +13,10 @@ import { KUBELET_CONF } from '../k0s/paths.ts';
 import { decodeJoinToken } from '../k0s/token.ts';
 import { formatHostPort } from '../net/endpoint.ts';
 import { REGISTER_FILE } from '../state/files.ts';
+import { DEFAULT_LISTEN_PORT as WIREGUARD_PORT } from '../wireguard/spec.ts';
 import { MIN_KERNEL, compareKernel, formatKernel, parseKernelRelease } from './kernel.ts';
 import type { CheckContext, CheckDef, CheckOutcome, Endpoint } from './types.ts';
-import { MODULES_FILE, SWAPS_FILE } from '../host/paths.ts';
+import { MODULES_FILE, SWAPS_FILE, SYS_MODULE_DIR } from '../host/paths.ts';
 
 const pass = (message: string): CheckOutcome => ({ ok: true, message });
 const fail = (message: string, remediation?: string): CheckOutcome =>
@@ -22,9 +24,9 @@ const fail = (message: string, remediation?: string): CheckOutcome =>
 const skipped = (message: string): CheckOutcome => ({ skipped: true, message });
 
 export const KUBELET_PORT = 10250;
-export const WIREGUARD_PORT = 51840;
 
-export const ARCHES: Record<string, string> = { x86_64: 'amd64', amd64: 'amd64', aarch64: 'arm64', arm64: 'arm64' };
+/** `uname -m` -> the architecture the API and k0s name (api/types.ts Arch). */
+export const ARCHES: Record<string, Arch | undefined> = { x86_64: 'amd64', amd64: 'amd64', aarch64: 'arm64', arm64: 'arm64' };
 
 function errCode(e: unknown): string {
   const err = e as { code?: unknown; message?: unknown };
@@ -150,8 +152,8 @@ const ipForward: CheckDef = {
   title: 'net.ipv4.ip_forward = 1',
   remediation: `nothing to do: the k0s step sets it (sysctl -w, and ${SYSCTL_FILE} for every boot); if it stays 0, something else resets it (another sysctl.d file sorting later, or a firewall tool)`,
   async run(ctx) {
-    const v = (await ctx.host.readFile('/proc/sys/net/ipv4/ip_forward'))?.trim();
-    if (v === undefined) return fail('cannot read /proc/sys/net/ipv4/ip_forward');
+    const v = (await ctx.host.readFile(procSysPath('net.ipv4.ip_forward')))?.trim();
+    if (v === undefined) return fail(`cannot read ${procSysPath('net.ipv4.ip_forward')}`);
     return v === '1' ? pass('net.ipv4.ip_forward = 1') : fail(`net.ipv4.ip_forward = ${v}; the k0s step sets it to 1 before k0sworker starts (pod traffic is not routed without it)`);
   },
 };
@@ -168,7 +170,7 @@ function moduleCheck(name: string, kebab: string, why: string, activeProbe: (ctx
     title: `kernel module ${name} loadable`,
     remediation: `the k0s step loads it (modprobe, and ${MODULES_LOAD_FILE} for every boot) when it is loadable; otherwise install the kernel modules package for the running kernel (${why})`,
     async run(ctx) {
-      if (await ctx.host.stat(`/sys/module/${name}`)) return pass(`${name} is loaded`);
+      if (await ctx.host.stat(`${SYS_MODULE_DIR}/${name}`)) return pass(`${name} is loaded`);
       const procModules = await ctx.host.readFile(MODULES_FILE);
       if (procModules?.split('\n').some((l) => l.startsWith(`${name} `))) return pass(`${name} is loaded`);
       const active = await activeProbe(ctx);

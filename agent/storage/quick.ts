@@ -77,7 +77,7 @@ async function check(host: Host, desired: StorageDesired): Promise<Steady> {
     const present = (await host.readdir(SYS_BLOCK_DIR)).filter((n) => NVME_NS.test(n));
     const seen = census?.mode === 'volume' ? census.disks : [];
     for (const n of present.filter((x) => !recorded.includes(x))) {
-      const [entries, holders] = await Promise.all([host.readdir(`/sys/block/${n}`), host.readdir(`/sys/block/${n}/holders`)]);
+      const [entries, holders] = await Promise.all([host.readdir(`${SYS_BLOCK_DIR}/${n}`), host.readdir(`${SYS_BLOCK_DIR}/${n}/holders`)]);
       if (entries.some((e) => e.startsWith(`${n}p`)) || holders.length > 0) continue;
       const was = seen.find((x) => x.name === n);
       if (!was || (await sizeOf(host, n)) !== was.sizeBytes) return no(`new NVMe disk ${n}`);
@@ -107,7 +107,7 @@ export const censusPath = (d: StorageDesired): string => path.join(path.dirname(
 
 /** /sys/block/<n>/size is in 512-byte sectors whatever the logical block size. */
 async function sizeOf(host: Host, name: string): Promise<number | undefined> {
-  const n = Number((await host.readFile(`/sys/block/${name}/size`))?.trim());
+  const n = Number((await host.readFile(`${SYS_BLOCK_DIR}/${name}/size`))?.trim());
   return Number.isSafeInteger(n) ? n * 512 : undefined;
 }
 
@@ -120,7 +120,7 @@ async function nothingToUse(host: Host, desired: StorageDesired, census: DiskCen
   if (!sameSet(present, census.disks.map((x) => x.name))) return no('the NVMe disks differ from the last full pass');
   let swaps: string[] | undefined;
   for (const d of census.disks) {
-    const sys = `/sys/block/${d.name}`;
+    const sys = `${SYS_BLOCK_DIR}/${d.name}`;
     if ((await sizeOf(host, d.name)) !== d.sizeBytes) return no(`${d.name} changed size`);
     let holds = false;
     switch (d.hold) {

@@ -21,10 +21,10 @@ import { StartupLogShipper } from '../../agent/reconcile/logship.ts';
 import { k0sStep } from '../../agent/reconcile/steps/k0s.ts';
 import { registerStep } from '../../agent/reconcile/steps/register.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
-import { JOURNAL_FILE, REGISTER_FILE } from '../../agent/state/files.ts';
+import { DEFAULT_STATE_DIR, JOURNAL_FILE, REGISTER_FILE } from '../../agent/state/files.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const MACHINE_ID = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const real = new RealHost();
 let emu: ControlPlaneEmulator;

@@ -18,9 +18,9 @@ import { StartupLogShipper } from '../../agent/reconcile/logship.ts';
 import { apiClient } from '../../agent/reconcile/steps/api.ts';
 import { registerStep } from '../../agent/reconcile/steps/register.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
-import { REGISTER_FILE } from '../../agent/state/files.ts';
+import { DEFAULT_STATE_DIR, REGISTER_FILE } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const MACHINE_ID = '4c4c4544004e4b10804bb4c04f565432';
 let dir: string;
 let emu: ControlPlaneEmulator;

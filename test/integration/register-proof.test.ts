@@ -22,11 +22,11 @@ import { runDaemon } from '../../agent/reconcile/daemon.ts';
 import { lifecycleHooks } from '../../agent/reconcile/lifecycle.ts';
 import { StartupLogShipper } from '../../agent/reconcile/logship.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
-import { CONTROL_PLANE_FILE, JOURNAL_FILE, REGISTER_FILE, REGISTER_META_FILE, REMOVAL_EVIDENCE_FILE } from '../../agent/state/files.ts';
+import { CONTROL_PLANE_FILE, DEFAULT_STATE_DIR, JOURNAL_FILE, REGISTER_FILE, REGISTER_META_FILE, REMOVAL_EVIDENCE_FILE } from '../../agent/state/files.ts';
 import { registerStep } from '../../agent/reconcile/steps/register.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 let dirs: string[] = [];
 let emu: ControlPlaneEmulator;
 let emu2: ControlPlaneEmulator;

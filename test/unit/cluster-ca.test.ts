@@ -13,9 +13,9 @@ import type { TlsProbeResult } from '../../agent/host/host.ts';
 import { NAME_MISMATCH } from '../../agent/k0s/cluster-ca.ts';
 import { verifyJoin, type K0sDesired } from '../../agent/k0s/k0s.ts';
 import { CHECKS, inspect } from '../../agent/preflight/preflight.ts';
-import { REGISTER_FILE } from '../../agent/state/files.ts';
+import { DEFAULT_STATE_DIR, REGISTER_FILE } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 // A real k0s worker join token (server https://cp.example.test:8443, CA test/fixtures/k0s/ca.pem).
 const JOIN_TOKEN = readFileSync(new URL('../fixtures/k0s/worker-token.txt', import.meta.url), 'utf8').trim();
 const CA_SHA256 = new X509Certificate(readFileSync(new URL('../fixtures/k0s/ca.pem', import.meta.url))).fingerprint256.replace(/:/g, '').toLowerCase();

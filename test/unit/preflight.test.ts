@@ -14,9 +14,9 @@ import { parseEndpoint } from '../../agent/preflight/runner.ts';
 import { proxyFor } from '../../agent/preflight/proxy.ts';
 import { renderTable } from '../../agent/preflight/render.ts';
 import type { CheckDef, CheckResult, PreflightInput, PreflightReport } from '../../agent/preflight/types.ts';
-import { REGISTER_FILE } from '../../agent/state/files.ts';
+import { DEFAULT_STATE_DIR, REGISTER_FILE } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const TCP_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 // 0.0.0.0:22 LISTEN, 127.0.0.1:36000 -> established
 const TCP_SSH = `${TCP_HEADER}   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n   1: 0100007F:8CA0 0100007F:0016 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n`;

@@ -6,9 +6,9 @@ import { Notifier } from '../../agent/reconcile/notify.ts';
 import { runPass, STATUS_AFTER_MS } from '../../agent/reconcile/runner.ts';
 import type { Step, StepContext } from '../../agent/reconcile/step.ts';
 import { StateStore } from '../../agent/state/store.ts';
-import { JOURNAL_FILE } from '../../agent/state/files.ts';
+import { DEFAULT_STATE_DIR, JOURNAL_FILE } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const step = (name: string, ms: number): Step => ({
   name,
   plan: async () => ({ step: name, summary: 'nothing to do', actions: [] }),

@@ -7,9 +7,9 @@ import status from '../../agent/commands/status.ts';
 import type { CommandContext } from '../../agent/commands/context.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { lastErrorFromJournal, parseDaemonShow } from '../../agent/reconcile/daemon-state.ts';
-import { JOURNAL_FILE } from '../../agent/state/files.ts';
+import { DEFAULT_STATE_DIR, JOURNAL_FILE } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const JOINED = {
   version: 1,
   bootId: 'b',

@@ -9,9 +9,9 @@ import { AgentError, EXIT } from '../../agent/errors.ts';
 import { READ_ONLY_COMMANDS } from '../../agent/storage/inspect.ts';
 import { planStorageStep, renderStoragePlan, runStorageStep, describeStorage } from '../../agent/storage/index.ts';
 import { StorageSim, type SimDisk } from '../fixtures/storage/sim.ts';
-import { CENSUS_FILE } from '../../agent/state/files.ts';
+import { CENSUS_FILE, DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
-const STATE_DIR = '/var/lib/castai-edge-initd';
+const STATE_DIR = DEFAULT_STATE_DIR;
 const plan = async (sim: StorageSim, devices?: string[]) => (await planStorageStep(sim.host, devices ? { nvmeDevices: devices } : {}, STATE_DIR)).plan;
 
 /** Run the step with NVME_DEVICES and expect a refusal that changed nothing. Returns the error message. */

@@ -13,9 +13,9 @@ import { READ_ONLY_COMMANDS } from '../../agent/storage/inspect.ts';
 import { planStorageStep, runStorageStep } from '../../agent/storage/index.ts';
 import { LVM_EXTENT_BYTES, XFS_MIN_BYTES, extentsOf, peStart, planLayout } from '../../agent/storage/layout.ts';
 import { FIXTURES, StorageSim, TB, type SimDisk } from '../fixtures/storage/sim.ts';
-import { CENSUS_FILE } from '../../agent/state/files.ts';
+import { CENSUS_FILE, DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
-const STATE_DIR = '/var/lib/castai-edge-initd';
+const STATE_DIR = DEFAULT_STATE_DIR;
 const cfg = (devices?: string[]) => (devices ? { nvmeDevices: devices } : {});
 const plan = async (sim: StorageSim, devices?: string[]) => (await planStorageStep(sim.host, cfg(devices), STATE_DIR)).plan;
 const pvcreated = (sim: StorageSim) => sim.host.execLines().filter((l) => l.startsWith('pvcreate ')).map((l) => l.split(' ')[1]);

@@ -1,4 +1,4 @@
-import type { RegisterResponse } from '../../api/types.ts';
+import type { Arch, RegisterResponse } from '../../api/types.ts';
 import { AgentError } from '../../errors.ts';
 import { applyK0s, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, inspectK0s, installArgs, planK0s, type K0sDesired, type K0sRecorded } from '../../k0s/k0s.ts';
 import { applyPrereqs, planPrereqs } from '../../k0s/prereqs.ts';
@@ -19,7 +19,7 @@ export function mergeLabels(user: Record<string, string>, controlPlane: Record<s
 
 export async function k0sDesired(ctx: StepContext, reg: RegisterResponse): Promise<{ desired: K0sDesired; conflicts: string[] }> {
   const sys = await ctx.host.system();
-  const arch = ARCHES[sys.machine] as 'amd64' | 'arm64';
+  const arch = ARCHES[sys.machine] as Arch;
   const artifact = reg.k0s.artifacts[arch];
   if (!artifact) throw new AgentError(`the control plane offers no k0s build for ${arch}`, 'contact support: the edge location has no k0s artifact for this architecture');
   const machineId = (await ctx.host.readFile(MACHINE_ID_FILE))?.trim() ?? '';

@@ -61,7 +61,7 @@ async function identity(ctx: StepContext) {
   const sys = await ctx.host.system();
   const arch = ARCHES[sys.machine];
   if (arch !== 'amd64' && arch !== 'arm64') throw new AgentError(`unsupported architecture ${sys.machine}`, 'edge-initd supports x86_64 and aarch64');
-  return { machineId, hostname: sys.hostname, arch: arch as 'amd64' | 'arm64', kernel: sys.kernelRelease };
+  return { machineId, hostname: sys.hostname, arch, kernel: sys.kernelRelease };
 }
 
 /** What identifies a registration; a change (labels, taints, GPU config, key, hostname) re-registers. */
