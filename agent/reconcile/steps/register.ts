@@ -18,7 +18,7 @@ import { forgetLiveness, observePoll, type PollOutcome } from './liveness.ts';
 
 import { REGISTER_FILE, REGISTER_META_FILE } from '../../state/files.ts';
 import { type RegisterMeta, userLabels } from './register-state.ts';
-import { MACHINE_ID_FILE } from '../../host/paths.ts';
+import { readMachineId } from '../../host/machine-id.ts';
 
 export { type RegisterMeta, userLabels };
 
@@ -56,8 +56,7 @@ const taintsText = (t: Taint[]) => t.map((x) => `${x.key}${x.value ? `=${x.value
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 async function identity(ctx: StepContext) {
-  const machineId = (await ctx.host.readFile(MACHINE_ID_FILE))?.trim();
-  if (!machineId) throw new AgentError('/etc/machine-id is missing or empty', 'run `systemd-machine-id-setup`: the machine-id identifies this node to the control plane');
+  const machineId = await readMachineId(ctx.host);
   const sys = await ctx.host.system();
   const arch = ARCHES[sys.machine];
   if (arch !== 'amd64' && arch !== 'arm64') throw new AgentError(`unsupported architecture ${sys.machine}`, 'edge-initd supports x86_64 and aarch64');
