@@ -9,6 +9,11 @@ import { MACHINE_ID_FILE } from './paths.ts';
  */
 export async function readMachineId(host: Host): Promise<string> {
   const id = (await host.readFile(MACHINE_ID_FILE))?.trim();
-  if (!id) throw new AgentError('/etc/machine-id is missing or empty', 'run `systemd-machine-id-setup`: the machine-id identifies this node to the control plane');
+  if (!id) {
+    throw new AgentError(
+      '/etc/machine-id is missing or empty',
+      'run `systemd-machine-id-setup`: the machine-id identifies this node to the control plane',
+    );
+  }
   return id;
 }

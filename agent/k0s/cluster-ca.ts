@@ -10,6 +10,7 @@
  * merely contains the pinned CA but names another server fails the real join (x509: certificate is
  * valid for …, not …), so it fails here too. Decision: docs/decisions/0210-one-home-per-fact.md.
  */
+import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { formatHostPort } from '../net/endpoint.ts';
 import type { K0sJoinToken } from './token.ts';
@@ -41,12 +42,15 @@ export async function verifyClusterCa(
   return { ok: false, kind, target, error: r.error ?? 'not verified', chainSha256: r.chainSha256 };
 }
 
-/** The sentence both callers use for a chain that holds the pinned CA and is still refused. */
-export function refusedProblem(tok: Pick<K0sJoinToken, 'host' | 'caSha256'>, v: { target: string; error: string }): string {
+/**
+ * The refusal both callers give for a chain that holds the pinned CA and is still refused: the join throws it,
+ * doctor shows its message and fix.
+ */
+export function refusedError(tok: Pick<K0sJoinToken, 'host' | 'caSha256'>, v: { target: string; error: string }): AgentError {
   const why = v.error === NAME_MISMATCH ? `not valid for ${tok.host}: ${v.error}` : v.error;
-  return `${v.target} presents a certificate from the cluster CA (sha256 ${tok.caSha256.slice(0, 16)}…) that the kubelet would refuse (${why})`;
+  return new AgentError(
+    `${v.target} presents a certificate from the cluster CA (sha256 ${tok.caSha256.slice(0, 16)}…) that the kubelet would refuse (${why})`,
+    "the control plane's serving certificate must name the join token's server (a DNS or IP SAN) and be in date: " +
+      'fix the endpoint the control plane advertises or its certificate, or fetch a fresh init script',
+  );
 }
-
-export const REFUSED_FIX =
-  "the control plane's serving certificate must name the join token's server (a DNS or IP SAN) and be in date: " +
-  'fix the endpoint the control plane advertises or its certificate, or fetch a fresh init script';

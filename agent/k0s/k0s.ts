@@ -18,7 +18,7 @@ import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import type { Action } from '../subsystem.ts';
 import type { NodeReadiness } from './node-readiness.ts';
-import { REFUSED_FIX, refusedProblem, verifyClusterCa } from './cluster-ca.ts';
+import { refusedError, verifyClusterCa } from './cluster-ca.ts';
 import { K0S_UNIT, KUBELET_CONF } from './paths.ts';
 import { decodeJoinToken } from './token.ts';
 import { BOOT_MARKER, planUnitFiles, type UnitFile, type UnitFilePlan, type UnitFileState } from './unit-config.ts';
@@ -281,11 +281,12 @@ export async function verifyJoin(host: Host, d: K0sDesired): Promise<{ caSha256:
       `allow egress TCP ${tok.port} to ${tok.host} (k0smotron API); check HTTPS_PROXY/NO_PROXY`,
     );
   }
-  if (!tls.ok && tls.kind === 'refused') throw new AgentError(`control plane ${tok.server}: ${refusedProblem(tok, tls)}`, REFUSED_FIX);
+  if (!tls.ok && tls.kind === 'refused') throw refusedError(tok, tls);
   if (!tls.ok) {
     const presented = tls.chainSha256.at(-1) ?? 'none';
     throw new AgentError(
-      `control plane ${tok.server} does not present the CA from the join token: token CA sha256 ${tok.caSha256}, presented chain ends in sha256 ${presented} (${tls.error})`,
+      `control plane ${tok.server} does not present the CA from the join token: ` +
+        `token CA sha256 ${tok.caSha256}, presented chain ends in sha256 ${presented} (${tls.error})`,
       'a TLS-intercepting proxy or a wrong endpoint sits in the way: exempt the control plane in NO_PROXY, or fetch a fresh init script if the cluster was re-created',
     );
   }

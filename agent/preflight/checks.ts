@@ -8,7 +8,7 @@ import type { Arch } from '../api/types.ts';
 import { MODULES_LOAD_FILE, procSysPath, SYSCTL_FILE } from '../k0s/hostprep.ts';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { REFUSED_FIX, refusedProblem, verifyClusterCa } from '../k0s/cluster-ca.ts';
+import { refusedError, verifyClusterCa } from '../k0s/cluster-ca.ts';
 import { KUBELET_CONF } from '../k0s/paths.ts';
 import { decodeJoinToken } from '../k0s/token.ts';
 import { formatHostPort } from '../net/endpoint.ts';
@@ -406,7 +406,10 @@ const tlsControlPlaneCa: CheckDef = {
     const v = await verifyClusterCa(ctx.host, token, ctx.remainingMs());
     if (v.ok) return pass(`${v.target} presents a chain signed by the cluster CA (sha256 ${ca})`);
     if (v.kind === 'unreachable') return fail(`no TLS handshake with ${v.target}: ${v.error}`, `allow outbound TCP ${token.port} to ${token.host}`);
-    if (v.kind === 'refused') return fail(refusedProblem(token, v), REFUSED_FIX);
+    if (v.kind === 'refused') {
+      const e = refusedError(token, v);
+      return fail(e.message, e.remediation);
+    }
     const leaf = v.chainSha256[0] ? `${v.chainSha256[0].slice(0, 16)}…` : 'none';
     return fail(`${v.target} presents a certificate not signed by the cluster CA (CA sha256 ${ca}, leaf sha256 ${leaf}): ${v.error}`);
   },
