@@ -15,7 +15,7 @@ import type { Host } from '../host/host.ts';
 import { formatHostPort } from '../net/endpoint.ts';
 import type { K0sJoinToken } from './token.ts';
 
-export type ClusterCaVerdict =
+type ClusterCaVerdict =
   /** TCP + TLS handshake done, chain from the pinned CA, valid for the token's server name. */
   | { ok: true; target: string }
   /** No TLS handshake at all (refused, timed out, reset). */
