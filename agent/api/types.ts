@@ -5,19 +5,13 @@
  * instead of a TypeError three steps later.
  */
 import { isIP } from 'node:net';
+import { TAINT_EFFECTS, type GpuConfig, type Taint } from '../config/types.ts';
 import { ID_RE, labelErrors, nodeNameErrors, providerIdErrors, taintErrors } from '../config/validate.ts';
 import { registerSecret } from '../log/secrets.ts';
 
 export type Arch = 'amd64' | 'arm64';
 export type EdgePhase = 'CREATING' | 'READY' | 'DELETING' | 'DELETED';
 export type ReportPhase = 'JOINING' | 'READY' | 'DEGRADED' | 'TEARING_DOWN' | 'DELETED';
-export type TaintEffect = 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
-
-export interface Taint {
-  key: string;
-  value?: string;
-  effect: TaintEffect;
-}
 
 /** Sizes in MB (the AIOS node document's units). */
 export interface Inventory {
@@ -38,7 +32,7 @@ export interface RegisterRequest {
   wireguardPublicKey: string;
   kubernetesLabels: Record<string, string>;
   kubernetesTaints: Taint[];
-  gpuConfig?: { mig?: { partitionSizes: string[] } };
+  gpuConfig?: GpuConfig;
   inventory: Inventory;
 }
 
@@ -212,7 +206,6 @@ const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const EDGE_PHASES: readonly EdgePhase[] = ['CREATING', 'READY', 'DELETING', 'DELETED'];
-const EFFECTS: readonly TaintEffect[] = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
 
 /**
  * What the control plane says about the Node reaches the kubelet's argv (`k0s install worker
@@ -228,7 +221,7 @@ function taints(v: unknown, field: string): Taint[] {
   return arr(v, field).map((t, i) => {
     const f = `${field}[${i}]`;
     const o = obj(t, f);
-    const out: Taint = { key: str(o.key, `${f}.key`), effect: oneOf(o.effect, `${f}.effect`, EFFECTS) };
+    const out: Taint = { key: str(o.key, `${f}.key`), effect: oneOf(o.effect, `${f}.effect`, TAINT_EFFECTS) };
     if (o.value !== undefined && o.value !== '') out.value = str(o.value, `${f}.value`);
     checked(out.key, f, taintErrors(out.key, out.value, out.effect));
     return out;

@@ -1,15 +1,13 @@
 import { loadConfig } from '../config/load.ts';
-import { AgentError, EXIT } from '../errors.ts';
+import { EXIT } from '../errors.ts';
 import { aiosDocument, inventoryReport } from '../inventory/inventory.ts';
 import type { CommandContext } from './context.ts';
+import { readMachineId } from '../host/machine-id.ts';
 
 /** The node's `nodeID` label: the operator's, else the machine-id (what register sends too). */
 export async function nodeId(ctx: CommandContext, labels: Record<string, string>): Promise<string> {
   if (labels.nodeID) return labels.nodeID;
-  const id = (await ctx.host.readFile('/etc/machine-id'))?.trim();
-  if (!id)
-    throw new AgentError('/etc/machine-id is missing or empty', 'run `systemd-machine-id-setup` (the machine-id identifies this node to the control plane)');
-  return id;
+  return readMachineId(ctx.host);
 }
 
 export default async function inventory(ctx: CommandContext, opts: { format?: string; json?: boolean }): Promise<number> {

@@ -1,12 +1,12 @@
 import { loadConfig } from '../config/load.ts';
 import { EXIT } from '../errors.ts';
 import { createLogger } from '../log/logger.ts';
-import { JOURNAL_FILE, type Journal } from '../reconcile/journal.ts';
+import type { Journal } from '../reconcile/journal.ts';
+import { JOURNAL_FILE } from '../state/files.ts';
 import { AGENT_UNIT } from '../reconcile/lifecycle.ts';
 import { teardownNode } from '../reconcile/teardown.ts';
 import { StateStore } from '../state/store.ts';
 import type { CommandContext } from './context.ts';
-
 
 /**
  * `reset --yes-really-reset`: tear this node down by hand, in the same order

@@ -4,15 +4,10 @@
  * confirmed, and which labels and taints the control plane ACCEPTED for the Node — not what the
  * configuration asks for, which may still be pending. Reads only.
  */
-import type { Taint } from '../api/types.ts';
-import {
-  CONTROL_PLANE_FILE,
-  type ControlPlaneHealth,
-  NOT_FOUND_MIN_GAP_MS,
-  type NotFoundSighting,
-  REMOVAL_EVIDENCE_FILE,
-} from '../reconcile/steps/liveness.ts';
-import { REGISTER_META_FILE, type RegisterMeta } from '../reconcile/steps/register-state.ts';
+import type { Taint } from '../config/types.ts';
+import { type ControlPlaneHealth, NOT_FOUND_MIN_GAP_MS, type NotFoundSighting } from '../reconcile/steps/liveness.ts';
+import type { RegisterMeta } from '../reconcile/steps/register-state.ts';
+import { CONTROL_PLANE_FILE, REGISTER_META_FILE, REMOVAL_EVIDENCE_FILE } from '../state/files.ts';
 import type { StateStore } from '../state/store.ts';
 
 export interface ControlPlaneStatus {

@@ -1,6 +1,6 @@
 import type { AgentConfig } from '../config/types.ts';
 import type { Host } from '../host/host.ts';
-import { KUBELET_CONF } from '../k0s/k0s.ts';
+import { KUBELET_CONF } from '../k0s/paths.ts';
 import { describeReadiness, readNodeReady, type NodeReadiness } from '../k0s/node.ts';
 import type { Journal } from '../reconcile/journal.ts';
 import { nodeReadOptions } from '../reconcile/steps/k0s.ts';

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/load.ts';
-import { DEFAULT_STATE_DIR } from '../config/known.ts';
+import { DEFAULT_STATE_DIR, REGISTER_FILE, WG_STATUS_FILE } from '../state/files.ts';
 import type { AgentConfig } from '../config/types.ts';
 import { parseStateDir } from '../config/validate.ts';
 import { ConfigError, EXIT } from '../errors.ts';
@@ -7,6 +7,7 @@ import { daemonLine, inspectDaemon } from '../reconcile/daemon-state.ts';
 import { JournalWriter } from '../reconcile/journal.ts';
 import { summaryLine } from '../reconcile/runner.ts';
 import { StateStore } from '../state/store.ts';
+import { K0S_UNIT } from '../k0s/paths.ts';
 import type { CommandContext } from './context.ts';
 import { statusNode, statusNodeLine } from './status-node.ts';
 import { controlPlaneStatus, printControlPlaneStatus } from './status-control-plane.ts';
@@ -42,9 +43,9 @@ export default async function status(ctx: CommandContext, opts: { json?: boolean
   }
   const store = new StateStore(ctx.host, stateDir);
   const journal = await JournalWriter.load(store);
-  const reg = await store.read<{ edge?: { id?: string; name?: string; phase?: string } }>('register.json');
-  const wg = await store.read<WireguardStatus>('wireguard-status.json');
-  const k0s = await ctx.host.exec('systemctl', ['is-active', 'k0sworker.service'], { timeoutMs: 5000 });
+  const reg = await store.read<{ edge?: { id?: string; name?: string; phase?: string } }>(REGISTER_FILE);
+  const wg = await store.read<WireguardStatus>(WG_STATUS_FILE);
+  const k0s = await ctx.host.exec('systemctl', ['is-active', K0S_UNIT], { timeoutMs: 5000 });
   const k0sActive = !k0s.notFound && k0s.stdout.trim() === 'active';
   // The live Node read needs a valid configuration (CA, proxy): without one it is not attempted.
   const node = cfg ? await statusNode(ctx.host, cfg, store, journal) : null;

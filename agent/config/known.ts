@@ -4,6 +4,7 @@
  * configuration reference. A variable another part of the agent reads must be
  * listed here, or the operator gets a spurious "unknown variable" warning.
  */
+import { DEFAULT_STATE_DIR } from '../state/files.ts';
 
 export interface KnownVariable {
   name: string;
@@ -17,7 +18,6 @@ export interface KnownVariable {
 }
 
 export const DEFAULT_API_URL = 'https://api.cast.ai';
-export const DEFAULT_STATE_DIR = '/var/lib/castai-edge-initd';
 export const DEFAULT_LOG_LEVEL = 'info';
 /**
  * The WireGuard interface the agent creates and owns. Not `wg0`: that is the name most hosts give
@@ -53,7 +53,7 @@ export const KNOWN_VARIABLES: readonly KnownVariable[] = [
     name: 'INITD_STATE_DIR',
     format: 'absolute path',
     default: DEFAULT_STATE_DIR,
-    example: '/var/lib/castai-edge-initd',
+    example: DEFAULT_STATE_DIR,
     description: 'Where the agent keeps its state',
   },
   {

@@ -14,6 +14,7 @@ export interface Taint {
   effect: TaintEffect;
 }
 
+/** INITD_GPU_CONFIG, as validated (parseGpuConfig), sent at registration (gpuConfig) and planned by the GPU step. */
 export interface GpuConfig {
   mig?: { partitionSizes: string[] };
 }

@@ -13,7 +13,8 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type { ConfigProblem } from '../errors.ts';
-import { DEFAULT_API_URL, DEFAULT_LOG_LEVEL, DEFAULT_STATE_DIR, DEFAULT_WIREGUARD_INTERFACE } from './known.ts';
+import { DEFAULT_STATE_DIR } from '../state/files.ts';
+import { DEFAULT_API_URL, DEFAULT_LOG_LEVEL, DEFAULT_WIREGUARD_INTERFACE } from './known.ts';
 import { didYouMean, hint } from './suggest.ts';
 import { LOG_LEVELS, TAINT_EFFECTS, type GpuConfig, type ProxyConfig, type Taint, type TaintEffect } from './types.ts';
 

@@ -12,6 +12,7 @@
  */
 import path from 'node:path';
 import { AgentError, EXIT } from '../errors.ts';
+import type { GpuConfig } from '../config/types.ts';
 import type { Host } from '../host/host.ts';
 import type { Action, Subsystem } from '../subsystem.ts';
 import {
@@ -37,9 +38,6 @@ import {
 } from './nvidia-smi.ts';
 import { parseMigCall, parseMigEnable } from './parse.ts';
 
-export interface GpuConfig {
-  mig?: { partitionSizes: string[] };
-}
 
 export interface RebootGuard {
   at: string;

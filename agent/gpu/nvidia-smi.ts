@@ -19,6 +19,7 @@ import {
   type MigMode,
   type ProfilePlacements,
 } from './parse.ts';
+import { MODULES_FILE } from '../host/paths.ts';
 
 export const NVIDIA_SMI = 'nvidia-smi';
 const TIMEOUT_MS = 120_000; // a GPU reset or a big -cgi can take a while
@@ -119,7 +120,7 @@ export interface HolderFacts {
 }
 
 export async function holderFacts(host: Host): Promise<HolderFacts> {
-  const modules = (await host.readFile('/proc/modules').catch(() => undefined)) ?? '';
+  const modules = (await host.readFile(MODULES_FILE).catch(() => undefined)) ?? '';
   const pid =
     (await host.stat('/run/nvidia-persistenced/nvidia-persistenced.pid').catch(() => undefined)) ??
     (await host.stat('/var/run/nvidia-persistenced/nvidia-persistenced.pid').catch(() => undefined));

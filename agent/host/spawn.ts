@@ -18,6 +18,7 @@
  */
 import { spawn } from 'node:child_process';
 import os from 'node:os';
+import type { ExecResult } from './host.ts';
 
 export const MAX_OUTPUT = 100_000_000;
 const KILL_AFTER_MS = 5000;
@@ -29,16 +30,7 @@ export interface SpawnOptions {
   cwd?: string;
 }
 
-export interface SpawnResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-  notFound: boolean;
-  durationMs: number;
-}
-
-export function spawnCollect(cmd: string, args: readonly string[], o: SpawnOptions): Promise<SpawnResult> {
+export function spawnCollect(cmd: string, args: readonly string[], o: SpawnOptions): Promise<ExecResult> {
   const started = performance.now();
   return new Promise((resolve) => {
     const out: Buffer[] = [];

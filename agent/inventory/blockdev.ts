@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.ts';
+import { SYS_BLOCK_DIR } from '../host/paths.ts';
 
 /**
  * The host's disks, from the kernel's own list of block devices (/sys/block), so virtio, Xen,
@@ -57,11 +58,11 @@ export const SYS_BLOCK_ATTRS = ['size', 'removable'] as const;
 
 /** Reads /sys/block through the Host port (files only: no process is started). */
 export async function blockDisks(host: Host): Promise<BlockDisk[]> {
-  const names = await host.readdir('/sys/block').catch(() => [] as string[]);
+  const names = await host.readdir(SYS_BLOCK_DIR).catch(() => [] as string[]);
   const wanted = names.filter((n) => diskKind(n));
   const attrs = new Map<string, string | undefined>();
   await Promise.all(
-    wanted.flatMap((n) => SYS_BLOCK_ATTRS.map(async (a) => attrs.set(`${n}/${a}`, await host.readFile(`/sys/block/${n}/${a}`).catch(() => undefined)))),
+    wanted.flatMap((n) => SYS_BLOCK_ATTRS.map(async (a) => attrs.set(`${n}/${a}`, await host.readFile(`${SYS_BLOCK_DIR}/${n}/${a}`).catch(() => undefined)))),
   );
   return disksFromSysBlock(names, (dev, attr) => attrs.get(`${dev}/${attr}`));
 }

@@ -14,6 +14,7 @@ import type { Host } from '../host/host.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Action } from '../subsystem.ts';
 import { inspectOwned, planOwned, type DesiredFile, type OwnedActual, type OwnedFileAction } from './owned-files.ts';
+import { SYS_MODULE_DIR } from '../host/paths.ts';
 
 export const MODULES_LOAD_FILE = '/etc/modules-load.d/castai-edge-initd.conf';
 export const SYSCTL_FILE = '/etc/sysctl.d/99-castai-edge-initd.conf';
@@ -56,7 +57,7 @@ export type HostPrepAction = OwnedFileAction | (Action & { kind: 'hostprep.modpr
 export async function inspectHostPrep(host: Host, store: StateStore): Promise<HostPrepActual> {
   const files = await inspectOwned(host, store, hostPrepFiles(), [MODULES_LOAD_FILE, SYSCTL_FILE]);
   const loaded: Record<string, boolean> = {};
-  await Promise.all(KERNEL_MODULES.map(async (m) => (loaded[m] = Boolean(await host.stat(`/sys/module/${m}`)))));
+  await Promise.all(KERNEL_MODULES.map(async (m) => (loaded[m] = Boolean(await host.stat(`${SYS_MODULE_DIR}/${m}`)))));
   const sysctls: Record<string, string | undefined> = {};
   await Promise.all(KUBELET_SYSCTLS.map(async (s) => (sysctls[s.key] = (await host.readFile(procSysPath(s.key)).catch(() => undefined))?.trim())));
   return { files, loaded, sysctls };

@@ -18,15 +18,14 @@ import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import type { Action } from '../subsystem.ts';
 import type { NodeReadiness } from './node-readiness.ts';
+import { refusedError, verifyClusterCa } from './cluster-ca.ts';
+import { K0S_UNIT, KUBELET_CONF } from './paths.ts';
 import { decodeJoinToken } from './token.ts';
 import { BOOT_MARKER, planUnitFiles, type UnitFile, type UnitFilePlan, type UnitFileState } from './unit-config.ts';
 
 export const K0S_BIN = '/usr/local/bin/k0s';
 export const K0S_TOKEN_FILE = '/etc/k0s/k0stoken';
-export const K0S_UNIT = 'k0sworker.service';
 export const K0S_UNIT_FILE = '/etc/systemd/system/k0sworker.service';
-export const KUBELET_CONF = '/var/lib/k0s/kubelet.conf';
-export const K0S_STATE_FILE = 'k0s.json';
 /** k0s defaults; NO_PROXY must cover them or in-cluster traffic goes to the proxy. */
 export const DEFAULT_POD_CIDR = '10.244.0.0/16';
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
@@ -275,17 +274,19 @@ async function run(host: Host, cmd: string, args: string[], what: string, fix: s
 /** Checks the token before anything is changed: worker user, CA pinned on :8443, konnectivity reachable. */
 export async function verifyJoin(host: Host, d: K0sDesired): Promise<{ caSha256: string; server: string }> {
   const tok = decodeJoinToken(d.joinToken); // throws AgentError on a malformed or non-worker token
-  const tls = await host.tlsProbe(tok.host, tok.port, tok.caPem, 10_000);
-  if (!tls.connected) {
+  const tls = await verifyClusterCa(host, tok, 10_000);
+  if (!tls.ok && tls.kind === 'unreachable') {
     throw new AgentError(
-      `control plane ${tok.server} is unreachable (${tls.error ?? 'no TLS handshake'})`,
+      `control plane ${tok.server} is unreachable (${tls.error})`,
       `allow egress TCP ${tok.port} to ${tok.host} (k0smotron API); check HTTPS_PROXY/NO_PROXY`,
     );
   }
-  if (!tls.authorized) {
+  if (!tls.ok && tls.kind === 'refused') throw refusedError(tok, tls);
+  if (!tls.ok) {
     const presented = tls.chainSha256.at(-1) ?? 'none';
     throw new AgentError(
-      `control plane ${tok.server} does not present the CA from the join token: token CA sha256 ${tok.caSha256}, presented chain ends in sha256 ${presented} (${tls.error ?? 'not verified'})`,
+      `control plane ${tok.server} does not present the CA from the join token: ` +
+        `token CA sha256 ${tok.caSha256}, presented chain ends in sha256 ${presented} (${tls.error})`,
       'a TLS-intercepting proxy or a wrong endpoint sits in the way: exempt the control plane in NO_PROXY, or fetch a fresh init script if the cluster was re-created',
     );
   }

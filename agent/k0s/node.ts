@@ -15,7 +15,7 @@ import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import type { Host } from '../host/host.ts';
 import type { ProxyConfig } from '../config/types.ts';
 import { VERSION } from '../version.ts';
-import { KUBELET_CONF } from './k0s.ts';
+import { KUBELET_CONF } from './paths.ts';
 import { loadKubeletCredentials, type KubeletCredentials } from './kubeconfig.ts';
 import { clip, readinessFromNode, type NodeReadiness } from './node-readiness.ts';
 

@@ -18,8 +18,7 @@ import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Action } from '../subsystem.ts';
-
-export const OWNED_FILES_STATE = 'owned-files.json';
+import { OWNED_FILES_STATE } from '../state/files.ts';
 
 export interface OwnedRecord {
   files: Record<string, string>;

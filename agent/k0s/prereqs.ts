@@ -9,6 +9,7 @@ import type { StepContext } from '../reconcile/step.ts';
 import { StateStore } from '../state/store.ts';
 import type { Action } from '../subsystem.ts';
 import { applyHostPrepKernel, inspectHostPrep, planHostPrep, type HostPrepAction } from './hostprep.ts';
+import { K0S_UNIT } from './paths.ts';
 import { applyOwned, inspectOwned, planOwned, showFile, type OwnedFileAction } from './owned-files.ts';
 import { conflictingDropIns, HOSTS_DIR, REGISTRIES_DROPIN, registryFiles } from './registries.ts';
 
@@ -44,7 +45,7 @@ export async function planPrereqs(ctx: StepContext): Promise<PrereqPlan> {
   const registries = planOwned(desired, await inspectOwned(ctx.host, store, desired, REGISTRY_PREFIXES), REGISTRY_PREFIXES);
   let restartK0sworker = false;
   if (registries.some((a) => a.path === REGISTRIES_DROPIN)) {
-    const r = await ctx.host.exec('systemctl', ['is-active', '--quiet', 'k0sworker.service'], { timeoutMs: 10_000 });
+    const r = await ctx.host.exec('systemctl', ['is-active', '--quiet', K0S_UNIT], { timeoutMs: 10_000 });
     restartK0sworker = r.exitCode === 0;
   }
   const actions: Action[] = [...registries, ...hostPrep];
@@ -62,7 +63,7 @@ export async function applyPrereqs(ctx: StepContext, p: PrereqPlan): Promise<boo
   await applyHostPrepKernel(ctx.host, p.hostPrep);
   for (const a of [...files, ...p.hostPrep.filter((x) => !x.kind.startsWith('host-file.'))]) ctx.log.info({ step: 'k0s', action: a.kind }, `k0s: ${a.description}`);
   if (p.restartK0sworker) {
-    const r = await ctx.host.exec('systemctl', ['restart', 'k0sworker.service'], { timeoutMs: 120_000 });
+    const r = await ctx.host.exec('systemctl', ['restart', K0S_UNIT], { timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new AgentError(`systemctl restart k0sworker failed (exit ${r.exitCode}): ${r.stderr.trim()}`, 'see journalctl -u k0sworker');
     ctx.log.info({ step: 'k0s' }, 'k0s: restarted k0sworker for the new registry configuration');
   }

@@ -1,19 +1,15 @@
 import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
-import { K0S_BIN, K0S_TOKEN_FILE, K0S_UNIT, K0S_UNIT_FILE } from './k0s.ts';
+import { K0S_BIN, K0S_TOKEN_FILE, K0S_UNIT_FILE } from './k0s.ts';
+import { K0S_DATA_DIR, K0S_UNIT } from './paths.ts';
 import { removeOurUnitFiles } from './unit-config.ts';
-
-export const K0S_DATA_DIR = '/var/lib/k0s';
+import { MOUNTINFO_FILE } from '../host/paths.ts';
+import { parseMountinfo } from '../storage/parse.ts';
 
 /** Mount points strictly below `dir` (not `dir` itself), deepest first. From /proc/self/mountinfo. */
 export function mountsBelow(mountinfo: string, dir: string): string[] {
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-  const out = new Set<string>();
-  for (const line of mountinfo.split('\n')) {
-    const f = line.split(' ');
-    const mp = f[4]?.replace(/\\040/g, ' ').replace(/\\011/g, '\t').replace(/\\012/g, '\n').replace(/\\134/g, '\\');
-    if (mp && mp.startsWith(prefix)) out.add(mp);
-  }
+  const out = new Set(parseMountinfo(mountinfo).map((m) => m.mountPoint).filter((mp) => mp.startsWith(prefix)));
   return [...out].sort((a, b) => b.split('/').length - a.split('/').length || b.localeCompare(a));
 }
 
@@ -39,7 +35,7 @@ export async function teardownK0s(host: Host): Promise<K0sTeardownStep[]> {
     steps.push({ what: `systemctl stop ${K0S_UNIT}`, ok: r.exitCode === 0, ...(r.exitCode ? { detail: r.stderr.trim() } : {}) });
   }
   const unmountBelow = async () => {
-    const mi = (await host.readFile('/proc/self/mountinfo')) ?? '';
+    const mi = (await host.readFile(MOUNTINFO_FILE)) ?? '';
     for (const mp of mountsBelow(mi, K0S_DATA_DIR)) {
       let r = await host.exec('umount', [mp], { timeoutMs: 30_000 });
       if (r.exitCode !== 0) r = await host.exec('umount', ['-l', mp], { timeoutMs: 30_000 });

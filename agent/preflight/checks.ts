@@ -4,12 +4,19 @@
  * access goes through the Host port; the runner (runner.ts) runs them in
  * parallel under one deadline.
  */
-import { MODULES_LOAD_FILE, SYSCTL_FILE } from '../k0s/hostprep.ts';
+import type { Arch } from '../api/types.ts';
+import { MODULES_LOAD_FILE, procSysPath, SYSCTL_FILE } from '../k0s/hostprep.ts';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { refusedError, verifyClusterCa } from '../k0s/cluster-ca.ts';
+import { KUBELET_CONF } from '../k0s/paths.ts';
 import { decodeJoinToken } from '../k0s/token.ts';
+import { formatHostPort } from '../net/endpoint.ts';
+import { REGISTER_FILE } from '../state/files.ts';
+import { DEFAULT_LISTEN_PORT as WIREGUARD_PORT } from '../wireguard/spec.ts';
 import { MIN_KERNEL, compareKernel, formatKernel, parseKernelRelease } from './kernel.ts';
 import type { CheckContext, CheckDef, CheckOutcome, Endpoint } from './types.ts';
+import { MODULES_FILE, SWAPS_FILE, SYS_MODULE_DIR } from '../host/paths.ts';
 
 const pass = (message: string): CheckOutcome => ({ ok: true, message });
 const fail = (message: string, remediation?: string): CheckOutcome =>
@@ -17,12 +24,9 @@ const fail = (message: string, remediation?: string): CheckOutcome =>
 const skipped = (message: string): CheckOutcome => ({ skipped: true, message });
 
 export const KUBELET_PORT = 10250;
-export const WIREGUARD_PORT = 51840;
-export const K0S_KUBELET_CONF = '/var/lib/k0s/kubelet.conf';
-/** Written by registration; its presence proves the state dir is ours and populated. */
-export const REGISTER_FILE = 'register.json';
 
-export const ARCHES: Record<string, string> = { x86_64: 'amd64', amd64: 'amd64', aarch64: 'arm64', arm64: 'arm64' };
+/** `uname -m` -> the architecture the API and k0s name (api/types.ts Arch). */
+export const ARCHES: Record<string, Arch | undefined> = { x86_64: 'amd64', amd64: 'amd64', aarch64: 'arm64', arm64: 'arm64' };
 
 function errCode(e: unknown): string {
   const err = e as { code?: unknown; message?: unknown };
@@ -135,7 +139,7 @@ const swap: CheckDef = {
   title: 'swap is off',
   remediation: 'swapoff -a and remove swap entries from /etc/fstab (the kubelet expects no swap by default)',
   async run(ctx) {
-    const text = await ctx.host.readFile('/proc/swaps');
+    const text = await ctx.host.readFile(SWAPS_FILE);
     if (text === undefined) return pass('no /proc/swaps (kernel without swap support)');
     const active = text.split('\n').slice(1).map((l) => l.trim().split(/\s+/)[0]).filter((x): x is string => Boolean(x));
     return active.length === 0 ? pass('no active swap') : fail(`swap is on: ${active.join(', ')}`);
@@ -148,8 +152,8 @@ const ipForward: CheckDef = {
   title: 'net.ipv4.ip_forward = 1',
   remediation: `nothing to do: the k0s step sets it (sysctl -w, and ${SYSCTL_FILE} for every boot); if it stays 0, something else resets it (another sysctl.d file sorting later, or a firewall tool)`,
   async run(ctx) {
-    const v = (await ctx.host.readFile('/proc/sys/net/ipv4/ip_forward'))?.trim();
-    if (v === undefined) return fail('cannot read /proc/sys/net/ipv4/ip_forward');
+    const v = (await ctx.host.readFile(procSysPath('net.ipv4.ip_forward')))?.trim();
+    if (v === undefined) return fail(`cannot read ${procSysPath('net.ipv4.ip_forward')}`);
     return v === '1' ? pass('net.ipv4.ip_forward = 1') : fail(`net.ipv4.ip_forward = ${v}; the k0s step sets it to 1 before k0sworker starts (pod traffic is not routed without it)`);
   },
 };
@@ -166,8 +170,8 @@ function moduleCheck(name: string, kebab: string, why: string, activeProbe: (ctx
     title: `kernel module ${name} loadable`,
     remediation: `the k0s step loads it (modprobe, and ${MODULES_LOAD_FILE} for every boot) when it is loadable; otherwise install the kernel modules package for the running kernel (${why})`,
     async run(ctx) {
-      if (await ctx.host.stat(`/sys/module/${name}`)) return pass(`${name} is loaded`);
-      const procModules = await ctx.host.readFile('/proc/modules');
+      if (await ctx.host.stat(`${SYS_MODULE_DIR}/${name}`)) return pass(`${name} is loaded`);
+      const procModules = await ctx.host.readFile(MODULES_FILE);
       if (procModules?.split('\n').some((l) => l.startsWith(`${name} `))) return pass(`${name} is loaded`);
       const active = await activeProbe(ctx);
       if (active) return pass(active);
@@ -229,7 +233,7 @@ export function listeningPorts(procNetTcp: string): Set<number> {
 
 async function joinedByUs(ctx: CheckContext): Promise<boolean> {
   const [conf, ours] = await Promise.all([
-    ctx.host.stat(K0S_KUBELET_CONF),
+    ctx.host.stat(KUBELET_CONF),
     ctx.host.stat(path.join(ctx.input.stateDir, REGISTER_FILE)),
   ]);
   return Boolean(conf && ours);
@@ -257,20 +261,20 @@ const leftoverKubelet: CheckDef = {
   remediation: 'remove the old node first: castai-edge-initd reset --yes-really-reset (or k0s reset), then re-run',
   async run(ctx) {
     const [k0sConf, ours, kubeadmConf, kubeletCert] = await Promise.all([
-      ctx.host.stat(K0S_KUBELET_CONF),
+      ctx.host.stat(KUBELET_CONF),
       ctx.host.stat(path.join(ctx.input.stateDir, REGISTER_FILE)),
       ctx.host.stat('/etc/kubernetes/kubelet.conf'),
       ctx.host.stat('/var/lib/kubelet/pki/kubelet-client-current.pem'),
     ]);
     if (k0sConf && !ours)
-      return fail(`${K0S_KUBELET_CONF} exists but ${ctx.input.stateDir} holds no ${REGISTER_FILE}: a k0s worker of another cluster lives here`);
+      return fail(`${KUBELET_CONF} exists but ${ctx.input.stateDir} holds no ${REGISTER_FILE}: a k0s worker of another cluster lives here`);
     if (kubeadmConf) return fail('/etc/kubernetes/kubelet.conf exists: this machine is a node of another (kubeadm) cluster', 'run kubeadm reset on this machine, then re-run');
     if (kubeletCert)
       return fail(
         '/var/lib/kubelet/pki/kubelet-client-current.pem exists: kubelet credentials of another cluster',
         "reset that cluster's node (kubeadm reset, k3s-uninstall.sh), or move /var/lib/kubelet/pki aside, then re-run",
       );
-    return pass(k0sConf ? `${K0S_KUBELET_CONF} belongs to this agent (${REGISTER_FILE} present)` : 'no kubelet state found');
+    return pass(k0sConf ? `${KUBELET_CONF} belongs to this agent (${REGISTER_FILE} present)` : 'no kubelet state found');
   },
 };
 
@@ -290,7 +294,7 @@ async function dnsOutcome(ctx: CheckContext, host: string): Promise<CheckOutcome
 
 async function tcpOutcome(ctx: CheckContext, ep: Endpoint, via = ''): Promise<CheckOutcome> {
   const r = await ctx.host.tcpProbe(ep.host, ep.port, ctx.remainingMs());
-  const target = `${ep.host.includes(':') ? `[${ep.host}]` : ep.host}:${ep.port}${via}`;
+  const target = `${formatHostPort(ep.host, ep.port)}${via}`;
   return r.ok ? pass(`connected to ${target} in ${r.durationMs} ms`) : fail(`cannot connect to ${target}: ${r.error ?? 'failed'}`);
 }
 
@@ -377,8 +381,9 @@ const tcpControlPlane: CheckDef = {
 
 /**
  * The control plane must present a chain signed by the CA carried in the join
- * token (pinned: verified against that CA only, never the system store). A
- * different chain means TLS interception or the wrong endpoint; the kubelet
+ * token (pinned: verified against that CA only, never the system store) and
+ * valid for the token's server name: the same check as the join (k0s/cluster-ca.ts).
+ * A different chain means TLS interception or the wrong endpoint; the kubelet
  * would fail with x509 errors after join.
  */
 const tlsControlPlaneCa: CheckDef = {
@@ -397,13 +402,16 @@ const tlsControlPlaneCa: CheckDef = {
     } catch (e) {
       return fail(`the join token in ${eps.source} cannot be used: ${(e as Error).message}`, 'delete register.json and let the agent register again to get a fresh token');
     }
-    const target = `${token.host.includes(':') ? `[${token.host}]` : token.host}:${token.port}`;
     const ca = `${token.caSha256.slice(0, 16)}…`;
-    const r = await ctx.host.tlsProbe(token.host, token.port, token.caPem, ctx.remainingMs());
-    if (!r.connected) return fail(`no TLS handshake with ${target}: ${r.error ?? 'failed'}`, `allow outbound TCP ${token.port} to ${token.host}`);
-    if (r.authorized || r.chainSha256.includes(token.caSha256)) return pass(`${target} presents a chain signed by the cluster CA (sha256 ${ca})`);
-    const leaf = r.chainSha256[0] ? `${r.chainSha256[0].slice(0, 16)}…` : 'none';
-    return fail(`${target} presents a certificate not signed by the cluster CA (CA sha256 ${ca}, leaf sha256 ${leaf}): ${r.error ?? 'unverified'}`);
+    const v = await verifyClusterCa(ctx.host, token, ctx.remainingMs());
+    if (v.ok) return pass(`${v.target} presents a chain signed by the cluster CA (sha256 ${ca})`);
+    if (v.kind === 'unreachable') return fail(`no TLS handshake with ${v.target}: ${v.error}`, `allow outbound TCP ${token.port} to ${token.host}`);
+    if (v.kind === 'refused') {
+      const e = refusedError(token, v);
+      return fail(e.message, e.remediation);
+    }
+    const leaf = v.chainSha256[0] ? `${v.chainSha256[0].slice(0, 16)}…` : 'none';
+    return fail(`${v.target} presents a certificate not signed by the cluster CA (CA sha256 ${ca}, leaf sha256 ${leaf}): ${v.error}`);
   },
 };
 

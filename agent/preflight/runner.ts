@@ -11,8 +11,10 @@
 import path from 'node:path';
 import type { Host, SystemFacts } from '../host/host.ts';
 import { ConfigError } from '../errors.ts';
-import { REGISTER_FILE } from './checks.ts';
+import { REGISTER_FILE } from '../state/files.ts';
 import type { CheckContext, CheckDef, CheckOutcome, CheckResult, CheckStatus, Endpoint, PreflightInput, PreflightReport, RegisteredEndpoints } from './types.ts';
+import { PID1_COMM_FILE } from '../host/paths.ts';
+import { parseHostPort } from '../net/endpoint.ts';
 
 export const DEFAULT_DEADLINE_MS = 5000;
 export const MAX_DEADLINE_MS = 600_000;
@@ -22,12 +24,19 @@ function memo<T>(f: () => Promise<T>): () => Promise<T> {
   return () => (p ??= f());
 }
 
-/** `cp.example:8132`, `[2001:db8::1]:8132`, `https://cp.example:8443` -> {host, port}. */
+/**
+ * `cp.example:8132`, `[2001:db8::1]:8132` (the one host:port parser, agent/net/endpoint.ts; a bare host takes
+ * `defaultPort`), `https://cp.example:8443` (a URL) -> {host, port}.
+ */
 export function parseEndpoint(s: string, defaultPort?: number): Endpoint | undefined {
   const text = s.trim();
   if (!text) return undefined;
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    const hp = parseHostPort(text) ?? (defaultPort === undefined ? undefined : parseHostPort(`${text}:${defaultPort}`));
+    return hp ? { host: hp.host, port: hp.port } : undefined;
+  }
   try {
-    const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `tcp://${text}`);
+    const u = new URL(text);
     const host = u.hostname.replace(/^\[|\]$/g, '');
     const port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : defaultPort;
     if (!host || port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
@@ -94,7 +103,7 @@ export async function runChecks(host: Host, input: PreflightInput, checks: reado
     input,
     remainingMs: () => Math.max(1, Math.floor(deadlineAt - performance.now())),
     facts: memo((): Promise<SystemFacts> => host.system()),
-    pid1: memo(async () => (await host.readFile('/proc/1/comm'))?.trim()),
+    pid1: memo(async () => (await host.readFile(PID1_COMM_FILE))?.trim()),
     endpoints: memo(() => readEndpoints(host, input)),
   };
 

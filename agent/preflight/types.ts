@@ -1,4 +1,5 @@
 import type { Host, SystemFacts } from '../host/host.ts';
+import type { HostPort } from '../net/endpoint.ts';
 
 /** ERROR blocks the agent (doctor exits 3); WARN is reported and does not block. */
 export type Severity = 'error' | 'warn';
@@ -10,10 +11,8 @@ export type Severity = 'error' | 'warn';
  */
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip';
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+/** host and port (agent/net/endpoint.ts). */
+export type Endpoint = Pick<HostPort, 'host' | 'port'>;
 
 export interface PreflightInput {
   /** AgentConfig.apiUrl, e.g. https://api.cast.ai. */

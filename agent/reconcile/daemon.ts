@@ -9,6 +9,7 @@ import { phaseWithNode } from './node-phase.ts';
 import { Notifier } from './notify.ts';
 import { runPass, summaryLine, type PassResult } from './runner.ts';
 import type { Step, StepContext } from './step.ts';
+import { BOOT_ID_FILE } from '../host/paths.ts';
 
 export interface DaemonOptions {
   host: Host;
@@ -65,7 +66,7 @@ function phaseAfter(r: PassResult, journal: Journal): Phase {
  */
 export async function runDaemon(o: DaemonOptions, signal: AbortSignal): Promise<number> {
   const ctx = await stepContext(o.host, o.cfg, o.log, signal);
-  const bootId = ((await o.host.readFile('/proc/sys/kernel/random/boot_id')) ?? 'unknown').trim();
+  const bootId = ((await o.host.readFile(BOOT_ID_FILE)) ?? 'unknown').trim();
   const previous = await JournalWriter.load(ctx.store);
   if (previous?.steps.some((s) => s.state === 'running')) {
     const s = previous.steps.find((x) => x.state === 'running')!;

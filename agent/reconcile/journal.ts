@@ -1,5 +1,6 @@
 import type { StateStore } from '../state/store.ts';
 import type { StepFailures } from './backoff.ts';
+import { JOURNAL_FILE } from '../state/files.ts';
 
 export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 
@@ -29,8 +30,6 @@ export interface Journal {
   /** The Node's Ready condition as the last pass read it (`status`, the STATUS= line). */
   node?: import('../k0s/node-readiness.ts').NodeReadiness;
 }
-
-export const JOURNAL_FILE = 'journal.json';
 
 /**
  * The persisted step journal. Every state change is written atomically before

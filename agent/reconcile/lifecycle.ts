@@ -1,14 +1,12 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/types.ts';
 import type { Host } from '../host/host.ts';
-import { K0S_STATE_FILE } from '../k0s/k0s.ts';
 import { jittered, sleep, type DaemonOptions, type DaemonState } from './daemon.ts';
-import { JOURNAL_FILE } from './journal.ts';
 import type { StartupLogShipper } from './logship.ts';
 import { buildReport, sendReport } from './report.ts';
 import { apiClient } from './steps/api.ts';
 import { forgetLiveness } from './steps/liveness.ts';
-import { REGISTER_FILE, REGISTER_META_FILE } from './steps/register.ts';
+import { JOURNAL_FILE, K0S_STATE_FILE, REGISTER_FILE, REGISTER_META_FILE } from '../state/files.ts';
 import { teardownNode } from './teardown.ts';
 
 export const AGENT_UNIT = 'castai-edge-initd.service';

@@ -1,7 +1,6 @@
 import path from 'node:path';
 import type { Host } from '../host/host.ts';
-
-export const DEFAULT_STATE_DIR = '/var/lib/castai-edge-initd';
+import { DEFAULT_STATE_DIR } from './files.ts';
 
 /**
  * JSON documents under the state directory (0700), each written atomically

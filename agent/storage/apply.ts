@@ -12,6 +12,7 @@ import { parseBlkidExport, parseMountinfo } from './parse.ts';
 import { SETTLE, describeStorage } from './plan.ts';
 import { renderMountUnit } from './unit.ts';
 import type { StorageAction, StorageDesired, StoragePlan, StorageState } from './types.ts';
+import { MOUNTINFO_FILE } from '../host/paths.ts';
 
 export interface ApplyResult {
   changed: boolean;
@@ -172,7 +173,7 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
       case 'storage.mount': {
         for (const argv of a.commands ?? []) await run(argv, a.description);
         res.changed = true;
-        const mi = parseMountinfo((await host.readFile('/proc/self/mountinfo')) ?? '');
+        const mi = parseMountinfo((await host.readFile(MOUNTINFO_FILE)) ?? '');
         if (!mi.some((m) => m.mountPoint === d.mountPoint))
           throw new AgentError(`storage: ${d.unitName} started but ${d.mountPoint} is not mounted`, `see: systemctl status ${d.unitName}; journalctl -u ${d.unitName}`);
         break;

@@ -15,8 +15,6 @@
 import { isNvme } from './inspect.ts';
 import type { BlockDevice, StorageActual, StorageDesired, StoragePlan } from './types.ts';
 
-export const CENSUS_FILE = 'storage-disks.json';
-
 /** Why a disk stays out, as something a pass can check again without a process. */
 export type Hold =
   | 'partitions' // /sys/block/<d>/<d>pN exists

@@ -7,7 +7,7 @@
  *   storageStep                           the same as a reconcile `Step`
  *   teardownStorage(...)                  for `reset` / edge removal (./teardown.ts)
  */
-import { DEFAULT_STATE_DIR } from '../config/known.ts';
+import { DEFAULT_STATE_DIR } from '../state/files.ts';
 import type { Host } from '../host/host.ts';
 import { planKey } from '../reconcile/backoff.ts';
 import type { Step, StepContext, StepPlan, StepResult } from '../reconcile/step.ts';

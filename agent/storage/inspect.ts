@@ -35,6 +35,7 @@ import {
 import { readContent } from './content.ts';
 import { isFsUuid } from './unit.ts';
 import { LSBLK_COLUMNS, type BlockDevice, type DiskProbe, type LvmReport, type StorageActual, type StorageDesired, type StorageState, type Topology } from './types.ts';
+import { MOUNTINFO_FILE, SWAPS_FILE, SYS_BLOCK_DIR } from '../host/paths.ts';
 
 /** Commands inspect may run: none of them changes the host (used by tests with FakeHost.mutations()). */
 export const READ_ONLY_COMMANDS: ReadonlySet<string> = new Set(['lsblk', 'wipefs', 'blkid', 'pvs', 'vgs', 'lvs', 'readlink']);
@@ -66,7 +67,7 @@ function failed(cmd: string, args: string[], r: ExecResult): AgentError {
 /** LVM's inputs for a new PV's alignment, from sysfs (absent files read as "not reported"). */
 async function topology(host: Host, kname: string): Promise<Topology> {
   const num = async (p: string) => {
-    const n = Number((await host.readFile(`/sys/block/${kname}/${p}`))?.trim());
+    const n = Number((await host.readFile(`${SYS_BLOCK_DIR}/${kname}/${p}`))?.trim());
     return Number.isSafeInteger(n) && n > 0 ? n : 0;
   };
   const [minIo, optIo, alignOffset] = await Promise.all([num('queue/minimum_io_size'), num('queue/optimal_io_size'), num('alignment_offset')]);
@@ -159,8 +160,8 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
 export async function inspectStorage(host: Host, desired: StorageDesired): Promise<StorageActual> {
   const [ls, mountinfo, swaps, lvm, unitContent, stateText] = await Promise.all([
     host.exec('lsblk', lsblkArgs(), { timeoutMs: 30_000 }),
-    host.readFile('/proc/self/mountinfo'),
-    host.readFile('/proc/swaps'),
+    host.readFile(MOUNTINFO_FILE),
+    host.readFile(SWAPS_FILE),
     lvmReport(host),
     host.readFile(desired.unitPath),
     host.readFile(desired.stateFile),

@@ -23,12 +23,14 @@
  */
 import path from 'node:path';
 import type { Host } from '../host/host.ts';
-import { CENSUS_FILE, parseCensus, type DiskCensus } from './census.ts';
+import { CENSUS_FILE } from '../state/files.ts';
+import { parseCensus, type DiskCensus } from './census.ts';
 import { fingerprint } from './content.ts';
 import { wantsLink } from './inspect.ts';
-import { parseMountinfo } from './parse.ts';
+import { parseMountinfo, parseSwaps } from './parse.ts';
 import type { StorageDesired, StorageState } from './types.ts';
 import { isFsUuid, renderMountUnit } from './unit.ts';
+import { MOUNTINFO_FILE, SWAPS_FILE, SYS_BLOCK_DIR } from '../host/paths.ts';
 
 /** LVM's device-mapper name: dashes in VG and LV names doubled, joined by a dash. */
 export function dmName(vg: string, lv: string): string {
@@ -72,10 +74,10 @@ async function check(host: Host, desired: StorageDesired): Promise<Steady> {
   if (desired.devices?.length) {
     if (!sameSet(desired.devices, st.devices)) return no('NVME_DEVICES differs from the recorded devices');
   } else {
-    const present = (await host.readdir('/sys/block')).filter((n) => NVME_NS.test(n));
+    const present = (await host.readdir(SYS_BLOCK_DIR)).filter((n) => NVME_NS.test(n));
     const seen = census?.mode === 'volume' ? census.disks : [];
     for (const n of present.filter((x) => !recorded.includes(x))) {
-      const [entries, holders] = await Promise.all([host.readdir(`/sys/block/${n}`), host.readdir(`/sys/block/${n}/holders`)]);
+      const [entries, holders] = await Promise.all([host.readdir(`${SYS_BLOCK_DIR}/${n}`), host.readdir(`${SYS_BLOCK_DIR}/${n}/holders`)]);
       if (entries.some((e) => e.startsWith(`${n}p`)) || holders.length > 0) continue;
       const was = seen.find((x) => x.name === n);
       if (!was || (await sizeOf(host, n)) !== was.sizeBytes) return no(`new NVMe disk ${n}`);
@@ -83,7 +85,7 @@ async function check(host: Host, desired: StorageDesired): Promise<Steady> {
     if (recorded.some((n) => !present.includes(n))) return no('a recorded disk is gone');
   }
 
-  const mount = parseMountinfo((await host.readFile('/proc/self/mountinfo')) ?? '').find((m) => m.mountPoint === desired.mountPoint);
+  const mount = parseMountinfo((await host.readFile(MOUNTINFO_FILE)) ?? '').find((m) => m.mountPoint === desired.mountPoint);
   if (!mount || mount.fstype !== 'xfs') return no(`${desired.mountPoint} is not mounted as xfs`);
   const sys = `/sys/dev/block/${mount.majMin}`;
   const [name, uuid, slaves, unit, link] = await Promise.all([
@@ -105,20 +107,20 @@ export const censusPath = (d: StorageDesired): string => path.join(path.dirname(
 
 /** /sys/block/<n>/size is in 512-byte sectors whatever the logical block size. */
 async function sizeOf(host: Host, name: string): Promise<number | undefined> {
-  const n = Number((await host.readFile(`/sys/block/${name}/size`))?.trim());
+  const n = Number((await host.readFile(`${SYS_BLOCK_DIR}/${name}/size`))?.trim());
   return Number.isSafeInteger(n) ? n * 512 : undefined;
 }
 
 /** Auto-discovery, no volume of ours: every NVMe disk is still out for the reason the census recorded. */
 async function nothingToUse(host: Host, desired: StorageDesired, census: DiskCensus): Promise<Steady> {
   const no = (reason: string) => ({ ok: false as const, reason });
-  const mountinfo = parseMountinfo((await host.readFile('/proc/self/mountinfo')) ?? '');
+  const mountinfo = parseMountinfo((await host.readFile(MOUNTINFO_FILE)) ?? '');
   if (mountinfo.some((m) => m.mountPoint === desired.mountPoint)) return no(`${desired.mountPoint} is mounted`);
-  const present = (await host.readdir('/sys/block')).filter((n) => NVME_NS.test(n));
+  const present = (await host.readdir(SYS_BLOCK_DIR)).filter((n) => NVME_NS.test(n));
   if (!sameSet(present, census.disks.map((x) => x.name))) return no('the NVMe disks differ from the last full pass');
-  let swaps: string | undefined;
+  let swaps: string[] | undefined;
   for (const d of census.disks) {
-    const sys = `/sys/block/${d.name}`;
+    const sys = `${SYS_BLOCK_DIR}/${d.name}`;
     if ((await sizeOf(host, d.name)) !== d.sizeBytes) return no(`${d.name} changed size`);
     let holds = false;
     switch (d.hold) {
@@ -130,8 +132,8 @@ async function nothingToUse(host: Host, desired: StorageDesired, census: DiskCen
         break;
       case 'mounted': {
         const majMin = (await host.readFile(`${sys}/dev`))?.trim();
-        swaps ??= (await host.readFile('/proc/swaps')) ?? '';
-        holds = (majMin !== undefined && mountinfo.some((m) => m.majMin === majMin)) || swaps.split('\n').some((l) => l.split(/\s+/)[0] === `/dev/${d.name}`);
+        swaps ??= parseSwaps((await host.readFile(SWAPS_FILE)) ?? '');
+        holds = (majMin !== undefined && mountinfo.some((m) => m.majMin === majMin)) || swaps.includes(`/dev/${d.name}`);
         break;
       }
       case 'readonly':

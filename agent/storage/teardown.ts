@@ -14,6 +14,7 @@ import { LVM_ENV, inspectStorage, wantsLink } from './inspect.ts';
 import { parseMountinfo } from './parse.ts';
 import { censusPath } from './quick.ts';
 import type { StorageActual, StorageDesired } from './types.ts';
+import { MOUNTINFO_FILE } from '../host/paths.ts';
 
 const requiresLink = (d: StorageDesired) => `/etc/systemd/system/${d.k0sUnit}.requires/${d.unitName}`;
 
@@ -114,7 +115,7 @@ export async function teardownStorage(host: Host, d: StorageDesired, o: Teardown
     if (r.exitCode !== 0 && !allowFail) throw new AgentError(`storage teardown: \`${argv.join(' ')}\` failed (exit ${r.exitCode}: ${r.stderr.trim()})`, 'fix the cause and run reset again; it resumes');
     return r;
   };
-  const mountedHere = async () => parseMountinfo((await host.readFile('/proc/self/mountinfo')) ?? '').filter((m) => m.mountPoint === d.mountPoint);
+  const mountedHere = async () => parseMountinfo((await host.readFile(MOUNTINFO_FILE)) ?? '').filter((m) => m.mountPoint === d.mountPoint);
   const ourMajMin = actual.lvm.lvs.find((l) => l.vgName === d.vgName && l.lvName === d.lvName)?.kernelMajMin ?? null;
 
   for (const a of plan.actions) {

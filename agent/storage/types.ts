@@ -5,6 +5,8 @@
  * decisions). `plan` (pure) derives every verdict from it. See
  * docs/decisions/0050-storage-safety.md for the rules.
  */
+import { K0S_DATA_DIR, K0S_UNIT } from '../k0s/paths.ts';
+import { STORAGE_STATE_FILE } from '../state/files.ts';
 import type { Action } from '../subsystem.ts';
 import type { ContentProbe } from './content.ts';
 import type { Layout } from './layout.ts';
@@ -14,14 +16,14 @@ export const STORAGE_DEFAULTS = {
   vgName: 'castai-edge',
   lvName: 'k0s',
   tag: 'castai-edge-initd',
-  mountPoint: '/var/lib/k0s',
+  mountPoint: K0S_DATA_DIR,
   unitName: 'var-lib-k0s.mount',
   unitPath: '/etc/systemd/system/var-lib-k0s.mount',
   stripeSize: '256k',
   fsLabel: 'castai-k0s',
-  stateFileName: 'storage.json',
+  stateFileName: STORAGE_STATE_FILE,
   /** The unit k0s installs; our mount is ordered before it and required by it. */
-  k0sUnit: 'k0sworker.service',
+  k0sUnit: K0S_UNIT,
 } as const;
 
 /** lsblk columns we read (all present in util-linux 2.38, Debian 12). */

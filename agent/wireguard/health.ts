@@ -3,7 +3,8 @@ import type { Host } from '../host/host.ts';
 import { log } from '../log/logger.ts';
 import { readDump } from './inspect.ts';
 import { endpointMatches } from './plan.ts';
-import { formatEndpoint, type NormalizedSpec } from './spec.ts';
+import { formatHostPort } from '../net/endpoint.ts';
+import type { NormalizedSpec } from './spec.ts';
 import { applyWireguard } from './apply.ts';
 import type { DeviceState, WireguardStatus } from './types.ts';
 
@@ -88,7 +89,7 @@ export async function reresolveEndpoints(
       out.push({ ...base, outcome: 'unchanged', ...(st.endpoint ? { endpoint: st.endpoint } : {}) });
       continue;
     }
-    const endpoint = formatEndpoint(ips[0]!, ep.port);
+    const endpoint = formatHostPort(ips[0]!, ep.port);
     await applyWireguard(
       host,
       [

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { registerSecret } from '../log/secrets.ts';
+import { KEY_DIR_NAME, KEY_FILE_NAME } from '../state/files.ts';
 
 /**
  * WireGuard keys: X25519 via node:crypto. A WireGuard key is the raw 32-byte
@@ -14,9 +15,6 @@ import { registerSecret } from '../log/secrets.ts';
  * never returned to callers, and never put in argv: `wg` reads it from that
  * 0600 file (see apply.ts and docs/decisions/0070).
  */
-
-export const KEY_DIR_NAME = 'wireguard';
-export const KEY_FILE_NAME = 'private.key';
 
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const KEY_RE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;

@@ -4,6 +4,8 @@ import type { Host } from '../host/host.ts';
 import { keyPaths } from './keys.ts';
 import { DEFAULT_IFACE } from './spec.ts';
 import type { DeviceState } from './types.ts';
+import { OWNER_FILE_NAME } from '../state/files.ts';
+import { BOOT_ID_FILE } from '../host/paths.ts';
 
 /**
  * Which WireGuard interface is ours (issue 15 item 1, docs/decisions/0150). The agent records the
@@ -29,9 +31,7 @@ import type { DeviceState } from './types.ts';
 
 /** The name every agent before issue 15 used; an interface of that name that holds our key is ours to migrate. */
 export const LEGACY_IFACE = 'wg0';
-export const OWNER_FILE_NAME = 'interface.json';
 /** A fresh random id per boot (random(4)); an ifindex means something only within one boot. */
-export const BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
 
 export interface OwnerRecord {
   iface: string;

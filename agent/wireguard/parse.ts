@@ -1,4 +1,4 @@
-import { canonicalCidr, canonicalInterfaceAddress } from './cidr.ts';
+import { canonicalCidr, canonicalInterfaceAddress } from '../net/cidr.ts';
 import type { DeviceState, PeerState, RouteState } from './types.ts';
 
 /**

@@ -1,6 +1,6 @@
-import { canonicalIp } from './cidr.ts';
+import { canonicalIp } from '../net/cidr.ts';
 import { judgeOwnership, notOursError, ownerFacts } from './owner.ts';
-import { formatEndpoint } from './spec.ts';
+import { formatHostPort, parseHostPort } from '../net/endpoint.ts';
 import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from './types.ts';
 
 /**
@@ -18,19 +18,12 @@ import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from '.
  *   interface we own is kept current.
  */
 
-function endpointIp(ep: string): { ip?: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(ep) ?? /^([^:]+):(\d+)$/.exec(ep);
-  if (!m) return { port: 0 };
-  const ip = canonicalIp(m[1]!);
-  return { ...(ip ? { ip } : {}), port: Number(m[2]) };
-}
-
 /** True when the actual endpoint is one of the desired endpoint's resolved addresses, same port. */
 export function endpointMatches(actual: string | undefined, want: NonNullable<DesiredPeer['endpoint']>): boolean {
   if (!actual) return false;
-  const a = endpointIp(actual);
-  if (!a.ip || a.port !== want.port) return false;
-  return want.ips.some((ip) => canonicalIp(ip) === a.ip);
+  const a = parseHostPort(actual);
+  if (!a || a.isHostname || a.port !== want.port) return false;
+  return want.ips.some((ip) => canonicalIp(ip) === a.host);
 }
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
@@ -106,7 +99,7 @@ export function planWireguard(desired: WireguardDesired, actual: WireguardActual
       if (p.endpoint.ips.length === 0) {
         if (!a?.endpoint) why.push(`endpoint ${p.endpoint.host} does not resolve (${p.endpoint.error ?? 'no address'}); will retry`);
       } else if (!endpointMatches(a?.endpoint, p.endpoint)) {
-        data.endpoint = formatEndpoint(p.endpoint.ips[0]!, p.endpoint.port);
+        data.endpoint = formatHostPort(p.endpoint.ips[0]!, p.endpoint.port);
         why.push(
           a?.endpoint
             ? `endpoint ${a.endpoint} is not ${p.endpoint.isHostname ? `an address of ${p.endpoint.host}:${p.endpoint.port}` : data.endpoint}`

@@ -1,8 +1,8 @@
-import { isIP } from 'node:net';
 import { DEFAULT_WIREGUARD_INTERFACE } from '../config/known.ts';
 import { interfaceNameProblem } from '../config/validate.ts';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
-import { canonicalCidr, canonicalInterfaceAddress, canonicalIp, isDefaultRoute } from './cidr.ts';
+import { canonicalCidr, canonicalInterfaceAddress, isDefaultRoute } from '../net/cidr.ts';
+import { parseHostPort, type HostPort } from '../net/endpoint.ts';
 import { isWireguardKey } from './keys.ts';
 
 /**
@@ -29,11 +29,8 @@ export const DEFAULT_LISTEN_PORT = 51840;
 export const DEFAULT_MTU = 1380;
 export const DEFAULT_KEEPALIVE = 25;
 
-export interface Endpoint {
-  host: string; // hostname or canonical IP
-  port: number;
-  isHostname: boolean;
-}
+/** A peer endpoint: hostname or canonical IP, and port (agent/net/endpoint.ts). */
+export type Endpoint = HostPort;
 
 /** A validated, canonical spec: every CIDR canonical, every default filled in. */
 export interface NormalizedPeer {
@@ -47,26 +44,6 @@ export interface NormalizedSpec {
   listenPort: number;
   mtu: number;
   peers: NormalizedPeer[];
-}
-
-const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
-
-/** "host:port", "1.2.3.4:port" or "[v6]:port"; undefined when malformed. */
-export function parseEndpoint(s: string): Endpoint | undefined {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]+):(\d{1,5})$/.exec(s);
-  if (!m) return undefined;
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) return undefined;
-  const h = m[1]!;
-  if (isIP(h)) return { host: canonicalIp(h)!, port, isHostname: false };
-  if (s.startsWith('[')) return undefined;
-  if (!HOSTNAME_RE.test(h)) return undefined;
-  return { host: h.toLowerCase().replace(/\.$/, ''), port, isHostname: true };
-}
-
-/** Endpoint text as `wg` takes and prints it. */
-export function formatEndpoint(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 /** Throws INITD_WIREGUARD_INTERFACE's ConfigError (agent/config/validate.ts) unless `name` is usable as given. */
@@ -128,7 +105,7 @@ export function normalizeSpec(raw: unknown): NormalizedSpec {
       else seen.add(q.publicKey);
       let endpoint: Endpoint | undefined;
       if (q.endpoint !== undefined && q.endpoint !== null && q.endpoint !== '') {
-        endpoint = typeof q.endpoint === 'string' ? parseEndpoint(q.endpoint) : undefined;
+        endpoint = typeof q.endpoint === 'string' ? parseHostPort(q.endpoint) : undefined;
         if (!endpoint) bad(`${at}.endpoint`, q.endpoint, 'expected "host:port", "1.2.3.4:port" or "[v6]:port"');
       }
       const allowed = new Set<string>();

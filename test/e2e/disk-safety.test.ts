@@ -56,13 +56,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from './join-fixture.ts';
 import { AGENT_BINARY_AMD64, Lab, REPO_ROOT, shq, type Vm } from './lab.ts';
+import { CENSUS_FILE, DEFAULT_STATE_DIR, STORAGE_STATE_FILE } from '../../agent/state/files.ts';
 
 const MiB = 1024 ** 2;
 const SHIM_DIR = '/usr/local/lib/disk-safety/bin';
 const RUN_DIR = '/run/disk-safety';
 const ENV_FILE = '/root/disk-safety.env';
-const STATE_FILE = '/var/lib/castai-edge-initd/storage.json';
-const CENSUS_FILE = '/var/lib/castai-edge-initd/storage-disks.json';
+const STATE_FILE = `${DEFAULT_STATE_DIR}/${STORAGE_STATE_FILE}`;
+const CENSUS_PATH = `${DEFAULT_STATE_DIR}/${CENSUS_FILE}`;
 /** The LV on A (192 MiB: 47 extents) + B (256 MiB: 63): 2 stripes x 47 extents of 4 MiB (agent/storage/layout.ts). */
 const LV_EXTENTS = 94;
 const LV_BYTES = LV_EXTENTS * 4 * MiB;
@@ -277,7 +278,7 @@ async function wipeOurs(): Promise<void> {
       'vgremove -qq -y castai-edge 2>/dev/null || true',
       `pvremove -qq -y ${dev.A} ${dev.B} 2>/dev/null || true`,
       `wipefs -qa ${dev.A} ${dev.B}`,
-      `rm -f ${STATE_FILE} ${CENSUS_FILE}`,
+      `rm -f ${STATE_FILE} ${CENSUS_PATH}`,
       'rmdir /var/lib/k0s 2>/dev/null || true',
       'sync',
     ].join('\n'),
@@ -729,7 +730,7 @@ describe('reboot during storage setup: hard reset at each crash point, then conv
     const auto = await pass(undefined);
     expect(auto.storage, auto.stdout).toMatch(/^\[3\/6\] storage: nothing to do \(/);
     expect(auto.calls, auto.stdout).toEqual(['ip -j -d -batch -']);
-    expect(JSON.parse(await vm.sh(`cat ${CENSUS_FILE}`))).toMatchObject({ version: 1, mode: 'volume' });
+    expect(JSON.parse(await vm.sh(`cat ${CENSUS_PATH}`))).toMatchObject({ version: 1, mode: 'volume' });
 
     // The unsafe disks without an OS-side owner went through the hard resets unchanged (the foreign
     // PV is left out: LVM autoactivates its VG at boot; the md member too, as before its assembly was masked).

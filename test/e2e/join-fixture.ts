@@ -22,9 +22,10 @@ import path from 'node:path';
 import { DEFAULT_IFACE } from '../../agent/wireguard/spec.ts';
 import { parseTextBody, pinoLevel } from '../../agent/log/journal.ts';
 import { agentBinary, Lab, REPO_ROOT, shq, type LabArch, type LabProcess, type Vm, type VmSpec } from './lab.ts';
+import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
 export const UNIT = 'castai-edge-initd';
-export const STATE_DIR = '/var/lib/castai-edge-initd';
+export const STATE_DIR = DEFAULT_STATE_DIR;
 /** The agent's WireGuard interface (INITD_WIREGUARD_INTERFACE's default). */
 export const WG_IFACE = DEFAULT_IFACE;
 export const STEPS = ['preflight', 'register', 'storage', 'gpu', 'wireguard', 'k0s'] as const;

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../agent/config/load.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { RealHost } from '../../agent/host/real.ts';
-import { K0S_BIN, K0S_TOKEN_FILE, KUBELET_CONF } from '../../agent/k0s/k0s.ts';
+import { K0S_BIN, K0S_TOKEN_FILE } from '../../agent/k0s/k0s.ts';
+import { KUBELET_CONF } from '../../agent/k0s/paths.ts';
 import { createLogger } from '../../agent/log/logger.ts';
 import { runDaemon } from '../../agent/reconcile/daemon.ts';
 import { lifecycleHooks } from '../../agent/reconcile/lifecycle.ts';
@@ -21,9 +22,10 @@ import { k0sStep } from '../../agent/reconcile/steps/k0s.ts';
 import { registerStep } from '../../agent/reconcile/steps/register.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 import { kubeletCsrPem } from '../control-plane/pki.ts';
+import { DEFAULT_STATE_DIR, JOURNAL_FILE, REGISTER_FILE } from '../../agent/state/files.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const MACHINE_ID = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const real = new RealHost();
 let emu: ControlPlaneEmulator;
@@ -138,7 +140,7 @@ describe('daemon against the control-plane emulator', () => {
     ]);
 
     // State: 0600 files in the state dir; the key only after acceptance.
-    const reg = host().files.get(`${STATE}/register.json`)!;
+    const reg = host().files.get(`${STATE}/${REGISTER_FILE}`)!;
     expect(reg.mode).toBe(0o600);
     expect(host().files.get(`${STATE}/wireguard/private.key`)?.mode).toBe(0o600);
     expect(host().files.get(K0S_TOKEN_FILE)?.mode).toBe(0o600);
@@ -190,7 +192,7 @@ describe('daemon against the control-plane emulator', () => {
     const { code } = await pass(h, env, shared.lines);
     expect(code).toBe(0);
     expect(emu.edges.values().next().value!.registrations).toBe(before);
-    const journal = `${STATE}/journal.json`;
+    const journal = `${STATE}/${JOURNAL_FILE}`;
     const m = h.mutations(new Set(['systemctl', 'sha256sum'])).filter((c) => !(c.kind === 'write' && c.path === journal));
     expect(m, JSON.stringify(m).slice(0, 600)).toEqual([]);
   });
@@ -198,7 +200,7 @@ describe('daemon against the control-plane emulator', () => {
   it('changed labels/taints re-register the same edge; the control plane patches the Node; k0sworker is neither stopped nor reinstalled (issue 14 item 3)', async () => {
     const h = host();
     const edge = emu.edges.values().next().value!;
-    const saved = JSON.parse(h.files.get(`${STATE}/register.json`)!.data) as {
+    const saved = JSON.parse(h.files.get(`${STATE}/${REGISTER_FILE}`)!.data) as {
       node: { name: string; labels: Record<string, string> };
       k0s: { joinToken: string };
     };
@@ -287,7 +289,7 @@ describe('daemon against the control-plane emulator', () => {
     expect(lines.indexOf('systemctl stop k0sworker.service')).toBeLessThan(lines.indexOf(`${K0S_BIN} reset`));
     const phases = edge.statusReports.map((r) => r.body.phase);
     expect(phases.slice(-2)).toEqual(['TEARING_DOWN', 'DELETED']);
-    expect(h.files.has(`${STATE}/register.json`)).toBe(false);
-    expect((JSON.parse(h.files.get(`${STATE}/journal.json`)!.data) as { phase?: string }).phase).toBe('DELETED');
+    expect(h.files.has(`${STATE}/${REGISTER_FILE}`)).toBe(false);
+    expect((JSON.parse(h.files.get(`${STATE}/${JOURNAL_FILE}`)!.data) as { phase?: string }).phase).toBe('DELETED');
   });
 });

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentError, EXIT } from '../../agent/errors.ts';
-import { describePlan, gpuSubsystem, RebootRequestedError, REBOOT_GUARD_FILE, type GpuConfig } from '../../agent/gpu/gpu.ts';
+import type { GpuConfig } from '../../agent/config/types.ts';
+import { describePlan, gpuSubsystem, RebootRequestedError, REBOOT_GUARD_FILE } from '../../agent/gpu/gpu.ts';
 import { RealHost } from '../../agent/host/real.ts';
 
 const DOUBLE = path.resolve(import.meta.dirname, '../doubles/nvidia-smi-test-double.sh');

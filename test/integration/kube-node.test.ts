@@ -17,7 +17,7 @@ import { ApiClient } from '../../agent/api/client.ts';
 import type { RegisterResponse } from '../../agent/api/types.ts';
 import { RealHost } from '../../agent/host/real.ts';
 import type { FileStat, Host } from '../../agent/host/host.ts';
-import { KUBELET_CONF } from '../../agent/k0s/k0s.ts';
+import { KUBELET_CONF } from '../../agent/k0s/paths.ts';
 import { readNodeReady } from '../../agent/k0s/node.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 import { nodeObject } from '../control-plane/kube-node.ts';

@@ -18,8 +18,9 @@ import { StartupLogShipper } from '../../agent/reconcile/logship.ts';
 import { apiClient } from '../../agent/reconcile/steps/api.ts';
 import { registerStep } from '../../agent/reconcile/steps/register.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
+import { DEFAULT_STATE_DIR, REGISTER_FILE } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const MACHINE_ID = '4c4c4544004e4b10804bb4c04f565432';
 let dir: string;
 let emu: ControlPlaneEmulator;
@@ -72,8 +73,8 @@ describe('register step against the emulator', () => {
     const r1 = await registerStep().run(ctx);
     expect(r1).toMatchObject({ state: 'done', changed: true });
     expect(r1.summary).toMatch(/^registered: edge cast-/);
-    const saved = JSON.parse(h.files.get(`${STATE}/register.json`)!.data) as RegisterResponse;
-    expect(h.files.get(`${STATE}/register.json`)!.mode).toBe(0o600);
+    const saved = JSON.parse(h.files.get(`${STATE}/${REGISTER_FILE}`)!.data) as RegisterResponse;
+    expect(h.files.get(`${STATE}/${REGISTER_FILE}`)!.mode).toBe(0o600);
     expect(h.dirs.get(STATE)).toBe(0o700);
     expect(h.files.get(`${STATE}/wireguard/private.key`)?.mode).toBe(0o600);
 
@@ -135,6 +136,6 @@ describe('register step against the emulator', () => {
       message: expect.stringContaining('bootstrap token expired'),
       remediation: expect.stringContaining('fetch a fresh init script'),
     });
-    expect(h.files.has(`${STATE}/register.json`)).toBe(false);
+    expect(h.files.has(`${STATE}/${REGISTER_FILE}`)).toBe(false);
   });
 });

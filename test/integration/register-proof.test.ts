@@ -15,18 +15,18 @@ import { DEFAULT_WIREGUARD_INTERFACE } from '../../agent/config/known.ts';
 import { controlPlaneStatus, printControlPlaneStatus } from '../../agent/commands/status-control-plane.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
-import { KUBELET_CONF } from '../../agent/k0s/k0s.ts';
+import { KUBELET_CONF } from '../../agent/k0s/paths.ts';
 import { createLogger } from '../../agent/log/logger.ts';
 import { stepContext } from '../../agent/reconcile/context.ts';
 import { runDaemon } from '../../agent/reconcile/daemon.ts';
 import { lifecycleHooks } from '../../agent/reconcile/lifecycle.ts';
 import { StartupLogShipper } from '../../agent/reconcile/logship.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
-import { CONTROL_PLANE_FILE, REMOVAL_EVIDENCE_FILE } from '../../agent/reconcile/steps/liveness.ts';
+import { CONTROL_PLANE_FILE, DEFAULT_STATE_DIR, JOURNAL_FILE, REGISTER_FILE, REGISTER_META_FILE, REMOVAL_EVIDENCE_FILE } from '../../agent/state/files.ts';
 import { registerStep } from '../../agent/reconcile/steps/register.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 let dirs: string[] = [];
 let emu: ControlPlaneEmulator;
 let emu2: ControlPlaneEmulator;
@@ -69,7 +69,7 @@ async function registered(machineId: string): Promise<{ h: FakeHost; ctx: StepCo
   const lines: Lines = [];
   const ctx = await stepContext(h, config(emu, emu.issueBootstrapToken()), logger(lines), new AbortController().signal);
   await registerStep().run(ctx);
-  return { h, ctx, reg: JSON.parse(h.files.get(`${STATE}/register.json`)!.data) as RegisterResponse, lines };
+  return { h, ctx, reg: JSON.parse(h.files.get(`${STATE}/${REGISTER_FILE}`)!.data) as RegisterResponse, lines };
 }
 
 beforeAll(async () => {
@@ -206,14 +206,14 @@ describe('register.json is bound to API URL, org, cluster and edge location (iss
     expect(ctx.shared.registration).toBeUndefined(); // never loaded for another control plane
     const r = await registerStep().run(ctx);
     expect(r.summary).toMatch(/^registered: edge cast-/);
-    const now = JSON.parse(h.files.get(`${STATE}/register.json`)!.data) as RegisterResponse;
+    const now = JSON.parse(h.files.get(`${STATE}/${REGISTER_FILE}`)!.data) as RegisterResponse;
     expect(now.edge.id).not.toBe(reg.edge.id);
     expect(emu2.edges.has(now.edge.id)).toBe(true);
     expect(emu.requests.length).toBe(before); // the old control plane was not asked about the old edge
     expect(emu2.requests.map((q) => q.credentialFingerprint)).not.toContain(fp(reg.edgeToken));
     expect(emu2.requests.map((q) => q.endpoint)).not.toContain('get-edge');
     expect(warns(lines).join('\n')).toMatch(new RegExp(`old edge ${reg.edge.id} stays on the old control plane`));
-    const meta = JSON.parse(h.files.get(`${STATE}/register-meta.json`)!.data) as { binding: { apiUrl: string } };
+    const meta = JSON.parse(h.files.get(`${STATE}/${REGISTER_META_FILE}`)!.data) as { binding: { apiUrl: string } };
     expect(meta.binding.apiUrl).toBe(emu2.apiUrl);
   });
 
@@ -271,7 +271,7 @@ describe('one identity per machine (issue 14 item 2)', () => {
     expect(err).toContain(`last status report ${lastSeen}`);
     expect(err).toContain('rm /etc/machine-id && systemd-machine-id-setup');
     // Nothing on B but the agent's own journal: no key, no registration.
-    const ours = (c: { kind: string; path?: string }) => (c.kind === 'write' && c.path === `${STATE}/journal.json`) || (c.kind === 'mkdir' && c.path === STATE);
+    const ours = (c: { kind: string; path?: string }) => (c.kind === 'write' && c.path === `${STATE}/${JOURNAL_FILE}`) || (c.kind === 'mkdir' && c.path === STATE);
     expect(hb.mutations(new Set(['nvidia-smi'])).filter((c) => !ours(c as { kind: string; path?: string }))).toEqual([]);
     expect(hb.files.has(`${STATE}/wireguard/private.key`)).toBe(false);
     // A's edge is untouched.

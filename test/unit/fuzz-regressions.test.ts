@@ -8,6 +8,7 @@ import { readSavedRegistration } from '../../agent/reconcile/steps/register.ts';
 import { ParseError, parseLsblk, parseLvs, parsePvs, parseVgs, parseWipefs } from '../../agent/storage/parse.ts';
 import { parseIpAddr, parseIpLink, parseIpRoutes } from '../../agent/wireguard/parse.ts';
 import { validRegisterResponse } from '../fuzz/targets/api.ts';
+import { REGISTER_FILE } from '../../agent/state/files.ts';
 
 describe('storage parsers: null rows are a ParseError naming the path (was TypeError)', () => {
   it.each([
@@ -60,7 +61,7 @@ describe('k0s yaml subset', () => {
 describe('a damaged saved register.json is an AgentError naming the field (was a TypeError in the k0s step)', () => {
   const STATE = '/var/lib/castai-edge-initd';
   it('valid: returned as is', async () => {
-    const h = new FakeHost().setFile(`${STATE}/register.json`, JSON.stringify(validRegisterResponse()), 0o600);
+    const h = new FakeHost().setFile(`${STATE}/${REGISTER_FILE}`, JSON.stringify(validRegisterResponse()), 0o600);
     expect((await readSavedRegistration(new StateStore(h, STATE)))?.edge.name).toBe('cast-7d1f');
   });
   it('missing: undefined', async () => {
@@ -68,7 +69,7 @@ describe('a damaged saved register.json is an AgentError naming the field (was a
   });
   it('a field of the wrong shape', async () => {
     const bad = { ...validRegisterResponse(), k0s: { ...(validRegisterResponse().k0s as object), artifacts: undefined } };
-    const h = new FakeHost().setFile(`${STATE}/register.json`, JSON.stringify(bad), 0o600);
+    const h = new FakeHost().setFile(`${STATE}/${REGISTER_FILE}`, JSON.stringify(bad), 0o600);
     const err = await readSavedRegistration(new StateStore(h, STATE)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AgentError);
     expect((err as AgentError).message).toBe(`state file ${STATE}/register.json is damaged: field k0s.artifacts must be an object, got nothing (missing)`);

@@ -7,8 +7,9 @@ import { AgentError } from '../../agent/errors.ts';
 import { gpuSubsystem, RebootRequestedError, REBOOT_GUARD_FILE } from '../../agent/gpu/gpu.ts';
 import type { FakeHost } from '../../agent/host/fake.ts';
 import { exact, fakeGpuHost, fx, mutatingSmi, QUERY } from './gpu-fixtures.ts';
+import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const GUARD = `${STATE}/${REBOOT_GUARD_FILE}`;
 const sub = gpuSubsystem({ stateDir: STATE });
 const cfg = (...partitionSizes: string[]) => ({ mig: { partitionSizes } });

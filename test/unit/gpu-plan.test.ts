@@ -6,8 +6,9 @@ import { gpuStep } from '../../agent/gpu/step.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
 import { exact, fakeGpuHost, fx, mutatingSmi, QUERY } from './gpu-fixtures.ts';
+import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const sub = gpuSubsystem({ stateDir: STATE });
 const cfg = (...partitionSizes: string[]) => ({ mig: { partitionSizes } });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { MODULES_LOAD_FILE, SYSCTL_FILE } from '../../agent/k0s/hostprep.ts';
-import { OWNED_FILES_STATE, removeOwnedFiles } from '../../agent/k0s/owned-files.ts';
+import { removeOwnedFiles } from '../../agent/k0s/owned-files.ts';
+import { DEFAULT_STATE_DIR, OWNED_FILES_STATE } from '../../agent/state/files.ts';
 import { applyPrereqs, planPrereqs } from '../../agent/k0s/prereqs.ts';
 import { createLogger } from '../../agent/log/logger.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
@@ -9,7 +10,7 @@ import { k0sStep } from '../../agent/reconcile/steps/k0s.ts';
 import { StateStore } from '../../agent/state/store.ts';
 
 /** Issue 18 item 4: prepare the host, don't only warn (docs/decisions/0183). */
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 
 function freshHost(): FakeHost {
   const h = new FakeHost();

@@ -139,3 +139,20 @@ describe('disks from the kernel block devices (/sys/block), real captures', () =
     expect(diskKind('dm-3')).toBeUndefined();
   });
 });
+
+describe("the node's nodeID: the operator's label, else the machine-id (as register sends it)", () => {
+  it('reads the machine-id through the one reader, and refuses a missing one as the register step does', async () => {
+    const { nodeId } = await import('../../agent/commands/inventory.ts');
+    const { readMachineId } = await import('../../agent/host/machine-id.ts');
+    const { MACHINE_ID_FILE } = await import('../../agent/host/paths.ts');
+    const ctx = (host: FakeHost) => ({ host, env: {}, json: false, out: () => {}, err: () => {} });
+    const h = new FakeHost().setFile(MACHINE_ID_FILE, 'abc123\n');
+    expect(await nodeId(ctx(h), {})).toBe('abc123');
+    expect(await nodeId(ctx(h), { nodeID: 'n-7' })).toBe('n-7');
+    const empty = new FakeHost().setFile(MACHINE_ID_FILE, '\n');
+    const fromInventory = await nodeId(ctx(empty), {}).catch((e: Error) => e);
+    const fromRegister = await readMachineId(empty).catch((e: Error) => e);
+    expect(fromInventory).toEqual(fromRegister);
+    expect(fromInventory).toMatchObject({ message: '/etc/machine-id is missing or empty', remediation: expect.stringMatching(/systemd-machine-id-setup/) });
+  });
+});

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
-import { applyK0s, argsDigest, installArgs, K0S_BIN, KUBELET_CONF, planK0s, type K0sActual, type K0sDesired } from '../../agent/k0s/k0s.ts';
+import { applyK0s, argsDigest, installArgs, K0S_BIN, planK0s, type K0sActual, type K0sDesired } from '../../agent/k0s/k0s.ts';
+import { KUBELET_CONF } from '../../agent/k0s/paths.ts';
 import { teardownK0s } from '../../agent/k0s/teardown.ts';
 import {
   BOOT_MARKER,

@@ -13,13 +13,13 @@ import {
   installArgs,
   K0S_BIN,
   K0S_TOKEN_FILE,
-  KUBELET_CONF,
   planK0s,
   procStartTime,
   type K0sActual,
   type K0sDesired,
   type K0sRecorded,
 } from '../../agent/k0s/k0s.ts';
+import { KUBELET_CONF } from '../../agent/k0s/paths.ts';
 
 let caPem = '';
 let caSha = '';

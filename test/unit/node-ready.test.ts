@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
-import { KUBELET_CONF } from '../../agent/k0s/k0s.ts';
+import { KUBELET_CONF } from '../../agent/k0s/paths.ts';
 import { kubeconfigRefs, loadKubeletCredentials } from '../../agent/k0s/kubeconfig.ts';
 import { readinessFromNode, readNodeReady, type KubeGet, type NodeReadiness } from '../../agent/k0s/node.ts';
 import type { Journal } from '../../agent/reconcile/journal.ts';

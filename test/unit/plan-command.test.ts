@@ -4,8 +4,9 @@ import type { AgentConfig } from '../../agent/config/types.ts';
 import { runStorageStep, storageStep } from '../../agent/storage/index.ts';
 import { StateStore } from '../../agent/state/store.ts';
 import { StorageSim } from '../fixtures/storage/sim.ts';
+import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
-const STATE_DIR = '/var/lib/castai-edge-initd';
+const STATE_DIR = DEFAULT_STATE_DIR;
 
 describe('plan: refusals', () => {
   it('a step whose plan refuses counts as refused (exit 1), and its refusals are not counted as changes', () => {

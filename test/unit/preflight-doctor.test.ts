@@ -3,6 +3,7 @@ import doctor, { parseSkip } from '../../agent/commands/doctor.ts';
 import type { CommandContext } from '../../agent/commands/context.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { CHECK_NAMES } from '../../agent/preflight/preflight.ts';
+import { REGISTER_FILE } from '../../agent/state/files.ts';
 
 const STATE = '/srv/edge-state';
 
@@ -81,7 +82,7 @@ describe('doctor', () => {
 
   it('reads the control-plane endpoints from register.json in the configured state dir', async () => {
     const h = host();
-    h.setFile(`${STATE}/register.json`, JSON.stringify({ k0s: { apiEndpoint: 'https://cp.example.test:8443', konnectivityEndpoint: 'cp.example.test:8132' } }), 0o600);
+    h.setFile(`${STATE}/${REGISTER_FILE}`, JSON.stringify({ k0s: { apiEndpoint: 'https://cp.example.test:8443', konnectivityEndpoint: 'cp.example.test:8132' } }), 0o600);
     h.dns.set('cp.example.test', ['192.0.2.20']);
     h.tcp.set('cp.example.test:8443', { ok: true, durationMs: 1 });
     const c = ctx(h);

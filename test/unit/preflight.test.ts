@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { ConfigError } from '../../agent/errors.ts';
 import { CHECKS, CHECK_NAMES, READ_ONLY_COMMANDS, inspect, plan } from '../../agent/preflight/preflight.ts';
-import { K0S_KUBELET_CONF, listeningPorts } from '../../agent/preflight/checks.ts';
+import { listeningPorts } from '../../agent/preflight/checks.ts';
+import { KUBELET_CONF } from '../../agent/k0s/paths.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { createLogger } from '../../agent/log/logger.ts';
 import { preflightStep } from '../../agent/reconcile/steps/preflight.ts';
@@ -13,8 +14,9 @@ import { parseEndpoint } from '../../agent/preflight/runner.ts';
 import { proxyFor } from '../../agent/preflight/proxy.ts';
 import { renderTable } from '../../agent/preflight/render.ts';
 import type { CheckDef, CheckResult, PreflightInput, PreflightReport } from '../../agent/preflight/types.ts';
+import { DEFAULT_STATE_DIR, REGISTER_FILE } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const TCP_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 // 0.0.0.0:22 LISTEN, 127.0.0.1:36000 -> established
 const TCP_SSH = `${TCP_HEADER}   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n   1: 0100007F:8CA0 0100007F:0016 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n`;
@@ -37,7 +39,7 @@ function healthyHost(): FakeHost {
   h.dirs.set('/sys/module/br_netfilter', 0o755);
   h.setFile('/proc/net/tcp', TCP_SSH);
   h.setFile('/proc/net/tcp6', TCP_HEADER);
-  h.setFile(`${STATE}/register.json`, REGISTER, 0o600);
+  h.setFile(`${STATE}/${REGISTER_FILE}`, REGISTER, 0o600);
   h.onExec('timedatectl show -p NTPSynchronized', { stdout: 'NTPSynchronized=yes\n' });
   h.dns.set('api.cast.ai', ['203.0.113.10', '2001:db8::10']);
   h.dns.set('cp.example', ['198.51.100.7']);
@@ -181,186 +183,24 @@ describe('preflight checks', () => {
       fix: /the k0s step sets it \(sysctl -w, and \/etc\/sysctl\.d\/99-castai-edge-initd\.conf/,
       arrange: (h) => void h.setFile('/proc/sys/net/ipv4/ip_forward', '0\n'),
     },
+    { name: 'clock not synced', check: 'clock-sync', status: 'warn', msg: /NTPSynchronized=no/, fix: /timedatectl set-ntp true/, arrange: (h) => void h.onExec('timedatectl', { stdout: 'NTPSynchronized=no\n' }) },
+    { name: 'timedatectl missing', check: 'clock-sync', status: 'warn', msg: /timedatectl not found/, arrange: (h) => void h.onExec('timedatectl', { exitCode: 127, notFound: true }) },
+    { name: 'timedatectl fails', check: 'clock-sync', status: 'warn', msg: /timedatectl failed \(exit 1\): Failed to connect to bus/, arrange: (h) => void h.onExec('timedatectl', { exitCode: 1, stderr: 'Failed to connect to bus: No such file or directory\n' }) },
+    { name: 'clock-sync without systemd', check: 'clock-sync', status: 'skip', msg: /no systemd \(PID 1 is "process_api"\)/, arrange: (h) => void h.setFile('/proc/1/comm', 'process_api\n') },
+    { name: '10250 busy (tcp)', check: 'port-10250-free', status: 'fail', msg: /something already listens on TCP :10250/, fix: /ss -ltnp/, arrange: (h) => { h.setFile('/proc/net/tcp', TCP_KUBELET); h.files.delete(`${STATE}/${REGISTER_FILE}`); } },
+    { name: '10250 busy (tcp6)', check: 'port-10250-free', status: 'fail', msg: /already listens/, arrange: (h) => void h.setFile('/proc/net/tcp6', TCP6_KUBELET) },
+    { name: '10250 ours', check: 'port-10250-free', status: 'pass', msg: /already joined by castai-edge-initd/, arrange: (h) => { h.setFile('/proc/net/tcp', TCP_KUBELET); h.setFile(KUBELET_CONF, 'apiVersion: v1\n'); } },
     {
-      name: 'overlay missing',
-      check: 'module-overlay',
-      status: 'warn',
-      msg: /overlay is not loaded and \/lib\/modules\/6\.1\.0-28-amd64\/modules\.dep does not exist/,
-      fix: /the k0s step loads it \(modprobe, and \/etc\/modules-load\.d\/castai-edge-initd\.conf/,
-      arrange: (h) => void h.dirs.delete('/sys/module/overlay'),
+      name: 'leftover k0s kubelet', check: 'leftover-kubelet', status: 'fail', msg: /\/var\/lib\/k0s\/kubelet\.conf exists but \/var\/lib\/castai-edge-initd holds no register\.json/, fix: /castai-edge-initd reset --yes-really-reset \(or k0s reset\)/,
+      arrange: (h) => { h.setFile(KUBELET_CONF, 'x'); h.files.delete(`${STATE}/${REGISTER_FILE}`); },
     },
-    {
-      name: 'overlay loadable',
-      check: 'module-overlay',
-      status: 'pass',
-      msg: /loadable \(listed in \/lib\/modules\/6\.1\.0-28-amd64\/modules\.dep\)/,
-      arrange: (h) => {
-        h.dirs.delete('/sys/module/overlay');
-        h.setFile('/lib/modules/6.1.0-28-amd64/modules.dep', 'kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/bridge.ko.xz: kernel/net/802/stp.ko.xz\n');
-      },
-    },
-    {
-      name: 'overlay via /proc/filesystems',
-      check: 'module-overlay',
-      status: 'pass',
-      msg: /overlay filesystem available/,
-      arrange: (h) => {
-        h.dirs.delete('/sys/module/overlay');
-        h.setFile('/proc/filesystems', 'nodev\tsysfs\nnodev\toverlay\n');
-      },
-    },
-    {
-      name: 'br_netfilter not in modules.dep',
-      check: 'module-br-netfilter',
-      status: 'warn',
-      msg: /br_netfilter is not loaded, not built in, and not in \/lib\/modules\/6\.1\.0-28-amd64\/modules\.dep/,
-      arrange: (h) => {
-        h.dirs.delete('/sys/module/br_netfilter');
-        h.setFile('/lib/modules/6.1.0-28-amd64/modules.dep', 'kernel/fs/overlayfs/overlay.ko.xz:\n');
-      },
-    },
-    {
-      name: 'br_netfilter built in',
-      check: 'module-br-netfilter',
-      status: 'pass',
-      msg: /built into the kernel/,
-      arrange: (h) => {
-        h.dirs.delete('/sys/module/br_netfilter');
-        h.setFile('/lib/modules/6.1.0-28-amd64/modules.builtin', 'kernel/net/bridge/br_netfilter.ko\n');
-      },
-    },
-    {
-      name: 'br_netfilter in /proc/modules',
-      check: 'module-br-netfilter',
-      status: 'pass',
-      msg: /br_netfilter is loaded/,
-      arrange: (h) => {
-        h.dirs.delete('/sys/module/br_netfilter');
-        h.setFile('/proc/modules', 'br_netfilter 32768 0 - Live 0x0000000000000000\n');
-      },
-    },
-    {
-      name: 'clock not synced',
-      check: 'clock-sync',
-      status: 'warn',
-      msg: /NTPSynchronized=no/,
-      fix: /timedatectl set-ntp true/,
-      arrange: (h) => void h.onExec('timedatectl', { stdout: 'NTPSynchronized=no\n' }),
-    },
-    {
-      name: 'timedatectl missing',
-      check: 'clock-sync',
-      status: 'warn',
-      msg: /timedatectl not found/,
-      arrange: (h) => void h.onExec('timedatectl', { exitCode: 127, notFound: true }),
-    },
-    {
-      name: 'timedatectl fails',
-      check: 'clock-sync',
-      status: 'warn',
-      msg: /timedatectl failed \(exit 1\): Failed to connect to bus/,
-      arrange: (h) => void h.onExec('timedatectl', { exitCode: 1, stderr: 'Failed to connect to bus: No such file or directory\n' }),
-    },
-    {
-      name: 'clock-sync without systemd',
-      check: 'clock-sync',
-      status: 'skip',
-      msg: /no systemd \(PID 1 is "process_api"\)/,
-      arrange: (h) => void h.setFile('/proc/1/comm', 'process_api\n'),
-    },
-    {
-      name: '10250 busy (tcp)',
-      check: 'port-10250-free',
-      status: 'fail',
-      msg: /something already listens on TCP :10250/,
-      fix: /ss -ltnp/,
-      arrange: (h) => {
-        h.setFile('/proc/net/tcp', TCP_KUBELET);
-        h.files.delete(`${STATE}/register.json`);
-      },
-    },
-    {
-      name: '10250 busy (tcp6)',
-      check: 'port-10250-free',
-      status: 'fail',
-      msg: /already listens/,
-      arrange: (h) => void h.setFile('/proc/net/tcp6', TCP6_KUBELET),
-    },
-    {
-      name: '10250 ours',
-      check: 'port-10250-free',
-      status: 'pass',
-      msg: /already joined by castai-edge-initd/,
-      arrange: (h) => {
-        h.setFile('/proc/net/tcp', TCP_KUBELET);
-        h.setFile('/var/lib/k0s/kubelet.conf', 'apiVersion: v1\n');
-      },
-    },
-    {
-      name: 'leftover k0s kubelet',
-      check: 'leftover-kubelet',
-      status: 'fail',
-      msg: /\/var\/lib\/k0s\/kubelet\.conf exists but \/var\/lib\/castai-edge-initd holds no register\.json/,
-      fix: /castai-edge-initd reset --yes-really-reset \(or k0s reset\)/,
-      arrange: (h) => {
-        h.setFile('/var/lib/k0s/kubelet.conf', 'x');
-        h.files.delete(`${STATE}/register.json`);
-      },
-    },
-    {
-      name: 'our own kubelet.conf',
-      check: 'leftover-kubelet',
-      status: 'pass',
-      msg: /belongs to this agent/,
-      arrange: (h) => void h.setFile('/var/lib/k0s/kubelet.conf', 'x'),
-    },
-    {
-      name: 'kubeadm leftover',
-      check: 'leftover-kubelet',
-      status: 'fail',
-      msg: /\/etc\/kubernetes\/kubelet\.conf exists/,
-      fix: /kubeadm reset/,
-      arrange: (h) => void h.setFile('/etc/kubernetes/kubelet.conf', 'x'),
-    },
-    {
-      name: 'dns api fails',
-      check: 'dns-api',
-      status: 'fail',
-      msg: /^cannot resolve api\.cast\.ai: ENOTFOUND$/,
-      fix: /resolv\.conf/,
-      arrange: (h) => void h.dns.delete('api.cast.ai'),
-    },
-    {
-      name: 'api is an IP',
-      check: 'dns-api',
-      status: 'pass',
-      msg: /192\.0\.2\.1 is an IP address/,
-      arrange: (h) => void h.tcp.set('192.0.2.1:443', { ok: true, durationMs: 1 }),
-      inp: { apiUrl: 'https://192.0.2.1' },
-    },
-    {
-      name: 'api 443 refused',
-      check: 'tcp-api-443',
-      status: 'fail',
-      msg: /cannot connect to api\.cast\.ai:443: ECONNREFUSED/,
-      fix: /outbound TCP 443/,
-      arrange: (h) => void h.tcp.delete('api.cast.ai:443'),
-    },
-    {
-      name: 'api custom port',
-      check: 'tcp-api-443',
-      status: 'pass',
-      msg: /connected to api\.cast\.ai:8443/,
-      arrange: (h) => void h.tcp.set('api.cast.ai:8443', { ok: true, durationMs: 1 }),
-      inp: { apiUrl: 'https://api.cast.ai:8443' },
-    },
-    {
-      name: 'api 80 refused is a WARN',
-      check: 'tcp-api-80',
-      status: 'warn',
-      msg: /cannot connect to api\.cast\.ai:80/,
-      arrange: (h) => void h.tcp.delete('api.cast.ai:80'),
-    },
+    { name: 'our own kubelet.conf', check: 'leftover-kubelet', status: 'pass', msg: /belongs to this agent/, arrange: (h) => void h.setFile(KUBELET_CONF, 'x') },
+    { name: 'kubeadm leftover', check: 'leftover-kubelet', status: 'fail', msg: /\/etc\/kubernetes\/kubelet\.conf exists/, fix: /kubeadm reset/, arrange: (h) => void h.setFile('/etc/kubernetes/kubelet.conf', 'x') },
+    { name: 'dns api fails', check: 'dns-api', status: 'fail', msg: /^cannot resolve api\.cast\.ai: ENOTFOUND$/, fix: /resolv\.conf/, arrange: (h) => void h.dns.delete('api.cast.ai') },
+    { name: 'api is an IP', check: 'dns-api', status: 'pass', msg: /192\.0\.2\.1 is an IP address/, arrange: (h) => void h.tcp.set('192.0.2.1:443', { ok: true, durationMs: 1 }), inp: { apiUrl: 'https://192.0.2.1' } },
+    { name: 'api 443 refused', check: 'tcp-api-443', status: 'fail', msg: /cannot connect to api\.cast\.ai:443: ECONNREFUSED/, fix: /outbound TCP 443/, arrange: (h) => void h.tcp.delete('api.cast.ai:443') },
+    { name: 'api custom port', check: 'tcp-api-443', status: 'pass', msg: /connected to api\.cast\.ai:8443/, arrange: (h) => void h.tcp.set('api.cast.ai:8443', { ok: true, durationMs: 1 }), inp: { apiUrl: 'https://api.cast.ai:8443' } },
+    { name: 'api 80 refused is a WARN', check: 'tcp-api-80', status: 'warn', msg: /cannot connect to api\.cast\.ai:80/, arrange: (h) => void h.tcp.delete('api.cast.ai:80') },
     { name: 'no API_URL', check: 'tcp-api-443', status: 'skip', msg: /API_URL is not set/, arrange: () => {}, inp: { apiUrl: undefined } },
     {
       name: 'api through proxy',
@@ -370,67 +210,16 @@ describe('preflight checks', () => {
       arrange: (h) => void h.tcp.set('proxy.corp:3128', { ok: true, durationMs: 1 }),
       inp: { apiProxy: 'http://user:pw@proxy.corp:3128' },
     },
+    { name: 'dns through proxy', check: 'dns-api', status: 'skip', msg: /^the API is reached through proxy http:\/\/proxy\.corp:3128, which resolves api\.cast\.ai$/, arrange: () => {}, inp: { apiProxy: 'http://user:pw@proxy.corp:3128' } },
+    { name: 'cp not registered', check: 'dns-control-plane', status: 'skip', msg: /^not known until registration \(no \/var\/lib\/castai-edge-initd\/register\.json yet\)$/, arrange: (h) => void h.files.delete(`${STATE}/${REGISTER_FILE}`) },
+    { name: 'cp 8443 not registered', check: 'tcp-control-plane-8443', status: 'skip', msg: /not known until registration/, arrange: (h) => void h.files.delete(`${STATE}/${REGISTER_FILE}`) },
+    { name: 'konnectivity not registered', check: 'tcp-konnectivity-8132', status: 'skip', msg: /not known until registration/, arrange: (h) => void h.files.delete(`${STATE}/${REGISTER_FILE}`) },
+    { name: 'cp unresolvable', check: 'dns-control-plane', status: 'fail', msg: /cannot resolve cp\.example: ENOTFOUND/, arrange: (h) => void h.dns.delete('cp.example') },
+    { name: 'cp 8443 refused', check: 'tcp-control-plane-8443', status: 'fail', msg: /cannot connect to cp\.example:8443: ECONNREFUSED/, fix: /8443/, arrange: (h) => void h.tcp.delete('cp.example:8443') },
+    { name: 'konnectivity refused', check: 'tcp-konnectivity-8132', status: 'fail', msg: /cannot connect to cp\.example:8132: EHOSTUNREACH/, fix: /8132/, arrange: (h) => void h.tcp.set('cp.example:8132', { ok: false, error: 'EHOSTUNREACH', durationMs: 1 }) },
     {
-      name: 'dns through proxy',
-      check: 'dns-api',
-      status: 'skip',
-      msg: /^the API is reached through proxy http:\/\/proxy\.corp:3128, which resolves api\.cast\.ai$/,
-      arrange: () => {},
-      inp: { apiProxy: 'http://user:pw@proxy.corp:3128' },
-    },
-    {
-      name: 'cp not registered',
-      check: 'dns-control-plane',
-      status: 'skip',
-      msg: /^not known until registration \(no \/var\/lib\/castai-edge-initd\/register\.json yet\)$/,
-      arrange: (h) => void h.files.delete(`${STATE}/register.json`),
-    },
-    {
-      name: 'cp 8443 not registered',
-      check: 'tcp-control-plane-8443',
-      status: 'skip',
-      msg: /not known until registration/,
-      arrange: (h) => void h.files.delete(`${STATE}/register.json`),
-    },
-    {
-      name: 'konnectivity not registered',
-      check: 'tcp-konnectivity-8132',
-      status: 'skip',
-      msg: /not known until registration/,
-      arrange: (h) => void h.files.delete(`${STATE}/register.json`),
-    },
-    {
-      name: 'cp unresolvable',
-      check: 'dns-control-plane',
-      status: 'fail',
-      msg: /cannot resolve cp\.example: ENOTFOUND/,
-      arrange: (h) => void h.dns.delete('cp.example'),
-    },
-    {
-      name: 'cp 8443 refused',
-      check: 'tcp-control-plane-8443',
-      status: 'fail',
-      msg: /cannot connect to cp\.example:8443: ECONNREFUSED/,
-      fix: /8443/,
-      arrange: (h) => void h.tcp.delete('cp.example:8443'),
-    },
-    {
-      name: 'konnectivity refused',
-      check: 'tcp-konnectivity-8132',
-      status: 'fail',
-      msg: /cannot connect to cp\.example:8132: EHOSTUNREACH/,
-      fix: /8132/,
-      arrange: (h) => void h.tcp.set('cp.example:8132', { ok: false, error: 'EHOSTUNREACH', durationMs: 1 }),
-    },
-    {
-      name: 'endpoints given in input win',
-      check: 'tcp-control-plane-8443',
-      status: 'pass',
-      msg: /connected to 10\.0\.0\.5:6443/,
-      arrange: (h) => {
-        h.files.delete(`${STATE}/register.json`);
-        h.tcp.set('10.0.0.5:6443', { ok: true, durationMs: 1 });
-      },
+      name: 'endpoints given in input win', check: 'tcp-control-plane-8443', status: 'pass', msg: /connected to 10\.0\.0\.5:6443/,
+      arrange: (h) => { h.files.delete(`${STATE}/${REGISTER_FILE}`); h.tcp.set('10.0.0.5:6443', { ok: true, durationMs: 1 }); },
       inp: { controlPlane: { host: '10.0.0.5', port: 6443 }, konnectivity: { host: '10.0.0.5', port: 8132 } },
     },
     {
@@ -440,69 +229,20 @@ describe('preflight checks', () => {
       msg: /^cp\.example\.test:8443 presents a chain signed by the cluster CA \(sha256 [0-9a-f]{16}…\)$/,
       arrange: () => {},
     },
+    { name: 'TLS refused', check: 'tls-control-plane-ca', status: 'fail', msg: /^no TLS handshake with cp\.example\.test:8443: ECONNREFUSED$/, fix: /outbound TCP 8443/, arrange: (h) => void h.tls.delete('cp.example.test:8443') },
+    { name: 'TLS not registered', check: 'tls-control-plane-ca', status: 'skip', msg: /^not known until registration \(no \/var\/lib\/castai-edge-initd\/register\.json yet\)$/, arrange: (h) => void h.files.delete(`${STATE}/${REGISTER_FILE}`) },
     {
-      name: 'intercepted TLS',
-      check: 'tls-control-plane-ca',
-      status: 'fail',
-      msg: /cp\.example\.test:8443 presents a certificate not signed by the cluster CA \(CA sha256 [0-9a-f]{16}…, leaf sha256 deadbeefdeadbeef…\): UNABLE_TO_VERIFY_LEAF_SIGNATURE/,
-      fix: /TLS inspection/,
-      arrange: (h) =>
-        void h.tls.set('cp.example.test:8443', {
-          connected: true,
-          authorized: false,
-          error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-          chainSha256: ['deadbeefdeadbeef00', 'cafe'],
-          durationMs: 2,
-        }),
+      name: 'register.json without token', check: 'tls-control-plane-ca', status: 'skip', msg: /no k0s\.joinToken in \/var\/lib\/castai-edge-initd\/register\.json/,
+      arrange: (h) => void h.setFile(`${STATE}/${REGISTER_FILE}`, JSON.stringify({ k0s: { apiEndpoint: 'https://cp.example:8443' } })),
     },
     {
-      name: 'TLS refused',
-      check: 'tls-control-plane-ca',
-      status: 'fail',
-      msg: /^no TLS handshake with cp\.example\.test:8443: ECONNREFUSED$/,
-      fix: /outbound TCP 8443/,
-      arrange: (h) => void h.tls.delete('cp.example.test:8443'),
+      name: 'controller token refused', check: 'tls-control-plane-ca', status: 'fail', msg: /join token in .* cannot be used: .*not a worker join token/,
+      arrange: (h) => void h.setFile(`${STATE}/${REGISTER_FILE}`, JSON.stringify({ k0s: { joinToken: readFileSync(new URL('../fixtures/k0s/controller-token.txt', import.meta.url), 'utf8').trim() } })),
     },
+    { name: 'register.json broken', check: 'tcp-control-plane-8443', status: 'fail', msg: /register\.json is not valid JSON/, fix: /move aside/, arrange: (h) => void h.setFile(`${STATE}/${REGISTER_FILE}`, '{"k0s":') },
     {
-      name: 'TLS not registered',
-      check: 'tls-control-plane-ca',
-      status: 'skip',
-      msg: /^not known until registration \(no \/var\/lib\/castai-edge-initd\/register\.json yet\)$/,
-      arrange: (h) => void h.files.delete(`${STATE}/register.json`),
-    },
-    {
-      name: 'register.json without token',
-      check: 'tls-control-plane-ca',
-      status: 'skip',
-      msg: /no k0s\.joinToken in \/var\/lib\/castai-edge-initd\/register\.json/,
-      arrange: (h) => void h.setFile(`${STATE}/register.json`, JSON.stringify({ k0s: { apiEndpoint: 'https://cp.example:8443' } })),
-    },
-    {
-      name: 'controller token refused',
-      check: 'tls-control-plane-ca',
-      status: 'fail',
-      msg: /join token in .* cannot be used: .*not a worker join token/,
-      arrange: (h) =>
-        void h.setFile(
-          `${STATE}/register.json`,
-          JSON.stringify({ k0s: { joinToken: readFileSync(new URL('../fixtures/k0s/controller-token.txt', import.meta.url), 'utf8').trim() } }),
-        ),
-    },
-    {
-      name: 'register.json broken',
-      check: 'tcp-control-plane-8443',
-      status: 'fail',
-      msg: /register\.json is not valid JSON/,
-      fix: /move aside/,
-      arrange: (h) => void h.setFile(`${STATE}/register.json`, '{"k0s":'),
-    },
-    {
-      name: 'register.json bad endpoint',
-      check: 'tcp-konnectivity-8132',
-      status: 'fail',
-      msg: /cannot parse k0s\.konnectivityEndpoint "cp example:x"/,
-      arrange: (h) =>
-        void h.setFile(`${STATE}/register.json`, JSON.stringify({ k0s: { apiEndpoint: 'https://cp.example:8443', konnectivityEndpoint: 'cp example:x' } })),
+      name: 'register.json bad endpoint', check: 'tcp-konnectivity-8132', status: 'fail', msg: /cannot parse k0s\.konnectivityEndpoint "cp example:x"/,
+      arrange: (h) => void h.setFile(`${STATE}/${REGISTER_FILE}`, JSON.stringify({ k0s: { apiEndpoint: 'https://cp.example:8443', konnectivityEndpoint: 'cp example:x' } })),
     },
   ];
 
@@ -795,7 +535,7 @@ describe('the preflight step in the daemon: full until joined, then local checks
   it("a process's first pass after a reboot: our register.json plus k0s's kubelet.conf count as joined", async () => {
     const h = healthyHost();
     cpDown(h);
-    h.setFile(K0S_KUBELET_CONF, 'apiVersion: v1\n');
+    h.setFile(KUBELET_CONF, 'apiVersion: v1\n');
     const { ctx } = ctxFor(h);
     const r = await preflightStep().run(ctx);
     expect(r.summary).toMatch(/warn only/);

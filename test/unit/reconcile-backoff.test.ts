@@ -16,8 +16,9 @@ import { StateStore } from '../../agent/state/store.ts';
 import { storageStep } from '../../agent/storage/index.ts';
 import status from '../../agent/commands/status.ts';
 import { StorageSim } from '../fixtures/storage/sim.ts';
+import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
 function harness(host: FakeHost, cfg: Record<string, unknown> = {}) {

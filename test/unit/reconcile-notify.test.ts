@@ -6,8 +6,9 @@ import { Notifier } from '../../agent/reconcile/notify.ts';
 import { runPass, STATUS_AFTER_MS } from '../../agent/reconcile/runner.ts';
 import type { Step, StepContext } from '../../agent/reconcile/step.ts';
 import { StateStore } from '../../agent/state/store.ts';
+import { DEFAULT_STATE_DIR, JOURNAL_FILE } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const step = (name: string, ms: number): Step => ({
   name,
   plan: async () => ({ step: name, summary: 'nothing to do', actions: [] }),
@@ -73,7 +74,7 @@ describe('journal writes during a pass', () => {
       'boot-1',
       phase ? { version: 1, bootId: 'boot-0', updatedAt: 't', phase, pass: 9, steps: [] } : undefined,
     );
-    const writes = () => host.calls.filter((c) => c.kind === 'write' && c.path === `${STATE}/journal.json`).length;
+    const writes = () => host.calls.filter((c) => c.kind === 'write' && c.path === `${STATE}/${JOURNAL_FILE}`).length;
     return { host, ctx, journal, writes };
   };
   const boom: Step = { name: 'b', plan: async () => ({ step: 'b', summary: '', actions: [] }), run: async () => Promise.reject(new Error('disk on fire')) };
@@ -98,7 +99,7 @@ describe('journal writes during a pass', () => {
     const r = await runPass([step('a', 1), boom, step('c', 1)], ctx, journal);
     expect(r.failedStep).toBe('b');
     expect(writes()).toBe(1);
-    const onDisk = JSON.parse(host.files.get(`${STATE}/journal.json`)!.data) as { lastError: { step: string; message: string } };
+    const onDisk = JSON.parse(host.files.get(`${STATE}/${JOURNAL_FILE}`)!.data) as { lastError: { step: string; message: string } };
     expect(onDisk.lastError).toMatchObject({ step: 'b', message: 'disk on fire' });
   });
 });

@@ -5,15 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
 import {
-  CONTROL_PLANE_FILE,
   decideRemoval,
   nextHealth,
   NOT_FOUND_MIN_GAP_MS,
   observePoll,
   type PollNow,
   type PollOutcome,
-  REMOVAL_EVIDENCE_FILE,
 } from '../../agent/reconcile/steps/liveness.ts';
+import { CONTROL_PLANE_FILE, REMOVAL_EVIDENCE_FILE } from '../../agent/state/files.ts';
 import { bindingDiff, bindingOf } from '../../agent/reconcile/steps/binding.ts';
 import { StateStore } from '../../agent/state/store.ts';
 

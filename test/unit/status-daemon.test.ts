@@ -7,8 +7,9 @@ import status from '../../agent/commands/status.ts';
 import type { CommandContext } from '../../agent/commands/context.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { lastErrorFromJournal, parseDaemonShow } from '../../agent/reconcile/daemon-state.ts';
+import { DEFAULT_STATE_DIR, JOURNAL_FILE } from '../../agent/state/files.ts';
 
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const JOINED = {
   version: 1,
   bootId: 'b',
@@ -30,7 +31,7 @@ const CONFIG_EXIT = [
 ].join('\n');
 
 function host(unit: string | undefined, journal: unknown = JOINED, journalOut = ''): FakeHost {
-  const h = new FakeHost().setDir(STATE, 0o700).setFile(`${STATE}/journal.json`, JSON.stringify(journal), 0o600);
+  const h = new FakeHost().setDir(STATE, 0o700).setFile(`${STATE}/${JOURNAL_FILE}`, JSON.stringify(journal), 0o600);
   h.onExec('systemctl is-active k0sworker.service', { stdout: 'active\n' });
   if (unit !== undefined) h.onExec('systemctl show', { stdout: unit });
   h.onExec('journalctl', { stdout: journalOut });

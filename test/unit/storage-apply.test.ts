@@ -9,9 +9,10 @@ import { READ_ONLY_COMMANDS } from '../../agent/storage/inspect.ts';
 import { desiredFromConfig, planStorageStep, planTeardown, runStorageStep, teardownStorage, inspectStorage } from '../../agent/storage/index.ts';
 import type { StorageState } from '../../agent/storage/types.ts';
 import { StorageSim } from '../fixtures/storage/sim.ts';
+import { DEFAULT_STATE_DIR, STORAGE_STATE_FILE } from '../../agent/state/files.ts';
 
-const STATE_DIR = '/var/lib/castai-edge-initd';
-const STATE = `${STATE_DIR}/storage.json`;
+const STATE_DIR = DEFAULT_STATE_DIR;
+const STATE = `${STATE_DIR}/${STORAGE_STATE_FILE}`;
 const UNIT = '/etc/systemd/system/var-lib-k0s.mount';
 const cfg = (devices?: string[]) => (devices ? { nvmeDevices: devices } : {});
 

@@ -5,8 +5,9 @@ import { dmName, steadyStorage } from '../../agent/storage/quick.ts';
 import { wantsLink } from '../../agent/storage/inspect.ts';
 import { renderMountUnit } from '../../agent/storage/unit.ts';
 import { StorageSim } from '../fixtures/storage/sim.ts';
+import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
-const STATE_DIR = '/var/lib/castai-edge-initd';
+const STATE_DIR = DEFAULT_STATE_DIR;
 const UUID = '0f3c2b1a-9d8e-4f70-8a6b-5c4d3e2f1a00';
 
 /** A host in the steady state: LV castai-edge/k0s (253:0) striped over nvme0n1+nvme1n1, mounted; root on nvme2n1 (partitioned). */

@@ -8,9 +8,10 @@ import { describe, expect, test } from 'vitest';
 import { runStorageStep } from '../../agent/storage/index.ts';
 import { MiB } from '../../agent/storage/content.ts';
 import { StorageSim, GiB } from '../fixtures/storage/sim.ts';
+import { CENSUS_FILE, DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
-const STATE_DIR = '/var/lib/castai-edge-initd';
-const CENSUS = `${STATE_DIR}/storage-disks.json`;
+const STATE_DIR = DEFAULT_STATE_DIR;
+const CENSUS = `${STATE_DIR}/${CENSUS_FILE}`;
 const EBS = 'Amazon Elastic Block Store';
 const junk = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + 7) % 253 || 1));
 

@@ -9,8 +9,9 @@ import { AgentError, EXIT } from '../../agent/errors.ts';
 import { READ_ONLY_COMMANDS } from '../../agent/storage/inspect.ts';
 import { planStorageStep, renderStoragePlan, runStorageStep, describeStorage } from '../../agent/storage/index.ts';
 import { StorageSim, type SimDisk } from '../fixtures/storage/sim.ts';
+import { CENSUS_FILE, DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
-const STATE_DIR = '/var/lib/castai-edge-initd';
+const STATE_DIR = DEFAULT_STATE_DIR;
 const plan = async (sim: StorageSim, devices?: string[]) => (await planStorageStep(sim.host, devices ? { nvmeDevices: devices } : {}, STATE_DIR)).plan;
 
 /** Run the step with NVME_DEVICES and expect a refusal that changed nothing. Returns the error message. */
@@ -207,7 +208,7 @@ describe('auto-discovery (NVME_DEVICES unset): unsafe disks are skipped with a n
     expect(r.plan.notes.join('\n')).toMatch(/k0s keeps \/var\/lib\/k0s on the root disk/);
     // Nothing on any disk; only the disk census in our state dir (for the steady-state check).
     expect(sim.host.mutations(READ_ONLY_COMMANDS).filter((c) => c.kind !== 'mkdir')).toEqual([
-      expect.objectContaining({ kind: 'write', path: `${STATE_DIR}/storage-disks.json` }),
+      expect.objectContaining({ kind: 'write', path: `${STATE_DIR}/${CENSUS_FILE}` }),
     ]);
   });
 

@@ -13,8 +13,9 @@ import { READ_ONLY_COMMANDS } from '../../agent/storage/inspect.ts';
 import { planStorageStep, runStorageStep } from '../../agent/storage/index.ts';
 import { LVM_EXTENT_BYTES, XFS_MIN_BYTES, extentsOf, peStart, planLayout } from '../../agent/storage/layout.ts';
 import { FIXTURES, StorageSim, TB, type SimDisk } from '../fixtures/storage/sim.ts';
+import { CENSUS_FILE, DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
-const STATE_DIR = '/var/lib/castai-edge-initd';
+const STATE_DIR = DEFAULT_STATE_DIR;
 const cfg = (devices?: string[]) => (devices ? { nvmeDevices: devices } : {});
 const plan = async (sim: StorageSim, devices?: string[]) => (await planStorageStep(sim.host, cfg(devices), STATE_DIR)).plan;
 const pvcreated = (sim: StorageSim) => sim.host.execLines().filter((l) => l.startsWith('pvcreate ')).map((l) => l.split(' ')[1]);
@@ -226,7 +227,7 @@ describe('item 3: too small for xfs is refused in the plan, with its numbers, be
         .mutations(READ_ONLY_COMMANDS)
         .filter((c) => c.kind !== 'mkdir')
         .map((c) => (c.kind === 'write' ? c.path : c.kind)),
-    ).toEqual([`${STATE_DIR}/storage-disks.json`]);
+    ).toEqual([`${STATE_DIR}/${CENSUS_FILE}`]);
   });
 
   test('the boundary: a 300 MiB LV is made, 296 MiB is refused', async () => {

@@ -18,9 +18,10 @@ import { READ_ONLY_COMMANDS } from '../../agent/storage/inspect.ts';
 import { planStorageStep, runStorageStep } from '../../agent/storage/index.ts';
 import type { StorageState } from '../../agent/storage/types.ts';
 import { StorageSim } from '../fixtures/storage/sim.ts';
+import { DEFAULT_STATE_DIR, STORAGE_STATE_FILE } from '../../agent/state/files.ts';
 
-const STATE_DIR = '/var/lib/castai-edge-initd';
-const STATE = `${STATE_DIR}/storage.json`;
+const STATE_DIR = DEFAULT_STATE_DIR;
+const STATE = `${STATE_DIR}/${STORAGE_STATE_FILE}`;
 const UNIT = '/etc/systemd/system/var-lib-k0s.mount';
 const LV = '/dev/castai-edge/k0s';
 const XFS_DB = `xfs_db -r -c sb 0 -c p inprogress ${LV}`;

@@ -14,10 +14,11 @@ import { parseDump } from '../../agent/wireguard/parse.ts';
 import { wireguardStep } from '../../agent/reconcile/steps/wireguard.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
 import { StateStore } from '../../agent/state/store.ts';
+import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
 const fx = (name: string) => readFileSync(new URL(`../fixtures/wg/${name}`, import.meta.url), 'utf8');
 const GW = 'MZFCNlaYRHY5Ti6BPHDDzV31QTclzggCTIiKWav0PW8='; // the gateway key in the fixtures
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 /** The agent's interface name (tests of the real captures below configure `wg0`, the name they were captured with). */
 const IF = DEFAULT_IFACE;
 const BOOT = '0f6a0a53-7a3c-4a77-9d2e-5b1f2f7c0c11';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { AgentError } from '../../agent/errors.ts';
-import { canonicalCidr, canonicalInterfaceAddress, canonicalIp } from '../../agent/wireguard/cidr.ts';
+import { canonicalCidr, canonicalInterfaceAddress, canonicalIp } from '../../agent/net/cidr.ts';
 import { inspectWireguard } from '../../agent/wireguard/inspect.ts';
 import { parseDump, parseIpAddr, parseIpBatch, parseIpLink, parseIpRoutes } from '../../agent/wireguard/parse.ts';
 

@@ -21,9 +21,10 @@ import { ipBatchScript } from '../../agent/wireguard/inspect.ts';
 import { wireguardDown } from '../../agent/wireguard/apply.ts';
 import { keyPaths } from '../../agent/wireguard/keys.ts';
 import { judgeOwnership, ownerRecordPath, type OwnerRecord } from '../../agent/wireguard/owner.ts';
+import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
 const fx = (name: string) => readFileSync(new URL(`../fixtures/wg/${name}`, import.meta.url), 'utf8');
-const STATE = '/var/lib/castai-edge-initd';
+const STATE = DEFAULT_STATE_DIR;
 const GW = 'MZFCNlaYRHY5Ti6BPHDDzV31QTclzggCTIiKWav0PW8=';
 const FOREIGN_PUB = 'Hl00+N+Lb7XaLvC7TNXCY5xmwMBe2azb0HZbl6Pi4F4=';
 const vectors = JSON.parse(fx('key-vectors.json')) as { vectors: Array<{ privateKey: string; wgPubkey: string }> };

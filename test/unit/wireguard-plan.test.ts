@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ConfigError } from '../../agent/errors.ts';
 import { planWireguard } from '../../agent/wireguard/plan.ts';
-import { normalizeSpec, parseEndpoint } from '../../agent/wireguard/spec.ts';
+import { normalizeSpec } from '../../agent/wireguard/spec.ts';
+import { parseHostPort } from '../../agent/net/endpoint.ts';
 import type { DeviceState, WireguardActual, WireguardDesired } from '../../agent/wireguard/types.ts';
 
 const NODE_PUB = 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=';
@@ -234,10 +235,10 @@ describe('normalizeSpec (the register response wireguard object)', () => {
   });
 
   it('parses endpoints', () => {
-    expect(parseEndpoint('[2001:DB8::1]:51840')).toEqual({ host: '2001:db8::1', port: 51840, isHostname: false });
-    expect(parseEndpoint('192.0.2.1:1')).toEqual({ host: '192.0.2.1', port: 1, isHostname: false });
-    expect(parseEndpoint('gw.example:70000')).toBeUndefined();
-    expect(parseEndpoint('[gw.example]:1')).toBeUndefined();
-    expect(parseEndpoint('2001:db8::1:51840')).toBeUndefined();
+    expect(parseHostPort('[2001:DB8::1]:51840')).toEqual({ host: '2001:db8::1', port: 51840, isHostname: false });
+    expect(parseHostPort('192.0.2.1:1')).toEqual({ host: '192.0.2.1', port: 1, isHostname: false });
+    expect(parseHostPort('gw.example:70000')).toBeUndefined();
+    expect(parseHostPort('[gw.example]:1')).toBeUndefined();
+    expect(parseHostPort('2001:db8::1:51840')).toBeUndefined();
   });
 });

@@ -1,12 +1,15 @@
-import type { RegisterResponse } from '../../api/types.ts';
+import type { Arch, RegisterResponse } from '../../api/types.ts';
 import { AgentError } from '../../errors.ts';
-import { applyK0s, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, inspectK0s, installArgs, K0S_STATE_FILE, planK0s, type K0sDesired, type K0sRecorded } from '../../k0s/k0s.ts';
+import { applyK0s, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, inspectK0s, installArgs, planK0s, type K0sDesired, type K0sRecorded } from '../../k0s/k0s.ts';
 import { applyPrereqs, planPrereqs } from '../../k0s/prereqs.ts';
 import { describeReadiness, readNodeReady, type NodeReadiness, type ReadNodeOptions } from '../../k0s/node.ts';
 import { desiredUnitFiles, inspectUnitFiles, kubeletProxy, kubeletProxyEnv } from '../../k0s/unit-config.ts';
 import { ARCHES } from '../../preflight/checks.ts';
 import type { Step, StepContext, StepResult } from '../step.ts';
 import { userLabels } from './register.ts';
+import { K0S_STATE_FILE } from '../../state/files.ts';
+import { parseHostPort } from '../../net/endpoint.ts';
+import { BOOT_ID_FILE, MACHINE_ID_FILE } from '../../host/paths.ts';
 
 /** Control-plane labels win over the operator's on conflict; every conflict is reported. */
 export function mergeLabels(user: Record<string, string>, controlPlane: Record<string, string>, extra: Record<string, string>): { labels: Record<string, string>; conflicts: string[] } {
@@ -16,10 +19,10 @@ export function mergeLabels(user: Record<string, string>, controlPlane: Record<s
 
 export async function k0sDesired(ctx: StepContext, reg: RegisterResponse): Promise<{ desired: K0sDesired; conflicts: string[] }> {
   const sys = await ctx.host.system();
-  const arch = ARCHES[sys.machine] as 'amd64' | 'arm64';
+  const arch = ARCHES[sys.machine] as Arch;
   const artifact = reg.k0s.artifacts[arch];
   if (!artifact) throw new AgentError(`the control plane offers no k0s build for ${arch}`, 'contact support: the edge location has no k0s artifact for this architecture');
-  const machineId = (await ctx.host.readFile('/etc/machine-id'))?.trim() ?? '';
+  const machineId = (await ctx.host.readFile(MACHINE_ID_FILE))?.trim() ?? '';
   const { labels, conflicts } = mergeLabels(userLabels(ctx.cfg.labels, machineId), reg.node.labels, ctx.shared.extraLabels);
   const seen = new Set<string>();
   const taints = [...ctx.cfg.taints, ...reg.node.taints].filter((t) => {
@@ -29,7 +32,7 @@ export async function k0sDesired(ctx: StepContext, reg: RegisterResponse): Promi
     return true;
   });
   const directCidrs = kubeletDirectCidrs(reg);
-  const kon = /^(.+):(\d+)$/.exec(reg.k0s.konnectivityEndpoint);
+  const kon = parseHostPort(reg.k0s.konnectivityEndpoint);
   if (!kon) throw new AgentError(`k0s.konnectivityEndpoint "${reg.k0s.konnectivityEndpoint}" is not host:port`, 'contact support: the control plane sent a malformed endpoint');
   const wgAddress = reg.wireguard.address.split('/')[0];
   const sameOrigin = new URL(artifact.url).origin === new URL(ctx.cfg.apiUrl).origin;
@@ -43,7 +46,7 @@ export async function k0sDesired(ctx: StepContext, reg: RegisterResponse): Promi
       version: reg.k0s.version,
       artifact,
       joinToken: reg.k0s.joinToken,
-      konnectivity: { host: kon[1]!.replace(/^\[|\]$/g, ''), port: Number(kon[2]) },
+      konnectivity: { host: kon.host, port: kon.port },
       installArgs: installArgs({
         labels,
         taints,
@@ -99,7 +102,7 @@ export function k0sStep(opts: K0sStepOptions = {}): Step {
       const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE), inspectUnitFiles);
       const actions = planK0s(desired, actual);
       let node: NodeReadiness | undefined;
-      const bootId = ((await ctx.host.readFile('/proc/sys/kernel/random/boot_id')) ?? '').trim();
+      const bootId = ((await ctx.host.readFile(BOOT_ID_FILE)) ?? '').trim();
       await applyK0s(ctx.host, desired, actions, {
         signal: ctx.signal,
         writeRecorded: (r) => ctx.store.write(K0S_STATE_FILE, r),

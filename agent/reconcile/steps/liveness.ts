@@ -15,9 +15,8 @@
 import { randomUUID } from 'node:crypto';
 import type { EdgePhase } from '../../api/types.ts';
 import type { StateStore } from '../../state/store.ts';
+import { CONTROL_PLANE_FILE, REMOVAL_EVIDENCE_FILE } from '../../state/files.ts';
 
-export const REMOVAL_EVIDENCE_FILE = 'removal-evidence.json';
-export const CONTROL_PLANE_FILE = 'control-plane.json';
 /** Two EDGE_NOT_FOUND sightings must be at least this far apart (contract §4). */
 export const NOT_FOUND_MIN_GAP_MS = 60_000;
 

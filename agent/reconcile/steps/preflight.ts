@@ -1,6 +1,7 @@
 import { AgentError, EXIT } from '../../errors.ts';
 import path from 'node:path';
-import { K0S_KUBELET_CONF, REGISTER_FILE } from '../../preflight/checks.ts';
+import { KUBELET_CONF } from '../../k0s/paths.ts';
+import { REGISTER_FILE } from '../../state/files.ts';
 import { CHECKS, inspect, plan } from '../../preflight/preflight.ts';
 import { proxyFor } from '../../preflight/proxy.ts';
 import type { CheckDef, PreflightReport } from '../../preflight/types.ts';
@@ -83,7 +84,7 @@ export function preflightStep(opts: { skip?: string[]; deadlineMs?: number; now?
       // reboot), our registration plus k0s's kubelet.conf say the node joined before.
       const joined =
         ctx.shared.k0sActive ??
-        Boolean((await ctx.host.stat(K0S_KUBELET_CONF))?.isFile && (await ctx.host.stat(path.join(ctx.cfg.stateDir, REGISTER_FILE)))?.isFile);
+        Boolean((await ctx.host.stat(KUBELET_CONF))?.isFile && (await ctx.host.stat(path.join(ctx.cfg.stateDir, REGISTER_FILE)))?.isFile);
       const mode: Mode = !joined ? 'full' : now() - periodicAt >= PERIODIC_EVERY_MS ? 'steady-periodic' : 'steady';
       const { report, p, demoted } = await check(ctx, mode);
       if (mode !== 'steady') periodicAt = now();

@@ -2,11 +2,8 @@
  * The register step's state files and the labels it sends, in a module without the API client, so
  * that `status` can read them without loading the network stack.
  */
-import type { Taint } from '../../api/types.ts';
+import type { Taint } from '../../config/types.ts';
 import type { RegistrationBinding } from './binding.ts';
-
-export const REGISTER_FILE = 'register.json';
-export const REGISTER_META_FILE = 'register-meta.json';
 
 export interface RegisterMeta {
   requestDigest: string;

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { ApiError } from '../../api/client.ts';
-import { parseRegisterResponse, ResponseShapeError, type RegisterRequest, type RegisterResponse, type Taint } from '../../api/types.ts';
+import { parseRegisterResponse, ResponseShapeError, type RegisterRequest, type RegisterResponse } from '../../api/types.ts';
+import type { Taint } from '../../config/types.ts';
 import type { AgentConfig } from '../../config/types.ts';
 import type { StateStore } from '../../state/store.ts';
 import { AgentError, EXIT } from '../../errors.ts';
-import { KUBELET_CONF } from '../../k0s/k0s.ts';
+import { KUBELET_CONF } from '../../k0s/paths.ts';
 import { collectInventory } from '../../inventory/inventory.ts';
 import { registerSecret } from '../../log/logger.ts';
 import { ARCHES } from '../../preflight/checks.ts';
@@ -15,9 +16,11 @@ import { apiClient } from './api.ts';
 import { bindingDiff, bindingOf, describeBinding, type RegistrationBinding } from './binding.ts';
 import { forgetLiveness, observePoll, type PollOutcome } from './liveness.ts';
 
-import { REGISTER_FILE, REGISTER_META_FILE, type RegisterMeta, userLabels } from './register-state.ts';
+import { REGISTER_FILE, REGISTER_META_FILE } from '../../state/files.ts';
+import { type RegisterMeta, userLabels } from './register-state.ts';
+import { readMachineId } from '../../host/machine-id.ts';
 
-export { REGISTER_FILE, REGISTER_META_FILE, type RegisterMeta, userLabels };
+export { type RegisterMeta, userLabels };
 
 /**
  * The saved registration, only when it was made for this configuration's control plane (or
@@ -53,12 +56,11 @@ const taintsText = (t: Taint[]) => t.map((x) => `${x.key}${x.value ? `=${x.value
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 async function identity(ctx: StepContext) {
-  const machineId = (await ctx.host.readFile('/etc/machine-id'))?.trim();
-  if (!machineId) throw new AgentError('/etc/machine-id is missing or empty', 'run `systemd-machine-id-setup`: the machine-id identifies this node to the control plane');
+  const machineId = await readMachineId(ctx.host);
   const sys = await ctx.host.system();
   const arch = ARCHES[sys.machine];
   if (arch !== 'amd64' && arch !== 'arm64') throw new AgentError(`unsupported architecture ${sys.machine}`, 'edge-initd supports x86_64 and aarch64');
-  return { machineId, hostname: sys.hostname, arch: arch as 'amd64' | 'arm64', kernel: sys.kernelRelease };
+  return { machineId, hostname: sys.hostname, arch, kernel: sys.kernelRelease };
 }
 
 /** What identifies a registration; a change (labels, taints, GPU config, key, hostname) re-registers. */

@@ -1,8 +1,7 @@
 import { AgentError } from '../../errors.ts';
 import { DEFAULT_IFACE, normalizeSpec, reconcileWireguard, reresolveEndpoints, statusFromDump, wireguardStatus } from '../../wireguard/index.ts';
 import type { Step, StepContext, StepResult } from '../step.ts';
-
-export const WG_STATUS_FILE = 'wireguard-status.json';
+import { WG_STATUS_FILE } from '../../state/files.ts';
 
 function needRegistration(ctx: StepContext) {
   const reg = ctx.shared.registration;
