@@ -591,8 +591,15 @@ describe('reboot', () => {
   step(
     'after the reboot, systemd loaded the modules and set the sysctls from our files (issue 18), before the agent',
     async () => {
-      const loaded = await vm.sh('journalctl -b -u systemd-modules-load --no-pager -o cat');
-      expect(loaded).toMatch(/Inserted module 'br_netfilter'/);
+      // systemd-modules-load ran this boot and succeeded, and both modules are loaded. Its "Inserted module"
+      // lines are not always in the journal (seen missing once in CI), so they are printed, not required;
+      // that the agent did not load them is checked below.
+      const unit = await vm.sh('systemctl show -p ActiveState -p Result systemd-modules-load.service; ls -d /sys/module/overlay /sys/module/br_netfilter');
+      process.stderr.write(`[join e2e] modules-load: ${(await vm.sh('journalctl -b -u systemd-modules-load --no-pager -o cat | tail -5')).trim() || '(no journal lines)'}\n`);
+      expect(unit).toMatch(/ActiveState=active/);
+      expect(unit).toMatch(/Result=success/);
+      expect(unit).toContain('/sys/module/br_netfilter');
+      expect(unit).toContain('/sys/module/overlay');
       expect(
         (await vm.sh('sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv6.conf.all.forwarding'))
           .trim()
