@@ -9,7 +9,7 @@
 # Both lanes use their own lab (network namespace, VM names); lane 1's output is printed when both
 # are done. Exit status: non-zero when either lane failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 VITEST=("${NODE:-node}" node_modules/vitest/vitest.mjs run --project e2e)
 WAITING=test/e2e/api-faults.test.ts
 mkdir -p dist
@@ -17,11 +17,22 @@ log=dist/e2e-lane1.log
 "${VITEST[@]}" "$WAITING" >"$log" 2>&1 &
 lane1=$!
 trap 'kill "$lane1" 2>/dev/null' INT TERM
-"${VITEST[@]}" --passWithNoTests --exclude "$WAITING"
-lane2=$?
+# `make test` runs unit and integration here first (E2E_FOREGROUND_FIRST), while lane 1 waits.
+first=0
+if [ -n "${E2E_FOREGROUND_FIRST:-}" ]; then
+  bash -c "$E2E_FOREGROUND_FIRST"
+  first=$?
+fi
+lane2=1
+if [ "$first" -eq 0 ]; then
+  "${VITEST[@]}" --passWithNoTests --exclude "$WAITING"
+  lane2=$?
+else
+  echo "e2e: lane 2 not started: '$E2E_FOREGROUND_FIRST' failed (exit $first); waiting for lane 1" >&2
+fi
 wait "$lane1"
 l1=$?
 echo "==================== e2e lane 1 ($WAITING) ===================="
 cat "$log"
-echo "e2e: lane 1 exit $l1, lane 2 exit $lane2"
-[ "$l1" -eq 0 ] && [ "$lane2" -eq 0 ]
+echo "e2e: lane 1 exit $l1, lane 2 exit $lane2${E2E_FOREGROUND_FIRST:+, before lane 2 exit $first}"
+[ "$l1" -eq 0 ] && [ "$lane2" -eq 0 ] && [ "$first" -eq 0 ]
