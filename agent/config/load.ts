@@ -23,7 +23,7 @@ import { ConfigError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { registerSecret } from '../log/secrets.ts';
 import { ENV_FILE_VARIABLE, readEnvFile } from './envfile.ts';
-import { acceptedNames, KNOWN_NAMES, KNOWN_VARIABLES, SECRET_VARIABLES } from './known.ts';
+import { acceptedNames, KNOWN_NAMES, SECRET_VARIABLES } from './known.ts';
 import { trustFindings, trustFindingsTree, trustMessage } from './trust.ts';
 import { didYouMean, editDistance } from './suggest.ts';
 import type { AgentConfig, ConfigSource, GpuConfig, ProxyConfig, Taint } from './types.ts';
@@ -148,7 +148,7 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
   const take = <T>(names: string | readonly string[], r: Parsed<T>, fallback: T): T => {
     if (r.ok) return r.value;
     for (const p of r.problems) {
-      const n = (Array.isArray(names) ? names : [names]).find((x) => p.variable.toUpperCase().startsWith(x)) ?? p.variable;
+      const n = (typeof names === 'string' ? [names] : names).find((x) => p.variable.toUpperCase().startsWith(x)) ?? p.variable;
       problems.push({ ...p, message: `${p.message}${where(n)}` });
     }
     return fallback;
@@ -306,5 +306,3 @@ export function requireForRegistration(cfg: AgentConfig, needed: ReadonlyArray<(
     );
   }
 }
-
-export { KNOWN_VARIABLES };

@@ -6,7 +6,6 @@ import { AgentError, EXIT } from '../errors.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import {
   classifyMessage,
-  NvidiaSmiParseError,
   parseLci,
   parseLgi,
   parseLgip,
@@ -158,5 +157,3 @@ export function translateFailure(args: string[], r: ExecResult, facts: HolderFac
   }
   return new AgentError(head, 'check the NVIDIA driver with `nvidia-smi` and `dmesg | grep -i nvrm`', EXIT.RUNTIME);
 }
-
-export { NvidiaSmiParseError };

@@ -46,7 +46,7 @@ function findNamed(list: unknown[], name: string, field: string, err: Kubeconfig
  * or the first cluster and user when there are no contexts).
  */
 export function selectContext(root: Record<string, unknown>, err: KubeconfigError): { cluster: Record<string, unknown>; userEntry: Record<string, unknown> } {
-  if (root.kind !== undefined && root.kind !== 'Config') throw err(`kubeconfig "kind" is "${String(root.kind)}", expected "Config"`);
+  if (root.kind !== undefined && root.kind !== 'Config') throw err(`kubeconfig "kind" is ${JSON.stringify(root.kind)}, expected "Config"`);
   const contexts = Array.isArray(root.contexts) ? root.contexts : [];
   let clusterName: string | undefined;
   let userName: string | undefined;

@@ -19,7 +19,7 @@ import { KUBELET_CONF } from './paths.ts';
 import { loadKubeletCredentials, type KubeletCredentials } from './kubeconfig.ts';
 import { clip, readinessFromNode, type NodeReadiness } from './node-readiness.ts';
 
-export { describeReadiness, readinessFromNode, type NodeReadiness, type NodeReadyStatus } from './node-readiness.ts';
+export { describeReadiness, readinessFromNode, type NodeReadiness } from './node-readiness.ts';
 
 export const NODE_READ_TIMEOUT_MS = 5000;
 /** A Node with 50 images in status.images and busy annotations is tens of KiB; anything past this is not a Node. */

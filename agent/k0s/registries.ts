@@ -146,6 +146,7 @@ export function parseRegistries(text: string, file = REGISTRIES_VARIABLE): Regis
 
 /** TOML basic string (toml.io v1.0: escape backslash, quote and control characters). */
 export function tomlString(s: string): string {
+  // eslint-disable-next-line no-control-regex -- escaping control characters is the point
   return `"${s.replace(/[\\"\u0000-\u001f\u007f]/g, (c) => (c === '\\' ? '\\\\' : c === '"' ? '\\"' : c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))}"`;
 }
 
