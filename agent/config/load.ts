@@ -23,7 +23,7 @@ import { ConfigError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { registerSecret } from '../log/secrets.ts';
 import { ENV_FILE_VARIABLE, readEnvFile } from './envfile.ts';
-import { acceptedNames, KNOWN_NAMES, KNOWN_VARIABLES, SECRET_VARIABLES } from './known.ts';
+import { acceptedNames, KNOWN_NAMES, SECRET_VARIABLES } from './known.ts';
 import { trustFindings, trustFindingsTree, trustMessage } from './trust.ts';
 import { didYouMean, editDistance } from './suggest.ts';
 import type { AgentConfig, ConfigSource, GpuConfig, ProxyConfig, Taint } from './types.ts';
@@ -65,7 +65,12 @@ export const CONFIG_DIR = '/etc/castai-edge-initd';
 /** Non-INITD names whose near-misses we warn about when found in the environment. */
 const NEAR_MISS_TARGETS = ['API_URL', 'ORG_ID', 'CLUSTER_ID', 'EDGE_LOCATION_ID', 'NVME_DEVICES'];
 
-function unknownVariableWarnings(env: Record<string, string>, file: Record<string, string>, fileLines: Record<string, number>, envFile: string | undefined): string[] {
+function unknownVariableWarnings(
+  env: Record<string, string>,
+  file: Record<string, string>,
+  fileLines: Record<string, number>,
+  envFile: string | undefined,
+): string[] {
   const accepted = acceptedNames();
   const candidates = [...KNOWN_NAMES];
   const out: string[] = [];
@@ -133,7 +138,9 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
     if (secretsInFile.length || proxyCreds.length) {
       const st = await host.stat(envFile).catch(() => undefined);
       if (st && (st.mode & 0o077) !== 0) {
-        warnings.push(`env file ${envFile} holds secrets (${[...secretsInFile, ...proxyCreds].join(', ')}) but is readable by other users (mode ${st.mode.toString(8).padStart(4, '0')}); run: chmod 600 ${envFile}`);
+        warnings.push(
+          `env file ${envFile} holds secrets (${[...secretsInFile, ...proxyCreds].join(', ')}) but is readable by other users (mode ${st.mode.toString(8).padStart(4, '0')}); run: chmod 600 ${envFile}`,
+        );
       }
     }
   }
@@ -148,7 +155,7 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
   const take = <T>(names: string | readonly string[], r: Parsed<T>, fallback: T): T => {
     if (r.ok) return r.value;
     for (const p of r.problems) {
-      const n = (Array.isArray(names) ? names : [names]).find((x) => p.variable.toUpperCase().startsWith(x)) ?? p.variable;
+      const n = (typeof names === 'string' ? [names] : names).find((x) => p.variable.toUpperCase().startsWith(x)) ?? p.variable;
       problems.push({ ...p, message: `${p.message}${where(n)}` });
     }
     return fallback;
@@ -202,10 +209,15 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
       err = (e as NodeJS.ErrnoException).code ?? String(e);
     }
     const fail = (message: string) => problems.push({ variable: 'INITD_CA_FILE', item: caFile, message: `${message}${where('INITD_CA_FILE')}` });
-    if (err) fail(`${JSON.stringify(caFile)} cannot be read (${err}); give a readable PEM file with the CA certificate(s)`);
-    else if (pem === undefined) fail(`${JSON.stringify(caFile)} does not exist; give the path of a PEM file with the CA certificate(s) that signed the API's TLS certificate`);
-    else if (!pem.includes('-----BEGIN CERTIFICATE-----')) fail(`${JSON.stringify(caFile)} holds no PEM certificate ("-----BEGIN CERTIFICATE-----"); give a PEM bundle (convert DER with: openssl x509 -inform der -in ca.der -out ca.pem)`);
-    else {
+    if (err) {
+      fail(`${JSON.stringify(caFile)} cannot be read (${err}); give a readable PEM file with the CA certificate(s)`);
+    } else if (pem === undefined) {
+      fail(`${JSON.stringify(caFile)} does not exist; give the path of a PEM file with the CA certificate(s) that signed the API's TLS certificate`);
+    } else if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+      fail(
+        `${JSON.stringify(caFile)} holds no PEM certificate ("-----BEGIN CERTIFICATE-----"); give a PEM bundle (convert DER with: openssl x509 -inform der -in ca.der -out ca.pem)`,
+      );
+    } else {
       const distrust = await untrusted('INITD_CA_FILE', 'CA bundle', caFile);
       if (distrust) problems.push({ ...distrust, message: `${distrust.message}${where('INITD_CA_FILE')}` });
     }
@@ -236,7 +248,11 @@ export async function loadConfig(host: Host, opts: LoadOptions): Promise<AgentCo
   note('INITD_WIREGUARD_INTERFACE', true);
   const logLevel = take('INITD_LOG_LEVEL', parseLogLevel(get('INITD_LOG_LEVEL')), 'info');
   note('INITD_LOG_LEVEL', true);
-  const registriesFile = take('INITD_REGISTRIES_FILE', parseAbsolutePath(get('INITD_REGISTRIES_FILE'), 'INITD_REGISTRIES_FILE', 'the registries file'), undefined);
+  const registriesFile = take(
+    'INITD_REGISTRIES_FILE',
+    parseAbsolutePath(get('INITD_REGISTRIES_FILE'), 'INITD_REGISTRIES_FILE', 'the registries file'),
+    undefined,
+  );
   note('INITD_REGISTRIES_FILE', false);
   let registries: Registries | undefined;
   if (registriesFile !== undefined) {
@@ -294,7 +310,10 @@ const REQUIRED_FOR_REGISTRATION = [
  * Throws ConfigError listing every variable `run` needs to register that is
  * unset. `config`, `doctor` and `plan` work without them.
  */
-export function requireForRegistration(cfg: AgentConfig, needed: ReadonlyArray<(typeof REQUIRED_FOR_REGISTRATION)[number][0]> = REQUIRED_FOR_REGISTRATION.map((x) => x[0])): void {
+export function requireForRegistration(
+  cfg: AgentConfig,
+  needed: ReadonlyArray<(typeof REQUIRED_FOR_REGISTRATION)[number][0]> = REQUIRED_FOR_REGISTRATION.map((x) => x[0]),
+): void {
   const missing = REQUIRED_FOR_REGISTRATION.filter(([f]) => needed.includes(f) && !cfg[f]);
   if (missing.length) {
     throw new ConfigError(
@@ -306,5 +325,3 @@ export function requireForRegistration(cfg: AgentConfig, needed: ReadonlyArray<(
     );
   }
 }
-
-export { KNOWN_VARIABLES };

@@ -37,7 +37,7 @@ export function didYouMean(input: string, candidates: readonly string[]): string
     }
   }
   if (best !== undefined && bestD <= Math.max(2, Math.floor(input.length / 3))) return best;
-  const parts = (s: string) => s.toLowerCase().split(/[_.\-]/).filter(Boolean);
+  const parts = (s: string) => s.toLowerCase().split(/[_.-]/).filter(Boolean);
   const inParts = parts(input).filter((p) => p !== 'initd');
   if (inParts.length) {
     const hit = candidates.find((c) => {

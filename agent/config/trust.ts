@@ -46,7 +46,9 @@ export function ownProblems(
   o: TrustOptions & { ancestor: boolean },
 ): TrustFinding[] {
   const out: TrustFinding[] = [];
-  if (st.uid !== 0 && st.uid !== o.uid) out.push({ path: p, problem: `is owned by uid ${st.uid}, not root`, fix: `chown root:root ${p}`, ancestor: o.ancestor });
+  if (st.uid !== 0 && st.uid !== o.uid) {
+    out.push({ path: p, problem: `is owned by uid ${st.uid}, not root`, fix: `chown root:root ${p}`, ancestor: o.ancestor });
+  }
   if (st.isSymlink) return out; // a symlink's own mode is always 0777 and never used
   const writable = st.mode & 0o022;
   const stickyRootDir = st.isDirectory && (st.mode & 0o1000) !== 0 && st.uid === 0;

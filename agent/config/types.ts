@@ -29,7 +29,6 @@ export interface ProxyConfig {
 export type ConfigSource = 'environment' | 'env-file' | 'default';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface AgentConfig {
   /** API_URL, default https://api.cast.ai; https only, no trailing slash. */

@@ -284,7 +284,9 @@ export function parseTaints(raw: string, variable = 'INITD_KUBERNETES_TAINTS'): 
     else errs.push(...qualifiedNameErrors(key).map((e) => `key ${q(key)} ${e}`));
     if (value !== undefined) errs.push(...labelValueErrors(value));
     const id = `${key}:${effect}`;
-    if (errs.length === 0 && seen.has(id)) errs.push(`repeats key ${q(key)} with effect ${effect} (already in ${q(seen.get(id)!)}); each key+effect pair may appear once`);
+    if (errs.length === 0 && seen.has(id)) {
+      errs.push(`repeats key ${q(key)} with effect ${effect} (already in ${q(seen.get(id)!)}); each key+effect pair may appear once`);
+    }
     if (errs.length) {
       for (const e of errs) problems.push(problem(variable, item, `${q(item)}: ${e}`));
       continue;
@@ -378,23 +380,29 @@ export function parseGpuConfig(raw: string, variable = 'INITD_GPU_CONFIG'): Pars
   if ('mig' in doc) {
     const mig = doc.mig;
     const mpath = `${variable}.mig`;
-    if (!isPlainObject(mig)) problems.push(problem(mpath, JSON.stringify(mig) ?? '', `must be an object like {"partitionSizes":["1g.5gb"]}, got ${jsonType(mig)}`));
-    else {
+    if (!isPlainObject(mig)) {
+      problems.push(problem(mpath, JSON.stringify(mig) ?? '', `must be an object like {"partitionSizes":["1g.5gb"]}, got ${jsonType(mig)}`));
+    } else {
       for (const k of Object.keys(mig)) {
-        if (k !== 'partitionSizes') problems.push(problem(`${mpath}.${k}`, k, `unknown key${hint(k, ['partitionSizes']) || '; the only key is "partitionSizes"'}`));
+        if (k !== 'partitionSizes') {
+          problems.push(problem(`${mpath}.${k}`, k, `unknown key${hint(k, ['partitionSizes']) || '; the only key is "partitionSizes"'}`));
+        }
       }
       const spath = `${mpath}.partitionSizes`;
       const sizes = mig.partitionSizes;
       const typo = Object.keys(mig).some((k) => k !== 'partitionSizes' && didYouMean(k, ['partitionSizes']) === 'partitionSizes');
       if (!('partitionSizes' in mig)) {
         if (!typo) problems.push(problem(spath, '', 'is missing; list the MIG profile sizes, e.g. {"mig":{"partitionSizes":["1g.5gb","3g.20gb"]}}'));
-      } else if (!Array.isArray(sizes)) problems.push(problem(spath, JSON.stringify(sizes) ?? '', `must be an array of size strings like ["1g.5gb"], got ${jsonType(sizes)}`));
-      else if (sizes.length === 0) problems.push(problem(spath, '[]', 'is empty; list at least one size like ["1g.5gb"], or unset INITD_GPU_CONFIG to leave MIG alone'));
-      else {
+      } else if (!Array.isArray(sizes)) {
+        problems.push(problem(spath, JSON.stringify(sizes) ?? '', `must be an array of size strings like ["1g.5gb"], got ${jsonType(sizes)}`));
+      } else if (sizes.length === 0) {
+        problems.push(problem(spath, '[]', 'is empty; list at least one size like ["1g.5gb"], or unset INITD_GPU_CONFIG to leave MIG alone'));
+      } else {
         const good: string[] = [];
         sizes.forEach((s: unknown, i: number) => {
-          if (typeof s !== 'string') problems.push(problem(`${spath}[${i}]`, JSON.stringify(s) ?? '', `${JSON.stringify(s)} is ${jsonType(s)}, not a size string like "1g.5gb"`));
-          else if (!MIG_SIZE_RE.test(s)) problems.push(problem(`${spath}[${i}]`, s, migSizeError(s)));
+          if (typeof s !== 'string') {
+            problems.push(problem(`${spath}[${i}]`, JSON.stringify(s) ?? '', `${JSON.stringify(s)} is ${jsonType(s)}, not a size string like "1g.5gb"`));
+          } else if (!MIG_SIZE_RE.test(s)) problems.push(problem(`${spath}[${i}]`, s, migSizeError(s)));
           else good.push(s);
         });
         out.mig = { partitionSizes: good };
@@ -486,7 +494,11 @@ export function parseProxy(vars: Readonly<Record<string, string | undefined>>): 
     if (up !== undefined && lo !== undefined && up !== lo) {
       const show = (v: string) => q(name === 'NO_PROXY' ? v : maskUrlPassword(v));
       problems.push(
-        problem(name, `${name} / ${lower}`, `${name}=${show(up)} and ${lower}=${show(lo)} are both set and differ; tools disagree on which one wins, so set only one of them (or give both the same value)`),
+        problem(
+          name,
+          `${name} / ${lower}`,
+          `${name}=${show(up)} and ${lower}=${show(lo)} are both set and differ; tools disagree on which one wins, so set only one of them (or give both the same value)`,
+        ),
       );
       continue;
     }
@@ -555,7 +567,9 @@ export function parseNvmeDevices(raw: string, variable = 'NVME_DEVICES'): Parsed
       return m ? fix(m) : undefined;
     }).find(Boolean);
     if (part) {
-      problems.push(problem(variable, d, `${q(d)} is a partition; give whole disks only, e.g. ${q(part)} (the agent builds its own LVM stripe and never uses partitions)`));
+      problems.push(
+        problem(variable, d, `${q(d)} is a partition; give whole disks only, e.g. ${q(part)} (the agent builds its own LVM stripe and never uses partitions)`),
+      );
       continue;
     }
     if (/^\/dev\/nvme\d+$/.test(d)) {
@@ -614,7 +628,9 @@ export function parseId(raw: string, variable: string): Parsed<string | undefine
     const bad = badChars(text, /[A-Za-z0-9._-]/);
     return bad ? `contains ${bad}` : 'must start with a letter or digit';
   })();
-  return fail([problem(variable, text, `${q(text)} ${why}; an ID is letters, digits, '.', '_' and '-' (usually a UUID like 3f1c2b9e-6a41-4d2f-9a51-0c7d5e8f1a22)`)]);
+  return fail([
+    problem(variable, text, `${q(text)} ${why}; an ID is letters, digits, '.', '_' and '-' (usually a UUID like 3f1c2b9e-6a41-4d2f-9a51-0c7d5e8f1a22)`),
+  ]);
 }
 
 /**
@@ -626,7 +642,15 @@ export function parseToken(raw: string, variable = 'INITD_BOOTSTRAP_TOKEN'): Par
   if (text === '') return ok(undefined);
   if (/^["']|["']$/.test(text)) return fail([problem(variable, '(hidden)', 'the token starts or ends with a quote character; remove the quotes (dotenv files need none)')]);
   const i = [...text].findIndex((c) => c < '!' || c > '~');
-  if (i >= 0) return fail([problem(variable, '(hidden)', `the token contains whitespace, a control or a non-ASCII character at position ${i + 1}; copy it again from the install script, on one line`)]);
+  if (i >= 0) {
+    return fail([
+      problem(
+        variable,
+        '(hidden)',
+        `the token contains whitespace, a control or a non-ASCII character at position ${i + 1}; copy it again from the install script, on one line`,
+      ),
+    ]);
+  }
   return ok(text);
 }
 
@@ -634,7 +658,9 @@ export function parseToken(raw: string, variable = 'INITD_BOOTSTRAP_TOKEN'): Par
 export function parseAbsolutePath(raw: string, variable: string, what: string): Parsed<string | undefined> {
   const text = raw.trim();
   if (text === '') return ok(undefined);
-  if (!text.startsWith('/')) return fail([problem(variable, text, `${q(text)} is not an absolute path; give ${what} as an absolute path, e.g. ${q(path.posix.join('/', text))}`)]);
+  if (!text.startsWith('/')) {
+    return fail([problem(variable, text, `${q(text)} is not an absolute path; give ${what} as an absolute path, e.g. ${q(path.posix.join('/', text))}`)]);
+  }
   if (text.includes('\0')) return fail([problem(variable, text, `${q(text)} contains a NUL character; give ${what} as a plain absolute path`)]);
   const norm = path.posix.normalize(text).replace(/(.)\/+$/, '$1');
   return ok(norm);
@@ -645,7 +671,9 @@ export function parseStateDir(raw: string, variable = 'INITD_STATE_DIR'): Parsed
   const r = parseAbsolutePath(raw, variable, 'the state directory');
   if (!r.ok) return r;
   if (r.value === undefined) return ok(DEFAULT_STATE_DIR);
-  if (r.value === '/') return fail([problem(variable, raw.trim(), `"/" cannot be the state directory; use a dedicated directory such as ${DEFAULT_STATE_DIR}`)]);
+  if (r.value === '/') {
+    return fail([problem(variable, raw.trim(), `"/" cannot be the state directory; use a dedicated directory such as ${DEFAULT_STATE_DIR}`)]);
+  }
   return ok(r.value);
 }
 
@@ -656,7 +684,9 @@ export function parseLogLevel(raw: string, variable = 'INITD_LOG_LEVEL'): Parsed
   if ((LOG_LEVELS as readonly string[]).includes(text)) return ok(text);
   const alias: Record<string, string> = { warning: 'warn', err: 'error', fatal: 'error', verbose: 'debug', information: 'info' };
   const guess = alias[text] ?? didYouMean(text, LOG_LEVELS);
-  return fail([problem(variable, raw.trim(), `${q(raw.trim())} is not a log level${guess ? `; did you mean ${q(guess)}?` : ''} (one of ${LOG_LEVELS.join(', ')})`)]);
+  return fail([
+    problem(variable, raw.trim(), `${q(raw.trim())} is not a log level${guess ? `; did you mean ${q(guess)}?` : ''} (one of ${LOG_LEVELS.join(', ')})`),
+  ]);
 }
 
 /**
@@ -685,7 +715,11 @@ export function interfaceNameErrors(name: string): string[] {
 export function interfaceNameProblem(name: string, variable = 'INITD_WIREGUARD_INTERFACE'): ConfigProblem | undefined {
   const errs = interfaceNameErrors(name);
   if (!errs.length) return undefined;
-  return problem(variable, name, `${q(name)} is not a usable interface name: ${errs.join('; ')} (use 1-15 characters from A-Z a-z 0-9 _ . -, not starting with "-"; default ${DEFAULT_WIREGUARD_INTERFACE})`);
+  return problem(
+    variable,
+    name,
+    `${q(name)} is not a usable interface name: ${errs.join('; ')} (use 1-15 characters from A-Z a-z 0-9 _ . -, not starting with "-"; default ${DEFAULT_WIREGUARD_INTERFACE})`,
+  );
 }
 
 /** INITD_WIREGUARD_INTERFACE: the interface the agent creates and owns; empty means the default (castai-wg). */

@@ -6,7 +6,6 @@ import { AgentError, EXIT } from '../errors.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import {
   classifyMessage,
-  NvidiaSmiParseError,
   parseLci,
   parseLgi,
   parseLgip,
@@ -148,7 +147,10 @@ export function translateFailure(args: string[], r: ExecResult, facts: HolderFac
     return new AgentError(`${head}${who ? ` (${who})` : ''}`, inUseRemediation(facts));
   }
   if (/is not supported|Not Supported/i.test(out)) {
-    return new AgentError(head, 'this GPU cannot be reset from the guest (GPU passthrough?): enable MIG mode on the host or hypervisor side, or reboot, then restart castai-edge-initd');
+    return new AgentError(
+      head,
+      'this GPU cannot be reset from the guest (GPU passthrough?): enable MIG mode on the host or hypervisor side, or reboot, then restart castai-edge-initd',
+    );
   }
   if (/Insufficient Permissions|Permission denied/i.test(out)) {
     return new AgentError(head, 'run castai-edge-initd as root (the systemd unit does)');
@@ -158,5 +160,3 @@ export function translateFailure(args: string[], r: ExecResult, facts: HolderFac
   }
   return new AgentError(head, 'check the NVIDIA driver with `nvidia-smi` and `dmesg | grep -i nvrm`', EXIT.RUNTIME);
 }
-
-export { NvidiaSmiParseError };

@@ -314,7 +314,8 @@ export function parseMigCall(text: string, cmd: string): MigCallResult {
     let m: RegExpExecArray | null;
     if ((m = cgi.exec(line))) r.createdGis.push({ id: Number(m[1]), gpu: Number(m[2]), profile: m[3]!, profileId: Number(m[4]) });
     else if ((m = cci.exec(line))) {
-      r.createdCis.push({ ...(m[1] !== undefined ? { id: Number(m[1]) } : {}), gpu: Number(m[2]), giId: Number(m[3]), profile: m[4]!, profileId: Number(m[5]) });
+      const id = m[1] !== undefined ? { id: Number(m[1]) } : {};
+      r.createdCis.push({ ...id, gpu: Number(m[2]), giId: Number(m[3]), profile: m[4]!, profileId: Number(m[5]) });
     } else if ((m = dci.exec(line))) r.destroyedCis.push({ id: Number(m[1]), gpu: Number(m[2]), giId: Number(m[3]) });
     else if ((m = dgi.exec(line))) r.destroyedGis.push({ id: Number(m[1]), gpu: Number(m[2]) });
     else if (err.test(line)) r.errors.push(line);

@@ -32,7 +32,12 @@ const HEADER = '# Written by castai-edge-initd (the k0s step: kubelet prerequisi
 
 export function hostPrepFiles(): DesiredFile[] {
   return [
-    { path: MODULES_LOAD_FILE, mode: 0o644, why: 'load overlay and br_netfilter at every boot (systemd-modules-load)', content: `${HEADER}${KERNEL_MODULES.join('\n')}\n` },
+    {
+      path: MODULES_LOAD_FILE,
+      mode: 0o644,
+      why: 'load overlay and br_netfilter at every boot (systemd-modules-load)',
+      content: `${HEADER}${KERNEL_MODULES.join('\n')}\n`,
+    },
     {
       path: SYSCTL_FILE,
       mode: 0o644,
@@ -52,7 +57,10 @@ export interface HostPrepActual {
   sysctls: Record<string, string | undefined>;
 }
 
-export type HostPrepAction = OwnedFileAction | (Action & { kind: 'hostprep.modprobe'; module: string }) | (Action & { kind: 'hostprep.sysctl'; key: string; value: string });
+export type HostPrepAction =
+  | OwnedFileAction
+  | (Action & { kind: 'hostprep.modprobe'; module: string })
+  | (Action & { kind: 'hostprep.sysctl'; key: string; value: string });
 
 export async function inspectHostPrep(host: Host, store: StateStore): Promise<HostPrepActual> {
   const files = await inspectOwned(host, store, hostPrepFiles(), [MODULES_LOAD_FILE, SYSCTL_FILE]);
@@ -67,7 +75,9 @@ export async function inspectHostPrep(host: Host, store: StateStore): Promise<Ho
 export function planHostPrep(a: HostPrepActual): HostPrepAction[] {
   const out: HostPrepAction[] = [...planOwned(hostPrepFiles(), a.files, [MODULES_LOAD_FILE, SYSCTL_FILE])];
   for (const m of KERNEL_MODULES) {
-    if (!a.loaded[m]) out.push({ kind: 'hostprep.modprobe', module: m, description: `modprobe ${m}`, reason: m === 'overlay' ? 'containerd’s overlayfs snapshotter' : 'bridged pod traffic must pass iptables (kube-proxy, CNI)' });
+    if (a.loaded[m]) continue;
+    const reason = m === 'overlay' ? 'containerd’s overlayfs snapshotter' : 'bridged pod traffic must pass iptables (kube-proxy, CNI)';
+    out.push({ kind: 'hostprep.modprobe', module: m, description: `modprobe ${m}`, reason });
   }
   const bridgeComing = !a.loaded.br_netfilter;
   for (const s of KUBELET_SYSCTLS) {
@@ -75,7 +85,8 @@ export function planHostPrep(a: HostPrepActual): HostPrepAction[] {
     if (cur === s.value) continue;
     if (cur === undefined && s.optional) continue;
     if (cur === undefined && !(bridgeComing && s.key.startsWith('net.bridge.'))) continue;
-    out.push({ kind: 'hostprep.sysctl', key: s.key, value: s.value, description: `sysctl ${s.key}=${s.value}${cur !== undefined ? ` (now ${cur})` : ''}`, reason: 'the kubelet and CNI need it' });
+    const description = `sysctl ${s.key}=${s.value}${cur !== undefined ? ` (now ${cur})` : ''}`;
+    out.push({ kind: 'hostprep.sysctl', key: s.key, value: s.value, description, reason: 'the kubelet and CNI need it' });
   }
   return out;
 }
@@ -85,12 +96,22 @@ export async function applyHostPrepKernel(host: Host, actions: readonly HostPrep
   for (const a of actions) {
     if (a.kind === 'hostprep.modprobe') {
       const r = await host.exec('modprobe', [a.module], { timeoutMs: 30_000 });
-      if (r.exitCode !== 0) throw new AgentError(`modprobe ${a.module} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`, `install the kernel modules package for the running kernel (linux-modules-$(uname -r) or linux-image-$(uname -r)), then restart castai-edge-initd`);
+      if (r.exitCode !== 0) {
+        throw new AgentError(
+          `modprobe ${a.module} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`,
+          `install the kernel modules package for the running kernel (linux-modules-$(uname -r) or linux-image-$(uname -r)), then restart castai-edge-initd`,
+        );
+      }
     }
   }
   const sets = actions.filter((a): a is Extract<HostPrepAction, { kind: 'hostprep.sysctl' }> => a.kind === 'hostprep.sysctl');
   if (sets.length) {
     const r = await host.exec('sysctl', ['-w', ...sets.map((s) => `${s.key}=${s.value}`)], { timeoutMs: 10_000 });
-    if (r.exitCode !== 0) throw new AgentError(`sysctl -w ${sets.map((s) => s.key).join(' ')} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`, 'check that /proc/sys is writable (not a read-only container); the values are also in /etc/sysctl.d/99-castai-edge-initd.conf for the next boot');
+    if (r.exitCode !== 0) {
+      throw new AgentError(
+        `sysctl -w ${sets.map((s) => s.key).join(' ')} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`,
+        'check that /proc/sys is writable (not a read-only container); the values are also in /etc/sysctl.d/99-castai-edge-initd.conf for the next boot',
+      );
+    }
   }
 }

@@ -46,7 +46,7 @@ function findNamed(list: unknown[], name: string, field: string, err: Kubeconfig
  * or the first cluster and user when there are no contexts).
  */
 export function selectContext(root: Record<string, unknown>, err: KubeconfigError): { cluster: Record<string, unknown>; userEntry: Record<string, unknown> } {
-  if (root.kind !== undefined && root.kind !== 'Config') throw err(`kubeconfig "kind" is "${String(root.kind)}", expected "Config"`);
+  if (root.kind !== undefined && root.kind !== 'Config') throw err(`kubeconfig "kind" is ${JSON.stringify(root.kind)}, expected "Config"`);
   const contexts = Array.isArray(root.contexts) ? root.contexts : [];
   let clusterName: string | undefined;
   let userName: string | undefined;
@@ -122,10 +122,16 @@ export interface KubeletCredentials {
  * names are relative to the kubeconfig's directory, as client-go resolves them.
  */
 export async function loadKubeletCredentials(host: Host, file: string): Promise<KubeletCredentials> {
-  const err: KubeconfigError = (m, r) => new AgentError(`${file}: ${m}`, r ?? 'k0s writes this file when the kubelet joins; `castai-edge-initd reset` and a re-run make a fresh one');
+  const err: KubeconfigError = (m, r) =>
+    new AgentError(`${file}: ${m}`, r ?? 'k0s writes this file when the kubelet joins; `castai-edge-initd reset` and a re-run make a fresh one');
   const st = await host.stat(file);
   if (!st) throw err('does not exist (the kubelet has not joined)');
-  if (st.uid !== 0 || (st.mode & 0o022) !== 0) throw err(`is not root's or is writable by others (uid ${st.uid}, mode ${st.mode.toString(8)}); it is not trusted`, `chown root:root ${file} && chmod 0600 ${file}`);
+  if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    throw err(
+      `is not root's or is writable by others (uid ${st.uid}, mode ${st.mode.toString(8)}); it is not trusted`,
+      `chown root:root ${file} && chmod 0600 ${file}`,
+    );
+  }
   const text = await host.readFile(file);
   if (text === undefined) throw err('vanished while being read');
   const refs = kubeconfigRefs(text, err);

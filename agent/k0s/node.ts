@@ -19,14 +19,18 @@ import { KUBELET_CONF } from './paths.ts';
 import { loadKubeletCredentials, type KubeletCredentials } from './kubeconfig.ts';
 import { clip, readinessFromNode, type NodeReadiness } from './node-readiness.ts';
 
-export { describeReadiness, readinessFromNode, type NodeReadiness, type NodeReadyStatus } from './node-readiness.ts';
+export { describeReadiness, readinessFromNode, type NodeReadiness } from './node-readiness.ts';
 
 export const NODE_READ_TIMEOUT_MS = 5000;
 /** A Node with 50 images in status.images and busy annotations is tens of KiB; anything past this is not a Node. */
 export const NODE_READ_MAX_BYTES = 2 * 1024 * 1024;
 
 /** One GET against the API server with the kubelet's credentials: status and body (capped). */
-export type KubeGet = (url: string, creds: KubeletCredentials, o: { timeoutMs: number; maxBytes: number; proxy?: ProxyConfig }) => Promise<{ status: number; body: Buffer }>;
+export type KubeGet = (
+  url: string,
+  creds: KubeletCredentials,
+  o: { timeoutMs: number; maxBytes: number; proxy?: ProxyConfig },
+) => Promise<{ status: number; body: Buffer }>;
 
 /** The default KubeGet: undici, the kubelet's CA and client certificate (or token), HTTPS_PROXY/NO_PROXY as given. */
 export const undiciKubeGet: KubeGet = async (url, creds, o) => {
@@ -38,7 +42,14 @@ export const undiciKubeGet: KubeGet = async (url, creds, o) => {
   try {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `castai-edge-initd/${VERSION}` };
     if (creds.token && !creds.certPem) headers.authorization = `Bearer ${creds.token}`;
-    const res = await request(url, { method: 'GET', headers, dispatcher, signal: AbortSignal.timeout(o.timeoutMs), headersTimeout: o.timeoutMs, bodyTimeout: o.timeoutMs });
+    const res = await request(url, {
+      method: 'GET',
+      headers,
+      dispatcher,
+      signal: AbortSignal.timeout(o.timeoutMs),
+      headersTimeout: o.timeoutMs,
+      bodyTimeout: o.timeoutMs,
+    });
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of res.body as AsyncIterable<Buffer>) {

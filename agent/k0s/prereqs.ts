@@ -38,7 +38,9 @@ export async function planPrereqs(ctx: StepContext): Promise<PrereqPlan> {
       );
     }
     if (others.length) {
-      warnings.push(`INITD_CA_FILE is not passed to containerd: ${others.join(', ')} already set containerd's registry configuration; add ${ctx.cfg.caFile} to the \`ca\` of its hosts.toml files`);
+      warnings.push(
+        `INITD_CA_FILE is not passed to containerd: ${others.join(', ')} already set containerd's registry configuration; add ${ctx.cfg.caFile} to the \`ca\` of its hosts.toml files`,
+      );
       desired = [];
     }
   }
@@ -49,8 +51,15 @@ export async function planPrereqs(ctx: StepContext): Promise<PrereqPlan> {
     restartK0sworker = r.exitCode === 0;
   }
   const actions: Action[] = [...registries, ...hostPrep];
-  if (restartK0sworker) actions.push({ kind: 'k0s.restart-for-registries', description: 'restart k0sworker so that its containerd reads the new registry configuration', reason: 'the CRI drop-in changed (hosts.toml changes need no restart)' });
-  const lines = [...registries, ...hostPrep.filter((a): a is OwnedFileAction => a.kind === 'host-file.write')].flatMap((a) => (a.file ? showFile(a.file) : []));
+  if (restartK0sworker) {
+    actions.push({
+      kind: 'k0s.restart-for-registries',
+      description: 'restart k0sworker so that its containerd reads the new registry configuration',
+      reason: 'the CRI drop-in changed (hosts.toml changes need no restart)',
+    });
+  }
+  const written = hostPrep.filter((a): a is OwnedFileAction => a.kind === 'host-file.write');
+  const lines = [...registries, ...written].flatMap((a) => (a.file ? showFile(a.file) : []));
   return { hostPrep, registries, restartK0sworker, actions, lines, warnings };
 }
 
@@ -61,7 +70,9 @@ export async function applyPrereqs(ctx: StepContext, p: PrereqPlan): Promise<boo
   const files = [...p.registries, ...p.hostPrep.filter((a): a is OwnedFileAction => a.kind.startsWith('host-file.'))];
   await applyOwned(ctx.host, store, files);
   await applyHostPrepKernel(ctx.host, p.hostPrep);
-  for (const a of [...files, ...p.hostPrep.filter((x) => !x.kind.startsWith('host-file.'))]) ctx.log.info({ step: 'k0s', action: a.kind }, `k0s: ${a.description}`);
+  for (const a of [...files, ...p.hostPrep.filter((x) => !x.kind.startsWith('host-file.'))]) {
+    ctx.log.info({ step: 'k0s', action: a.kind }, `k0s: ${a.description}`);
+  }
   if (p.restartK0sworker) {
     const r = await ctx.host.exec('systemctl', ['restart', K0S_UNIT], { timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new AgentError(`systemctl restart k0sworker failed (exit ${r.exitCode}): ${r.stderr.trim()}`, 'see journalctl -u k0sworker');

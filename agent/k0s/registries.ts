@@ -63,20 +63,33 @@ export function parseRegistries(text: string, file = REGISTRIES_VARIABLE): Regis
   try {
     doc = parseYamlSubset(text);
   } catch (e) {
-    throw new AgentError(`${REGISTRIES_VARIABLE} (${file}) is not valid YAML: ${(e as Error).message}`, 'fix the file; it uses the format of k3s’s /etc/rancher/k3s/registries.yaml');
+    throw new AgentError(
+      `${REGISTRIES_VARIABLE} (${file}) is not valid YAML: ${(e as Error).message}`,
+      'fix the file; it uses the format of k3s’s /etc/rancher/k3s/registries.yaml',
+    );
   }
   if (doc === null || doc === '') doc = {};
   if (!isMap(doc)) throw bad('(top level)', 'expected a mapping with `mirrors` and/or `configs`', 'see the README, "Private registries and mirrors"');
-  for (const k of Object.keys(doc)) if (k !== 'mirrors' && k !== 'configs') throw bad(k, 'unknown key (valid: mirrors, configs)', 'remove it, or check its indentation');
+  for (const k of Object.keys(doc)) {
+    if (k !== 'mirrors' && k !== 'configs') throw bad(k, 'unknown key (valid: mirrors, configs)', 'remove it, or check its indentation');
+  }
   const out: Registries = { mirrors: {}, configs: {} };
   const mirrors = doc.mirrors ?? {};
   if (!isMap(mirrors)) throw bad('mirrors', 'expected a mapping of registry → { endpoint: [...] }', 'e.g. mirrors: { docker.io: { endpoint: ["https://mirror.example.com:5000"] } }');
   for (const [reg, m] of Object.entries(mirrors)) {
     const f = `mirrors."${reg}"`;
-    if (reg !== '*' && !HOST_RE.test(reg)) throw bad(f, `"${reg}" is not a registry host[:port]`, 'use a host name or IP with an optional port, or "*" for every registry');
+    if (reg !== '*' && !HOST_RE.test(reg)) {
+      throw bad(f, `"${reg}" is not a registry host[:port]`, 'use a host name or IP with an optional port, or "*" for every registry');
+    }
     if (!isMap(m)) throw bad(f, 'expected a mapping with `endpoint`', 'e.g. endpoint: ["https://mirror.example.com:5000"]');
     for (const k of Object.keys(m)) {
-      if (k === 'rewrite') throw bad(`${f}.rewrite`, 'rewrites are a k3s patch of containerd; the containerd in k0s has no such setting', 'mirror the images under the same repository names, or remove `rewrite`');
+      if (k === 'rewrite') {
+        throw bad(
+          `${f}.rewrite`,
+          'rewrites are a k3s patch of containerd; the containerd in k0s has no such setting',
+          'mirror the images under the same repository names, or remove `rewrite`',
+        );
+      }
       if (k !== 'endpoint') throw bad(`${f}.${k}`, 'unknown key (valid: endpoint)', 'remove it');
     }
     const eps = m.endpoint ?? [];
@@ -96,10 +109,14 @@ export function parseRegistries(text: string, file = REGISTRIES_VARIABLE): Regis
     });
   }
   const configs = doc.configs ?? {};
-  if (!isMap(configs)) throw bad('configs', 'expected a mapping of host → { auth, tls }', 'e.g. configs: { "mirror.example.com:5000": { auth: { username: u, password: p } } }');
+  if (!isMap(configs)) {
+    throw bad('configs', 'expected a mapping of host → { auth, tls }', 'e.g. configs: { "mirror.example.com:5000": { auth: { username: u, password: p } } }');
+  }
   for (const [host, c] of Object.entries(configs)) {
     const f = `configs."${host}"`;
-    if (host !== '*' && !HOST_RE.test(host)) throw bad(f, `"${host}" is not a host[:port]`, 'use the host (and port) of the registry or mirror endpoint, or "*"');
+    if (host !== '*' && !HOST_RE.test(host)) {
+      throw bad(f, `"${host}" is not a host[:port]`, 'use the host (and port) of the registry or mirror endpoint, or "*"');
+    }
     if (c === null) {
       out.configs[host] = {};
       continue;
@@ -111,8 +128,16 @@ export function parseRegistries(text: string, file = REGISTRIES_VARIABLE): Regis
       if (!isMap(c.auth)) throw bad(`${f}.auth`, 'expected a mapping', 'username/password, auth, or identitytoken');
       const a: RegistryAuth = {};
       for (const [k, v] of Object.entries(c.auth)) {
-        if (k === 'token') throw bad(`${f}.auth.token`, 'containerd’s CRI registry configuration has no bearer-token field', 'use username/password, `auth` (base64 of user:password) or `identitytoken` (an OAuth2 refresh token)');
-        if (!['username', 'password', 'auth', 'identitytoken'].includes(k)) throw bad(`${f}.auth.${k}`, 'unknown key (valid: username, password, auth, identitytoken)', 'remove it');
+        if (k === 'token') {
+          throw bad(
+            `${f}.auth.token`,
+            'containerd’s CRI registry configuration has no bearer-token field',
+            'use username/password, `auth` (base64 of user:password) or `identitytoken` (an OAuth2 refresh token)',
+          );
+        }
+        if (!['username', 'password', 'auth', 'identitytoken'].includes(k)) {
+          throw bad(`${f}.auth.${k}`, 'unknown key (valid: username, password, auth, identitytoken)', 'remove it');
+        }
         if (typeof v !== 'string' || v === '') throw bad(`${f}.auth.${k}`, 'expected a non-empty string', 'quote the value');
         (a as Record<string, string>)[k] = v;
         if (k !== 'username') registerSecret(v);
@@ -133,10 +158,14 @@ export function parseRegistries(text: string, file = REGISTRIES_VARIABLE): Regis
         const key = ({ ca_file: 'caFile', cert_file: 'certFile', key_file: 'keyFile' } as Record<string, 'caFile' | 'certFile' | 'keyFile'>)[k];
         if (!key) throw bad(`${f}.tls.${k}`, 'unknown key (valid: ca_file, cert_file, key_file, insecure_skip_verify)', 'remove it');
         if (v === null || v === '') continue;
-        if (typeof v !== 'string' || !path.isAbsolute(v)) throw bad(`${f}.tls.${k}`, `${JSON.stringify(v)} is not an absolute path`, 'give the absolute path of the PEM file');
+        if (typeof v !== 'string' || !path.isAbsolute(v)) {
+          throw bad(`${f}.tls.${k}`, `${JSON.stringify(v)} is not an absolute path`, 'give the absolute path of the PEM file');
+        }
         t[key] = path.normalize(v);
       }
-      if (Boolean(t.certFile) !== Boolean(t.keyFile)) throw bad(`${f}.tls`, 'cert_file and key_file go together', 'give both (a client certificate and its key), or neither');
+      if (Boolean(t.certFile) !== Boolean(t.keyFile)) {
+        throw bad(`${f}.tls`, 'cert_file and key_file go together', 'give both (a client certificate and its key), or neither');
+      }
       entry.tls = t;
     }
     out.configs[host] = entry;
@@ -146,6 +175,7 @@ export function parseRegistries(text: string, file = REGISTRIES_VARIABLE): Regis
 
 /** TOML basic string (toml.io v1.0: escape backslash, quote and control characters). */
 export function tomlString(s: string): string {
+  // eslint-disable-next-line no-control-regex -- escaping control characters is the point
   return `"${s.replace(/[\\"\u0000-\u001f\u007f]/g, (c) => (c === '\\' ? '\\\\' : c === '"' ? '\\"' : c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))}"`;
 }
 
@@ -199,9 +229,20 @@ export function registryFiles(r: Registries | undefined, caFile: string | undefi
       lines.push(...tlsLines(cfg(hostOf(ep))?.tls, caFile, '  '));
     }
     if (lines.length === 1) continue;
-    files.push({ path: `${HOSTS_DIR}/${namespaceDir(ns)}/hosts.toml`, mode: 0o644, why: `containerd hosts for ${ns === '*' ? 'every other registry (_default)' : ns}`, content: `${lines.join('\n')}\n` });
+    files.push({
+      path: `${HOSTS_DIR}/${namespaceDir(ns)}/hosts.toml`,
+      mode: 0o644,
+      why: `containerd hosts for ${ns === '*' ? 'every other registry (_default)' : ns}`,
+      content: `${lines.join('\n')}\n`,
+    });
   }
-  const drop: string[] = [HEADER(source).trimEnd(), 'version = 2', '', '[plugins."io.containerd.grpc.v1.cri".registry]', `  config_path = ${tomlString(HOSTS_DIR)}`];
+  const drop: string[] = [
+    HEADER(source).trimEnd(),
+    'version = 2',
+    '',
+    '[plugins."io.containerd.grpc.v1.cri".registry]',
+    `  config_path = ${tomlString(HOSTS_DIR)}`,
+  ];
   // Credentials per host that is contacted: every mirror endpoint's host and every registry.
   const hosts = new Set<string>([...Object.values(reg.mirrors).flat().map(hostOf), ...Object.keys(reg.mirrors), ...Object.keys(reg.configs)]);
   hosts.delete('*');
@@ -213,7 +254,13 @@ export function registryFiles(r: Registries | undefined, caFile: string | undefi
     drop.push('', `[plugins."io.containerd.grpc.v1.cri".registry.configs.${tomlString(h)}.auth]`);
     for (const k of ['username', 'password', 'auth', 'identitytoken'] as const) if (a[k] !== undefined) drop.push(`  ${k} = ${tomlString(a[k])}`);
   }
-  files.push({ path: REGISTRIES_DROPIN, mode: 0o600, why: 'k0s containerd drop-in: the hosts directory and registry credentials', content: `${drop.join('\n')}\n`, ...(secret ? { secret } : {}) });
+  files.push({
+    path: REGISTRIES_DROPIN,
+    mode: 0o600,
+    why: 'k0s containerd drop-in: the hosts directory and registry credentials',
+    content: `${drop.join('\n')}\n`,
+    ...(secret ? { secret } : {}),
+  });
   return files;
 }
 
@@ -224,11 +271,26 @@ export function registryFiles(r: Registries | undefined, caFile: string | undefi
 export async function loadRegistries(host: Host, file: string): Promise<Registries> {
   const fix = `chown root:root ${file} && chmod 600 ${file}`;
   const st = await host.stat(file);
-  if (!st?.isFile) throw new AgentError(`${REGISTRIES_VARIABLE}=${file} does not exist or is not a file`, 'give the path of a registries.yaml (k3s format), or unset the variable');
-  if (st.uid !== 0 || (st.mode & 0o022) !== 0) throw new AgentError(`${REGISTRIES_VARIABLE}=${file} is ${st.uid !== 0 ? `owned by uid ${st.uid}` : `writable by group or others (mode ${st.mode.toString(8).padStart(4, '0')})`}: the agent trusts only root's files for registry configuration`, fix);
+  if (!st?.isFile) {
+    throw new AgentError(
+      `${REGISTRIES_VARIABLE}=${file} does not exist or is not a file`,
+      'give the path of a registries.yaml (k3s format), or unset the variable',
+    );
+  }
+  if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    throw new AgentError(
+      `${REGISTRIES_VARIABLE}=${file} is ${st.uid !== 0 ? `owned by uid ${st.uid}` : `writable by group or others (mode ${st.mode.toString(8).padStart(4, '0')})`}: the agent trusts only root's files for registry configuration`,
+      fix,
+    );
+  }
   const r = parseRegistries((await host.readFile(file)) ?? '', file);
   const hasCreds = Object.values(r.configs).some((c) => c.auth);
-  if (hasCreds && (st.mode & 0o044) !== 0) throw new AgentError(`${REGISTRIES_VARIABLE}=${file} holds registry credentials but is readable by other users (mode ${st.mode.toString(8).padStart(4, '0')})`, fix);
+  if (hasCreds && (st.mode & 0o044) !== 0) {
+    throw new AgentError(
+      `${REGISTRIES_VARIABLE}=${file} holds registry credentials but is readable by other users (mode ${st.mode.toString(8).padStart(4, '0')})`,
+      fix,
+    );
+  }
   for (const [h, c] of Object.entries(r.configs)) {
     for (const [k, p] of [['ca_file', c.tls?.caFile], ['cert_file', c.tls?.certFile], ['key_file', c.tls?.keyFile]] as const) {
       if (!p) continue;
@@ -236,7 +298,9 @@ export async function loadRegistries(host: Host, file: string): Promise<Registri
       const field = `configs."${h}".tls.${k}`;
       if (!s?.isFile) throw bad(field, `${p} does not exist`, 'give the absolute path of an existing PEM file');
       if (s.uid !== 0 || (s.mode & 0o022) !== 0) throw bad(field, `${p} is not root's or is writable by others`, `chown root:root ${p} && chmod go-w ${p}`);
-      if (k === 'key_file' && (s.mode & 0o077) !== 0) throw bad(field, `${p} is a private key readable by others (mode ${s.mode.toString(8).padStart(4, '0')})`, `chmod 600 ${p}`);
+      if (k === 'key_file' && (s.mode & 0o077) !== 0) {
+        throw bad(field, `${p} is a private key readable by others (mode ${s.mode.toString(8).padStart(4, '0')})`, `chmod 600 ${p}`);
+      }
     }
   }
   return r;

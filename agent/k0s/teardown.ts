@@ -52,7 +52,10 @@ export async function teardownK0s(host: Host): Promise<K0sTeardownStep[]> {
     }
     steps.push({ what: 'k0s reset', ok: r.exitCode === 0, ...(r.exitCode ? { detail: (r.stderr || r.stdout).trim() } : {}) });
     if (r.exitCode !== 0) {
-      throw new AgentError(`k0s reset failed: ${(r.stderr || r.stdout).trim()}`, 'stop what still uses /var/lib/k0s (lsof +D /var/lib/k0s), then run castai-edge-initd reset again');
+      throw new AgentError(
+        `k0s reset failed: ${(r.stderr || r.stdout).trim()}`,
+        'stop what still uses /var/lib/k0s (lsof +D /var/lib/k0s), then run castai-edge-initd reset again',
+      );
     }
   }
   if (await host.stat(K0S_TOKEN_FILE)) {

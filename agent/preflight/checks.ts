@@ -154,7 +154,8 @@ const ipForward: CheckDef = {
   async run(ctx) {
     const v = (await ctx.host.readFile(procSysPath('net.ipv4.ip_forward')))?.trim();
     if (v === undefined) return fail(`cannot read ${procSysPath('net.ipv4.ip_forward')}`);
-    return v === '1' ? pass('net.ipv4.ip_forward = 1') : fail(`net.ipv4.ip_forward = ${v}; the k0s step sets it to 1 before k0sworker starts (pod traffic is not routed without it)`);
+    if (v === '1') return pass('net.ipv4.ip_forward = 1');
+    return fail(`net.ipv4.ip_forward = ${v}; the k0s step sets it to 1 before k0sworker starts (pod traffic is not routed without it)`);
   },
 };
 
@@ -268,7 +269,9 @@ const leftoverKubelet: CheckDef = {
     ]);
     if (k0sConf && !ours)
       return fail(`${KUBELET_CONF} exists but ${ctx.input.stateDir} holds no ${REGISTER_FILE}: a k0s worker of another cluster lives here`);
-    if (kubeadmConf) return fail('/etc/kubernetes/kubelet.conf exists: this machine is a node of another (kubeadm) cluster', 'run kubeadm reset on this machine, then re-run');
+    if (kubeadmConf) {
+      return fail('/etc/kubernetes/kubelet.conf exists: this machine is a node of another (kubeadm) cluster', 'run kubeadm reset on this machine, then re-run');
+    }
     if (kubeletCert)
       return fail(
         '/var/lib/kubelet/pki/kubelet-client-current.pem exists: kubelet credentials of another cluster',
@@ -400,7 +403,10 @@ const tlsControlPlaneCa: CheckDef = {
     try {
       token = decodeJoinToken(eps.joinToken);
     } catch (e) {
-      return fail(`the join token in ${eps.source} cannot be used: ${(e as Error).message}`, 'delete register.json and let the agent register again to get a fresh token');
+      return fail(
+        `the join token in ${eps.source} cannot be used: ${(e as Error).message}`,
+        'delete register.json and let the agent register again to get a fresh token',
+      );
     }
     const ca = `${token.caSha256.slice(0, 16)}…`;
     const v = await verifyClusterCa(ctx.host, token, ctx.remainingMs());

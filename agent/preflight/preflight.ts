@@ -11,12 +11,12 @@
  */
 import type { Action } from '../subsystem.ts';
 import type { Host } from '../host/host.ts';
-import { CHECKS, CHECK_NAMES } from './checks.ts';
+import { CHECKS } from './checks.ts';
 import { runChecks } from './runner.ts';
 import type { CheckDef, PreflightInput, PreflightReport } from './types.ts';
 
 export { CHECKS, CHECK_NAMES } from './checks.ts';
-export { DEFAULT_DEADLINE_MS, runChecks, validateRunInput } from './runner.ts';
+export { DEFAULT_DEADLINE_MS, validateRunInput } from './runner.ts';
 export type * from './types.ts';
 
 /** A blocking finding: an ERROR-severity check that failed. `reason` is its remediation. */
@@ -43,12 +43,3 @@ export function plan(report: PreflightReport): Finding[] {
       reason: c.remediation ?? '',
     }));
 }
-
-export const preflight = {
-  name: 'preflight',
-  /** Preflight only reads the host; it has no apply step. */
-  readOnly: true,
-  checks: CHECK_NAMES,
-  inspect,
-  plan,
-} as const;

@@ -12,7 +12,17 @@ import path from 'node:path';
 import type { Host, SystemFacts } from '../host/host.ts';
 import { ConfigError } from '../errors.ts';
 import { REGISTER_FILE } from '../state/files.ts';
-import type { CheckContext, CheckDef, CheckOutcome, CheckResult, CheckStatus, Endpoint, PreflightInput, PreflightReport, RegisteredEndpoints } from './types.ts';
+import type {
+  CheckContext,
+  CheckDef,
+  CheckOutcome,
+  CheckResult,
+  CheckStatus,
+  Endpoint,
+  PreflightInput,
+  PreflightReport,
+  RegisteredEndpoints,
+} from './types.ts';
 import { PID1_COMM_FILE } from '../host/paths.ts';
 import { parseHostPort } from '../net/endpoint.ts';
 

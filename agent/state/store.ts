@@ -25,7 +25,7 @@ export class StateStore {
     try {
       return JSON.parse(text) as T;
     } catch (e) {
-      throw new Error(`state file ${this.path(name)} is not valid JSON (${(e as Error).message}); move it aside and re-run`);
+      throw new Error(`state file ${this.path(name)} is not valid JSON (${(e as Error).message}); move it aside and re-run`, { cause: e });
     }
   }
 

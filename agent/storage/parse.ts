@@ -31,7 +31,9 @@ export class ParseError extends Error {
 
 /** An element of a JSON array that must be an object (a null or a number there is not something to guess about). */
 function record(what: string, where: string, v: unknown): Json {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ParseError(what, `${where} is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}, expected an object`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new ParseError(what, `${where} is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}, expected an object`);
+  }
   return v as Json;
 }
 

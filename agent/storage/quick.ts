@@ -122,7 +122,7 @@ async function nothingToUse(host: Host, desired: StorageDesired, census: DiskCen
   for (const d of census.disks) {
     const sys = `${SYS_BLOCK_DIR}/${d.name}`;
     if ((await sizeOf(host, d.name)) !== d.sizeBytes) return no(`${d.name} changed size`);
-    let holds = false;
+    let holds: boolean;
     switch (d.hold) {
       case 'partitions':
         holds = (await host.readdir(sys)).some((e) => e.startsWith(`${d.name}p`));

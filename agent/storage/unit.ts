@@ -15,7 +15,7 @@ export const isFsUuid = (v: unknown): v is string => typeof v === 'string' && /^
  *   mount fails, k0sworker waits, and the agent rebuilds the volume first).
  */
 export function renderMountUnit(d: Pick<StorageDesired, 'mountPoint' | 'vgName' | 'lvName' | 'k0sUnit'>, fsUuid: string): string {
-  if (!isFsUuid(fsUuid)) throw new Error(`refusing to write a mount unit for an invalid filesystem UUID "${fsUuid}"`);
+  if (!isFsUuid(fsUuid)) throw new Error(`refusing to write a mount unit for an invalid filesystem UUID "${String(fsUuid)}"`);
   return [
     '# Written by castai-edge-initd: k0s data on the NVMe LVM volume.',
     '# Do not edit: the agent rewrites it; `castai-edge-initd reset` removes it.',

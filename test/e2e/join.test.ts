@@ -595,7 +595,8 @@ describe('reboot', () => {
       // lines are not always in the journal (seen missing once in CI), so they are printed, not required;
       // that the agent did not load them is checked below.
       const unit = await vm.sh('systemctl show -p ActiveState -p Result systemd-modules-load.service; ls -d /sys/module/overlay /sys/module/br_netfilter');
-      process.stderr.write(`[join e2e] modules-load: ${(await vm.sh('journalctl -b -u systemd-modules-load --no-pager -o cat | tail -5')).trim() || '(no journal lines)'}\n`);
+      const journal = (await vm.sh('journalctl -b -u systemd-modules-load --no-pager -o cat | tail -5')).trim();
+      process.stderr.write(`[join e2e] modules-load: ${journal || '(no journal lines)'}\n`);
       expect(unit).toMatch(/ActiveState=active/);
       expect(unit).toMatch(/Result=success/);
       expect(unit).toContain('/sys/module/br_netfilter');

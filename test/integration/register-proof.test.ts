@@ -271,7 +271,8 @@ describe('one identity per machine (issue 14 item 2)', () => {
     expect(err).toContain(`last status report ${lastSeen}`);
     expect(err).toContain('rm /etc/machine-id && systemd-machine-id-setup');
     // Nothing on B but the agent's own journal: no key, no registration.
-    const ours = (c: { kind: string; path?: string }) => (c.kind === 'write' && c.path === `${STATE}/${JOURNAL_FILE}`) || (c.kind === 'mkdir' && c.path === STATE);
+    const ours = (c: { kind: string; path?: string }) =>
+      (c.kind === 'write' && c.path === `${STATE}/${JOURNAL_FILE}`) || (c.kind === 'mkdir' && c.path === STATE);
     expect(hb.mutations(new Set(['nvidia-smi'])).filter((c) => !ours(c as { kind: string; path?: string }))).toEqual([]);
     expect(hb.files.has(`${STATE}/wireguard/private.key`)).toBe(false);
     // A's edge is untouched.

@@ -237,7 +237,10 @@ describe('preflight checks', () => {
     },
     {
       name: 'controller token refused', check: 'tls-control-plane-ca', status: 'fail', msg: /join token in .* cannot be used: .*not a worker join token/,
-      arrange: (h) => void h.setFile(`${STATE}/${REGISTER_FILE}`, JSON.stringify({ k0s: { joinToken: readFileSync(new URL('../fixtures/k0s/controller-token.txt', import.meta.url), 'utf8').trim() } })),
+      arrange: (h) => {
+        const joinToken = readFileSync(new URL('../fixtures/k0s/controller-token.txt', import.meta.url), 'utf8').trim();
+        h.setFile(`${STATE}/${REGISTER_FILE}`, JSON.stringify({ k0s: { joinToken } }));
+      },
     },
     { name: 'register.json broken', check: 'tcp-control-plane-8443', status: 'fail', msg: /register\.json is not valid JSON/, fix: /move aside/, arrange: (h) => void h.setFile(`${STATE}/${REGISTER_FILE}`, '{"k0s":') },
     {
