@@ -1,8 +1,5 @@
-import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
@@ -48,10 +45,10 @@ function token(user = 'kubelet-bootstrap', server = 'https://cp.example:8443'): 
 }
 
 beforeAll(() => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'k0s-ca-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=test-cluster-ca', '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.pem')], { stdio: 'ignore' });
-  caPem = readFileSync(path.join(dir, 'ca.pem'), 'utf8');
-  caSha = execFileSync('openssl', ['x509', '-in', path.join(dir, 'ca.pem'), '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).split('=')[1]!.replace(/:/g, '').trim().toLowerCase();
+  // The committed test CA (test/fixtures/k0s/make-fixtures.ts) and its sha256 as `openssl x509 -fingerprint -sha256` prints it,
+  // without the colons: node:crypto, so the unit lane needs no apt tool.
+  caPem = readFileSync(new URL('../fixtures/k0s/ca.pem', import.meta.url), 'utf8');
+  caSha = new X509Certificate(caPem).fingerprint256.replace(/:/g, '').toLowerCase();
 });
 
 const baseArgs = installArgs({
