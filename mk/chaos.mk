@@ -5,7 +5,7 @@
 # The short run is part of `make test` (test/unit/fuzz-parsers.test.ts, FUZZ_RUNS) with a FIXED seed.
 # See docs/decisions/0080-fuzzing.md and 0221-fuzz-seeds.md.
 #   make chaos CHAOS_TARGETS="k0s.join-token gpu.lgip"   only those targets (same seeds)
-chaos: deps
+chaos: node-deps
 	$(NODE) scripts/chaos.ts $(CHAOS_TARGETS)
 
 # API fault injection in the VM lab (issue 9 item 2): a joined node under a 5-minute API outage
