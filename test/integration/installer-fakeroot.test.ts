@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { INSTALLER_KEYS, renderInstaller, type InstallerValues } from '../../installer/render.ts';
 import { FakeRoot, fakeRootMissing } from '../helpers/fake-root.ts';
 import { describeNeeding, missingTools } from '../helpers/needs.ts';

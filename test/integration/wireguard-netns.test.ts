@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNeeding } from '../helpers/needs.ts';
 import { GW_HOSTNAME, GW_TUN, GW_UNDERLAY, GW_UNDERLAY_2, labPrerequisites, WgLab } from './wireguard-lab.ts';
 
