@@ -531,7 +531,7 @@ describe('positive control: auto-discovery uses exactly the blank disks; the LV 
 
     const p = await pass(undefined);
     const why = `${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
-    expect(p.storage, why).toMatch(new RegExp(`^\\[3/6\\] storage: create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} \\(376 MiB; 72 MiB of the disks unused\\), xfs, mounted at /var/lib/k0s — done`));
+    expect(p.storage, why).toMatch(new RegExp(`^\\[3/6\\] storage: create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} \\(376 MiB; 136 MiB of the disks unused\\), xfs, mounted at /var/lib/k0s — done`));
     // The run's notes: the random-data disk (and every unsafe one) skipped, the unequal sizes' unused part.
     const notes = p.lines.filter((l) => l.step === 'storage').map((l) => l.msg);
     expect(notes, why).toContainEqual(expect.stringMatching(new RegExp(`^storage: skipping ${dev.random} \\(64 MiB\\): no known signature, but it holds data: non-zero bytes at offset 0x0 \\(in the first MiB\\); .*list it in NVME_DEVICES$`)));
