@@ -17,7 +17,7 @@ export npm_config_fund := false
 export npm_config_audit := false
 VITEST := $(NODE) node_modules/vitest/vitest.mjs
 
-.PHONY: help deps toolchain node_modules apt-deps typecheck lint build test test-unit test-integration test-e2e demo bench chaos clean
+.PHONY: help deps node-deps toolchain node_modules apt-deps typecheck lint build test test-unit test-integration test-e2e demo bench chaos clean
 
 help:
 	@echo "targets: demo test build bench chaos vm-image typecheck lint clean"
@@ -37,9 +37,12 @@ APT_PACKAGES ?= xz-utils gzip shellcheck qemu-user-static
 apt-deps:
 	@./scripts/apt-ensure.sh $(APT_PACKAGES)
 
-deps: toolchain node_modules apt-deps
+# The Node side only: the pinned Node (npm registry) and node_modules. No apt-get.
+node-deps: toolchain node_modules
 
-typecheck: deps
+deps: node-deps apt-deps
+
+typecheck: node-deps
 	tsc -p tsconfig.json --noEmit
 
 build: deps
@@ -51,7 +54,9 @@ build: deps
 test: typecheck lint build vm-image
 	NODE=$(NODE) E2E_FOREGROUND_FIRST='$(MAKE) --no-print-directory test-unit test-integration' ./scripts/test-e2e.sh
 
-test-unit: deps
+# Unit tests need only Node and npm (docs/decisions/0220-test-unit-node-only.md): no fragment in
+# mk/ may add an apt-installed prerequisite to test-unit; test/unit/node-only.test.ts checks it.
+test-unit: node-deps
 	$(VITEST) run --project unit
 
 test-integration: deps build

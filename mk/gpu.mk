@@ -8,4 +8,5 @@ APT_PACKAGES += shellcheck mawk
 lint-nvidia-smi-double: apt-deps
 	shellcheck test/doubles/nvidia-smi-test-double.sh
 
-test-unit: lint-nvidia-smi-double
+# Not a prerequisite of test-unit: that one needs only Node and npm (docs/decisions/0220).
+test-integration: lint-nvidia-smi-double

@@ -8,9 +8,13 @@
  *   {"runs_per_parser":100000,"seed":…,"parsers":{"gpu.lgip":{"runs":…,"rejections":…,"failures":0,"duration_ms":…},…},"failures":0,…}
  * Exit 1 when any target failed (a crash, a rejection that names nothing, a
  * host change, a hang). Only some targets: node scripts/chaos.ts <name>... (same seeds).
+ * Seeds ROTATE: without CHAOS_SEED each run picks a fresh one (so runs explore new inputs; the short
+ * run in `make test` keeps a fixed seed), printed at the start and the end with the command that
+ * replays the whole run (CHAOS_SEED=S); each failure prints its target's own replay command.
  * Replay one target: node test/fuzz/worker.ts --runs N --seed S --scaled <name>.
  */
 import { spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +24,8 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const WORKER = path.join(ROOT, 'test/fuzz/worker.ts');
 const RUNS = Number(process.env.CHAOS_RUNS ?? 100_000);
 const JOBS = Math.max(1, Number(process.env.CHAOS_JOBS ?? Math.min(2, os.availableParallelism())));
-const SEED = Number(process.env.CHAOS_SEED ?? (Date.now() % 2 ** 31));
+const SEED = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : randomInt(2 ** 31 - 1);
+if (!Number.isInteger(SEED) || SEED < 0) throw new Error(`CHAOS_SEED=${process.env.CHAOS_SEED}: expected a non-negative integer (the seed a previous run printed)`);
 const TIMEOUT_MS = Number(process.env.CHAOS_TIMEOUT_S ?? 1800) * 1000;
 const only = process.argv.slice(2);
 
@@ -51,7 +56,8 @@ if (listed.code !== 0) {
 const listing = listed.stdout.trim().split('\n').map((l) => l.split('\t'));
 const expected = new Map(listing.map(([n, scale]) => [n!, Math.ceil(RUNS * Number(scale))]));
 const names = listing.map(([n]) => n!).filter((n) => only.length === 0 || only.includes(n));
-process.stderr.write(`chaos: ${names.length} targets × ${RUNS} inputs, ${JOBS} at a time, seed ${SEED}\n`);
+const replay = `make chaos CHAOS_SEED=${SEED}${process.env.CHAOS_RUNS ? ` CHAOS_RUNS=${RUNS}` : ''}`;
+process.stderr.write(`chaos: ${names.length} targets × ${RUNS} inputs, ${JOBS} at a time, seed ${SEED} (${process.env.CHAOS_SEED ? 'given' : 'fresh'}; replay: ${replay})\n`);
 
 const t0 = Date.now();
 const results = new Map<string, TargetResult>();
@@ -86,7 +92,10 @@ async function worker(): Promise<void> {
     process.stderr.write(
       `chaos: ${res.name.padEnd(20)} ${String(res.runs).padStart(7)} runs  ${String(res.rejections).padStart(7)} rejected  ${res.failures} failures  ${(res.durationMs / 1000).toFixed(1)} s  (max ${res.maxInputMs} ms/input)\n`,
     );
-    for (const e of res.examples) process.stderr.write(`  FAILURE (seed ${res.seed}): ${e.error}\n    input: ${e.input.slice(0, 500)}\n`);
+    for (const e of res.examples) {
+      const replay = `node test/fuzz/worker.ts --runs ${RUNS} --seed ${res.seed} --scaled ${res.name}`;
+      process.stderr.write(`  FAILURE (seed ${res.seed}; replay: ${replay}): ${e.error}\n    input: ${e.input.slice(0, 500)}\n`);
+    }
   }
 }
 await Promise.all(Array.from({ length: JOBS }, worker));
@@ -113,5 +122,6 @@ const summary = {
 };
 mkdirSync(path.join(ROOT, 'dist'), { recursive: true });
 writeFileSync(path.join(ROOT, 'dist/chaos.json'), `${JSON.stringify({ ...summary, results: ordered }, null, 2)}\n`);
+process.stderr.write(`chaos: seed ${SEED}, ${failures} failure(s); replay this run: ${replay}\n`);
 process.stdout.write(`${JSON.stringify(summary)}\n`);
 process.exit(failures || short.length ? 1 : 0);

@@ -1,5 +1,5 @@
 /**
- * The agent's client for the control-plane API (../shared/design/control-plane-api.md).
+ * The agent's client for the control-plane API (docs/control-plane-api.md).
  *
  * Network I/O goes straight through undici (not the Host port, which is for
  * OS access): see docs/decisions/0041-api-client-retry.md.
@@ -157,7 +157,7 @@ const RPC_NOT_FOUND = 5;
 const RPC_ALREADY_EXISTS = 6;
 
 /**
- * Is this 404 the control plane's own EDGE_NOT_FOUND for `edgeId` (control-plane-api.md §4)?
+ * Is this 404 the control plane's own EDGE_NOT_FOUND for `edgeId` (docs/control-plane-api.md §4)?
  * Returns undefined when it is, else why not (for the outage message). Anything else — an HTML or
  * empty body (nginx, a load balancer), JSON without the detail, another edge id — is not proof.
  */

@@ -1,5 +1,5 @@
 /**
- * Types of the control-plane contract (../shared/design/control-plane-api.md)
+ * Types of the control-plane contract (docs/control-plane-api.md)
  * and strict validators for what the control plane sends back. A malformed
  * response fails with an error naming the field (`wireguard.peers[0].publicKey`)
  * instead of a TypeError three steps later.

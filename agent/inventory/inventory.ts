@@ -5,7 +5,7 @@ import { blockDisks, type BlockDisk } from './blockdev.ts';
 /**
  * The hardware inventory reported at registration, in the AIOS `nodeData`
  * units (sizes in MB, bandwidth in Mbit/s): the `inventory` of the register
- * request (shared/design/control-plane-api.md), typed in agent/api/types.ts.
+ * request (docs/control-plane-api.md §3), typed in agent/api/types.ts.
  * `inventory --format aios` prints the same object as one AIOS node element.
  * What each field counts, and what the agent cannot know: docs/decisions/0180, 0181.
  */

@@ -93,7 +93,7 @@ export type K0sAction = Action & {
  * The digest that detects drift of the installed worker. --labels and --taints are left out: the
  * kubelet applies them only when it creates its Node, so reinstalling or restarting k0sworker for
  * them changes nothing on the Node; later changes reach it through the control plane
- * (re-registration, control-plane-api.md §3; docs/decisions/0132).
+ * (re-registration, docs/control-plane-api.md §3; docs/decisions/0132).
  */
 export function argsDigest(args: readonly string[], version: string): string {
   return createHash('sha256').update(JSON.stringify([version, ...args.filter((a) => !/^--(labels|taints)=/.test(a))])).digest('hex').slice(0, 16);

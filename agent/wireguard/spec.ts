@@ -6,7 +6,7 @@ import { parseHostPort, type HostPort } from '../net/endpoint.ts';
 import { isWireguardKey } from './keys.ts';
 
 /**
- * The register response's `wireguard` object (control-plane-api.md §3):
+ * The register response's `wireguard` object (docs/control-plane-api.md §3):
  *   { address: "100.96.0.7/32", listenPort: 51840, mtu: 1380,
  *     peers: [{ publicKey, endpoint: "gw.example:51840", allowedIPs: [...], persistentKeepalive: 25 }] }
  */

@@ -1,6 +1,6 @@
 /**
  * Control-plane EMULATOR (test code). A local stand-in for Cast AI's edge API,
- * implementing ../shared/design/control-plane-api.md, plus:
+ * implementing docs/control-plane-api.md, plus:
  *   - a "kube API" TLS listener (cluster CA) that the k0s TEST DOUBLE joins;
  *   - a TCP listener standing in for konnectivity (8132);
  *   - runtime fault injection (faults.ts) and an inspectable request record.
@@ -123,7 +123,7 @@ export interface JoinedNode {
   readyOverride?: ReadyOverride;
   /** The Ready status last served and since when (the Node's lastTransitionTime). */
   readyTransition?: { status: ConditionStatus; at: string };
-  /** When the control plane last patched labels/taints after a re-registration (contract §3). */
+  /** When the control plane last patched labels/taints after a re-registration (docs/control-plane-api.md §3). */
   patchedAt?: string;
 }
 
@@ -168,12 +168,12 @@ class HttpError extends Error {
   }
 }
 
-/** The API's own "this edge does not exist" (contract §4): code 5 with an EDGE_NOT_FOUND detail naming the edge. */
+/** The API's own "this edge does not exist" (docs/control-plane-api.md §4): code 5 with an EDGE_NOT_FOUND detail naming the edge. */
 export function edgeNotFound(edgeId: string): HttpError {
   return new HttpError(404, `edge ${edgeId} not found`, {}, [{ reason: 'EDGE_NOT_FOUND', edgeId }]);
 }
 
-/** Contract §3: a machine-id whose edge reported within this window keeps its WireGuard key (409 for another). */
+/** docs/control-plane-api.md §3: a machine-id whose edge reported within this window keeps its WireGuard key (409 for another). */
 export const MACHINE_ID_LIVE_MS = 10 * 60_000;
 
 const GRPC_CODE: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 501: 12, 502: 14, 503: 14, 504: 4 };
@@ -254,7 +254,7 @@ function checkRegisterBody(b: unknown): Record<string, unknown> {
   return body;
 }
 
-/** Validate a reportStatus body (contract section 5); throws HttpError 400 naming the field. */
+/** Validate a reportStatus body (docs/control-plane-api.md §5); throws HttpError 400 naming the field. */
 function checkStatusReport(b: unknown): Record<string, unknown> {
   if (!b || typeof b !== 'object' || Array.isArray(b)) throw new HttpError(400, 'request body must be a JSON object');
   const r = b as Record<string, unknown>;
@@ -808,7 +808,7 @@ export class ControlPlaneEmulator {
   }
 
   /**
-   * Contract §3: the kubelet applies --node-labels and register-with-taints only when it creates its
+   * docs/control-plane-api.md §3: the kubelet applies --node-labels and register-with-taints only when it creates its
    * Node (and NodeRestriction forbids it to change its own taints later), so label/taint changes on
    * a re-registration are applied to the existing Node by the control plane, which holds cluster
    * credentials: the previously registered user labels/taints are removed, the new ones set; the
@@ -938,7 +938,7 @@ export class ControlPlaneEmulator {
         let edge = [...this.edges.values()].find((e) => e.machineId === machineId && e.phase !== 'DELETED');
         let status = 200;
         if (edge && edge.request.wireguardPublicKey !== reg.wireguardPublicKey) {
-          // Contract §3: identity is (machineId, wireguardPublicKey). Another key for a live machine-id
+          // docs/control-plane-api.md §3: identity is (machineId, wireguardPublicKey). Another key for a live machine-id
           // (a status report within 10 minutes; lastSeen = the last report) is a clone: 409, and the
           // edge is left untouched. A silent edge takes the new key (a re-installed host).
           const last = edge.statusReports.at(-1)?.time;

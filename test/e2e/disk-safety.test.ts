@@ -5,7 +5,8 @@
  * (systemd, udev, LVM, mdadm, xfsprogs) with nine small emulated NVMe disks:
  *
  *   A       192 MiB blank      positive control (auto-discovery: a 2-stripe LV, xfs, /var/lib/k0s), then
- *   B       256 MiB blank        the reboot chain; unequal on purpose: the plan's LV size == `lvs` (issue 16)
+ *   B       320 MiB blank        the reboot chain; unequal on purpose: the plan's LV size == `lvs` (issue 16);
+ *                              alone (NVME_DEVICES=B) it holds a linear LV above xfs's 300 MiB minimum
  *   gpt      64 MiB            GPT with one partition, no filesystem
  *   ext4     64 MiB            ext4 with a file on it
  *   xfs      64 MiB            xfs
@@ -64,7 +65,7 @@ const RUN_DIR = '/run/disk-safety';
 const ENV_FILE = '/root/disk-safety.env';
 const STATE_FILE = `${DEFAULT_STATE_DIR}/${STORAGE_STATE_FILE}`;
 const CENSUS_PATH = `${DEFAULT_STATE_DIR}/${CENSUS_FILE}`;
-/** The LV on A (192 MiB: 47 extents) + B (256 MiB: 63): 2 stripes x 47 extents of 4 MiB (agent/storage/layout.ts). */
+/** The LV on A (192 MiB: 47 extents) + B (320 MiB: 79): 2 stripes x 47 extents of 4 MiB (agent/storage/layout.ts). */
 const LV_EXTENTS = 94;
 const LV_BYTES = LV_EXTENTS * 4 * MiB;
 const UNIT_FILE = '/etc/systemd/system/var-lib-k0s.mount';
@@ -91,7 +92,7 @@ const ALL_POINTS = process.env.DISK_SAFETY_ALL_POINTS === '1';
 
 const DISKS = [
   { role: 'A', mib: 192 },
-  { role: 'B', mib: 256 },
+  { role: 'B', mib: 320 },
   { role: 'gpt', mib: 64 },
   { role: 'ext4', mib: 64 },
   { role: 'xfs', mib: 64 },
@@ -265,6 +266,26 @@ async function endState(): Promise<EndState> {
   const { fsUuid: _u, createdAt: _c, updatedAt: _t, ...state } = st;
   const norm = (s: string) => s.split(uuid!).join('<fs-uuid>');
   return { lv, vg, pvs, fs: norm(fsProbe), mount, unit: norm(unit), unitState, links, state };
+}
+
+/**
+ * `castai-edge-initd reset --yes-really-reset --remove-volume-group` (the agent's own teardown), through the
+ * tripwire with no hook or planned failure. Returns the exit code, the storage part's `ran` list as the agent
+ * logged it, and the storage-changing commands the tripwire saw.
+ */
+async function agentReset(): Promise<{ code: number; out: string; ran: string[]; calls: string[] }> {
+  const r = await vm.exec(
+    [
+      `mkdir -p ${RUN_DIR} && : > ${RUN_DIR}/calls.log && rm -f ${RUN_DIR}/fail-* ${RUN_DIR}/hook-* ${RUN_DIR}/reached-*`,
+      `PATH=${SHIM_DIR}:$PATH castai-edge-initd reset --yes-really-reset --remove-volume-group --env-file ${ENV_FILE} > ${RUN_DIR}/out.log 2>&1; code=$?`,
+      `cat ${RUN_DIR}/out.log; echo "@@EXIT $code"; cat ${RUN_DIR}/calls.log`,
+    ].join('\n'),
+    { timeoutMs: 400_000 },
+  );
+  const p = parsePass(r.stdout);
+  const storage = p.lines.find((l) => l.msg.startsWith('teardown: storage: '))?.msg ?? '';
+  const ran = storage.match(/^teardown: storage: ok \(ran: (.*)\)$/)?.[1]?.split('; ') ?? [];
+  return { code: p.code, out: p.stdout, ran, calls: p.calls };
 }
 
 /** Tear our volume down with the OS tools (test harness, not the agent), so the blank disks are blank again. */
@@ -505,70 +526,68 @@ describe('disk-safety matrix: each unsafe disk alone in NVME_DEVICES (real agent
 
 // ------------------------------------------------------------------------------ positive control
 
-describe('positive control: auto-discovery uses exactly the blank disks; the LV is the size the plan said', () => {
-  test_(
-    'NVME_DEVICES unset: A and B (blank, unequal) become a 2-stripe LV of exactly the planned size (plan --json == run == lvs), tagged, xfs, mounted by its unit; the random-data disk is skipped with its note; only A and B changed',
-    async () => {
-      // `plan` first (no shim, nothing fails on purpose): the storage step's plan as an operator sees it.
-      const planned = JSON.parse((await vm.exec(`castai-edge-initd plan --json --env-file ${ENV_FILE}`, { timeoutMs: 300_000 })).stdout) as {
-        steps: Array<{
-          step: string;
-          summary: string;
-          actions: Array<{ kind: string; sizeBytes?: number; commands?: string[][] }>;
-          details?: { rows: Array<{ device: string; action: string; reason: string }>; layout?: { lvBytes: number; stripes: number } };
-        }>;
-      };
-      const st = planned.steps.find((x) => x.step === 'storage')!;
-      const lvc = st.actions.find((a) => a.kind === 'storage.lvcreate')!;
-      expect(st.summary).toBe(`create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} (376 MiB; 72 MiB of the disks unused), xfs, mounted at /var/lib/k0s`);
-      expect(lvc.sizeBytes).toBe(LV_BYTES);
-      expect(st.details?.layout).toMatchObject({ stripes: 2, lvBytes: LV_BYTES });
-      expect(st.details?.rows.find((r) => r.device === dev.random)).toMatchObject({
-        action: 'skip',
-        reason: expect.stringMatching(
-          /^no known signature, but it holds data: non-zero bytes at offset 0x0 \(in the first MiB\); .*To use it anyway \(its data is lost\), list it in NVME_DEVICES$/,
-        ),
-      });
+describe('a blank disk listed together with an unsafe one', () => {
+  test_('the whole list is refused, only the unsafe disk is named, the blank one is untouched too', async () => {
+    const p = await pass(`${dev.A} ${dev.ext4}`);
+    const why = `${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
+    expect(p.storage, why).toMatch(/^\[3\/6\] storage: FAILED: storage: refusing to touch any disk \(nothing was changed\):\n/);
+    expect(p.storage, why).toMatch(refusalLine(dev.ext4, `ext4 filesystem signature \\(offset 0x438, UUID ${UUID}, label "olddata"\\)`));
+    expect(p.storage.split('\n').filter((l) => /^ {2}\//.test(l)), why).toEqual([expect.stringMatching(new RegExp(`^  ${dev.ext4}: `))]);
+    expect(p.code, why).toBe(1);
+    expect(laterSteps(p), why).toEqual([]);
+    expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l)), why).toEqual([]);
+    const now = await hashDisks(['A', 'ext4']);
+    expect(now).toEqual({ A: hostHash.A, ext4: hostHash.ext4 });
+    expect(await lvmAndOurs()).toBe(lvmBaseline);
+  });
+});
 
-      const p = await pass(undefined);
-      const why = `${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
-      expect(p.storage, why).toMatch(
-        new RegExp(
-          `^\\[3/6\\] storage: create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} \\(376 MiB; 72 MiB of the disks unused\\), xfs, mounted at /var/lib/k0s — done`,
-        ),
-      );
-      // The run's notes: the random-data disk (and every unsafe one) skipped, the unequal sizes' unused part.
-      const notes = p.lines.filter((l) => l.step === 'storage').map((l) => l.msg);
-      expect(notes, why).toContainEqual(
-        expect.stringMatching(
-          new RegExp(
-            `^storage: skipping ${dev.random} \\(64 MiB\\): no known signature, but it holds data: non-zero bytes at offset 0x0 \\(in the first MiB\\); .*list it in NVME_DEVICES$`,
-          ),
-        ),
-      );
-      expect(notes).toContain(
-        `storage: disks of unequal size: each stripe takes 188 MiB (the smallest disk's extents), so 64 MiB of ${dev.B} stays unused (64 MiB in all)`,
-      );
-      expect(notes).toContain(`storage: create 2-stripe LV castai-edge/k0s (stripe 256k): ${LV_EXTENTS} extents × 4 MiB = ${LV_BYTES} bytes (376 MiB)`);
-      // The pass went on and was ended on purpose at the WireGuard step's first call.
-      expect(p.code).toBe(1);
-      expect(p.lines.find((l) => l.msg.startsWith('[5/6] wireguard:'))?.msg).toMatch(/stopped on purpose/);
-      expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l))).toEqual([
-        'udevadm settle --timeout=30',
-        `pvcreate ${dev.A}`,
-        `pvcreate ${dev.B}`,
-        `vgcreate --addtag castai-edge-initd castai-edge ${dev.A} ${dev.B}`,
-        `lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l ${LV_EXTENTS} castai-edge`,
-        'udevadm settle --timeout=30',
-        `mkfs.xfs -K -L castai-k0s ${LV}`,
-        'systemctl daemon-reload',
-        'systemctl enable --now var-lib-k0s.mount',
-        'ip -j -d -batch -',
-      ]);
-      const now = await hashDisks(DISKS.map((x) => x.role));
-      expect(now.A).not.toBe(hostHash.A);
-      expect(now.B).not.toBe(hostHash.B);
-      for (const x of DISKS.filter((y) => y.role !== 'A' && y.role !== 'B')) expect(now[x.role], `sha256 of ${x.role}`).toBe(hostHash[x.role]);
+describe('positive control: auto-discovery uses exactly the blank disks; the LV is the size the plan said', () => {
+  test_('NVME_DEVICES unset: A and B (blank, unequal) become a 2-stripe LV of exactly the planned size (plan --json == run == lvs), tagged, xfs, mounted by its unit; the random-data disk is skipped with its note; only A and B changed', async () => {
+    // `plan` first (no shim, nothing fails on purpose): the storage step's plan as an operator sees it.
+    const planned = JSON.parse((await vm.exec(`castai-edge-initd plan --json --env-file ${ENV_FILE}`, { timeoutMs: 300_000 })).stdout) as {
+      steps: Array<{ step: string; summary: string; actions: Array<{ kind: string; sizeBytes?: number; commands?: string[][] }>; details?: { rows: Array<{ device: string; action: string; reason: string }>; layout?: { lvBytes: number; stripes: number } } }>;
+    };
+    const st = planned.steps.find((x) => x.step === 'storage')!;
+    const lvc = st.actions.find((a) => a.kind === 'storage.lvcreate')!;
+    expect(st.summary).toBe(`create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} (376 MiB; 136 MiB of the disks unused), xfs, mounted at /var/lib/k0s`);
+    expect(lvc.sizeBytes).toBe(LV_BYTES);
+    expect(st.details?.layout).toMatchObject({ stripes: 2, lvBytes: LV_BYTES });
+    expect(st.details?.rows.find((r) => r.device === dev.random)).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/^no known signature, but it holds data: non-zero bytes at offset 0x0 \(in the first MiB\); .*To use it anyway \(its data is lost\), list it in NVME_DEVICES$/),
+    });
+
+    const p = await pass(undefined);
+    const why = `${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
+    expect(p.storage, why).toMatch(new RegExp(`^\\[3/6\\] storage: create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} \\(376 MiB; 136 MiB of the disks unused\\), xfs, mounted at /var/lib/k0s — done`));
+    // The run's notes: the random-data disk (and every unsafe one) skipped, the unequal sizes' unused part.
+    const notes = p.lines.filter((l) => l.step === 'storage').map((l) => l.msg);
+    expect(notes, why).toContainEqual(expect.stringMatching(new RegExp(`^storage: skipping ${dev.random} \\(64 MiB\\): no known signature, but it holds data: non-zero bytes at offset 0x0 \\(in the first MiB\\); .*list it in NVME_DEVICES$`)));
+    expect(notes).toContain(`storage: disks of unequal size: each stripe takes 188 MiB (the smallest disk's extents), so 128 MiB of ${dev.B} stays unused (128 MiB in all)`);
+    // The unsafe disks auto-discovery passed over, each with its reason (what test/e2e/storage.test.ts asserted before the merge).
+    expect(notes, why).toContainEqual(expect.stringMatching(new RegExp(`^storage: skipping ${dev.ext4} .*ext4 filesystem signature`)));
+    expect(notes, why).toContainEqual(expect.stringMatching(new RegExp(`^storage: skipping ${dev.gpt} .*partition`)));
+    expect(notes).toContain(`storage: create 2-stripe LV castai-edge/k0s (stripe 256k): ${LV_EXTENTS} extents × 4 MiB = ${LV_BYTES} bytes (376 MiB)`);
+    // The pass went on and was ended on purpose at the WireGuard step's first call.
+    expect(p.code).toBe(1);
+    expect(p.lines.find((l) => l.msg.startsWith('[5/6] wireguard:'))?.msg).toMatch(/stopped on purpose/);
+    expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l))).toEqual([
+      'udevadm settle --timeout=30',
+      `pvcreate ${dev.A}`,
+      `pvcreate ${dev.B}`,
+      `vgcreate --addtag castai-edge-initd castai-edge ${dev.A} ${dev.B}`,
+      `lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l ${LV_EXTENTS} castai-edge`,
+      'udevadm settle --timeout=30',
+      `mkfs.xfs -K -L castai-k0s ${LV}`,
+      'systemctl daemon-reload',
+      'systemctl enable --now var-lib-k0s.mount',
+      'ip -j -d -batch -',
+    ]);
+    const now = await hashDisks(DISKS.map((x) => x.role));
+    expect(now.A).not.toBe(hostHash.A);
+    expect(now.B).not.toBe(hostHash.B);
+    for (const x of DISKS.filter((y) => y.role !== 'A' && y.role !== 'B')) expect(now[x.role], `sha256 of ${x.role}`).toBe(hostHash[x.role]);
 
       // What lvs reports, byte for byte, is what plan and run said.
       expect(await lvm('lvs --noheadings --units b --nosuffix -o lv_size castai-edge/k0s')).toBe(String(LV_BYTES));
@@ -680,7 +699,28 @@ const POINTS = ALL_POINTS ? ALL_CRASH_POINTS : ALL_CRASH_POINTS.slice(1);
 describe('reboot during storage setup: hard reset at each crash point, then convergence', () => {
   test_(`a hard reset ${POINTS.map((p) => p.what.replace(/ \(.*\)$/, '')).join('; then ')}: every next pass resumes (ours by tag${ALL_POINTS ? '/intent' : ''}, never refused); the end state equals the uninterrupted run; then a no-op`, async () => {
     expect(reference, 'the positive control ran first').toBeDefined();
-    await wipeOurs();
+    // The agent's own teardown of the positive control's volume (was test/e2e/storage.test.ts's teardown case):
+    // unmount, unit removed, VG removed, state files forgotten, in this order; nothing else of ours left.
+    const reset = await agentReset();
+    expect(reset.code, reset.out).toBe(0);
+    expect(reset.ran, reset.out).toEqual([
+      'systemctl disable --now var-lib-k0s.mount',
+      `remove ${UNIT_FILE}`,
+      'systemctl daemon-reload',
+      'vgchange -an castai-edge',
+      'lvremove --yes castai-edge/k0s',
+      'vgremove --yes castai-edge',
+      `pvremove --yes ${[dev.A, dev.B].sort().join(' ')}`,
+      `remove ${STATE_FILE}`,
+      `remove ${CENSUS_PATH}`, // the disk census the run kept
+    ]);
+    // The tripwire saw the same LVM commands, in the same order, and nothing else that writes a disk.
+    const lvmWrites = /^(vgchange|lvchange|lvremove|vgremove|pvremove|pvcreate|vgcreate|lvcreate|mkfs\S*|wipefs -a|dd|sgdisk|mdadm) /;
+    expect(reset.calls.filter((c) => lvmWrites.test(c)), reset.out).toEqual(reset.ran.filter((c) => lvmWrites.test(c)));
+    expect(reset.calls).toEqual(expect.arrayContaining(['systemctl disable --now var-lib-k0s.mount', 'systemctl daemon-reload']));
+    expect((await vm.exec('findmnt /var/lib/k0s')).exitCode).not.toBe(0);
+    expect((await vm.exec(`test -e ${UNIT_FILE} || test -e ${STATE_FILE} || test -e ${CENSUS_PATH}`)).exitCode).not.toBe(0);
+    await wipeOurs(); // what is left is only the harness's share (wipefs of A and B, the empty /var/lib/k0s): the chain starts as before
     expect(await lvmAndOurs()).toBe(lvmBaseline); // nothing of ours left: as before the positive control
     const devices = `${dev.A} ${dev.B}`;
     for (const [i, pt] of POINTS.entries()) {
@@ -736,5 +776,49 @@ describe('reboot during storage setup: hard reset at each crash point, then conv
     // PV is left out: LVM autoactivates its VG at boot; the md member too, as before its assembly was masked).
     const now = await hashDisks(['gpt', 'ext4', 'xfs', 'mounted', 'random']);
     for (const r of ['gpt', 'ext4', 'xfs', 'mounted', 'random'] as const) expect(now[r], `sha256 of ${r}`).toBe(hostHash[r]);
+  });
+});
+
+// ------------------------------------------------------------------------------ one disk, a changed set, a clean reboot
+
+/** `plan --json`'s storage step, with NVME_DEVICES set (no shim). */
+async function planStorage(devices: string): Promise<{ summary: string; actions: Array<{ kind: string }> }> {
+  const r = await vm.exec(`NVME_DEVICES=${shq(devices)} castai-edge-initd plan --json --env-file ${ENV_FILE}`, { timeoutMs: 300_000 });
+  const planned = JSON.parse(r.stdout) as { steps: Array<{ step: string; summary: string; actions: Array<{ kind: string }> }> };
+  return planned.steps.find((x) => x.step === 'storage')!;
+}
+
+describe('NVME_DEVICES with one disk, then a changed device set, then a clean reboot (was test/e2e/storage.test.ts)', () => {
+  test_('one disk: a linear LV on that disk only; a changed set is refused, never rebuilt; after a reboot systemd alone mounts it, ordered before k0sworker; then nothing to do', async () => {
+    expect(reference, 'the reboot chain ran first').toBeDefined();
+    await wipeOurs();
+    const beforeA = (await hashDisks(['A'])).A;
+
+    const one = await pass(dev.B);
+    const why = `${one.stdout}\ncalls:\n${one.calls.join('\n')}`;
+    expect(one.storage, why).toMatch(new RegExp(`^\\[3/6\\] storage: create linear LV castai-edge/k0s on ${dev.B} .* — done`));
+    expect(await lvm("lvs --noheadings --separator '|' -o stripes,segtype,devices castai-edge/k0s")).toBe(`1|linear|${dev.B}(0)`);
+    expect(await lvm("pvs --noheadings -o pv_name,vg_name | awk '$2 == \"castai-edge\" { print $1 }'")).toBe(dev.B);
+    expect((await hashDisks(['A'])).A).toBe(beforeA);
+    expect((await vm.sh('findmnt -n -o FSTYPE /var/lib/k0s')).trim()).toBe('xfs');
+
+    // A changed device set is refused (nothing rebuilt); the plan with the recorded set is a no-op.
+    const changed = await pass(`${dev.A} ${dev.B}`);
+    expect(changed.code, changed.stdout).toBe(1);
+    expect(changed.storage, changed.stdout).toContain(`NVME_DEVICES (${dev.A}, ${dev.B}) differs from the disks of our existing volume group castai-edge (${dev.B})`);
+    expect(changed.calls.filter((l) => !READ_ONLY_CALL.test(l)), changed.stdout).toEqual([]);
+    expect(await lvm("lvs --noheadings --separator '|' -o stripes,segtype,devices castai-edge/k0s")).toBe(`1|linear|${dev.B}(0)`);
+    expect((await hashDisks(['A'])).A).toBe(beforeA);
+    expect(await planStorage(dev.B)).toMatchObject({ summary: expect.stringMatching(/^nothing to do/), actions: [] });
+
+    // A clean reboot: no agent runs at boot in this guest, so the mount is back from systemd alone.
+    await vm.reboot(600_000); // TCG on a shared 2-core machine: be patient
+    expect((await vm.sh('findmnt -n -o FSTYPE,SOURCE /var/lib/k0s')).trim()).toMatch(/^xfs\s+\/dev\/mapper\/castai--edge-k0s$/);
+    expect((await vm.sh('systemctl is-active var-lib-k0s.mount')).trim()).toBe('active');
+    expect(await vm.sh('systemctl show -p Before var-lib-k0s.mount')).toMatch(/Before=.*k0sworker\.service/);
+    // k0sworker.service is not installed here, so systemd shows no RequiredBy= yet; the enable link is what makes it so once it is.
+    expect((await vm.exec('test -L /etc/systemd/system/k0sworker.service.requires/var-lib-k0s.mount')).exitCode).toBe(0);
+    expect(await vm.sh('systemctl show -p WantedBy var-lib-k0s.mount')).toMatch(/local-fs\.target/);
+    expect(await planStorage(dev.B)).toMatchObject({ summary: expect.stringMatching(/^nothing to do/), actions: [] });
   });
 });

@@ -75,11 +75,18 @@ export function fuzzRuns(def = 150): number {
   return Number.isInteger(n) && n > 0 ? n : def;
 }
 
-/** FUZZ_SEED from the environment, or a fresh one (printed in every result so a failure can be replayed). */
+/**
+ * The seed of the short run in `make test` (test/unit/fuzz-parsers.test.ts): FIXED, so a CI run is
+ * reproducible and a red build is red again on a re-run. New inputs come from `make chaos`, which
+ * picks a fresh seed each time and prints it (scripts/chaos.ts; docs/decisions/0080, 0221).
+ */
+export const FIXED_FUZZ_SEED = 1_702_170_221;
+
+/** FUZZ_SEED from the environment (to replay, or to explore by hand), else FIXED_FUZZ_SEED. Printed in every result. */
 export function fuzzSeed(): number {
   const raw = process.env.FUZZ_SEED;
   const n = Number(raw);
-  return raw && Number.isInteger(n) ? n : (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
+  return raw && Number.isInteger(n) ? n : FIXED_FUZZ_SEED;
 }
 
 function show(input: unknown): string {

@@ -6,7 +6,7 @@
  * in a private mount namespace (`unshare -m`) where each of those trees is an overlayfs over the
  * host's: the scripts read the real system, and every write lands in a temp upper directory that
  * vanishes with the namespace. The host is never changed. Needs root and overlayfs (the CI
- * machine and the lab host have both); `fakeRootAvailable()` says whether this machine does.
+ * machine and the lab host have both); `fakeRootMissing()` says what this machine lacks.
  *
  * Commands the test wants to control (systemctl, curl, ...) are stubs put first on PATH.
  */
@@ -14,14 +14,15 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { notRoot } from './needs.ts';
 
 const OVERLAYS = ['/etc', '/usr/local/bin', '/var/lib', '/run'];
 
-let available: boolean | undefined;
-/** True when this process can make a private mount namespace with an overlay (root, unshare, overlayfs). */
-export function fakeRootAvailable(): boolean {
-  if (available !== undefined) return available;
-  if (process.getuid?.() !== 0) return (available = false);
+let missing: string[] | undefined;
+/** What this process lacks to make a private mount namespace with an overlay (root, unshare, overlayfs); empty = nothing. */
+export function fakeRootMissing(): string[] {
+  if (missing !== undefined) return missing;
+  if (process.getuid?.() !== 0) return (missing = notRoot('a private mount namespace with overlays (unshare -m, mount -t overlay)'));
   const t = mkdtempSync(path.join(os.tmpdir(), 'fakeroot-probe-'));
   try {
     mkdirSync(path.join(t, 'u'));
@@ -31,11 +32,11 @@ export function fakeRootAvailable(): boolean {
       ['-m', '--propagation', 'private', 'sh', '-c', `mount -t overlay overlay -o lowerdir=/etc,upperdir=${t}/u,workdir=${t}/w /etc`],
       { encoding: 'utf8', timeout: 20_000 },
     );
-    available = r.status === 0;
+    missing = r.status === 0 ? [] : [`unshare -m + an overlay mount over /etc (exit ${r.status}: ${(r.stderr || r.error?.message || '').trim()})`];
   } finally {
     rmSync(t, { recursive: true, force: true });
   }
-  return available;
+  return missing;
 }
 
 export interface FakeRootRun {

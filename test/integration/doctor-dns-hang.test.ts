@@ -10,12 +10,13 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeNeeding, missingTools, notRoot } from '../helpers/needs.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const canUnshare = process.getuid?.() === 0 && (await fs.stat('/usr/bin/unshare').then(() => true, () => false));
+const missing = [...notRoot('a private mount+network namespace (unshare -mn)'), ...missingTools(['unshare', 'ip'], 'make deps: util-linux, iproute2')];
 
-describe.skipIf(!canUnshare)('doctor with a black-holed DNS server (needs root + unshare)', () => {
+describeNeeding('doctor with a black-holed DNS server (needs root + unshare)', missing, () => {
   it('ends at the deadline: report AND process', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'dns-hang-'));
     try {

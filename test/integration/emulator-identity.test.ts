@@ -1,6 +1,6 @@
 /**
  * The control-plane emulator's side of issue 14 items 1–3, over real HTTPS on loopback, checked
- * with the agent's own API client (control-plane-api.md §3, §4):
+ * with the agent's own API client (docs/control-plane-api.md §3, §4):
  *  - identity = (machineId, wireguardPublicKey): 409 MACHINE_ID_CONFLICT while the edge reported
  *    within 10 minutes, else the edge takes the new key;
  *  - the API's 404s carry EDGE_NOT_FOUND naming the edge; the fault admin can answer nginx's HTML
@@ -172,7 +172,7 @@ describe('404s: the API names the edge; the fault admin can imitate a front end'
   });
 });
 
-describe('label and taint changes reach the Node (contract §3)', () => {
+describe('label and taint changes reach the Node (docs/control-plane-api.md §3)', () => {
   it('re-registering with new labels/taints patches the joined Node: old user labels/taints go, new ones come, control-plane labels stay', async () => {
     const boot = emu.issueBootstrapToken();
     const c = client();

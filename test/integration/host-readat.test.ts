@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RealHost } from '../../agent/host/real.ts';
 import { readContent } from '../../agent/storage/content.ts';
+import { itNeeding, notRoot } from '../helpers/needs.ts';
 
 const h = new RealHost();
 const MiB = 1024 * 1024;
@@ -34,11 +35,13 @@ async function image(name: string, size: number, at: number, marker: Buffer): Pr
   return p;
 }
 
-const canLoop = (() => {
+const loopMissing = (() => {
+  const missing = notRoot('loop devices (losetup)');
+  if (missing.length) return missing;
   try {
-    return process.getuid?.() === 0 && execFileSync('losetup', ['-f'], { encoding: 'utf8' }).startsWith('/dev/loop');
-  } catch {
-    return false;
+    return execFileSync('losetup', ['-f'], { encoding: 'utf8' }).startsWith('/dev/loop') ? [] : ['a free loop device (losetup -f)'];
+  } catch (e) {
+    return [`a free loop device: losetup -f failed (${(e as Error).message.split('\n')[0]})`];
   }
 })();
 
@@ -57,7 +60,7 @@ describe('RealHost.readAt', () => {
     await expect(h.readAt(path.join(dir, 'nope'), -1, 1)).rejects.toThrow(RangeError);
   });
 
-  it.skipIf(!canLoop)('a block device (loop), O_DIRECT: the sample reads find data without a signature, and a blank device reads as zeros', async () => {
+  itNeeding('a block device (loop), O_DIRECT: the sample reads find data without a signature, and a blank device reads as zeros', loopMissing, async () => {
     const data = await image('data.img', 64 * MiB, 63 * MiB + 4096, Buffer.from('raw database page'));
     const blank = await image('blank.img', 64 * MiB, 0, Buffer.alloc(0));
     for (const f of [data, blank]) loops.push(execFileSync('losetup', ['-f', '--show', f], { encoding: 'utf8' }).trim());

@@ -15,10 +15,11 @@ import { ApiClient } from '../../agent/api/client.ts';
 import type { RegisterResponse } from '../../agent/api/types.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 import { encodeJoinToken } from '../control-plane/k0s-token.ts';
+import { itNeeding, missingTools } from '../helpers/needs.ts';
 
 const DOUBLE = path.resolve(import.meta.dirname, '../doubles/k0s-test-double.sh');
 const run = promisify(execFile);
-const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+const shellcheckMissing = missingTools(['shellcheck'], 'make deps: apt shellcheck');
 const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 let dir: string;
 let emu: ControlPlaneEmulator;
@@ -85,7 +86,7 @@ afterAll(async () => {
 });
 
 describe('k0s test double', () => {
-  it.skipIf(!hasShellcheck)('is shellcheck-clean', async () => {
+  itNeeding('is shellcheck-clean', shellcheckMissing, async () => {
     const r = await run('shellcheck', [DOUBLE]).then(() => 0, (e: { code: number; stdout: string }) => e.stdout);
     expect(r).toBe(0);
   });

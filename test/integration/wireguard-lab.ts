@@ -17,6 +17,7 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { generatePrivateKey, publicKeyFromPrivate } from '../../agent/wireguard/keys.ts';
+import { notRoot } from '../helpers/needs.ts';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 export const DRIVER = path.join(ROOT, 'test/integration/wireguard-driver.ts');
@@ -46,7 +47,7 @@ export async function sh(
 /** Reasons this machine cannot run the lab (empty = can). */
 export async function labPrerequisites(): Promise<string[]> {
   const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('must run as root (netns, TUN)');
+  missing.push(...notRoot('network namespaces and TUN devices'));
   for (const tool of ['ip', 'wg', 'wireguard-go', 'ping']) {
     const r = await sh('sh', ['-c', `command -v ${tool}`], { allowFail: true });
     if (r.code !== 0) missing.push(`${tool} not installed (make apt-deps installs wireguard-tools wireguard-go iproute2 iputils-ping)`);

@@ -7,11 +7,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeNeeding } from '../helpers/needs.ts';
 import { GW_HOSTNAME, GW_TUN, GW_UNDERLAY, GW_UNDERLAY_2, labPrerequisites, WgLab } from './wireguard-lab.ts';
 
 const missing = await labPrerequisites();
-if (missing.length) console.warn(`wireguard-netns: skipped: ${missing.join('; ')}`);
 
 interface ReconcileResult {
   actions: Array<{ kind: string; data: Record<string, unknown> }>;
@@ -66,7 +66,7 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-describe.skipIf(missing.length > 0)('WireGuard agent module ↔ gateway across two network namespaces (wireguard-go)', () => {
+describeNeeding('WireGuard agent module ↔ gateway across two network namespaces (wireguard-go)', missing, () => {
   let lab: WgLab;
   let agentKey = '';
   let agentPub = '';

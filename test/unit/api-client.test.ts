@@ -287,7 +287,7 @@ describe('getEdge / reportStatus', () => {
     if (!r.gone) expect(r.state.edge.phase).toBe('DELETING');
   });
 
-  it('"gone" only on the API\'s own JSON EDGE_NOT_FOUND naming this edge (contract §4)', async () => {
+  it('"gone" only on the API\'s own JSON EDGE_NOT_FOUND naming this edge (docs/control-plane-api.md §4)', async () => {
     pool()
       .intercept({ path: EDGE_PATH, method: 'GET' })
       .reply(404, { code: 5, message: 'edge e-1 not found', details: [{ reason: 'EDGE_NOT_FOUND', edgeId: 'e-1' }] });

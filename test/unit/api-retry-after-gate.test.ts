@@ -59,7 +59,7 @@ function reply(path: string, status: number, headers: Record<string, string> = {
     .intercept({ path, method: path === EDGE_PATH ? 'GET' : 'POST' })
     .reply((o) => {
       seen.push({ path: o.path, t: clock.t });
-      // A 404 is the API's own EDGE_NOT_FOUND for this edge (contract §4): what ends a get-edge call at once.
+      // A 404 is the API's own EDGE_NOT_FOUND for this edge (docs/control-plane-api.md §4): what ends a get-edge call at once.
       const data =
         status === 404
           ? { code: 5, message: 'edge e-1 not found', details: [{ reason: 'EDGE_NOT_FOUND', edgeId: 'e-1' }] }

@@ -2,11 +2,12 @@
  * Short fuzz run of every parser that takes outside input and of the storage
  * and GPU inspect → plan paths (test/fuzz/, docs/decisions/0080-fuzzing.md).
  * FUZZ_RUNS inputs per target (default 600; slow targets get fewer, see
- * `cost`); `make chaos` runs >= 100 000 per target. A failure prints the seed
- * (replay with FUZZ_SEED=<seed>) and the first failing inputs.
+ * `cost`); `make chaos` runs >= 100 000 per target. The seed is FIXED (FIXED_FUZZ_SEED, or
+ * FUZZ_SEED) so a CI run is reproducible; `make chaos` rotates seeds (docs/decisions/0221). A failure
+ * prints the seed and the first failing inputs.
  */
 import { describe, expect, it } from 'vitest';
-import { fuzzRuns, runTarget } from '../fuzz/harness.ts';
+import { FIXED_FUZZ_SEED, fuzzRuns, fuzzSeed, runTarget } from '../fuzz/harness.ts';
 import { allTargets } from '../fuzz/targets/index.ts';
 
 const targets = await allTargets();
@@ -22,6 +23,15 @@ describe('fuzz: no crash, every rejection names its input, no host change', () =
     expect(r.accepted, `${t.name}: no input was accepted`).toBeGreaterThan(0);
     if (t.name !== 'storage.blkid') expect(r.rejections, `${t.name}: no input was rejected`).toBeGreaterThan(0);
   }, 60_000);
+
+  it('the short run is reproducible: a fixed seed (unless FUZZ_SEED), the same inputs and outcomes every time', async () => {
+    if (process.env.FUZZ_SEED === undefined) expect(fuzzSeed()).toBe(FIXED_FUZZ_SEED);
+    const t = targets.find((x) => x.name === 'config.labels')!;
+    const strip = (r: Awaited<ReturnType<typeof runTarget>>) => ({ seed: r.seed, runs: r.runs, accepted: r.accepted, rejections: r.rejections, failures: r.failures });
+    const [a, b] = [await runTarget(t, 200), await runTarget(t, 200)];
+    expect(strip(a)).toEqual(strip(b));
+    expect(a.seed).toBe(fuzzSeed());
+  });
 
   it('covers every parser named in issue 9', () => {
     const names = targets.map((t) => t.name);

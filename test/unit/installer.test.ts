@@ -34,14 +34,10 @@ describe('installer template', () => {
     expect(() => renderInstaller({ ...values, CLUSTER_ID: '$(id)' })).toThrow(/CLUSTER_ID/);
   });
 
-  it('is valid bash and shellcheck-clean (template and rendered)', () => {
+  // shellcheck (an apt tool) on the template and the rendered script: test/integration/shellcheck.test.ts.
+  it('is valid bash (template and rendered)', () => {
     const rendered = tmpScript(renderInstaller(values));
-    expect(spawnSync('bash', ['-n', rendered]).status).toBe(0);
-    for (const f of ['installer/install.sh', 'installer/uninstall.sh', rendered]) {
-      const r = spawnSync('shellcheck', ['-s', 'bash', f], { encoding: 'utf8' });
-      expect(r.stdout + r.stderr, f).toBe('');
-      expect(r.status, f).toBe(0);
-    }
+    for (const f of ['installer/install.sh', 'installer/uninstall.sh', rendered]) expect(spawnSync('bash', ['-n', f]).status, f).toBe(0);
   });
 
   it('carries exactly systemd/castai-edge-initd.service as its unit', () => {

@@ -1,8 +1,5 @@
-import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
@@ -48,30 +45,10 @@ function token(user = 'kubelet-bootstrap', server = 'https://cp.example:8443'): 
 }
 
 beforeAll(() => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'k0s-ca-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=test-cluster-ca',
-      '-keyout',
-      path.join(dir, 'ca.key'),
-      '-out',
-      path.join(dir, 'ca.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  caPem = readFileSync(path.join(dir, 'ca.pem'), 'utf8');
-  caSha = execFileSync('openssl', ['x509', '-in', path.join(dir, 'ca.pem'), '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).split('=')[1]!.replace(/:/g, '').trim().toLowerCase();
+  // The committed test CA (test/fixtures/k0s/make-fixtures.ts) and its sha256 as `openssl x509 -fingerprint -sha256` prints it,
+  // without the colons: node:crypto, so the unit lane needs no apt tool.
+  caPem = readFileSync(new URL('../fixtures/k0s/ca.pem', import.meta.url), 'utf8');
+  caSha = new X509Certificate(caPem).fingerprint256.replace(/:/g, '').toLowerCase();
 });
 
 const baseArgs = installArgs({
@@ -171,13 +148,7 @@ describe('k0s plan', () => {
 describe('k0s apply', () => {
   function host(d: K0sDesired, tls: { authorized: boolean; chain?: string[] } = { authorized: true }) {
     const h = new FakeHost();
-    h.tls.set('cp.example:8443', {
-      connected: true,
-      authorized: tls.authorized,
-      chainSha256: tls.chain ?? ['11'.repeat(32), caSha],
-      durationMs: 3,
-      ...(tls.authorized ? {} : { error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }),
-    });
+    h.tls.set('cp.example:8443', { connected: true, authorized: tls.authorized, chainSha256: tls.chain ?? ['11'.repeat(32), caSha], durationMs: 3, ...(tls.authorized ? {} : { error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }) });
     h.tcp.set('cp.example:8132', { ok: true, durationMs: 1 });
     h.onExec('curl', {});
     h.onExec('sha256sum', { stdout: `${d.artifact.sha256}  ${K0S_BIN}.download\n` });
@@ -195,10 +166,7 @@ describe('k0s apply', () => {
     const d = desired();
     const h = host(d);
     let rec: K0sRecorded | undefined;
-    await applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), {
-      writeRecorded: async (r) => void (rec = r),
-      sleep: async () => {},
-    });
+    await applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), { writeRecorded: async (r) => void (rec = r), sleep: async () => {} });
     expect(h.files.get(K0S_TOKEN_FILE)).toEqual({ data: d.joinToken, mode: 0o600 });
     const lines = h.execLines();
     expect(lines).toContain(`${K0S_BIN} install worker --token-file ${K0S_TOKEN_FILE} ${baseArgs.join(' ')}`);
@@ -348,10 +316,7 @@ describe('k0s teardown', () => {
     h.setFile('/etc/systemd/system/k0sworker.service', '[Unit]\n');
     h.setFile(K0S_BIN, 'bin', 0o755);
     h.setFile(K0S_TOKEN_FILE, 'secret-token', 0o600);
-    h.setFile(
-      '/proc/self/mountinfo',
-      '40 22 253:0 / /var/lib/k0s rw - xfs /dev/dm-0 rw\n42 40 252:0 /etc /var/lib/k0s/kubelet/pods/p/volumes/etc rw - ext4 /dev/vda rw\n',
-    );
+    h.setFile('/proc/self/mountinfo', '40 22 253:0 / /var/lib/k0s rw - xfs /dev/dm-0 rw\n42 40 252:0 /etc /var/lib/k0s/kubelet/pods/p/volumes/etc rw - ext4 /dev/vda rw\n');
     h.onExec('systemctl', {});
     h.onExec('umount', {});
     let resets = 0;

@@ -1,5 +1,5 @@
 /**
- * Removal only on proof (issue 14 item 1; control-plane-api.md §4; docs/decisions/0130): the pure
+ * Removal only on proof (issue 14 item 1; docs/control-plane-api.md §4; docs/decisions/0130): the pure
  * rule (decideRemoval, nextHealth) and its persistence across agent restarts (observePoll).
  */
 import { describe, expect, it } from 'vitest';

@@ -3,12 +3,9 @@
  * (docs/decisions/0192-idle-memory-floor.md): undici's own Agent, EnvHttpProxyAgent and request,
  * without its package entry. Loopback HTTP only.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createSecureServer } from 'node:http2';
-import os from 'node:os';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as undici from 'undici';
@@ -50,50 +47,23 @@ describe('undici-lean', () => {
   });
 
   it('speaks HTTP/1.1 to a server that prefers h2 (undici itself would switch to h2)', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lean-h2-'));
+    // A committed test certificate for 127.0.0.1 (test/fixtures/tls/README.md): the unit lane needs no openssl CLI.
+    const cert = readFileSync(new URL('../fixtures/tls/localhost-cert.pem', import.meta.url));
+    const h2 = createSecureServer({ key: readFileSync(new URL('../fixtures/tls/localhost-key.pem', import.meta.url)), cert, allowHTTP1: true }, (req, res) => res.end(req.httpVersion));
+    const url = await new Promise<string>((resolve) => h2.listen(0, '127.0.0.1', () => resolve(`https://127.0.0.1:${(h2.address() as AddressInfo).port}/`)));
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          `${dir}/k.pem`,
-          '-out',
-          `${dir}/c.pem`,
-          '-days',
-          '1',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-        ],
-        { stdio: 'ignore' },
-      );
-      const cert = readFileSync(`${dir}/c.pem`);
-      const h2 = createSecureServer({ key: readFileSync(`${dir}/k.pem`), cert, allowHTTP1: true }, (req, res) => res.end(req.httpVersion));
-      const url = await new Promise<string>((resolve) => h2.listen(0, '127.0.0.1', () => resolve(`https://127.0.0.1:${(h2.address() as AddressInfo).port}/`)));
-      try {
-        const versionVia = async (d: undici.Dispatcher) => {
-          try {
-            return await (await request(url, { method: 'GET', dispatcher: d })).body.text();
-          } finally {
-            await d.close();
-          }
-        };
-        expect(await versionVia(new undici.Agent({ connect: { ca: cert } }))).toBe('2.0');
-        expect(await versionVia(new Agent({ connect: { ca: cert } }))).toBe('1.1');
-        expect(await versionVia(new Agent({ connect: { ca: cert }, allowH2: true }))).toBe('1.1');
-      } finally {
-        h2.close();
-      }
+      const versionVia = async (d: undici.Dispatcher) => {
+        try {
+          return await (await request(url, { method: 'GET', dispatcher: d })).body.text();
+        } finally {
+          await d.close();
+        }
+      };
+      expect(await versionVia(new undici.Agent({ connect: { ca: cert } }))).toBe('2.0');
+      expect(await versionVia(new Agent({ connect: { ca: cert } }))).toBe('1.1');
+      expect(await versionVia(new Agent({ connect: { ca: cert }, allowH2: true }))).toBe('1.1');
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      h2.close();
     }
   });
 
@@ -123,7 +93,7 @@ describe('undici-lean', () => {
   });
 
   it('refuses what it does not implement instead of guessing', async () => {
-    await expect(request(`${base}/x`, { method: 'GET' })).rejects.toThrow(/pass a dispatcher/);
+    await expect(request(`${base}/x`, { method: 'GET' } as never)).rejects.toThrow(/pass a dispatcher/);
     const dispatcher = new Agent();
     try {
       await expect(request(`${base}/x`, { method: 'GET', dispatcher, path: '/y' } as never)).rejects.toThrow(/path option is not supported/);
@@ -135,11 +105,7 @@ describe('undici-lean', () => {
 
   it('the build rejects a bundle that holds undici’s package entry, fetch or mocks', () => {
     const meta = (inputs: string[]) => ({ inputs: Object.fromEntries(inputs.map((i) => [i, { bytes: 1, imports: [] }])), outputs: {} });
-    expect(
-      fullUndiciInputs(meta(['node_modules/undici/lib/dispatcher/agent.js', 'node_modules/undici/lib/web/fetch/body.js', 'agent/api/undici-lean.ts'])),
-    ).toEqual([]);
-    expect(
-      fullUndiciInputs(meta(['node_modules/undici/index.js', 'node_modules/undici/lib/web/fetch/index.js', 'node_modules/undici/lib/mock/mock-agent.js'])),
-    ).toHaveLength(3);
+    expect(fullUndiciInputs(meta(['node_modules/undici/lib/dispatcher/agent.js', 'node_modules/undici/lib/web/fetch/body.js', 'agent/api/undici-lean.ts']))).toEqual([]);
+    expect(fullUndiciInputs(meta(['node_modules/undici/index.js', 'node_modules/undici/lib/web/fetch/index.js', 'node_modules/undici/lib/mock/mock-agent.js']))).toHaveLength(3);
   });
 });

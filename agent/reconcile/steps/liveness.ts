@@ -1,5 +1,5 @@
 /**
- * Removal only on proof, and the outage notice (control-plane-api.md §4; docs/decisions/0130).
+ * Removal only on proof, and the outage notice (docs/control-plane-api.md §4; docs/decisions/0130).
  *
  * The register step polls get-edge every pass. What the answer means:
  *   - a 200 for this edge whose phase is DELETING or DELETED: removed (tear down now);
@@ -17,7 +17,7 @@ import type { EdgePhase } from '../../api/types.ts';
 import type { StateStore } from '../../state/store.ts';
 import { CONTROL_PLANE_FILE, REMOVAL_EVIDENCE_FILE } from '../../state/files.ts';
 
-/** Two EDGE_NOT_FOUND sightings must be at least this far apart (contract §4). */
+/** Two EDGE_NOT_FOUND sightings must be at least this far apart (docs/control-plane-api.md §4). */
 export const NOT_FOUND_MIN_GAP_MS = 60_000;
 
 /** This process, so that a restart (which resets the monotonic clock) is told apart. */

@@ -13,7 +13,7 @@ export interface RegisterMeta {
   binding?: RegistrationBinding;
   /**
    * The labels and taints the control plane last accepted (a 2xx register). It applies them to the
-   * Node (contract §3), so this — not the configuration — is what `status` reports the Node carries.
+   * Node (docs/control-plane-api.md §3), so this — not the configuration — is what `status` reports the Node carries.
    */
   accepted?: { labels: Record<string, string>; taints: Taint[]; at: string };
   /**

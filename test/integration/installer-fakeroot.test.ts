@@ -6,11 +6,12 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { INSTALLER_KEYS, renderInstaller, type InstallerValues } from '../../installer/render.ts';
-import { FakeRoot, fakeRootAvailable } from '../helpers/fake-root.ts';
+import { FakeRoot, fakeRootMissing } from '../helpers/fake-root.ts';
+import { describeNeeding, missingTools } from '../helpers/needs.ts';
 
-const can = fakeRootAvailable();
+const missing = [...fakeRootMissing(), ...missingTools(['xz'], 'make deps: apt xz-utils')];
 const STATE = '/var/lib/castai-edge-initd';
 const BIN = '/usr/local/bin/castai-edge-initd';
 
@@ -50,7 +51,7 @@ function installedNode(resetExit: number): string {
 }
 const LIST = `for f in ${BIN} /usr/local/bin/castai-edge-initd-uninstall.sh /etc/systemd/system/castai-edge-initd.service /etc/castai-edge-initd/castai-edge-initd.env ${STATE}/init_script ${STATE}/installed-files ${STATE}/journal.json; do [ -e "$f" ] && echo "$f"; done; true`;
 
-describe.runIf(can)('castai-edge-initd-uninstall.sh (run for real in a fake root)', () => {
+describeNeeding('castai-edge-initd-uninstall.sh (run for real in a fake root)', missing, () => {
   beforeEach(() => void root.run({ setup: `rm -rf ${STATE} /etc/castai-edge-initd`, command: ['true'] }));
 
   it('when reset fails: exits non-zero and removes nothing, so it can be retried', () => {
@@ -135,7 +136,7 @@ printf 200`,
 const INSTALL_ENV = { INITD_INSTALL_WAIT_SECONDS: '5' };
 const READY_STATE = 'ActiveState=active\nSubState=running\nInvocationID=inv-1\nStatusText=joined · edge cast-1\n';
 
-describe.runIf(can)('install.sh (run for real in a fake root, curl and systemctl stubbed)', () => {
+describeNeeding('install.sh (run for real in a fake root, curl and systemctl stubbed)', missing, () => {
   // A fresh host, whatever this machine holds (in the namespace's overlays only).
   beforeEach(
     () =>
