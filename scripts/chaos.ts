@@ -25,7 +25,8 @@ const WORKER = path.join(ROOT, 'test/fuzz/worker.ts');
 const RUNS = Number(process.env.CHAOS_RUNS ?? 100_000);
 const JOBS = Math.max(1, Number(process.env.CHAOS_JOBS ?? Math.min(2, os.availableParallelism())));
 const SEED = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : randomInt(2 ** 31 - 1);
-if (!Number.isInteger(SEED) || SEED < 0) throw new Error(`CHAOS_SEED=${process.env.CHAOS_SEED}: expected a non-negative integer (the seed a previous run printed)`);
+if (!Number.isInteger(SEED) || SEED < 0)
+  throw new Error(`CHAOS_SEED=${process.env.CHAOS_SEED}: expected a non-negative integer (the seed a previous run printed)`);
 const TIMEOUT_MS = Number(process.env.CHAOS_TIMEOUT_S ?? 1800) * 1000;
 const only = process.argv.slice(2);
 
@@ -57,7 +58,9 @@ const listing = listed.stdout.trim().split('\n').map((l) => l.split('\t'));
 const expected = new Map(listing.map(([n, scale]) => [n!, Math.ceil(RUNS * Number(scale))]));
 const names = listing.map(([n]) => n!).filter((n) => only.length === 0 || only.includes(n));
 const replay = `make chaos CHAOS_SEED=${SEED}${process.env.CHAOS_RUNS ? ` CHAOS_RUNS=${RUNS}` : ''}`;
-process.stderr.write(`chaos: ${names.length} targets × ${RUNS} inputs, ${JOBS} at a time, seed ${SEED} (${process.env.CHAOS_SEED ? 'given' : 'fresh'}; replay: ${replay})\n`);
+process.stderr.write(
+  `chaos: ${names.length} targets × ${RUNS} inputs, ${JOBS} at a time, seed ${SEED} (${process.env.CHAOS_SEED ? 'given' : 'fresh'}; replay: ${replay})\n`,
+);
 
 const t0 = Date.now();
 const results = new Map<string, TargetResult>();

@@ -543,51 +543,72 @@ describe('a blank disk listed together with an unsafe one', () => {
 });
 
 describe('positive control: auto-discovery uses exactly the blank disks; the LV is the size the plan said', () => {
-  test_('NVME_DEVICES unset: A and B (blank, unequal) become a 2-stripe LV of exactly the planned size (plan --json == run == lvs), tagged, xfs, mounted by its unit; the random-data disk is skipped with its note; only A and B changed', async () => {
-    // `plan` first (no shim, nothing fails on purpose): the storage step's plan as an operator sees it.
-    const planned = JSON.parse((await vm.exec(`castai-edge-initd plan --json --env-file ${ENV_FILE}`, { timeoutMs: 300_000 })).stdout) as {
-      steps: Array<{ step: string; summary: string; actions: Array<{ kind: string; sizeBytes?: number; commands?: string[][] }>; details?: { rows: Array<{ device: string; action: string; reason: string }>; layout?: { lvBytes: number; stripes: number } } }>;
-    };
-    const st = planned.steps.find((x) => x.step === 'storage')!;
-    const lvc = st.actions.find((a) => a.kind === 'storage.lvcreate')!;
-    expect(st.summary).toBe(`create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} (376 MiB; 136 MiB of the disks unused), xfs, mounted at /var/lib/k0s`);
-    expect(lvc.sizeBytes).toBe(LV_BYTES);
-    expect(st.details?.layout).toMatchObject({ stripes: 2, lvBytes: LV_BYTES });
-    expect(st.details?.rows.find((r) => r.device === dev.random)).toMatchObject({
-      action: 'skip',
-      reason: expect.stringMatching(/^no known signature, but it holds data: non-zero bytes at offset 0x0 \(in the first MiB\); .*To use it anyway \(its data is lost\), list it in NVME_DEVICES$/),
-    });
+  test_(
+    'NVME_DEVICES unset: A and B (blank, unequal) become a 2-stripe LV of exactly the planned size (plan --json == run == lvs), tagged, xfs, mounted by its unit; the random-data disk is skipped with its note; only A and B changed',
+    async () => {
+      // `plan` first (no shim, nothing fails on purpose): the storage step's plan as an operator sees it.
+      const planned = JSON.parse((await vm.exec(`castai-edge-initd plan --json --env-file ${ENV_FILE}`, { timeoutMs: 300_000 })).stdout) as {
+        steps: Array<{
+          step: string;
+          summary: string;
+          actions: Array<{ kind: string; sizeBytes?: number; commands?: string[][] }>;
+          details?: { rows: Array<{ device: string; action: string; reason: string }>; layout?: { lvBytes: number; stripes: number } };
+        }>;
+      };
+      const st = planned.steps.find((x) => x.step === 'storage')!;
+      const lvc = st.actions.find((a) => a.kind === 'storage.lvcreate')!;
+      expect(st.summary).toBe(`create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} (376 MiB; 136 MiB of the disks unused), xfs, mounted at /var/lib/k0s`);
+      expect(lvc.sizeBytes).toBe(LV_BYTES);
+      expect(st.details?.layout).toMatchObject({ stripes: 2, lvBytes: LV_BYTES });
+      expect(st.details?.rows.find((r) => r.device === dev.random)).toMatchObject({
+        action: 'skip',
+        reason: expect.stringMatching(
+          /^no known signature, but it holds data: non-zero bytes at offset 0x0 \(in the first MiB\); .*To use it anyway \(its data is lost\), list it in NVME_DEVICES$/,
+        ),
+      });
 
-    const p = await pass(undefined);
-    const why = `${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
-    expect(p.storage, why).toMatch(new RegExp(`^\\[3/6\\] storage: create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} \\(376 MiB; 136 MiB of the disks unused\\), xfs, mounted at /var/lib/k0s — done`));
-    // The run's notes: the random-data disk (and every unsafe one) skipped, the unequal sizes' unused part.
-    const notes = p.lines.filter((l) => l.step === 'storage').map((l) => l.msg);
-    expect(notes, why).toContainEqual(expect.stringMatching(new RegExp(`^storage: skipping ${dev.random} \\(64 MiB\\): no known signature, but it holds data: non-zero bytes at offset 0x0 \\(in the first MiB\\); .*list it in NVME_DEVICES$`)));
-    expect(notes).toContain(`storage: disks of unequal size: each stripe takes 188 MiB (the smallest disk's extents), so 128 MiB of ${dev.B} stays unused (128 MiB in all)`);
-    // The unsafe disks auto-discovery passed over, each with its reason (what test/e2e/storage.test.ts asserted before the merge).
-    expect(notes, why).toContainEqual(expect.stringMatching(new RegExp(`^storage: skipping ${dev.ext4} .*ext4 filesystem signature`)));
-    expect(notes, why).toContainEqual(expect.stringMatching(new RegExp(`^storage: skipping ${dev.gpt} .*partition`)));
-    expect(notes).toContain(`storage: create 2-stripe LV castai-edge/k0s (stripe 256k): ${LV_EXTENTS} extents × 4 MiB = ${LV_BYTES} bytes (376 MiB)`);
-    // The pass went on and was ended on purpose at the WireGuard step's first call.
-    expect(p.code).toBe(1);
-    expect(p.lines.find((l) => l.msg.startsWith('[5/6] wireguard:'))?.msg).toMatch(/stopped on purpose/);
-    expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l))).toEqual([
-      'udevadm settle --timeout=30',
-      `pvcreate ${dev.A}`,
-      `pvcreate ${dev.B}`,
-      `vgcreate --addtag castai-edge-initd castai-edge ${dev.A} ${dev.B}`,
-      `lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l ${LV_EXTENTS} castai-edge`,
-      'udevadm settle --timeout=30',
-      `mkfs.xfs -K -L castai-k0s ${LV}`,
-      'systemctl daemon-reload',
-      'systemctl enable --now var-lib-k0s.mount',
-      'ip -j -d -batch -',
-    ]);
-    const now = await hashDisks(DISKS.map((x) => x.role));
-    expect(now.A).not.toBe(hostHash.A);
-    expect(now.B).not.toBe(hostHash.B);
-    for (const x of DISKS.filter((y) => y.role !== 'A' && y.role !== 'B')) expect(now[x.role], `sha256 of ${x.role}`).toBe(hostHash[x.role]);
+      const p = await pass(undefined);
+      const why = `${p.stdout}\ncalls:\n${p.calls.join('\n')}`;
+      expect(p.storage, why).toMatch(
+        new RegExp(
+          `^\\[3/6\\] storage: create 2-stripe LV castai-edge/k0s on ${dev.A}, ${dev.B} \\(376 MiB; 136 MiB of the disks unused\\), xfs, mounted at /var/lib/k0s — done`,
+        ),
+      );
+      // The run's notes: the random-data disk (and every unsafe one) skipped, the unequal sizes' unused part.
+      const notes = p.lines.filter((l) => l.step === 'storage').map((l) => l.msg);
+      expect(notes, why).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^storage: skipping ${dev.random} \\(64 MiB\\): no known signature, but it holds data: non-zero bytes at offset 0x0 \\(in the first MiB\\); .*list it in NVME_DEVICES$`,
+          ),
+        ),
+      );
+      expect(notes).toContain(
+        `storage: disks of unequal size: each stripe takes 188 MiB (the smallest disk's extents), so 128 MiB of ${dev.B} stays unused (128 MiB in all)`,
+      );
+      // The unsafe disks auto-discovery passed over, each with its reason (what test/e2e/storage.test.ts asserted before the merge).
+      expect(notes, why).toContainEqual(expect.stringMatching(new RegExp(`^storage: skipping ${dev.ext4} .*ext4 filesystem signature`)));
+      expect(notes, why).toContainEqual(expect.stringMatching(new RegExp(`^storage: skipping ${dev.gpt} .*partition`)));
+      expect(notes).toContain(`storage: create 2-stripe LV castai-edge/k0s (stripe 256k): ${LV_EXTENTS} extents × 4 MiB = ${LV_BYTES} bytes (376 MiB)`);
+      // The pass went on and was ended on purpose at the WireGuard step's first call.
+      expect(p.code).toBe(1);
+      expect(p.lines.find((l) => l.msg.startsWith('[5/6] wireguard:'))?.msg).toMatch(/stopped on purpose/);
+      expect(p.calls.filter((l) => !READ_ONLY_CALL.test(l))).toEqual([
+        'udevadm settle --timeout=30',
+        `pvcreate ${dev.A}`,
+        `pvcreate ${dev.B}`,
+        `vgcreate --addtag castai-edge-initd castai-edge ${dev.A} ${dev.B}`,
+        `lvcreate --yes --wipesignatures y --addtag castai-edge-initd --name k0s -i 2 -I 256k -l ${LV_EXTENTS} castai-edge`,
+        'udevadm settle --timeout=30',
+        `mkfs.xfs -K -L castai-k0s ${LV}`,
+        'systemctl daemon-reload',
+        'systemctl enable --now var-lib-k0s.mount',
+        'ip -j -d -batch -',
+      ]);
+      const now = await hashDisks(DISKS.map((x) => x.role));
+      expect(now.A).not.toBe(hostHash.A);
+      expect(now.B).not.toBe(hostHash.B);
+      for (const x of DISKS.filter((y) => y.role !== 'A' && y.role !== 'B')) expect(now[x.role], `sha256 of ${x.role}`).toBe(hostHash[x.role]);
 
       // What lvs reports, byte for byte, is what plan and run said.
       expect(await lvm('lvs --noheadings --units b --nosuffix -o lv_size castai-edge/k0s')).toBe(String(LV_BYTES));
@@ -789,36 +810,44 @@ async function planStorage(devices: string): Promise<{ summary: string; actions:
 }
 
 describe('NVME_DEVICES with one disk, then a changed device set, then a clean reboot (was test/e2e/storage.test.ts)', () => {
-  test_('one disk: a linear LV on that disk only; a changed set is refused, never rebuilt; after a reboot systemd alone mounts it, ordered before k0sworker; then nothing to do', async () => {
-    expect(reference, 'the reboot chain ran first').toBeDefined();
-    await wipeOurs();
-    const beforeA = (await hashDisks(['A'])).A;
+  test_(
+    'one disk: a linear LV on that disk only; a changed set is refused, never rebuilt; after a reboot systemd alone mounts it, ordered before k0sworker; then nothing to do',
+    async () => {
+      expect(reference, 'the reboot chain ran first').toBeDefined();
+      await wipeOurs();
+      const beforeA = (await hashDisks(['A'])).A;
 
-    const one = await pass(dev.B);
-    const why = `${one.stdout}\ncalls:\n${one.calls.join('\n')}`;
-    expect(one.storage, why).toMatch(new RegExp(`^\\[3/6\\] storage: create linear LV castai-edge/k0s on ${dev.B} .* — done`));
-    expect(await lvm("lvs --noheadings --separator '|' -o stripes,segtype,devices castai-edge/k0s")).toBe(`1|linear|${dev.B}(0)`);
-    expect(await lvm("pvs --noheadings -o pv_name,vg_name | awk '$2 == \"castai-edge\" { print $1 }'")).toBe(dev.B);
-    expect((await hashDisks(['A'])).A).toBe(beforeA);
-    expect((await vm.sh('findmnt -n -o FSTYPE /var/lib/k0s')).trim()).toBe('xfs');
+      const one = await pass(dev.B);
+      const why = `${one.stdout}\ncalls:\n${one.calls.join('\n')}`;
+      expect(one.storage, why).toMatch(new RegExp(`^\\[3/6\\] storage: create linear LV castai-edge/k0s on ${dev.B} .* — done`));
+      expect(await lvm("lvs --noheadings --separator '|' -o stripes,segtype,devices castai-edge/k0s")).toBe(`1|linear|${dev.B}(0)`);
+      expect(await lvm('pvs --noheadings -o pv_name,vg_name | awk \'$2 == "castai-edge" { print $1 }\'')).toBe(dev.B);
+      expect((await hashDisks(['A'])).A).toBe(beforeA);
+      expect((await vm.sh('findmnt -n -o FSTYPE /var/lib/k0s')).trim()).toBe('xfs');
 
-    // A changed device set is refused (nothing rebuilt); the plan with the recorded set is a no-op.
-    const changed = await pass(`${dev.A} ${dev.B}`);
-    expect(changed.code, changed.stdout).toBe(1);
-    expect(changed.storage, changed.stdout).toContain(`NVME_DEVICES (${dev.A}, ${dev.B}) differs from the disks of our existing volume group castai-edge (${dev.B})`);
-    expect(changed.calls.filter((l) => !READ_ONLY_CALL.test(l)), changed.stdout).toEqual([]);
-    expect(await lvm("lvs --noheadings --separator '|' -o stripes,segtype,devices castai-edge/k0s")).toBe(`1|linear|${dev.B}(0)`);
-    expect((await hashDisks(['A'])).A).toBe(beforeA);
-    expect(await planStorage(dev.B)).toMatchObject({ summary: expect.stringMatching(/^nothing to do/), actions: [] });
+      // A changed device set is refused (nothing rebuilt); the plan with the recorded set is a no-op.
+      const changed = await pass(`${dev.A} ${dev.B}`);
+      expect(changed.code, changed.stdout).toBe(1);
+      expect(changed.storage, changed.stdout).toContain(
+        `NVME_DEVICES (${dev.A}, ${dev.B}) differs from the disks of our existing volume group castai-edge (${dev.B})`,
+      );
+      expect(
+        changed.calls.filter((l) => !READ_ONLY_CALL.test(l)),
+        changed.stdout,
+      ).toEqual([]);
+      expect(await lvm("lvs --noheadings --separator '|' -o stripes,segtype,devices castai-edge/k0s")).toBe(`1|linear|${dev.B}(0)`);
+      expect((await hashDisks(['A'])).A).toBe(beforeA);
+      expect(await planStorage(dev.B)).toMatchObject({ summary: expect.stringMatching(/^nothing to do/), actions: [] });
 
-    // A clean reboot: no agent runs at boot in this guest, so the mount is back from systemd alone.
-    await vm.reboot(600_000); // TCG on a shared 2-core machine: be patient
-    expect((await vm.sh('findmnt -n -o FSTYPE,SOURCE /var/lib/k0s')).trim()).toMatch(/^xfs\s+\/dev\/mapper\/castai--edge-k0s$/);
-    expect((await vm.sh('systemctl is-active var-lib-k0s.mount')).trim()).toBe('active');
-    expect(await vm.sh('systemctl show -p Before var-lib-k0s.mount')).toMatch(/Before=.*k0sworker\.service/);
-    // k0sworker.service is not installed here, so systemd shows no RequiredBy= yet; the enable link is what makes it so once it is.
-    expect((await vm.exec('test -L /etc/systemd/system/k0sworker.service.requires/var-lib-k0s.mount')).exitCode).toBe(0);
-    expect(await vm.sh('systemctl show -p WantedBy var-lib-k0s.mount')).toMatch(/local-fs\.target/);
-    expect(await planStorage(dev.B)).toMatchObject({ summary: expect.stringMatching(/^nothing to do/), actions: [] });
-  });
+      // A clean reboot: no agent runs at boot in this guest, so the mount is back from systemd alone.
+      await vm.reboot(600_000); // TCG on a shared 2-core machine: be patient
+      expect((await vm.sh('findmnt -n -o FSTYPE,SOURCE /var/lib/k0s')).trim()).toMatch(/^xfs\s+\/dev\/mapper\/castai--edge-k0s$/);
+      expect((await vm.sh('systemctl is-active var-lib-k0s.mount')).trim()).toBe('active');
+      expect(await vm.sh('systemctl show -p Before var-lib-k0s.mount')).toMatch(/Before=.*k0sworker\.service/);
+      // k0sworker.service is not installed here, so systemd shows no RequiredBy= yet; the enable link is what makes it so once it is.
+      expect((await vm.exec('test -L /etc/systemd/system/k0sworker.service.requires/var-lib-k0s.mount')).exitCode).toBe(0);
+      expect(await vm.sh('systemctl show -p WantedBy var-lib-k0s.mount')).toMatch(/local-fs\.target/);
+      expect(await planStorage(dev.B)).toMatchObject({ summary: expect.stringMatching(/^nothing to do/), actions: [] });
+    },
+  );
 });

@@ -23,7 +23,9 @@ function walk(rel: string): string[] {
   });
 }
 const SELF = 'test/unit/control-plane-doc.test.ts';
-const FILES = ['agent', 'test', 'docs', 'scripts', 'installer', 'systemd', 'mk', 'vm-images', 'README.md', 'Makefile', '.ci'].flatMap(walk).filter((f) => f !== SELF);
+const FILES = ['agent', 'test', 'docs', 'scripts', 'installer', 'systemd', 'mk', 'vm-images', 'README.md', 'Makefile', '.ci']
+  .flatMap(walk)
+  .filter((f) => f !== SELF);
 const sections = new Set([...doc.matchAll(/^## (\d+)\. /gm)].map((m) => m[1]));
 
 describe(`the contract is ${DOC}`, () => {
@@ -38,7 +40,7 @@ describe(`the contract is ${DOC}`, () => {
         for (const m of line.matchAll(/(\S*)control-plane-api\.md/g)) if (!/(^|[^\w/.-])docs\/$/.test(m[1]!)) bad.push(`${at}: "${m[0]}" is not ${DOC}`);
         if (/\b[Cc]ontract §\d/.test(line)) bad.push(`${at}: "contract §N" names no document; cite ${DOC} §N`);
         for (const m of line.matchAll(/control-plane-api\.md((?:,? ?§\d+)+)/g)) {
-          for (const s of m[1]!.matchAll(/§(\d+)/g)) if (!sections.has(s[1]!)) bad.push(`${at}: ${DOC} has no section ${s[1]}`);
+          for (const s of m[1]!.matchAll(/§(\d+)/g)) if (!sections.has(s[1])) bad.push(`${at}: ${DOC} has no section ${s[1]}`);
         }
       });
     }
@@ -47,7 +49,20 @@ describe(`the contract is ${DOC}`, () => {
   });
 
   it('names every field of the contract types the agent sends and checks (agent/api/types.ts)', () => {
-    const api = ['RegisterRequest', 'Inventory', 'EdgeRef', 'NodeSpec', 'WireguardPeer', 'WireguardSpec', 'K0sSpec', 'LogSink', 'RegisterResponse', 'StatusStep', 'StatusReport', 'LogEvent'];
+    const api = [
+      'RegisterRequest',
+      'Inventory',
+      'EdgeRef',
+      'NodeSpec',
+      'WireguardPeer',
+      'WireguardSpec',
+      'K0sSpec',
+      'LogSink',
+      'RegisterResponse',
+      'StatusStep',
+      'StatusReport',
+      'LogEvent',
+    ];
     // Taint is the configuration's type too: its one home is agent/config/types.ts (docs/decisions/0210).
     const homes: Array<[string, string]> = [...api.map((n): [string, string] => ['agent/api/types.ts', n]), ['agent/config/types.ts', 'Taint']];
     const missing: string[] = [];

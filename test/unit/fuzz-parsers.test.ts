@@ -27,7 +27,13 @@ describe('fuzz: no crash, every rejection names its input, no host change', () =
   it('the short run is reproducible: a fixed seed (unless FUZZ_SEED), the same inputs and outcomes every time', async () => {
     if (process.env.FUZZ_SEED === undefined) expect(fuzzSeed()).toBe(FIXED_FUZZ_SEED);
     const t = targets.find((x) => x.name === 'config.labels')!;
-    const strip = (r: Awaited<ReturnType<typeof runTarget>>) => ({ seed: r.seed, runs: r.runs, accepted: r.accepted, rejections: r.rejections, failures: r.failures });
+    const strip = (r: Awaited<ReturnType<typeof runTarget>>) => ({
+      seed: r.seed,
+      runs: r.runs,
+      accepted: r.accepted,
+      rejections: r.rejections,
+      failures: r.failures,
+    });
     const [a, b] = [await runTarget(t, 200), await runTarget(t, 200)];
     expect(strip(a)).toEqual(strip(b));
     expect(a.seed).toBe(fuzzSeed());

@@ -148,7 +148,13 @@ describe('k0s plan', () => {
 describe('k0s apply', () => {
   function host(d: K0sDesired, tls: { authorized: boolean; chain?: string[] } = { authorized: true }) {
     const h = new FakeHost();
-    h.tls.set('cp.example:8443', { connected: true, authorized: tls.authorized, chainSha256: tls.chain ?? ['11'.repeat(32), caSha], durationMs: 3, ...(tls.authorized ? {} : { error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }) });
+    h.tls.set('cp.example:8443', {
+      connected: true,
+      authorized: tls.authorized,
+      chainSha256: tls.chain ?? ['11'.repeat(32), caSha],
+      durationMs: 3,
+      ...(tls.authorized ? {} : { error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }),
+    });
     h.tcp.set('cp.example:8132', { ok: true, durationMs: 1 });
     h.onExec('curl', {});
     h.onExec('sha256sum', { stdout: `${d.artifact.sha256}  ${K0S_BIN}.download\n` });
@@ -166,7 +172,10 @@ describe('k0s apply', () => {
     const d = desired();
     const h = host(d);
     let rec: K0sRecorded | undefined;
-    await applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), { writeRecorded: async (r) => void (rec = r), sleep: async () => {} });
+    await applyK0s(h, d, planK0s(d, { unitExists: false, unitActive: false, joined: false }), {
+      writeRecorded: async (r) => void (rec = r),
+      sleep: async () => {},
+    });
     expect(h.files.get(K0S_TOKEN_FILE)).toEqual({ data: d.joinToken, mode: 0o600 });
     const lines = h.execLines();
     expect(lines).toContain(`${K0S_BIN} install worker --token-file ${K0S_TOKEN_FILE} ${baseArgs.join(' ')}`);
@@ -316,7 +325,10 @@ describe('k0s teardown', () => {
     h.setFile('/etc/systemd/system/k0sworker.service', '[Unit]\n');
     h.setFile(K0S_BIN, 'bin', 0o755);
     h.setFile(K0S_TOKEN_FILE, 'secret-token', 0o600);
-    h.setFile('/proc/self/mountinfo', '40 22 253:0 / /var/lib/k0s rw - xfs /dev/dm-0 rw\n42 40 252:0 /etc /var/lib/k0s/kubelet/pods/p/volumes/etc rw - ext4 /dev/vda rw\n');
+    h.setFile(
+      '/proc/self/mountinfo',
+      '40 22 253:0 / /var/lib/k0s rw - xfs /dev/dm-0 rw\n42 40 252:0 /etc /var/lib/k0s/kubelet/pods/p/volumes/etc rw - ext4 /dev/vda rw\n',
+    );
     h.onExec('systemctl', {});
     h.onExec('umount', {});
     let resets = 0;

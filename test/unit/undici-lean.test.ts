@@ -49,7 +49,9 @@ describe('undici-lean', () => {
   it('speaks HTTP/1.1 to a server that prefers h2 (undici itself would switch to h2)', async () => {
     // A committed test certificate for 127.0.0.1 (test/fixtures/tls/README.md): the unit lane needs no openssl CLI.
     const cert = readFileSync(new URL('../fixtures/tls/localhost-cert.pem', import.meta.url));
-    const h2 = createSecureServer({ key: readFileSync(new URL('../fixtures/tls/localhost-key.pem', import.meta.url)), cert, allowHTTP1: true }, (req, res) => res.end(req.httpVersion));
+    const h2 = createSecureServer({ key: readFileSync(new URL('../fixtures/tls/localhost-key.pem', import.meta.url)), cert, allowHTTP1: true }, (req, res) =>
+      res.end(req.httpVersion),
+    );
     const url = await new Promise<string>((resolve) => h2.listen(0, '127.0.0.1', () => resolve(`https://127.0.0.1:${(h2.address() as AddressInfo).port}/`)));
     try {
       const versionVia = async (d: undici.Dispatcher) => {
@@ -93,7 +95,7 @@ describe('undici-lean', () => {
   });
 
   it('refuses what it does not implement instead of guessing', async () => {
-    await expect(request(`${base}/x`, { method: 'GET' } as never)).rejects.toThrow(/pass a dispatcher/);
+    await expect(request(`${base}/x`, { method: 'GET' })).rejects.toThrow(/pass a dispatcher/);
     const dispatcher = new Agent();
     try {
       await expect(request(`${base}/x`, { method: 'GET', dispatcher, path: '/y' } as never)).rejects.toThrow(/path option is not supported/);
@@ -105,7 +107,11 @@ describe('undici-lean', () => {
 
   it('the build rejects a bundle that holds undici’s package entry, fetch or mocks', () => {
     const meta = (inputs: string[]) => ({ inputs: Object.fromEntries(inputs.map((i) => [i, { bytes: 1, imports: [] }])), outputs: {} });
-    expect(fullUndiciInputs(meta(['node_modules/undici/lib/dispatcher/agent.js', 'node_modules/undici/lib/web/fetch/body.js', 'agent/api/undici-lean.ts']))).toEqual([]);
-    expect(fullUndiciInputs(meta(['node_modules/undici/index.js', 'node_modules/undici/lib/web/fetch/index.js', 'node_modules/undici/lib/mock/mock-agent.js']))).toHaveLength(3);
+    expect(
+      fullUndiciInputs(meta(['node_modules/undici/lib/dispatcher/agent.js', 'node_modules/undici/lib/web/fetch/body.js', 'agent/api/undici-lean.ts'])),
+    ).toEqual([]);
+    expect(
+      fullUndiciInputs(meta(['node_modules/undici/index.js', 'node_modules/undici/lib/web/fetch/index.js', 'node_modules/undici/lib/mock/mock-agent.js'])),
+    ).toHaveLength(3);
   });
 });
