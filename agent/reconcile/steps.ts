@@ -1,4 +1,4 @@
-import { gpuStep } from '../gpu/step.ts';
+import { gpuStep } from './steps/gpu.ts';
 import { storageStep } from '../storage/index.ts';
 import { k0sStep } from './steps/k0s.ts';
 import { preflightStep } from './steps/preflight.ts';

@@ -1,14 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { AgentError, EXIT } from '../../agent/errors.ts';
-import { containerdDropIn, CONTAINERD_DROPIN, describePlan, gpuSubsystem, plan, REBOOT_GUARD_FILE, type GpuActual } from '../../agent/gpu/gpu.ts';
+import { containerdDropIn, CONTAINERD_DROPIN, describePlan as describeGpuPlan, inspect, planGpu, REBOOT_GUARD_FILE, type GpuActual, type GpuConfig } from '../../agent/gpu/gpu.ts';
+import { isRefusal, isSkip, refusalError } from '../../agent/contract.ts';
 import { NvidiaSmiParseError } from '../../agent/gpu/parse.ts';
-import { gpuStep } from '../../agent/gpu/step.ts';
+import { gpuStep } from '../../agent/reconcile/steps/gpu.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
 import { exact, fakeGpuHost, fx, mutatingSmi, QUERY } from './gpu-fixtures.ts';
 
 const STATE = '/var/lib/castai-edge-initd';
-const sub = gpuSubsystem({ stateDir: STATE });
+const sub = { inspect: (h: FakeHost) => inspect(h, { stateDir: STATE }) };
+/** The plan's actions; a refusal raised as the error `run` raises, a skip as no actions. */
+function plan(desired: GpuConfig | undefined, actual: GpuActual) {
+  const p = planGpu(desired, actual);
+  if (isRefusal(p)) throw refusalError(p);
+  return isSkip(p) ? [] : p.actions;
+}
+/** The operator's view of the plan for this desired/actual (the actions come from that same plan). */
+function describePlan(desired: GpuConfig, actual: GpuActual, actions: unknown[]) {
+  const p = planGpu(desired, actual);
+  if (isRefusal(p) || isSkip(p)) throw new Error('not a plan');
+  expect(p.actions).toEqual(actions);
+  return describeGpuPlan(p);
+}
 const cfg = (...partitionSizes: string[]) => ({ mig: { partitionSizes } });
 
 const H100_ON = '0, 00000000:16:00.0, NVIDIA H100 80GB HBM3, Enabled, Enabled, 81559 MiB\n';

@@ -13,7 +13,7 @@
 import fc from 'fast-check';
 import { AgentError } from '../../../agent/errors.ts';
 import { NvidiaSmiParseError } from '../../../agent/gpu/parse.ts';
-import { gpuStep } from '../../../agent/gpu/step.ts';
+import { gpuStep } from '../../../agent/reconcile/steps/gpu.ts';
 import type { FakeHost } from '../../../agent/host/fake.ts';
 import type { StepContext } from '../../../agent/reconcile/step.ts';
 import { READ_ONLY_COMMANDS } from '../../../agent/storage/inspect.ts';
