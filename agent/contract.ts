@@ -31,6 +31,10 @@ export interface Refusal {
   exitCode: number;
   /** The plan's one-line summary while refused (default: REFUSED). */
   summary?: string;
+  /** The refused plan's rows for `plan --json` (e.g. storage's per-disk table). */
+  details?: unknown;
+  /** Info lines the run logs before it stops (e.g. disks storage skipped). */
+  notes?: readonly string[];
 }
 
 /** The step has nothing to do on this host by configuration or circumstance ("INITD_GPU_CONFIG not set"). */

@@ -70,9 +70,14 @@ export function storageRefusals(): Array<{ line: number; reason: string }> {
 export function agentErrorSites(): AgentErrorSite[] {
   const out: AgentErrorSite[] = [];
   for (const file of files(path.join(ROOT, 'agent')).sort()) {
+    // The contract's generic constructors pass a refusal's own words through; the words are at the refusal sites.
+    if (path.relative(ROOT, file) === 'agent/contract.ts') continue;
     const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
     const visit = (n: ts.Node) => {
-      if (ts.isNewExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'AgentError' && n.arguments?.length) {
+      // `new AgentError(message, fix[, exit])`, and the typed refusals `refusal(message, fix[, exit])` (agent/contract.ts) a step's plan returns.
+      const isError = ts.isNewExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'AgentError';
+      const isRefusal = ts.isCallExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'refusal' && (n.arguments?.length ?? 0) >= 2;
+      if ((isError || isRefusal) && n.arguments?.length) {
         const [m, r, code] = n.arguments;
         out.push({
           file: path.relative(ROOT, file),

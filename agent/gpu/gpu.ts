@@ -174,8 +174,6 @@ export interface GpuAnalysis {
   }>;
 }
 
-const LAYOUT_FIX = 'choose partitionSizes from the names listed for this GPU model (`nvidia-smi mig -lgip`) and a set that fits; a single entry fills each GPU';
-
 /** Per-GPU view and warnings, or the typed refusal. Pure; done once per plan (planGpu). */
 function analyze(sizes: string[], actual: GpuActual): GpuAnalysis | Refusal {
   const out: GpuAnalysis = { warnings: [], gpus: [] };
@@ -225,7 +223,13 @@ function analyze(sizes: string[], actual: GpuActual): GpuAnalysis | Refusal {
     }
     out.gpus.push(row);
   }
-  if (refusals.length) return refusal(`INITD_GPU_CONFIG: ${refusals.join('\n')}`, LAYOUT_FIX, EXIT.CONFIG);
+  if (refusals.length) {
+    return refusal(
+      `INITD_GPU_CONFIG: ${refusals.join('\n')}`,
+      'choose partitionSizes from the names listed for this GPU model (`nvidia-smi mig -lgip`) and a set that fits; a single entry fills each GPU',
+      EXIT.CONFIG,
+    );
+  }
   if (!actual.gpus.some((g) => g.migCurrent !== 'N/A')) {
     out.warnings.push('INITD_GPU_CONFIG is set but no GPU on this host supports MIG; nothing to partition');
   }
@@ -389,7 +393,13 @@ async function instancesFor(host: Host, a: { gpu: number; model: string; sizes: 
   try {
     return resolveLayout(a.sizes, await freshCaps(host, a.gpu, a.model)).instances;
   } catch (e) {
-    if (e instanceof MigLayoutError) throw new AgentError(`INITD_GPU_CONFIG: ${e.message}`, LAYOUT_FIX, EXIT.CONFIG);
+    if (e instanceof MigLayoutError) {
+      throw new AgentError(
+        `INITD_GPU_CONFIG: ${e.message}`,
+        'choose partitionSizes from the names listed for this GPU model (`nvidia-smi mig -lgip`) and a set that fits; a single entry fills each GPU',
+        EXIT.CONFIG,
+      );
+    }
     throw e;
   }
 }

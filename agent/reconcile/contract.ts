@@ -22,6 +22,8 @@ export type Purpose = 'plan' | 'run';
 /** What a step's plan carries at least: the actions apply executes, in order. */
 export interface PlannedActions<A extends Action = Action> {
   readonly actions: readonly A[];
+  /** Info lines `run` logs once planned (e.g. disks storage skipped, and why). */
+  readonly notes?: readonly string[];
 }
 
 /** The operator's view of a plan (`plan`, `plan --json`). */
@@ -35,6 +37,8 @@ export interface PlanView {
 export interface Applied {
   summary: string;
   changed: boolean;
+  /** The plan said the step has nothing to do on this host (a typed skip that still shows its rows in `plan`). */
+  skipped?: boolean;
 }
 
 export interface StepSpec<D, Act, P extends PlannedActions> {
@@ -54,14 +58,12 @@ export interface StepSpec<D, Act, P extends PlannedActions> {
   /** Pure. */
   plan(desired: D, actual: Act): P | Refusal | Skip;
   show(plan: P, desired: D, actual: Act): PlanView;
-  /** The refused plan's rows for `plan` (default: none). */
-  showRefusal?(refusal: Refusal, desired: D, actual: Act): Omit<PlanView, 'summary'>;
   /** Executes exactly `plan.actions` (through the step's executor table), then says how it went. */
   apply(ctx: StepContext, plan: P, desired: D, actual: Act): Promise<Applied>;
 }
 
-function refusedPlan(step: string, r: Refusal, view?: Omit<PlanView, 'summary'>): StepPlan {
-  return { step, summary: r.summary ?? 'REFUSED', actions: [], ...view, error: { message: r.message, remediation: r.remediation } };
+function refusedPlan(step: string, r: Refusal): StepPlan {
+  return { step, summary: r.summary ?? 'REFUSED', actions: [], ...(r.details !== undefined ? { details: r.details } : {}), error: { message: r.message, remediation: r.remediation } };
 }
 
 /** The one adapter: the runner's `plan` and `run` from a step's contract. */
@@ -75,7 +77,7 @@ export function stepOf<D, Act, P extends PlannedActions>(spec: StepSpec<D, Act, 
       const actual = await spec.inspect(ctx, desired, 'plan');
       const planned = spec.plan(desired, actual);
       if (isSkip(planned)) return { step: spec.name, summary: planned.summary, actions: [] };
-      if (isRefusal(planned)) return refusedPlan(spec.name, planned, spec.showRefusal?.(planned, desired, actual));
+      if (isRefusal(planned)) return refusedPlan(spec.name, planned);
       return { step: spec.name, actions: [...planned.actions], ...spec.show(planned, desired, actual) };
     },
     async run(ctx: StepContext): Promise<StepResult> {
@@ -87,12 +89,13 @@ export function stepOf<D, Act, P extends PlannedActions>(spec: StepSpec<D, Act, 
       if (steady !== undefined) return { state: 'done', summary: steady, changed: false };
       const actual = await spec.inspect(ctx, desired, 'run');
       const planned = spec.plan(desired, actual);
+      for (const n of isSkip(planned) ? [] : (planned.notes ?? [])) ctx.log.info({ step: spec.name }, `${spec.name}: ${n}`);
       if (isSkip(planned)) return { state: 'skipped', summary: planned.summary, changed: false };
       if (isRefusal(planned)) throw refusalError(planned);
       // The daemon's backoff (./backoff.ts): throws instead of re-applying a plan that just failed.
       if (spec.backoff && planned.actions.length) ctx.beforeApply?.(planKey(planned.actions));
       const r = await spec.apply(ctx, planned, desired, actual);
-      return { state: 'done', summary: r.summary, changed: r.changed };
+      return { state: r.skipped ? 'skipped' : 'done', summary: r.summary, changed: r.changed };
     },
   };
 }

@@ -27,6 +27,7 @@ import {
   type StorageActual,
   type StorageDesired,
   type StoragePlan,
+  type StorageRefusal,
 } from './types.ts';
 
 /** Mount points whose disk is "the root disk". */
@@ -268,24 +269,25 @@ function findDevice(a: StorageActual, entry: string): BlockDevice | undefined {
   return allNodes(a.blockDevices).find((n) => matchesEntry(a, n, entry));
 }
 
-function refuse(device: string | undefined, size: number | undefined, reason: string): StorageAction {
+function refuse(device: string | undefined, size: number | undefined, reason: string): StorageRefusal {
+  return { ...(device ? { device } : {}), ...(size !== undefined ? { sizeBytes: size } : {}), reason };
+}
+
+function refusedPlan(plan: Omit<StoragePlan, 'refused' | 'summary' | 'actions' | 'refusals' | 'skipped'>, refusals: StorageRefusal[]): StoragePlan {
+  const n = refusals.length;
   return {
-    kind: 'storage.refuse',
-    ...(device ? { device } : {}),
-    ...(size !== undefined ? { sizeBytes: size } : {}),
-    description: device ? `refuse ${device}` : 'refuse',
-    reason,
+    ...plan,
+    actions: [],
+    refusals,
+    refused: true,
+    skipped: false,
+    summary: `refused (${n} problem${n > 1 ? 's' : ''}); nothing will be changed: ${refusals.map((x) => (x.device ? `${x.device}: ${x.reason}` : x.reason)).join(' | ')}`,
   };
 }
 
-function refusal(plan: Omit<StoragePlan, 'refused' | 'summary' | 'actions'>, actions: StorageAction[]): StoragePlan {
-  const n = actions.length;
-  return {
-    ...plan,
-    actions,
-    refused: true,
-    summary: `refused (${n} problem${n > 1 ? 's' : ''}); nothing will be changed: ${actions.map((x) => (x.device ? `${x.device}: ${x.reason}` : x.reason)).join(' | ')}`,
-  };
+/** A plan with nothing to do on this host (a typed skip: `run` reports the step as skipped). */
+function skipped(plan: Omit<StoragePlan, 'refused' | 'summary' | 'actions' | 'refusals' | 'skipped'>, summary: string): StoragePlan {
+  return { ...plan, actions: [], refusals: [], refused: false, skipped: true, summary };
 }
 
 const lvPathOf = (d: StorageDesired) => `/dev/${d.vgName}/${d.lvName}`;
@@ -457,12 +459,12 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   // verdict of one to the other. Refuse outright rather than guess which device a path means.
   const dupPaths = [...new Set(topDisks.map((x) => x.path).filter((p, i, all) => all.indexOf(p) !== i))];
   if (dupPaths.length) {
-    return refusal({ notes, disks: [] }, dupPaths.map((p) => refuse(p, undefined, `lsblk lists ${p} for more than one disk (inconsistent output); refusing to guess which device it is`)));
+    return refusedPlan({ notes, disks: [] }, dupPaths.map((p) => refuse(p, undefined, `lsblk lists ${p} for more than one disk (inconsistent output); refusing to guess which device it is`)));
   }
 
   // --- which disks are we talking about, and what is each ---
   const requested: BlockDevice[] = [];
-  const refusals: StorageAction[] = [];
+  const refusals: StorageRefusal[] = [];
   if (explicit) {
     const seen = new Set<string>();
     for (const entry of d.devices!) {
@@ -516,14 +518,14 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
     if (explicit || c.ourVg) refusals.push(refuse(d.mountPoint, undefined, `${msg}; unmount it (and remove its fstab/unit entry) or unset NVME_DEVICES`));
     else {
       notes.push(`${msg}: leaving storage alone, k0s uses that mount`);
-      return { ...base, actions: [], refused: false, summary: `skipped: ${d.mountPoint} is already mounted from ${foreignMount.source}` };
+      return skipped(base, `skipped: ${d.mountPoint} is already mounted from ${foreignMount.source}`);
     }
   }
 
-  if (refusals.length) return refusal(base, refusals);
+  if (refusals.length) return refusedPlan(base, refusals);
 
-  const needTools = (actions: StorageAction[]): StorageAction[] => {
-    const r: StorageAction[] = [];
+  const needTools = (actions: StorageAction[]): StorageRefusal[] => {
+    const r: StorageRefusal[] = [];
     const kinds = new Set(actions.map((x) => x.kind));
     if (!a.lvm.available && (kinds.has('storage.pvcreate') || kinds.has('storage.vgcreate') || kinds.has('storage.lvcreate') || kinds.has('storage.activate')))
       r.push(refuse(undefined, undefined, 'the LVM tools are not installed (pvs not found); install them: apt-get install lvm2'));
@@ -532,8 +534,8 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   };
   const done = (actions: StorageAction[], summary: string, layout?: Layout): StoragePlan => {
     const missing = needTools(actions);
-    if (missing.length) return refusal(base, missing);
-    return { ...base, ...(layout ? { layout } : {}), actions, refused: false, summary: actions.length ? summary : 'nothing to do' };
+    if (missing.length) return refusedPlan(base, missing);
+    return { ...base, ...(layout ? { layout } : {}), actions, refusals: [], refused: false, skipped: false, summary: actions.length ? summary : 'nothing to do' };
   };
 
   // --- our VG exists: never rebuilt, only completed, activated and mounted ---
@@ -541,14 +543,14 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
     const vg = c.ourVg;
     const pvs = a.lvm.pvs.filter((p) => p.vgName === vg.vgName).map((p) => p.pvName);
     if (vg.attr[3] === 'p' || pvs.some((p) => p === '[unknown]' || p === '')) {
-      return refusal(base, [
+      return refusedPlan(base, [
         refuse(vg.vgName, vg.size, `our volume group ${vg.vgName} is missing a disk (partial: ${vg.pvCount} PVs expected, found ${list(pvs.filter((p) => p && p !== '[unknown]')) || 'none'}); its data is incomplete and it is not rebuilt automatically. To start over: castai-edge-initd reset --yes-really-reset --remove-volume-group`),
       ]);
     }
     if (explicit) {
       const want = requested.map((r) => r.path);
       if (!sameSet(want, pvs))
-        return refusal(base, [
+        return refusedPlan(base, [
           refuse(
             vg.vgName,
             vg.size,
@@ -572,7 +574,7 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
         'all',
       );
       if (layout.lvBytes < XFS_MIN_BYTES)
-        return refusal({ ...base, layout }, [
+        return refusedPlan({ ...base, layout }, [
           refuse(
             lvPathOf(d),
             layout.lvBytes,
@@ -595,7 +597,7 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
       actions.push(mkfsAction(c, 'inactive'));
     } else if (!a.lvFs?.type) actions.push(mkfsAction(c, 'fresh'));
     else if (a.lvFs.type !== 'xfs')
-      return refusal(base, [refuse(lvPathOf(d), lv.size, `our LV holds a ${a.lvFs.type} filesystem, not xfs; refusing to reformat it (reset --remove-volume-group to start over)`)]);
+      return refusedPlan(base, [refuse(lvPathOf(d), lv.size, `our LV holds a ${a.lvFs.type} filesystem, not xfs; refusing to reformat it (reset --remove-volume-group to start over)`)]);
     // Our build was interrupted after mkfs.xfs started and before the mount (state still "creating"):
     // the xfs may be unfinished (crash inside mkfs.xfs), which no mount would ever accept.
     const unfinished = lv.kernelMajMin && a.lvFs?.type === 'xfs' && a.state?.phase === 'creating' && !a.mounts.some((m) => m.majMin === lv.kernelMajMin);
@@ -639,7 +641,7 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
           return `${p}: ${j.verdict.kind === 'eligible' ? 'blank' : j.verdict.kind === 'unsafe' ? j.verdict.reasons.join('; ') : j.verdict.kind === 'ours' ? 'ours' : j.verdict.reason}`;
         })
         .join(', ');
-      return refusal(base, [
+      return refusedPlan(base, [
         refuse(
           d.vgName,
           undefined,
@@ -651,7 +653,7 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   }
   if (candidates.length === 0) {
     notes.push(`no eligible NVMe disk${explicit ? '' : ' (auto-discovery)'}: k0s keeps ${d.mountPoint} on the root disk`);
-    return { ...base, actions: [], refused: false, summary: 'skipped: no eligible NVMe disk; k0s uses the root disk' };
+    return skipped(base, 'skipped: no eligible NVMe disk; k0s uses the root disk');
   }
 
   // What the layout leaves unused, in numbers.
@@ -670,9 +672,9 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   // Too small for xfs: refused (or, in auto-discovery, left alone) before anything is written.
   if (layout.lvBytes < XFS_MIN_BYTES) {
     const why = `${describeLayout(layout)}: below xfs's minimum of ${humanSize(XFS_MIN_BYTES)} (${XFS_MIN_BYTES} bytes), which mkfs.xfs (xfsprogs ≥ 5.19) refuses ("Filesystem must be larger than 300MB")`;
-    if (explicit) return refusal({ ...base, layout }, [refuse(lvPathOf(d), layout.lvBytes, `NVME_DEVICES (${list(candPaths)}) would give ${why}. List larger disks, or more of them`)]);
+    if (explicit) return refusedPlan({ ...base, layout }, [refuse(lvPathOf(d), layout.lvBytes, `NVME_DEVICES (${list(candPaths)}) would give ${why}. List larger disks, or more of them`)]);
     notes.push(`no volume made: the blank NVMe disk${candidates.length > 1 ? 's' : ''} would give ${why}; k0s keeps ${d.mountPoint} on the root disk`);
-    return { ...base, layout, actions: [], refused: false, summary: `skipped: the blank NVMe disks give ${humanSize(layout.lvBytes)}, below xfs's ${humanSize(XFS_MIN_BYTES)} minimum; k0s uses the root disk` };
+    return skipped({ ...base, layout }, `skipped: the blank NVMe disks give ${humanSize(layout.lvBytes)}, below xfs's ${humanSize(XFS_MIN_BYTES)} minimum; k0s uses the root disk`);
   }
 
   const rebuild = st?.phase === 'ready' && st.vgName === d.vgName && sameSet(st.devices, candPaths);
@@ -709,7 +711,6 @@ export interface StorageRow {
 }
 
 const ACTION_WORD: Record<string, string> = {
-  'storage.refuse': 'REFUSE',
   'storage.pvcreate': 'pvcreate',
   'storage.vgcreate': 'vgcreate',
   'storage.lvcreate': 'lvcreate',
@@ -722,7 +723,10 @@ const ACTION_WORD: Record<string, string> = {
 
 /** Rows for `plan`: every action, then every disk left alone (with why). */
 export function describeStorage(p: StoragePlan): { summary: string; rows: StorageRow[]; notes: string[] } {
-  const rows: StorageRow[] = p.actions.map((x) => ({ device: x.device ?? '-', size: humanSize(x.sizeBytes), action: ACTION_WORD[x.kind] ?? x.kind, reason: x.kind === 'storage.refuse' ? x.reason : `${x.description} — ${x.reason}` }));
+  const rows: StorageRow[] = [
+    ...p.refusals.map((x) => ({ device: x.device ?? '-', size: humanSize(x.sizeBytes), action: 'REFUSE', reason: x.reason })),
+    ...p.actions.map((x) => ({ device: x.device ?? '-', size: humanSize(x.sizeBytes), action: ACTION_WORD[x.kind] ?? x.kind, reason: `${x.description} — ${x.reason}` })),
+  ];
   if (!p.refused)
     for (const dk of p.disks) {
       if (dk.verdict.kind === 'ours' && p.actions.length === 0) rows.push({ device: dk.path, size: humanSize(dk.size), action: 'keep', reason: dk.verdict.reason });

@@ -115,7 +115,7 @@ async function checkStorage(scenarios: StorageScenario[], c: StorageCase): Promi
   try {
     const { actual, plan } = await planStorageStep(host, { nvmeDevices }, STATE_DIR);
     outcome = plan.refused ? 'rejected' : 'accepted';
-    if (plan.refused) assert(plan.actions.every((a) => a.kind === 'storage.refuse' && a.reason.length > 5), 'a refused plan carries other actions');
+    if (plan.refused) assert(plan.actions.length === 0 && plan.refusals.every((a) => a.reason.length > 5), 'a refused plan carries other actions');
     for (const a of plan.actions.filter((x) => x.kind === 'storage.pvcreate')) {
       for (const d of a.devices ?? []) {
         const node = actual.blockDevices.find((n) => n.path === d || n.path === actual.resolved[d]);
