@@ -5,7 +5,7 @@ import { AgentError } from '../../agent/errors.ts';
 import { createLogger } from '../../agent/log/logger.ts';
 import { applyWireguard, wireguardDown } from '../../agent/wireguard/apply.ts';
 import { reresolveEndpoints, statusFromDump, wireguardStatus } from '../../agent/wireguard/health.ts';
-import { DEFAULT_IFACE, reconcileWireguard } from '../../agent/wireguard/index.ts';
+import { DEFAULT_IFACE, previewWireguard, reconcileWireguard } from '../../agent/wireguard/index.ts';
 import { keyPaths } from '../../agent/wireguard/keys.ts';
 import { ownerRecordPath } from '../../agent/wireguard/owner.ts';
 import { normalizeSpec } from '../../agent/wireguard/spec.ts';
@@ -130,13 +130,13 @@ describe('reconcile on a fresh host (FakeHost)', () => {
     await expect(reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger })).rejects.toMatchObject({ remediation: expect.stringContaining('apt-get install -y wireguard-tools') });
   });
 
-  it('kernel WireGuard: "ip link add" succeeds, no wireguard-go; dryRun writes nothing, not even the key', async () => {
+  it('kernel WireGuard: "ip link add" succeeds, no wireguard-go; plan-only (previewWireguard) writes nothing, not even the key', async () => {
     const host = freshHost({ wireguardGo: true });
     host.onExec(`ip link add dev ${IF} type wireguard`, () => created(host));
     await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger });
     expect(host.execLines()).not.toContain(`wireguard-go ${IF}`);
     const dry = freshHost({ wireguardGo: true });
-    const r = await reconcileWireguard(dry, spec(), { stateDir: STATE, logger: silent().logger, dryRun: true });
+    const r = await previewWireguard(dry, spec(), { stateDir: STATE, logger: silent().logger });
     expect(r.actions.map((a) => a.kind)).toContain('wireguard.key.set');
     expect(dry.execLines()).toEqual(['ip -j -d -batch -']);
     expect(dry.mutations(new Set(['ip']))).toEqual([]); // not even the key file is written by a dry run
