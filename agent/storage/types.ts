@@ -5,7 +5,7 @@
  * decisions). `plan` (pure) derives every verdict from it. See
  * docs/decisions/0050-storage-safety.md for the rules.
  */
-import type { Action } from '../subsystem.ts';
+import type { Action } from '../contract.ts';
 import type { ContentProbe } from './content.ts';
 import type { Layout } from './layout.ts';
 
