@@ -17,6 +17,7 @@ import type { Taint } from '../config/types.ts';
 import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { execute, type Action, type Executors } from '../contract.ts';
+import { runChecked } from '../host/command-failure.ts';
 import type { NodeReadiness } from './node-readiness.ts';
 import { decodeJoinToken } from './token.ts';
 import { BOOT_MARKER, planUnitFiles, type UnitFile, type UnitFilePlan, type UnitFileState } from './unit-config.ts';
@@ -265,10 +266,9 @@ export interface ApplyK0sOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** Run a k0s step command through the one run-and-check helper (host/command-failure.ts); its stdout. */
 async function run(host: Host, cmd: string, args: string[], what: string, fix: string, opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
-  const r = await host.exec(cmd, args, { timeoutMs: opts.timeoutMs ?? 120_000, ...(opts.env ? { env: opts.env } : {}) });
-  if (r.notFound) throw new AgentError(`${what}: ${cmd} is not installed`, fix);
-  if (r.exitCode !== 0) throw new AgentError(`${what} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`, fix);
+  const r = await runChecked(host, [cmd, ...args], { what: `k0s: ${what}`, fix, timeoutMs: opts.timeoutMs ?? 120_000, ...(opts.env ? { env: opts.env } : {}) });
   return r.stdout;
 }
 

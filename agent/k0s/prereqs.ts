@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/types.ts';
 import type { Action } from '../contract.ts';
 import { AgentError } from '../errors.ts';
+import { runChecked } from '../host/command-failure.ts';
 import type { Host } from '../host/host.ts';
 import { StateStore } from '../state/store.ts';
 import { applyHostPrepKernel, inspectHostPrep, planHostPrep, type HostPrepAction, type HostPrepActual } from './hostprep.ts';
@@ -102,8 +103,7 @@ export async function applyPrereqs(ctx: PrereqContext, p: PrereqPlan): Promise<b
   await applyHostPrepKernel(ctx.host, p.hostPrep);
   for (const a of [...files, ...p.hostPrep.filter((x) => !x.kind.startsWith('host-file.'))]) ctx.log.info({ step: 'k0s', action: a.kind }, `k0s: ${a.description}`);
   if (p.restartK0sworker) {
-    const r = await ctx.host.exec('systemctl', ['restart', 'k0sworker.service'], { timeoutMs: 120_000 });
-    if (r.exitCode !== 0) throw new AgentError(`systemctl restart k0sworker failed (exit ${r.exitCode}): ${r.stderr.trim()}`, 'see journalctl -u k0sworker');
+    await runChecked(ctx.host, ['systemctl', 'restart', 'k0sworker.service'], { what: 'k0s: restart k0sworker for the new registry configuration', fix: 'see journalctl -u k0sworker', timeoutMs: 120_000 });
     ctx.log.info({ step: 'k0s' }, 'k0s: restarted k0sworker for the new registry configuration');
   }
   return p.actions.length > 0;

@@ -6,7 +6,7 @@
  */
 import { execute, refusal, refusalError as toError, type Executors, type Refusal } from '../contract.ts';
 import { AgentError, EXIT } from '../errors.ts';
-import { commandFailure, succeeded } from '../host/command-failure.ts';
+import { runChecked } from '../host/command-failure.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import { LVM_ENV, blkidArgs } from './inspect.ts';
 import { parseBlkidExport, parseMountinfo } from './parse.ts';
@@ -136,18 +136,23 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
   const run = async (argv: string[], what: string): Promise<ExecResult> => {
     const [cmd, ...args] = argv as [string, ...string[]];
     const isLvm = ['pvcreate', 'vgcreate', 'lvcreate', 'vgchange', 'lvremove', 'vgremove', 'pvremove'].includes(cmd);
-    const r = await host.exec(cmd, args, { timeoutMs: LONG[cmd] ?? 60_000, ...(isLvm ? { env: { ...LVM_ENV } } : {}) });
+    const opts = { timeoutMs: LONG[cmd] ?? 60_000, ...(isLvm ? { env: { ...LVM_ENV } } : {}) };
     res.ran.push(argv.join(' '));
-    if (cmd === 'udevadm') return r; // settle is best effort (no udev in a container: nothing to wait for)
-    if (!succeeded(r)) throw commandFailure(argv, r, { what: `storage: ${what}`, fix: 'run again after fixing the cause; the step resumes where it stopped (state in the state dir)', fixFor: fixForStorage, notFoundFix: 'install it (Debian: apt-get install lvm2 xfsprogs), then run again' });
-    return r;
+    if (cmd === 'udevadm') return host.exec(cmd, args, opts); // settle is best effort (no udev in a container: nothing to wait for)
+    return runChecked(host, [cmd, ...args], {
+      ...opts,
+      what: `storage: ${what}`,
+      fix: 'run again after fixing the cause; the step resumes where it stopped (state in the state dir)',
+      fixFor: fixForStorage,
+      notFoundFix: 'install it (Debian: apt-get install lvm2 xfsprogs), then run again',
+    });
   };
 
   const probeLv = async (): Promise<{ type?: string; uuid?: string }> => {
-    const r = await host.exec('blkid', blkidArgs(lvPath), { timeoutMs: 30_000 });
     res.ran.push(['blkid', ...blkidArgs(lvPath)].join(' '));
+    // blkid exits 2 when it finds nothing: an LV without a filesystem yet.
+    const r = await runChecked(host, ['blkid', ...blkidArgs(lvPath)], { what: `storage: cannot probe ${lvPath}`, fix: 'check that the volume group is active: vgchange -ay ' + d.vgName, timeoutMs: 30_000, okExitCodes: [2] });
     if (r.exitCode === 2) return {};
-    if (r.exitCode !== 0) throw commandFailure(['blkid', ...blkidArgs(lvPath)], r, { what: `storage: cannot probe ${lvPath}`, fix: 'check that the volume group is active: vgchange -ay ' + d.vgName });
     const kv = parseBlkidExport(r.stdout);
     return { ...(kv.TYPE ? { type: kv.TYPE } : {}), ...(kv.UUID ? { uuid: kv.UUID } : {}) };
   };

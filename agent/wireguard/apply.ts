@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { execute, type Executors } from '../contract.ts';
 import { AgentError } from '../errors.ts';
-import type { ExecOptions, Host } from '../host/host.ts';
+import { runChecked } from '../host/command-failure.ts';
+import type { Host } from '../host/host.ts';
 import { log } from '../log/logger.ts';
 import { inspectWireguard, missingTool, PKG_IP, PKG_WG, PKG_WG_GO, sysfsIfindex } from './inspect.ts';
 import { loadKeyPair } from './keys.ts';
@@ -24,16 +25,16 @@ export const WG_GO_ENV = { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' };
 
 const NO_KERNEL_WG = /unknown device type|not supported|no such device|protocol not supported/i;
 
-async function run(host: Host, cmd: string, args: string[], pkg: string, ok?: RegExp, opts: ExecOptions = {}): Promise<void> {
-  const r = await host.exec(cmd, args, { timeoutMs: 15_000, ...opts });
-  if (r.notFound) throw missingTool(cmd, pkg);
-  if (r.exitCode === 0) return;
-  if (ok && ok.test(r.stderr)) return;
+/** Run an `ip`/`wg` change through the one run-and-check helper; `ok` accepts an idempotent "already so". */
+async function run(host: Host, cmd: string, args: string[], pkg: string, ok?: RegExp): Promise<void> {
   const iface = cmd === 'wg' ? args[1] : args[args.indexOf('dev') + 1];
-  throw new AgentError(
-    `${[cmd, ...args].join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`,
-    `look at the interface: ip -d addr show dev ${iface}; ip route show dev ${iface}; wg show ${iface} (the agent retries on its next pass)`,
-  );
+  await runChecked(host, [cmd, ...args], {
+    what: `wireguard: ${iface}`,
+    fix: `look at the interface: ip -d addr show dev ${iface}; ip route show dev ${iface}; wg show ${iface} (the agent retries on its next pass)`,
+    notFoundFix: `install the Debian package ${pkg}: apt-get install -y ${pkg}`,
+    timeoutMs: 15_000,
+    ...(ok ? { okStderr: ok } : {}),
+  });
 }
 
 async function createLink(host: Host, iface: string, logger: Logger): Promise<'kernel' | 'userspace'> {
