@@ -12,6 +12,7 @@
  */
 import path from 'node:path';
 import { AgentError, EXIT } from '../errors.ts';
+import { runChecked } from '../host/command-failure.ts';
 import type { Host } from '../host/host.ts';
 import { execute, isRefusal, refusal, skip, type Action, type Executors, type Refusal, type Skip } from '../contract.ts';
 import {
@@ -32,7 +33,6 @@ import {
   readProfiles,
   smi,
   translateFailure,
-  unexpected,
   type DriverState,
   type GpuState,
 } from './nvidia-smi.ts';
@@ -476,8 +476,7 @@ const gpuExecutors: Executors<GpuAction, GpuApplyContext> = {
     const g: RebootGuard = { at: new Date().toISOString(), busIds: ids };
     await c.host.writeFileAtomic(c.guardPath, `${JSON.stringify(g)}\n`, { mode: 0o600, dirMode: 0o700 });
     const [cmd, ...args] = c.rebootCommand;
-    const r = await c.host.exec(cmd!, args, { timeoutMs: 60_000 });
-    if (r.exitCode !== 0) throw unexpected([cmd!, ...args], r);
+    await runChecked(c.host, [cmd!, ...args], { what: 'gpu: reboot once to apply MIG mode', fix: `reboot the host by hand; castai-edge-initd applies MIG on the next boot (guard ${c.guardPath})`, timeoutMs: 60_000 });
     throw new RebootRequestedError(ids, c.guardPath);
   },
   'gpu.mig.clear': async (a, { host }) => {

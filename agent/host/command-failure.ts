@@ -69,6 +69,8 @@ export interface FailureOptions {
   /** The fix when the program is not installed (default: the generic fix). */
   notFoundFix?: string;
   exitCode?: number;
+  /** Facts about the host that explain the failure, appended in parentheses ("nvidia-persistenced is running"). */
+  context?: string;
 }
 
 /** The AgentError for a failed command, in the one format. argv never carries a secret (host.ts), so it is shown. */
@@ -76,7 +78,8 @@ export function commandFailure(argv: readonly string[], r: ExecResult, o: Failur
   const why = r.notFound ? [] : explainingLines(r);
   const detail = why.length ? `: ${why.join(' / ')}` : r.notFound ? '' : onlyUsage(r) ? ': it printed only its usage text (an option or argument it does not accept)' : ', no output';
   const fix = r.notFound ? (o.notFoundFix ?? o.fix) : (o.fixFor?.(why, r) ?? o.fix);
-  return new AgentError(`${o.what}: \`${argv.join(' ')}\` failed (${howItEnded(r)}${detail})`, fix, o.exitCode ?? EXIT.RUNTIME);
+  const context = o.context ? ` (${o.context})` : '';
+  return new AgentError(`${o.what}: \`${argv.join(' ')}\` failed (${howItEnded(r)}${detail})${context}`, fix, o.exitCode ?? EXIT.RUNTIME);
 }
 
 /** True when the command succeeded. */

@@ -200,7 +200,7 @@ describe('a GPU held by another client', () => {
     const m = machine('gpus=h100-80gb\nmig_mode=enabled\nbusy=1\n');
     const r = await m.pass(fill('3g.40gb'));
     expect(r.error).toBeInstanceOf(AgentError);
-    expect((r.error as AgentError).message).toMatch(/-cgi 9,9 -C` failed \(exit 255\): Unable to create a GPU instance on GPU {2}0 using profile 9: In use by another client/);
+    expect((r.error as AgentError).message).toMatch(/-cgi 9,9 -C` failed \(exit 255: Unable to create a GPU instance on GPU {2}0 using profile 9: In use by another client/);
     expect((r.error as AgentError).remediation).toMatch(/fuser -v \/dev\/nvidia\*/);
     expect(existsSync(path.join(m.agentState, REBOOT_GUARD_FILE))).toBe(false);
   });

@@ -88,7 +88,7 @@ describe('known failures become remediation', () => {
     h.setFile('/run/nvidia-persistenced/nvidia-persistenced.pid', '1234\n');
     const err = (await run(h).catch((e: unknown) => e)) as AgentError;
     expect(err).toBeInstanceOf(AgentError);
-    expect(err.message).toMatch(/^`nvidia-smi -r -i 00000000:04:00\.0` failed \(exit 255\): GPU 00000000:04:00\.0 is currently in use by another process\..*\(nvidia-persistenced is running, nvidia_drm is loaded\)$/s);
+    expect(err.message).toMatch(/^gpu: `nvidia-smi -r -i 00000000:04:00\.0` failed \(exit 255: GPU 00000000:04:00\.0 is currently in use by another process\..*\) \(nvidia-persistenced is running, nvidia_drm is loaded\)$/s);
     expect(err.remediation).toMatch(/systemctl stop nvidia-persistenced.*modprobe -r nvidia_drm nvidia_modeset.*fuser -v \/dev\/nvidia\*/);
     expect(h.files.has(GUARD)).toBe(false); // "in use" is not the reboot case
   });
@@ -102,7 +102,7 @@ describe('known failures become remediation', () => {
     h.onExec(exact('nvidia-smi mig -i 0 -cgi 19,19,19,19,19,19,19 -C'), { exitCode: 255, stdout: fx('cgi-in-use.txt') });
     const err = (await run(h).catch((e: unknown) => e)) as AgentError;
     expect(err).toBeInstanceOf(AgentError);
-    expect(err.message).toMatch(/-cgi 19,19,19,19,19,19,19 -C` failed \(exit 255\): Unable to create a GPU instance on GPU {2}0 using profile 20: In use by another client/);
+    expect(err.message).toMatch(/-cgi 19,19,19,19,19,19,19 -C` failed \(exit 255: Unable to create a GPU instance on GPU {2}0 using profile 20: In use by another client/);
     expect(err.remediation).toMatch(/stop every process that holds the GPU/);
     expect(mutatingSmi(h)).toEqual(['nvidia-smi mig -i 0 -cgi 19,19,19,19,19,19,19 -C']); // one attempt: in-use is not an ordering problem
   });
@@ -110,7 +110,7 @@ describe('known failures become remediation', () => {
     const h = fakeGpuHost({ query: row('Enabled', 'Enabled'), lgip: fx('a100-40gb.lgip.txt'), lgipp: fx('a100-40gb.lgipp.derived.txt'), lgi: fx('a100-40gb.lgi-7x1g.derived.txt'), lci: fx('a100-40gb.lci-7x1g.derived.txt') });
     h.onExec(exact('nvidia-smi mig -i 0 -dci'), { stdout: 'Successfully destroyed compute instance ID  0 from GPU  0 GPU instance ID  7\n' });
     h.onExec(exact('nvidia-smi mig -i 0 -dgi'), { exitCode: 255, stdout: 'Unable to destroy GPU instance ID  7 from GPU  0: In use by another client\nFailed to destroy GPU instances: In use by another client\n' });
-    await expect(run(h, cfg('3g.20gb'))).rejects.toThrow(/-dgi` failed \(exit 255\): Unable to destroy GPU instance ID {2}7/);
+    await expect(run(h, cfg('3g.20gb'))).rejects.toThrow(/-dgi` failed \(exit 255: Unable to destroy GPU instance ID {2}7/);
     expect(mutatingSmi(h)).toEqual(['nvidia-smi mig -i 0 -dci', 'nvidia-smi mig -i 0 -dgi']);
   });
 });

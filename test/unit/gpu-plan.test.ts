@@ -238,7 +238,7 @@ describe('inspect fails loudly on unknown output', () => {
   it('a failing -lgi read is an error, not "no instances"', async () => {
     const h = fakeGpuHost({ query: H100_ON, lgip: fx('h100-80gb.lgip.txt'), lgipp: fx('h100-80gb.lgipp.txt') });
     h.onExec(exact('nvidia-smi mig -i 0 -lgi'), { exitCode: 4, stdout: 'Failed to display GPU instances: Insufficient Permissions\n' });
-    await expect(sub.inspect(h)).rejects.toThrow(/`nvidia-smi mig -i 0 -lgi` failed \(exit 4\): Failed to display GPU instances: Insufficient Permissions/);
+    await expect(sub.inspect(h)).rejects.toThrow(/`nvidia-smi mig -i 0 -lgi` failed \(exit 4: Failed to display GPU instances: Insufficient Permissions/);
   });
 });
 
