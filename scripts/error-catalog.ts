@@ -50,20 +50,22 @@ function text(node: ts.Expression | undefined, src: ts.SourceFile): string {
   return `‹${squash(node.getText(src)).slice(0, 80)}›`;
 }
 
-/** The per-disk refusal reasons of the storage plan (`refuse(dev, size, reason)`, `reasons.push(reason)`). */
-export function storageRefusals(): Array<{ line: number; reason: string }> {
-  const file = path.join(ROOT, 'agent/storage/plan.ts');
-  const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
-  const out: Array<{ line: number; reason: string }> = [];
-  const visit = (n: ts.Node) => {
-    if (ts.isCallExpression(n)) {
-      const callee = n.expression.getText(src);
-      const arg = callee === 'refuse' && n.arguments.length === 3 ? n.arguments[2] : callee === 'reasons.push' && n.arguments.length === 1 && !ts.isSpreadElement(n.arguments[0]!) ? n.arguments[0] : undefined;
-      if (arg) out.push({ line: src.getLineAndCharacterOfPosition(n.getStart(src)).line + 1, reason: text(arg, src) });
-    }
-    ts.forEachChild(n, visit);
-  };
-  visit(src);
+/** The per-disk refusal reasons of the storage plan (`refuse(dev, size, reason)` in plan.ts, `reasons.push(reason)` in judge.ts). */
+export function storageRefusals(): Array<{ file: string; line: number; reason: string }> {
+  const out: Array<{ file: string; line: number; reason: string }> = [];
+  for (const f of ['agent/storage/judge.ts', 'agent/storage/plan.ts']) {
+    const file = path.join(ROOT, f);
+    const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+    const visit = (n: ts.Node) => {
+      if (ts.isCallExpression(n)) {
+        const callee = n.expression.getText(src);
+        const arg = callee === 'refuse' && n.arguments.length === 3 ? n.arguments[2] : callee === 'reasons.push' && n.arguments.length === 1 && !ts.isSpreadElement(n.arguments[0]!) ? n.arguments[0] : undefined;
+        if (arg) out.push({ file: f, line: src.getLineAndCharacterOfPosition(n.getStart(src)).line + 1, reason: text(arg, src) });
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(src);
+  }
   return out;
 }
 
@@ -143,7 +145,7 @@ export function renderCatalog(): string {
     '',
     '| reason | where |',
     '|---|---|',
-    ...storageRefusals().map((r) => `| ${cell(r.reason)} | \`agent/storage/plan.ts:${r.line}\` |`),
+    ...storageRefusals().map((r) => `| ${cell(r.reason)} | \`${r.file}:${r.line}\` |`),
     '',
     `## Runtime errors (${sites.length})`,
     '',
