@@ -476,7 +476,11 @@ const gpuExecutors: Executors<GpuAction, GpuApplyContext> = {
     const g: RebootGuard = { at: new Date().toISOString(), busIds: ids };
     await c.host.writeFileAtomic(c.guardPath, `${JSON.stringify(g)}\n`, { mode: 0o600, dirMode: 0o700 });
     const [cmd, ...args] = c.rebootCommand;
-    await runChecked(c.host, [cmd!, ...args], { what: 'gpu: reboot once to apply MIG mode', fix: `reboot the host by hand; castai-edge-initd applies MIG on the next boot (guard ${c.guardPath})`, timeoutMs: 60_000 });
+    await runChecked(c.host, [cmd!, ...args], {
+      what: 'gpu: reboot once to apply MIG mode',
+      fix: `reboot the host by hand; castai-edge-initd applies MIG on the next boot (guard ${c.guardPath})`,
+      timeoutMs: 60_000,
+    });
     throw new RebootRequestedError(ids, c.guardPath);
   },
   'gpu.mig.clear': async (a, { host }) => {

@@ -50,7 +50,10 @@ const outputOf = (r: ExecResult) => `${r.stdout}${r.stderr ? (r.stdout ? '\n' : 
 
 /** A read that failed in a way we do not know: loud, in the one command-failure format (host/command-failure.ts). */
 export function unexpected(args: string[], r: ExecResult): AgentError {
-  return commandFailure([NVIDIA_SMI, ...args], r, { what: 'gpu', fix: 'check the NVIDIA driver with `nvidia-smi` and `dmesg | grep -i nvrm`; MIG needs the driver loaded and root' });
+  return commandFailure([NVIDIA_SMI, ...args], r, {
+    what: 'gpu',
+    fix: 'check the NVIDIA driver with `nvidia-smi` and `dmesg | grep -i nvrm`; MIG needs the driver loaded and root',
+  });
 }
 
 /** Query all GPUs. */
@@ -137,7 +140,9 @@ export function inUseRemediation(f: HolderFacts): string {
 /** Turn a failed mutating call into an AgentError with remediation. */
 export function translateFailure(args: string[], r: ExecResult, facts: HolderFacts): AgentError {
   const inUse = /In use by another client|currently in use by another process|being used by one or more other processes/i;
-  const who = [facts.persistencedRunning ? 'nvidia-persistenced is running' : '', facts.nvidiaDrmLoaded ? 'nvidia_drm is loaded' : ''].filter(Boolean).join(', ');
+  const who = [facts.persistencedRunning ? 'nvidia-persistenced is running' : '', facts.nvidiaDrmLoaded ? 'nvidia_drm is loaded' : '']
+    .filter(Boolean)
+    .join(', ');
   const out = outputOf(r);
   return commandFailure([NVIDIA_SMI, ...args], r, {
     what: 'gpu',

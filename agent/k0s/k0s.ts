@@ -352,7 +352,8 @@ const k0sExecutors: Executors<K0sAction, K0sApplyContext> = {
       await sleep(250);
     }
   },
-  'k0s.record': (_a, { d, o }) => o.writeRecorded({ argsDigest: argsDigest(d.installArgs, d.version), version: d.version, sha256: d.artifact.sha256.toLowerCase(), installedAt: new Date().toISOString() }),
+  'k0s.record': (_a, { d, o }) =>
+    o.writeRecorded({ argsDigest: argsDigest(d.installArgs, d.version), version: d.version, sha256: d.artifact.sha256.toLowerCase(), installedAt: new Date().toISOString() }),
   'k0s.boot-ready': (_a, { host, o }) => host.writeFileAtomic(BOOT_MARKER, `${o.bootId ?? 'unknown'}\n`, { mode: 0o644 }),
   'k0s.write-config': async (a, { host, d }) => {
     for (const p of a.paths ?? []) {

@@ -103,7 +103,8 @@ export async function applyPrereqs(ctx: PrereqContext, p: PrereqPlan): Promise<b
   await applyHostPrepKernel(ctx.host, p.hostPrep);
   for (const a of [...files, ...p.hostPrep.filter((x) => !x.kind.startsWith('host-file.'))]) ctx.log.info({ step: 'k0s', action: a.kind }, `k0s: ${a.description}`);
   if (p.restartK0sworker) {
-    await runChecked(ctx.host, ['systemctl', 'restart', 'k0sworker.service'], { what: 'k0s: restart k0sworker for the new registry configuration', fix: 'see journalctl -u k0sworker', timeoutMs: 120_000 });
+    const what = 'k0s: restart k0sworker for the new registry configuration';
+    await runChecked(ctx.host, ['systemctl', 'restart', 'k0sworker.service'], { what, fix: 'see journalctl -u k0sworker', timeoutMs: 120_000 });
     ctx.log.info({ step: 'k0s' }, 'k0s: restarted k0sworker for the new registry configuration');
   }
   return p.actions.length > 0;

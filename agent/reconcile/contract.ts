@@ -63,7 +63,8 @@ export interface StepSpec<D, Act, P extends PlannedActions> {
 }
 
 function refusedPlan(step: string, r: Refusal): StepPlan {
-  return { step, summary: r.summary ?? 'REFUSED', actions: [], ...(r.details !== undefined ? { details: r.details } : {}), error: { message: r.message, remediation: r.remediation } };
+  const details = r.details !== undefined ? { details: r.details } : {};
+  return { step, summary: r.summary ?? 'REFUSED', actions: [], ...details, error: { message: r.message, remediation: r.remediation } };
 }
 
 /** The one adapter: the runner's `plan` and `run` from a step's contract. */

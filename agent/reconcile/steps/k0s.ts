@@ -116,7 +116,10 @@ export function k0sStep(opts: K0sStepOptions = {}): Step {
     async desired(ctx, purpose) {
       const reg = ctx.shared.registration;
       // Host prerequisites and registries (issue 18) need no registration: `plan` shows them before it.
-      if (!reg) return purpose === 'plan' ? { prereqs: ctx.cfg, conflicts: [] } : refusal('not registered yet, so there is no join token', 'the register step must succeed first', EXIT.RUNTIME);
+      if (!reg) {
+        if (purpose === 'plan') return { prereqs: ctx.cfg, conflicts: [] };
+        return refusal('not registered yet, so there is no join token', 'the register step must succeed first', EXIT.RUNTIME);
+      }
       const { desired, conflicts } = await k0sDesired(ctx, reg);
       return { prereqs: ctx.cfg, k0s: desired, conflicts };
     },

@@ -360,14 +360,17 @@ export function registerStep(): Step {
         saved = undefined;
         meta = undefined;
       } else if (saved && meta && !meta.binding) {
-        actions.push({ kind: 'register.bind', description: `record that register.json belongs to ${describeBinding(want.binding)}`, reason: 'written before registrations were bound (0131)' });
+        const description = `record that register.json belongs to ${describeBinding(want.binding)}`;
+        actions.push({ kind: 'register.bind', description, reason: 'written before registrations were bound (0131)' });
       }
       if (!saved && !want.bootstrapToken) {
         return refusal('INITD_BOOTSTRAP_TOKEN is not set, so this node cannot register', 'fetch a fresh init script from the control plane and run it (it carries a bootstrap token)', EXIT.CONFIG);
       }
       // What identifies the registration; with no key yet, a new one is made (so the request changes).
       const digest = seen.publicKey ? requestDigest(requestOf(want, seen.publicKey)) : undefined;
-      if (!seen.publicKey) actions.push({ kind: 'wireguard.keygen', description: `generate the node WireGuard key (${want.keyFile}, 0600)`, reason: 'no key yet' });
+      if (!seen.publicKey) {
+        actions.push({ kind: 'wireguard.keygen', description: `generate the node WireGuard key (${want.keyFile}, 0600)`, reason: 'no key yet' });
+      }
       if (!saved) {
         actions.push({ kind: 'register', again: false, description: `register machine ${want.id.machineId} with ${want.apiUrl}`, reason: diff.length ? 'registering afresh with the configured control plane' : 'not registered yet' });
       } else if (!meta || meta.requestDigest !== digest) {
