@@ -52,34 +52,36 @@ function text(node: ts.Expression | undefined, src: ts.SourceFile): string {
   return `‹${squash(node.getText(src)).slice(0, 80)}›`;
 }
 
-/** The per-disk refusal reasons of the storage plan (`refuse(dev, size, reason)`, `reasons.push(reason)`). */
-export function storageRefusals(): Array<{ line: number; reason: string }> {
-  const file = path.join(ROOT, 'agent/storage/plan.ts');
-  const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
-  const out: Array<{ line: number; reason: string }> = [];
-  const visit = (n: ts.Node) => {
-    if (ts.isCallExpression(n)) {
-      const callee = n.expression.getText(src);
-      const arg =
-        callee === 'refuse' && n.arguments.length === 3
-          ? n.arguments[2]
-          : callee === 'reasons.push' && n.arguments.length === 1 && !ts.isSpreadElement(n.arguments[0]!)
-            ? n.arguments[0]
-            : undefined;
-      if (arg) out.push({ line: src.getLineAndCharacterOfPosition(n.getStart(src)).line + 1, reason: text(arg, src) });
-    }
-    ts.forEachChild(n, visit);
-  };
-  visit(src);
+/** The per-disk refusal reasons of the storage plan (`refuse(dev, size, reason)` in plan.ts, `reasons.push(reason)` in judge.ts). */
+export function storageRefusals(): Array<{ file: string; line: number; reason: string }> {
+  const out: Array<{ file: string; line: number; reason: string }> = [];
+  for (const f of ['agent/storage/judge.ts', 'agent/storage/plan.ts']) {
+    const file = path.join(ROOT, f);
+    const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+    const visit = (n: ts.Node) => {
+      if (ts.isCallExpression(n)) {
+        const callee = n.expression.getText(src);
+        const arg = callee === 'refuse' && n.arguments.length === 3 ? n.arguments[2] : callee === 'reasons.push' && n.arguments.length === 1 && !ts.isSpreadElement(n.arguments[0]!) ? n.arguments[0] : undefined;
+        if (arg) out.push({ file: f, line: src.getLineAndCharacterOfPosition(n.getStart(src)).line + 1, reason: text(arg, src) });
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(src);
+  }
   return out;
 }
 
 export function agentErrorSites(): AgentErrorSite[] {
   const out: AgentErrorSite[] = [];
   for (const file of files(path.join(ROOT, 'agent')).sort()) {
+    // The contract's generic constructors pass a refusal's own words through; the words are at the refusal sites.
+    if (path.relative(ROOT, file) === 'agent/contract.ts') continue;
     const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
     const visit = (n: ts.Node) => {
-      if (ts.isNewExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'AgentError' && n.arguments?.length) {
+      // `new AgentError(message, fix[, exit])`, and the typed refusals `refusal(message, fix[, exit])` (agent/contract.ts) a step's plan returns.
+      const isError = ts.isNewExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'AgentError';
+      const isRefusal = ts.isCallExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'refusal' && (n.arguments?.length ?? 0) >= 2;
+      if ((isError || isRefusal) && n.arguments?.length) {
         const [m, r, code] = n.arguments;
         out.push({
           file: path.relative(ROOT, file),
@@ -145,7 +147,7 @@ export function renderCatalog(): string {
     '',
     '| reason | where |',
     '|---|---|',
-    ...storageRefusals().map((r) => `| ${cell(r.reason)} | \`agent/storage/plan.ts:${r.line}\` |`),
+    ...storageRefusals().map((r) => `| ${cell(r.reason)} | \`${r.file}:${r.line}\` |`),
     '',
     `## Runtime errors (${sites.length})`,
     '',

@@ -13,8 +13,9 @@
 import path from 'node:path';
 import { AgentError, EXIT } from '../errors.ts';
 import type { GpuConfig } from '../config/types.ts';
+import { runChecked } from '../host/command-failure.ts';
 import type { Host } from '../host/host.ts';
-import type { Action, Subsystem } from '../subsystem.ts';
+import { execute, isRefusal, refusal, skip, type Action, type Executors, type Refusal, type Skip } from '../contract.ts';
 import {
   creationOrders,
   currentLayout,
@@ -23,6 +24,7 @@ import {
   resolveLayout,
   sameLayout,
   type GpuCapabilities,
+  type ResolvedProfile,
 } from './layout.ts';
 import {
   holderFacts,
@@ -32,7 +34,6 @@ import {
   readProfiles,
   smi,
   translateFailure,
-  unexpected,
   type DriverState,
   type GpuState,
 } from './nvidia-smi.ts';
@@ -61,14 +62,14 @@ export type GpuAction = Action &
     | { kind: 'gpu.mig.enable'; gpu: number; busId: string }
     | { kind: 'gpu.mig.reset'; gpus: Array<{ gpu: number; busId: string }> }
     | { kind: 'gpu.mig.reboot-once'; gpus: Array<{ gpu: number; busId: string }> }
-    | { kind: 'gpu.mig.clear'; gpu: number; model: string; sizes: string[] }
-    | { kind: 'gpu.mig.create'; gpu: number; model: string; sizes: string[]; expected?: string[] }
+    | { kind: 'gpu.mig.clear'; gpu: number; model: string; sizes: string[]; expected?: string[] }
+    | { kind: 'gpu.mig.create'; gpu: number; model: string; sizes: string[]; expected?: string[]; profiles?: ResolvedProfile[] }
     | { kind: 'gpu.mig.verify'; gpu: number; model: string; sizes: string[]; expected?: string[] }
     | { kind: 'gpu.mig.reboot-guard.clear' }
     | { kind: 'gpu.containerd.dropin'; path: string; content: string }
   );
 
-export interface GpuSubsystemOptions {
+export interface GpuApplyOptions {
   /** The agent's state directory (the reboot guard lives there). */
   stateDir: string;
   /** Command that reboots the host (default `systemctl reboot`). */
@@ -116,7 +117,7 @@ function capabilities(g: GpuState): GpuCapabilities | undefined {
 // ---------------------------------------------------------------------------
 // inspect
 
-export async function inspect(host: Host, opts: Pick<GpuSubsystemOptions, 'stateDir'>): Promise<GpuActual> {
+export async function inspect(host: Host, opts: Pick<GpuApplyOptions, 'stateDir'>): Promise<GpuActual> {
   const q = await queryGpus(host);
   const actual: GpuActual = { driver: q.driver, ...(q.detail ? { detail: q.detail } : {}), gpus: [] };
   for (const g of q.rows) {
@@ -164,18 +165,18 @@ export interface GpuAnalysis {
     desired: string;
     /** Resolved instance names, when the profiles were readable. */
     expected?: string[];
+    /** The same, with this GPU's profile ids (what `-cgi` takes), largest first. */
+    profiles?: ResolvedProfile[];
     skipped?: string;
     note?: string;
   }>;
 }
 
-/** Per-GPU view and warnings; throws on refusals. Pure. */
-export function analyze(desired: GpuConfig | undefined, actual: GpuActual): GpuAnalysis {
-  const sizes = partitionSizes(desired);
+/** Per-GPU view and warnings, or the typed refusal. Pure; done once per plan (planGpu). */
+function analyze(sizes: string[], actual: GpuActual): GpuAnalysis | Refusal {
   const out: GpuAnalysis = { warnings: [], gpus: [] };
-  if (sizes.length === 0) return out;
   if (actual.driver !== 'ok') {
-    throw new AgentError(
+    return refusal(
       `INITD_GPU_CONFIG asks for MIG partitions (${sizes.join(', ')}) but there is no usable NVIDIA GPU: ${actual.detail ?? actual.driver}`,
       actual.driver === 'failed'
         ? 'fix the NVIDIA driver (`nvidia-smi` must work as root), or unset INITD_GPU_CONFIG on hosts without NVIDIA GPUs'
@@ -212,6 +213,7 @@ export function analyze(desired: GpuConfig | undefined, actual: GpuActual): GpuA
     try {
       const layout = resolveLayout(sizes, caps);
       row.expected = layout.instances.map((p) => p.name);
+      row.profiles = layout.instances;
       row.desired = describeLayout(row.expected) + (layout.filled ? ` (${sizes[0]} fills the GPU)` : '');
     } catch (e) {
       if (!(e instanceof MigLayoutError)) throw e;
@@ -220,7 +222,7 @@ export function analyze(desired: GpuConfig | undefined, actual: GpuActual): GpuA
     out.gpus.push(row);
   }
   if (refusals.length) {
-    throw new AgentError(
+    return refusal(
       `INITD_GPU_CONFIG: ${refusals.join('\n')}`,
       'choose partitionSizes from the names listed for this GPU model (`nvidia-smi mig -lgip`) and a set that fits; a single entry fills each GPU',
       EXIT.CONFIG,
@@ -237,11 +239,21 @@ export function analyze(desired: GpuConfig | undefined, actual: GpuActual): GpuA
   return out;
 }
 
-/** Pure: the actions that bring every MIG-capable GPU to the desired layout. */
-export function plan(desired: GpuConfig | undefined, actual: GpuActual): GpuAction[] {
+/** A GPU plan: the actions and the one analysis they came from (describePlan shows it, apply runs the actions). */
+export interface GpuPlan {
+  sizes: string[];
+  analysis: GpuAnalysis;
+  actions: GpuAction[];
+}
+
+export const GPU_SKIPPED = 'skipped: INITD_GPU_CONFIG not set';
+
+/** Pure: the actions that bring every MIG-capable GPU to the desired layout; a Skip without INITD_GPU_CONFIG. */
+export function planGpu(desired: GpuConfig | undefined, actual: GpuActual): GpuPlan | Refusal | Skip {
   const sizes = partitionSizes(desired);
-  if (sizes.length === 0) return [];
-  const view = analyze(desired, actual);
+  if (sizes.length === 0) return skip(GPU_SKIPPED);
+  const view = analyze(sizes, actual);
+  if (isRefusal(view)) return view;
   const enable: GpuAction[] = [];
   const pendingGpus: Array<{ gpu: number; busId: string }> = [];
   const perGpu: GpuAction[] = [];
@@ -262,15 +274,16 @@ export function plan(desired: GpuConfig | undefined, actual: GpuActual): GpuActi
     if (modeOn && (g.gis.length || g.cis.length)) {
       perGpu.push({
         kind: 'gpu.mig.clear', gpu: g.index, model: g.model, sizes: [...sizes],
+        ...(expected ? { expected } : {}),
         description: `destroy the compute instances, then the GPU instances on GPU ${g.index}: nvidia-smi mig -i ${g.index} -dci; -dgi`,
         reason: `current layout ${row.current} differs from ${row.desired}`,
       });
     }
     // expected is already largest first (resolveLayout); -cgi takes this GPU's profile ids.
-    const order = expected?.map((n) => g.profiles!.find((x) => x.name === n)!.id);
+    const order = row.profiles?.map((p) => p.id);
     perGpu.push({
       kind: 'gpu.mig.create', gpu: g.index, model: g.model, sizes: [...sizes],
-      ...(expected ? { expected } : {}),
+      ...(expected && row.profiles ? { expected, profiles: row.profiles } : {}),
       description: expected
         ? `create ${describeLayout(expected)} on GPU ${g.index}: nvidia-smi mig -i ${g.index} -cgi ${order!.join(',')} -C`
         : `create ${sizes.join(', ')}${sizes.length === 1 ? ' (fill)' : ''} on GPU ${g.index} once MIG mode is on (checked against its -lgip first)`,
@@ -317,7 +330,7 @@ export function plan(desired: GpuConfig | undefined, actual: GpuActual): GpuActi
       reason: 'the guard only blocks a second reboot for the same pending mode',
     });
   }
-  return actions;
+  return { sizes, analysis: view, actions };
 }
 
 // ---------------------------------------------------------------------------
@@ -332,10 +345,9 @@ export interface GpuPlanView {
   lines: string[];
 }
 
-export function describePlan(desired: GpuConfig | undefined, actual: GpuActual, actions: GpuAction[]): GpuPlanView {
-  const sizes = partitionSizes(desired);
-  if (sizes.length === 0) return { summary: 'skipped: INITD_GPU_CONFIG not set', warnings: [], gpus: [], lines: [] };
-  const view = analyze(desired, actual);
+/** The operator's view of a plan, from the analysis the plan was made from (not a second one). */
+export function describePlan(p: GpuPlan): GpuPlanView {
+  const { analysis: view, actions } = p;
   const gpus = view.gpus.map((g) => ({
     ...g,
     actions: actions
@@ -359,7 +371,11 @@ export function describePlan(desired: GpuConfig | undefined, actual: GpuActual, 
 }
 
 // ---------------------------------------------------------------------------
-// apply (idempotent)
+// apply (idempotent): executes the plan's actions, each through its executor (gpuExecutors).
+//
+// An action carries what the plan resolved (`expected`, `profiles`): apply creates and checks exactly
+// that layout. Only when the plan could not resolve it (MIG mode was off, so the driver listed no
+// profiles; the plan says "checked against its -lgip first") does apply resolve it, from -lgip.
 
 async function freshCaps(host: Host, gpu: number, model: string): Promise<GpuCapabilities> {
   const c = await readProfiles(host, gpu);
@@ -369,9 +385,11 @@ async function freshCaps(host: Host, gpu: number, model: string): Promise<GpuCap
   return { index: gpu, model, profiles: c.profiles, placements: c.placements };
 }
 
-function layoutFor(a: { gpu: number; sizes: string[] }, caps: GpuCapabilities) {
+/** The instances the plan resolved, or (MIG mode was off at plan time) resolved now from -lgip. */
+async function instancesFor(host: Host, a: { gpu: number; model: string; sizes: string[]; profiles?: ResolvedProfile[] }): Promise<ResolvedProfile[]> {
+  if (a.profiles) return a.profiles;
   try {
-    return resolveLayout(a.sizes, caps);
+    return resolveLayout(a.sizes, await freshCaps(host, a.gpu, a.model)).instances;
   } catch (e) {
     if (e instanceof MigLayoutError) {
       throw new AgentError(
@@ -382,6 +400,11 @@ function layoutFor(a: { gpu: number; sizes: string[] }, caps: GpuCapabilities) {
     }
     throw e;
   }
+}
+
+/** The instance names the plan expects, or (MIG mode was off at plan time) resolved now. */
+async function expectedFor(host: Host, a: { gpu: number; model: string; sizes: string[]; expected?: string[] }): Promise<string[]> {
+  return a.expected ?? (await instancesFor(host, a)).map((p) => p.name);
 }
 
 async function clearGpu(host: Host, gpu: number): Promise<void> {
@@ -401,41 +424,13 @@ async function mutate(host: Host, args: string[]): Promise<ReturnType<typeof par
   return res;
 }
 
-async function createGpu(host: Host, a: Extract<GpuAction, { kind: 'gpu.mig.create' }>): Promise<void> {
-  const caps = await freshCaps(host, a.gpu, a.model);
-  const layout = layoutFor(a, caps);
-  const want = layout.instances.map((p) => p.name);
-  let inst = await readInstances(host, a.gpu);
-  if (sameLayout(currentLayout(a.gpu, inst.gis, inst.cis), want)) return; // already there (idempotent)
-  if (inst.gis.length || inst.cis.length) await clearGpu(host, a.gpu);
-  const tried: string[] = [];
-  for (const order of creationOrders(layout.instances)) {
-    const args = ['mig', '-i', String(a.gpu), '-cgi', order.join(','), '-C'];
-    const r = await smi(host, args);
-    const res = parseMigCall(`${r.stdout}\n${r.stderr}`, ['nvidia-smi', ...args].join(' '));
-    if (r.exitCode === 0 && res.errors.length === 0) return;
-    const out = `${r.stdout}\n${r.stderr}`;
-    if (!/Insufficient Resources/i.test(out)) throw translateFailure(args, r, await holderFacts(host));
-    tried.push(order.join(','));
-    inst = await readInstances(host, a.gpu);
-    if (inst.gis.length || inst.cis.length) await clearGpu(host, a.gpu);
-  }
-  throw new AgentError(
-    `could not create ${describeLayout(want)} on GPU ${a.gpu} (${a.model}): every creation order failed with "Insufficient Resources" (tried -cgi ${tried.join(' | ')})`,
-    'check for instances created outside the agent (`nvidia-smi mig -lgi`) and the driver log (`dmesg | grep -i nvrm`); a GPU reset or reboot clears stuck state',
-  );
-}
-
-async function verifyGpu(host: Host, a: Extract<GpuAction, { kind: 'gpu.mig.verify' }>): Promise<void> {
-  const want = a.expected ?? layoutFor(a, await freshCaps(host, a.gpu, a.model)).instances.map((p) => p.name);
-  const inst = await readInstances(host, a.gpu);
-  const cur = currentLayout(a.gpu, inst.gis, inst.cis);
-  if (!sameLayout(cur, want)) {
-    throw new AgentError(
-      `MIG on GPU ${a.gpu} (${a.model}) is ${describeLayout(cur.gis)}${cur.problems.length ? ` (${cur.problems.join('; ')})` : ''} after apply, expected ${describeLayout(want)}: nvidia-smi reported success but the layout is not there (mig-parted#18)`,
-      'run `nvidia-smi mig -lgi` and `-lci`, check `dmesg | grep -i nvrm`, then restart castai-edge-initd to re-apply',
-    );
-  }
+/** What the executors share during one apply. */
+interface GpuApplyContext {
+  host: Host;
+  guardPath: string;
+  rebootCommand: string[];
+  /** What `nvidia-smi -r` said when a reset is not supported (the reboot-once action reports it). */
+  resetUnsupported: string;
 }
 
 async function stillPending(host: Host, gpus: Array<{ gpu: number; busId: string }>): Promise<Array<{ gpu: number; busId: string }>> {
@@ -443,82 +438,105 @@ async function stillPending(host: Host, gpus: Array<{ gpu: number; busId: string
   return gpus.filter((g) => modes.get(g.gpu)?.current !== 'Enabled');
 }
 
-export async function apply(host: Host, actions: GpuAction[], opts: GpuSubsystemOptions): Promise<void> {
-  const guardPath = path.join(opts.stateDir, REBOOT_GUARD_FILE);
-  let resetUnsupported = '';
-  for (const a of actions) {
-    switch (a.kind) {
-      case 'gpu.mig.enable': {
-        if ((await readModes(host)).get(a.gpu)?.pending === 'Enabled') break; // already requested (idempotent)
-        const args = ['-i', String(a.gpu), '-mig', '1'];
-        const r = await smi(host, args);
-        if (r.exitCode !== 0) throw translateFailure(args, r, await holderFacts(host));
-        parseMigEnable(r.stdout, ['nvidia-smi', ...args].join(' ')); // unknown output fails loudly
-        break;
-      }
-      case 'gpu.mig.reset': {
-        const pending = await stillPending(host, a.gpus);
-        if (pending.length === 0) break;
-        const args = ['-r', '-i', pending.map((p) => p.busId).join(',')];
-        const r = await smi(host, args);
-        const out = `${r.stdout}\n${r.stderr}`;
-        if (r.exitCode === 0) break;
-        if (/is not supported|Not Supported/i.test(out)) {
-          resetUnsupported = out.trim();
-          break; // the reboot-once action handles it
-        }
-        throw translateFailure(args, r, await holderFacts(host));
-      }
-      case 'gpu.mig.reboot-once': {
-        const pending = await stillPending(host, a.gpus);
-        if (pending.length === 0) break;
-        const ids = pending.map((p) => p.busId);
-        const guard = await host.readFile(guardPath);
-        if (guard !== undefined) {
-          throw new AgentError(
-            `MIG mode is still pending on ${ids.join(', ')} after the one reboot castai-edge-initd allows (guard ${guardPath}: ${guard.trim()})${resetUnsupported ? `; reset: ${resetUnsupported}` : ''}`,
-            `this host cannot apply MIG mode by itself (GPU passthrough without reset support?): enable MIG mode on the hypervisor/host side or power-cycle the machine, then remove ${guardPath} and restart castai-edge-initd`,
-          );
-        }
-        const g: RebootGuard = { at: new Date().toISOString(), busIds: ids };
-        await host.writeFileAtomic(guardPath, `${JSON.stringify(g)}\n`, { mode: 0o600, dirMode: 0o700 });
-        const [cmd, ...args] = opts.rebootCommand ?? ['systemctl', 'reboot'];
-        const r = await host.exec(cmd!, args, { timeoutMs: 60_000 });
-        if (r.exitCode !== 0) throw unexpected([cmd!, ...args], r);
-        throw new RebootRequestedError(ids, guardPath);
-      }
-      case 'gpu.mig.clear': {
-        // Idempotent: a second apply of the same actions must not tear down the layout it built.
-        const inst = await readInstances(host, a.gpu);
-        if (inst.gis.length === 0 && inst.cis.length === 0) break;
-        const want = layoutFor(a, await freshCaps(host, a.gpu, a.model)).instances.map((p) => p.name);
-        if (sameLayout(currentLayout(a.gpu, inst.gis, inst.cis), want)) break;
-        await clearGpu(host, a.gpu);
-        break;
-      }
-      case 'gpu.mig.create':
-        await createGpu(host, a);
-        break;
-      case 'gpu.mig.verify':
-        await verifyGpu(host, a);
-        break;
-      case 'gpu.containerd.dropin':
-        if ((await host.readFile(a.path)) !== a.content) await host.writeFileAtomic(a.path, a.content, { mode: 0o644 });
-        break;
-      case 'gpu.mig.reboot-guard.clear':
-        if ((await host.stat(guardPath)) !== undefined) await host.remove(guardPath);
-        break;
+/** One executor per GPU action kind; the compiler checks the table is complete. */
+const gpuExecutors: Executors<GpuAction, GpuApplyContext> = {
+  'gpu.mig.enable': async (a, { host }) => {
+    if ((await readModes(host)).get(a.gpu)?.pending === 'Enabled') return; // already requested (idempotent)
+    const args = ['-i', String(a.gpu), '-mig', '1'];
+    const r = await smi(host, args);
+    if (r.exitCode !== 0) throw translateFailure(args, r, await holderFacts(host));
+    parseMigEnable(r.stdout, ['nvidia-smi', ...args].join(' ')); // unknown output fails loudly
+  },
+  'gpu.mig.reset': async (a, c) => {
+    const pending = await stillPending(c.host, a.gpus);
+    if (pending.length === 0) return;
+    const args = ['-r', '-i', pending.map((p) => p.busId).join(',')];
+    const r = await smi(c.host, args);
+    const out = `${r.stdout}\n${r.stderr}`;
+    if (r.exitCode === 0) return;
+    if (/is not supported|Not Supported/i.test(out)) {
+      c.resetUnsupported = out.trim();
+      return; // the reboot-once action handles it
     }
-  }
-}
+    throw translateFailure(args, r, await holderFacts(c.host));
+  },
+  'gpu.mig.reboot-once': async (a, c) => {
+    const pending = await stillPending(c.host, a.gpus);
+    if (pending.length === 0) return;
+    const ids = pending.map((p) => p.busId);
+    const guard = await c.host.readFile(c.guardPath);
+    if (guard !== undefined) {
+      throw new AgentError(
+        `MIG mode is still pending on ${ids.join(', ')} after the one reboot castai-edge-initd allows (guard ${c.guardPath}: ${guard.trim()})${c.resetUnsupported ? `; reset: ${c.resetUnsupported}` : ''}`,
+        `this host cannot apply MIG mode by itself (GPU passthrough without reset support?): enable MIG mode on the hypervisor/host side or power-cycle the machine, then remove ${c.guardPath} and restart castai-edge-initd`,
+      );
+    }
+    const g: RebootGuard = { at: new Date().toISOString(), busIds: ids };
+    await c.host.writeFileAtomic(c.guardPath, `${JSON.stringify(g)}\n`, { mode: 0o600, dirMode: 0o700 });
+    const [cmd, ...args] = c.rebootCommand;
+    await runChecked(c.host, [cmd!, ...args], {
+      what: 'gpu: reboot once to apply MIG mode',
+      fix: `reboot the host by hand; castai-edge-initd applies MIG on the next boot (guard ${c.guardPath})`,
+      timeoutMs: 60_000,
+    });
+    throw new RebootRequestedError(ids, c.guardPath);
+  },
+  'gpu.mig.clear': async (a, { host }) => {
+    // Idempotent: a second apply of the same actions must not tear down the layout it built.
+    const inst = await readInstances(host, a.gpu);
+    if (inst.gis.length === 0 && inst.cis.length === 0) return;
+    if (sameLayout(currentLayout(a.gpu, inst.gis, inst.cis), await expectedFor(host, a))) return;
+    await clearGpu(host, a.gpu);
+  },
+  'gpu.mig.create': async (a, { host }) => {
+    const instances = await instancesFor(host, a);
+    const want = instances.map((p) => p.name);
+    let inst = await readInstances(host, a.gpu);
+    if (sameLayout(currentLayout(a.gpu, inst.gis, inst.cis), want)) return; // already there (idempotent)
+    if (inst.gis.length || inst.cis.length) await clearGpu(host, a.gpu);
+    const tried: string[] = [];
+    for (const order of creationOrders(instances)) {
+      const args = ['mig', '-i', String(a.gpu), '-cgi', order.join(','), '-C'];
+      const r = await smi(host, args);
+      const res = parseMigCall(`${r.stdout}\n${r.stderr}`, ['nvidia-smi', ...args].join(' '));
+      if (r.exitCode === 0 && res.errors.length === 0) return;
+      const out = `${r.stdout}\n${r.stderr}`;
+      if (!/Insufficient Resources/i.test(out)) throw translateFailure(args, r, await holderFacts(host));
+      tried.push(order.join(','));
+      inst = await readInstances(host, a.gpu);
+      if (inst.gis.length || inst.cis.length) await clearGpu(host, a.gpu);
+    }
+    throw new AgentError(
+      `could not create ${describeLayout(want)} on GPU ${a.gpu} (${a.model}): every creation order failed with "Insufficient Resources" (tried -cgi ${tried.join(' | ')})`,
+      'check for instances created outside the agent (`nvidia-smi mig -lgi`) and the driver log (`dmesg | grep -i nvrm`); a GPU reset or reboot clears stuck state',
+    );
+  },
+  'gpu.mig.verify': async (a, { host }) => {
+    const want = await expectedFor(host, a);
+    const inst = await readInstances(host, a.gpu);
+    const cur = currentLayout(a.gpu, inst.gis, inst.cis);
+    if (!sameLayout(cur, want)) {
+      throw new AgentError(
+        `MIG on GPU ${a.gpu} (${a.model}) is ${describeLayout(cur.gis)}${cur.problems.length ? ` (${cur.problems.join('; ')})` : ''} after apply, expected ${describeLayout(want)}: nvidia-smi reported success but the layout is not there (mig-parted#18)`,
+        'run `nvidia-smi mig -lgi` and `-lci`, check `dmesg | grep -i nvrm`, then restart castai-edge-initd to re-apply',
+      );
+    }
+  },
+  'gpu.containerd.dropin': async (a, { host }) => {
+    if ((await host.readFile(a.path)) !== a.content) await host.writeFileAtomic(a.path, a.content, { mode: 0o644 });
+  },
+  'gpu.mig.reboot-guard.clear': async (_a, c) => {
+    if ((await c.host.stat(c.guardPath)) !== undefined) await c.host.remove(c.guardPath);
+  },
+};
 
-// ---------------------------------------------------------------------------
-
-export function gpuSubsystem(opts: GpuSubsystemOptions): Subsystem<GpuConfig | undefined, GpuActual, GpuAction> {
-  return {
-    name: 'gpu',
-    inspect: (host) => inspect(host, opts),
-    plan,
-    apply: (host, actions) => apply(host, actions, opts),
+/** Apply a GPU plan: exactly its actions, in order, through gpuExecutors. */
+export async function apply(host: Host, plan: { actions: readonly GpuAction[] }, opts: GpuApplyOptions): Promise<void> {
+  const c: GpuApplyContext = {
+    host,
+    guardPath: path.join(opts.stateDir, REBOOT_GUARD_FILE),
+    rebootCommand: opts.rebootCommand ?? ['systemctl', 'reboot'],
+    resetUnsupported: '',
   };
+  await execute(gpuExecutors, plan.actions, c);
 }

@@ -3,6 +3,7 @@
  * operator remediation. Nothing here changes the host.
  */
 import { AgentError, EXIT } from '../errors.ts';
+import { commandFailure } from '../host/command-failure.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import {
   classifyMessage,
@@ -47,12 +48,12 @@ export async function smi(host: Host, args: string[]): Promise<ExecResult> {
 const show = (args: string[]) => [NVIDIA_SMI, ...args].join(' ');
 const outputOf = (r: ExecResult) => `${r.stdout}${r.stderr ? (r.stdout ? '\n' : '') + r.stderr : ''}`.trim();
 
-/** A read that failed in a way we do not know: loud, with the command and its output. */
+/** A read that failed in a way we do not know: loud, in the one command-failure format (host/command-failure.ts). */
 export function unexpected(args: string[], r: ExecResult): AgentError {
-  return new AgentError(
-    `\`${show(args)}\` failed (exit ${r.exitCode}${r.timedOut ? ', timed out' : ''}): ${outputOf(r) || '(no output)'}`,
-    'check the NVIDIA driver with `nvidia-smi` and `dmesg | grep -i nvrm`; MIG needs the driver loaded and root',
-  );
+  return commandFailure([NVIDIA_SMI, ...args], r, {
+    what: 'gpu',
+    fix: 'check the NVIDIA driver with `nvidia-smi` and `dmesg | grep -i nvrm`; MIG needs the driver loaded and root',
+  });
 }
 
 /** Query all GPUs. */
@@ -138,25 +139,25 @@ export function inUseRemediation(f: HolderFacts): string {
 
 /** Turn a failed mutating call into an AgentError with remediation. */
 export function translateFailure(args: string[], r: ExecResult, facts: HolderFacts): AgentError {
+  const inUse = /In use by another client|currently in use by another process|being used by one or more other processes/i;
+  const who = [facts.persistencedRunning ? 'nvidia-persistenced is running' : '', facts.nvidiaDrmLoaded ? 'nvidia_drm is loaded' : '']
+    .filter(Boolean)
+    .join(', ');
   const out = outputOf(r);
-  const head = `\`${show(args)}\` failed (exit ${r.exitCode}): ${out || '(no output)'}`;
-  if (/In use by another client|currently in use by another process|being used by one or more other processes/i.test(out)) {
-    const who = [facts.persistencedRunning ? 'nvidia-persistenced is running' : '', facts.nvidiaDrmLoaded ? 'nvidia_drm is loaded' : '']
-      .filter(Boolean)
-      .join(', ');
-    return new AgentError(`${head}${who ? ` (${who})` : ''}`, inUseRemediation(facts));
-  }
-  if (/is not supported|Not Supported/i.test(out)) {
-    return new AgentError(
-      head,
-      'this GPU cannot be reset from the guest (GPU passthrough?): enable MIG mode on the host or hypervisor side, or reboot, then restart castai-edge-initd',
-    );
-  }
-  if (/Insufficient Permissions|Permission denied/i.test(out)) {
-    return new AgentError(head, 'run castai-edge-initd as root (the systemd unit does)');
-  }
-  if (/Insufficient Resources/i.test(out)) {
-    return new AgentError(head, 'the GPU has no room for this layout: check the requested sizes with `nvidia-smi mig -lgip` and `-lgipp`');
-  }
-  return new AgentError(head, 'check the NVIDIA driver with `nvidia-smi` and `dmesg | grep -i nvrm`', EXIT.RUNTIME);
+  return commandFailure([NVIDIA_SMI, ...args], r, {
+    what: 'gpu',
+    fix: 'check the NVIDIA driver with `nvidia-smi` and `dmesg | grep -i nvrm`',
+    // The known nvidia-smi failures get their own fix (from the whole output: it says why on stdout).
+    fixFor: () =>
+      inUse.test(out)
+        ? inUseRemediation(facts)
+        : /is not supported|Not Supported/i.test(out)
+          ? 'this GPU cannot be reset from the guest (GPU passthrough?): enable MIG mode on the host or hypervisor side, or reboot, then restart castai-edge-initd'
+          : /Insufficient Permissions|Permission denied/i.test(out)
+            ? 'run castai-edge-initd as root (the systemd unit does)'
+            : /Insufficient Resources/i.test(out)
+              ? 'the GPU has no room for this layout: check the requested sizes with `nvidia-smi mig -lgip` and `-lgipp`'
+              : undefined,
+    ...(inUse.test(out) && who ? { context: who } : {}),
+  });
 }

@@ -5,10 +5,11 @@
  *   storage: mkfs.xfs /dev/castai-edge/k0s: `mkfs.xfs -K -L castai-k0s /dev/castai-edge/k0s` failed
  *   (exit 1): Filesystem must be larger than 300MB.  — fix: <remediation>
  *
- * Written as the candidate for the one run-and-throw helper issue 17 merges the others into
- * (storage inspect/apply use it now; wireguard's `checked`, k0s's `run`, gpu's `unexpected` and
- * storage teardown's `run` are the same idea with their own wording).
- * docs/decisions/0172-command-failure-format.md.
+ * The one run-and-check helper (issue 17): `runChecked(host, argv, {what, fix, timeoutMs, accepted
+ * exit codes / stderr})` runs a command and throws this one format unless it succeeded. Storage
+ * (inspect, apply, teardown), k0s, WireGuard and the GPU step use it (GPU first translates the
+ * nvidia-smi failures it knows, then falls back to this format).
+ * docs/decisions/0172-command-failure-format.md, docs/decisions/0200-step-contract.md.
  */
 import { AgentError, EXIT } from '../errors.ts';
 import type { ExecOptions, ExecResult, Host } from './host.ts';
@@ -68,6 +69,8 @@ export interface FailureOptions {
   /** The fix when the program is not installed (default: the generic fix). */
   notFoundFix?: string;
   exitCode?: number;
+  /** Facts about the host that explain the failure, appended in parentheses ("nvidia-persistenced is running"). */
+  context?: string;
 }
 
 /** The AgentError for a failed command, in the one format. argv never carries a secret (host.ts), so it is shown. */
@@ -75,16 +78,37 @@ export function commandFailure(argv: readonly string[], r: ExecResult, o: Failur
   const why = r.notFound ? [] : explainingLines(r);
   const detail = why.length ? `: ${why.join(' / ')}` : r.notFound ? '' : onlyUsage(r) ? ': it printed only its usage text (an option or argument it does not accept)' : ', no output';
   const fix = r.notFound ? (o.notFoundFix ?? o.fix) : (o.fixFor?.(why, r) ?? o.fix);
-  return new AgentError(`${o.what}: \`${argv.join(' ')}\` failed (${howItEnded(r)}${detail})`, fix, o.exitCode ?? EXIT.RUNTIME);
+  const context = o.context ? ` (${o.context})` : '';
+  return new AgentError(`${o.what}: \`${argv.join(' ')}\` failed (${howItEnded(r)}${detail})${context}`, fix, o.exitCode ?? EXIT.RUNTIME);
 }
 
 /** True when the command succeeded. */
 export const succeeded = (r: ExecResult): boolean => r.exitCode === 0 && !r.timedOut && !r.notFound;
 
-/** Run a command; throw the one-format AgentError unless it succeeded. */
-export async function runChecked(host: Host, argv: readonly [string, ...string[]], opts: ExecOptions, o: FailureOptions): Promise<ExecResult> {
+/** How to run a command and when it counted as done. */
+export interface RunSpec extends FailureOptions {
+  /** Kill it after this long: every caller says how long its command may take. */
+  timeoutMs: number;
+  env?: Record<string, string>;
+  /** Bytes for its stdin (the only way a secret reaches a child). */
+  stdin?: string | Buffer;
+  /** Exit codes besides 0 that are not a failure (e.g. blkid's 2: "nothing found"). */
+  okExitCodes?: readonly number[];
+  /** A non-zero exit whose stderr matches is not a failure (an idempotent delete of what is already gone). */
+  okStderr?: RegExp;
+}
+
+/** True when the command did what was asked, by the spec's own acceptance rules. */
+export function accepted(r: ExecResult, o: Pick<RunSpec, 'okExitCodes' | 'okStderr'>): boolean {
+  if (r.timedOut || r.notFound) return false;
+  return r.exitCode === 0 || Boolean(o.okExitCodes?.includes(r.exitCode)) || Boolean(o.okStderr?.test(r.stderr));
+}
+
+/** Run a command; throw the one-format AgentError unless it was accepted (exit 0, or what the spec accepts). */
+export async function runChecked(host: Host, argv: readonly [string, ...string[]], o: RunSpec): Promise<ExecResult> {
   const [cmd, ...args] = argv;
+  const opts: ExecOptions = { timeoutMs: o.timeoutMs, ...(o.env ? { env: o.env } : {}), ...(o.stdin !== undefined ? { stdin: o.stdin } : {}) };
   const r = await host.exec(cmd, args, opts);
-  if (!succeeded(r)) throw commandFailure(argv, r, o);
+  if (!accepted(r, o)) throw commandFailure(argv, r, o);
   return r;
 }

@@ -12,7 +12,7 @@
  */
 import type { Host } from '../host/host.ts';
 import type { StateStore } from '../state/store.ts';
-import type { Action } from '../subsystem.ts';
+import type { Action } from '../contract.ts';
 import { inspectOwned, planOwned, type DesiredFile, type OwnedActual, type OwnedFileAction } from './owned-files.ts';
 import { SYS_MODULE_DIR } from '../host/paths.ts';
 

@@ -16,7 +16,8 @@ import { createHash } from 'node:crypto';
 import type { Taint } from '../config/types.ts';
 import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
-import type { Action } from '../subsystem.ts';
+import { execute, type Action, type Executors } from '../contract.ts';
+import { runChecked } from '../host/command-failure.ts';
 import type { NodeReadiness } from './node-readiness.ts';
 import { refusedError, verifyClusterCa } from './cluster-ca.ts';
 import { K0S_UNIT, KUBELET_CONF } from './paths.ts';
@@ -264,10 +265,9 @@ export interface ApplyK0sOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** Run a k0s step command through the one run-and-check helper (host/command-failure.ts); its stdout. */
 async function run(host: Host, cmd: string, args: string[], what: string, fix: string, opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
-  const r = await host.exec(cmd, args, { timeoutMs: opts.timeoutMs ?? 120_000, ...(opts.env ? { env: opts.env } : {}) });
-  if (r.notFound) throw new AgentError(`${what}: ${cmd} is not installed`, fix);
-  if (r.exitCode !== 0) throw new AgentError(`${what} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`, fix);
+  const r = await runChecked(host, [cmd, ...args], { what: `k0s: ${what}`, fix, timeoutMs: opts.timeoutMs ?? 120_000, ...(opts.env ? { env: opts.env } : {}) });
   return r.stdout;
 }
 
@@ -300,84 +300,86 @@ export async function verifyJoin(host: Host, d: K0sDesired): Promise<{ caSha256:
   return { caSha256: tok.caSha256, server: tok.server };
 }
 
-export async function applyK0s(host: Host, d: K0sDesired, actions: K0sAction[], o: ApplyK0sOptions): Promise<void> {
-  const log = o.log ?? (() => {});
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const tmp = `${K0S_BIN}.download`;
-  const base = ['install', 'worker', '--token-file', K0S_TOKEN_FILE];
-  for (const a of actions) {
-    switch (a.kind) {
-      case 'k0s.verify-join': {
-        const v = await verifyJoin(host, d);
-        log(`control plane ${v.server} presents the cluster CA sha256 ${v.caSha256}; konnectivity reachable`, { caSha256: v.caSha256 });
-        break;
-      }
-      case 'k0s.download': {
-        const ca = d.downloadCaFile ? ['--cacert', d.downloadCaFile] : [];
-        await run(host, 'curl', ['-fsSL', '--proto', '=https', '--proto-redir', '=https', '--retry', '3', '--retry-delay', '2', '--connect-timeout', '10', '--max-time', '900', ...ca, '-o', tmp, d.artifact.url], `downloading k0s from ${d.artifact.url}`, 'check egress to the download host (TCP 443) and HTTPS_PROXY', { timeoutMs: 960_000, env: d.downloadEnv });
-        const sum = (await run(host, 'sha256sum', [tmp], 'checksumming the k0s download', 'retry')).split(/\s+/)[0];
-        if (sum !== d.artifact.sha256.toLowerCase()) {
-          await host.remove(tmp);
-          throw new AgentError(`k0s download checksum mismatch: got sha256 ${sum}, expected ${d.artifact.sha256}; nothing was installed`, 'retry; if it persists, a proxy may be altering downloads');
-        }
-        await run(host, 'chmod', ['0755', tmp], 'making k0s executable', 'check /usr/local/bin is writable');
-        await run(host, 'mv', ['-f', tmp, K0S_BIN], 'installing k0s', 'check /usr/local/bin is writable');
-        break;
-      }
-      case 'k0s.write-token':
-        await host.writeFileAtomic(K0S_TOKEN_FILE, d.joinToken, { mode: 0o600, dirMode: 0o700 });
-        break;
-      case 'k0s.stop':
-        await run(host, 'systemctl', ['stop', K0S_UNIT], 'stopping k0sworker', 'see journalctl -u k0sworker');
-        break;
-      case 'k0s.install':
-        await run(host, K0S_BIN, [...base, ...d.installArgs], 'k0s install worker', 'see the k0s output above; `k0s reset` cleans a half-installed node');
-        break;
-      case 'k0s.reinstall':
-        await run(host, K0S_BIN, [...base, ...d.installArgs, '--force'], 'k0s install worker --force', 'see the k0s output above');
-        break;
-      case 'k0s.start':
-        await run(host, 'systemctl', ['daemon-reload'], 'systemctl daemon-reload', 'check systemd');
-        await run(host, 'systemctl', ['start', K0S_UNIT], 'starting k0sworker', 'see journalctl -u k0sworker');
-        break;
-      case 'k0s.wait-joined': {
-        const deadline = Date.now() + d.joinTimeoutMs;
-        while (!(await host.stat(KUBELET_CONF))?.isFile) {
-          if (Date.now() > deadline || o.signal?.aborted) {
-            throw new AgentError(`k0sworker started but ${KUBELET_CONF} did not appear within ${Math.round(d.joinTimeoutMs / 1000)} s`, 'see journalctl -u k0sworker: an expired join token or an unreachable control plane are the usual causes');
-          }
-          await sleep(250);
-        }
-        break;
-      }
-      case 'k0s.record':
-        await o.writeRecorded({ argsDigest: argsDigest(d.installArgs, d.version), version: d.version, sha256: d.artifact.sha256.toLowerCase(), installedAt: new Date().toISOString() });
-        break;
-      case 'k0s.boot-ready':
-        await host.writeFileAtomic(BOOT_MARKER, `${o.bootId ?? 'unknown'}\n`, { mode: 0o644 });
-        break;
-      case 'k0s.write-config':
-        for (const p of a.paths ?? []) {
-          const f = d.unitFiles?.find((x) => x.path === p);
-          if (!f) throw new AgentError(`internal: no content planned for ${p}`, 'report this');
-          await host.writeFileAtomic(f.path, f.content, { mode: f.mode, dirMode: f.mode === 0o600 ? 0o700 : 0o755 });
-        }
-        break;
-      case 'k0s.remove-config':
-        for (const p of a.paths ?? []) if (await host.stat(p)) await host.remove(p);
-        break;
-      case 'k0s.daemon-reload':
-        await run(host, 'systemctl', ['daemon-reload'], 'systemctl daemon-reload', 'check systemd');
-        break;
-      case 'k0s.restart':
-        await run(host, 'systemctl', ['daemon-reload'], 'systemctl daemon-reload', 'check systemd');
-        await run(host, 'systemctl', ['restart', K0S_UNIT], 'restarting k0sworker', 'see journalctl -u k0sworker');
-        break;
-      case 'k0s.wait-ready':
-        await waitReady(d, o, sleep);
-        break;
+/** What the k0s executors share during one apply. */
+interface K0sApplyContext {
+  host: Host;
+  d: K0sDesired;
+  o: ApplyK0sOptions;
+  log: (msg: string, fields?: Record<string, unknown>) => void;
+  sleep: (ms: number) => Promise<void>;
+}
+
+const TMP_DOWNLOAD = `${K0S_BIN}.download`;
+const INSTALL_BASE = ['install', 'worker', '--token-file', K0S_TOKEN_FILE];
+
+/** One executor per k0s action kind; the compiler checks the table is complete. */
+const k0sExecutors: Executors<K0sAction, K0sApplyContext> = {
+  'k0s.verify-join': async (_a, { host, d, log }) => {
+    const v = await verifyJoin(host, d);
+    log(`control plane ${v.server} presents the cluster CA sha256 ${v.caSha256}; konnectivity reachable`, { caSha256: v.caSha256 });
+  },
+  'k0s.download': async (_a, { host, d }) => {
+    const tmp = TMP_DOWNLOAD;
+    const ca = d.downloadCaFile ? ['--cacert', d.downloadCaFile] : [];
+    await run(host, 'curl', ['-fsSL', '--proto', '=https', '--proto-redir', '=https', '--retry', '3', '--retry-delay', '2', '--connect-timeout', '10', '--max-time', '900', ...ca, '-o', tmp, d.artifact.url], `downloading k0s from ${d.artifact.url}`, 'check egress to the download host (TCP 443) and HTTPS_PROXY', { timeoutMs: 960_000, env: d.downloadEnv });
+    const sum = (await run(host, 'sha256sum', [tmp], 'checksumming the k0s download', 'retry')).split(/\s+/)[0];
+    if (sum !== d.artifact.sha256.toLowerCase()) {
+      await host.remove(tmp);
+      throw new AgentError(`k0s download checksum mismatch: got sha256 ${sum}, expected ${d.artifact.sha256}; nothing was installed`, 'retry; if it persists, a proxy may be altering downloads');
     }
-  }
+    await run(host, 'chmod', ['0755', tmp], 'making k0s executable', 'check /usr/local/bin is writable');
+    await run(host, 'mv', ['-f', tmp, K0S_BIN], 'installing k0s', 'check /usr/local/bin is writable');
+  },
+  'k0s.write-token': (_a, { host, d }) => host.writeFileAtomic(K0S_TOKEN_FILE, d.joinToken, { mode: 0o600, dirMode: 0o700 }),
+  'k0s.stop': async (_a, { host }) => {
+    await run(host, 'systemctl', ['stop', K0S_UNIT], 'stopping k0sworker', 'see journalctl -u k0sworker');
+  },
+  'k0s.install': async (_a, { host, d }) => {
+    await run(host, K0S_BIN, [...INSTALL_BASE, ...d.installArgs], 'k0s install worker', 'see the k0s output above; `k0s reset` cleans a half-installed node');
+  },
+  'k0s.reinstall': async (_a, { host, d }) => {
+    await run(host, K0S_BIN, [...INSTALL_BASE, ...d.installArgs, '--force'], 'k0s install worker --force', 'see the k0s output above');
+  },
+  'k0s.start': async (_a, { host }) => {
+    await run(host, 'systemctl', ['daemon-reload'], 'systemctl daemon-reload', 'check systemd');
+    await run(host, 'systemctl', ['start', K0S_UNIT], 'starting k0sworker', 'see journalctl -u k0sworker');
+  },
+  'k0s.wait-joined': async (_a, { host, d, o, sleep }) => {
+    const deadline = Date.now() + d.joinTimeoutMs;
+    while (!(await host.stat(KUBELET_CONF))?.isFile) {
+      if (Date.now() > deadline || o.signal?.aborted) {
+        throw new AgentError(`k0sworker started but ${KUBELET_CONF} did not appear within ${Math.round(d.joinTimeoutMs / 1000)} s`, 'see journalctl -u k0sworker: an expired join token or an unreachable control plane are the usual causes');
+      }
+      await sleep(250);
+    }
+  },
+  'k0s.record': (_a, { d, o }) =>
+    o.writeRecorded({ argsDigest: argsDigest(d.installArgs, d.version), version: d.version, sha256: d.artifact.sha256.toLowerCase(), installedAt: new Date().toISOString() }),
+  'k0s.boot-ready': (_a, { host, o }) => host.writeFileAtomic(BOOT_MARKER, `${o.bootId ?? 'unknown'}\n`, { mode: 0o644 }),
+  'k0s.write-config': async (a, { host, d }) => {
+    for (const p of a.paths ?? []) {
+      const f = d.unitFiles?.find((x) => x.path === p);
+      if (!f) throw new AgentError(`internal: no content planned for ${p}`, 'report this');
+      await host.writeFileAtomic(f.path, f.content, { mode: f.mode, dirMode: f.mode === 0o600 ? 0o700 : 0o755 });
+    }
+  },
+  'k0s.remove-config': async (a, { host }) => {
+    for (const p of a.paths ?? []) if (await host.stat(p)) await host.remove(p);
+  },
+  'k0s.daemon-reload': async (_a, { host }) => {
+    await run(host, 'systemctl', ['daemon-reload'], 'systemctl daemon-reload', 'check systemd');
+  },
+  'k0s.restart': async (_a, { host }) => {
+    await run(host, 'systemctl', ['daemon-reload'], 'systemctl daemon-reload', 'check systemd');
+    await run(host, 'systemctl', ['restart', K0S_UNIT], 'restarting k0sworker', 'see journalctl -u k0sworker');
+  },
+  'k0s.wait-ready': (_a, { d, o, sleep }) => waitReady(d, o, sleep),
+};
+
+/** Apply the planned k0s actions in order, each through its executor (k0sExecutors). */
+export async function applyK0s(host: Host, d: K0sDesired, actions: readonly K0sAction[], o: ApplyK0sOptions): Promise<void> {
+  const c: K0sApplyContext = { host, d, o, log: o.log ?? (() => {}), sleep: o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))) };
+  await execute(k0sExecutors, actions, c);
 }
 
 /** Poll the Node until it reports Ready; a clear error naming its last state when it does not in time. */

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import type { StateStore } from '../state/store.ts';
-import type { Action } from '../subsystem.ts';
+import type { Action } from '../contract.ts';
 import { OWNED_FILES_STATE } from '../state/files.ts';
 
 export interface OwnedRecord {

@@ -4,13 +4,16 @@
  * registry configuration (registries.ts), every file recorded as ours (owned-files.ts).
  * `plan` shows each file with its content (credentials never) and each module and sysctl.
  */
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../config/types.ts';
+import type { Action } from '../contract.ts';
 import { AgentError } from '../errors.ts';
-import type { StepContext } from '../reconcile/step.ts';
+import { runChecked } from '../host/command-failure.ts';
+import type { Host } from '../host/host.ts';
 import { StateStore } from '../state/store.ts';
-import type { Action } from '../subsystem.ts';
-import { applyHostPrepKernel, inspectHostPrep, planHostPrep, type HostPrepAction } from './hostprep.ts';
+import { applyHostPrepKernel, inspectHostPrep, planHostPrep, type HostPrepAction, type HostPrepActual } from './hostprep.ts';
+import { applyOwned, inspectOwned, planOwned, showFile, type DesiredFile, type OwnedActual, type OwnedFileAction } from './owned-files.ts';
 import { K0S_UNIT } from './paths.ts';
-import { applyOwned, inspectOwned, planOwned, showFile, type OwnedFileAction } from './owned-files.ts';
 import { conflictingDropIns, HOSTS_DIR, REGISTRIES_DROPIN, registryFiles } from './registries.ts';
 
 export interface PrereqPlan {
@@ -22,49 +25,78 @@ export interface PrereqPlan {
   warnings: string[];
 }
 
+/** What the prerequisites need from the step's context (a StepContext fits; domain code does not import agent/reconcile/). */
+export interface PrereqContext {
+  host: Host;
+  cfg: Pick<AgentConfig, 'stateDir' | 'registries' | 'caFile' | 'registriesFile'>;
+  log: Pick<Logger, 'info' | 'warn'>;
+}
+
 const REGISTRY_PREFIXES = [REGISTRIES_DROPIN, `${HOSTS_DIR}/`];
 
-export async function planPrereqs(ctx: StepContext): Promise<PrereqPlan> {
+export interface PrereqActual {
+  hostPrep: HostPrepActual;
+  /** The registry files INITD_REGISTRIES_FILE / INITD_CA_FILE ask for. */
+  files: DesiredFile[];
+  /** Other drop-ins that already configure containerd's registries. */
+  others: string[];
+  owned: OwnedActual;
+  /** k0sworker runs (read only when the CRI drop-in would change: a change then restarts it). */
+  k0sworkerActive: boolean;
+}
+
+/** Read what the prerequisites depend on; changes nothing. */
+export async function inspectPrereqs(ctx: PrereqContext): Promise<PrereqActual> {
   const store = new StateStore(ctx.host, ctx.cfg.stateDir);
-  const hostPrep = planHostPrep(await inspectHostPrep(ctx.host, store));
-  const warnings: string[] = [];
-  let desired = registryFiles(ctx.cfg.registries, ctx.cfg.caFile, ctx.cfg.registriesFile);
-  if (desired.length) {
-    const others = await conflictingDropIns(ctx.host);
-    if (others.length && ctx.cfg.registries) {
-      throw new AgentError(
-        `INITD_REGISTRIES_FILE: ${others.join(', ')} already configure${others.length === 1 ? 's' : ''} containerd's registries (config_path); k0s merges every drop-in, so one would silently override the other`,
-        `move those settings into INITD_REGISTRIES_FILE and remove ${others.join(', ')}, or unset INITD_REGISTRIES_FILE`,
-      );
-    }
-    if (others.length) {
-      warnings.push(
-        `INITD_CA_FILE is not passed to containerd: ${others.join(', ')} already set containerd's registry configuration; add ${ctx.cfg.caFile} to the \`ca\` of its hosts.toml files`,
-      );
-      desired = [];
-    }
+  const hostPrep = await inspectHostPrep(ctx.host, store);
+  const files = registryFiles(ctx.cfg.registries, ctx.cfg.caFile, ctx.cfg.registriesFile);
+  const others = files.length ? await conflictingDropIns(ctx.host) : [];
+  const kept = others.length ? [] : files;
+  const owned = await inspectOwned(ctx.host, store, kept, REGISTRY_PREFIXES);
+  let k0sworkerActive = false;
+  let dropInChanges = false;
+  try {
+    dropInChanges = planOwned(kept, owned, REGISTRY_PREFIXES).some((a) => a.path === REGISTRIES_DROPIN);
+  } catch {
+    // planPrereqs refuses the very same way; nothing more to read.
   }
-  const registries = planOwned(desired, await inspectOwned(ctx.host, store, desired, REGISTRY_PREFIXES), REGISTRY_PREFIXES);
-  let restartK0sworker = false;
-  if (registries.some((a) => a.path === REGISTRIES_DROPIN)) {
+  if (dropInChanges) {
     const r = await ctx.host.exec('systemctl', ['is-active', '--quiet', K0S_UNIT], { timeoutMs: 10_000 });
-    restartK0sworker = r.exitCode === 0;
+    k0sworkerActive = r.exitCode === 0;
   }
+  return { hostPrep, files, others, owned, k0sworkerActive };
+}
+
+/** Pure: the prerequisites' actions; throws AgentError for a file or drop-in that is not ours (the step makes it a typed refusal). */
+export function planPrereqsFrom(cfg: PrereqContext['cfg'], a: PrereqActual): PrereqPlan {
+  const hostPrep = planHostPrep(a.hostPrep);
+  const warnings: string[] = [];
+  let desired = a.files;
+  if (desired.length && a.others.length) {
+    if (cfg.registries) {
+      throw new AgentError(
+        `INITD_REGISTRIES_FILE: ${a.others.join(', ')} already configure${a.others.length === 1 ? 's' : ''} containerd's registries (config_path); k0s merges every drop-in, so one would silently override the other`,
+        `move those settings into INITD_REGISTRIES_FILE and remove ${a.others.join(', ')}, or unset INITD_REGISTRIES_FILE`,
+      );
+    }
+    warnings.push(`INITD_CA_FILE is not passed to containerd: ${a.others.join(', ')} already set containerd's registry configuration; add ${cfg.caFile} to the \`ca\` of its hosts.toml files`);
+    desired = [];
+  }
+  const registries = planOwned(desired, a.owned, REGISTRY_PREFIXES);
+  const restartK0sworker = a.k0sworkerActive && registries.some((x) => x.path === REGISTRIES_DROPIN);
   const actions: Action[] = [...registries, ...hostPrep];
-  if (restartK0sworker) {
-    actions.push({
-      kind: 'k0s.restart-for-registries',
-      description: 'restart k0sworker so that its containerd reads the new registry configuration',
-      reason: 'the CRI drop-in changed (hosts.toml changes need no restart)',
-    });
-  }
-  const written = hostPrep.filter((a): a is OwnedFileAction => a.kind === 'host-file.write');
-  const lines = [...registries, ...written].flatMap((a) => (a.file ? showFile(a.file) : []));
+  if (restartK0sworker) actions.push({ kind: 'k0s.restart-for-registries', description: 'restart k0sworker so that its containerd reads the new registry configuration', reason: 'the CRI drop-in changed (hosts.toml changes need no restart)' });
+  const lines = [...registries, ...hostPrep.filter((x): x is OwnedFileAction => x.kind === 'host-file.write')].flatMap((x) => (x.file ? showFile(x.file) : []));
   return { hostPrep, registries, restartK0sworker, actions, lines, warnings };
 }
 
+/** inspect + plan (the tests' and the bench's entry; the step runs the two phases itself). */
+export async function planPrereqs(ctx: PrereqContext): Promise<PrereqPlan> {
+  return planPrereqsFrom(ctx.cfg, await inspectPrereqs(ctx));
+}
+
 /** Executes the plan; true when it changed the host. */
-export async function applyPrereqs(ctx: StepContext, p: PrereqPlan): Promise<boolean> {
+export async function applyPrereqs(ctx: PrereqContext, p: PrereqPlan): Promise<boolean> {
   for (const w of p.warnings) ctx.log.warn({ step: 'k0s' }, w);
   const store = new StateStore(ctx.host, ctx.cfg.stateDir);
   const files = [...p.registries, ...p.hostPrep.filter((a): a is OwnedFileAction => a.kind.startsWith('host-file.'))];
@@ -74,8 +106,8 @@ export async function applyPrereqs(ctx: StepContext, p: PrereqPlan): Promise<boo
     ctx.log.info({ step: 'k0s', action: a.kind }, `k0s: ${a.description}`);
   }
   if (p.restartK0sworker) {
-    const r = await ctx.host.exec('systemctl', ['restart', K0S_UNIT], { timeoutMs: 120_000 });
-    if (r.exitCode !== 0) throw new AgentError(`systemctl restart k0sworker failed (exit ${r.exitCode}): ${r.stderr.trim()}`, 'see journalctl -u k0sworker');
+    const what = 'k0s: restart k0sworker for the new registry configuration';
+    await runChecked(ctx.host, ['systemctl', 'restart', K0S_UNIT], { what, fix: 'see journalctl -u k0sworker', timeoutMs: 120_000 });
     ctx.log.info({ step: 'k0s' }, 'k0s: restarted k0sworker for the new registry configuration');
   }
   return p.actions.length > 0;

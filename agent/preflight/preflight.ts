@@ -1,5 +1,5 @@
 /**
- * Preflight subsystem. Same shape as agent/subsystem.ts, minus `apply`:
+ * Preflight: the step contract (agent/contract.ts), minus anything to apply:
  *
  *   inspect(host, input) -> PreflightReport   runs the read-only checks
  *   plan(report)         -> Finding[]         pure; the blocking findings
@@ -9,7 +9,7 @@
  * `timedatectl show`). Fixing a finding is the operator's job; each finding
  * carries a one-line remediation.
  */
-import type { Action } from '../subsystem.ts';
+import type { Action } from '../contract.ts';
 import type { Host } from '../host/host.ts';
 import { CHECKS } from './checks.ts';
 import { runChecks } from './runner.ts';

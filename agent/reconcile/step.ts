@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/types.ts';
 import type { Host } from '../host/host.ts';
 import type { StateStore } from '../state/store.ts';
-import type { Action } from '../subsystem.ts';
+import type { Action } from '../contract.ts';
 
 /** Everything a step needs. Steps share results through `shared` (e.g. the register response). */
 export interface StepContext {

@@ -1,8 +1,8 @@
-import { gpuStep } from '../gpu/step.ts';
-import { storageStep } from '../storage/index.ts';
+import { gpuStep } from './steps/gpu.ts';
 import { k0sStep } from './steps/k0s.ts';
 import { preflightStep } from './steps/preflight.ts';
 import { registerStep } from './steps/register.ts';
+import { storageStep } from './steps/storage.ts';
 import { wireguardStep } from './steps/wireguard.ts';
 import type { Step } from './step.ts';
 
@@ -20,7 +20,7 @@ export async function allSteps(opts: StepOptions = {}): Promise<Step[]> {
   return [
     preflightStep({ ...(opts.skip ? { skip: opts.skip } : {}), ...(opts.preflightDeadlineMs ? { deadlineMs: opts.preflightDeadlineMs } : {}) }),
     registerStep(),
-    storageStep,
+    storageStep(),
     gpuStep(),
     wireguardStep(),
     k0sStep(),

@@ -4,8 +4,9 @@
  * it differs), so re-running after a crash at any point converges.
  * A plan with a refusal changes nothing: it throws before the first command.
  */
+import { execute, refusal, refusalError as toError, type Executors, type Refusal } from '../contract.ts';
 import { AgentError, EXIT } from '../errors.ts';
-import { commandFailure, succeeded } from '../host/command-failure.ts';
+import { runChecked } from '../host/command-failure.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import { LVM_ENV, blkidArgs } from './inspect.ts';
 import { parseBlkidExport, parseMountinfo } from './parse.ts';
@@ -29,16 +30,19 @@ export interface ApplyOptions {
   now?: () => Date;
 }
 
-/** The error a refused plan raises: every device and reason, one per line. Exit code 2 (the operator's input is the problem). */
-export function refusalError(plan: StoragePlan): AgentError {
-  const refusals = plan.actions.filter((a) => a.kind === 'storage.refuse');
-  const lines = refusals.map((r) => `  ${r.device ?? 'storage'}: ${r.reason}`);
-  return new AgentError(
+/** The refusal of a refused plan: every device and reason, one per line. Exit code 2 (the operator's input is the problem). */
+export function storageRefusal(plan: StoragePlan): Refusal {
+  const lines = plan.refusals.map((r) => `  ${r.device ?? 'storage'}: ${r.reason}`);
+  return refusal(
     `storage: refusing to touch any disk (nothing was changed):\n${lines.join('\n')}`,
     'fix the listed devices (or NVME_DEVICES) and run again; castai-edge-initd never formats a disk that holds data or is not proven ours',
     EXIT.CONFIG,
+    plan.summary,
   );
 }
+
+/** The error a refused plan raises (the words `plan` shows). */
+export const refusalError = (plan: StoragePlan): AgentError => toError(storageRefusal(plan));
 
 /** A fix for what the failing storage command said, when there is a more specific one than "run again". */
 export function fixForStorage(why: string[]): string | undefined {
@@ -52,8 +56,79 @@ export function fixForStorage(why: string[]): string | undefined {
 
 const LONG: Record<string, number> = { 'mkfs.xfs': 600_000, lvcreate: 300_000, pvcreate: 120_000, vgcreate: 120_000, vgchange: 120_000 };
 
+/** What the storage executors share during one apply. */
+interface StorageApplyContext {
+  host: Host;
+  d: StorageDesired;
+  lvPath: string;
+  res: ApplyResult;
+  say: (line: string) => void;
+  /** Run a command of the plan; throws the one-format error unless it succeeded (udevadm settle: best effort). */
+  run: (argv: string[], what: string) => Promise<ExecResult>;
+  probeLv: () => Promise<{ type?: string; uuid?: string }>;
+  xfsUnfinished: () => Promise<boolean>;
+  writeState: (a: StorageAction) => Promise<void>;
+}
+
+/** The LVM commands of a plan: run in order, exactly as planned. */
+const runCommands = async (a: StorageAction, c: StorageApplyContext): Promise<void> => {
+  for (const argv of a.commands ?? []) await c.run(argv, a.description);
+  c.res.changed = true;
+};
+
+/** One executor per storage action kind; the compiler checks the table is complete. */
+const storageExecutors: Executors<StorageAction, StorageApplyContext> = {
+  'storage.record': (a, c) => c.writeState(a),
+  'storage.pvcreate': runCommands,
+  'storage.vgcreate': runCommands,
+  'storage.lvcreate': runCommands,
+  'storage.activate': runCommands,
+  'storage.mkfs': async (a, c) => {
+    // Always probe first: a filesystem found here is never reformatted, except an unfinished xfs
+    // of our own interrupted build (below).
+    const fs = await c.probeLv();
+    let remake = false;
+    if (fs.type === 'xfs') {
+      if (!a.checkUnfinished || !(await c.xfsUnfinished())) {
+        c.res.fsUuid = fs.uuid;
+        return;
+      }
+      // Our tagged LV, our state file says the build never completed, and the superblock says
+      // mkfs.xfs never finished: the kernel refuses to mount it, so nothing can be on it.
+      c.say(`storage: ${c.lvPath} holds an unfinished xfs (sb_inprogress set: mkfs.xfs was stopped midway); making it again`);
+      remake = true;
+    } else if (fs.type)
+      throw new AgentError(
+        `storage: our LV ${c.lvPath} holds a ${fs.type} filesystem, not xfs; refusing to reformat it (nothing else was changed by this step)`,
+        `if its data is not needed: castai-edge-initd reset --yes-really-reset --remove-volume-group, then run again`,
+        EXIT.CONFIG,
+      );
+    for (const argv of a.commands ?? []) await c.run(remake && argv[0] === 'mkfs.xfs' ? ['mkfs.xfs', '-f', ...argv.slice(1)] : argv, a.description);
+    c.res.changed = true;
+    const after = await c.probeLv();
+    if (after.type !== 'xfs' || !after.uuid) throw new AgentError(`storage: mkfs.xfs on ${c.lvPath} finished but blkid does not see an xfs filesystem`, `check dmesg and run again`);
+    c.res.fsUuid = after.uuid;
+  },
+  'storage.mount-unit': async (_a, c) => {
+    if (!c.res.fsUuid) c.res.fsUuid = (await c.probeLv()).uuid;
+    if (!c.res.fsUuid) throw new AgentError(`storage: ${c.lvPath} has no filesystem UUID; cannot write ${c.d.unitPath}`, 'run again; if it persists, check `blkid -p ' + c.lvPath + '`');
+    const text = renderMountUnit(c.d, c.res.fsUuid);
+    if ((await c.host.readFile(c.d.unitPath)) !== text) {
+      await c.host.writeFileAtomic(c.d.unitPath, text, { mode: 0o644 });
+      c.res.ran.push(`write ${c.d.unitPath}`);
+      c.res.changed = true;
+    }
+  },
+  'storage.mount': async (a, c) => {
+    await runCommands(a, c);
+    const mi = parseMountinfo((await c.host.readFile('/proc/self/mountinfo')) ?? '');
+    if (!mi.some((m) => m.mountPoint === c.d.mountPoint))
+      throw new AgentError(`storage: ${c.d.unitName} started but ${c.d.mountPoint} is not mounted`, `see: systemctl status ${c.d.unitName}; journalctl -u ${c.d.unitName}`);
+  },
+};
+
 export async function applyStorage(host: Host, d: StorageDesired, plan: StoragePlan, opts: ApplyOptions = {}): Promise<ApplyResult> {
-  if (plan.refused || plan.actions.some((a) => a.kind === 'storage.refuse')) throw refusalError(plan);
+  if (plan.refused) throw refusalError(plan);
   const now = opts.now ?? (() => new Date());
   const res: ApplyResult = { changed: false, ran: [] };
   const say = (l: string) => opts.onProgress?.(l);
@@ -62,18 +137,23 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
   const run = async (argv: string[], what: string): Promise<ExecResult> => {
     const [cmd, ...args] = argv as [string, ...string[]];
     const isLvm = ['pvcreate', 'vgcreate', 'lvcreate', 'vgchange', 'lvremove', 'vgremove', 'pvremove'].includes(cmd);
-    const r = await host.exec(cmd, args, { timeoutMs: LONG[cmd] ?? 60_000, ...(isLvm ? { env: { ...LVM_ENV } } : {}) });
+    const opts = { timeoutMs: LONG[cmd] ?? 60_000, ...(isLvm ? { env: { ...LVM_ENV } } : {}) };
     res.ran.push(argv.join(' '));
-    if (cmd === 'udevadm') return r; // settle is best effort (no udev in a container: nothing to wait for)
-    if (!succeeded(r)) throw commandFailure(argv, r, { what: `storage: ${what}`, fix: 'run again after fixing the cause; the step resumes where it stopped (state in the state dir)', fixFor: fixForStorage, notFoundFix: 'install it (Debian: apt-get install lvm2 xfsprogs), then run again' });
-    return r;
+    if (cmd === 'udevadm') return host.exec(cmd, args, opts); // settle is best effort (no udev in a container: nothing to wait for)
+    return runChecked(host, [cmd, ...args], {
+      ...opts,
+      what: `storage: ${what}`,
+      fix: 'run again after fixing the cause; the step resumes where it stopped (state in the state dir)',
+      fixFor: fixForStorage,
+      notFoundFix: 'install it (Debian: apt-get install lvm2 xfsprogs), then run again',
+    });
   };
 
   const probeLv = async (): Promise<{ type?: string; uuid?: string }> => {
-    const r = await host.exec('blkid', blkidArgs(lvPath), { timeoutMs: 30_000 });
     res.ran.push(['blkid', ...blkidArgs(lvPath)].join(' '));
+    // blkid exits 2 when it finds nothing: an LV without a filesystem yet.
+    const r = await runChecked(host, ['blkid', ...blkidArgs(lvPath)], { what: `storage: cannot probe ${lvPath}`, fix: 'check that the volume group is active: vgchange -ay ' + d.vgName, timeoutMs: 30_000, okExitCodes: [2] });
     if (r.exitCode === 2) return {};
-    if (r.exitCode !== 0) throw commandFailure(['blkid', ...blkidArgs(lvPath)], r, { what: `storage: cannot probe ${lvPath}`, fix: 'check that the volume group is active: vgchange -ay ' + d.vgName });
     const kv = parseBlkidExport(r.stdout);
     return { ...(kv.TYPE ? { type: kv.TYPE } : {}), ...(kv.UUID ? { uuid: kv.UUID } : {}) };
   };
@@ -119,68 +199,10 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
     res.ran.push(`write ${d.stateFile} (${s.phase})`);
   };
 
+  const c: StorageApplyContext = { host, d, lvPath, res, say, run, probeLv, xfsUnfinished, writeState };
   for (const a of plan.actions) {
     say(`storage: ${a.description}`);
-    switch (a.kind) {
-      case 'storage.record':
-        await writeState(a);
-        break;
-      case 'storage.pvcreate':
-      case 'storage.vgcreate':
-      case 'storage.lvcreate':
-      case 'storage.activate':
-        for (const argv of a.commands ?? []) await run(argv, a.description);
-        res.changed = true;
-        break;
-      case 'storage.mkfs': {
-        // Always probe first: a filesystem found here is never reformatted, except an unfinished xfs
-        // of our own interrupted build (below).
-        const fs = await probeLv();
-        let remake = false;
-        if (fs.type === 'xfs') {
-          if (!a.checkUnfinished || !(await xfsUnfinished())) {
-            res.fsUuid = fs.uuid;
-            break;
-          }
-          // Our tagged LV, our state file says the build never completed, and the superblock says
-          // mkfs.xfs never finished: the kernel refuses to mount it, so nothing can be on it.
-          say(`storage: ${lvPath} holds an unfinished xfs (sb_inprogress set: mkfs.xfs was stopped midway); making it again`);
-          remake = true;
-        } else if (fs.type)
-          throw new AgentError(
-            `storage: our LV ${lvPath} holds a ${fs.type} filesystem, not xfs; refusing to reformat it (nothing else was changed by this step)`,
-            `if its data is not needed: castai-edge-initd reset --yes-really-reset --remove-volume-group, then run again`,
-            EXIT.CONFIG,
-          );
-        for (const argv of a.commands ?? []) await run(remake && argv[0] === 'mkfs.xfs' ? ['mkfs.xfs', '-f', ...argv.slice(1)] : argv, a.description);
-        res.changed = true;
-        const after = await probeLv();
-        if (after.type !== 'xfs' || !after.uuid) throw new AgentError(`storage: mkfs.xfs on ${lvPath} finished but blkid does not see an xfs filesystem`, `check dmesg and run again`);
-        res.fsUuid = after.uuid;
-        break;
-      }
-      case 'storage.mount-unit': {
-        if (!res.fsUuid) res.fsUuid = (await probeLv()).uuid;
-        if (!res.fsUuid) throw new AgentError(`storage: ${lvPath} has no filesystem UUID; cannot write ${d.unitPath}`, 'run again; if it persists, check `blkid -p ' + lvPath + '`');
-        const text = renderMountUnit(d, res.fsUuid);
-        if ((await host.readFile(d.unitPath)) !== text) {
-          await host.writeFileAtomic(d.unitPath, text, { mode: 0o644 });
-          res.ran.push(`write ${d.unitPath}`);
-          res.changed = true;
-        }
-        break;
-      }
-      case 'storage.mount': {
-        for (const argv of a.commands ?? []) await run(argv, a.description);
-        res.changed = true;
-        const mi = parseMountinfo((await host.readFile(MOUNTINFO_FILE)) ?? '');
-        if (!mi.some((m) => m.mountPoint === d.mountPoint))
-          throw new AgentError(`storage: ${d.unitName} started but ${d.mountPoint} is not mounted`, `see: systemctl status ${d.unitName}; journalctl -u ${d.unitName}`);
-        break;
-      }
-      case 'storage.refuse':
-        throw refusalError(plan); // unreachable: checked above
-    }
+    await execute(storageExecutors, [a], c);
   }
   return res;
 }

@@ -1,33 +1,26 @@
 /**
- * The storage step: NVMe disks -> LVM (striped) -> xfs -> /var/lib/k0s.
+ * The storage step's phases: NVMe disks -> LVM (striped) -> xfs -> /var/lib/k0s.
  *
- *   planStorageStep(host, cfg, stateDir)  inspect + plan, changes nothing (for `plan`)
- *   runStorageStep(host, cfg, stateDir)   inspect -> plan -> apply (for `run`); with {quick}, a proven
- *                                         steady state (./quick.ts) skips the full inspect
- *   storageStep                           the same as a reconcile `Step`
- *   teardownStorage(...)                  for `reset` / edge removal (./teardown.ts)
+ *   desiredFromConfig(cfg)             what the step wants (NVME_DEVICES, the state dir)
+ *   steadyState(host, desired)         the daemon's steady state, proven from /proc and /sys (./quick.ts)
+ *   inspectStorage(host, desired)      read the host (./inspect.ts)
+ *   planStorage(desired, actual)       pure: actions, typed refusals, or a typed skip (./plan.ts)
+ *   applyStoragePlan(...)              executes exactly the plan's actions (./apply.ts), keeps the disk census
+ *
+ * The reconcile step is agent/reconcile/steps/storage.ts (the generic adapter); runStorageStep below
+ * strings the same phases together for the bench, the fuzzer and the tests that drive storage alone.
+ * teardownStorage(...) is for `reset` / edge removal (./teardown.ts).
  */
-import { DEFAULT_STATE_DIR } from '../state/files.ts';
 import type { Host } from '../host/host.ts';
-import { planKey } from '../reconcile/backoff.ts';
-import type { Step, StepContext, StepPlan, StepResult } from '../reconcile/step.ts';
-import type { Subsystem } from '../subsystem.ts';
-import { applyStorage, refusalError, type ApplyResult } from './apply.ts';
+import { applyStorage, refusalError, storageRefusal, type ApplyResult } from './apply.ts';
 import { inspectStorage } from './inspect.ts';
 import { censusOf, renderCensus, type DiskCensus } from './census.ts';
 import { censusPath, steadyStorage } from './quick.ts';
 import { describeStorage, desiredFromConfig, planStorage, renderStoragePlan } from './plan.ts';
 import type { StorageAction, StorageActual, StorageDesired, StoragePlan } from './types.ts';
 
-export { desiredFromConfig, describeStorage, planStorage, renderStoragePlan, inspectStorage, applyStorage, refusalError };
+export { desiredFromConfig, describeStorage, planStorage, renderStoragePlan, inspectStorage, applyStorage, refusalError, storageRefusal };
 export { planTeardown, teardownStorage } from './teardown.ts';
-import { planTeardown, type TeardownOptions, type TeardownPlan } from './teardown.ts';
-
-/** What `reset` would do to storage, changing nothing (for its confirmation prompt / dry run). */
-export async function planStorageTeardown(host: Host, stateDir: string, o: TeardownOptions): Promise<TeardownPlan> {
-  const desired = desiredFromConfig({ stateDir });
-  return planTeardown(desired, await inspectStorage(host, desired), o);
-}
 export type { StorageAction, StorageActual, StorageDesired, StoragePlan };
 
 /** What the storage step needs from AgentConfig (structurally compatible with it). */
@@ -45,10 +38,38 @@ export interface StorageStepResult {
   timings: { inspectPlanMs: number; applyMs: number };
 }
 
+/** The steady state proven without a process (./quick.ts): the summary, and whether it is a skip; undefined = inspect. */
+export async function steadyState(host: Host, desired: StorageDesired): Promise<{ summary: string; skipped: boolean } | undefined> {
+  const q = await steadyStorage(host, desired);
+  if (!q.ok) return undefined;
+  return q.skipped ? { summary: q.skipped, skipped: true } : { summary: 'nothing to do (mounted, on the recorded disks)', skipped: false };
+}
+
 export async function planStorageStep(host: Host, cfg: StorageConfig, stateDir: string): Promise<{ desired: StorageDesired; actual: StorageActual; plan: StoragePlan }> {
   const desired = desiredFromConfig({ nvmeDevices: cfg.nvmeDevices, stateDir });
   const actual = await inspectStorage(host, desired);
   return { desired, actual, plan: planStorage(desired, actual) };
+}
+
+/**
+ * Apply a plan that is not refused: exactly its actions (none: nothing runs), then keep the disk census
+ * for the next steady-state pass. Throws AgentError (exit 1) when a command fails mid-way (a re-run resumes).
+ */
+export async function applyStoragePlan(
+  host: Host,
+  desired: StorageDesired,
+  actual: StorageActual,
+  plan: StoragePlan,
+  onProgress?: (line: string) => void,
+): Promise<{ apply?: ApplyResult; summary: string; changed: boolean }> {
+  if (plan.actions.length === 0) {
+    await recordCensus(host, desired, censusOf(desired, actual, plan, false));
+    return { summary: plan.summary, changed: false };
+  }
+  const deviceInfo = plan.disks.map((x) => ({ path: x.path, serial: x.serial, model: x.model, sizeBytes: x.size }));
+  const res = await applyStorage(host, desired, plan, { deviceInfo, ...(onProgress ? { onProgress } : {}) });
+  await recordCensus(host, desired, censusOf(desired, actual, plan, true));
+  return { apply: res, summary: `${plan.summary} — done`, changed: res.changed };
 }
 
 /**
@@ -61,14 +82,13 @@ export async function runStorageStep(
   cfg: StorageConfig,
   stateDir: string,
   onProgress?: (line: string) => void,
-  opts: { quick?: boolean; beforeApply?: (planKey: string) => void } = {},
+  opts: { quick?: boolean } = {},
 ): Promise<StorageStepResult> {
   const t0 = performance.now();
   if (opts.quick) {
-    // The daemon's steady state: proven unchanged from /proc and /sys, no process (./quick.ts).
-    const q = await steadyStorage(host, desiredFromConfig({ nvmeDevices: cfg.nvmeDevices, stateDir }));
-    if (q.ok) {
-      const plan: StoragePlan = { actions: [], notes: [], disks: [], refused: false, summary: q.skipped ?? 'nothing to do (mounted, on the recorded disks)' };
+    const q = await steadyState(host, desiredFromConfig({ nvmeDevices: cfg.nvmeDevices, stateDir }));
+    if (q) {
+      const plan: StoragePlan = { actions: [], refusals: [], notes: [], disks: [], refused: false, skipped: q.skipped, summary: q.summary };
       return { plan, summary: plan.summary, changed: false, timings: { inspectPlanMs: Math.round(performance.now() - t0), applyMs: 0 } };
     }
   }
@@ -76,17 +96,9 @@ export async function runStorageStep(
   const t1 = performance.now();
   for (const n of plan.notes) onProgress?.(`storage: ${n}`);
   if (plan.refused) throw refusalError(plan);
-  if (plan.actions.length === 0) {
-    await recordCensus(host, desired, censusOf(desired, actual, plan, false));
-    return { plan, summary: plan.summary, changed: false, timings: { inspectPlanMs: Math.round(t1 - t0), applyMs: 0 } };
-  }
-  // The daemon's backoff (agent/reconcile/backoff.ts): throws instead of re-running a plan that just failed.
-  opts.beforeApply?.(planKey(plan.actions));
-  const deviceInfo = plan.disks.map((x) => ({ path: x.path, serial: x.serial, model: x.model, sizeBytes: x.size }));
-  const res = await applyStorage(host, desired, plan, { deviceInfo, ...(onProgress ? { onProgress } : {}) });
-  await recordCensus(host, desired, censusOf(desired, actual, plan, true));
+  const r = await applyStoragePlan(host, desired, actual, plan, onProgress);
   const t2 = performance.now();
-  return { plan, apply: res, summary: `${plan.summary} — done`, changed: res.changed, timings: { inspectPlanMs: Math.round(t1 - t0), applyMs: Math.round(t2 - t1) } };
+  return { plan, ...r, timings: { inspectPlanMs: Math.round(t1 - t0), applyMs: r.apply ? Math.round(t2 - t1) : 0 } };
 }
 
 /**
@@ -101,36 +113,3 @@ async function recordCensus(host: Host, desired: StorageDesired, census: DiskCen
   if (text === undefined) await host.remove(file);
   else await host.writeFileAtomic(file, text, { mode: 0o600, dirMode: 0o700 });
 }
-
-/** The reconcile step (agent/reconcile/step.ts). */
-export const storageStep: Step = {
-  name: 'storage',
-  async plan(ctx: StepContext): Promise<StepPlan> {
-    const { plan } = await planStorageStep(ctx.host, ctx.cfg, ctx.store.dir);
-    const refused = plan.refused ? refusalError(plan) : undefined;
-    return {
-      step: 'storage',
-      summary: plan.summary,
-      actions: plan.actions,
-      details: { ...describeStorage(plan), ...(plan.layout ? { layout: plan.layout } : {}), text: renderStoragePlan(plan) },
-      ...(refused ? { error: { message: refused.message, remediation: refused.remediation } } : {}),
-    };
-  },
-  async run(ctx: StepContext): Promise<StepResult> {
-    const r = await runStorageStep(ctx.host, ctx.cfg, ctx.store.dir, (l) => ctx.log.info({ step: 'storage' }, l), { quick: true, ...(ctx.beforeApply ? { beforeApply: ctx.beforeApply } : {}) });
-    const skipped = !r.changed && r.plan.actions.length === 0 && r.plan.summary.startsWith('skipped');
-    return { state: skipped ? 'skipped' : 'done', summary: r.summary, changed: r.changed };
-  },
-};
-
-/** The subsystem shape (agent/subsystem.ts); `desired` carries NVME_DEVICES and the state file path. */
-export const storageSubsystem: Subsystem<StorageDesired, StorageActual, StorageAction> = {
-  name: 'storage',
-  inspect: (host) => inspectStorage(host, desiredFromConfig({ stateDir: DEFAULT_STATE_DIR })),
-  plan: (desired, actual) => planStorage(desired, actual).actions,
-  apply: async (host, actions) => {
-    const desired = desiredFromConfig({ stateDir: DEFAULT_STATE_DIR });
-    const plan: StoragePlan = { actions, notes: [], disks: [], refused: actions.some((a) => a.kind === 'storage.refuse'), summary: '' };
-    await applyStorage(host, desired, plan);
-  },
-};

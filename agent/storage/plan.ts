@@ -12,29 +12,21 @@
  * unsafe disks are skipped with a note.
  */
 import path from 'node:path';
-import { hex } from './content.ts';
-import { isNvme } from './inspect.ts';
 import { LVM_EXTENT_BYTES, XFS_MIN_BYTES, extentsOf, planLayout, type Layout, type LayoutDisk } from './layout.ts';
+import { context, judge, list, subtree, type Ctx } from './judge.ts';
+import { humanSize } from './render.ts';
 import { renderMountUnit } from './unit.ts';
 import {
   STORAGE_DEFAULTS,
   type BlockDevice,
   type DiskInfo,
   type DiskVerdict,
-  type LvmLv,
-  type LvmVg,
   type StorageAction,
   type StorageActual,
   type StorageDesired,
   type StoragePlan,
+  type StorageRefusal,
 } from './types.ts';
-
-/** Mount points whose disk is "the root disk". */
-const SYSTEM_MOUNTS = ['/', '/boot', '/boot/efi', '/efi', '/usr', '/var'];
-/** wipefs/blkid types that are partition tables. */
-const PARTITION_TABLES = new Set(['gpt', 'PMBR', 'dos', 'mbr', 'atari', 'bsd', 'sun', 'sgi', 'mac', 'aix', 'amiga', 'minix', 'solaris', 'ultrix', 'unixware', 'plan9']);
-/** Cloud network volumes that show up as NVMe but are not local scratch disks (skipped in auto mode only). */
-const NETWORK_NVME_MODELS = [/^Amazon Elastic Block Store/i];
 
 export function desiredFromConfig(cfg: { nvmeDevices?: string[] | undefined; stateDir: string }): StorageDesired {
   return {
@@ -52,208 +44,8 @@ export function desiredFromConfig(cfg: { nvmeDevices?: string[] | undefined; sta
   };
 }
 
-/** 3.5 TiB, 894.3 GiB, 512 MiB ... */
-export function humanSize(bytes: number | undefined): string {
-  if (bytes === undefined) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
-}
 
-const list = (xs: string[]) => xs.join(', ');
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join('\0') === [...b].sort().join('\0');
-
-function subtree(d: BlockDevice): BlockDevice[] {
-  const out: BlockDevice[] = [];
-  const walk = (n: BlockDevice) => {
-    out.push(n);
-    n.children.forEach(walk);
-  };
-  walk(d);
-  return out;
-}
-
-interface Ctx {
-  d: StorageDesired;
-  a: StorageActual;
-  ourVg?: LvmVg;
-  ourLv?: LvmLv;
-  ourPvs: Set<string>;
-  /** major:minor -> mount points (real block devices only). */
-  mountsByMajMin: Map<string, string[]>;
-  systemMajMin: Map<string, string[]>;
-  systemSources: Map<string, string>;
-  swaps: Set<string>;
-}
-
-function context(d: StorageDesired, a: StorageActual): Ctx {
-  const ourVg = a.lvm.vgs.find((v) => v.vgName === d.vgName && v.tags.includes(d.tag));
-  const ourLv = ourVg ? a.lvm.lvs.find((l) => l.vgName === d.vgName && l.lvName === d.lvName) : undefined;
-  const mountsByMajMin = new Map<string, string[]>();
-  const systemMajMin = new Map<string, string[]>();
-  const systemSources = new Map<string, string>();
-  for (const m of a.mounts) {
-    if (!m.majMin || m.majMin.startsWith('0:')) {
-      // btrfs and virtual filesystems have anonymous device numbers: fall back to the source path.
-      if (SYSTEM_MOUNTS.includes(m.mountPoint) && m.source.startsWith('/dev/')) systemSources.set(m.source, m.mountPoint);
-      continue;
-    }
-    mountsByMajMin.set(m.majMin, [...(mountsByMajMin.get(m.majMin) ?? []), m.mountPoint]);
-    if (SYSTEM_MOUNTS.includes(m.mountPoint)) {
-      systemMajMin.set(m.majMin, [...(systemMajMin.get(m.majMin) ?? []), m.mountPoint]);
-      if (m.source.startsWith('/dev/')) systemSources.set(m.source, m.mountPoint);
-    }
-  }
-  return {
-    d,
-    a,
-    ...(ourVg ? { ourVg } : {}),
-    ...(ourLv ? { ourLv } : {}),
-    ourPvs: new Set(ourVg ? a.lvm.pvs.filter((p) => p.vgName === ourVg.vgName).map((p) => p.pvName) : []),
-    mountsByMajMin,
-    systemMajMin,
-    systemSources,
-    swaps: new Set(a.swaps),
-  };
-}
-
-/** What makes this disk the system disk ("holds / via /dev/nvme0n1p2, /boot/efi via ..."), or undefined. */
-function systemUse(c: Ctx, disk: BlockDevice): string | undefined {
-  const uses: Array<{ what: string; rank: number }> = [];
-  for (const n of subtree(disk)) {
-    const via = n === disk ? '' : ` via ${n.path}`;
-    const mps = new Set<string>();
-    for (const m of c.systemMajMin.get(n.majMin) ?? []) mps.add(m);
-    for (const m of n.mountpoints) if (SYSTEM_MOUNTS.includes(m)) mps.add(m);
-    const src = c.systemSources.get(n.path);
-    if (src) mps.add(src);
-    for (const mp of mps) uses.push({ what: `${mp}${via}`, rank: SYSTEM_MOUNTS.indexOf(mp) });
-    if (c.swaps.has(n.path) || c.swaps.has(`/dev/${n.kname}`) || n.mountpoints.includes('[SWAP]')) uses.push({ what: `swap${via}`, rank: 99 });
-  }
-  if (!uses.length) return undefined;
-  return `holds ${[...new Set(uses.sort((x, y) => x.rank - y.rank).map((u) => u.what))].join(', ')}`;
-}
-
-/** Mounts anywhere in the disk's tree, except our LV at our mount point. */
-function mountUses(c: Ctx, disk: BlockDevice): string[] {
-  const out = new Set<string>();
-  for (const n of subtree(disk)) {
-    const mps = new Set([...n.mountpoints, ...(c.mountsByMajMin.get(n.majMin) ?? [])]);
-    const isOurLv = c.ourLv?.kernelMajMin !== undefined && c.ourLv.kernelMajMin !== null && n.majMin === c.ourLv.kernelMajMin;
-    for (const mp of mps) {
-      if (isOurLv && mp === c.d.mountPoint) continue;
-      if (SYSTEM_MOUNTS.includes(mp)) continue; // reported as the root disk
-      out.add(mp === '[SWAP]' ? `used as swap (${n.path})` : `mounted at ${mp}${n === disk ? '' : ` (${n.path})`}`);
-    }
-    if (mps.size === 0 && (c.swaps.has(n.path) || c.swaps.has(`/dev/${n.kname}`))) out.add(`used as swap (${n.path})`);
-  }
-  return [...out];
-}
-
-function describeSignature(type: string, offset: string | undefined, uuid: string | null | undefined, label: string | null | undefined): string {
-  const bits = [offset ? `offset ${offset}` : '', uuid ? `UUID ${uuid}` : '', label ? `label "${label}"` : ''].filter(Boolean);
-  const what =
-    type === 'linux_raid_member' || type === 'isw_raid_member' || type === 'ddf_raid_member'
-      ? `RAID member signature (${type})`
-      : type === 'swap'
-        ? 'swap signature'
-        : type === 'crypto_LUKS'
-          ? 'LUKS encryption signature (crypto_LUKS)'
-          : type === 'zfs_member'
-            ? 'ZFS pool member signature (zfs_member)'
-            : `${type} filesystem signature`;
-  return bits.length ? `${what} (${bits.join(', ')})` : what;
-}
-
-/** The verdict on one whole disk. `explicit` = listed in NVME_DEVICES (non-NVMe is then a refusal, not a skip). */
-function judge(c: Ctx, disk: BlockDevice, explicit: boolean): { info: DiskInfo } {
-  const nvme = isNvme(disk);
-  const sys = systemUse(c, disk);
-  const base = { path: disk.path, name: disk.name, size: disk.size, model: disk.model, serial: disk.serial, nvme, root: sys !== undefined };
-  const reasons: string[] = [];
-  if (sys) reasons.push(`root disk: ${sys}`);
-  const ourPv = c.ourPvs.has(disk.path);
-
-  if (!explicit && !nvme) return { info: { ...base, verdict: { kind: 'not-candidate', reason: `not an NVMe disk${disk.tran ? ` (transport ${disk.tran})` : ''}` } } };
-  if (explicit && !nvme) reasons.push(`not an NVMe disk (transport ${disk.tran ?? 'none'}${disk.model ? `, model "${disk.model}"` : ''}); NVME_DEVICES takes NVMe disks only`);
-  if (!explicit && !sys && disk.model && NETWORK_NVME_MODELS.some((r) => r.test(disk.model!)))
-    return { info: { ...base, verdict: { kind: 'not-candidate', reason: `network volume ("${disk.model}"), not a local NVMe disk; list it in NVME_DEVICES to use it` } } };
-
-  if (disk.ro) reasons.push('read-only device');
-  if (disk.size === 0) reasons.push('size 0 (no medium)');
-  else if (!(disk.size > 0)) reasons.push(`size ${disk.size} from lsblk is not a disk size; refusing to guess`);
-
-  const parts = disk.children.filter((ch) => ch.type === 'part');
-  if (parts.length) reasons.push(`has ${parts.length} partition${parts.length > 1 ? 's' : ''} (${list(parts.map((p) => p.path))})`);
-  for (const ch of disk.children) {
-    if (ch.type === 'part') continue;
-    if (ch.type === 'lvm' && ourPv) continue; // our LV on our PV
-    reasons.push(`in use by ${ch.type} device ${ch.path}`);
-  }
-
-  const probe = c.a.probes[disk.path];
-  if (probe?.error) reasons.push(`could not read its signatures (${probe.error}); refusing to guess`);
-  else if (!probe && !ourPv) reasons.push('its signatures were not probed; refusing to guess');
-  let oursHalfMade = false;
-  if (probe) {
-    const seen = new Set<string>();
-    const sigs = [...probe.signatures.map((s) => ({ type: s.type, offset: s.offset, uuid: s.uuid, label: s.label }))];
-    if (probe.blkid.PTTYPE) sigs.push({ type: probe.blkid.PTTYPE === 'PMBR' ? 'PMBR' : probe.blkid.PTTYPE, offset: '', uuid: probe.blkid.PTUUID ?? null, label: null });
-    if (probe.blkid.TYPE) sigs.push({ type: probe.blkid.TYPE, offset: '', uuid: probe.blkid.UUID ?? null, label: probe.blkid.LABEL ?? null });
-    for (const s of sigs) {
-      const key = PARTITION_TABLES.has(s.type) || s.type.toLowerCase() === 'gpt' ? 'pt' : s.type;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      if (key === 'pt') {
-        const t = sigs.filter((x) => PARTITION_TABLES.has(x.type)).map((x) => x.type);
-        reasons.push(`partition table signature (${[...new Set(t)].join(', ')})`);
-        continue;
-      }
-      if (s.type === 'LVM2_member') {
-        const pv = c.a.lvm.pvs.find((p) => p.pvName === disk.path);
-        if (ourPv) continue;
-        if (pv && pv.vgName === '' && c.a.state?.phase === 'creating' && c.a.state.devices.includes(disk.path)) {
-          oursHalfMade = true; // our pvcreate ran, the agent stopped before vgcreate
-          continue;
-        }
-        const vg = pv?.vgName ? c.a.lvm.vgs.find((v) => v.vgName === pv.vgName) : undefined;
-        if (pv?.vgName && pv.vgName === c.d.vgName && !vg?.tags.includes(c.d.tag))
-          reasons.push(`LVM physical volume of a volume group named "${pv.vgName}" that lacks our tag "${c.d.tag}" (not made by us)`);
-        else if (pv?.vgName) reasons.push(`LVM physical volume of volume group "${pv.vgName}" (LVM2_member, not ours: no tag "${c.d.tag}")`);
-        else reasons.push(`LVM physical volume signature (LVM2_member${s.uuid ? `, PV UUID ${s.uuid}` : ''}) not in any volume group of ours`);
-        continue;
-      }
-      reasons.push(describeSignature(s.type, s.offset || undefined, s.uuid, s.label));
-    }
-  }
-  reasons.push(...mountUses(c, disk));
-
-  // Auto-discovery takes only a disk that is provably empty: no signature AND zeros where data
-  // would show first (./content.ts, docs/decisions/0170). NVME_DEVICES is the operator's choice, and
-  // disks our state file records as ours keep their own rule (rebuilt when blank, see planStorage).
-  const recorded = c.a.state?.vgName === c.d.vgName && c.a.state.devices.includes(disk.path);
-  if (!explicit && !reasons.length && !ourPv && !oursHalfMade && !recorded && probe) {
-    const content = probe.content;
-    if (!content) reasons.push('its content was not read; refusing to guess');
-    else if (content.error) reasons.push(`could not read it to prove it empty (${content.error}); refusing to guess`);
-    else if (content.nonZero)
-      reasons.push(
-        `no known signature, but it holds data: non-zero bytes at offset ${hex(content.nonZero.offset)} (in ${content.nonZero.where}); auto-discovery takes only disks that read as zeros where data would show first. To use it anyway (its data is lost), list it in NVME_DEVICES`,
-      );
-  }
-
-  let verdict: DiskVerdict;
-  if (reasons.length) verdict = { kind: 'unsafe', reasons };
-  else if (ourPv) verdict = { kind: 'ours', reason: `physical volume of our volume group ${c.d.vgName} (tag ${c.d.tag})` };
-  else if (oursHalfMade) verdict = { kind: 'ours', reason: `physical volume we created (recorded in ${c.d.stateFile}) before the agent stopped` };
-  else verdict = { kind: 'eligible' };
-  return { info: { ...base, verdict } };
-}
 
 function allNodes(devs: BlockDevice[]): BlockDevice[] {
   return devs.flatMap(subtree);
@@ -268,24 +60,25 @@ function findDevice(a: StorageActual, entry: string): BlockDevice | undefined {
   return allNodes(a.blockDevices).find((n) => matchesEntry(a, n, entry));
 }
 
-function refuse(device: string | undefined, size: number | undefined, reason: string): StorageAction {
+function refuse(device: string | undefined, size: number | undefined, reason: string): StorageRefusal {
+  return { ...(device ? { device } : {}), ...(size !== undefined ? { sizeBytes: size } : {}), reason };
+}
+
+function refusedPlan(plan: Omit<StoragePlan, 'refused' | 'summary' | 'actions' | 'refusals' | 'skipped'>, refusals: StorageRefusal[]): StoragePlan {
+  const n = refusals.length;
   return {
-    kind: 'storage.refuse',
-    ...(device ? { device } : {}),
-    ...(size !== undefined ? { sizeBytes: size } : {}),
-    description: device ? `refuse ${device}` : 'refuse',
-    reason,
+    ...plan,
+    actions: [],
+    refusals,
+    refused: true,
+    skipped: false,
+    summary: `refused (${n} problem${n > 1 ? 's' : ''}); nothing will be changed: ${refusals.map((x) => (x.device ? `${x.device}: ${x.reason}` : x.reason)).join(' | ')}`,
   };
 }
 
-function refusal(plan: Omit<StoragePlan, 'refused' | 'summary' | 'actions'>, actions: StorageAction[]): StoragePlan {
-  const n = actions.length;
-  return {
-    ...plan,
-    actions,
-    refused: true,
-    summary: `refused (${n} problem${n > 1 ? 's' : ''}); nothing will be changed: ${actions.map((x) => (x.device ? `${x.device}: ${x.reason}` : x.reason)).join(' | ')}`,
-  };
+/** A plan with nothing to do on this host (a typed skip: `run` reports the step as skipped). */
+function skipped(plan: Omit<StoragePlan, 'refused' | 'summary' | 'actions' | 'refusals' | 'skipped'>, summary: string): StoragePlan {
+  return { ...plan, actions: [], refusals: [], refused: false, skipped: true, summary };
 }
 
 const lvPathOf = (d: StorageDesired) => `/dev/${d.vgName}/${d.lvName}`;
@@ -457,12 +250,12 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   // verdict of one to the other. Refuse outright rather than guess which device a path means.
   const dupPaths = [...new Set(topDisks.map((x) => x.path).filter((p, i, all) => all.indexOf(p) !== i))];
   if (dupPaths.length) {
-    return refusal({ notes, disks: [] }, dupPaths.map((p) => refuse(p, undefined, `lsblk lists ${p} for more than one disk (inconsistent output); refusing to guess which device it is`)));
+    return refusedPlan({ notes, disks: [] }, dupPaths.map((p) => refuse(p, undefined, `lsblk lists ${p} for more than one disk (inconsistent output); refusing to guess which device it is`)));
   }
 
   // --- which disks are we talking about, and what is each ---
   const requested: BlockDevice[] = [];
-  const refusals: StorageAction[] = [];
+  const refusals: StorageRefusal[] = [];
   if (explicit) {
     const seen = new Set<string>();
     for (const entry of d.devices!) {
@@ -516,14 +309,14 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
     if (explicit || c.ourVg) refusals.push(refuse(d.mountPoint, undefined, `${msg}; unmount it (and remove its fstab/unit entry) or unset NVME_DEVICES`));
     else {
       notes.push(`${msg}: leaving storage alone, k0s uses that mount`);
-      return { ...base, actions: [], refused: false, summary: `skipped: ${d.mountPoint} is already mounted from ${foreignMount.source}` };
+      return skipped(base, `skipped: ${d.mountPoint} is already mounted from ${foreignMount.source}`);
     }
   }
 
-  if (refusals.length) return refusal(base, refusals);
+  if (refusals.length) return refusedPlan(base, refusals);
 
-  const needTools = (actions: StorageAction[]): StorageAction[] => {
-    const r: StorageAction[] = [];
+  const needTools = (actions: StorageAction[]): StorageRefusal[] => {
+    const r: StorageRefusal[] = [];
     const kinds = new Set(actions.map((x) => x.kind));
     if (!a.lvm.available && (kinds.has('storage.pvcreate') || kinds.has('storage.vgcreate') || kinds.has('storage.lvcreate') || kinds.has('storage.activate')))
       r.push(refuse(undefined, undefined, 'the LVM tools are not installed (pvs not found); install them: apt-get install lvm2'));
@@ -532,8 +325,8 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   };
   const done = (actions: StorageAction[], summary: string, layout?: Layout): StoragePlan => {
     const missing = needTools(actions);
-    if (missing.length) return refusal(base, missing);
-    return { ...base, ...(layout ? { layout } : {}), actions, refused: false, summary: actions.length ? summary : 'nothing to do' };
+    if (missing.length) return refusedPlan(base, missing);
+    return { ...base, ...(layout ? { layout } : {}), actions, refusals: [], refused: false, skipped: false, summary: actions.length ? summary : 'nothing to do' };
   };
 
   // --- our VG exists: never rebuilt, only completed, activated and mounted ---
@@ -541,14 +334,14 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
     const vg = c.ourVg;
     const pvs = a.lvm.pvs.filter((p) => p.vgName === vg.vgName).map((p) => p.pvName);
     if (vg.attr[3] === 'p' || pvs.some((p) => p === '[unknown]' || p === '')) {
-      return refusal(base, [
+      return refusedPlan(base, [
         refuse(vg.vgName, vg.size, `our volume group ${vg.vgName} is missing a disk (partial: ${vg.pvCount} PVs expected, found ${list(pvs.filter((p) => p && p !== '[unknown]')) || 'none'}); its data is incomplete and it is not rebuilt automatically. To start over: castai-edge-initd reset --yes-really-reset --remove-volume-group`),
       ]);
     }
     if (explicit) {
       const want = requested.map((r) => r.path);
       if (!sameSet(want, pvs))
-        return refusal(base, [
+        return refusedPlan(base, [
           refuse(
             vg.vgName,
             vg.size,
@@ -572,7 +365,7 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
         'all',
       );
       if (layout.lvBytes < XFS_MIN_BYTES)
-        return refusal({ ...base, layout }, [
+        return refusedPlan({ ...base, layout }, [
           refuse(
             lvPathOf(d),
             layout.lvBytes,
@@ -595,7 +388,7 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
       actions.push(mkfsAction(c, 'inactive'));
     } else if (!a.lvFs?.type) actions.push(mkfsAction(c, 'fresh'));
     else if (a.lvFs.type !== 'xfs')
-      return refusal(base, [refuse(lvPathOf(d), lv.size, `our LV holds a ${a.lvFs.type} filesystem, not xfs; refusing to reformat it (reset --remove-volume-group to start over)`)]);
+      return refusedPlan(base, [refuse(lvPathOf(d), lv.size, `our LV holds a ${a.lvFs.type} filesystem, not xfs; refusing to reformat it (reset --remove-volume-group to start over)`)]);
     // Our build was interrupted after mkfs.xfs started and before the mount (state still "creating"):
     // the xfs may be unfinished (crash inside mkfs.xfs), which no mount would ever accept.
     const unfinished = lv.kernelMajMin && a.lvFs?.type === 'xfs' && a.state?.phase === 'creating' && !a.mounts.some((m) => m.majMin === lv.kernelMajMin);
@@ -639,7 +432,7 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
           return `${p}: ${j.verdict.kind === 'eligible' ? 'blank' : j.verdict.kind === 'unsafe' ? j.verdict.reasons.join('; ') : j.verdict.kind === 'ours' ? 'ours' : j.verdict.reason}`;
         })
         .join(', ');
-      return refusal(base, [
+      return refusedPlan(base, [
         refuse(
           d.vgName,
           undefined,
@@ -651,7 +444,7 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   }
   if (candidates.length === 0) {
     notes.push(`no eligible NVMe disk${explicit ? '' : ' (auto-discovery)'}: k0s keeps ${d.mountPoint} on the root disk`);
-    return { ...base, actions: [], refused: false, summary: 'skipped: no eligible NVMe disk; k0s uses the root disk' };
+    return skipped(base, 'skipped: no eligible NVMe disk; k0s uses the root disk');
   }
 
   // What the layout leaves unused, in numbers.
@@ -670,9 +463,9 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   // Too small for xfs: refused (or, in auto-discovery, left alone) before anything is written.
   if (layout.lvBytes < XFS_MIN_BYTES) {
     const why = `${describeLayout(layout)}: below xfs's minimum of ${humanSize(XFS_MIN_BYTES)} (${XFS_MIN_BYTES} bytes), which mkfs.xfs (xfsprogs ≥ 5.19) refuses ("Filesystem must be larger than 300MB")`;
-    if (explicit) return refusal({ ...base, layout }, [refuse(lvPathOf(d), layout.lvBytes, `NVME_DEVICES (${list(candPaths)}) would give ${why}. List larger disks, or more of them`)]);
+    if (explicit) return refusedPlan({ ...base, layout }, [refuse(lvPathOf(d), layout.lvBytes, `NVME_DEVICES (${list(candPaths)}) would give ${why}. List larger disks, or more of them`)]);
     notes.push(`no volume made: the blank NVMe disk${candidates.length > 1 ? 's' : ''} would give ${why}; k0s keeps ${d.mountPoint} on the root disk`);
-    return { ...base, layout, actions: [], refused: false, summary: `skipped: the blank NVMe disks give ${humanSize(layout.lvBytes)}, below xfs's ${humanSize(XFS_MIN_BYTES)} minimum; k0s uses the root disk` };
+    return skipped({ ...base, layout }, `skipped: the blank NVMe disks give ${humanSize(layout.lvBytes)}, below xfs's ${humanSize(XFS_MIN_BYTES)} minimum; k0s uses the root disk`);
   }
 
   const rebuild = st?.phase === 'ready' && st.vgName === d.vgName && sameSet(st.devices, candPaths);
@@ -699,51 +492,5 @@ function describeLayout(l: Layout): string {
   return `${humanSize(l.lvBytes)} (${l.lvBytes} bytes: ${l.stripes > 1 ? `${l.stripes} stripes × ` : ''}${per} extent${per === 1 ? '' : 's'} of ${humanSize(LVM_EXTENT_BYTES)} over ${over})`;
 }
 
-// ---------------------------------------------------------------- describe
-
-export interface StorageRow {
-  device: string;
-  size: string;
-  action: string;
-  reason: string;
-}
-
-const ACTION_WORD: Record<string, string> = {
-  'storage.refuse': 'REFUSE',
-  'storage.pvcreate': 'pvcreate',
-  'storage.vgcreate': 'vgcreate',
-  'storage.lvcreate': 'lvcreate',
-  'storage.activate': 'activate',
-  'storage.mkfs': 'mkfs.xfs',
-  'storage.mount-unit': 'write unit',
-  'storage.mount': 'mount',
-  'storage.record': 'record',
-};
-
-/** Rows for `plan`: every action, then every disk left alone (with why). */
-export function describeStorage(p: StoragePlan): { summary: string; rows: StorageRow[]; notes: string[] } {
-  const rows: StorageRow[] = p.actions.map((x) => ({ device: x.device ?? '-', size: humanSize(x.sizeBytes), action: ACTION_WORD[x.kind] ?? x.kind, reason: x.kind === 'storage.refuse' ? x.reason : `${x.description} — ${x.reason}` }));
-  if (!p.refused)
-    for (const dk of p.disks) {
-      if (dk.verdict.kind === 'ours' && p.actions.length === 0) rows.push({ device: dk.path, size: humanSize(dk.size), action: 'keep', reason: dk.verdict.reason });
-      if (dk.verdict.kind === 'unsafe' || dk.verdict.kind === 'not-candidate')
-        if (!p.actions.some((x) => x.device === dk.path)) rows.push({ device: dk.path, size: humanSize(dk.size), action: 'skip', reason: dk.verdict.kind === 'unsafe' ? dk.verdict.reasons.join('; ') : dk.verdict.reason });
-    }
-  return { summary: p.summary, rows, notes: p.notes };
-}
-
-/** The text table an operator reads. */
-export function renderStoragePlan(p: StoragePlan): string {
-  const { summary, rows, notes } = describeStorage(p);
-  const head = { device: 'DEVICE', size: 'SIZE', action: 'ACTION', reason: 'REASON' };
-  const all = [head, ...rows];
-  const w = (k: keyof StorageRow) => Math.max(...all.map((r) => r[k].length));
-  const wd = w('device');
-  const ws = w('size');
-  const wa = w('action');
-  const lines = [`storage: ${summary}`];
-  if (rows.length) for (const r of all) lines.push(`  ${r.device.padEnd(wd)}  ${r.size.padStart(ws)}  ${r.action.padEnd(wa)}  ${r.reason}`);
-  const shown = new Set(rows.map((r) => r.device));
-  for (const n of notes) if (!/^skipping (\S+) /.test(n) || !shown.has(n.split(' ')[1]!)) lines.push(`  note: ${n}`);
-  return lines.join('\n');
-}
+// The operator's view of a plan (rows, the text table) is ./render.ts.
+export { describeStorage, humanSize, renderStoragePlan, type StorageRow } from './render.ts';

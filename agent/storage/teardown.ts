@@ -9,6 +9,7 @@
  * are left for `k0s reset`, which runs before this, while the volume is mounted.
  */
 import { AgentError } from '../errors.ts';
+import { runChecked } from '../host/command-failure.ts';
 import type { Host } from '../host/host.ts';
 import { LVM_ENV, inspectStorage, wantsLink } from './inspect.ts';
 import { parseMountinfo } from './parse.ts';
@@ -110,10 +111,9 @@ export async function teardownStorage(host: Host, d: StorageDesired, o: Teardown
   const ran: string[] = [];
   const exec = async (argv: string[], allowFail = false) => {
     const [cmd, ...args] = argv as [string, ...string[]];
-    const r = await host.exec(cmd, args, { timeoutMs: 120_000, env: { ...LVM_ENV } });
     ran.push(argv.join(' '));
-    if (r.exitCode !== 0 && !allowFail) throw new AgentError(`storage teardown: \`${argv.join(' ')}\` failed (exit ${r.exitCode}: ${r.stderr.trim()})`, 'fix the cause and run reset again; it resumes');
-    return r;
+    if (allowFail) return host.exec(cmd, args, { timeoutMs: 120_000, env: { ...LVM_ENV } }); // verified by the caller
+    return runChecked(host, [cmd, ...args], { what: 'storage teardown', fix: 'fix the cause and run reset again; it resumes', timeoutMs: 120_000, env: { ...LVM_ENV } });
   };
   const mountedHere = async () => parseMountinfo((await host.readFile(MOUNTINFO_FILE)) ?? '').filter((m) => m.mountPoint === d.mountPoint);
   const ourMajMin = actual.lvm.lvs.find((l) => l.vgName === d.vgName && l.lvName === d.lvName)?.kernelMajMin ?? null;

@@ -7,7 +7,7 @@
  */
 import { K0S_DATA_DIR, K0S_UNIT } from '../k0s/paths.ts';
 import { STORAGE_STATE_FILE } from '../state/files.ts';
-import type { Action } from '../subsystem.ts';
+import type { Action } from '../contract.ts';
 import type { ContentProbe } from './content.ts';
 import type { Layout } from './layout.ts';
 
@@ -202,7 +202,6 @@ export interface DiskInfo {
 }
 
 export type StorageActionKind =
-  | 'storage.refuse'
   | 'storage.pvcreate'
   | 'storage.vgcreate'
   | 'storage.lvcreate'
@@ -229,14 +228,25 @@ export interface StorageAction extends Action {
   checkUnfinished?: boolean;
 }
 
+/** One reason the plan refuses: the device (or VG, LV, mount point) and why. */
+export interface StorageRefusal {
+  device?: string;
+  sizeBytes?: number;
+  reason: string;
+}
+
 export interface StoragePlan {
   actions: StorageAction[];
+  /** Why the plan refuses (then `actions` is empty and nothing is changed); empty otherwise. */
+  refusals: StorageRefusal[];
+  /** The step has nothing to do on this host (no eligible disk, a foreign mount in auto mode...): a typed skip. */
+  skipped: boolean;
   /** The volume a create plan makes: stripes, the LV's exact size, what stays unused (./layout.ts). */
   layout?: Layout;
   /** Info lines: skipped disks, zero candidates, unused new disks... */
   notes: string[];
   disks: DiskInfo[];
-  /** True when at least one action is a refusal (then no other action is present). */
+  /** True when `refusals` is not empty (then no action is present). */
   refused: boolean;
   /** One line: "nothing to do", "refused: ...", "create 2-stripe LV on 2 disks"... */
   summary: string;

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
+import { execute, type Executors } from '../contract.ts';
 import { AgentError } from '../errors.ts';
-import type { ExecOptions, Host } from '../host/host.ts';
+import { runChecked } from '../host/command-failure.ts';
+import type { Host } from '../host/host.ts';
 import { log } from '../log/logger.ts';
 import { inspectWireguard, missingTool, PKG_IP, PKG_WG, PKG_WG_GO, sysfsIfindex } from './inspect.ts';
 import { loadKeyPair } from './keys.ts';
@@ -23,16 +25,16 @@ export const WG_GO_ENV = { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' };
 
 const NO_KERNEL_WG = /unknown device type|not supported|no such device|protocol not supported/i;
 
-async function run(host: Host, cmd: string, args: string[], pkg: string, ok?: RegExp, opts: ExecOptions = {}): Promise<void> {
-  const r = await host.exec(cmd, args, { timeoutMs: 15_000, ...opts });
-  if (r.notFound) throw missingTool(cmd, pkg);
-  if (r.exitCode === 0) return;
-  if (ok && ok.test(r.stderr)) return;
+/** Run an `ip`/`wg` change through the one run-and-check helper; `ok` accepts an idempotent "already so". */
+async function run(host: Host, cmd: string, args: string[], pkg: string, ok?: RegExp): Promise<void> {
   const iface = cmd === 'wg' ? args[1] : args[args.indexOf('dev') + 1];
-  throw new AgentError(
-    `${[cmd, ...args].join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`,
-    `look at the interface: ip -d addr show dev ${iface}; ip route show dev ${iface}; wg show ${iface} (the agent retries on its next pass)`,
-  );
+  await runChecked(host, [cmd, ...args], {
+    what: `wireguard: ${iface}`,
+    fix: `look at the interface: ip -d addr show dev ${iface}; ip route show dev ${iface}; wg show ${iface} (the agent retries on its next pass)`,
+    notFoundFix: `install the Debian package ${pkg}: apt-get install -y ${pkg}`,
+    timeoutMs: 15_000,
+    ...(ok ? { okStderr: ok } : {}),
+  });
 }
 
 async function createLink(host: Host, iface: string, logger: Logger): Promise<'kernel' | 'userspace'> {
@@ -108,71 +110,51 @@ async function waitForLink(host: Host, iface: string, timeoutMs: number): Promis
   }
 }
 
+type WgApplyContext = { host: Host; logger: Logger };
+
+const ipOf = (a: WgAction) => (a.kind === 'wireguard.route.replace' || a.kind === 'wireguard.route.del') && a.data.dst.includes(':') ? '-6' : '-4';
+
+/** One executor per WireGuard action kind; the compiler checks the table is complete. */
+const wgExecutors: Executors<WgAction, WgApplyContext> = {
+  'wireguard.link.delete': (a, { host }) => run(host, 'ip', ['link', 'del', 'dev', a.iface], PKG_IP, /cannot find device|does not exist/i),
+  'wireguard.link.create': async (a, { host, logger }) => {
+    const i = a.iface;
+    // Intent first (no ifindex): a crash right after `ip link add` leaves a blank interface
+    // this record still proves ours (owner.ts rule (c), docs/decisions/0150); then the ifindex, once it exists.
+    const rec = { iface: i, publicKey: a.data.publicKey, bootId: a.data.bootId };
+    await writeOwnerRecord(host, a.data.ownerRecordPath, rec);
+    const mode = await createLink(host, i, logger);
+    const ifindex = await sysfsIfindex(host, i);
+    if (ifindex === undefined) {
+      throw new AgentError(`interface ${i} was created but /sys/class/net/${i}/ifindex cannot be read`, `look at it: ip -d link show dev ${i} (the agent re-checks and records it on its next pass)`);
+    }
+    await writeOwnerRecord(host, a.data.ownerRecordPath, { ...rec, ifindex });
+    logger.info({ iface: i, mode, ifindex }, `interface ${i} created (${mode}, ifindex ${ifindex})`);
+  },
+  'wireguard.owner.record': (a, { host }) => writeOwnerRecord(host, a.data.ownerRecordPath, a.data.record),
+  'wireguard.key.set': (a, { host }) => run(host, 'wg', ['set', a.iface, 'private-key', a.data.privateKeyPath], PKG_WG),
+  'wireguard.listenport.set': (a, { host }) => run(host, 'wg', ['set', a.iface, 'listen-port', String(a.data.port)], PKG_WG),
+  'wireguard.peer.remove': (a, { host }) => run(host, 'wg', ['set', a.iface, 'peer', a.data.publicKey, 'remove'], PKG_WG),
+  'wireguard.peer.set': (a, { host }) => {
+    const args = ['set', a.iface, 'peer', a.data.publicKey];
+    if (a.data.endpoint !== undefined) args.push('endpoint', a.data.endpoint);
+    if (a.data.persistentKeepalive !== undefined) args.push('persistent-keepalive', a.data.persistentKeepalive === 0 ? 'off' : String(a.data.persistentKeepalive));
+    if (a.data.allowedIPs !== undefined) args.push('allowed-ips', a.data.allowedIPs.join(','));
+    return run(host, 'wg', args, PKG_WG);
+  },
+  'wireguard.addr.del': (a, { host }) => run(host, 'ip', ['addr', 'del', a.data.cidr, 'dev', a.iface], PKG_IP, /cannot assign requested address/i),
+  'wireguard.addr.add': (a, { host }) => run(host, 'ip', ['addr', 'replace', a.data.cidr, 'dev', a.iface], PKG_IP),
+  'wireguard.mtu.set': (a, { host }) => run(host, 'ip', ['link', 'set', 'dev', a.iface, 'mtu', String(a.data.mtu)], PKG_IP),
+  'wireguard.link.up': (a, { host }) => run(host, 'ip', ['link', 'set', 'dev', a.iface, 'up'], PKG_IP),
+  'wireguard.route.replace': (a, { host }) => run(host, 'ip', [ipOf(a), 'route', 'replace', a.data.dst, 'dev', a.iface], PKG_IP),
+  'wireguard.route.del': (a, { host }) => run(host, 'ip', [ipOf(a), 'route', 'del', a.data.dst, 'dev', a.iface], PKG_IP, /no such process|not found/i),
+};
+
+/** Apply the planned actions in order, each through its executor (wgExecutors), each logged first. */
 export async function applyWireguard(host: Host, actions: readonly WgAction[], logger: Logger = log()): Promise<void> {
   for (const a of actions) {
     logger.info({ step: 'wireguard', action: a.kind, reason: a.reason }, a.description);
-    const i = a.iface;
-    switch (a.kind) {
-      case 'wireguard.link.delete':
-        await run(host, 'ip', ['link', 'del', 'dev', i], PKG_IP, /cannot find device|does not exist/i);
-        break;
-      case 'wireguard.link.create': {
-        // Intent first (no ifindex): a crash right after `ip link add` leaves a blank interface
-        // this record still proves ours (owner.ts rule (c), docs/decisions/0150); then the ifindex, once it exists.
-        const rec = { iface: i, publicKey: a.data.publicKey, bootId: a.data.bootId };
-        await writeOwnerRecord(host, a.data.ownerRecordPath, rec);
-        const mode = await createLink(host, i, logger);
-        const ifindex = await sysfsIfindex(host, i);
-        if (ifindex === undefined) {
-          throw new AgentError(`interface ${i} was created but /sys/class/net/${i}/ifindex cannot be read`, `look at it: ip -d link show dev ${i} (the agent re-checks and records it on its next pass)`);
-        }
-        await writeOwnerRecord(host, a.data.ownerRecordPath, { ...rec, ifindex });
-        logger.info({ iface: i, mode, ifindex }, `interface ${i} created (${mode}, ifindex ${ifindex})`);
-        break;
-      }
-      case 'wireguard.owner.record':
-        await writeOwnerRecord(host, a.data.ownerRecordPath, a.data.record);
-        break;
-      case 'wireguard.key.set':
-        await run(host, 'wg', ['set', i, 'private-key', a.data.privateKeyPath], PKG_WG);
-        break;
-      case 'wireguard.listenport.set':
-        await run(host, 'wg', ['set', i, 'listen-port', String(a.data.port)], PKG_WG);
-        break;
-      case 'wireguard.peer.remove':
-        await run(host, 'wg', ['set', i, 'peer', a.data.publicKey, 'remove'], PKG_WG);
-        break;
-      case 'wireguard.peer.set': {
-        const args = ['set', i, 'peer', a.data.publicKey];
-        if (a.data.endpoint !== undefined) args.push('endpoint', a.data.endpoint);
-        if (a.data.persistentKeepalive !== undefined) args.push('persistent-keepalive', a.data.persistentKeepalive === 0 ? 'off' : String(a.data.persistentKeepalive));
-        if (a.data.allowedIPs !== undefined) args.push('allowed-ips', a.data.allowedIPs.join(','));
-        await run(host, 'wg', args, PKG_WG);
-        break;
-      }
-      case 'wireguard.addr.del':
-        await run(host, 'ip', ['addr', 'del', a.data.cidr, 'dev', i], PKG_IP, /cannot assign requested address/i);
-        break;
-      case 'wireguard.addr.add':
-        await run(host, 'ip', ['addr', 'replace', a.data.cidr, 'dev', i], PKG_IP);
-        break;
-      case 'wireguard.mtu.set':
-        await run(host, 'ip', ['link', 'set', 'dev', i, 'mtu', String(a.data.mtu)], PKG_IP);
-        break;
-      case 'wireguard.link.up':
-        await run(host, 'ip', ['link', 'set', 'dev', i, 'up'], PKG_IP);
-        break;
-      case 'wireguard.route.replace':
-        await run(host, 'ip', [a.data.dst.includes(':') ? '-6' : '-4', 'route', 'replace', a.data.dst, 'dev', i], PKG_IP);
-        break;
-      case 'wireguard.route.del':
-        await run(host, 'ip', [a.data.dst.includes(':') ? '-6' : '-4', 'route', 'del', a.data.dst, 'dev', i], PKG_IP, /no such process|not found/i);
-        break;
-      default: {
-        const never: never = a;
-        throw new Error(`unknown WireGuard action ${JSON.stringify(never)}`);
-      }
-    }
+    await execute(wgExecutors, [a], { host, logger });
   }
 }
 

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import type { Host } from '../host/host.ts';
 import { log } from '../log/logger.ts';
-import type { Subsystem } from '../subsystem.ts';
+import { isRefusal, refusalError, type Refusal } from '../contract.ts';
 import { applyWireguard, wireguardDown } from './apply.ts';
 import { inspectWireguard } from './inspect.ts';
 import { ensureKeyPair, keyPaths, loadKeyPair, type KeyInfo } from './keys.ts';
 import { ownerRecordPath } from './owner.ts';
-import { planWireguard } from './plan.ts';
+import { planWireguard, refuseForeign } from './plan.ts';
 import { DEFAULT_IFACE, normalizeSpec, validateIfaceName, type NormalizedSpec } from './spec.ts';
 import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from './types.ts';
 
@@ -25,22 +25,11 @@ export { ensureKeyPair, loadKeyPair, publicKeyFromPrivate, isWireguardKey } from
 export { normalizeSpec, DEFAULT_IFACE, DEFAULT_LISTEN_PORT, DEFAULT_MTU, DEFAULT_KEEPALIVE } from './spec.ts';
 export { wireguardStatus, reresolveEndpoints, statusFromDump, RERESOLVE_AFTER_S } from './health.ts';
 export { inspectWireguard } from './inspect.ts';
-export { planWireguard } from './plan.ts';
+export { planWireguard, refuseForeign } from './plan.ts';
 export { applyWireguard, wireguardDown, type DownResult } from './apply.ts';
 export { judgeOwnership, ownerRecordPath, readOwnerRecord, LEGACY_IFACE, type OwnerRecord } from './owner.ts';
 export type { WgAction, WireguardActual, WireguardDesired, WireguardStatus } from './types.ts';
 export type { WireguardSpec, NormalizedSpec } from './spec.ts';
-
-export function createWireguard(opts: { iface?: string; stateDir: string; logger?: Logger }): Subsystem<WireguardDesired, WireguardActual, WgAction> {
-  const iface = opts.iface ?? DEFAULT_IFACE;
-  validateIfaceName(iface);
-  return {
-    name: 'wireguard',
-    inspect: (host) => inspectWireguard(host, iface, { stateDir: opts.stateDir }),
-    plan: planWireguard,
-    apply: (host, actions) => applyWireguard(host, actions, opts.logger ?? log()),
-  };
-}
 
 /** Resolve hostname endpoints (plan compares resolved IPs, not names). A failed lookup leaves `ips` empty. */
 export async function resolveDesired(host: Host, spec: NormalizedSpec, key: KeyInfo, iface: string, stateDir: string): Promise<WireguardDesired> {
@@ -80,34 +69,50 @@ export interface ReconcileResult {
   before: WireguardActual;
 }
 
+/** The node key as `plan` sees it: read, never written (`run` makes it with ensureKeyPair). */
+export async function keyForPlan(host: Host, stateDir: string): Promise<KeyInfo> {
+  return (await loadKeyPair(host, stateDir)) ?? { publicKey: '(generated on apply)', privateKeyPath: keyPaths(stateDir).file, created: false };
+}
+
+/** The register response's `wireguard` object (validated: normalizeSpec) resolved into the desired state (endpoints resolved). */
+export async function wireguardDesired(host: Host, spec: NormalizedSpec, key: KeyInfo, o: { stateDir: string; iface: string; logger: Logger }): Promise<WireguardDesired> {
+  validateIfaceName(o.iface);
+  if (key.created) o.logger.info({ step: 'wireguard', publicKey: key.publicKey }, 'generated the node WireGuard key');
+  const desired = await resolveDesired(host, spec, key, o.iface, o.stateDir);
+  for (const p of desired.peers) {
+    if (p.endpoint?.error) o.logger.warn({ step: 'wireguard', host: p.endpoint.host, error: p.endpoint.error }, `WireGuard endpoint ${p.endpoint.host} does not resolve`);
+  }
+  return desired;
+}
+
+/** Pure: the typed refusal for an interface that is not ours, or the actions. */
+export function planTunnel(desired: WireguardDesired, actual: WireguardActual): { actions: WgAction[] } | Refusal {
+  return refuseForeign(desired, actual) ?? { actions: planWireguard(desired, actual) };
+}
+
 /**
- * Validate the register response's `wireguard` object, make sure the node key
- * exists, inspect, plan, apply. `dryRun` stops after plan (the `plan` command).
+ * The WireGuard phases strung together without the runner (the reconcile step is
+ * agent/reconcile/steps/wireguard.ts): `apply: false` stops after plan and writes nothing, not even the key.
  */
-export async function reconcileWireguard(
-  host: Host,
-  rawSpec: unknown,
-  opts: { stateDir: string; iface?: string; logger?: Logger; dryRun?: boolean },
-): Promise<ReconcileResult> {
+async function tunnel(host: Host, rawSpec: unknown, opts: { stateDir: string; iface?: string; logger?: Logger }, apply: boolean): Promise<ReconcileResult> {
   const iface = opts.iface ?? DEFAULT_IFACE;
   validateIfaceName(iface);
   const logger = opts.logger ?? log();
-  const spec = normalizeSpec(rawSpec);
-  // A dry run (the `plan` command) must not write anything, not even the key.
-  const key = opts.dryRun
-    ? ((await loadKeyPair(host, opts.stateDir)) ?? { publicKey: '(generated on apply)', privateKeyPath: keyPaths(opts.stateDir).file, created: false })
-    : await ensureKeyPair(host, opts.stateDir);
-  if (key.created) logger.info({ step: 'wireguard', publicKey: key.publicKey }, 'generated the node WireGuard key');
-  const desired = await resolveDesired(host, spec, key, iface, opts.stateDir);
-  for (const p of desired.peers) {
-    if (p.endpoint?.error)
-      logger.warn({ step: 'wireguard', host: p.endpoint.host, error: p.endpoint.error }, `WireGuard endpoint ${p.endpoint.host} does not resolve`);
-  }
+  const spec = normalizeSpec(rawSpec); // a bad spec changes nothing, not even the key
+  const key = apply ? await ensureKeyPair(host, opts.stateDir) : await keyForPlan(host, opts.stateDir);
+  const desired = await wireguardDesired(host, spec, key, { stateDir: opts.stateDir, iface, logger });
   const before = await inspectWireguard(host, iface, { stateDir: opts.stateDir });
-  const actions = planWireguard(desired, before); // throws the refusal for an interface that is not ours
-  if (actions.length === 0) logger.debug({ step: 'wireguard', iface }, 'WireGuard already as desired; nothing touched');
-  if (!opts.dryRun) await applyWireguard(host, actions, logger);
-  return { publicKey: key.publicKey, actions, before };
+  const planned = planTunnel(desired, before);
+  if (isRefusal(planned)) throw refusalError(planned);
+  if (planned.actions.length === 0) logger.debug({ step: 'wireguard', iface }, 'WireGuard already as desired; nothing touched');
+  if (apply) await applyWireguard(host, planned.actions, logger);
+  return { publicKey: key.publicKey, actions: planned.actions, before };
 }
+
+/** Make sure the node key exists, inspect, plan, apply. */
+export const reconcileWireguard = (host: Host, rawSpec: unknown, opts: { stateDir: string; iface?: string; logger?: Logger }) => tunnel(host, rawSpec, opts, true);
+
+/** Inspect and plan only (the `plan` command's view): nothing is written, not even the key. */
+export const previewWireguard = (host: Host, rawSpec: unknown, opts: { stateDir: string; iface?: string; logger?: Logger }) => tunnel(host, rawSpec, opts, false);
 
 export { wireguardDown as down };

@@ -1,5 +1,6 @@
 import { interfaceNameProblem } from '../config/validate.ts';
 import { AgentError } from '../errors.ts';
+import { accepted, commandFailure } from '../host/command-failure.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import { LEGACY_IFACE, ownerRecordPath, readBootId, readOwnerRecord, type SeenInterface } from './owner.ts';
 import { parseDump, parseIpBatch } from './parse.ts';
@@ -14,11 +15,10 @@ export function missingTool(cmd: string, pkg: string): AgentError {
   return new AgentError(`${cmd}: command not found`, `install the Debian package ${pkg}: apt-get install -y ${pkg}`);
 }
 
+/** A read that failed, in the one command-failure format (host/command-failure.ts). */
 function checked(r: ExecResult, cmd: string, args: readonly string[], pkg: string): ExecResult {
   if (r.notFound) throw missingTool(cmd, pkg);
-  if (r.exitCode !== 0) {
-    throw new AgentError(`${[cmd, ...args].join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`, `check the interface with: ip -d link show; wg show`);
-  }
+  if (!accepted(r, {})) throw commandFailure([cmd, ...args], r, { what: 'wireguard', fix: 'check the interface with: ip -d link show; wg show' });
   return r;
 }
 

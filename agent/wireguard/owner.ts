@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { AgentError, EXIT } from '../errors.ts';
+import { refusal, type Refusal } from '../contract.ts';
+import { EXIT } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { keyPaths } from './keys.ts';
 import { DEFAULT_IFACE } from './spec.ts';
@@ -144,9 +145,9 @@ export function describeInterface(i: SeenInterface): string {
 }
 
 /** The refusal: names the interface, what was found, why it is not ours, and the fix. Exit 2, like a storage refusal. */
-export function notOursError(i: SeenInterface, why: string): AgentError {
+export function notOurs(i: SeenInterface, why: string): Refusal {
   const other = i.iface === DEFAULT_IFACE ? 'edge-tun0' : DEFAULT_IFACE;
-  return new AgentError(
+  return refusal(
     `WireGuard interface ${i.iface} exists and was not created by castai-edge-initd (${why}): found ${describeInterface(i)}; the agent does not touch it, nothing was changed`,
     `set INITD_WIREGUARD_INTERFACE to a name no other interface uses (e.g. ${other}; the default is ${DEFAULT_IFACE}) in the agent's env file and restart castai-edge-initd; only if ${i.iface} is a leftover of castai-edge-initd, remove it yourself: ip link del ${i.iface}`,
     EXIT.CONFIG,

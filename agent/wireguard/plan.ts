@@ -1,5 +1,6 @@
 import { canonicalIp } from '../net/cidr.ts';
-import { judgeOwnership, notOursError, ownerFacts } from './owner.ts';
+import { refusalError, type Refusal } from '../contract.ts';
+import { judgeOwnership, notOurs, ownerFacts } from './owner.ts';
 import { formatHostPort, parseHostPort } from '../net/endpoint.ts';
 import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from './types.ts';
 
@@ -30,14 +31,20 @@ const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.
 
 const short = (pk: string) => `${pk.slice(0, 8)}…`;
 
+/** Pure: the typed refusal when the configured interface exists and is not proven ours (docs/decisions/0150). */
+export function refuseForeign(desired: WireguardDesired, actual: WireguardActual): Refusal | undefined {
+  if (!actual.exists) return undefined;
+  const own = judgeOwnership(actual, ownerFacts(actual.owner, desired.publicKey));
+  return own.ours ? undefined : notOurs(actual, own.why);
+}
+
+/** Pure: the actions (throws the refusal of refuseForeign; the step asks refuseForeign first). */
 export function planWireguard(desired: WireguardDesired, actual: WireguardActual): WgAction[] {
   const iface = desired.iface;
   const out: WgAction[] = [];
   const facts = ownerFacts(actual.owner, desired.publicKey);
-  if (actual.exists) {
-    const own = judgeOwnership(actual, facts);
-    if (!own.ours) throw notOursError(actual, own.why);
-  }
+  const refused = refuseForeign(desired, actual);
+  if (refused) throw refusalError(refused);
   for (const p of actual.previous ?? []) {
     const own = judgeOwnership(p, facts);
     if (!p.exists || !own.ours) continue; // someone else's: never touched

@@ -1,4 +1,4 @@
-import type { Action } from '../subsystem.ts';
+import type { Action } from '../contract.ts';
 import type { OwnerRecord, SeenInterface } from './owner.ts';
 import type { Endpoint } from './spec.ts';
 

@@ -14,13 +14,13 @@
  * I/O: this is the agent's own CPU time for plan). Also reports the storage
  * and gpu steps alone.
  */
-import { gpuStep } from '../../agent/gpu/step.ts';
+import { gpuStep } from '../../agent/reconcile/steps/gpu.ts';
 import planCommand from '../../agent/commands/plan.ts';
 import type { CommandContext } from '../../agent/commands/context.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { createLogger } from '../../agent/log/logger.ts';
 import { stepContext } from '../../agent/reconcile/context.ts';
-import { storageStep } from '../../agent/storage/index.ts';
+import { storageStep } from '../../agent/reconcile/steps/storage.ts';
 import type { FakeHost } from '../../agent/host/fake.ts';
 import { a100Reads, blankNvmeSim, nonReadOnlyExecs, registeredHostFacts } from '../../test/fuzz/scenarios.ts';
 import { validRegisterResponse } from '../../test/fuzz/targets/api.ts';
@@ -101,7 +101,7 @@ export default async function planBench(): Promise<Record<string, unknown>> {
   const stepsOnly = await timeIt(benchHost, async (h) => {
     const cfg = await loadConfig(h, { env: ENV });
     const ctx = await stepContext(h, cfg, createLogger({ level: 'silent', write: () => {} }), new AbortController().signal);
-    await storageStep.plan(ctx);
+    await storageStep().plan(ctx);
     await gpuStep().plan(ctx);
   });
   const r = (n: number) => Math.round(n * 100) / 100;

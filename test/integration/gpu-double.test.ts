@@ -9,12 +9,38 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentError, EXIT } from '../../agent/errors.ts';
+import {
+  apply,
+  describePlan,
+  inspect,
+  planGpu,
+  RebootRequestedError,
+  REBOOT_GUARD_FILE,
+  type GpuAction,
+  type GpuActual,
+  type GpuApplyOptions,
+  type GpuPlan,
+} from '../../agent/gpu/gpu.ts';
+import { isRefusal, isSkip, refusalError } from '../../agent/contract.ts';
 import type { GpuConfig } from '../../agent/config/types.ts';
-import { describePlan, gpuSubsystem, RebootRequestedError, REBOOT_GUARD_FILE } from '../../agent/gpu/gpu.ts';
 import { RealHost } from '../../agent/host/real.ts';
 
 const DOUBLE = path.resolve(import.meta.dirname, '../doubles/nvidia-smi-test-double.sh');
 const host = new RealHost();
+
+/** The GPU step's phases without the runner: inspect → plan (a refusal raised as `run` raises it) → apply. */
+function gpuSubsystem(opts: GpuApplyOptions) {
+  return {
+    inspect: (h: RealHost) => inspect(h, opts),
+    plan: (d: GpuConfig, a: GpuActual): GpuPlan => {
+      const p = planGpu(d, a);
+      if (isRefusal(p)) throw refusalError(p);
+      if (isSkip(p)) throw new Error(p.summary);
+      return p;
+    },
+    apply: (h: RealHost, actions: GpuAction[]) => apply(h, { actions }, opts),
+  };
+}
 let root: string;
 let savedPath: string | undefined;
 
@@ -46,16 +72,18 @@ function machine(config: string) {
     return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n') : [];
   };
   const mutating = (lines: string[]) => lines.filter((l) => /(^| )-mig 1|^-r |-cgi|-dci|-dgi|--test-double-reboot/.test(l));
-  const sub = gpuSubsystem({ stateDir: agentState, rebootCommand: ['nvidia-smi', '--test-double-reboot'] });
+  const opts = { stateDir: agentState, rebootCommand: ['nvidia-smi', '--test-double-reboot'] };
+  const sub = gpuSubsystem(opts);
   /** One agent pass: inspect → plan → apply; returns the nvidia-smi calls it made. */
   const pass = async (desired: GpuConfig) => {
     const before = calls().length;
     const actual = await sub.inspect(host);
-    const actions = sub.plan(desired, actual);
-    const view = describePlan(desired, actual, actions);
+    const p = sub.plan(desired, actual);
+    const { actions } = p;
+    const view = describePlan(p);
     let error: unknown;
     try {
-      await sub.apply(host, actions);
+      await sub.apply(host, p.actions);
     } catch (e) {
       error = e;
     }
@@ -172,7 +200,7 @@ describe('a GPU held by another client', () => {
     const m = machine('gpus=h100-80gb\nmig_mode=enabled\nbusy=1\n');
     const r = await m.pass(fill('3g.40gb'));
     expect(r.error).toBeInstanceOf(AgentError);
-    expect((r.error as AgentError).message).toMatch(/-cgi 9,9 -C` failed \(exit 255\): Unable to create a GPU instance on GPU {2}0 using profile 9: In use by another client/);
+    expect((r.error as AgentError).message).toMatch(/-cgi 9,9 -C` failed \(exit 255: Unable to create a GPU instance on GPU {2}0 using profile 9: In use by another client/);
     expect((r.error as AgentError).remediation).toMatch(/fuser -v \/dev\/nvidia\*/);
     expect(existsSync(path.join(m.agentState, REBOOT_GUARD_FILE))).toBe(false);
   });

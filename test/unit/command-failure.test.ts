@@ -99,8 +99,11 @@ describe('the one format for any command', () => {
 
   test('runChecked returns the result on success and throws the one format on failure', async () => {
     const h = new FakeHost().onExec('true', { exitCode: 0, stdout: 'ok' }).onExec('false', { exitCode: 1, stderr: 'nope: denied' });
-    expect((await runChecked(h, ['true'], {}, { what: 'w', fix: 'f' })).stdout).toBe('ok');
-    await expect(runChecked(h, ['false', '-x'], {}, { what: 'w', fix: 'f' })).rejects.toThrow('w: `false -x` failed (exit 1: nope: denied)');
+    expect((await runChecked(h, ['true'], { what: 'w', fix: 'f', timeoutMs: 5_000 })).stdout).toBe('ok');
+    await expect(runChecked(h, ['false', '-x'], { what: 'w', fix: 'f', timeoutMs: 5_000 })).rejects.toThrow('w: `false -x` failed (exit 1: nope: denied)');
+    // Accepted exits and stderr are not failures (an idempotent delete of what is already gone).
+    await expect(runChecked(h, ['false', '-x'], { what: 'w', fix: 'f', timeoutMs: 5_000, okStderr: /denied/ })).resolves.toMatchObject({ exitCode: 1 });
+    await expect(runChecked(h, ['false', '-x'], { what: 'w', fix: 'f', timeoutMs: 5_000, okExitCodes: [1] })).resolves.toMatchObject({ exitCode: 1 });
   });
 });
 

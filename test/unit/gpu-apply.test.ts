@@ -4,13 +4,27 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AgentError } from '../../agent/errors.ts';
-import { gpuSubsystem, RebootRequestedError, REBOOT_GUARD_FILE } from '../../agent/gpu/gpu.ts';
-import type { FakeHost } from '../../agent/host/fake.ts';
+import { apply, inspect, planGpu, RebootRequestedError, REBOOT_GUARD_FILE, type GpuActual, type GpuApplyOptions } from '../../agent/gpu/gpu.ts';
+import type { GpuConfig } from '../../agent/config/types.ts';
+import { isRefusal, isSkip, refusalError } from '../../agent/contract.ts';
+import { FakeHost } from '../../agent/host/fake.ts';
 import { exact, fakeGpuHost, fx, mutatingSmi, QUERY } from './gpu-fixtures.ts';
 import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
 const STATE = DEFAULT_STATE_DIR;
 const GUARD = `${STATE}/${REBOOT_GUARD_FILE}`;
+/** inspect → plan → apply with these options (the step's phases without the runner). */
+function gpuSubsystem(opts: GpuApplyOptions) {
+  return {
+    inspect: (h: FakeHost) => inspect(h, opts),
+    plan: (d: GpuConfig, a: GpuActual) => {
+      const p = planGpu(d, a);
+      if (isRefusal(p)) throw refusalError(p);
+      return isSkip(p) ? { actions: [] } : p;
+    },
+    apply: (h: FakeHost, p: Parameters<typeof apply>[1]) => apply(h, p, opts),
+  };
+}
 const sub = gpuSubsystem({ stateDir: STATE });
 const cfg = (...partitionSizes: string[]) => ({ mig: { partitionSizes } });
 const BUS = '00000000:04:00.0';
@@ -78,7 +92,7 @@ describe('known failures become remediation', () => {
     h.setFile('/run/nvidia-persistenced/nvidia-persistenced.pid', '1234\n');
     const err = (await run(h).catch((e: unknown) => e)) as AgentError;
     expect(err).toBeInstanceOf(AgentError);
-    expect(err.message).toMatch(/^`nvidia-smi -r -i 00000000:04:00\.0` failed \(exit 255\): GPU 00000000:04:00\.0 is currently in use by another process\..*\(nvidia-persistenced is running, nvidia_drm is loaded\)$/s);
+    expect(err.message).toMatch(/^gpu: `nvidia-smi -r -i 00000000:04:00\.0` failed \(exit 255: GPU 00000000:04:00\.0 is currently in use by another process\..*\) \(nvidia-persistenced is running, nvidia_drm is loaded\)$/s);
     expect(err.remediation).toMatch(/systemctl stop nvidia-persistenced.*modprobe -r nvidia_drm nvidia_modeset.*fuser -v \/dev\/nvidia\*/);
     expect(h.files.has(GUARD)).toBe(false); // "in use" is not the reboot case
   });
@@ -92,7 +106,7 @@ describe('known failures become remediation', () => {
     h.onExec(exact('nvidia-smi mig -i 0 -cgi 19,19,19,19,19,19,19 -C'), { exitCode: 255, stdout: fx('cgi-in-use.txt') });
     const err = (await run(h).catch((e: unknown) => e)) as AgentError;
     expect(err).toBeInstanceOf(AgentError);
-    expect(err.message).toMatch(/-cgi 19,19,19,19,19,19,19 -C` failed \(exit 255\): Unable to create a GPU instance on GPU {2}0 using profile 20: In use by another client/);
+    expect(err.message).toMatch(/-cgi 19,19,19,19,19,19,19 -C` failed \(exit 255: Unable to create a GPU instance on GPU {2}0 using profile 20: In use by another client/);
     expect(err.remediation).toMatch(/stop every process that holds the GPU/);
     expect(mutatingSmi(h)).toEqual(['nvidia-smi mig -i 0 -cgi 19,19,19,19,19,19,19 -C']); // one attempt: in-use is not an ordering problem
   });
@@ -109,7 +123,7 @@ describe('known failures become remediation', () => {
       exitCode: 255,
       stdout: 'Unable to destroy GPU instance ID  7 from GPU  0: In use by another client\nFailed to destroy GPU instances: In use by another client\n',
     });
-    await expect(run(h, cfg('3g.20gb'))).rejects.toThrow(/-dgi` failed \(exit 255\): Unable to destroy GPU instance ID {2}7/);
+    await expect(run(h, cfg('3g.20gb'))).rejects.toThrow(/-dgi` failed \(exit 255: Unable to destroy GPU instance ID {2}7/);
     expect(mutatingSmi(h)).toEqual(['nvidia-smi mig -i 0 -dci', 'nvidia-smi mig -i 0 -dgi']);
   });
 });
@@ -173,5 +187,32 @@ describe('create: other orders on failure, then re-read and compare', () => {
       'INITD_GPU_CONFIG: profile 1g.5gb does not exist on NVIDIA H100 80GB HBM3 (GPU 0); available: 1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb',
     );
     expect(mutatingSmi(h)).toEqual(['nvidia-smi -i 0 -mig 1']);
+  });
+});
+
+describe('apply executes the plan it showed (issue 17)', () => {
+  it('creates and verifies the layout the plan resolved, without resolving it again from -lgip', async () => {
+    let lgipReads = 0;
+    let created = false;
+    const h = new FakeHost();
+    h.onExec(exact(QUERY), { stdout: row('Enabled', 'Enabled') });
+    h.onExec(exact('nvidia-smi mig -i 0 -lgip'), () => {
+      lgipReads += 1;
+      // Readable while planning; unreadable afterwards: an apply that re-planned would fail here.
+      return lgipReads === 1 ? { stdout: fx('a100-40gb.lgip.txt') } : { exitCode: 4, stdout: 'Failed to display GPU instance profiles: Insufficient Permissions\n' };
+    });
+    h.onExec(exact('nvidia-smi mig -i 0 -lgipp'), { stdout: fx('a100-40gb.lgipp.derived.txt') });
+    h.onExec(exact('nvidia-smi mig -i 0 -lgi'), () => (created ? { stdout: fx('a100-40gb.lgi-7x1g.derived.txt') } : { stdout: 'No GPU instances found: Not Found\n', exitCode: 6 }));
+    h.onExec(exact('nvidia-smi mig -i 0 -lci'), () => (created ? { stdout: fx('a100-40gb.lci-7x1g.derived.txt') } : { stdout: 'No compute instances found: Not Found\n', exitCode: 6 }));
+    h.onExec(exact('nvidia-smi mig -i 0 -cgi 19,19,19,19,19,19,19 -C'), () => {
+      created = true;
+      return { stdout: fx('a100-40gb.cgi-7x19-C.derived.txt') };
+    });
+    const p = sub.plan(cfg('1g.5gb'), await sub.inspect(h));
+    const create = p.actions.find((a) => a.kind === 'gpu.mig.create')!;
+    expect(create.description).toContain('-cgi 19,19,19,19,19,19,19 -C');
+    await sub.apply(h, p);
+    expect(mutatingSmi(h)).toEqual(['nvidia-smi mig -i 0 -cgi 19,19,19,19,19,19,19 -C']);
+    expect(lgipReads).toBe(1);
   });
 });

@@ -1,15 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import { AgentError, EXIT } from '../../agent/errors.ts';
-import { containerdDropIn, CONTAINERD_DROPIN, describePlan, gpuSubsystem, plan, REBOOT_GUARD_FILE, type GpuActual } from '../../agent/gpu/gpu.ts';
+import { containerdDropIn, CONTAINERD_DROPIN, describePlan as describeGpuPlan, inspect, planGpu, REBOOT_GUARD_FILE, type GpuActual } from '../../agent/gpu/gpu.ts';
+import type { GpuConfig } from '../../agent/config/types.ts';
+import { isRefusal, isSkip, refusalError } from '../../agent/contract.ts';
 import { NvidiaSmiParseError } from '../../agent/gpu/parse.ts';
-import { gpuStep } from '../../agent/gpu/step.ts';
+import { gpuStep } from '../../agent/reconcile/steps/gpu.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
 import { exact, fakeGpuHost, fx, mutatingSmi, QUERY } from './gpu-fixtures.ts';
 import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
 
 const STATE = DEFAULT_STATE_DIR;
-const sub = gpuSubsystem({ stateDir: STATE });
+const sub = { inspect: (h: FakeHost) => inspect(h, { stateDir: STATE }) };
+/** The plan's actions; a refusal raised as the error `run` raises, a skip as no actions. */
+function plan(desired: GpuConfig | undefined, actual: GpuActual) {
+  const p = planGpu(desired, actual);
+  if (isRefusal(p)) throw refusalError(p);
+  return isSkip(p) ? [] : p.actions;
+}
+/** The operator's view of the plan for this desired/actual (the actions come from that same plan). */
+function describePlan(desired: GpuConfig, actual: GpuActual, actions: unknown[]) {
+  const p = planGpu(desired, actual);
+  if (isRefusal(p) || isSkip(p)) throw new Error('not a plan');
+  expect(p.actions).toEqual(actions);
+  return describeGpuPlan(p);
+}
 const cfg = (...partitionSizes: string[]) => ({ mig: { partitionSizes } });
 
 const H100_ON = '0, 00000000:16:00.0, NVIDIA H100 80GB HBM3, Enabled, Enabled, 81559 MiB\n';
@@ -242,7 +257,7 @@ describe('inspect fails loudly on unknown output', () => {
   it('a failing -lgi read is an error, not "no instances"', async () => {
     const h = fakeGpuHost({ query: H100_ON, lgip: fx('h100-80gb.lgip.txt'), lgipp: fx('h100-80gb.lgipp.txt') });
     h.onExec(exact('nvidia-smi mig -i 0 -lgi'), { exitCode: 4, stdout: 'Failed to display GPU instances: Insufficient Permissions\n' });
-    await expect(sub.inspect(h)).rejects.toThrow(/`nvidia-smi mig -i 0 -lgi` failed \(exit 4\): Failed to display GPU instances: Insufficient Permissions/);
+    await expect(sub.inspect(h)).rejects.toThrow(/`nvidia-smi mig -i 0 -lgi` failed \(exit 4: Failed to display GPU instances: Insufficient Permissions/);
   });
 });
 

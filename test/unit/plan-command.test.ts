@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { tally, type PlanEntry } from '../../agent/commands/plan.ts';
 import type { AgentConfig } from '../../agent/config/types.ts';
-import { runStorageStep, storageStep } from '../../agent/storage/index.ts';
+import { runStorageStep } from '../../agent/storage/index.ts';
+import { storageStep } from '../../agent/reconcile/steps/storage.ts';
 import { StateStore } from '../../agent/state/store.ts';
 import { StorageSim } from '../fixtures/storage/sim.ts';
 import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
@@ -16,7 +17,6 @@ describe('plan: refusals', () => {
         step: 'storage',
         summary: 'refusing',
         actions: [
-          { kind: 'storage.refuse', description: 'refuse /dev/nvme1n1', reason: 'ext4 filesystem signature (UUID 1234)' },
           { kind: 'storage.pvcreate', description: 'pvcreate /dev/nvme0n1', reason: 'blank' },
         ],
         error: {
@@ -58,12 +58,13 @@ describe('plan: refusals', () => {
       signal: new AbortController().signal,
       shared: { extraLabels: {} },
     } as never;
-    const p = await storageStep.plan(ctx);
+    const p = await storageStep().plan(ctx);
     const ran = (await runStorageStep(sim.host, cfg, STATE_DIR).catch((e: unknown) => e)) as Error & { remediation?: string };
     expect(p.error?.message).toMatch(/^storage: refusing to touch any disk \(nothing was changed\):\n {2}\/dev\/nvme2n1: ext4 filesystem signature/);
     expect(p.error).toEqual({ message: ran.message, remediation: ran.remediation });
     expect(p.error?.remediation).toMatch(/NVME_DEVICES/);
-    expect(p.actions.some((a) => a.kind === 'storage.refuse')).toBe(true);
+    expect(p.actions).toEqual([]); // a typed refusal: nothing to apply, the refused disk is in the rows
+    expect((p.details as { rows: Array<{ device: string; action: string }> }).rows).toContainEqual(expect.objectContaining({ device: '/dev/nvme2n1', action: 'REFUSE' }));
     expect(tally([p])).toEqual({ changes: 0, refused: 1 });
   });
 });

@@ -13,7 +13,7 @@ import { JournalWriter } from '../../agent/reconcile/journal.ts';
 import { runPass, summaryLine } from '../../agent/reconcile/runner.ts';
 import type { Step, StepContext } from '../../agent/reconcile/step.ts';
 import { StateStore } from '../../agent/state/store.ts';
-import { storageStep } from '../../agent/storage/index.ts';
+import { storageStep } from '../../agent/reconcile/steps/storage.ts';
 import status from '../../agent/commands/status.ts';
 import { StorageSim } from '../fixtures/storage/sim.ts';
 import { DEFAULT_STATE_DIR } from '../../agent/state/files.ts';
@@ -160,7 +160,7 @@ describe('the storage step: a doomed apply is not re-run every minute', () => {
     const mkfsRuns = () => sim.host.execLines().filter((l) => l.startsWith('mkfs.xfs')).length;
     const pass = async (minute: number) => {
       clock.at(minute);
-      return runPass([storageStep], ctx, journal, undefined, tracker);
+      return runPass([storageStep()], ctx, journal, undefined, tracker);
     };
 
     await pass(0); // builds PV, VG, LV; mkfs fails

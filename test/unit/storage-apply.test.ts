@@ -410,9 +410,10 @@ describe('teardown (reset)', () => {
   });
 });
 
-describe('the reconcile Step wrapper (agent/reconcile/step.ts)', () => {
+describe('the reconcile Step (agent/reconcile/steps/storage.ts, the generic adapter)', () => {
   test('plan gives operator rows + text; run reports done, then nothing to do', async () => {
-    const { storageStep } = await import('../../agent/storage/index.ts');
+    const { storageStep: stepOfStorage } = await import('../../agent/reconcile/steps/storage.ts');
+    const storageStep = stepOfStorage();
     const { StateStore } = await import('../../agent/state/store.ts');
     const sim = new StorageSim([StorageSim.nvme(1), StorageSim.nvme(2)]);
     const logged: string[] = [];

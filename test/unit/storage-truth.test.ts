@@ -196,9 +196,9 @@ describe('item 3: too small for xfs is refused in the plan, with its numbers, be
     const devices = ['/dev/nvme1n1', '/dev/nvme2n1', '/dev/nvme3n1'];
     const p = await plan(sim, devices);
     expect(p.refused).toBe(true);
-    expect(p.actions).toEqual([
+    expect(p.actions).toEqual([]);
+    expect(p.refusals).toEqual([
       expect.objectContaining({
-        kind: 'storage.refuse',
         device: '/dev/castai-edge/k0s',
         sizeBytes: 188743680,
         reason:

@@ -5,7 +5,7 @@ import { AgentError } from '../../agent/errors.ts';
 import { createLogger } from '../../agent/log/logger.ts';
 import { applyWireguard, wireguardDown } from '../../agent/wireguard/apply.ts';
 import { reresolveEndpoints, statusFromDump, wireguardStatus } from '../../agent/wireguard/health.ts';
-import { DEFAULT_IFACE, reconcileWireguard } from '../../agent/wireguard/index.ts';
+import { DEFAULT_IFACE, previewWireguard, reconcileWireguard } from '../../agent/wireguard/index.ts';
 import { keyPaths } from '../../agent/wireguard/keys.ts';
 import { ownerRecordPath } from '../../agent/wireguard/owner.ts';
 import { normalizeSpec } from '../../agent/wireguard/spec.ts';
@@ -133,13 +133,13 @@ describe('reconcile on a fresh host (FakeHost)', () => {
     });
   });
 
-  it('kernel WireGuard: "ip link add" succeeds, no wireguard-go; dryRun writes nothing, not even the key', async () => {
+  it('kernel WireGuard: "ip link add" succeeds, no wireguard-go; plan-only (previewWireguard) writes nothing, not even the key', async () => {
     const host = freshHost({ wireguardGo: true });
     host.onExec(`ip link add dev ${IF} type wireguard`, () => created(host));
     await reconcileWireguard(host, spec(), { stateDir: STATE, logger: silent().logger });
     expect(host.execLines()).not.toContain(`wireguard-go ${IF}`);
     const dry = freshHost({ wireguardGo: true });
-    const r = await reconcileWireguard(dry, spec(), { stateDir: STATE, logger: silent().logger, dryRun: true });
+    const r = await previewWireguard(dry, spec(), { stateDir: STATE, logger: silent().logger });
     expect(r.actions.map((a) => a.kind)).toContain('wireguard.key.set');
     expect(dry.execLines()).toEqual(['ip -j -d -batch -']);
     expect(dry.mutations(new Set(['ip']))).toEqual([]); // not even the key file is written by a dry run
@@ -256,7 +256,7 @@ describe('apply details', () => {
     const host = new FakeHost().onExec('wg', { exitCode: 1, stderr: 'Unable to modify interface: Operation not permitted\n' });
     await expect(
       applyWireguard(host, [{ kind: 'wireguard.listenport.set', iface: 'wg0', data: { port: 51840 }, description: 'd', reason: 'r' }], silent().logger),
-    ).rejects.toThrow('wg set wg0 listen-port 51840 failed (exit 1): Unable to modify interface: Operation not permitted');
+    ).rejects.toThrow('wireguard: wg0: `wg set wg0 listen-port 51840` failed (exit 1: Unable to modify interface: Operation not permitted)'); // the one command-failure format
   });
 
   it('IPv6 routes use ip -6; keepalive 0 is "off"; empty allowed IPs clears them', async () => {

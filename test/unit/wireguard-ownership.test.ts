@@ -16,7 +16,7 @@ import { wireguardStep } from '../../agent/reconcile/steps/wireguard.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
 import { teardownNode } from '../../agent/reconcile/teardown.ts';
 import { StateStore } from '../../agent/state/store.ts';
-import { DEFAULT_IFACE, reconcileWireguard } from '../../agent/wireguard/index.ts';
+import { DEFAULT_IFACE, previewWireguard, reconcileWireguard } from '../../agent/wireguard/index.ts';
 import { ipBatchScript } from '../../agent/wireguard/inspect.ts';
 import { wireguardDown } from '../../agent/wireguard/apply.ts';
 import { keyPaths } from '../../agent/wireguard/keys.ts';
@@ -193,7 +193,7 @@ function withBlankWg0(host: FakeHost): FakeHost {
 }
 const missing = (iface: string) => ({ exitCode: 1, stderr: fx('ip-batch-missing.stderr').replace('nonexist', iface) });
 const record = (host: FakeHost) => JSON.parse(host.files.get(REC)!.data) as OwnerRecord;
-const plan = (host: FakeHost, iface = 'wg0') => reconcileWireguard(host, spec(), { stateDir: STATE, iface, logger: silent(), dryRun: true });
+const plan = (host: FakeHost, iface = 'wg0') => previewWireguard(host, spec(), { stateDir: STATE, iface, logger: silent() });
 
 describe('ownership record (<stateDir>/wireguard/interface.json)', () => {
   it('creation writes the intent before `ip link add`, then the ifindex; 0600', async () => {

@@ -1,11 +1,24 @@
 import type { Arch, RegisterResponse } from '../../api/types.ts';
-import { AgentError } from '../../errors.ts';
-import { applyK0s, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, inspectK0s, installArgs, planK0s, type K0sDesired, type K0sRecorded } from '../../k0s/k0s.ts';
-import { applyPrereqs, planPrereqs } from '../../k0s/prereqs.ts';
+import { refusal, refusalOf, type Action } from '../../contract.ts';
+import { AgentError, EXIT } from '../../errors.ts';
+import {
+  applyK0s,
+  DEFAULT_POD_CIDR,
+  DEFAULT_SERVICE_CIDR,
+  inspectK0s,
+  installArgs,
+  planK0s,
+  type K0sAction,
+  type K0sActual,
+  type K0sDesired,
+  type K0sRecorded,
+} from '../../k0s/k0s.ts';
+import { applyPrereqs, inspectPrereqs, planPrereqsFrom, type PrereqActual, type PrereqContext, type PrereqPlan } from '../../k0s/prereqs.ts';
 import { describeReadiness, readNodeReady, type NodeReadiness, type ReadNodeOptions } from '../../k0s/node.ts';
 import { desiredUnitFiles, inspectUnitFiles, kubeletProxy, kubeletProxyEnv } from '../../k0s/unit-config.ts';
 import { ARCHES } from '../../preflight/checks.ts';
-import type { Step, StepContext, StepResult } from '../step.ts';
+import { stepOf } from '../contract.ts';
+import type { Step, StepContext } from '../step.ts';
 import { userLabels } from './register.ts';
 import { K0S_STATE_FILE } from '../../state/files.ts';
 import { parseHostPort } from '../../net/endpoint.ts';
@@ -78,29 +91,72 @@ export interface K0sStepOptions {
   readNode?: (ctx: StepContext, name: string) => Promise<NodeReadiness>;
 }
 
+interface K0sWant {
+  /** What the host prerequisites and registries are planned from (INITD_REGISTRIES_FILE, INITD_CA_FILE). */
+  prereqs: PrereqContext['cfg'];
+  /** Absent in `plan` before registration: only the host prerequisites are planned then. */
+  k0s?: K0sDesired;
+  conflicts: string[];
+}
+
+interface K0sSeen {
+  prereqs: PrereqActual;
+  k0s?: K0sActual;
+}
+
+interface K0sPlan {
+  prereqs: PrereqPlan;
+  k0s: K0sAction[];
+  actions: Action[];
+}
+
 /** Step 6: install k0s and join as a worker; afterwards keep k0sworker installed as desired and running. */
 export function k0sStep(opts: K0sStepOptions = {}): Step {
   const readNode = opts.readNode ?? ((ctx: StepContext, name: string) => readNodeReady(ctx.host, name, nodeReadOptions(ctx, ctx.shared.registration as RegisterResponse)));
-  return {
+  return stepOf<K0sWant, K0sSeen, K0sPlan>({
     name: 'k0s',
-    async plan(ctx) {
-      // Host prerequisites and registries first (issue 18): they need no registration.
-      const pre = await planPrereqs(ctx);
+    async desired(ctx, purpose) {
       const reg = ctx.shared.registration;
-      if (!reg) return { step: 'k0s', summary: `${pre.actions.length ? `${pre.actions.length} host action(s); then ` : ''}waiting for registration (the join token and k0s version come from it)`, actions: pre.actions, lines: pre.lines };
-      const { desired } = await k0sDesired(ctx, reg);
-      const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE), inspectUnitFiles);
-      const actions = [...pre.actions, ...planK0s(desired, actual)];
-      return { step: 'k0s', summary: actions.length ? `${actions.length} action(s)` : `k0sworker ${desired.version} running, kubelet has credentials`, actions, lines: pre.lines };
-    },
-    async run(ctx): Promise<StepResult> {
-      const reg = ctx.shared.registration;
-      if (!reg) throw new AgentError('not registered yet, so there is no join token', 'the register step must succeed first');
+      // Host prerequisites and registries (issue 18) need no registration: `plan` shows them before it.
+      if (!reg) {
+        if (purpose === 'plan') return { prereqs: ctx.cfg, conflicts: [] };
+        return refusal('not registered yet, so there is no join token', 'the register step must succeed first', EXIT.RUNTIME);
+      }
       const { desired, conflicts } = await k0sDesired(ctx, reg);
-      for (const k of conflicts) ctx.log.warn({ label: k }, `label ${k}: the control plane's value wins over INITD_KUBERNETES_LABELS`);
-      const prepared = await applyPrereqs(ctx, await planPrereqs(ctx));
-      const actual = await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE), inspectUnitFiles);
-      const actions = planK0s(desired, actual);
+      return { prereqs: ctx.cfg, k0s: desired, conflicts };
+    },
+    async inspect(ctx, want) {
+      const prereqs = await inspectPrereqs(ctx);
+      const k0s = want.k0s ? await inspectK0s(ctx.host, () => ctx.store.read<K0sRecorded>(K0S_STATE_FILE), inspectUnitFiles) : undefined;
+      return { prereqs, ...(k0s ? { k0s } : {}) };
+    },
+    plan(want, seen) {
+      try {
+        const prereqs = planPrereqsFrom(want.prereqs, seen.prereqs);
+        const k0s = want.k0s && seen.k0s ? planK0s(want.k0s, seen.k0s) : [];
+        return { prereqs, k0s, actions: [...prereqs.actions, ...k0s] };
+      } catch (e) {
+        // A file or drop-in that is not ours: refused, nothing changed (the same words in `plan` and `run`).
+        if (e instanceof AgentError) return refusalOf(e);
+        throw e;
+      }
+    },
+    show(p, want) {
+      const pre = p.prereqs.actions.length;
+      const summary = !want.k0s
+        ? `${pre ? `${pre} host action(s); then ` : ''}waiting for registration (the join token and k0s version come from it)`
+        : p.actions.length
+          ? `${p.actions.length} action(s)`
+          : `k0sworker ${want.k0s.version} running, kubelet has credentials`;
+      return { summary, lines: p.prereqs.lines };
+    },
+    async apply(ctx, p, want, seen) {
+      const reg = ctx.shared.registration!;
+      const desired = want.k0s!;
+      const actual = seen.k0s!;
+      for (const k of want.conflicts) ctx.log.warn({ label: k }, `label ${k}: the control plane's value wins over INITD_KUBERNETES_LABELS`);
+      const prepared = await applyPrereqs(ctx, p.prereqs);
+      const actions = p.k0s;
       let node: NodeReadiness | undefined;
       const bootId = ((await ctx.host.readFile(BOOT_ID_FILE)) ?? '').trim();
       await applyK0s(ctx.host, desired, actions, {
@@ -122,7 +178,7 @@ export function k0sStep(opts: K0sStepOptions = {}): Step {
         : actions.length
           ? `k0sworker ${actions.map((a) => a.kind.replace('k0s.', '')).join(', ')}; ${nodeState}`
           : `k0sworker running as ${reg.node.name}, ${nodeState}`;
-      return { state: 'done', summary, changed: actions.length > 0 || prepared };
+      return { summary, changed: actions.length > 0 || prepared };
     },
-  };
+  });
 }

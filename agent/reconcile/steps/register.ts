@@ -11,7 +11,9 @@ import { registerSecret } from '../../log/logger.ts';
 import { ARCHES } from '../../preflight/checks.ts';
 import { VERSION } from '../../version.ts';
 import { generatePrivateKey, keyPaths, loadKeyPair, publicKeyFromPrivate } from '../../wireguard/keys.ts';
-import type { Step, StepContext, StepResult } from '../step.ts';
+import { execute, refusal, refusalOf, type Action, type Executors } from '../../contract.ts';
+import { stepOf, type Applied } from '../contract.ts';
+import type { Step, StepContext } from '../step.ts';
 import { apiClient } from './api.ts';
 import { bindingDiff, bindingOf, describeBinding, type RegistrationBinding } from './binding.ts';
 import { forgetLiveness, observePoll, type PollOutcome } from './liveness.ts';
@@ -88,200 +90,318 @@ function describe(reg: RegisterResponse): string {
   return `edge ${reg.edge.name} (${reg.edge.id}, ${reg.edge.phase})`;
 }
 
+/** What the register step wants: this machine's identity and what it asks the control plane for. */
+interface RegisterWant {
+  id: Awaited<ReturnType<typeof identity>>;
+  binding: RegistrationBinding;
+  labels: Record<string, string>;
+  taints: Taint[];
+  gpuConfig?: NonNullable<AgentConfig['gpu']>;
+  bootstrapToken?: string;
+  apiUrl: string;
+  keyFile: string;
+}
+
+/** The request without inventory and version (what requestDigest covers). */
+const requestOf = (w: RegisterWant, publicKey: string) => ({
+  ...w.id,
+  wireguardPublicKey: publicKey,
+  kubernetesLabels: w.labels,
+  kubernetesTaints: w.taints,
+  ...(w.gpuConfig ? { gpuConfig: w.gpuConfig } : {}),
+});
+
+/** What it finds: the saved registration, its bookkeeping, the node key, and whether k0s joined with it. */
+interface RegisterSeen {
+  saved?: RegisterResponse;
+  meta?: RegisterMeta;
+  publicKey?: string;
+  kubeletJoined: boolean;
+}
+
+type RegisterAction = Action &
+  (
+    | { kind: 'register.forget'; was: RegistrationBinding }
+    | { kind: 'register.bind' }
+    | { kind: 'wireguard.keygen' }
+    | { kind: 'register'; again: boolean }
+    | { kind: 'register.pending'; why: string; note: string }
+  );
+
+interface RegisterPlan {
+  actions: RegisterAction[];
+  /** The registration the pass goes on with (none after register.forget). */
+  saved?: RegisterResponse;
+}
+
+/** What the executors share during one run; `result` is set by a registration that went through. */
+interface RegisterApply {
+  ctx: StepContext;
+  want: RegisterWant;
+  saved?: RegisterResponse;
+  meta?: RegisterMeta;
+  pendingKey?: string;
+  publicKey?: string;
+  result?: Applied;
+  /** Appended to the summary of the steady-state refresh (a pending re-registration and why). */
+  note: string;
+}
+
+/** The text a pending labels/taints change carries: what the Node keeps meanwhile. */
+const pendingText = (meta: RegisterMeta | undefined) =>
+  `labels/taints change pending: the Node keeps ${meta?.accepted ? `labels ${labelsText(meta.accepted.labels)}, taints ${taintsText(meta.accepted.taints)}` : 'what the control plane last accepted'}`;
+
+/** Record (once per change) what the control plane has not accepted, for `status`. */
+async function markPending(c: RegisterApply, reason: string): Promise<void> {
+  const { ctx, want } = c;
+  const meta = c.meta;
+  if (!meta?.accepted || (sameJson(meta.accepted.labels, want.labels) && sameJson(meta.accepted.taints, ctx.cfg.taints))) return;
+  const p = { labels: want.labels, taints: ctx.cfg.taints, reason };
+  if (meta.pending && sameJson({ labels: meta.pending.labels, taints: meta.pending.taints, reason: meta.pending.reason }, p)) return;
+  c.meta = { ...meta, pending: { ...p, since: new Date().toISOString() } };
+  await ctx.store.write(REGISTER_META_FILE, c.meta);
+}
+
+/** POST register with the bootstrap token; the key (if new) is kept only once the control plane accepted it. */
+async function registerNow(c: RegisterApply, bootstrapToken: string): Promise<Applied> {
+  const { ctx, want } = c;
+  const { saved, meta } = c;
+  const publicKey = c.publicKey!;
+  const keyFile = keyPaths(ctx.cfg.stateDir).file;
+  const base = requestOf(want, publicKey);
+  const digest = requestDigest(base);
+  const client = await apiClient(ctx);
+  const inventory = await collectInventory(ctx.host);
+  const req: RegisterRequest = { ...base, agentVersion: VERSION, inventory };
+  const { created, response } = await client.register(bootstrapToken, req, { signal: ctx.signal }).catch((e: unknown) => {
+    if (e instanceof ApiError && e.kind === 'conflict') {
+      const cf = e.conflict;
+      if (saved && cf?.edgeId === saved.edge.id) {
+        // Our own edge, but our key changed (private.key lost or replaced): stop reporting as
+        // that edge, so that it falls silent and the control plane gives it the new key after 10 min.
+        delete ctx.shared.registration;
+        throw new AgentError(
+          `this node's WireGuard key changed while its edge ${saved.edge.id} is alive (last status report ${cf.lastSeen ?? 'unknown'}): the control plane refused the new key (409 MACHINE_ID_CONFLICT)`,
+          'the agent stops reporting as that edge and asks again every pass; the control plane hands the edge the new key once it has been silent for 10 minutes. If another host with this machine-id keeps it alive (a clone), give this one its own: rm /etc/machine-id && systemd-machine-id-setup, then re-run the init script',
+          EXIT.CONFIG,
+        );
+      }
+      throw new AgentError(
+        `machine-id ${want.id.machineId} belongs to edge ${cf?.edgeId ?? 'unknown'}, which another host with a different WireGuard key keeps alive (last status report ${cf?.lastSeen ?? 'unknown'}); the control plane refused this host (409 MACHINE_ID_CONFLICT) and nothing on it was changed`,
+        'a cloned VM or disk image shares its source machine-id: give this host its own with `rm /etc/machine-id && systemd-machine-id-setup`, then re-run the init script. If this host IS that edge re-installed (its key was lost), it gets the edge back once the edge has been silent for 10 minutes; the agent asks again every pass (about a minute)',
+        EXIT.CONFIG,
+      );
+    }
+    throw e;
+  });
+  if (c.pendingKey) {
+    await ctx.host.writeFileAtomic(keyFile, `${c.pendingKey}\n`, { mode: 0o600, dirMode: 0o700 });
+    await loadKeyPair(ctx.host, ctx.cfg.stateDir); // re-reads and validates file, mode and directory
+    ctx.log.info({ publicKey }, 'generated the node WireGuard key pair (private key 0600, never leaves this node)');
+  }
+  registerSecret(response.edgeToken);
+  registerSecret(response.k0s.joinToken);
+  registerSecret(response.logs.apiKey);
+  if (saved && saved.edge.id !== response.edge.id) await forgetLiveness(ctx.store, ctx.shared);
+  await ctx.store.write(REGISTER_FILE, response);
+  const at = new Date().toISOString();
+  const labelsChanged = Boolean(meta?.accepted) && !(sameJson(meta?.accepted?.labels, want.labels) && sameJson(meta?.accepted?.taints, ctx.cfg.taints));
+  await ctx.store.write(REGISTER_META_FILE, {
+    requestDigest: digest,
+    registeredAt: at,
+    edgeId: response.edge.id,
+    binding: want.binding,
+    accepted: { labels: want.labels, taints: ctx.cfg.taints, at },
+  } satisfies RegisterMeta);
+  ctx.shared.registration = response;
+  const verb = saved ? 're-registered' : created ? 'registered' : 'registered again (same edge)';
+  const accepted = labelsChanged ? `; the control plane accepted labels ${labelsText(want.labels)} and taints ${taintsText(ctx.cfg.taints)} and applies them to the Node` : '';
+  if (labelsChanged) ctx.log.info({ labels: want.labels, taints: ctx.cfg.taints }, `labels/taints changed: the control plane accepted them and applies them to the existing Node (k0sworker is not restarted: the kubelet applies --node-labels/--register-with-taints only when it creates its Node)`);
+  return { summary: `${verb}: ${describe(response)}${accepted}`, changed: true };
+}
+
+/** One executor per register action kind; the compiler checks the table is complete. */
+const registerExecutors: Executors<RegisterAction, RegisterApply> = {
+  'register.forget': async (a, c) => {
+    c.ctx.log.warn(
+      { was: a.was, now: c.want.binding, oldEdgeId: c.saved?.edge.id },
+      `register.json was made for ${describeBinding(a.was)} (${bindingDiff(a.was, c.want.binding).join(', ')}); this node never joined it, so it registers afresh with ${describeBinding(c.want.binding)}. The old edge ${c.saved?.edge.id} stays on the old control plane: delete it there`,
+    );
+    await forgetRegistration(c.ctx);
+    delete c.saved;
+    delete c.meta;
+  },
+  'register.bind': async (_a, c) => {
+    // Written before registrations were bound (0131): it can only have been made with this configuration's values.
+    c.meta = { ...c.meta!, binding: c.want.binding };
+    await c.ctx.store.write(REGISTER_META_FILE, c.meta);
+  },
+  'wireguard.keygen': async (_a, c) => {
+    // Generated now, written by the register executor only once the control plane accepted it, so a rejected
+    // registration (expired bootstrap token, 401, 409) leaves the host unchanged.
+    c.pendingKey = generatePrivateKey();
+    registerSecret(c.pendingKey);
+    c.publicKey = publicKeyFromPrivate(c.pendingKey);
+  },
+  register: async (a, c) => {
+    const token = c.want.bootstrapToken!; // planned only with a token
+    if (!a.again) {
+      c.result = await registerNow(c, token);
+      return;
+    }
+    try {
+      c.result = await registerNow(c, token);
+    } catch (e) {
+      if (!(e instanceof AgentError && (e as { kind?: string }).kind === 'auth')) throw e;
+      const pending = pendingText(c.meta);
+      c.ctx.log.warn({ remediation: e.remediation }, `re-registration refused (${e.message}); keeping the saved registration; ${pending}`);
+      await markPending(c, 'the bootstrap token was rejected (expired or revoked)');
+      c.note = ` (re-registration pending: bootstrap token rejected: run a fresh init script, then restart the agent; ${pending})`;
+    }
+  },
+  'register.pending': async (a, c) => {
+    await markPending(c, a.why);
+    c.note = a.note;
+  },
+};
+
+/** Steady state: refresh the desired state with the edge token; removal only on the control plane's own evidence. */
+async function poll(ctx: StepContext, reg: RegisterResponse, note = ''): Promise<Applied> {
+  const client = await apiClient(ctx);
+  registerSecret(reg.edgeToken);
+  registerSecret(reg.k0s.joinToken);
+  ctx.shared.registration = reg;
+  // A short poll (≤ 2 attempts): during an API outage the node keeps its last known desired state.
+  let r: Awaited<ReturnType<typeof client.getEdge>> | undefined;
+  let outcome: PollOutcome;
+  try {
+    r = await client.getEdge(reg.edgeToken, reg.edge.id, { signal: ctx.signal, maxAttempts: 2, quietRetries: true });
+    outcome = r.gone ? { kind: 'edge-not-found' } : { kind: 'state', phase: r.state.edge.phase };
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    if (e.kind === 'auth') throw e;
+    if (e.kind === 'aborted') return { summary: `registered: ${describe(reg)} (poll interrupted: stopping)${note}`, changed: false };
+    const reason = e.message.replace(/^get edge: /, '');
+    // One warning per kind of outage: the same answer again (other byte counts, attempts) is no change.
+    outcome = { kind: 'outage', reason, key: `${e.kind}:${e.status ?? ''}:${reason.replace(/"[^"]*"/g, '').replace(/\d+/g, '#')}` };
+  }
+  const seen = await observePoll(ctx, reg.edge.id, outcome);
+  if (seen.removed) {
+    ctx.shared.edgeRemoved = seen.removed;
+    return { summary: `edge removed: ${seen.removed}`, changed: false };
+  }
+  if (outcome.kind === 'outage') {
+    return { summary: `registered: ${describe(reg)}; control plane outage since ${seen.health.since} (${outcome.reason}): running on the last known desired state${note}`, changed: false };
+  }
+  if (!r || r.gone) return { summary: `registered: ${describe(reg)}; ${seen.note ?? 'EDGE_NOT_FOUND'}${note}`, changed: false };
+  if (JSON.stringify({ ...reg, ...r.state }) !== JSON.stringify(reg)) {
+    const next = { ...reg, ...r.state };
+    registerSecret(next.k0s.joinToken);
+    await ctx.store.write(REGISTER_FILE, next);
+    ctx.shared.registration = next;
+    // Only node, WireGuard or k0s settings drive the host; the edge's phase (CREATING → READY) is bookkeeping.
+    const desired = (x: RegisterResponse) => JSON.stringify([x.node, x.wireguard, x.k0s]);
+    if (desired(next) !== desired(reg)) return { summary: `registered, desired state updated: ${describe(next)}${note}`, changed: true };
+    return { summary: `registered: ${describe(next)}${note}`, changed: false };
+  }
+  return { summary: `registered: ${describe(reg)}${note}`, changed: false };
+}
+
 /**
  * Step 2: register with the control plane (identity: machine-id + WireGuard key), then on every
  * pass refresh the desired state with the edge token. Removal needs the control plane's own
  * evidence (liveness.ts): a DELETING/DELETED phase, or EDGE_NOT_FOUND for this edge on two polls
  * ≥ 60 s apart; any other answer is an outage and the node keeps running. register.json is bound
- * to its control plane (binding.ts). A 409 MACHINE_ID_CONFLICT stops here, before any host change.
+ * to its control plane (binding.ts): joined to another one is a typed refusal, before any request or
+ * change. A 409 MACHINE_ID_CONFLICT stops here, before any host change.
+ *
+ * The plan's actions are what `run` does to the host and its state (forget, bind, key, register, or
+ * record a pending change); after them `run` refreshes the registration with the edge token (a read of
+ * the control plane that `plan` never makes).
  */
 export function registerStep(): Step {
-  return {
+  return stepOf<RegisterWant, RegisterSeen, RegisterPlan>({
     name: 'register',
-    async plan(ctx) {
+    async desired(ctx) {
       const id = await identity(ctx);
-      let saved = await readSavedRegistration(ctx.store);
+      return {
+        id,
+        binding: bindingOf(ctx.cfg),
+        labels: userLabels(ctx.cfg.labels, id.machineId),
+        taints: ctx.cfg.taints,
+        ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}),
+        ...(ctx.cfg.bootstrapToken ? { bootstrapToken: ctx.cfg.bootstrapToken } : {}),
+        apiUrl: ctx.cfg.apiUrl,
+        keyFile: keyPaths(ctx.cfg.stateDir).file,
+      };
+    },
+    async inspect(ctx, want, purpose) {
+      const saved = await readSavedRegistration(ctx.store);
       const meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
-      const binding = bindingOf(ctx.cfg);
-      const diff = saved && meta?.binding ? bindingDiff(meta.binding, binding) : [];
-      const actions = [];
-      if (diff.length && meta?.binding) {
-        if ((await ctx.host.stat(KUBELET_CONF))?.isFile) {
-          const e = bindingRefusal(meta.binding, binding, diff);
-          return { step: 'register', summary: 'refused: joined to another control plane', actions: [], error: { message: e.message, remediation: e.remediation } };
-        }
-        actions.push({ kind: 'register.forget', description: `forget the registration for ${describeBinding(meta.binding)} (${diff.join(', ')}); its edge token is deleted, never sent elsewhere`, reason: 'the configuration names another control plane' });
-        saved = undefined;
-      }
-      const keyFile = keyPaths(ctx.cfg.stateDir).file;
+      // Never report to, or ask, the new control plane with the old edge's token.
+      if (purpose === 'run' && saved && meta?.binding && bindingDiff(meta.binding, want.binding).length) delete ctx.shared.registration;
       const publicKey = (await loadKeyPair(ctx.host, ctx.cfg.stateDir))?.publicKey;
-      const digest = publicKey
-        ? requestDigest({ ...id, wireguardPublicKey: publicKey, kubernetesLabels: userLabels(ctx.cfg.labels, id.machineId), kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) })
-        : undefined;
-      if (!publicKey) actions.push({ kind: 'wireguard.keygen', description: `generate the node WireGuard key (${keyFile}, 0600)`, reason: 'no key yet' });
-      if (!saved) actions.push({ kind: 'register', description: `register machine ${id.machineId} with ${ctx.cfg.apiUrl}`, reason: diff.length ? 'registering afresh with the configured control plane' : 'not registered yet' });
-      else if (!meta || meta.requestDigest !== digest) actions.push({ kind: 'register', description: `re-register machine ${id.machineId} (same edge); the control plane applies changed labels/taints to the Node`, reason: 'labels, taints, GPU config, hostname or key changed' });
-      return { step: 'register', summary: saved ? `registered: ${describe(saved)}${actions.length ? '; will re-register' : ''}` : 'not registered yet', actions };
+      const kubeletJoined = Boolean((await ctx.host.stat(KUBELET_CONF))?.isFile);
+      return { ...(saved ? { saved } : {}), ...(meta ? { meta } : {}), ...(publicKey ? { publicKey } : {}), kubeletJoined };
     },
-    async run(ctx): Promise<StepResult> {
-      const id = await identity(ctx);
-      const binding = bindingOf(ctx.cfg);
-      let saved = await readSavedRegistration(ctx.store);
-      let meta = await ctx.store.read<RegisterMeta>(REGISTER_META_FILE);
-      if (saved && meta?.binding) {
-        const diff = bindingDiff(meta.binding, binding);
-        if (diff.length) {
-          // Never report to, or ask, the new control plane with the old edge's token.
-          delete ctx.shared.registration;
-          if ((await ctx.host.stat(KUBELET_CONF))?.isFile) throw bindingRefusal(meta.binding, binding, diff);
-          ctx.log.warn(
-            { was: meta.binding, now: binding, oldEdgeId: saved.edge.id },
-            `register.json was made for ${describeBinding(meta.binding)} (${diff.join(', ')}); this node never joined it, so it registers afresh with ${describeBinding(binding)}. The old edge ${saved.edge.id} stays on the old control plane: delete it there`,
-          );
-          await forgetRegistration(ctx);
-          saved = undefined;
-          meta = undefined;
+    plan(want, seen) {
+      const actions: RegisterAction[] = [];
+      let { saved, meta } = seen;
+      const diff = saved && meta?.binding ? bindingDiff(meta.binding, want.binding) : [];
+      if (diff.length && meta?.binding) {
+        if (seen.kubeletJoined) {
+          const e = bindingRefusal(meta.binding, want.binding, diff);
+          return refusalOf(e, 'refused: joined to another control plane');
         }
-      } else if (saved && meta && !meta.binding) {
-        // Written before registrations were bound (0131): it can only have been made with this configuration's values.
-        meta = { ...meta, binding };
-        await ctx.store.write(REGISTER_META_FILE, meta);
-      }
-      // A new key is only kept once the control plane accepted it, so a rejected
-      // registration (expired bootstrap token, 401, 409) leaves the host unchanged.
-      const keyFile = keyPaths(ctx.cfg.stateDir).file;
-      const existing = await loadKeyPair(ctx.host, ctx.cfg.stateDir);
-      const pendingKey = existing ? undefined : generatePrivateKey();
-      if (pendingKey) registerSecret(pendingKey);
-      const publicKey = existing?.publicKey ?? publicKeyFromPrivate(pendingKey!);
-      const labels = userLabels(ctx.cfg.labels, id.machineId);
-      const base = { ...id, wireguardPublicKey: publicKey, kubernetesLabels: labels, kubernetesTaints: ctx.cfg.taints, ...(ctx.cfg.gpu ? { gpuConfig: ctx.cfg.gpu } : {}) };
-      const digest = requestDigest(base);
-      const client = await apiClient(ctx);
-
-      const registerNow = async (bootstrapToken: string): Promise<StepResult> => {
-        const inventory = await collectInventory(ctx.host);
-        const req: RegisterRequest = { ...base, agentVersion: VERSION, inventory };
-        const { created, response } = await client.register(bootstrapToken, req, { signal: ctx.signal }).catch((e: unknown) => {
-          if (e instanceof ApiError && e.kind === 'conflict') {
-            const c = e.conflict;
-            if (saved && c?.edgeId === saved.edge.id) {
-              // Our own edge, but our key changed (private.key lost or replaced): stop reporting as
-              // that edge, so that it falls silent and the control plane gives it the new key after 10 min.
-              delete ctx.shared.registration;
-              throw new AgentError(
-                `this node's WireGuard key changed while its edge ${saved.edge.id} is alive (last status report ${c.lastSeen ?? 'unknown'}): the control plane refused the new key (409 MACHINE_ID_CONFLICT)`,
-                'the agent stops reporting as that edge and asks again every pass; the control plane hands the edge the new key once it has been silent for 10 minutes. If another host with this machine-id keeps it alive (a clone), give this one its own: rm /etc/machine-id && systemd-machine-id-setup, then re-run the init script',
-                EXIT.CONFIG,
-              );
-            }
-            throw new AgentError(
-              `machine-id ${id.machineId} belongs to edge ${c?.edgeId ?? 'unknown'}, which another host with a different WireGuard key keeps alive (last status report ${c?.lastSeen ?? 'unknown'}); the control plane refused this host (409 MACHINE_ID_CONFLICT) and nothing on it was changed`,
-              'a cloned VM or disk image shares its source machine-id: give this host its own with `rm /etc/machine-id && systemd-machine-id-setup`, then re-run the init script. If this host IS that edge re-installed (its key was lost), it gets the edge back once the edge has been silent for 10 minutes; the agent asks again every pass (about a minute)',
-              EXIT.CONFIG,
-            );
-          }
-          throw e;
+        actions.push({
+          kind: 'register.forget',
+          was: meta.binding,
+          description: `forget the registration for ${describeBinding(meta.binding)} (${diff.join(', ')}); its edge token is deleted, never sent elsewhere`,
+          reason: 'the configuration names another control plane',
         });
-        if (pendingKey) {
-          await ctx.host.writeFileAtomic(keyFile, `${pendingKey}\n`, { mode: 0o600, dirMode: 0o700 });
-          await loadKeyPair(ctx.host, ctx.cfg.stateDir); // re-reads and validates file, mode and directory
-          ctx.log.info({ publicKey }, 'generated the node WireGuard key pair (private key 0600, never leaves this node)');
-        }
-        registerSecret(response.edgeToken);
-        registerSecret(response.k0s.joinToken);
-        registerSecret(response.logs.apiKey);
-        if (saved && saved.edge.id !== response.edge.id) await forgetLiveness(ctx.store, ctx.shared);
-        await ctx.store.write(REGISTER_FILE, response);
-        const at = new Date().toISOString();
-        const labelsChanged = Boolean(meta?.accepted) && !(sameJson(meta?.accepted?.labels, labels) && sameJson(meta?.accepted?.taints, ctx.cfg.taints));
-        await ctx.store.write(REGISTER_META_FILE, {
-          requestDigest: digest,
-          registeredAt: at,
-          edgeId: response.edge.id,
-          binding,
-          accepted: { labels, taints: ctx.cfg.taints, at },
-        } satisfies RegisterMeta);
-        ctx.shared.registration = response;
-        const verb = saved ? 're-registered' : created ? 'registered' : 'registered again (same edge)';
-        const accepted = labelsChanged ? `; the control plane accepted labels ${labelsText(labels)} and taints ${taintsText(ctx.cfg.taints)} and applies them to the Node` : '';
-        if (labelsChanged) ctx.log.info({ labels, taints: ctx.cfg.taints }, `labels/taints changed: the control plane accepted them and applies them to the existing Node (k0sworker is not restarted: the kubelet applies --node-labels/--register-with-taints only when it creates its Node)`);
-        return { state: 'done', summary: `${verb}: ${describe(response)}${accepted}`, changed: true };
-      };
-
-      /** Steady state: refresh the desired state with the edge token; removal only on the control plane's own evidence. */
-      const poll = async (reg: RegisterResponse, note = ''): Promise<StepResult> => {
-        registerSecret(reg.edgeToken);
-        registerSecret(reg.k0s.joinToken);
-        ctx.shared.registration = reg;
-        // A short poll (≤ 2 attempts): during an API outage the node keeps its last known desired state.
-        let r: Awaited<ReturnType<typeof client.getEdge>> | undefined;
-        let outcome: PollOutcome;
-        try {
-          r = await client.getEdge(reg.edgeToken, reg.edge.id, { signal: ctx.signal, maxAttempts: 2, quietRetries: true });
-          outcome = r.gone ? { kind: 'edge-not-found' } : { kind: 'state', phase: r.state.edge.phase };
-        } catch (e) {
-          if (!(e instanceof ApiError)) throw e;
-          if (e.kind === 'auth') throw e;
-          if (e.kind === 'aborted') return { state: 'done', summary: `registered: ${describe(reg)} (poll interrupted: stopping)${note}`, changed: false };
-          const reason = e.message.replace(/^get edge: /, '');
-          // One warning per kind of outage: the same answer again (other byte counts, attempts) is no change.
-          outcome = { kind: 'outage', reason, key: `${e.kind}:${e.status ?? ''}:${reason.replace(/"[^"]*"/g, '').replace(/\d+/g, '#')}` };
-        }
-        const seen = await observePoll(ctx, reg.edge.id, outcome);
-        if (seen.removed) {
-          ctx.shared.edgeRemoved = seen.removed;
-          return { state: 'done', summary: `edge removed: ${seen.removed}`, changed: false };
-        }
-        if (outcome.kind === 'outage') {
-          return { state: 'done', summary: `registered: ${describe(reg)}; control plane outage since ${seen.health.since} (${outcome.reason}): running on the last known desired state${note}`, changed: false };
-        }
-        if (!r || r.gone) return { state: 'done', summary: `registered: ${describe(reg)}; ${seen.note ?? 'EDGE_NOT_FOUND'}${note}`, changed: false };
-        if (JSON.stringify({ ...reg, ...r.state }) !== JSON.stringify(reg)) {
-          const next = { ...reg, ...r.state };
-          registerSecret(next.k0s.joinToken);
-          await ctx.store.write(REGISTER_FILE, next);
-          ctx.shared.registration = next;
-          // Only node, WireGuard or k0s settings drive the host; the edge's phase (CREATING → READY) is bookkeeping.
-          const desired = (x: RegisterResponse) => JSON.stringify([x.node, x.wireguard, x.k0s]);
-          if (desired(next) !== desired(reg)) return { state: 'done', summary: `registered, desired state updated: ${describe(next)}${note}`, changed: true };
-          return { state: 'done', summary: `registered: ${describe(next)}${note}`, changed: false };
-        }
-        return { state: 'done', summary: `registered: ${describe(reg)}${note}`, changed: false };
-      };
-
-      if (saved && meta?.requestDigest === digest) return poll(saved);
-      if (saved) {
+        saved = undefined;
+        meta = undefined;
+      } else if (saved && meta && !meta.binding) {
+        const description = `record that register.json belongs to ${describeBinding(want.binding)}`;
+        actions.push({ kind: 'register.bind', description, reason: 'written before registrations were bound (0131)' });
+      }
+      if (!saved && !want.bootstrapToken) {
+        return refusal('INITD_BOOTSTRAP_TOKEN is not set, so this node cannot register', 'fetch a fresh init script from the control plane and run it (it carries a bootstrap token)', EXIT.CONFIG);
+      }
+      // What identifies the registration; with no key yet, a new one is made (so the request changes).
+      const digest = seen.publicKey ? requestDigest(requestOf(want, seen.publicKey)) : undefined;
+      if (!seen.publicKey) {
+        actions.push({ kind: 'wireguard.keygen', description: `generate the node WireGuard key (${want.keyFile}, 0600)`, reason: 'no key yet' });
+      }
+      if (!saved) {
+        actions.push({ kind: 'register', again: false, description: `register machine ${want.id.machineId} with ${want.apiUrl}`, reason: diff.length ? 'registering afresh with the configured control plane' : 'not registered yet' });
+      } else if (!meta || meta.requestDigest !== digest) {
         // Labels, taints, GPU config, hostname or key changed: re-register (same edge); the control
-        // plane applies label/taint changes to the Node. Without a valid bootstrap token the change
-        // stays pending (status says so; the Node keeps what the control plane last accepted) and
-        // the node keeps running on its saved registration; a fresh init script carries a new token.
-        const pending = `labels/taints change pending: the Node keeps ${meta?.accepted ? `labels ${labelsText(meta.accepted.labels)}, taints ${taintsText(meta.accepted.taints)}` : 'what the control plane last accepted'}`;
-        /** Record (once per change) what the control plane has not accepted, for `status`. */
-        const markPending = async (reason: string) => {
-          if (!meta?.accepted || (sameJson(meta.accepted.labels, labels) && sameJson(meta.accepted.taints, ctx.cfg.taints))) return;
-          const p = { labels, taints: ctx.cfg.taints, reason };
-          if (meta.pending && sameJson({ labels: meta.pending.labels, taints: meta.pending.taints, reason: meta.pending.reason }, p)) return;
-          meta = { ...meta, pending: { ...p, since: new Date().toISOString() } };
-          await ctx.store.write(REGISTER_META_FILE, meta);
-        };
-        if (!ctx.cfg.bootstrapToken) {
-          await markPending('no INITD_BOOTSTRAP_TOKEN');
-          return poll(saved, ` (re-registration pending: no INITD_BOOTSTRAP_TOKEN; ${pending})`);
-        }
-        try {
-          return await registerNow(ctx.cfg.bootstrapToken);
-        } catch (e) {
-          if (!(e instanceof AgentError && (e as { kind?: string }).kind === 'auth')) throw e;
-          ctx.log.warn({ remediation: e.remediation }, `re-registration refused (${e.message}); keeping the saved registration; ${pending}`);
-          await markPending('the bootstrap token was rejected (expired or revoked)');
-          return poll(saved, ` (re-registration pending: bootstrap token rejected: run a fresh init script, then restart the agent; ${pending})`);
+        // plane applies label/taint changes to the Node. Without a bootstrap token the change stays
+        // pending (status says so; the Node keeps what the control plane last accepted) and the node
+        // keeps running on its saved registration; a fresh init script carries a new token.
+        if (want.bootstrapToken) {
+          actions.push({ kind: 'register', again: true, description: `re-register machine ${want.id.machineId} (same edge); the control plane applies changed labels/taints to the Node`, reason: 'labels, taints, GPU config, hostname or key changed' });
+        } else {
+          actions.push({
+            kind: 'register.pending',
+            why: 'no INITD_BOOTSTRAP_TOKEN',
+            note: ` (re-registration pending: no INITD_BOOTSTRAP_TOKEN; ${pendingText(meta)})`,
+            description: 'record the labels/taints change as pending: without INITD_BOOTSTRAP_TOKEN it cannot be sent',
+            reason: 'labels, taints, GPU config, hostname or key changed',
+          });
         }
       }
-      if (!ctx.cfg.bootstrapToken) {
-        throw new AgentError('INITD_BOOTSTRAP_TOKEN is not set, so this node cannot register', 'fetch a fresh init script from the control plane and run it (it carries a bootstrap token)', EXIT.CONFIG);
-      }
-      return registerNow(ctx.cfg.bootstrapToken);
+      return { actions, ...(saved ? { saved } : {}) };
     },
-  };
+    show: (p) => ({
+      summary: p.saved ? `registered: ${describe(p.saved)}${p.actions.some((a) => a.kind === 'register') ? '; will re-register' : ''}` : 'not registered yet',
+    }),
+    async apply(ctx, p, want, seen) {
+      const c: RegisterApply = { ctx, want, ...(seen.saved ? { saved: seen.saved } : {}), ...(seen.meta ? { meta: seen.meta } : {}), ...(seen.publicKey ? { publicKey: seen.publicKey } : {}), note: '' };
+      await execute(registerExecutors, p.actions, c);
+      if (c.result) return c.result;
+      return poll(ctx, c.saved!, c.note);
+    },
+  });
 }

@@ -1,36 +1,64 @@
-import { AgentError } from '../../errors.ts';
-import { DEFAULT_IFACE, normalizeSpec, reconcileWireguard, reresolveEndpoints, statusFromDump, wireguardStatus } from '../../wireguard/index.ts';
-import type { Step, StepContext, StepResult } from '../step.ts';
+import { refusal, skip } from '../../contract.ts';
+import { EXIT } from '../../errors.ts';
+import {
+  applyWireguard,
+  DEFAULT_IFACE,
+  ensureKeyPair,
+  inspectWireguard,
+  keyForPlan,
+  normalizeSpec,
+  planTunnel,
+  reresolveEndpoints,
+  statusFromDump,
+  wireguardDesired,
+  wireguardStatus,
+  type NormalizedSpec,
+  type WgAction,
+  type WireguardActual,
+  type WireguardDesired,
+} from '../../wireguard/index.ts';
+import { stepOf } from '../contract.ts';
+import type { Step, StepContext } from '../step.ts';
 import { WG_STATUS_FILE } from '../../state/files.ts';
 
-function needRegistration(ctx: StepContext) {
-  const reg = ctx.shared.registration;
-  if (!reg) throw new AgentError('not registered yet, so the tunnel settings are unknown', 'the register step must succeed first (see the step above)');
-  return reg;
+interface Tunnel {
+  iface: string;
+  spec: NormalizedSpec;
+  desired: WireguardDesired;
 }
 
 /**
  * Step 5: the WireGuard tunnel to the cluster gateway (UDP 51840) on the agent's own interface
  * (INITD_WIREGUARD_INTERFACE; `override` for tests). Touches nothing when it already matches, and
- * nothing at all of an interface it did not create (docs/decisions/0150).
+ * nothing at all of an interface it did not create (docs/decisions/0150): that is a typed refusal.
+ * `plan` reads the node key and never writes it; `run` makes it when missing.
  */
 export function wireguardStep(override?: string): Step {
   const ifaceOf = (ctx: StepContext) => override ?? ctx.cfg.wireguardInterface ?? DEFAULT_IFACE;
-  return {
+  return stepOf<Tunnel, WireguardActual, { actions: WgAction[] }>({
     name: 'wireguard',
-    async plan(ctx) {
+    async desired(ctx, purpose) {
+      const reg = ctx.shared.registration;
+      if (!reg) {
+        return purpose === 'plan'
+          ? skip('waiting for registration (the tunnel address and gateway come from it)')
+          : refusal('not registered yet, so the tunnel settings are unknown', 'the register step must succeed first (see the step above)', EXIT.RUNTIME);
+      }
       const iface = ifaceOf(ctx);
-      if (!ctx.shared.registration) return { step: 'wireguard', summary: 'waiting for registration (the tunnel address and gateway come from it)', actions: [] };
-      const r = await reconcileWireguard(ctx.host, ctx.shared.registration.wireguard, { stateDir: ctx.cfg.stateDir, iface, logger: ctx.log, dryRun: true });
-      return { step: 'wireguard', summary: r.actions.length ? `${r.actions.length} change(s) to ${iface}` : `${iface} up to date`, actions: r.actions };
+      const spec = normalizeSpec(reg.wireguard);
+      const key = purpose === 'run' ? await ensureKeyPair(ctx.host, ctx.cfg.stateDir) : await keyForPlan(ctx.host, ctx.cfg.stateDir);
+      return { iface, spec, desired: await wireguardDesired(ctx.host, spec, key, { stateDir: ctx.cfg.stateDir, iface, logger: ctx.log }) };
     },
-    async run(ctx): Promise<StepResult> {
-      const iface = ifaceOf(ctx);
-      const reg = needRegistration(ctx);
-      const r = await reconcileWireguard(ctx.host, reg.wireguard, { stateDir: ctx.cfg.stateDir, iface, logger: ctx.log });
+    inspect: (ctx, t) => inspectWireguard(ctx.host, t.iface, { stateDir: ctx.cfg.stateDir }),
+    plan: (t, actual) => planTunnel(t.desired, actual),
+    show: (p, t) => ({ summary: p.actions.length ? `${p.actions.length} change(s) to ${t.iface}` : `${t.iface} up to date` }),
+    async apply(ctx, p, t, before) {
+      const { iface } = t;
+      if (p.actions.length === 0) ctx.log.debug({ step: 'wireguard', iface }, 'WireGuard already as desired; nothing touched');
+      await applyWireguard(ctx.host, p.actions, ctx.log);
       // Nothing changed: the dump inspect just read is current (no second `wg show`).
-      let st = !r.actions.length && r.before.device ? statusFromDump(r.before.device, Date.now() / 1000) : await wireguardStatus(ctx.host, iface);
-      if (r.actions.length) {
+      let st = !p.actions.length && before.device ? statusFromDump(before.device, Date.now() / 1000) : await wireguardStatus(ctx.host, iface);
+      if (p.actions.length) {
         // First bring-up: the handshake is the real UDP 51840 test; wait a moment for it.
         const until = Date.now() + 5000;
         while ((st?.latestHandshakeSeconds ?? null) === null && Date.now() < until && !ctx.signal.aborted) {
@@ -39,7 +67,7 @@ export function wireguardStep(override?: string): Step {
         }
       } else {
         // Health: a stale handshake with a hostname endpoint re-resolves it (logged by reresolveEndpoints).
-        await reresolveEndpoints(ctx.host, iface, normalizeSpec(reg.wireguard), Date.now() / 1000, ctx.log, r.before.device);
+        await reresolveEndpoints(ctx.host, iface, t.spec, Date.now() / 1000, ctx.log, before.device);
       }
       if (st) {
         ctx.shared.wireguard = st;
@@ -47,7 +75,7 @@ export function wireguardStep(override?: string): Step {
       }
       const hs = st?.latestHandshakeSeconds;
       const handshake = hs === null || hs === undefined ? 'no handshake yet (check egress UDP 51840)' : `handshake ${hs}s ago`;
-      return { state: 'done', summary: `${iface} ${r.actions.length ? `up (${r.actions.length} change(s))` : 'up'}, ${handshake}`, changed: r.actions.length > 0 };
+      return { summary: `${iface} ${p.actions.length ? `up (${p.actions.length} change(s))` : 'up'}, ${handshake}`, changed: p.actions.length > 0 };
     },
-  };
+  });
 }

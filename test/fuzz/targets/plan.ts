@@ -13,7 +13,7 @@
 import fc from 'fast-check';
 import { AgentError } from '../../../agent/errors.ts';
 import { NvidiaSmiParseError } from '../../../agent/gpu/parse.ts';
-import { gpuStep } from '../../../agent/gpu/step.ts';
+import { gpuStep } from '../../../agent/reconcile/steps/gpu.ts';
 import type { FakeHost } from '../../../agent/host/fake.ts';
 import type { StepContext } from '../../../agent/reconcile/step.ts';
 import { READ_ONLY_COMMANDS } from '../../../agent/storage/inspect.ts';
@@ -139,7 +139,7 @@ async function checkStorage(scenarios: StorageScenario[], c: StorageCase): Promi
   try {
     const { actual, plan } = await planStorageStep(host, { nvmeDevices }, STATE_DIR);
     outcome = plan.refused ? 'rejected' : 'accepted';
-    if (plan.refused) assert(plan.actions.every((a) => a.kind === 'storage.refuse' && a.reason.length > 5), 'a refused plan carries other actions');
+    if (plan.refused) assert(plan.actions.length === 0 && plan.refusals.every((a) => a.reason.length > 5), 'a refused plan carries other actions');
     for (const a of plan.actions.filter((x) => x.kind === 'storage.pvcreate')) {
       for (const d of a.devices ?? []) {
         const node = actual.blockDevices.find((n) => n.path === d || n.path === actual.resolved[d]);
