@@ -2,7 +2,7 @@
  * Reading the GPUs through the Host port, and turning nvidia-smi failures into
  * operator remediation. Nothing here changes the host.
  */
-import { AgentError, EXIT } from '../errors.ts';
+import { AgentError } from '../errors.ts';
 import { commandFailure } from '../host/command-failure.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import {

@@ -192,7 +192,7 @@ export async function inspectK0s(host: Host, readRecorded: () => Promise<K0sReco
     // not every pass (that would be ~1 s of CPU a minute on an idle node).
     const key = `${bin.size}:${bin.mtimeMs}`;
     let hashCache = hashCaches.get(host);
-    if (!hashCache) hashCaches.set(host, (hashCache = new Map()));
+    if (!hashCache) hashCaches.set(host, (hashCache = new Map<string, { key: string; sha256: string }>()));
     const cached = hashCache.get(K0S_BIN);
     if (cached?.key === key) binarySha256 = cached.sha256;
     else {

@@ -13,7 +13,6 @@ import { parseBlkidExport, parseMountinfo } from './parse.ts';
 import { SETTLE, describeStorage } from './plan.ts';
 import { renderMountUnit } from './unit.ts';
 import type { StorageAction, StorageDesired, StoragePlan, StorageState } from './types.ts';
-import { MOUNTINFO_FILE } from '../host/paths.ts';
 
 export interface ApplyResult {
   changed: boolean;

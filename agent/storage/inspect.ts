@@ -145,7 +145,7 @@ function allNodes(devs: BlockDevice[]): BlockDevice[] {
 
 /** Run `fn` over `items` with at most `limit` in flight. */
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {

@@ -20,7 +20,6 @@ import {
   STORAGE_DEFAULTS,
   type BlockDevice,
   type DiskInfo,
-  type DiskVerdict,
   type StorageAction,
   type StorageActual,
   type StorageDesired,
@@ -355,7 +354,7 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
     const actions: StorageAction[] = [];
     const lv = c.ourLv;
     if (!lv) {
-      const pvInfos = pvs.map((p) => disks.find((x) => x.path === p) ?? { path: p, name: path.basename(p), size: 0, model: null, serial: null, nvme: true, root: false, verdict: { kind: 'ours', reason: '' } as DiskVerdict });
+      const pvInfos = pvs.map((p): DiskInfo => disks.find((x) => x.path === p) ?? { path: p, name: path.basename(p), size: 0, model: null, serial: null, nvme: true, root: false, verdict: { kind: 'ours', reason: '' } });
       // The volume group exists: its PVs' real extents (pv_size is pe_count x the extent size), not an estimate.
       const layout = planLayout(
         pvs.map((p) => {

@@ -106,7 +106,7 @@ export interface TeardownResult {
 
 /** Inspect, plan and run the teardown. Throws (having stopped) when the volume cannot be unmounted. */
 export async function teardownStorage(host: Host, d: StorageDesired, o: TeardownOptions, onProgress?: (l: string) => void): Promise<TeardownResult> {
-  const actual = await inspectStorage(host, { ...d, devices: undefined } as StorageDesired);
+  const actual = await inspectStorage(host, { ...d, devices: undefined });
   const plan = planTeardown(d, actual, o);
   const ran: string[] = [];
   const exec = async (argv: string[], allowFail = false) => {
