@@ -82,9 +82,6 @@ export function commandFailure(argv: readonly string[], r: ExecResult, o: Failur
   return new AgentError(`${o.what}: \`${argv.join(' ')}\` failed (${howItEnded(r)}${detail})${context}`, fix, o.exitCode ?? EXIT.RUNTIME);
 }
 
-/** True when the command succeeded. */
-export const succeeded = (r: ExecResult): boolean => r.exitCode === 0 && !r.timedOut && !r.notFound;
-
 /** How to run a command and when it counted as done. */
 export interface RunSpec extends FailureOptions {
   /** Kill it after this long: every caller says how long its command may take. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/types.ts';
-import { AgentError, EXIT } from '../errors.ts';
+import { EXIT } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { FailureTracker } from './backoff.ts';
 import { stepContext } from './context.ts';
@@ -112,5 +112,3 @@ export async function runDaemon(o: DaemonOptions, signal: AbortSignal): Promise<
   }
   return exitCode;
 }
-
-export { AgentError };

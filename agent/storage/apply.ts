@@ -10,7 +10,6 @@ import { runChecked } from '../host/command-failure.ts';
 import type { ExecResult, Host } from '../host/host.ts';
 import { LVM_ENV, blkidArgs } from './inspect.ts';
 import { parseBlkidExport, parseMountinfo } from './parse.ts';
-import { SETTLE, describeStorage } from './plan.ts';
 import { renderMountUnit } from './unit.ts';
 import type { StorageAction, StorageDesired, StoragePlan, StorageState } from './types.ts';
 
@@ -205,6 +204,3 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
   }
   return res;
 }
-
-/** Lines for the log/plan (re-exported for callers that only import apply). */
-export { describeStorage, SETTLE };

@@ -17,11 +17,11 @@ import { inspectStorage } from './inspect.ts';
 import { censusOf, renderCensus, type DiskCensus } from './census.ts';
 import { censusPath, steadyStorage } from './quick.ts';
 import { describeStorage, desiredFromConfig, planStorage, renderStoragePlan } from './plan.ts';
-import type { StorageAction, StorageActual, StorageDesired, StoragePlan } from './types.ts';
+import type { StorageActual, StorageDesired, StoragePlan } from './types.ts';
 
 export { desiredFromConfig, describeStorage, planStorage, renderStoragePlan, inspectStorage, applyStorage, refusalError, storageRefusal };
 export { planTeardown, teardownStorage } from './teardown.ts';
-export type { StorageAction, StorageActual, StorageDesired, StoragePlan };
+export type { StorageActual, StorageDesired, StoragePlan };
 
 /** What the storage step needs from AgentConfig (structurally compatible with it). */
 export interface StorageConfig {

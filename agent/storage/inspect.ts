@@ -15,7 +15,6 @@
  *   /sys/block/<disk>/queue/{minimum,optimal}_io_size, alignment_offset   LVM's PV alignment (./layout.ts)
  *   sample reads of each whole NVMe disk (auto-discovery only)             "provably empty" (./content.ts)
  */
-import path from 'node:path';
 import type { AgentError } from '../errors.ts';
 import { commandFailure } from '../host/command-failure.ts';
 import type { ExecResult, Host } from '../host/host.ts';
@@ -240,9 +239,4 @@ export async function inspectStorage(host: Host, desired: StorageDesired): Promi
     if (entries.length) actual.mountPointEntries = entries.slice(0, 20);
   }
   return actual;
-}
-
-/** Path helper shared with the planner: the state file under a state dir. */
-export function stateFileIn(stateDir: string, name: string): string {
-  return path.join(stateDir, name);
 }

@@ -492,4 +492,4 @@ function describeLayout(l: Layout): string {
 }
 
 // The operator's view of a plan (rows, the text table) is ./render.ts.
-export { describeStorage, humanSize, renderStoragePlan, type StorageRow } from './render.ts';
+export { describeStorage, renderStoragePlan } from './render.ts';

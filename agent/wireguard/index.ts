@@ -21,15 +21,13 @@ import type { DesiredPeer, WgAction, WireguardActual, WireguardDesired } from '.
  *   const wg = await wireguardStatus(host, iface);         // -> reportStatus.wireguard
  */
 
-export { ensureKeyPair, loadKeyPair, publicKeyFromPrivate, isWireguardKey } from './keys.ts';
-export { normalizeSpec, DEFAULT_IFACE, DEFAULT_LISTEN_PORT, DEFAULT_MTU, DEFAULT_KEEPALIVE } from './spec.ts';
-export { wireguardStatus, reresolveEndpoints, statusFromDump, RERESOLVE_AFTER_S } from './health.ts';
+export { ensureKeyPair } from './keys.ts';
+export { normalizeSpec, DEFAULT_IFACE } from './spec.ts';
+export { wireguardStatus, reresolveEndpoints, statusFromDump } from './health.ts';
 export { inspectWireguard } from './inspect.ts';
-export { planWireguard, refuseForeign } from './plan.ts';
-export { applyWireguard, wireguardDown, type DownResult } from './apply.ts';
-export { judgeOwnership, ownerRecordPath, readOwnerRecord, LEGACY_IFACE, type OwnerRecord } from './owner.ts';
-export type { WgAction, WireguardActual, WireguardDesired, WireguardStatus } from './types.ts';
-export type { WireguardSpec, NormalizedSpec } from './spec.ts';
+export { applyWireguard, wireguardDown } from './apply.ts';
+export type { WgAction, WireguardActual, WireguardDesired } from './types.ts';
+export type { NormalizedSpec } from './spec.ts';
 
 /** Resolve hostname endpoints (plan compares resolved IPs, not names). A failed lookup leaves `ips` empty. */
 export async function resolveDesired(host: Host, spec: NormalizedSpec, key: KeyInfo, iface: string, stateDir: string): Promise<WireguardDesired> {
@@ -114,5 +112,3 @@ export const reconcileWireguard = (host: Host, rawSpec: unknown, opts: { stateDi
 
 /** Inspect and plan only (the `plan` command's view): nothing is written, not even the key. */
 export const previewWireguard = (host: Host, rawSpec: unknown, opts: { stateDir: string; iface?: string; logger?: Logger }) => tunnel(host, rawSpec, opts, false);
-
-export { wireguardDown as down };

@@ -5,23 +5,12 @@ import { canonicalCidr, canonicalInterfaceAddress, isDefaultRoute } from '../net
 import { parseHostPort, type HostPort } from '../net/endpoint.ts';
 import { isWireguardKey } from './keys.ts';
 
-/**
- * The register response's `wireguard` object (docs/control-plane-api.md §3):
+/*
+ * The register response's `wireguard` object (its one type: WireguardSpec in agent/api/types.ts;
+ * docs/control-plane-api.md §3), which normalizeSpec below validates:
  *   { address: "100.96.0.7/32", listenPort: 51840, mtu: 1380,
  *     peers: [{ publicKey, endpoint: "gw.example:51840", allowedIPs: [...], persistentKeepalive: 25 }] }
  */
-export interface WireguardPeerSpec {
-  publicKey: string;
-  endpoint?: string;
-  allowedIPs: string[];
-  persistentKeepalive?: number;
-}
-export interface WireguardSpec {
-  address: string;
-  listenPort?: number;
-  mtu?: number;
-  peers: WireguardPeerSpec[];
-}
 
 /** The interface the agent creates and owns (INITD_WIREGUARD_INTERFACE; agent/config/known.ts). */
 export const DEFAULT_IFACE = DEFAULT_WIREGUARD_INTERFACE;

@@ -22,7 +22,7 @@ import { REGISTER_FILE, REGISTER_META_FILE } from '../../state/files.ts';
 import { type RegisterMeta, userLabels } from './register-state.ts';
 import { readMachineId } from '../../host/machine-id.ts';
 
-export { type RegisterMeta, userLabels };
+export { userLabels };
 
 /**
  * The saved registration, only when it was made for this configuration's control plane (or
