@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Host } from '../host/host.ts';
 import { log } from '../log/logger.ts';
 import { isRefusal, refusalError, type Refusal } from '../contract.ts';
-import { applyWireguard, wireguardDown } from './apply.ts';
+import { applyWireguard } from './apply.ts';
 import { inspectWireguard } from './inspect.ts';
 import { ensureKeyPair, keyPaths, loadKeyPair, type KeyInfo } from './keys.ts';
 import { ownerRecordPath } from './owner.ts';
