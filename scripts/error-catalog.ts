@@ -61,7 +61,12 @@ export function storageRefusals(): Array<{ file: string; line: number; reason: s
     const visit = (n: ts.Node) => {
       if (ts.isCallExpression(n)) {
         const callee = n.expression.getText(src);
-        const arg = callee === 'refuse' && n.arguments.length === 3 ? n.arguments[2] : callee === 'reasons.push' && n.arguments.length === 1 && !ts.isSpreadElement(n.arguments[0]!) ? n.arguments[0] : undefined;
+        const arg =
+          callee === 'refuse' && n.arguments.length === 3
+            ? n.arguments[2]
+            : callee === 'reasons.push' && n.arguments.length === 1 && !ts.isSpreadElement(n.arguments[0]!)
+              ? n.arguments[0]
+              : undefined;
         if (arg) out.push({ file: f, line: src.getLineAndCharacterOfPosition(n.getStart(src)).line + 1, reason: text(arg, src) });
       }
       ts.forEachChild(n, visit);

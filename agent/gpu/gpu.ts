@@ -301,9 +301,14 @@ export function planGpu(desired: GpuConfig | undefined, actual: GpuActual): GpuP
     const content = containerdDropIn(actual.containerRuntime);
     if (actual.containerdDropIn !== content) {
       perGpu.push({
-        kind: 'gpu.containerd.dropin', path: CONTAINERD_DROPIN, content,
+        kind: 'gpu.containerd.dropin',
+        path: CONTAINERD_DROPIN,
+        content,
         description: `write the k0s containerd drop-in ${CONTAINERD_DROPIN} (runtime "nvidia" → ${actual.containerRuntime})`,
-        reason: actual.containerdDropIn === undefined ? 'nvidia-container-toolkit is installed and k0s containerd has no NVIDIA runtime' : 'the drop-in differs from what the agent writes',
+        reason:
+          actual.containerdDropIn === undefined
+            ? 'nvidia-container-toolkit is installed and k0s containerd has no NVIDIA runtime'
+            : 'the drop-in differs from what the agent writes',
       });
     }
   }
@@ -366,7 +371,12 @@ export function describePlan(p: GpuPlan): GpuPlanView {
   const nodeActions = actions.filter((a) => !('gpu' in a) && !('gpus' in a)).map((a) => a.description);
   for (const w of view.warnings) lines.push(`WARN ${w}`);
   const mig = gpus.filter((g) => !g.skipped).length;
-  const summary = mig === 0 ? 'nothing to do: no MIG-capable GPU' : actions.length ? `${actions.length} action(s) on ${mig} MIG GPU(s)` : `nothing to do: ${mig} MIG GPU(s) already partitioned`;
+  const summary =
+    mig === 0
+      ? 'nothing to do: no MIG-capable GPU'
+      : actions.length
+        ? `${actions.length} action(s) on ${mig} MIG GPU(s)`
+        : `nothing to do: ${mig} MIG GPU(s) already partitioned`;
   return { summary, warnings: view.warnings, gpus, ...(nodeActions.length ? { nodeActions } : {}), lines };
 }
 
@@ -380,7 +390,10 @@ export function describePlan(p: GpuPlan): GpuPlanView {
 async function freshCaps(host: Host, gpu: number, model: string): Promise<GpuCapabilities> {
   const c = await readProfiles(host, gpu);
   if (!c.profiles || !c.placements) {
-    throw new AgentError(`GPU ${gpu} (${model}) lists no MIG profiles although MIG mode should be on`, 'check `nvidia-smi mig -i N -lgip`; the driver may be too old for MIG');
+    throw new AgentError(
+      `GPU ${gpu} (${model}) lists no MIG profiles although MIG mode should be on`,
+      'check `nvidia-smi mig -i N -lgip`; the driver may be too old for MIG',
+    );
   }
   return { index: gpu, model, profiles: c.profiles, placements: c.placements };
 }

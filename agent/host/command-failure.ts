@@ -76,7 +76,13 @@ export interface FailureOptions {
 /** The AgentError for a failed command, in the one format. argv never carries a secret (host.ts), so it is shown. */
 export function commandFailure(argv: readonly string[], r: ExecResult, o: FailureOptions): AgentError {
   const why = r.notFound ? [] : explainingLines(r);
-  const detail = why.length ? `: ${why.join(' / ')}` : r.notFound ? '' : onlyUsage(r) ? ': it printed only its usage text (an option or argument it does not accept)' : ', no output';
+  const detail = why.length
+    ? `: ${why.join(' / ')}`
+    : r.notFound
+      ? ''
+      : onlyUsage(r)
+        ? ': it printed only its usage text (an option or argument it does not accept)'
+        : ', no output';
   const fix = r.notFound ? (o.notFoundFix ?? o.fix) : (o.fixFor?.(why, r) ?? o.fix);
   const context = o.context ? ` (${o.context})` : '';
   return new AgentError(`${o.what}: \`${argv.join(' ')}\` failed (${howItEnded(r)}${detail})${context}`, fix, o.exitCode ?? EXIT.RUNTIME);

@@ -177,7 +177,11 @@ async function k0sUnitActive(host: Host): Promise<boolean> {
   return active;
 }
 
-export async function inspectK0s(host: Host, readRecorded: () => Promise<K0sRecorded | undefined>, inspectUnitFiles?: (h: Host) => Promise<UnitFileState>): Promise<K0sActual> {
+export async function inspectK0s(
+  host: Host,
+  readRecorded: () => Promise<K0sRecorded | undefined>,
+  inspectUnitFiles?: (h: Host) => Promise<UnitFileState>,
+): Promise<K0sActual> {
   const [bin, unit, active, conf, recorded, unitFiles] = await Promise.all([
     host.stat(K0S_BIN),
     host.stat(K0S_UNIT_FILE),
@@ -230,10 +234,20 @@ export function planK0s(d: K0sDesired, a: K0sActual): K0sAction[] {
   if (a.unitFiles && !a.unitFiles.bootMarker) {
     out.push(act('k0s.boot-ready', `write ${BOOT_MARKER}: k0sworker may start on this boot`, 'storage, GPU and WireGuard are applied on this boot'));
   }
-  if (cfg?.write.length) out.push({ ...act('k0s.write-config', `write ${cfg.write.map((f) => f.path).join(', ')}`, 'k0sworker proxy settings or boot order differ'), paths: cfg.write.map((f) => f.path) });
+  if (cfg?.write.length)
+    out.push({
+      ...act('k0s.write-config', `write ${cfg.write.map((f) => f.path).join(', ')}`, 'k0sworker proxy settings or boot order differ'),
+      paths: cfg.write.map((f) => f.path),
+    });
   if (cfg?.remove.length) out.push({ ...act('k0s.remove-config', `remove ${cfg.remove.join(', ')}`, 'no proxy is configured any more'), paths: cfg.remove });
   if (needBinary) {
-    out.push(act('k0s.download', `download k0s ${d.version} and verify sha256 ${d.artifact.sha256.slice(0, 12)}…`, a.binarySha256 ? 'installed k0s differs' : 'k0s is not installed'));
+    out.push(
+      act(
+        'k0s.download',
+        `download k0s ${d.version} and verify sha256 ${d.artifact.sha256.slice(0, 12)}…`,
+        a.binarySha256 ? 'installed k0s differs' : 'k0s is not installed',
+      ),
+    );
   }
   if (!a.joined) out.push(act('k0s.write-token', `write the join token to ${K0S_TOKEN_FILE} (0600)`, 'needed to join'));
   if (mustStop) out.push(act('k0s.stop', `stop ${K0S_UNIT}`, argsChanged ? 'kubelet args or environment changed' : 'k0s binary changes'));
@@ -244,7 +258,8 @@ export function planK0s(d: K0sDesired, a: K0sActual): K0sAction[] {
   else if (cfg?.restart) out.push(act('k0s.restart', `daemon-reload, restart ${K0S_UNIT}`, "k0sworker's proxy environment changed"));
   else if (cfg?.reload) out.push(act('k0s.daemon-reload', 'systemctl daemon-reload', 'a k0sworker drop-in changed'));
   if (!a.joined) out.push(act('k0s.wait-joined', `wait for ${KUBELET_CONF}`, 'the kubelet has credentials once kubelet.conf exists'));
-  if (!a.joined && d.nodeName) out.push(act('k0s.wait-ready', `wait for Node ${d.nodeName} to report Ready`, 'joined = the Node is Ready, not just kubelet.conf'));
+  if (!a.joined && d.nodeName)
+    out.push(act('k0s.wait-ready', `wait for Node ${d.nodeName} to report Ready`, 'joined = the Node is Ready, not just kubelet.conf'));
   const installs = out.some((x) => x.kind === 'k0s.install' || x.kind === 'k0s.reinstall' || x.kind === 'k0s.download');
   if (installs || a.recorded?.argsDigest !== digest || a.recorded?.sha256 !== d.artifact.sha256.toLowerCase()) {
     out.push(act('k0s.record', 'record the installed k0s version and arguments', 'state for drift detection'));
@@ -266,7 +281,14 @@ export interface ApplyK0sOptions {
 }
 
 /** Run a k0s step command through the one run-and-check helper (host/command-failure.ts); its stdout. */
-async function run(host: Host, cmd: string, args: string[], what: string, fix: string, opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
+async function run(
+  host: Host,
+  cmd: string,
+  args: string[],
+  what: string,
+  fix: string,
+  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<string> {
   const r = await runChecked(host, [cmd, ...args], { what: `k0s: ${what}`, fix, timeoutMs: opts.timeoutMs ?? 120_000, ...(opts.env ? { env: opts.env } : {}) });
   return r.stdout;
 }
@@ -321,11 +343,22 @@ const k0sExecutors: Executors<K0sAction, K0sApplyContext> = {
   'k0s.download': async (_a, { host, d }) => {
     const tmp = TMP_DOWNLOAD;
     const ca = d.downloadCaFile ? ['--cacert', d.downloadCaFile] : [];
-    await run(host, 'curl', ['-fsSL', '--proto', '=https', '--proto-redir', '=https', '--retry', '3', '--retry-delay', '2', '--connect-timeout', '10', '--max-time', '900', ...ca, '-o', tmp, d.artifact.url], `downloading k0s from ${d.artifact.url}`, 'check egress to the download host (TCP 443) and HTTPS_PROXY', { timeoutMs: 960_000, env: d.downloadEnv });
+    await run(
+      host,
+      'curl',
+      ['-fsSL', '--proto', '=https', '--proto-redir', '=https', '--retry', '3', '--retry-delay', '2', '--connect-timeout', '10', '--max-time', '900',
+        ...ca, '-o', tmp, d.artifact.url],
+      `downloading k0s from ${d.artifact.url}`,
+      'check egress to the download host (TCP 443) and HTTPS_PROXY',
+      { timeoutMs: 960_000, env: d.downloadEnv },
+    );
     const sum = (await run(host, 'sha256sum', [tmp], 'checksumming the k0s download', 'retry')).split(/\s+/)[0];
     if (sum !== d.artifact.sha256.toLowerCase()) {
       await host.remove(tmp);
-      throw new AgentError(`k0s download checksum mismatch: got sha256 ${sum}, expected ${d.artifact.sha256}; nothing was installed`, 'retry; if it persists, a proxy may be altering downloads');
+      throw new AgentError(
+        `k0s download checksum mismatch: got sha256 ${sum}, expected ${d.artifact.sha256}; nothing was installed`,
+        'retry; if it persists, a proxy may be altering downloads',
+      );
     }
     await run(host, 'chmod', ['0755', tmp], 'making k0s executable', 'check /usr/local/bin is writable');
     await run(host, 'mv', ['-f', tmp, K0S_BIN], 'installing k0s', 'check /usr/local/bin is writable');
@@ -348,13 +381,21 @@ const k0sExecutors: Executors<K0sAction, K0sApplyContext> = {
     const deadline = Date.now() + d.joinTimeoutMs;
     while (!(await host.stat(KUBELET_CONF))?.isFile) {
       if (Date.now() > deadline || o.signal?.aborted) {
-        throw new AgentError(`k0sworker started but ${KUBELET_CONF} did not appear within ${Math.round(d.joinTimeoutMs / 1000)} s`, 'see journalctl -u k0sworker: an expired join token or an unreachable control plane are the usual causes');
+        throw new AgentError(
+          `k0sworker started but ${KUBELET_CONF} did not appear within ${Math.round(d.joinTimeoutMs / 1000)} s`,
+          'see journalctl -u k0sworker: an expired join token or an unreachable control plane are the usual causes',
+        );
       }
       await sleep(250);
     }
   },
   'k0s.record': (_a, { d, o }) =>
-    o.writeRecorded({ argsDigest: argsDigest(d.installArgs, d.version), version: d.version, sha256: d.artifact.sha256.toLowerCase(), installedAt: new Date().toISOString() }),
+    o.writeRecorded({
+      argsDigest: argsDigest(d.installArgs, d.version),
+      version: d.version,
+      sha256: d.artifact.sha256.toLowerCase(),
+      installedAt: new Date().toISOString(),
+    }),
   'k0s.boot-ready': (_a, { host, o }) => host.writeFileAtomic(BOOT_MARKER, `${o.bootId ?? 'unknown'}\n`, { mode: 0o644 }),
   'k0s.write-config': async (a, { host, d }) => {
     for (const p of a.paths ?? []) {
@@ -392,7 +433,12 @@ async function waitReady(d: K0sDesired, o: ApplyK0sOptions, sleep: (ms: number) 
     o.onNodeReading?.(r);
     if (r.ready === 'True') return;
     if (Date.now() > deadline || o.signal?.aborted) {
-      const last = r.ready === 'Unread' ? `could not be read (${r.error ?? '?'})` : r.ready === 'NotFound' ? 'does not exist' : `is ${r.ready === 'False' ? 'NotReady' : 'Unknown'}${r.reason ? ` (${r.reason}${r.message ? `: ${r.message}` : ''})` : ''}`;
+      const last =
+        r.ready === 'Unread'
+          ? `could not be read (${r.error ?? '?'})`
+          : r.ready === 'NotFound'
+            ? 'does not exist'
+            : `is ${r.ready === 'False' ? 'NotReady' : 'Unknown'}${r.reason ? ` (${r.reason}${r.message ? `: ${r.message}` : ''})` : ''}`;
       throw new AgentError(
         `the kubelet joined (${KUBELET_CONF} written) but Node ${d.nodeName} is not Ready after ${Math.round(timeoutMs / 1000)} s: it ${last}`,
         `see journalctl -u k0sworker and \`kubectl describe node ${d.nodeName}\` (CNI, container runtime and the kubelet's own checks set Ready); the agent checks again on every pass`,

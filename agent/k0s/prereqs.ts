@@ -79,13 +79,20 @@ export function planPrereqsFrom(cfg: PrereqContext['cfg'], a: PrereqActual): Pre
         `move those settings into INITD_REGISTRIES_FILE and remove ${a.others.join(', ')}, or unset INITD_REGISTRIES_FILE`,
       );
     }
-    warnings.push(`INITD_CA_FILE is not passed to containerd: ${a.others.join(', ')} already set containerd's registry configuration; add ${cfg.caFile} to the \`ca\` of its hosts.toml files`);
+    warnings.push(
+      `INITD_CA_FILE is not passed to containerd: ${a.others.join(', ')} already set containerd's registry configuration; add ${cfg.caFile} to the \`ca\` of its hosts.toml files`,
+    );
     desired = [];
   }
   const registries = planOwned(desired, a.owned, REGISTRY_PREFIXES);
   const restartK0sworker = a.k0sworkerActive && registries.some((x) => x.path === REGISTRIES_DROPIN);
   const actions: Action[] = [...registries, ...hostPrep];
-  if (restartK0sworker) actions.push({ kind: 'k0s.restart-for-registries', description: 'restart k0sworker so that its containerd reads the new registry configuration', reason: 'the CRI drop-in changed (hosts.toml changes need no restart)' });
+  if (restartK0sworker)
+    actions.push({
+      kind: 'k0s.restart-for-registries',
+      description: 'restart k0sworker so that its containerd reads the new registry configuration',
+      reason: 'the CRI drop-in changed (hosts.toml changes need no restart)',
+    });
   const lines = [...registries, ...hostPrep.filter((x): x is OwnedFileAction => x.kind === 'host-file.write')].flatMap((x) => (x.file ? showFile(x.file) : []));
   return { hostPrep, registries, restartK0sworker, actions, lines, warnings };
 }

@@ -61,7 +61,11 @@ export class FailureTracker {
   constructor(now: () => number = Date.now, seed: Array<{ name: string; error?: string; failures?: StepFailures }> = []) {
     this.now = now;
     // A restart retries at once (no retryAt), but keeps counting the same failure.
-    for (const s of seed) if (s.failures && s.error) this.state.set(s.name, { f: { count: s.failures.count, since: s.failures.since, ...(s.failures.planKey ? { planKey: s.failures.planKey } : {}) }, message: s.error });
+    for (const s of seed) {
+      if (!s.failures || !s.error) continue;
+      const f = { count: s.failures.count, since: s.failures.since, ...(s.failures.planKey ? { planKey: s.failures.planKey } : {}) };
+      this.state.set(s.name, { f, message: s.error });
+    }
   }
 
   /** Called by a step right before it changes the host. Throws BackingOff to skip an apply that is known to fail. */

@@ -30,7 +30,14 @@ export interface DaemonUnitState {
   lastError: string | null;
 }
 
-const CLD: Record<string, 'exited' | 'killed' | 'dumped'> = { '1': 'exited', '2': 'killed', '3': 'dumped', exited: 'exited', killed: 'killed', dumped: 'dumped' };
+const CLD: Record<string, 'exited' | 'killed' | 'dumped'> = {
+  '1': 'exited',
+  '2': 'killed',
+  '3': 'dumped',
+  exited: 'exited',
+  killed: 'killed',
+  dumped: 'dumped',
+};
 
 /** Pure: `systemctl show` output → the daemon's condition. */
 export function parseDaemonShow(stdout: string): Omit<DaemonUnitState, 'lastError'> {
@@ -117,7 +124,8 @@ export function daemonLine(d: DaemonUnitState): string {
 export async function inspectDaemon(host: Host): Promise<DaemonUnitState> {
   const r = await host.exec(
     'systemctl',
-    ['show', '-p', 'LoadState', '-p', 'ActiveState', '-p', 'SubState', '-p', 'Result', '-p', 'NRestarts', '-p', 'ExecMainStatus', '-p', 'ExecMainCode', AGENT_UNIT],
+    ['show', '-p', 'LoadState', '-p', 'ActiveState', '-p', 'SubState', '-p', 'Result', '-p', 'NRestarts', '-p', 'ExecMainStatus',
+      '-p', 'ExecMainCode', AGENT_UNIT],
     { timeoutMs: 5000 },
   );
   if (r.notFound || r.exitCode !== 0 || !r.stdout.includes('ActiveState=')) {

@@ -70,7 +70,10 @@ export function lifecycleHooks(o: LifecycleOptions): Pick<DaemonOptions, 'afterP
       await forgetLiveness(d.ctx.store, d.ctx.shared);
       await d.journal.setPhase('DELETED');
       await d.notifier.status(failed.length ? `edge deleted; teardown had ${failed.length} problem(s), see the journal` : 'edge deleted; node torn down');
-      o.log.info({ journal: d.ctx.store.path(JOURNAL_FILE) }, `teardown ${failed.length ? `finished with ${failed.length} problem(s)` : 'complete'}; disabling ${AGENT_UNIT}`);
+      o.log.info(
+        { journal: d.ctx.store.path(JOURNAL_FILE) },
+        `teardown ${failed.length ? `finished with ${failed.length} problem(s)` : 'complete'}; disabling ${AGENT_UNIT}`,
+      );
       if (o.underSystemd) {
         await o.host.exec('systemctl', ['disable', AGENT_UNIT], { timeoutMs: 30_000 });
         await o.host.exec('systemctl', ['stop', '--no-block', AGENT_UNIT], { timeoutMs: 30_000 });

@@ -25,7 +25,13 @@ export function buildReport(journal: Journal, shared: SharedState, phase: Report
 }
 
 /** Sends reportStatus; never throws (a failed report is logged and the next heartbeat retries). */
-export async function sendReport(client: ApiClient, shared: SharedState, report: StatusReport, log: { warn: (o: object, m: string) => void }, signal?: AbortSignal): Promise<boolean> {
+export async function sendReport(
+  client: ApiClient,
+  shared: SharedState,
+  report: StatusReport,
+  log: { warn: (o: object, m: string) => void },
+  signal?: AbortSignal,
+): Promise<boolean> {
   const reg = shared.registration;
   if (!reg) return false;
   try {

@@ -62,7 +62,11 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
       durations[step.name] = ms;
       changed ||= r.changed;
       tracker?.succeeded(step.name);
-      await journal.update(step.name, { state: r.state, message: r.summary, durationMs: ms, error: undefined, remediation: undefined, failures: undefined }, { flush });
+      await journal.update(
+        step.name,
+        { state: r.state, message: r.summary, durationMs: ms, error: undefined, remediation: undefined, failures: undefined },
+        { flush },
+      );
       ctx.log.info({ step: step.name, durationMs: ms, changed: r.changed }, `${tag}: ${r.summary} (${secs(ms)})`);
       if (ctx.shared.edgeRemoved) {
         // The edge was deleted: the rest of the pass must not (re)build anything; the daemon tears down.
@@ -75,18 +79,37 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
       durations[step.name] = ms;
       if (e instanceof BackingOff) {
         // The same plan failed recently: nothing was applied; the step stays failed with its last error.
-        await journal.update(step.name, { state: 'failed', message: 'backing off: the same plan failed', error: e.lastError, durationMs: ms, failures: e.failures });
+        await journal.update(step.name, {
+          state: 'failed',
+          message: 'backing off: the same plan failed',
+          error: e.lastError,
+          durationMs: ms,
+          failures: e.failures,
+        });
         ctx.log.debug({ step: step.name, failures: e.failures }, `${tag}: not applied: ${e.message}`);
         return { ok: false, changed, failedStep: step.name, interrupted: false, durations };
       }
       const message = e instanceof Error ? e.message : String(e);
       const remediation = e instanceof AgentError ? e.remediation : undefined;
       const failures = tracker?.failed(step.name, message);
-      await journal.update(step.name, { state: 'failed', message: 'failed', error: message, durationMs: ms, ...(remediation ? { remediation } : {}), failures });
-      ctx.log.error({ step: step.name, durationMs: ms, err: e instanceof AgentError ? undefined : e, remediation, ...(failures && failures.count > 1 ? { failures } : {}) }, `${tag}: FAILED: ${message}${remediation ? ` — fix: ${remediation}` : ''} (${secs(ms)})${failuresNote(failures)}`);
+      await journal.update(step.name, {
+        state: 'failed',
+        message: 'failed',
+        error: message,
+        durationMs: ms,
+        ...(remediation ? { remediation } : {}),
+        failures,
+      });
+      ctx.log.error(
+        { step: step.name, durationMs: ms, err: e instanceof AgentError ? undefined : e, remediation, ...(failures && failures.count > 1 ? { failures } : {}) },
+        `${tag}: FAILED: ${message}${remediation ? ` — fix: ${remediation}` : ''} (${secs(ms)})${failuresNote(failures)}`,
+      );
       // Said once, when a backoff starts: the passes in between re-plan quietly.
       if (failures?.count === 2 && failures.retryAt)
-        ctx.log.warn({ step: step.name, failures }, `${step.name}: failed the same way twice in a row; the same plan is not applied again before ${failures.retryAt} (backoff doubles each time, at most ${BACKOFF_CAP_MS / 60_000} min), but at once when the plan changes or the agent restarts`);
+        ctx.log.warn(
+          { step: step.name, failures },
+          `${step.name}: failed the same way twice in a row; the same plan is not applied again before ${failures.retryAt} (backoff doubles each time, at most ${BACKOFF_CAP_MS / 60_000} min), but at once when the plan changes or the agent restarts`,
+        );
       return { ok: false, changed, failedStep: step.name, interrupted: false, durations };
     }
   }
@@ -97,7 +120,8 @@ export async function runPass(steps: Step[], ctx: StepContext, journal: JournalW
 export function summaryLine(journal: JournalWriter['journal'], edgeName?: string): string {
   const failed = journal.steps.find((s) => s.state === 'failed');
   const edge = edgeName ? ` · edge ${edgeName}` : '';
-  if (failed) return `${failed.name} failed${failed.failures && failed.failures.count > 1 ? ` ${failed.failures.count}× since ${failed.failures.since}` : ''}: ${failed.error ?? 'see journalctl -u castai-edge-initd'}${edge}`;
+  if (failed)
+    return `${failed.name} failed${failed.failures && failed.failures.count > 1 ? ` ${failed.failures.count}× since ${failed.failures.since}` : ''}: ${failed.error ?? 'see journalctl -u castai-edge-initd'}${edge}`;
   const running = journal.steps.find((s) => s.state === 'running');
   if (running) return `${running.name}…${edge}`;
   const last = [...journal.steps].reverse().find((s) => s.state === 'done');

@@ -37,7 +37,8 @@ export async function teardownNode(host: Host, log: Logger, o: TeardownOptions):
     } catch (e) {
       out.push({ what, ok: false, detail: e instanceof Error ? e.message : String(e) });
     }
-    for (const s of out.slice(-1)) log[s.ok ? 'info' : 'error']({ teardown: s.what, detail: s.detail }, `teardown: ${s.what}: ${s.ok ? 'ok' : 'FAILED'}${s.detail ? ` (${s.detail})` : ''}`);
+    for (const s of out.slice(-1))
+      log[s.ok ? 'info' : 'error']({ teardown: s.what, detail: s.detail }, `teardown: ${s.what}: ${s.ok ? 'ok' : 'FAILED'}${s.detail ? ` (${s.detail})` : ''}`);
   };
   await part('k0s', () => teardownK0s(host));
   // The k0s step's files outside k0s's tree: kubelet prerequisites, containerd registries.

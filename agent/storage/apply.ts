@@ -104,12 +104,17 @@ const storageExecutors: Executors<StorageAction, StorageApplyContext> = {
     for (const argv of a.commands ?? []) await c.run(remake && argv[0] === 'mkfs.xfs' ? ['mkfs.xfs', '-f', ...argv.slice(1)] : argv, a.description);
     c.res.changed = true;
     const after = await c.probeLv();
-    if (after.type !== 'xfs' || !after.uuid) throw new AgentError(`storage: mkfs.xfs on ${c.lvPath} finished but blkid does not see an xfs filesystem`, `check dmesg and run again`);
+    if (after.type !== 'xfs' || !after.uuid)
+      throw new AgentError(`storage: mkfs.xfs on ${c.lvPath} finished but blkid does not see an xfs filesystem`, `check dmesg and run again`);
     c.res.fsUuid = after.uuid;
   },
   'storage.mount-unit': async (_a, c) => {
     if (!c.res.fsUuid) c.res.fsUuid = (await c.probeLv()).uuid;
-    if (!c.res.fsUuid) throw new AgentError(`storage: ${c.lvPath} has no filesystem UUID; cannot write ${c.d.unitPath}`, 'run again; if it persists, check `blkid -p ' + c.lvPath + '`');
+    if (!c.res.fsUuid)
+      throw new AgentError(
+        `storage: ${c.lvPath} has no filesystem UUID; cannot write ${c.d.unitPath}`,
+        'run again; if it persists, check `blkid -p ' + c.lvPath + '`',
+      );
     const text = renderMountUnit(c.d, c.res.fsUuid);
     if ((await c.host.readFile(c.d.unitPath)) !== text) {
       await c.host.writeFileAtomic(c.d.unitPath, text, { mode: 0o644 });
@@ -121,7 +126,10 @@ const storageExecutors: Executors<StorageAction, StorageApplyContext> = {
     await runCommands(a, c);
     const mi = parseMountinfo((await c.host.readFile('/proc/self/mountinfo')) ?? '');
     if (!mi.some((m) => m.mountPoint === c.d.mountPoint))
-      throw new AgentError(`storage: ${c.d.unitName} started but ${c.d.mountPoint} is not mounted`, `see: systemctl status ${c.d.unitName}; journalctl -u ${c.d.unitName}`);
+      throw new AgentError(
+        `storage: ${c.d.unitName} started but ${c.d.mountPoint} is not mounted`,
+        `see: systemctl status ${c.d.unitName}; journalctl -u ${c.d.unitName}`,
+      );
   },
 };
 
@@ -150,7 +158,12 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
   const probeLv = async (): Promise<{ type?: string; uuid?: string }> => {
     res.ran.push(['blkid', ...blkidArgs(lvPath)].join(' '));
     // blkid exits 2 when it finds nothing: an LV without a filesystem yet.
-    const r = await runChecked(host, ['blkid', ...blkidArgs(lvPath)], { what: `storage: cannot probe ${lvPath}`, fix: 'check that the volume group is active: vgchange -ay ' + d.vgName, timeoutMs: 30_000, okExitCodes: [2] });
+    const r = await runChecked(host, ['blkid', ...blkidArgs(lvPath)], {
+      what: `storage: cannot probe ${lvPath}`,
+      fix: 'check that the volume group is active: vgchange -ay ' + d.vgName,
+      timeoutMs: 30_000,
+      okExitCodes: [2],
+    });
     if (r.exitCode === 2) return {};
     const kv = parseBlkidExport(r.stdout);
     return { ...(kv.TYPE ? { type: kv.TYPE } : {}), ...(kv.UUID ? { uuid: kv.UUID } : {}) };
@@ -187,7 +200,11 @@ export async function applyStorage(host: Host, d: StorageDesired, plan: StorageP
       vgName: d.vgName,
       lvName: d.lvName,
       devices: [...s.devices].sort(),
-      ...(opts.deviceInfo ? { deviceInfo: opts.deviceInfo.filter((x) => s.devices.includes(x.path)).sort((x, y) => x.path.localeCompare(y.path)) } : prev?.deviceInfo ? { deviceInfo: prev.deviceInfo } : {}),
+      ...(opts.deviceInfo
+        ? { deviceInfo: opts.deviceInfo.filter((x) => s.devices.includes(x.path)).sort((x, y) => x.path.localeCompare(y.path)) }
+        : prev?.deviceInfo
+          ? { deviceInfo: prev.deviceInfo }
+          : {}),
       stripes: s.stripes,
       ...(res.fsUuid ? { fsUuid: res.fsUuid } : {}),
       createdAt: keepCreated && prev?.createdAt ? prev.createdAt : ts,

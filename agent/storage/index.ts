@@ -45,7 +45,11 @@ export async function steadyState(host: Host, desired: StorageDesired): Promise<
   return q.skipped ? { summary: q.skipped, skipped: true } : { summary: 'nothing to do (mounted, on the recorded disks)', skipped: false };
 }
 
-export async function planStorageStep(host: Host, cfg: StorageConfig, stateDir: string): Promise<{ desired: StorageDesired; actual: StorageActual; plan: StoragePlan }> {
+export async function planStorageStep(
+  host: Host,
+  cfg: StorageConfig,
+  stateDir: string,
+): Promise<{ desired: StorageDesired; actual: StorageActual; plan: StoragePlan }> {
   const desired = desiredFromConfig({ nvmeDevices: cfg.nvmeDevices, stateDir });
   const actual = await inspectStorage(host, desired);
   return { desired, actual, plan: planStorage(desired, actual) };

@@ -33,7 +33,16 @@ import {
 } from './parse.ts';
 import { readContent } from './content.ts';
 import { isFsUuid } from './unit.ts';
-import { LSBLK_COLUMNS, type BlockDevice, type DiskProbe, type LvmReport, type StorageActual, type StorageDesired, type StorageState, type Topology } from './types.ts';
+import {
+  LSBLK_COLUMNS,
+  type BlockDevice,
+  type DiskProbe,
+  type LvmReport,
+  type StorageActual,
+  type StorageDesired,
+  type StorageState,
+  type Topology,
+} from './types.ts';
 import { MOUNTINFO_FILE, SWAPS_FILE, SYS_BLOCK_DIR } from '../host/paths.ts';
 
 /** Commands inspect may run: none of them changes the host (used by tests with FakeHost.mutations()). */
@@ -60,7 +69,11 @@ export function isNvme(d: Pick<BlockDevice, 'name' | 'tran'>): boolean {
 }
 
 function failed(cmd: string, args: string[], r: ExecResult): AgentError {
-  return commandFailure([cmd, ...args], r, { what: 'storage', fix: 'run the command by hand to see the full error', notFoundFix: 'install it (Debian: apt-get install util-linux lvm2 xfsprogs)' });
+  return commandFailure([cmd, ...args], r, {
+    what: 'storage',
+    fix: 'run the command by hand to see the full error',
+    notFoundFix: 'install it (Debian: apt-get install util-linux lvm2 xfsprogs)',
+  });
 }
 
 /** LVM's inputs for a new PV's alignment, from sysfs (absent files read as "not reported"). */

@@ -12,7 +12,9 @@ export const list = (xs: string[]): string => xs.join(', ');
 /** Mount points whose disk is "the root disk". */
 const SYSTEM_MOUNTS = ['/', '/boot', '/boot/efi', '/efi', '/usr', '/var'];
 /** wipefs/blkid types that are partition tables. */
-const PARTITION_TABLES = new Set(['gpt', 'PMBR', 'dos', 'mbr', 'atari', 'bsd', 'sun', 'sgi', 'mac', 'aix', 'amiga', 'minix', 'solaris', 'ultrix', 'unixware', 'plan9']);
+const PARTITION_TABLES = new Set([
+  'gpt', 'PMBR', 'dos', 'mbr', 'atari', 'bsd', 'sun', 'sgi', 'mac', 'aix', 'amiga', 'minix', 'solaris', 'ultrix', 'unixware', 'plan9',
+]);
 /** Cloud network volumes that show up as NVMe but are not local scratch disks (skipped in auto mode only). */
 const NETWORK_NVME_MODELS = [/^Amazon Elastic Block Store/i];
 
@@ -127,10 +129,17 @@ export function judge(c: Ctx, disk: BlockDevice, explicit: boolean): { info: Dis
   if (sys) reasons.push(`root disk: ${sys}`);
   const ourPv = c.ourPvs.has(disk.path);
 
-  if (!explicit && !nvme) return { info: { ...base, verdict: { kind: 'not-candidate', reason: `not an NVMe disk${disk.tran ? ` (transport ${disk.tran})` : ''}` } } };
-  if (explicit && !nvme) reasons.push(`not an NVMe disk (transport ${disk.tran ?? 'none'}${disk.model ? `, model "${disk.model}"` : ''}); NVME_DEVICES takes NVMe disks only`);
+  if (!explicit && !nvme)
+    return { info: { ...base, verdict: { kind: 'not-candidate', reason: `not an NVMe disk${disk.tran ? ` (transport ${disk.tran})` : ''}` } } };
+  if (explicit && !nvme)
+    reasons.push(`not an NVMe disk (transport ${disk.tran ?? 'none'}${disk.model ? `, model "${disk.model}"` : ''}); NVME_DEVICES takes NVMe disks only`);
   if (!explicit && !sys && disk.model && NETWORK_NVME_MODELS.some((r) => r.test(disk.model!)))
-    return { info: { ...base, verdict: { kind: 'not-candidate', reason: `network volume ("${disk.model}"), not a local NVMe disk; list it in NVME_DEVICES to use it` } } };
+    return {
+      info: {
+        ...base,
+        verdict: { kind: 'not-candidate', reason: `network volume ("${disk.model}"), not a local NVMe disk; list it in NVME_DEVICES to use it` },
+      },
+    };
 
   if (disk.ro) reasons.push('read-only device');
   if (disk.size === 0) reasons.push('size 0 (no medium)');
@@ -151,7 +160,8 @@ export function judge(c: Ctx, disk: BlockDevice, explicit: boolean): { info: Dis
   if (probe) {
     const seen = new Set<string>();
     const sigs = [...probe.signatures.map((s) => ({ type: s.type, offset: s.offset, uuid: s.uuid, label: s.label }))];
-    if (probe.blkid.PTTYPE) sigs.push({ type: probe.blkid.PTTYPE === 'PMBR' ? 'PMBR' : probe.blkid.PTTYPE, offset: '', uuid: probe.blkid.PTUUID ?? null, label: null });
+    if (probe.blkid.PTTYPE)
+      sigs.push({ type: probe.blkid.PTTYPE === 'PMBR' ? 'PMBR' : probe.blkid.PTTYPE, offset: '', uuid: probe.blkid.PTUUID ?? null, label: null });
     if (probe.blkid.TYPE) sigs.push({ type: probe.blkid.TYPE, offset: '', uuid: probe.blkid.UUID ?? null, label: probe.blkid.LABEL ?? null });
     for (const s of sigs) {
       const key = PARTITION_TABLES.has(s.type) || s.type.toLowerCase() === 'gpt' ? 'pt' : s.type;

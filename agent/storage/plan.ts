@@ -150,7 +150,8 @@ function createActions(c: Ctx, disks: DiskInfo[], layout: Layout, why: string, h
     kind: 'storage.lvcreate',
     device: lvPathOf(d),
     sizeBytes: layout.lvBytes,
-    description: n > 1 ? `create ${n}-stripe LV ${d.vgName}/${d.lvName} (stripe ${d.stripeSize}): ${size}` : `create linear LV ${d.vgName}/${d.lvName}: ${size}`,
+    description:
+      n > 1 ? `create ${n}-stripe LV ${d.vgName}/${d.lvName} (stripe ${d.stripeSize}): ${size}` : `create linear LV ${d.vgName}/${d.lvName}: ${size}`,
     reason:
       n > 1
         ? `${n} disks striped for throughput, ${per} extents from each (a stripe is as large as the smallest disk); a ${d.stripeSize} stripe avoids the xfs log-stripe warning`
@@ -218,7 +219,10 @@ function finishActions(c: Ctx, devices: string[], stripes: number, fresh: boolea
   const mounted = !fresh && c.ourLv?.kernelMajMin && a.mounts.some((m) => m.mountPoint === d.mountPoint && m.majMin === c.ourLv!.kernelMajMin);
   const enabled = a.unit.enabled === 'enabled' && unitOk;
   if (!mounted || !enabled || !unitOk) {
-    const hidden = !mounted && a.mountPointEntries?.length ? `; ${d.mountPoint} already has ${a.mountPointEntries.length} entr${a.mountPointEntries.length > 1 ? 'ies' : 'y'} on the root disk (${list(a.mountPointEntries.slice(0, 3))}), hidden (not deleted) under the mount` : '';
+    const hidden =
+      !mounted && a.mountPointEntries?.length
+        ? `; ${d.mountPoint} already has ${a.mountPointEntries.length} entr${a.mountPointEntries.length > 1 ? 'ies' : 'y'} on the root disk (${list(a.mountPointEntries.slice(0, 3))}), hidden (not deleted) under the mount`
+        : '';
     out.push({
       kind: 'storage.mount',
       device: d.mountPoint,
@@ -228,7 +232,15 @@ function finishActions(c: Ctx, devices: string[], stripes: number, fresh: boolea
     });
   }
   const st = a.state;
-  const stateOk = st && st.phase === 'ready' && st.vgName === d.vgName && sameSet(st.devices, devices) && st.stripes === stripes && (!a.lvFs?.uuid || st.fsUuid === a.lvFs.uuid) && !fresh && out.length === 0;
+  const stateOk =
+    st &&
+    st.phase === 'ready' &&
+    st.vgName === d.vgName &&
+    sameSet(st.devices, devices) &&
+    st.stripes === stripes &&
+    (!a.lvFs?.uuid || st.fsUuid === a.lvFs.uuid) &&
+    !fresh &&
+    out.length === 0;
   if (!stateOk)
     out.push({
       kind: 'storage.record',
@@ -249,7 +261,10 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   // verdict of one to the other. Refuse outright rather than guess which device a path means.
   const dupPaths = [...new Set(topDisks.map((x) => x.path).filter((p, i, all) => all.indexOf(p) !== i))];
   if (dupPaths.length) {
-    return refusedPlan({ notes, disks: [] }, dupPaths.map((p) => refuse(p, undefined, `lsblk lists ${p} for more than one disk (inconsistent output); refusing to guess which device it is`)));
+    return refusedPlan(
+      { notes, disks: [] },
+      dupPaths.map((p) => refuse(p, undefined, `lsblk lists ${p} for more than one disk (inconsistent output); refusing to guess which device it is`)),
+    );
   }
 
   // --- which disks are we talking about, and what is each ---
@@ -270,7 +285,13 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
       }
       if (dev.type !== 'disk' || !topDisks.includes(dev)) {
         const parent = topDisks.find((t) => subtree(t).includes(dev));
-        refusals.push(refuse(entry, dev.size, `is a ${dev.type} device, not a whole disk${parent ? ` (it is on ${parent.path})` : ''}; NVME_DEVICES takes whole NVMe disks`));
+        refusals.push(
+          refuse(
+            entry,
+            dev.size,
+            `is a ${dev.type} device, not a whole disk${parent ? ` (it is on ${parent.path})` : ''}; NVME_DEVICES takes whole NVMe disks`,
+          ),
+        );
         continue;
       }
       if (seen.has(dev.path)) continue;
@@ -298,7 +319,8 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
 
   // Our volume group's name taken by a VG without our tag: someone else's.
   const clash = a.lvm.vgs.find((v) => v.vgName === d.vgName && !v.tags.includes(d.tag));
-  if (clash) refusals.push(refuse(d.vgName, clash.size, `a volume group named "${d.vgName}" exists without our tag "${d.tag}": not made by us, so not touched`));
+  if (clash)
+    refusals.push(refuse(d.vgName, clash.size, `a volume group named "${d.vgName}" exists without our tag "${d.tag}": not made by us, so not touched`));
 
   // Something else mounted at /var/lib/k0s.
   const atMp = a.mounts.filter((m) => m.mountPoint === d.mountPoint);
@@ -325,7 +347,15 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   const done = (actions: StorageAction[], summary: string, layout?: Layout): StoragePlan => {
     const missing = needTools(actions);
     if (missing.length) return refusedPlan(base, missing);
-    return { ...base, ...(layout ? { layout } : {}), actions, refusals: [], refused: false, skipped: false, summary: actions.length ? summary : 'nothing to do' };
+    return {
+      ...base,
+      ...(layout ? { layout } : {}),
+      actions,
+      refusals: [],
+      refused: false,
+      skipped: false,
+      summary: actions.length ? summary : 'nothing to do',
+    };
   };
 
   // --- our VG exists: never rebuilt, only completed, activated and mounted ---
@@ -334,7 +364,11 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
     const pvs = a.lvm.pvs.filter((p) => p.vgName === vg.vgName).map((p) => p.pvName);
     if (vg.attr[3] === 'p' || pvs.some((p) => p === '[unknown]' || p === '')) {
       return refusedPlan(base, [
-        refuse(vg.vgName, vg.size, `our volume group ${vg.vgName} is missing a disk (partial: ${vg.pvCount} PVs expected, found ${list(pvs.filter((p) => p && p !== '[unknown]')) || 'none'}); its data is incomplete and it is not rebuilt automatically. To start over: castai-edge-initd reset --yes-really-reset --remove-volume-group`),
+        refuse(
+          vg.vgName,
+          vg.size,
+          `our volume group ${vg.vgName} is missing a disk (partial: ${vg.pvCount} PVs expected, found ${list(pvs.filter((p) => p && p !== '[unknown]')) || 'none'}); its data is incomplete and it is not rebuilt automatically. To start over: castai-edge-initd reset --yes-really-reset --remove-volume-group`,
+        ),
       ]);
     }
     if (explicit) {
@@ -349,12 +383,27 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
         ]);
     } else {
       const unused = disks.filter((x) => x.verdict.kind === 'eligible').map((x) => x.path);
-      if (unused.length) notes.push(`blank NVMe disk${unused.length > 1 ? 's' : ''} ${list(unused)} not added: the existing volume group ${vg.vgName} (${list(pvs)}) is never changed once made; to include ${unused.length > 1 ? 'them' : 'it'}, reset with --remove-volume-group and run again`);
+      if (unused.length)
+        notes.push(
+          `blank NVMe disk${unused.length > 1 ? 's' : ''} ${list(unused)} not added: the existing volume group ${vg.vgName} (${list(pvs)}) is never changed once made; to include ${unused.length > 1 ? 'them' : 'it'}, reset with --remove-volume-group and run again`,
+        );
     }
     const actions: StorageAction[] = [];
     const lv = c.ourLv;
     if (!lv) {
-      const pvInfos = pvs.map((p): DiskInfo => disks.find((x) => x.path === p) ?? { path: p, name: path.basename(p), size: 0, model: null, serial: null, nvme: true, root: false, verdict: { kind: 'ours', reason: '' } });
+      const pvInfos = pvs.map(
+        (p): DiskInfo =>
+          disks.find((x) => x.path === p) ?? {
+            path: p,
+            name: path.basename(p),
+            size: 0,
+            model: null,
+            serial: null,
+            nvme: true,
+            root: false,
+            verdict: { kind: 'ours', reason: '' },
+          },
+      );
       // The volume group exists: its PVs' real extents (pv_size is pe_count x the extent size), not an estimate.
       const layout = planLayout(
         pvs.map((p) => {
@@ -387,13 +436,19 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
       actions.push(mkfsAction(c, 'inactive'));
     } else if (!a.lvFs?.type) actions.push(mkfsAction(c, 'fresh'));
     else if (a.lvFs.type !== 'xfs')
-      return refusedPlan(base, [refuse(lvPathOf(d), lv.size, `our LV holds a ${a.lvFs.type} filesystem, not xfs; refusing to reformat it (reset --remove-volume-group to start over)`)]);
+      return refusedPlan(base, [
+        refuse(lvPathOf(d), lv.size, `our LV holds a ${a.lvFs.type} filesystem, not xfs; refusing to reformat it (reset --remove-volume-group to start over)`),
+      ]);
     // Our build was interrupted after mkfs.xfs started and before the mount (state still "creating"):
     // the xfs may be unfinished (crash inside mkfs.xfs), which no mount would ever accept.
     const unfinished = lv.kernelMajMin && a.lvFs?.type === 'xfs' && a.state?.phase === 'creating' && !a.mounts.some((m) => m.majMin === lv.kernelMajMin);
     if (unfinished) actions.push(mkfsAction(c, 'unfinished'));
     actions.push(...finishActions(c, pvs, lv.stripes || pvs.length, !lv.kernelMajMin || Boolean(unfinished)));
-    const what = actions.some((x) => x.kind === 'storage.activate') ? 'activate and mount' : actions.some((x) => x.kind === 'storage.mount') ? 'mount' : 'update';
+    const what = actions.some((x) => x.kind === 'storage.activate')
+      ? 'activate and mount'
+      : actions.some((x) => x.kind === 'storage.mount')
+        ? 'mount'
+        : 'update';
     return done(actions, `${what} existing ${vg.vgName}/${d.lvName} (${list(pvs)})`);
   }
 
@@ -412,7 +467,10 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   // The layout (./layout.ts): NVME_DEVICES uses every listed disk; auto-discovery the set that gives
   // the largest volume. A build we started and recorded is resumed on exactly its recorded disks.
   const toLayout = (x: DiskInfo): LayoutDisk => ({ path: x.path, size: x.size, extents: extentsOf(x.size, a.probes[x.path]?.topology) });
-  const intent = st?.vgName === d.vgName && st.phase === 'creating' && halfMade.length > 0 && st.devices.every((p) => pool.some((x) => x.path === p)) ? st.devices : undefined;
+  const intent =
+    st?.vgName === d.vgName && st.phase === 'creating' && halfMade.length > 0 && st.devices.every((p) => pool.some((x) => x.path === p))
+      ? st.devices
+      : undefined;
   const layout = planLayout(
     pool.filter((x) => !intent || intent.includes(x.path)).map(toLayout),
     explicit || intent ? 'all' : 'best',
@@ -456,15 +514,23 @@ export function planStorage(d: StorageDesired, a: StorageActual): StoragePlan {
   if (layout.mismatchBytes > 0) {
     const per = layout.pvs[0]!.used;
     const spare = layout.pvs.filter((x) => x.extents > per).map((x) => `${humanSize((x.extents - per) * LVM_EXTENT_BYTES)} of ${x.path}`);
-    notes.push(`disks of unequal size: each stripe takes ${humanSize(per * LVM_EXTENT_BYTES)} (the smallest disk's extents), so ${list(spare)} stay${spare.length > 1 ? '' : 's'} unused (${humanSize(layout.mismatchBytes)} in all)`);
+    notes.push(
+      `disks of unequal size: each stripe takes ${humanSize(per * LVM_EXTENT_BYTES)} (the smallest disk's extents), so ${list(spare)} stay${spare.length > 1 ? '' : 's'} unused (${humanSize(layout.mismatchBytes)} in all)`,
+    );
   }
 
   // Too small for xfs: refused (or, in auto-discovery, left alone) before anything is written.
   if (layout.lvBytes < XFS_MIN_BYTES) {
     const why = `${describeLayout(layout)}: below xfs's minimum of ${humanSize(XFS_MIN_BYTES)} (${XFS_MIN_BYTES} bytes), which mkfs.xfs (xfsprogs ≥ 5.19) refuses ("Filesystem must be larger than 300MB")`;
-    if (explicit) return refusedPlan({ ...base, layout }, [refuse(lvPathOf(d), layout.lvBytes, `NVME_DEVICES (${list(candPaths)}) would give ${why}. List larger disks, or more of them`)]);
+    if (explicit)
+      return refusedPlan({ ...base, layout }, [
+        refuse(lvPathOf(d), layout.lvBytes, `NVME_DEVICES (${list(candPaths)}) would give ${why}. List larger disks, or more of them`),
+      ]);
     notes.push(`no volume made: the blank NVMe disk${candidates.length > 1 ? 's' : ''} would give ${why}; k0s keeps ${d.mountPoint} on the root disk`);
-    return skipped({ ...base, layout }, `skipped: the blank NVMe disks give ${humanSize(layout.lvBytes)}, below xfs's ${humanSize(XFS_MIN_BYTES)} minimum; k0s uses the root disk`);
+    return skipped(
+      { ...base, layout },
+      `skipped: the blank NVMe disks give ${humanSize(layout.lvBytes)}, below xfs's ${humanSize(XFS_MIN_BYTES)} minimum; k0s uses the root disk`,
+    );
   }
 
   const rebuild = st?.phase === 'ready' && st.vgName === d.vgName && sameSet(st.devices, candPaths);

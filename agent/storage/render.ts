@@ -40,13 +40,25 @@ const ACTION_WORD: Record<string, string> = {
 export function describeStorage(p: StoragePlan): { summary: string; rows: StorageRow[]; notes: string[] } {
   const rows: StorageRow[] = [
     ...p.refusals.map((x) => ({ device: x.device ?? '-', size: humanSize(x.sizeBytes), action: 'REFUSE', reason: x.reason })),
-    ...p.actions.map((x) => ({ device: x.device ?? '-', size: humanSize(x.sizeBytes), action: ACTION_WORD[x.kind] ?? x.kind, reason: `${x.description} — ${x.reason}` })),
+    ...p.actions.map((x) => ({
+      device: x.device ?? '-',
+      size: humanSize(x.sizeBytes),
+      action: ACTION_WORD[x.kind] ?? x.kind,
+      reason: `${x.description} — ${x.reason}`,
+    })),
   ];
   if (!p.refused)
     for (const dk of p.disks) {
-      if (dk.verdict.kind === 'ours' && p.actions.length === 0) rows.push({ device: dk.path, size: humanSize(dk.size), action: 'keep', reason: dk.verdict.reason });
+      if (dk.verdict.kind === 'ours' && p.actions.length === 0)
+        rows.push({ device: dk.path, size: humanSize(dk.size), action: 'keep', reason: dk.verdict.reason });
       if (dk.verdict.kind === 'unsafe' || dk.verdict.kind === 'not-candidate')
-        if (!p.actions.some((x) => x.device === dk.path)) rows.push({ device: dk.path, size: humanSize(dk.size), action: 'skip', reason: dk.verdict.kind === 'unsafe' ? dk.verdict.reasons.join('; ') : dk.verdict.reason });
+        if (!p.actions.some((x) => x.device === dk.path))
+          rows.push({
+            device: dk.path,
+            size: humanSize(dk.size),
+            action: 'skip',
+            reason: dk.verdict.kind === 'unsafe' ? dk.verdict.reasons.join('; ') : dk.verdict.reason,
+          });
     }
   return { summary: p.summary, rows, notes: p.notes };
 }

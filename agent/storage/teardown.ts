@@ -88,13 +88,21 @@ export function planTeardown(d: StorageDesired, a: StorageActual, o: TeardownOpt
           kind: 'storage.remove-vg',
           description: `remove LV ${vg.vgName}/${d.lvName}, volume group ${vg.vgName}, PV labels on ${pvs.join(', ')}`,
           reason: '--remove-volume-group: the data on it is discarded',
-          commands: [...(lv ? [['lvremove', '--yes', `${vg.vgName}/${d.lvName}`]] : []), ['vgremove', '--yes', vg.vgName], ...(pvs.length ? [['pvremove', '--yes', ...pvs]] : [])],
+          commands: [
+            ...(lv ? [['lvremove', '--yes', `${vg.vgName}/${d.lvName}`]] : []),
+            ['vgremove', '--yes', vg.vgName],
+            ...(pvs.length ? [['pvremove', '--yes', ...pvs]] : []),
+          ],
         });
       }
     }
   }
   if (o.removeVolumeGroup && a.state && !actions.some((x) => x.kind === 'storage.refuse'))
-    actions.push({ kind: 'storage.forget', description: `remove ${d.stateFile} (and the disk census beside it)`, reason: 'the recorded volume no longer exists' });
+    actions.push({
+      kind: 'storage.forget',
+      description: `remove ${d.stateFile} (and the disk census beside it)`,
+      reason: 'the recorded volume no longer exists',
+    });
   if (!o.removeVolumeGroup && vg) notes.push(`volume group ${vg.vgName} kept (deactivated); add --remove-volume-group to remove it`);
   return { actions, notes };
 }
@@ -113,7 +121,12 @@ export async function teardownStorage(host: Host, d: StorageDesired, o: Teardown
     const [cmd, ...args] = argv as [string, ...string[]];
     ran.push(argv.join(' '));
     if (allowFail) return host.exec(cmd, args, { timeoutMs: 120_000, env: { ...LVM_ENV } }); // verified by the caller
-    return runChecked(host, [cmd, ...args], { what: 'storage teardown', fix: 'fix the cause and run reset again; it resumes', timeoutMs: 120_000, env: { ...LVM_ENV } });
+    return runChecked(host, [cmd, ...args], {
+      what: 'storage teardown',
+      fix: 'fix the cause and run reset again; it resumes',
+      timeoutMs: 120_000,
+      env: { ...LVM_ENV },
+    });
   };
   const mountedHere = async () => parseMountinfo((await host.readFile(MOUNTINFO_FILE)) ?? '').filter((m) => m.mountPoint === d.mountPoint);
   const ourMajMin = actual.lvm.lvs.find((l) => l.vgName === d.vgName && l.lvName === d.lvName)?.kernelMajMin ?? null;

@@ -43,13 +43,18 @@ async function createLink(host: Host, iface: string, logger: Logger): Promise<'k
   if (r.exitCode === 0) return 'kernel';
   if (/file exists/i.test(r.stderr)) {
     // inspect saw no such interface a moment ago: someone else made one meanwhile. Not ours.
-    throw new AgentError(`interface ${iface} appeared while the agent was about to create it (ip: ${r.stderr.trim()}); it is not taken over`, `the next pass checks whose it is; if another program manages ${iface}, set INITD_WIREGUARD_INTERFACE to another name`);
+    throw new AgentError(
+      `interface ${iface} appeared while the agent was about to create it (ip: ${r.stderr.trim()}); it is not taken over`,
+      `the next pass checks whose it is; if another program manages ${iface}, set INITD_WIREGUARD_INTERFACE to another name`,
+    );
   }
   if (!NO_KERNEL_WG.test(r.stderr)) {
     throw new AgentError(`ip link add dev ${iface} type wireguard failed: ${r.stderr.trim()}`, 'the agent must run as root (CAP_NET_ADMIN)');
   }
   logger.warn({ iface, ipError: r.stderr.trim() }, 'kernel has no WireGuard; falling back to wireguard-go (userspace)');
-  const g = (await underSystemd(host)) ? await startUnderSystemd(host, iface, logger) : await host.exec('wireguard-go', [iface], { env: WG_GO_ENV, timeoutMs: 15_000 });
+  const g = (await underSystemd(host))
+    ? await startUnderSystemd(host, iface, logger)
+    : await host.exec('wireguard-go', [iface], { env: WG_GO_ENV, timeoutMs: 15_000 });
   if (g.notFound) {
     throw new AgentError(
       `this kernel has no WireGuard (ip: "${r.stderr.trim()}") and wireguard-go is not installed`,
@@ -57,10 +62,16 @@ async function createLink(host: Host, iface: string, logger: Logger): Promise<'k
     );
   }
   if (g.exitCode !== 0) {
-    throw new AgentError(`wireguard-go ${iface} failed (exit ${g.exitCode}): ${(g.stderr || g.stdout).trim().split('\n').slice(-3).join(' ')}`, 'check /dev/net/tun exists (modprobe tun) and that the agent runs as root');
+    throw new AgentError(
+      `wireguard-go ${iface} failed (exit ${g.exitCode}): ${(g.stderr || g.stdout).trim().split('\n').slice(-3).join(' ')}`,
+      'check /dev/net/tun exists (modprobe tun) and that the agent runs as root',
+    );
   }
   if (!(await waitForLink(host, iface, 5_000))) {
-    throw new AgentError(`wireguard-go ${iface} started but the interface did not appear within 5 s`, `check: journalctl -u ${wgGoUnit(iface)}; ls -l /dev/net/tun`);
+    throw new AgentError(
+      `wireguard-go ${iface} started but the interface did not appear within 5 s`,
+      `check: journalctl -u ${wgGoUnit(iface)}; ls -l /dev/net/tun`,
+    );
   }
   return 'userspace';
 }
@@ -89,7 +100,8 @@ async function startUnderSystemd(host: Host, iface: string, logger: Logger) {
   if (!path) return { ...bin, notFound: true };
   const r = await host.exec(
     'systemd-run',
-    ['--unit', unit, '--description', `WireGuard ${iface} (wireguard-go, started by castai-edge-initd)`, '--collect', '--setenv', 'WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1', path, '-f', iface],
+    ['--unit', unit, '--description', `WireGuard ${iface} (wireguard-go, started by castai-edge-initd)`, '--collect',
+      '--setenv', 'WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1', path, '-f', iface],
     { timeoutMs: 15_000 },
   );
   if (r.notFound) {
@@ -126,7 +138,10 @@ const wgExecutors: Executors<WgAction, WgApplyContext> = {
     const mode = await createLink(host, i, logger);
     const ifindex = await sysfsIfindex(host, i);
     if (ifindex === undefined) {
-      throw new AgentError(`interface ${i} was created but /sys/class/net/${i}/ifindex cannot be read`, `look at it: ip -d link show dev ${i} (the agent re-checks and records it on its next pass)`);
+      throw new AgentError(
+        `interface ${i} was created but /sys/class/net/${i}/ifindex cannot be read`,
+        `look at it: ip -d link show dev ${i} (the agent re-checks and records it on its next pass)`,
+      );
     }
     await writeOwnerRecord(host, a.data.ownerRecordPath, { ...rec, ifindex });
     logger.info({ iface: i, mode, ifindex }, `interface ${i} created (${mode}, ifindex ${ifindex})`);
@@ -138,7 +153,8 @@ const wgExecutors: Executors<WgAction, WgApplyContext> = {
   'wireguard.peer.set': (a, { host }) => {
     const args = ['set', a.iface, 'peer', a.data.publicKey];
     if (a.data.endpoint !== undefined) args.push('endpoint', a.data.endpoint);
-    if (a.data.persistentKeepalive !== undefined) args.push('persistent-keepalive', a.data.persistentKeepalive === 0 ? 'off' : String(a.data.persistentKeepalive));
+    if (a.data.persistentKeepalive !== undefined)
+      args.push('persistent-keepalive', a.data.persistentKeepalive === 0 ? 'off' : String(a.data.persistentKeepalive));
     if (a.data.allowedIPs !== undefined) args.push('allowed-ips', a.data.allowedIPs.join(','));
     return run(host, 'wg', args, PKG_WG);
   },

@@ -73,12 +73,18 @@ export async function keyForPlan(host: Host, stateDir: string): Promise<KeyInfo>
 }
 
 /** The register response's `wireguard` object (validated: normalizeSpec) resolved into the desired state (endpoints resolved). */
-export async function wireguardDesired(host: Host, spec: NormalizedSpec, key: KeyInfo, o: { stateDir: string; iface: string; logger: Logger }): Promise<WireguardDesired> {
+export async function wireguardDesired(
+  host: Host,
+  spec: NormalizedSpec,
+  key: KeyInfo,
+  o: { stateDir: string; iface: string; logger: Logger },
+): Promise<WireguardDesired> {
   validateIfaceName(o.iface);
   if (key.created) o.logger.info({ step: 'wireguard', publicKey: key.publicKey }, 'generated the node WireGuard key');
   const desired = await resolveDesired(host, spec, key, o.iface, o.stateDir);
   for (const p of desired.peers) {
-    if (p.endpoint?.error) o.logger.warn({ step: 'wireguard', host: p.endpoint.host, error: p.endpoint.error }, `WireGuard endpoint ${p.endpoint.host} does not resolve`);
+    if (p.endpoint?.error)
+      o.logger.warn({ step: 'wireguard', host: p.endpoint.host, error: p.endpoint.error }, `WireGuard endpoint ${p.endpoint.host} does not resolve`);
   }
   return desired;
 }
@@ -108,7 +114,9 @@ async function tunnel(host: Host, rawSpec: unknown, opts: { stateDir: string; if
 }
 
 /** Make sure the node key exists, inspect, plan, apply. */
-export const reconcileWireguard = (host: Host, rawSpec: unknown, opts: { stateDir: string; iface?: string; logger?: Logger }) => tunnel(host, rawSpec, opts, true);
+export const reconcileWireguard = (host: Host, rawSpec: unknown, opts: { stateDir: string; iface?: string; logger?: Logger }) =>
+  tunnel(host, rawSpec, opts, true);
 
 /** Inspect and plan only (the `plan` command's view): nothing is written, not even the key. */
-export const previewWireguard = (host: Host, rawSpec: unknown, opts: { stateDir: string; iface?: string; logger?: Logger }) => tunnel(host, rawSpec, opts, false);
+export const previewWireguard = (host: Host, rawSpec: unknown, opts: { stateDir: string; iface?: string; logger?: Logger }) =>
+  tunnel(host, rawSpec, opts, false);

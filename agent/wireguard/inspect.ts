@@ -93,7 +93,8 @@ export async function inspectWireguard(host: Host, iface: string, opts: InspectO
     ownerPart.owner = { ...(record ? { record } : {}), bootId: bootId ?? '' };
     // Only until our record names this interface (first run, or INITD_WIREGUARD_INTERFACE changed): no cost in the steady state.
     if (record?.iface !== iface) {
-      const candidates = [record ? record.iface : LEGACY_IFACE].filter((c) => c !== iface && !interfaceNameProblem(c)) // a name from a file must be valid before it reaches argv;
+      // A name from a file must be valid before it reaches argv.
+      const candidates = [record ? record.iface : LEGACY_IFACE].filter((c) => c !== iface && !interfaceNameProblem(c));
       const seen = (await Promise.all(candidates.map((c) => inspectPrevious(host, c)))).filter((x): x is SeenInterface => x !== undefined);
       ownerPart.previous = seen;
     }

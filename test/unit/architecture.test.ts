@@ -28,7 +28,8 @@ function importsOf(file: string): string[] {
   };
   const visit = (n: ts.Node) => {
     if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) add(n.moduleSpecifier.text);
-    if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword && n.arguments[0] && ts.isStringLiteral(n.arguments[0])) add(n.arguments[0].text);
+    if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword && n.arguments[0] && ts.isStringLiteral(n.arguments[0]))
+      add(n.arguments[0].text);
     if (ts.isImportTypeNode(n) && ts.isLiteralTypeNode(n.argument) && ts.isStringLiteral(n.argument.literal)) add(n.argument.literal.text);
     ts.forEachChild(n, visit);
   };
@@ -52,7 +53,8 @@ describe('architecture (docs/decisions/0200-step-contract.md)', () => {
       for (const f of tsFiles(path.join(AGENT, d))) {
         for (const target of importsOf(f)) {
           const t = rel(target);
-          if (t.startsWith('agent/reconcile/') || t.startsWith('agent/commands/') || t === 'agent/cli.ts' || t === 'agent/main.ts') upward.push(`${rel(f)} -> ${t}`);
+          if (t.startsWith('agent/reconcile/') || t.startsWith('agent/commands/') || t === 'agent/cli.ts' || t === 'agent/main.ts')
+            upward.push(`${rel(f)} -> ${t}`);
         }
       }
     }

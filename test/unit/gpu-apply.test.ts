@@ -199,11 +199,17 @@ describe('apply executes the plan it showed (issue 17)', () => {
     h.onExec(exact('nvidia-smi mig -i 0 -lgip'), () => {
       lgipReads += 1;
       // Readable while planning; unreadable afterwards: an apply that re-planned would fail here.
-      return lgipReads === 1 ? { stdout: fx('a100-40gb.lgip.txt') } : { exitCode: 4, stdout: 'Failed to display GPU instance profiles: Insufficient Permissions\n' };
+      return lgipReads === 1
+        ? { stdout: fx('a100-40gb.lgip.txt') }
+        : { exitCode: 4, stdout: 'Failed to display GPU instance profiles: Insufficient Permissions\n' };
     });
     h.onExec(exact('nvidia-smi mig -i 0 -lgipp'), { stdout: fx('a100-40gb.lgipp.derived.txt') });
-    h.onExec(exact('nvidia-smi mig -i 0 -lgi'), () => (created ? { stdout: fx('a100-40gb.lgi-7x1g.derived.txt') } : { stdout: 'No GPU instances found: Not Found\n', exitCode: 6 }));
-    h.onExec(exact('nvidia-smi mig -i 0 -lci'), () => (created ? { stdout: fx('a100-40gb.lci-7x1g.derived.txt') } : { stdout: 'No compute instances found: Not Found\n', exitCode: 6 }));
+    h.onExec(exact('nvidia-smi mig -i 0 -lgi'), () =>
+      created ? { stdout: fx('a100-40gb.lgi-7x1g.derived.txt') } : { stdout: 'No GPU instances found: Not Found\n', exitCode: 6 },
+    );
+    h.onExec(exact('nvidia-smi mig -i 0 -lci'), () =>
+      created ? { stdout: fx('a100-40gb.lci-7x1g.derived.txt') } : { stdout: 'No compute instances found: Not Found\n', exitCode: 6 },
+    );
     h.onExec(exact('nvidia-smi mig -i 0 -cgi 19,19,19,19,19,19,19 -C'), () => {
       created = true;
       return { stdout: fx('a100-40gb.cgi-7x19-C.derived.txt') };

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { AgentError, EXIT } from '../../agent/errors.ts';
-import { containerdDropIn, CONTAINERD_DROPIN, describePlan as describeGpuPlan, inspect, planGpu, REBOOT_GUARD_FILE, type GpuActual } from '../../agent/gpu/gpu.ts';
+import {
+  containerdDropIn,
+  CONTAINERD_DROPIN,
+  describePlan as describeGpuPlan,
+  inspect,
+  planGpu,
+  REBOOT_GUARD_FILE,
+  type GpuActual,
+} from '../../agent/gpu/gpu.ts';
 import type { GpuConfig } from '../../agent/config/types.ts';
 import { isRefusal, isSkip, refusalError } from '../../agent/contract.ts';
 import { NvidiaSmiParseError } from '../../agent/gpu/parse.ts';

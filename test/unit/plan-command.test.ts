@@ -64,7 +64,9 @@ describe('plan: refusals', () => {
     expect(p.error).toEqual({ message: ran.message, remediation: ran.remediation });
     expect(p.error?.remediation).toMatch(/NVME_DEVICES/);
     expect(p.actions).toEqual([]); // a typed refusal: nothing to apply, the refused disk is in the rows
-    expect((p.details as { rows: Array<{ device: string; action: string }> }).rows).toContainEqual(expect.objectContaining({ device: '/dev/nvme2n1', action: 'REFUSE' }));
+    expect((p.details as { rows: Array<{ device: string; action: string }> }).rows).toContainEqual(
+      expect.objectContaining({ device: '/dev/nvme2n1', action: 'REFUSE' }),
+    );
     expect(tally([p])).toEqual({ changes: 0, refused: 1 });
   });
 });

@@ -254,9 +254,10 @@ describe('apply details', () => {
 
   it('a real failure stops with the command and stderr', async () => {
     const host = new FakeHost().onExec('wg', { exitCode: 1, stderr: 'Unable to modify interface: Operation not permitted\n' });
+    // The one command-failure format (agent/host/command-failure.ts).
     await expect(
       applyWireguard(host, [{ kind: 'wireguard.listenport.set', iface: 'wg0', data: { port: 51840 }, description: 'd', reason: 'r' }], silent().logger),
-    ).rejects.toThrow('wireguard: wg0: `wg set wg0 listen-port 51840` failed (exit 1: Unable to modify interface: Operation not permitted)'); // the one command-failure format
+    ).rejects.toThrow('wireguard: wg0: `wg set wg0 listen-port 51840` failed (exit 1: Unable to modify interface: Operation not permitted)');
   });
 
   it('IPv6 routes use ip -6; keepalive 0 is "off"; empty allowed IPs clears them', async () => {

@@ -21,10 +21,17 @@ export async function apiClient(ctx: StepContext): Promise<ApiClient> {
   const missing = (['orgId', 'clusterId', 'edgeLocationId'] as const).filter((k) => !ctx.cfg[k]);
   if (missing.length) {
     const names = { orgId: 'ORG_ID', clusterId: 'CLUSTER_ID', edgeLocationId: 'EDGE_LOCATION_ID' };
-    throw new AgentError(`${missing.map((m) => names[m]).join(', ')} not set`, 'run the init script from the control plane (it sets them in /etc/castai-edge-initd/castai-edge-initd.env)', EXIT.CONFIG);
+    throw new AgentError(
+      `${missing.map((m) => names[m]).join(', ')} not set`,
+      'run the init script from the control plane (it sets them in /etc/castai-edge-initd/castai-edge-initd.env)',
+      EXIT.CONFIG,
+    );
   }
   const system = await loadSystemCa(ctx.host);
-  if (!system.pem) ctx.log.warn(`no system CA bundle found (looked for the ca-certificates bundle in the usual places); using Node's bundled Mozilla CA store${ctx.cfg.caFile ? ' plus INITD_CA_FILE' : ''}`);
+  if (!system.pem)
+    ctx.log.warn(
+      `no system CA bundle found (looked for the ca-certificates bundle in the usual places); using Node's bundled Mozilla CA store${ctx.cfg.caFile ? ' plus INITD_CA_FILE' : ''}`,
+    );
   const c = new ApiClient({
     apiUrl: ctx.cfg.apiUrl,
     orgId: ctx.cfg.orgId!,

@@ -25,7 +25,11 @@ import { parseHostPort } from '../../net/endpoint.ts';
 import { BOOT_ID_FILE, MACHINE_ID_FILE } from '../../host/paths.ts';
 
 /** Control-plane labels win over the operator's on conflict; every conflict is reported. */
-export function mergeLabels(user: Record<string, string>, controlPlane: Record<string, string>, extra: Record<string, string>): { labels: Record<string, string>; conflicts: string[] } {
+export function mergeLabels(
+  user: Record<string, string>,
+  controlPlane: Record<string, string>,
+  extra: Record<string, string>,
+): { labels: Record<string, string>; conflicts: string[] } {
   const conflicts = Object.keys(controlPlane).filter((k) => k in user && user[k] !== controlPlane[k]);
   return { labels: { ...user, ...extra, ...controlPlane }, conflicts };
 }
@@ -34,7 +38,8 @@ export async function k0sDesired(ctx: StepContext, reg: RegisterResponse): Promi
   const sys = await ctx.host.system();
   const arch = ARCHES[sys.machine] as Arch;
   const artifact = reg.k0s.artifacts[arch];
-  if (!artifact) throw new AgentError(`the control plane offers no k0s build for ${arch}`, 'contact support: the edge location has no k0s artifact for this architecture');
+  if (!artifact)
+    throw new AgentError(`the control plane offers no k0s build for ${arch}`, 'contact support: the edge location has no k0s artifact for this architecture');
   const machineId = (await ctx.host.readFile(MACHINE_ID_FILE))?.trim() ?? '';
   const { labels, conflicts } = mergeLabels(userLabels(ctx.cfg.labels, machineId), reg.node.labels, ctx.shared.extraLabels);
   const seen = new Set<string>();
@@ -46,7 +51,11 @@ export async function k0sDesired(ctx: StepContext, reg: RegisterResponse): Promi
   });
   const directCidrs = kubeletDirectCidrs(reg);
   const kon = parseHostPort(reg.k0s.konnectivityEndpoint);
-  if (!kon) throw new AgentError(`k0s.konnectivityEndpoint "${reg.k0s.konnectivityEndpoint}" is not host:port`, 'contact support: the control plane sent a malformed endpoint');
+  if (!kon)
+    throw new AgentError(
+      `k0s.konnectivityEndpoint "${reg.k0s.konnectivityEndpoint}" is not host:port`,
+      'contact support: the control plane sent a malformed endpoint',
+    );
   const wgAddress = reg.wireguard.address.split('/')[0];
   const sameOrigin = new URL(artifact.url).origin === new URL(ctx.cfg.apiUrl).origin;
   const proxyEnv: Record<string, string> = {};
@@ -112,7 +121,8 @@ interface K0sPlan {
 
 /** Step 6: install k0s and join as a worker; afterwards keep k0sworker installed as desired and running. */
 export function k0sStep(opts: K0sStepOptions = {}): Step {
-  const readNode = opts.readNode ?? ((ctx: StepContext, name: string) => readNodeReady(ctx.host, name, nodeReadOptions(ctx, ctx.shared.registration as RegisterResponse)));
+  const readNode =
+    opts.readNode ?? ((ctx: StepContext, name: string) => readNodeReady(ctx.host, name, nodeReadOptions(ctx, ctx.shared.registration as RegisterResponse)));
   return stepOf<K0sWant, K0sSeen, K0sPlan>({
     name: 'k0s',
     async desired(ctx, purpose) {

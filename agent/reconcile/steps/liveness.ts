@@ -75,19 +75,24 @@ export function decideRemoval(edgeId: string, prev: NotFoundSighting | undefined
     return {}; // the edge exists: any earlier EDGE_NOT_FOUND is void
   }
   const current = prev?.edgeId === edgeId ? prev : undefined;
-  if (outcome.kind === 'outage') return current ? { sighting: current, note: `EDGE_NOT_FOUND first seen at ${current.firstAt}; waiting for the control plane to answer again` } : {};
+  if (outcome.kind === 'outage')
+    return current ? { sighting: current, note: `EDGE_NOT_FOUND first seen at ${current.firstAt}; waiting for the control plane to answer again` } : {};
   const fresh: NotFoundSighting = { edgeId, firstAt: new Date(now.wallMs).toISOString(), pollId: now.pollId, processId: now.processId, monoMs: now.monoMs };
   const first = `the control plane says this edge does not exist (EDGE_NOT_FOUND); torn down only if it says so again on a poll at least ${secs(NOT_FOUND_MIN_GAP_MS)} later`;
   if (!current) return { sighting: fresh, note: first };
   if (current.pollId === now.pollId) return { sighting: current, note: first };
   const wall = now.wallMs - Date.parse(current.firstAt);
-  if (!Number.isFinite(wall) || wall < 0) return { sighting: fresh, note: `${first} (the clock went back since the first sighting at ${current.firstAt}: counting again)` };
+  if (!Number.isFinite(wall) || wall < 0)
+    return { sighting: fresh, note: `${first} (the clock went back since the first sighting at ${current.firstAt}: counting again)` };
   const sameProcess = current.processId === now.processId;
   const gap = sameProcess ? Math.min(wall, now.monoMs - current.monoMs) : wall;
   if (gap >= NOT_FOUND_MIN_GAP_MS) {
     return { removed: `the control plane answered EDGE_NOT_FOUND for this edge on two polls ${secs(gap)} apart (first at ${current.firstAt})` };
   }
-  return { sighting: current, note: `EDGE_NOT_FOUND again ${secs(gap)} after the first sighting (${current.firstAt}); removal needs ${secs(NOT_FOUND_MIN_GAP_MS)}` };
+  return {
+    sighting: current,
+    note: `EDGE_NOT_FOUND again ${secs(gap)} after the first sighting (${current.firstAt}); removal needs ${secs(NOT_FOUND_MIN_GAP_MS)}`,
+  };
 }
 
 /** What `status` shows about the control plane (control-plane.json). */
@@ -120,7 +125,10 @@ export function nextHealth(prev: ControlPlaneHealth | undefined, outcome: PollOu
     return {
       health: { state: 'edge-not-found', since: nowIso },
       changed: true,
-      log: { level: 'warn', msg: `the control plane says this edge does not exist (EDGE_NOT_FOUND); the node is torn down only if it says so again on a poll at least ${secs(NOT_FOUND_MIN_GAP_MS)} later` },
+      log: {
+        level: 'warn',
+        msg: `the control plane says this edge does not exist (EDGE_NOT_FOUND); the node is torn down only if it says so again on a poll at least ${secs(NOT_FOUND_MIN_GAP_MS)} later`,
+      },
     };
   }
   if (prev?.state === 'outage' && prev.key === outcome.key) return { health: prev, changed: false };

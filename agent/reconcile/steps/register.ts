@@ -30,7 +30,10 @@ export { userLabels };
  * for another API URL / org / cluster / location is never loaded, so its edge token is never sent
  * to the new URL (the register step then registers afresh or refuses; see 0131).
  */
-export async function readBoundRegistration(store: StateStore, cfg: Pick<AgentConfig, 'apiUrl' | 'orgId' | 'clusterId' | 'edgeLocationId'>): Promise<RegisterResponse | undefined> {
+export async function readBoundRegistration(
+  store: StateStore,
+  cfg: Pick<AgentConfig, 'apiUrl' | 'orgId' | 'clusterId' | 'edgeLocationId'>,
+): Promise<RegisterResponse | undefined> {
   const reg = await readSavedRegistration(store);
   if (!reg) return undefined;
   const meta = await store.read<RegisterMeta>(REGISTER_META_FILE);
@@ -67,7 +70,9 @@ async function identity(ctx: StepContext) {
 
 /** What identifies a registration; a change (labels, taints, GPU config, key, hostname) re-registers. */
 export function requestDigest(r: Omit<RegisterRequest, 'inventory' | 'agentVersion' | 'kernel'>): string {
-  return createHash('sha256').update(JSON.stringify([r.machineId, r.hostname, r.arch, r.wireguardPublicKey, r.kubernetesLabels, r.kubernetesTaints, r.gpuConfig ?? null])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([r.machineId, r.hostname, r.arch, r.wireguardPublicKey, r.kubernetesLabels, r.kubernetesTaints, r.gpuConfig ?? null]))
+    .digest('hex');
 }
 
 /**
@@ -82,7 +87,10 @@ export async function readSavedRegistration(store: StateStore): Promise<Register
     return parseRegisterResponse(saved);
   } catch (e) {
     if (!(e instanceof ResponseShapeError)) throw e;
-    throw new AgentError(`state file ${store.path(REGISTER_FILE)} is damaged: ${e.message}`, `move it aside (mv ${store.path(REGISTER_FILE)} ${store.path(REGISTER_FILE)}.bad) and re-run: the agent registers again (same edge, by machine-id)`);
+    throw new AgentError(
+      `state file ${store.path(REGISTER_FILE)} is damaged: ${e.message}`,
+      `move it aside (mv ${store.path(REGISTER_FILE)} ${store.path(REGISTER_FILE)}.bad) and re-run: the agent registers again (same edge, by machine-id)`,
+    );
   }
 }
 
@@ -215,8 +223,14 @@ async function registerNow(c: RegisterApply, bootstrapToken: string): Promise<Ap
   } satisfies RegisterMeta);
   ctx.shared.registration = response;
   const verb = saved ? 're-registered' : created ? 'registered' : 'registered again (same edge)';
-  const accepted = labelsChanged ? `; the control plane accepted labels ${labelsText(want.labels)} and taints ${taintsText(ctx.cfg.taints)} and applies them to the Node` : '';
-  if (labelsChanged) ctx.log.info({ labels: want.labels, taints: ctx.cfg.taints }, `labels/taints changed: the control plane accepted them and applies them to the existing Node (k0sworker is not restarted: the kubelet applies --node-labels/--register-with-taints only when it creates its Node)`);
+  const accepted = labelsChanged
+    ? `; the control plane accepted labels ${labelsText(want.labels)} and taints ${taintsText(ctx.cfg.taints)} and applies them to the Node`
+    : '';
+  if (labelsChanged)
+    ctx.log.info(
+      { labels: want.labels, taints: ctx.cfg.taints },
+      `labels/taints changed: the control plane accepted them and applies them to the existing Node (k0sworker is not restarted: the kubelet applies --node-labels/--register-with-taints only when it creates its Node)`,
+    );
   return { summary: `${verb}: ${describe(response)}${accepted}`, changed: true };
 }
 
@@ -291,7 +305,10 @@ async function poll(ctx: StepContext, reg: RegisterResponse, note = ''): Promise
     return { summary: `edge removed: ${seen.removed}`, changed: false };
   }
   if (outcome.kind === 'outage') {
-    return { summary: `registered: ${describe(reg)}; control plane outage since ${seen.health.since} (${outcome.reason}): running on the last known desired state${note}`, changed: false };
+    return {
+      summary: `registered: ${describe(reg)}; control plane outage since ${seen.health.since} (${outcome.reason}): running on the last known desired state${note}`,
+      changed: false,
+    };
   }
   if (!r || r.gone) return { summary: `registered: ${describe(reg)}; ${seen.note ?? 'EDGE_NOT_FOUND'}${note}`, changed: false };
   if (JSON.stringify({ ...reg, ...r.state }) !== JSON.stringify(reg)) {
@@ -366,7 +383,11 @@ export function registerStep(): Step {
         actions.push({ kind: 'register.bind', description, reason: 'written before registrations were bound (0131)' });
       }
       if (!saved && !want.bootstrapToken) {
-        return refusal('INITD_BOOTSTRAP_TOKEN is not set, so this node cannot register', 'fetch a fresh init script from the control plane and run it (it carries a bootstrap token)', EXIT.CONFIG);
+        return refusal(
+          'INITD_BOOTSTRAP_TOKEN is not set, so this node cannot register',
+          'fetch a fresh init script from the control plane and run it (it carries a bootstrap token)',
+          EXIT.CONFIG,
+        );
       }
       // What identifies the registration; with no key yet, a new one is made (so the request changes).
       const digest = seen.publicKey ? requestDigest(requestOf(want, seen.publicKey)) : undefined;
@@ -374,14 +395,24 @@ export function registerStep(): Step {
         actions.push({ kind: 'wireguard.keygen', description: `generate the node WireGuard key (${want.keyFile}, 0600)`, reason: 'no key yet' });
       }
       if (!saved) {
-        actions.push({ kind: 'register', again: false, description: `register machine ${want.id.machineId} with ${want.apiUrl}`, reason: diff.length ? 'registering afresh with the configured control plane' : 'not registered yet' });
+        actions.push({
+          kind: 'register',
+          again: false,
+          description: `register machine ${want.id.machineId} with ${want.apiUrl}`,
+          reason: diff.length ? 'registering afresh with the configured control plane' : 'not registered yet',
+        });
       } else if (!meta || meta.requestDigest !== digest) {
         // Labels, taints, GPU config, hostname or key changed: re-register (same edge); the control
         // plane applies label/taint changes to the Node. Without a bootstrap token the change stays
         // pending (status says so; the Node keeps what the control plane last accepted) and the node
         // keeps running on its saved registration; a fresh init script carries a new token.
         if (want.bootstrapToken) {
-          actions.push({ kind: 'register', again: true, description: `re-register machine ${want.id.machineId} (same edge); the control plane applies changed labels/taints to the Node`, reason: 'labels, taints, GPU config, hostname or key changed' });
+          actions.push({
+            kind: 'register',
+            again: true,
+            description: `re-register machine ${want.id.machineId} (same edge); the control plane applies changed labels/taints to the Node`,
+            reason: 'labels, taints, GPU config, hostname or key changed',
+          });
         } else {
           actions.push({
             kind: 'register.pending',
@@ -398,7 +429,14 @@ export function registerStep(): Step {
       summary: p.saved ? `registered: ${describe(p.saved)}${p.actions.some((a) => a.kind === 'register') ? '; will re-register' : ''}` : 'not registered yet',
     }),
     async apply(ctx, p, want, seen) {
-      const c: RegisterApply = { ctx, want, ...(seen.saved ? { saved: seen.saved } : {}), ...(seen.meta ? { meta: seen.meta } : {}), ...(seen.publicKey ? { publicKey: seen.publicKey } : {}), note: '' };
+      const c: RegisterApply = {
+        ctx,
+        want,
+        ...(seen.saved ? { saved: seen.saved } : {}),
+        ...(seen.meta ? { meta: seen.meta } : {}),
+        ...(seen.publicKey ? { publicKey: seen.publicKey } : {}),
+        note: '',
+      };
       await execute(registerExecutors, p.actions, c);
       if (c.result) return c.result;
       return poll(ctx, c.saved!, c.note);
