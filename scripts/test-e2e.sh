@@ -17,10 +17,18 @@ cd "$(dirname "$0")/.." || exit 1
 VITEST=("${NODE:-node}" node_modules/vitest/vitest.mjs run --project e2e)
 WAITING=(test/e2e/api-faults.test.ts test/e2e/gpu-mig.test.ts)
 LAB_SELF_TESTS=(test/e2e/lab.test.ts test/e2e/lab-network.test.ts)
-EXCLUDE=()
-for f in "${WAITING[@]}" "${LAB_SELF_TESTS[@]}"; do EXCLUDE+=(--exclude "$f"); done
+# Lane 2 is named file by file: `--exclude` on the command line does not reach a project that has
+# its own exclude list (vitest.config.ts's e2e project excludes *.arm64.test.ts), so with it lane 2
+# also ran the API-fault file a second time.
+LANE2=()
+for f in test/e2e/*.test.ts; do
+  case "$f" in *.arm64.test.ts) continue ;; esac
+  case " ${WAITING[*]} ${LAB_SELF_TESTS[*]} " in *" $f "*) continue ;; esac
+  LANE2+=("$f")
+done
 mkdir -p dist
 log=dist/e2e-lane1.log
+echo "e2e: lane 1: ${WAITING[*]}; lane 2: ${LANE2[*]}"
 "${VITEST[@]}" "${WAITING[@]}" >"$log" 2>&1 &
 lane1=$!
 trap 'kill "$lane1" 2>/dev/null' INT TERM
@@ -32,7 +40,7 @@ if [ -n "${E2E_FOREGROUND_FIRST:-}" ]; then
 fi
 lane2=1
 if [ "$first" -eq 0 ]; then
-  "${VITEST[@]}" --passWithNoTests "${EXCLUDE[@]}"
+  "${VITEST[@]}" "${LANE2[@]}"
   lane2=$?
 else
   echo "e2e: lane 2 not started: '$E2E_FOREGROUND_FIRST' failed (exit $first); waiting for lane 1" >&2
