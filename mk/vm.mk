@@ -16,3 +16,10 @@ test-e2e: vm-image
 # The VM half of `make demo` on its own: a node joins the emulator, is deleted and tears down.
 lab-demo: build vm-image
 	$(NODE) scripts/lab-demo.ts
+
+# The lab's own self-tests (boot, 9p, the command channel, the lab network): not part of make test,
+# whose join and disk-safety suites use every part of the lab they check (CI's 45 minutes); run them
+# after changing test/e2e/lab.ts or vm-images/.
+.PHONY: test-e2e-lab
+test-e2e-lab: deps build vm-image
+	$(VITEST) run --project e2e test/e2e/lab.test.ts test/e2e/lab-network.test.ts
