@@ -52,11 +52,6 @@ export function skip(summary: string): Skip {
   return { outcome: 'skipped', summary };
 }
 
-/** A refusal from an AgentError a check raised (keeps its message, fix and exit code). */
-export function refusalOf(e: AgentError, summary?: string): Refusal {
-  return refusal(e.message, e.remediation, e.exitCode, summary);
-}
-
 /** The error `run` raises for a refusal: the very words `plan` showed. */
 export function refusalError(r: Refusal): AgentError {
   return new AgentError(r.message, r.remediation, r.exitCode);

@@ -8,7 +8,10 @@
  *    run time;
  *  - every preflight check (`doctor`, and the first step of each pass): name, severity, what it
  *    verifies, its fix;
- *  - every configuration variable (exit 2, `configuration error … ✗ VARIABLE: …`): its format.
+ *  - every configuration variable (exit 2, `configuration error … ✗ VARIABLE: …`): its format;
+ *  - every command the agent runs and checks (`runChecked(host, argv, {what, fix})`,
+ *    `commandFailure(argv, result, {what, fix})`, agent/host/command-failure.ts): the one
+ *    failure format, with what was being done and the fix.
  *
  *   node scripts/error-catalog.ts           rewrite docs/errors.md
  *   node scripts/error-catalog.ts --check   exit 1 when docs/errors.md is not up to date
@@ -103,11 +106,77 @@ export function agentErrorSites(): AgentErrorSite[] {
   return out;
 }
 
+export interface CommandSite {
+  file: string;
+  line: number;
+  argv: string;
+  what: string;
+  fix: string;
+}
+
+/** The initializer of `const name = …` in a block around `at` (a shorthand `{ fix }` names one). */
+function localConst(at: ts.Node, name: string): ts.Expression | undefined {
+  for (let n: ts.Node | undefined = at.parent; n; n = n.parent) {
+    if (!ts.isBlock(n) && !ts.isSourceFile(n)) continue;
+    for (const st of n.statements) {
+      if (!ts.isVariableStatement(st)) continue;
+      const d = st.declarationList.declarations.find((x) => ts.isIdentifier(x.name) && x.name.text === name);
+      if (d?.initializer) return d.initializer;
+    }
+  }
+  return undefined;
+}
+
+/** The property `name` of an object literal, as the operator reads it. */
+function prop(o: ts.ObjectLiteralExpression, name: string, src: ts.SourceFile): string | undefined {
+  for (const p of o.properties) {
+    if (!p.name || !ts.isIdentifier(p.name) || p.name.text !== name) continue;
+    const value = ts.isPropertyAssignment(p) ? p.initializer : ts.isShorthandPropertyAssignment(p) ? p.name : undefined;
+    if (!value) continue;
+    const init = ts.isIdentifier(value) ? localConst(o, value.text) : undefined;
+    return text(init ?? value, src);
+  }
+  return undefined;
+}
+
+/** An argv array literal as it reads: `modprobe ‹a.module›`; anything else as ‹…›. */
+function argvText(node: ts.Expression, src: ts.SourceFile): string {
+  if (!ts.isArrayLiteralExpression(node)) return text(node, src);
+  return node.elements.map((e) => (ts.isSpreadElement(e) ? `‹...${squash(e.expression.getText(src))}›` : text(e, src))).join(' ');
+}
+
+/** Every checked command: `runChecked(host, argv, {what, fix})` and `commandFailure(argv, r, {what, fix})` with literal options. */
+export function commandSites(): CommandSite[] {
+  const out: CommandSite[] = [];
+  for (const file of files(path.join(ROOT, 'agent')).sort()) {
+    if (path.relative(ROOT, file) === 'agent/host/command-failure.ts') continue; // the helper itself
+    const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+    const visit = (n: ts.Node) => {
+      if (ts.isCallExpression(n) && ts.isIdentifier(n.expression) && ['runChecked', 'commandFailure'].includes(n.expression.text)) {
+        const [argv, opts] = n.expression.text === 'runChecked' ? [n.arguments[1], n.arguments[2]] : [n.arguments[0], n.arguments[2]];
+        if (argv && opts && ts.isObjectLiteralExpression(opts)) {
+          out.push({
+            file: path.relative(ROOT, file),
+            line: src.getLineAndCharacterOfPosition(n.getStart(src)).line + 1,
+            argv: argvText(argv, src),
+            what: prop(opts, 'what', src) ?? '',
+            fix: prop(opts, 'fix', src) ?? '',
+          });
+        }
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(src);
+  }
+  return out;
+}
+
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const EXIT_CODES: Record<string, string> = { RUNTIME: '1', CONFIG: '2', PREFLIGHT: '3', OK: '0' };
 
 export function renderCatalog(): string {
   const sites = agentErrorSites();
+  const commands = commandSites();
   const lines = [
     '# Error catalog',
     '',
@@ -153,6 +222,16 @@ export function renderCatalog(): string {
     '| reason | where |',
     '|---|---|',
     ...storageRefusals().map((r) => `| ${cell(r.reason)} | \`${r.file}:${r.line}\` |`),
+    '',
+    `## Failed commands (${commands.length})`,
+    '',
+    'A command the agent runs and checks fails in one format ([0172](decisions/0172-command-failure-format.md)):',
+    '`<what>: `<command>` failed (exit N: <the lines of its output that explain it>) — fix: <fix>`; "not found"',
+    'when the program is not installed, "timed out" when it ran too long. Exit 1; the daemon retries on its next pass.',
+    '',
+    '| what | command | fix | where |',
+    '|---|---|---|---|',
+    ...commands.map((c) => `| ${cell(c.what)} | \`${cell(c.argv)}\` | ${cell(c.fix)} | \`${c.file}:${c.line}\` |`),
     '',
     `## Runtime errors (${sites.length})`,
     '',

@@ -8,11 +8,12 @@
  *
  *   inspect: loaded modules (/sys/module), current sysctl values (/proc/sys), our two files
  *   plan:    pure; each file to write, each module to load, each sysctl to set
- *   apply:   files (recorded as ours), modprobe, sysctl -w
+ *   apply:   files (recorded as ours), modprobe, sysctl -w: one executor per action kind
  */
 import type { Host } from '../host/host.ts';
 import type { StateStore } from '../state/store.ts';
-import type { Action } from '../contract.ts';
+import { isRefusal, type Action, type Executors, type Refusal } from '../contract.ts';
+import { runChecked } from '../host/command-failure.ts';
 import { inspectOwned, planOwned, type DesiredFile, type OwnedActual, type OwnedFileAction } from './owned-files.ts';
 import { SYS_MODULE_DIR } from '../host/paths.ts';
 
@@ -57,10 +58,10 @@ export interface HostPrepActual {
   sysctls: Record<string, string | undefined>;
 }
 
-export type HostPrepAction =
-  | OwnedFileAction
-  | (Action & { kind: 'hostprep.modprobe'; module: string })
-  | (Action & { kind: 'hostprep.sysctl'; key: string; value: string });
+/** What the kernel is told now (the files above tell it at every boot). */
+export type KernelAction = (Action & { kind: 'hostprep.modprobe'; module: string }) | (Action & { kind: 'hostprep.sysctl'; key: string; value: string });
+
+export type HostPrepAction = OwnedFileAction | KernelAction;
 
 export async function inspectHostPrep(host: Host, store: StateStore): Promise<HostPrepActual> {
   const files = await inspectOwned(host, store, hostPrepFiles(), [MODULES_LOAD_FILE, SYSCTL_FILE]);
@@ -71,9 +72,14 @@ export async function inspectHostPrep(host: Host, store: StateStore): Promise<Ho
   return { files, loaded, sysctls };
 }
 
-/** Pure: what to change. A bridge key missing only because br_netfilter is not loaded yet is set after the modprobe. */
-export function planHostPrep(a: HostPrepActual): HostPrepAction[] {
-  const out: HostPrepAction[] = [...planOwned(hostPrepFiles(), a.files, [MODULES_LOAD_FILE, SYSCTL_FILE])];
+/**
+ * Pure: what to change, or a refusal (one of our two file names holds a file that is not ours). A
+ * bridge key missing only because br_netfilter is not loaded yet is set after the modprobe.
+ */
+export function planHostPrep(a: HostPrepActual): HostPrepAction[] | Refusal {
+  const files = planOwned(hostPrepFiles(), a.files, [MODULES_LOAD_FILE, SYSCTL_FILE]);
+  if (isRefusal(files)) return files;
+  const out: HostPrepAction[] = [...files];
   for (const m of KERNEL_MODULES) {
     if (a.loaded[m]) continue;
     const reason = m === 'overlay' ? 'containerd’s overlayfs snapshotter' : 'bridged pod traffic must pass iptables (kube-proxy, CNI)';
@@ -91,27 +97,20 @@ export function planHostPrep(a: HostPrepActual): HostPrepAction[] {
   return out;
 }
 
-export async function applyHostPrepKernel(host: Host, actions: readonly HostPrepAction[]): Promise<void> {
-  const { AgentError } = await import('../errors.ts');
-  for (const a of actions) {
-    if (a.kind === 'hostprep.modprobe') {
-      const r = await host.exec('modprobe', [a.module], { timeoutMs: 30_000 });
-      if (r.exitCode !== 0) {
-        throw new AgentError(
-          `modprobe ${a.module} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`,
-          `install the kernel modules package for the running kernel (linux-modules-$(uname -r) or linux-image-$(uname -r)), then restart castai-edge-initd`,
-        );
-      }
-    }
-  }
-  const sets = actions.filter((a): a is Extract<HostPrepAction, { kind: 'hostprep.sysctl' }> => a.kind === 'hostprep.sysctl');
-  if (sets.length) {
-    const r = await host.exec('sysctl', ['-w', ...sets.map((s) => `${s.key}=${s.value}`)], { timeoutMs: 10_000 });
-    if (r.exitCode !== 0) {
-      throw new AgentError(
-        `sysctl -w ${sets.map((s) => s.key).join(' ')} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`,
-        'check that /proc/sys is writable (not a read-only container); the values are also in /etc/sysctl.d/99-castai-edge-initd.conf for the next boot',
-      );
-    }
-  }
-}
+/** One executor per kernel action kind, each through the one run-and-check helper. */
+export const kernelExecutors: Executors<KernelAction, { host: Host }> = {
+  'hostprep.modprobe': async (a, c) => {
+    await runChecked(c.host, ['modprobe', a.module], {
+      what: `k0s: modprobe ${a.module}`,
+      fix: 'install the kernel modules package for the running kernel (linux-modules-$(uname -r) or linux-image-$(uname -r)), then restart castai-edge-initd',
+      timeoutMs: 30_000,
+    });
+  },
+  'hostprep.sysctl': async (a, c) => {
+    await runChecked(c.host, ['sysctl', '-w', `${a.key}=${a.value}`], {
+      what: `k0s: sysctl ${a.key}`,
+      fix: `check that /proc/sys is writable (not a read-only container); the values are also in ${SYSCTL_FILE} for the next boot`,
+      timeoutMs: 10_000,
+    });
+  },
+};

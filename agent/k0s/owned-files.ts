@@ -14,10 +14,9 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { AgentError } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import type { StateStore } from '../state/store.ts';
-import type { Action } from '../contract.ts';
+import { refusal, type Action, type Executors, type Refusal } from '../contract.ts';
 import { OWNED_FILES_STATE } from '../state/files.ts';
 
 export interface OwnedRecord {
@@ -35,11 +34,7 @@ export interface DesiredFile {
   secret?: boolean;
 }
 
-export type OwnedFileAction = Action & {
-  kind: 'host-file.write' | 'host-file.remove';
-  path: string;
-  file?: DesiredFile;
-};
+export type OwnedFileAction = (Action & { kind: 'host-file.write'; path: string; file: DesiredFile }) | (Action & { kind: 'host-file.remove'; path: string });
 
 export interface OwnedActual {
   record: OwnedRecord;
@@ -77,14 +72,14 @@ export async function inspectOwned(host: Host, store: StateStore, desired: reado
  * is not ours. `prefixes` scopes removal to the caller's files (hostprep and registries share the
  * record).
  */
-export function planOwned(desired: readonly DesiredFile[], actual: OwnedActual, prefixes: readonly string[]): OwnedFileAction[] {
+export function planOwned(desired: readonly DesiredFile[], actual: OwnedActual, prefixes: readonly string[]): OwnedFileAction[] | Refusal {
   const out: OwnedFileAction[] = [];
   for (const d of desired) {
     const cur = actual.content[d.path];
     const ours = d.path in actual.record.files;
     if (cur === d.content && actual.modes[d.path] === d.mode && ours) continue;
     if (cur !== undefined && !ours && cur !== d.content) {
-      throw new AgentError(
+      return refusal(
         `${d.path} exists and was not written by castai-edge-initd (no record in ${OWNED_FILES_STATE}); refusing to overwrite it`,
         `move ${d.path} aside (its settings belong in a file of your own name), then restart castai-edge-initd`,
       );
@@ -112,31 +107,48 @@ export function showFile(d: DesiredFile): string[] {
   return [`  ${d.path} (${d.mode.toString(8).padStart(4, '0')}):`, ...d.content.trimEnd().split('\n').map((l) => `    ${l}`)];
 }
 
-/** Executes exactly the planned actions; records every file and every directory it creates. */
-export async function applyOwned(host: Host, store: StateStore, actions: readonly OwnedFileAction[]): Promise<void> {
-  if (!actions.length) return;
-  const record = await readOwned(store);
-  for (const a of actions) {
-    if (a.kind === 'host-file.write' && a.file) {
-      // Parents one by one, so that each directory we create is recorded (and only those).
-      const parents: string[] = [];
-      // (Never a top-level directory such as /etc: writeFileAtomic would create it, we never record or remove it.)
-      for (let d = path.dirname(a.path); d.split('/').length > 2 && !(await host.stat(d)); d = path.dirname(d)) parents.unshift(d);
-      for (const d of parents) {
-        await host.mkdir(d, 0o700);
-        if (!record.dirs.includes(d)) record.dirs.push(d);
-      }
-      await host.writeFileAtomic(a.path, a.file.content, { mode: a.file.mode, dirMode: 0o700 });
-      record.files[a.path] = sha256(a.file.content);
-      await store.write(OWNED_FILES_STATE, record);
-    } else if (a.kind === 'host-file.remove') {
-      await host.remove(a.path);
-      delete record.files[a.path];
-      await store.write(OWNED_FILES_STATE, record);
+/** What the file executors share during one apply: the record they keep up to date. */
+export interface OwnedApplyContext {
+  host: Host;
+  store: StateStore;
+  /** Read once, at the first file action; written after every change. */
+  record?: OwnedRecord;
+}
+
+async function recordFor(c: OwnedApplyContext): Promise<OwnedRecord> {
+  c.record ??= await readOwned(c.store);
+  return c.record;
+}
+
+/** One executor per file action kind; each records what it created (every file, every directory). */
+export const ownedFileExecutors: Executors<OwnedFileAction, OwnedApplyContext> = {
+  'host-file.write': async (a, c) => {
+    const record = await recordFor(c);
+    // Parents one by one, so that each directory we create is recorded (and only those).
+    const parents: string[] = [];
+    // (Never a top-level directory such as /etc: writeFileAtomic would create it, we never record or remove it.)
+    for (let d = path.dirname(a.path); d.split('/').length > 2 && !(await c.host.stat(d)); d = path.dirname(d)) parents.unshift(d);
+    for (const d of parents) {
+      await c.host.mkdir(d, 0o700);
+      if (!record.dirs.includes(d)) record.dirs.push(d);
     }
-  }
-  await removeEmptyDirs(host, record);
-  await store.write(OWNED_FILES_STATE, record);
+    await c.host.writeFileAtomic(a.path, a.file.content, { mode: a.file.mode, dirMode: 0o700 });
+    record.files[a.path] = sha256(a.file.content);
+    await c.store.write(OWNED_FILES_STATE, record);
+  },
+  'host-file.remove': async (a, c) => {
+    const record = await recordFor(c);
+    await c.host.remove(a.path);
+    delete record.files[a.path];
+    await c.store.write(OWNED_FILES_STATE, record);
+  },
+};
+
+/** After the file actions ran: our directories they left empty go, and the record is saved. */
+export async function finishOwned(c: OwnedApplyContext): Promise<void> {
+  if (!c.record) return; // no file action ran
+  await removeEmptyDirs(c.host, c.record);
+  await c.store.write(OWNED_FILES_STATE, c.record);
 }
 
 async function removeEmptyDirs(host: Host, record: OwnedRecord): Promise<string[]> {

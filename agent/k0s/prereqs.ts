@@ -6,21 +6,36 @@
  */
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/types.ts';
-import type { Action } from '../contract.ts';
-import { AgentError } from '../errors.ts';
+import { execute, isRefusal, refusal, type Action, type Executors, type Refusal } from '../contract.ts';
 import { runChecked } from '../host/command-failure.ts';
 import type { Host } from '../host/host.ts';
 import { StateStore } from '../state/store.ts';
-import { applyHostPrepKernel, inspectHostPrep, planHostPrep, type HostPrepAction, type HostPrepActual } from './hostprep.ts';
-import { applyOwned, inspectOwned, planOwned, showFile, type DesiredFile, type OwnedActual, type OwnedFileAction } from './owned-files.ts';
+import { inspectHostPrep, kernelExecutors, planHostPrep, type HostPrepAction, type HostPrepActual } from './hostprep.ts';
+import {
+  finishOwned,
+  inspectOwned,
+  ownedFileExecutors,
+  planOwned,
+  showFile,
+  type DesiredFile,
+  type OwnedActual,
+  type OwnedApplyContext,
+  type OwnedFileAction,
+} from './owned-files.ts';
 import { K0S_UNIT } from './paths.ts';
 import { conflictingDropIns, HOSTS_DIR, REGISTRIES_DROPIN, registryFiles } from './registries.ts';
+
+type RestartAction = Action & { kind: 'k0s.restart-for-registries' };
+
+/** Every action the prerequisites plan; each kind has its executor in `prereqExecutors`. */
+export type PrereqAction = HostPrepAction | RestartAction;
 
 export interface PrereqPlan {
   hostPrep: HostPrepAction[];
   registries: OwnedFileAction[];
   restartK0sworker: boolean;
-  actions: Action[];
+  /** Exactly what apply executes, in this order. */
+  actions: PrereqAction[];
   lines: string[];
   warnings: string[];
 }
@@ -54,27 +69,23 @@ export async function inspectPrereqs(ctx: PrereqContext): Promise<PrereqActual> 
   const kept = others.length ? [] : files;
   const owned = await inspectOwned(ctx.host, store, kept, REGISTRY_PREFIXES);
   let k0sworkerActive = false;
-  let dropInChanges = false;
-  try {
-    dropInChanges = planOwned(kept, owned, REGISTRY_PREFIXES).some((a) => a.path === REGISTRIES_DROPIN);
-  } catch {
-    // planPrereqs refuses the very same way; nothing more to read.
-  }
-  if (dropInChanges) {
+  const planned = planOwned(kept, owned, REGISTRY_PREFIXES); // a refusal: planPrereqsFrom refuses the same way
+  if (!isRefusal(planned) && planned.some((a) => a.path === REGISTRIES_DROPIN)) {
     const r = await ctx.host.exec('systemctl', ['is-active', '--quiet', K0S_UNIT], { timeoutMs: 10_000 });
     k0sworkerActive = r.exitCode === 0;
   }
   return { hostPrep, files, others, owned, k0sworkerActive };
 }
 
-/** Pure: the prerequisites' actions; throws AgentError for a file or drop-in that is not ours (the step makes it a typed refusal). */
-export function planPrereqsFrom(cfg: PrereqContext['cfg'], a: PrereqActual): PrereqPlan {
+/** Pure: the prerequisites' actions, or a refusal for a file or drop-in that is not ours (nothing is changed then). */
+export function planPrereqsFrom(cfg: PrereqContext['cfg'], a: PrereqActual): PrereqPlan | Refusal {
   const hostPrep = planHostPrep(a.hostPrep);
+  if (isRefusal(hostPrep)) return hostPrep;
   const warnings: string[] = [];
   let desired = a.files;
   if (desired.length && a.others.length) {
     if (cfg.registries) {
-      throw new AgentError(
+      return refusal(
         `INITD_REGISTRIES_FILE: ${a.others.join(', ')} already configure${a.others.length === 1 ? 's' : ''} containerd's registries (config_path); k0s merges every drop-in, so one would silently override the other`,
         `move those settings into INITD_REGISTRIES_FILE and remove ${a.others.join(', ')}, or unset INITD_REGISTRIES_FILE`,
       );
@@ -85,37 +96,43 @@ export function planPrereqsFrom(cfg: PrereqContext['cfg'], a: PrereqActual): Pre
     desired = [];
   }
   const registries = planOwned(desired, a.owned, REGISTRY_PREFIXES);
+  if (isRefusal(registries)) return registries;
   const restartK0sworker = a.k0sworkerActive && registries.some((x) => x.path === REGISTRIES_DROPIN);
-  const actions: Action[] = [...registries, ...hostPrep];
+  const actions: PrereqAction[] = [...registries, ...hostPrep];
   if (restartK0sworker)
     actions.push({
       kind: 'k0s.restart-for-registries',
       description: 'restart k0sworker so that its containerd reads the new registry configuration',
       reason: 'the CRI drop-in changed (hosts.toml changes need no restart)',
     });
-  const lines = [...registries, ...hostPrep.filter((x): x is OwnedFileAction => x.kind === 'host-file.write')].flatMap((x) => (x.file ? showFile(x.file) : []));
+  const lines = actions.flatMap((x) => (x.kind === 'host-file.write' ? showFile(x.file) : []));
   return { hostPrep, registries, restartK0sworker, actions, lines, warnings };
 }
 
 /** inspect + plan (the tests' and the bench's entry; the step runs the two phases itself). */
-export async function planPrereqs(ctx: PrereqContext): Promise<PrereqPlan> {
+export async function planPrereqs(ctx: PrereqContext): Promise<PrereqPlan | Refusal> {
   return planPrereqsFrom(ctx.cfg, await inspectPrereqs(ctx));
 }
 
-/** Executes the plan; true when it changed the host. */
+
+/** One executor per action kind the prerequisites plan; the compiler checks the table is complete. */
+const prereqExecutors: Executors<PrereqAction, OwnedApplyContext> = {
+  ...ownedFileExecutors,
+  ...kernelExecutors,
+  'k0s.restart-for-registries': async (_a, c) => {
+    const what = 'k0s: restart k0sworker for the new registry configuration';
+    await runChecked(c.host, ['systemctl', 'restart', K0S_UNIT], { what, fix: 'see journalctl -u k0sworker', timeoutMs: 120_000 });
+  },
+};
+
+/** Executes exactly the plan's actions, in order, each logged once done; true when it changed the host. */
 export async function applyPrereqs(ctx: PrereqContext, p: PrereqPlan): Promise<boolean> {
   for (const w of p.warnings) ctx.log.warn({ step: 'k0s' }, w);
-  const store = new StateStore(ctx.host, ctx.cfg.stateDir);
-  const files = [...p.registries, ...p.hostPrep.filter((a): a is OwnedFileAction => a.kind.startsWith('host-file.'))];
-  await applyOwned(ctx.host, store, files);
-  await applyHostPrepKernel(ctx.host, p.hostPrep);
-  for (const a of [...files, ...p.hostPrep.filter((x) => !x.kind.startsWith('host-file.'))]) {
+  const c: OwnedApplyContext = { host: ctx.host, store: new StateStore(ctx.host, ctx.cfg.stateDir) };
+  for (const a of p.actions) {
+    await execute(prereqExecutors, [a], c);
     ctx.log.info({ step: 'k0s', action: a.kind }, `k0s: ${a.description}`);
   }
-  if (p.restartK0sworker) {
-    const what = 'k0s: restart k0sworker for the new registry configuration';
-    await runChecked(ctx.host, ['systemctl', 'restart', K0S_UNIT], { what, fix: 'see journalctl -u k0sworker', timeoutMs: 120_000 });
-    ctx.log.info({ step: 'k0s' }, 'k0s: restarted k0sworker for the new registry configuration');
-  }
+  await finishOwned(c);
   return p.actions.length > 0;
 }

@@ -1,4 +1,4 @@
-import { AgentError } from '../errors.ts';
+import { accepted, commandFailure } from '../host/command-failure.ts';
 import type { Host } from '../host/host.ts';
 import { K0S_BIN, K0S_TOKEN_FILE, K0S_UNIT_FILE } from './k0s.ts';
 import { K0S_DATA_DIR, K0S_UNIT } from './paths.ts';
@@ -51,11 +51,11 @@ export async function teardownK0s(host: Host): Promise<K0sTeardownStep[]> {
       r = await host.exec(K0S_BIN, ['reset'], { timeoutMs: 300_000 });
     }
     steps.push({ what: 'k0s reset', ok: r.exitCode === 0, ...(r.exitCode ? { detail: (r.stderr || r.stdout).trim() } : {}) });
-    if (r.exitCode !== 0) {
-      throw new AgentError(
-        `k0s reset failed: ${(r.stderr || r.stdout).trim()}`,
-        'stop what still uses /var/lib/k0s (lsof +D /var/lib/k0s), then run castai-edge-initd reset again',
-      );
+    if (!accepted(r, {})) {
+      throw commandFailure([K0S_BIN, 'reset'], r, {
+        what: 'k0s teardown',
+        fix: 'stop what still uses /var/lib/k0s (lsof +D /var/lib/k0s), then run castai-edge-initd reset again',
+      });
     }
   }
   if (await host.stat(K0S_TOKEN_FILE)) {

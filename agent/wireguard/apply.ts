@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { execute, type Executors } from '../contract.ts';
 import { AgentError } from '../errors.ts';
-import { runChecked } from '../host/command-failure.ts';
+import { accepted, commandFailure, runChecked } from '../host/command-failure.ts';
 import type { Host } from '../host/host.ts';
 import { log } from '../log/logger.ts';
 import { inspectWireguard, missingTool, PKG_IP, PKG_WG, PKG_WG_GO, sysfsIfindex } from './inspect.ts';
@@ -49,7 +49,8 @@ async function createLink(host: Host, iface: string, logger: Logger): Promise<'k
     );
   }
   if (!NO_KERNEL_WG.test(r.stderr)) {
-    throw new AgentError(`ip link add dev ${iface} type wireguard failed: ${r.stderr.trim()}`, 'the agent must run as root (CAP_NET_ADMIN)');
+    const fix = 'the agent must run as root (CAP_NET_ADMIN)';
+    throw commandFailure(['ip', 'link', 'add', 'dev', iface, 'type', 'wireguard'], r, { what: `wireguard: ${iface}`, fix });
   }
   logger.warn({ iface, ipError: r.stderr.trim() }, 'kernel has no WireGuard; falling back to wireguard-go (userspace)');
   const g = (await underSystemd(host))
@@ -61,11 +62,11 @@ async function createLink(host: Host, iface: string, logger: Logger): Promise<'k
       `install the userspace implementation: apt-get install -y ${PKG_WG_GO}  (or boot a kernel with CONFIG_WIREGUARD, e.g. Debian's linux-image-amd64)`,
     );
   }
-  if (g.exitCode !== 0) {
-    throw new AgentError(
-      `wireguard-go ${iface} failed (exit ${g.exitCode}): ${(g.stderr || g.stdout).trim().split('\n').slice(-3).join(' ')}`,
-      'check /dev/net/tun exists (modprobe tun) and that the agent runs as root',
-    );
+  if (!accepted(g, {})) {
+    throw commandFailure(['wireguard-go', iface], g, {
+      what: `wireguard: ${iface}: start wireguard-go`,
+      fix: 'check /dev/net/tun exists (modprobe tun) and that the agent runs as root',
+    });
   }
   if (!(await waitForLink(host, iface, 5_000))) {
     throw new AgentError(
@@ -201,11 +202,7 @@ export async function wireguardDown(host: Host, o: { iface: string; stateDir: st
       logger.warn({ step: 'wireguard', iface: i.iface, why: own.why }, `interface ${i.iface} left alone: not created by castai-edge-initd (${own.why})`);
       continue;
     }
-    const r = await host.exec('ip', ['link', 'del', 'dev', i.iface], { timeoutMs: 15_000 });
-    if (r.notFound) throw missingTool('ip', PKG_IP);
-    if (r.exitCode !== 0 && !/cannot find device|does not exist/i.test(r.stderr)) {
-      throw new AgentError(`ip link del dev ${i.iface} failed: ${r.stderr.trim()}`, 'the agent must run as root (CAP_NET_ADMIN)');
-    }
+    await run(host, 'ip', ['link', 'del', 'dev', i.iface], PKG_IP, /cannot find device|does not exist/i); // already gone: done
     out.removed.push(i.iface);
     if (i.iface === o.iface) oursGone = true;
     logger.info({ step: 'wireguard', iface: i.iface, why: own.why }, `interface ${i.iface} removed`);

@@ -121,7 +121,7 @@ export async function inspectWireguard(host: Host, iface: string, opts: InspectO
       info.kind === 'tun'
         ? `${iface} is a TUN device but no wireguard-go answers on /var/run/wireguard/${iface}.sock; remove it (ip link del ${iface}) and run the agent again`
         : `check the kernel module: wg show ${iface}`;
-    throw new AgentError(`wg show ${iface} dump failed: ${dump.stderr.trim()}`, hint);
+    throw commandFailure(['wg', 'show', iface, 'dump'], dump, { what: `wireguard: read ${iface}`, fix: hint });
   }
   return {
     iface,

@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { AgentError } from '../../agent/errors.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { MODULES_LOAD_FILE, SYSCTL_FILE } from '../../agent/k0s/hostprep.ts';
 import { removeOwnedFiles } from '../../agent/k0s/owned-files.ts';
 import { DEFAULT_STATE_DIR, OWNED_FILES_STATE } from '../../agent/state/files.ts';
-import { applyPrereqs, planPrereqs } from '../../agent/k0s/prereqs.ts';
+import { applyPrereqs, planPrereqs as planOrRefuse, type PrereqContext } from '../../agent/k0s/prereqs.ts';
+import { orThrow } from '../helpers/outcome.ts';
 import { createLogger } from '../../agent/log/logger.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
 import { k0sStep } from '../../agent/reconcile/steps/k0s.ts';
 import { StateStore } from '../../agent/state/store.ts';
+
+const planPrereqs = async (c: PrereqContext) => orThrow(await planOrRefuse(c));
 
 /** Issue 18 item 4: prepare the host, don't only warn (docs/decisions/0183). */
 const STATE = DEFAULT_STATE_DIR;
@@ -71,7 +75,10 @@ describe('kubelet prerequisites in the k0s step', () => {
     expect(host.execLines()).toEqual([
       'modprobe overlay',
       'modprobe br_netfilter',
-      'sysctl -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1 net.ipv6.conf.all.forwarding=1',
+      'sysctl -w net.ipv4.ip_forward=1',
+      'sysctl -w net.bridge.bridge-nf-call-iptables=1',
+      'sysctl -w net.bridge.bridge-nf-call-ip6tables=1',
+      'sysctl -w net.ipv6.conf.all.forwarding=1',
     ]);
     const rec = JSON.parse(host.files.get(`${STATE}/${OWNED_FILES_STATE}`)!.data) as { files: Record<string, string> };
     expect(Object.keys(rec.files).sort()).toEqual([MODULES_LOAD_FILE, SYSCTL_FILE].sort());
@@ -82,6 +89,26 @@ describe('kubelet prerequisites in the k0s step', () => {
     for (const k of ['net/ipv4/ip_forward', 'net/bridge/bridge-nf-call-iptables', 'net/bridge/bridge-nf-call-ip6tables', 'net/ipv6/conf/all/forwarding'])
       host.setFile(`/proc/sys/${k}`, '1\n');
     expect((await planPrereqs(ctx)).actions).toEqual([]);
+  });
+
+  it('a module that cannot be loaded fails in the one command-failure format, after our files were written and before any sysctl', async () => {
+    const host = freshHost();
+    const notFound = 'modprobe: FATAL: Module br_netfilter not found in directory /lib/modules/6.1.0-28-amd64\n';
+    host.onExec('modprobe', (args) => (args[0] === 'br_netfilter' ? { exitCode: 1, stderr: notFound } : { exitCode: 0 }));
+    const ctx = ctxFor(host);
+    const e = (await applyPrereqs(ctx, await planPrereqs(ctx)).then(
+      () => undefined,
+      (x: unknown) => x,
+    )) as AgentError;
+    expect(e).toBeInstanceOf(AgentError);
+    expect(e.message).toBe(
+      'k0s: modprobe br_netfilter: `modprobe br_netfilter` failed (exit 1: modprobe: FATAL: Module br_netfilter not found in directory /lib/modules/6.1.0-28-amd64)',
+    );
+    expect(e.remediation).toMatch(/^install the kernel modules package for the running kernel/);
+    expect(host.execLines()).toEqual(['modprobe overlay', 'modprobe br_netfilter']);
+    expect(host.files.has(MODULES_LOAD_FILE)).toBe(true); // recorded as ours: the next pass or reset finds it
+    const rec = JSON.parse(host.files.get(`${STATE}/${OWNED_FILES_STATE}`)!.data) as { files: Record<string, string> };
+    expect(Object.keys(rec.files)).toContain(MODULES_LOAD_FILE);
   });
 
   it('a file of the same name that is not ours is refused, and nothing is changed', async () => {

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../agent/config/load.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { REGISTRIES_DROPIN, HOSTS_DIR, loadRegistries, parseRegistries, registryFiles, tomlString } from '../../agent/k0s/registries.ts';
-import { applyPrereqs, planPrereqs } from '../../agent/k0s/prereqs.ts';
+import { applyPrereqs, planPrereqs as planOrRefuse, type PrereqContext } from '../../agent/k0s/prereqs.ts';
+import { orThrow } from '../helpers/outcome.ts';
+
+const planPrereqs = async (c: PrereqContext) => orThrow(await planOrRefuse(c));
 import { createLogger } from '../../agent/log/logger.ts';
 import type { StepContext } from '../../agent/reconcile/step.ts';
 import { StateStore } from '../../agent/state/store.ts';

@@ -401,12 +401,19 @@ describe('teardown (reset)', () => {
     expect(JSON.stringify(p)).not.toMatch(/rm -rf|--recursive/);
   });
 
-  test('refuses to remove our VG when it holds LVs we did not make', async () => {
+  test('refuses to remove our VG when it holds LVs we did not make: a typed refusal in the plan, and nothing of storage changes', async () => {
     const sim = await made();
     sim.lvs.push({ vg: 'castai-edge', name: 'extra', stripes: 1, devices: ['/dev/nvme1n1'], tags: [], active: false, majMin: '253:9', size: 1 });
+    const p = planTeardown(d, await inspectStorage(sim.host, d), { removeVolumeGroup: true });
+    expect(p).toMatchObject({ outcome: 'refused', message: expect.stringMatching(/also holds LVs we did not make \(extra\); nothing of storage was changed/) });
     const e = await refusal(teardownStorage(sim.host, d, { removeVolumeGroup: true }));
     expect(e.message).toMatch(/also holds LVs we did not make \(extra\)/);
-    expect(mutatingLines(sim).some((l) => /remove|pvremove/.test(l) && !l.includes(UNIT))).toBe(false);
+    expect(e.remediation).toMatch(/lvremove castai-edge\/<lv>/);
+    expect(mutatingLines(sim)).toEqual([]);
+    expect(sim.mountinfo.some((l) => l.includes('/var/lib/k0s'))).toBe(true);
+    // without --remove-volume-group the same host tears down as usual (the VG is kept)
+    await teardownStorage(sim.host, d, { removeVolumeGroup: false });
+    expect(mutatingLines(sim)).toEqual(['systemctl disable --now var-lib-k0s.mount', `remove ${UNIT}`, 'systemctl daemon-reload', 'vgchange -an castai-edge']);
   });
 });
 

@@ -1,5 +1,5 @@
 import type { Arch, RegisterResponse } from '../../api/types.ts';
-import { refusal, refusalOf, type Action } from '../../contract.ts';
+import { isRefusal, refusal, type Action } from '../../contract.ts';
 import { AgentError, EXIT } from '../../errors.ts';
 import {
   applyK0s,
@@ -141,15 +141,11 @@ export function k0sStep(opts: K0sStepOptions = {}): Step {
       return { prereqs, ...(k0s ? { k0s } : {}) };
     },
     plan(want, seen) {
-      try {
-        const prereqs = planPrereqsFrom(want.prereqs, seen.prereqs);
-        const k0s = want.k0s && seen.k0s ? planK0s(want.k0s, seen.k0s) : [];
-        return { prereqs, k0s, actions: [...prereqs.actions, ...k0s] };
-      } catch (e) {
-        // A file or drop-in that is not ours: refused, nothing changed (the same words in `plan` and `run`).
-        if (e instanceof AgentError) return refusalOf(e);
-        throw e;
-      }
+      // A file or drop-in that is not ours: refused, nothing changed (the same words in `plan` and `run`).
+      const prereqs = planPrereqsFrom(want.prereqs, seen.prereqs);
+      if (isRefusal(prereqs)) return prereqs;
+      const k0s = want.k0s && seen.k0s ? planK0s(want.k0s, seen.k0s) : [];
+      return { prereqs, k0s, actions: [...prereqs.actions, ...k0s] };
     },
     show(p, want) {
       const pre = p.prereqs.actions.length;

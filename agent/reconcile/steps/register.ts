@@ -11,7 +11,7 @@ import { registerSecret } from '../../log/logger.ts';
 import { ARCHES } from '../../preflight/checks.ts';
 import { VERSION } from '../../version.ts';
 import { generatePrivateKey, keyPaths, loadKeyPair, publicKeyFromPrivate } from '../../wireguard/keys.ts';
-import { execute, refusal, refusalOf, type Action, type Executors } from '../../contract.ts';
+import { execute, refusal, type Action, type Executors, type Refusal } from '../../contract.ts';
 import { stepOf, type Applied } from '../contract.ts';
 import type { Step, StepContext } from '../step.ts';
 import { apiClient } from './api.ts';
@@ -41,11 +41,12 @@ export async function readBoundRegistration(
 }
 
 /** The refusal when register.json belongs to another control plane and this node is joined to its cluster. */
-function bindingRefusal(saved: RegistrationBinding, now: RegistrationBinding, diff: string[]): AgentError {
-  return new AgentError(
+function bindingRefusal(saved: RegistrationBinding, now: RegistrationBinding, diff: string[]): Refusal {
+  return refusal(
     `this node is joined to the cluster of ${describeBinding(saved)}, but the configuration now names ${describeBinding(now)} (${diff.join(', ')}); nothing was changed and neither control plane was contacted`,
     'to move the node: delete its edge on the old control plane (it tears the node down), or run `castai-edge-initd reset --yes-really-reset`, then run the new init script. If the change was a mistake, restore API_URL, ORG_ID, CLUSTER_ID and EDGE_LOCATION_ID in /etc/castai-edge-initd/castai-edge-initd.env',
     EXIT.CONFIG,
+    'refused: joined to another control plane',
   );
 }
 
@@ -367,8 +368,7 @@ export function registerStep(): Step {
       const diff = saved && meta?.binding ? bindingDiff(meta.binding, want.binding) : [];
       if (diff.length && meta?.binding) {
         if (seen.kubeletJoined) {
-          const e = bindingRefusal(meta.binding, want.binding, diff);
-          return refusalOf(e, 'refused: joined to another control plane');
+          return bindingRefusal(meta.binding, want.binding, diff);
         }
         actions.push({
           kind: 'register.forget',
