@@ -30,9 +30,11 @@ import {
   waitFor,
   waitJoined,
   waitPass,
+  WG_IFACE,
   type ControlPlane,
   type EndState,
 } from './join-fixture.ts';
+import { expectDeleteTearsDown, expectJoinedHost, expectRerunChangesNothing, waitStatusJoinedReady } from './join-checks.ts';
 import type { Lab, Vm } from './lab.ts';
 
 let lab: Lab;
@@ -115,7 +117,7 @@ describe('the documented one-liner on a fresh Debian 12 arm64 VM (2 NVMe, kernel
       expect((await vm.sh(`systemctl is-active ${UNIT}; systemctl is-enabled ${UNIT}`)).split('\n').slice(0, 2)).toEqual(['active', 'enabled']);
       // The daemon re-executed itself with its Node options (agent/sea-main.ts), keeping its pid.
       expect(await vm.sh(`tr '\\0' ' ' < /proc/$(systemctl show -p MainPID --value ${UNIT})/cmdline`)).toMatch(/^\/usr\/local\/bin\/castai-edge-initd run --node-options=--liftoff-only\s*$/);
-      expect(await vm.sh(`systemctl status --no-pager ${UNIT} | head -12`)).toMatch(/Status: "joined · edge cast-[0-9a-f-]+"/);
+      await waitStatusJoinedReady(vm, 600_000, tail);
       const first = passes(await agentLog(vm))[0]!;
       expect(first.complete, await tail()).toBe(true);
       expect(Object.keys(first.steps)).toEqual([...STEPS]);
@@ -128,14 +130,7 @@ describe('the documented one-liner on a fresh Debian 12 arm64 VM (2 NVMe, kernel
       expect(edge.request.kubernetesLabels).toEqual({ env: 'e2e', 'example.com/rack': 'r12', nodeID: vm.machineId });
 
       const st = await endState(vm, cp);
-      expect(st.mount).toEqual({ fstype: 'xfs', source: '/dev/mapper/castai--edge-k0s' });
-      expect(st.lv).toMatch(/^castai-edge\/k0s stripes=2 attr=-wi-ao/);
-      expect(st.wg).toMatchObject({ address: 'EDGE_IP/32', listenPort: '51840', peers: cp.env.GW_PUBLIC_KEY, endpoint: cp.env.GW_ENDPOINT, handshake: true });
-      expect(await vm.sh('lsmod | grep -c "^wireguard"')).toMatch(/^1/);
-      const ping = await vm.exec(`ping -c 3 -W 5 -I wg0 ${cp.env.GW_TUNNEL_IP}`, { timeoutMs: 60_000 });
-      expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
-      expect(st.k0sworker).toBe('active');
-      expect(st.joined).toBe(true);
+      await expectJoinedHost(vm, cp, st);
       expect(st.node).toMatchObject({ nodeName: 'EDGE_NAME', hostname: 'edge1', nodeIP: 'EDGE_IP', providerID: 'castai-omni://EDGE_ID' });
       expect(st.node!.labels).toMatchObject({ env: 'e2e', 'example.com/rack': 'r12', 'omni.cast.ai/edge-id': 'EDGE_ID' });
       expect(st.node!.taints).toEqual([
@@ -150,13 +145,7 @@ describe('the documented one-liner on a fresh Debian 12 arm64 VM (2 NVMe, kernel
   step(
     're-running the one-liner changes nothing and restarts nothing',
     async () => {
-      const before = await mainPid();
-      const regs = cp.edgeOf(vm.machineId)!.registrations;
-      const r = await vm.exec(oneLiner(cp), { timeoutMs: 1_200_000 });
-      expect(r.exitCode, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toContain('nothing changed; castai-edge-initd keeps running');
-      expect(await mainPid()).toBe(before);
-      expect(cp.edgeOf(vm.machineId)!.registrations).toBe(regs);
+      await expectRerunChangesNothing(vm, cp, mainPid, 1_200_000);
       mark('re-run');
     },
     1_500_000,
@@ -165,7 +154,7 @@ describe('the documented one-liner on a fresh Debian 12 arm64 VM (2 NVMe, kernel
 
 describe('reboot', () => {
   step(
-    'mount, wg0 with a handshake and k0sworker come back, with no re-registration and a no-op pass',
+    `mount, ${WG_IFACE} with a handshake and k0sworker come back, with no re-registration and a no-op pass`,
     async () => {
       const regs = cp.edgeOf(vm.machineId)!.registrations;
       const registerCalls = cp.snapshot().requests.filter((r) => r.endpoint === 'register').length;
@@ -173,12 +162,13 @@ describe('reboot', () => {
       const bootMs = await guestBootEpochMs(vm);
       const bootPass = await waitPass(vm, bootMs, 1_200_000);
       await waitJoined(vm, cp, 900_000);
-      await waitFor('wg0 handshake after the reboot', async () => ((await endState(vm, cp)).wg?.handshake ? true : undefined), 600_000, tail, 5000);
+      await waitFor(`${WG_IFACE} handshake after the reboot`, async () => ((await endState(vm, cp)).wg?.handshake ? true : undefined), 600_000, tail, 5000);
       expect(await endState(vm, cp)).toEqual(joinedState);
       expect(cp.edgeOf(vm.machineId)!.registrations).toBe(regs);
       expect(cp.snapshot().requests.filter((r) => r.endpoint === 'register').length).toBe(registerCalls);
       const noop = await waitPass(vm, bootPass.end + 1, 600_000);
       expect(noop.lines.every((l) => l.changed === false), noop.lines.map((l) => l.msg).join('\n')).toBe(true);
+      await waitStatusJoinedReady(vm, 300_000, tail);
       process.stderr.write(`[join arm64] no-op pass after the reboot: ${noop.totalMs} ms ${JSON.stringify(noop.steps)}\n`);
       mark('rebooted');
     },
@@ -188,32 +178,9 @@ describe('reboot', () => {
 
 describe('removal', () => {
   step(
-    "the operator's DELETE tears the node down: no k0sworker, no wg0, no mount, unit disabled, edge DELETED",
+    `the operator's DELETE tears the node down: no k0sworker, no ${WG_IFACE}, no mount, unit disabled, edge DELETED`,
     async () => {
-      const edge = cp.edgeOf(vm.machineId)!;
-      expect(await cp.deleteEdge(edge.id)).toBe(200);
-      await waitFor(
-        'the edge to be DELETED at the emulator',
-        async () => (cp.snapshot().edges.find((e) => e.id === edge.id)?.phase === 'DELETED' ? true : undefined),
-        900_000,
-        tail,
-        5000,
-      );
-      await waitFor(
-        'the agent unit to stop',
-        async () => ((await vm.exec(`systemctl is-active --quiet ${UNIT}`)).exitCode !== 0 ? true : undefined),
-        600_000,
-        tail,
-        3000,
-      );
-      const st = await endState(vm, cp);
-      expect(st.agent).toEqual({ active: 'inactive', enabled: 'disabled' });
-      expect(st.k0sworker).not.toBe('active');
-      expect(st.wg).toBeNull();
-      expect(st.mount).toBeNull();
-      expect(st.edge).toBeNull();
-      expect(cp.snapshot().edges.find((e) => e.id === edge.id)!.statusReports.map((r) => r.body.phase).slice(-2)).toEqual(['TEARING_DOWN', 'DELETED']);
-      expect(cp.snapshot().peers).toEqual({});
+      await expectDeleteTearsDown(vm, cp, { deletedMs: 900_000, stoppedMs: 600_000 }, tail);
       mark('deleted');
     },
     1_800_000,

@@ -43,6 +43,7 @@ import {
   type EndState,
   type FileEntry,
 } from './join-fixture.ts';
+import { expectDeleteTearsDown, expectJoinedHost, expectRerunChangesNothing, waitStatusJoinedReady } from './join-checks.ts';
 import { FOREIGN_WG, foreignWgSnapshot, setupForeignWg, withoutIfindex } from './foreign-wg.ts';
 import type { Lab, Vm } from './lab.ts';
 import {
@@ -138,13 +139,7 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
       // Joined means Ready: the STATUS= line, `status` and the report carry the Node's Ready condition,
       // read by the agent with the kubelet's own credentials from the (emulated) API server.
       // (Polled: while a later pass runs a step longer than 1 s, STATUS= shows that step instead.)
-      await waitFor(
-        'STATUS= "joined · node Ready"',
-        async () => (/Status: "joined · node Ready · edge cast-[0-9a-f-]+"/.test(await vm.sh(`systemctl status --no-pager ${UNIT} | head -12`)) ? true : undefined),
-        120_000,
-        tail,
-        1000,
-      );
+      await waitStatusJoinedReady(vm, 120_000, tail);
       const sj = JSON.parse(await vm.sh(`castai-edge-initd status --json`)) as {
         node: { name: string; ready: string; reason: string; agent: { ready: string } };
       };
@@ -191,25 +186,16 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
       ]);
       expect(edge.phase).toBe('READY');
 
-      // Storage: /var/lib/k0s is xfs on our 2-stripe LV over both NVMe disks.
+      // Storage (xfs on our 2-stripe LV), WireGuard (our kernel interface castai-wg: the gateway as peer, a
+      // handshake, traffic through the tunnel), k0sworker joined: the checks both architectures make.
       const st = await endState(vm, cp);
-      expect(st.mount).toEqual({ fstype: 'xfs', source: '/dev/mapper/castai--edge-k0s' });
-      expect(st.lv).toMatch(/^castai-edge\/k0s stripes=2 attr=-wi-ao/);
+      await expectJoinedHost(vm, cp, st);
       expect(await vm.sh('pvs --noheadings -o pv_name,vg_name | sort')).toMatch(/\/dev\/nvme0n1\s+castai-edge\s*\n\s*\/dev\/nvme1n1\s+castai-edge/);
-
-      // WireGuard: the agent's kernel interface (castai-wg) with the gateway as peer, a handshake, and traffic through the tunnel.
       const wgAddr = edge.address.split('/')[0]!;
-      expect(st.wg).toMatchObject({ address: 'EDGE_IP/32', listenPort: '51840', peers: cp.env.GW_PUBLIC_KEY, endpoint: cp.env.GW_ENDPOINT, handshake: true });
       expect(st.wg!.allowedIps).toContain('100.96.0.1/32');
-      expect(await vm.sh('lsmod | grep -c "^wireguard"')).toMatch(/^1/);
-      const ping = await vm.exec(`ping -c 3 -W 5 -I ${WG_IFACE} ${cp.env.GW_TUNNEL_IP}`, { timeoutMs: 60_000 });
-      expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
-      expect(ping.stdout).toMatch(/3 received/);
       expect(cp.snapshot().peers).toEqual({ [String(edge.request.wireguardPublicKey)]: wgAddr });
 
       // k0s: the double's worker joined with the right labels, taints, node IP, hostname, provider ID.
-      expect(st.k0sworker).toBe('active');
-      expect(st.joined).toBe(true);
       expect(st.node).toEqual({
         nodeName: 'EDGE_NAME', // --hostname-override
         hostname: 'edge1',
@@ -389,13 +375,7 @@ describe('the documented one-liner on a fresh Debian 12 VM (2 NVMe, kernel WireG
   step(
     're-running the one-liner changes nothing and restarts nothing',
     async () => {
-      const before = await mainPid();
-      const edgeBefore = cp.edgeOf(vm.machineId)!.registrations;
-      const r = await vm.exec(oneLiner(cp), { timeoutMs: 600_000 });
-      expect(r.exitCode, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toContain('nothing changed; castai-edge-initd keeps running');
-      expect(await mainPid()).toBe(before);
-      expect(cp.edgeOf(vm.machineId)!.registrations).toBe(edgeBefore);
+      await expectRerunChangesNothing(vm, cp, mainPid, 600_000);
     },
     600_000,
   );
@@ -575,13 +555,7 @@ describe('reboot', () => {
       const noop = await waitPass(vm, bootPass.end + 1, 200_000);
       expect(noop.lines.every((l) => l.changed === false), noop.lines.map((l) => l.msg).join('\n')).toBe(true);
       expect(noop.lines.at(-1)!.msg).toMatch(/node Ready/);
-      await waitFor(
-        'STATUS= "joined · node Ready" again',
-        async () => (/Status: "joined · node Ready · edge cast-/.test(await vm.sh(`systemctl status --no-pager ${UNIT} | grep Status: || true`)) ? true : undefined),
-        60_000,
-        tail,
-        2000,
-      );
+      await waitStatusJoinedReady(vm, 60_000, tail);
       process.stderr.write(`[join e2e] no-op pass after the reboot: ${noop.totalMs} ms ${JSON.stringify(noop.steps)}\n`);
       if (STRICT_TIMING) expect(noop.totalMs, JSON.stringify(noop.steps)).toBeLessThanOrEqual(1000);
     },
@@ -650,31 +624,7 @@ describe('removal', () => {
   step(
     `the operator's DELETE tears the node down: no k0sworker, no ${WG_IFACE}, no mount, unit disabled, edge DELETED`,
     async () => {
-      const edge = cp.edgeOf(vm.machineId)!;
-      expect(await cp.deleteEdge(edge.id)).toBe(200);
-      await waitFor(
-        'the edge to be DELETED at the emulator',
-        async () => (cp.snapshot().edges.find((e) => e.id === edge.id)?.phase === 'DELETED' ? true : undefined),
-        300_000,
-        tail,
-        3000,
-      );
-      await waitFor(
-        'the agent unit to stop',
-        async () => ((await vm.exec(`systemctl is-active --quiet ${UNIT}`)).exitCode !== 0 ? true : undefined),
-        120_000,
-        tail,
-        2000,
-      );
-      const st = await endState(vm, cp);
-      expect(st.agent).toEqual({ active: 'inactive', enabled: 'disabled' });
-      expect(st.k0sworker).not.toBe('active');
-      expect(st.wg).toBeNull();
-      expect(st.mount).toBeNull();
-      expect(st.edge).toBeNull();
-      const reports = cp.snapshot().edges.find((e) => e.id === edge.id)!.statusReports.map((r) => r.body.phase);
-      expect(reports.slice(-2)).toEqual(['TEARING_DOWN', 'DELETED']);
-      expect(cp.snapshot().peers).toEqual({});
+      await expectDeleteTearsDown(vm, cp, { deletedMs: 300_000, stoppedMs: 120_000 }, tail);
     },
     600_000,
   );
