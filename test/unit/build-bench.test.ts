@@ -10,6 +10,7 @@ import type { Metafile } from 'esbuild';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { LAZY_PACKAGES, packageOf, startupModules } from '../../scripts/build.ts';
 import { runBench } from '../../scripts/bench.ts';
+import { arm64Key } from '../../scripts/bench/arm64.ts';
 
 type Imp = { path: string; kind: 'import-statement' | 'dynamic-import' | 'require-call'; external?: boolean };
 function meta(graph: Record<string, Imp[]>): Metafile {
@@ -101,6 +102,18 @@ describe('bench plan module (the fake host it plans on must stay unchanged)', ()
     expect((r.plan_24_disks_8_gpus_actions as { gpu: number }).gpu).toBeGreaterThanOrEqual(24);
     expect(r.plan_24_disks_8_gpus_ms).toEqual(expect.any(Number));
   }, 60_000);
+});
+
+describe('bench arm64 module: join_arm64_e2e_s only from a passing make test-e2e-arm64 of the binary dist/ holds', () => {
+  const rec = { wall_s: 480, exit: 0, finished_at: '2026-12-05T21:30:00Z', binary_xz_sha256: 'aa' };
+  it('reports the recorded wall time of a passing run of this binary', () => {
+    expect(arm64Key(rec, 'aa')).toEqual({ join_arm64_e2e_s: 480, join_arm64_e2e_at: '2026-12-05T21:30:00Z' });
+  });
+  it('leaves the key out for no record, a failed run, or another binary', () => {
+    expect(arm64Key(undefined, 'aa')).toEqual({ why: 'no record: run make test-e2e-arm64' });
+    expect(arm64Key({ ...rec, exit: 1 }, 'aa')).toEqual({ why: 'the last make test-e2e-arm64 failed (exit 1)' });
+    expect(arm64Key(rec, 'bb')).toMatchObject({ why: expect.stringMatching(/another arm64 binary/) });
+  });
 });
 
 describe('bench statistics for the VM keys (median, spread, CPU between two times)', async () => {
