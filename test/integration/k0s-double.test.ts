@@ -5,16 +5,16 @@
  * TLS pinned to the CA inside the join token.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../../agent/api/client.ts';
 import type { RegisterResponse } from '../../agent/api/types.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 import { encodeJoinToken } from '../control-plane/k0s-token.ts';
+import { registerEdge } from '../helpers/api.ts';
 import { itNeeding, missingTools } from '../helpers/needs.ts';
 
 const DOUBLE = path.resolve(import.meta.dirname, '../doubles/k0s-test-double.sh');
@@ -42,30 +42,7 @@ async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
   }
 }
 
-async function register(): Promise<RegisterResponse> {
-  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-  const c = new ApiClient({ apiUrl: emu.apiUrl, orgId: emu.orgId, clusterId: emu.clusterId, edgeLocationId: emu.locationId, caPem: emu.caPem });
-  const { response } = await c.register(emu.issueBootstrapToken(), {
-    machineId: createHash('md5').update(String(Math.random())).digest('hex'),
-    hostname: 'vm-1',
-    arch: 'amd64',
-    kernel: '6.1.0',
-    agentVersion: '0.1.0',
-    wireguardPublicKey: der.subarray(der.length - 32).toString('base64'),
-    kubernetesLabels: {},
-    kubernetesTaints: [],
-    inventory: {
-      vcpus: { count: 1 },
-      memory: 1,
-      swap: 0,
-      storage: { disks: 0, size: 0 },
-      network: { interfaces: 0, txBandwidth: 0, rxBandwidth: 0 },
-      gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] },
-    },
-  });
-  await c.close();
-  return response;
-}
+const register = (): Promise<RegisterResponse> => registerEdge(emu, { hostname: 'vm-1' });
 
 function newRoot(token: string): string {
   const root = mkdtempSync(path.join(dir, 'root-'));

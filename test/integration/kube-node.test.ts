@@ -6,14 +6,12 @@
  * NotReady; only its own Node is readable; a hung or oversized answer is "Unread", never a crash.
  */
 import { execFile } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:https';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../../agent/api/client.ts';
 import type { RegisterResponse } from '../../agent/api/types.ts';
 import { RealHost } from '../../agent/host/real.ts';
 import type { FileStat, Host } from '../../agent/host/host.ts';
@@ -21,6 +19,7 @@ import { KUBELET_CONF } from '../../agent/k0s/paths.ts';
 import { readNodeReady } from '../../agent/k0s/node.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 import { nodeObject } from '../control-plane/kube-node.ts';
+import { registerEdge } from '../helpers/api.ts';
 import { stuckListener } from '../helpers/stuck-listener.ts';
 
 const DOUBLE = path.resolve(import.meta.dirname, '../doubles/k0s-test-double.sh');
@@ -49,30 +48,7 @@ async function k0s(root: string, ...args: string[]) {
   return run(DOUBLE, args, { env: { ...process.env, K0S_TEST_DOUBLE_ROOT: root, K0S_TEST_DOUBLE_HEARTBEAT_SEC: '1' }, timeout: 30_000 });
 }
 
-async function register(): Promise<RegisterResponse> {
-  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-  const c = new ApiClient({ apiUrl: emu.apiUrl, orgId: emu.orgId, clusterId: emu.clusterId, edgeLocationId: emu.locationId, caPem: emu.caPem });
-  const { response } = await c.register(emu.issueBootstrapToken(), {
-    machineId: createHash('md5').update(String(Math.random())).digest('hex'),
-    hostname: 'vm-1',
-    arch: 'amd64',
-    kernel: '6.1.0',
-    agentVersion: '0.1.0',
-    wireguardPublicKey: der.subarray(der.length - 32).toString('base64'),
-    kubernetesLabels: { env: 'prod' },
-    kubernetesTaints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }],
-    inventory: {
-      vcpus: { count: 1 },
-      memory: 1,
-      swap: 0,
-      storage: { disks: 0, size: 0 },
-      network: { interfaces: 0, txBandwidth: 0, rxBandwidth: 0 },
-      gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] },
-    },
-  });
-  await c.close();
-  return response;
-}
+const register = (): Promise<RegisterResponse> => registerEdge(emu, { hostname: 'vm-1' });
 
 async function waitFor(cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;

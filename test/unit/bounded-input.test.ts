@@ -7,25 +7,20 @@
  * without inflating it), and the Node name, provider ID, labels and taints the control plane sends
  * (the same validators as INITD_KUBERNETES_LABELS/TAINTS, agent/config/validate.ts).
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiClient, ApiError, MAX_RESPONSE_BYTES } from '../../agent/api/client.ts';
+import { ApiClient, MAX_RESPONSE_BYTES } from '../../agent/api/client.ts';
 import { parseEdgeState, parseRegisterResponse, ResponseShapeError } from '../../agent/api/types.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { MAX_KUBECONFIG_BYTES, unwrapJoinToken } from '../../agent/k0s/token.ts';
 import { readSavedRegistration } from '../../agent/reconcile/steps/register.ts';
 import { StateStore } from '../../agent/state/store.ts';
+import { apiRejection, wgPublicKey } from '../helpers/api.ts';
 
 const API = 'https://api.test.invalid';
 const EDGE_PATH = '/omni-provisioner/v2beta/organizations/org-1/clusters/cl-1/edges/e-1';
-
-function wgPub(): string {
-  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-  return der.subarray(der.length - 32).toString('base64');
-}
 
 function edgeState(): Record<string, any> {
   return {
@@ -40,7 +35,7 @@ function edgeState(): Record<string, any> {
       address: '100.96.0.7/32',
       listenPort: 51840,
       mtu: 1380,
-      peers: [{ publicKey: wgPub(), endpoint: 'gw.example:51840', allowedIPs: ['100.96.0.1/32'] }],
+      peers: [{ publicKey: wgPublicKey(), endpoint: 'gw.example:51840', allowedIPs: ['100.96.0.1/32'] }],
     },
     k0s: {
       version: 'v1.33.1+k0s.0',
@@ -73,16 +68,6 @@ function client(): ApiClient {
   });
 }
 
-async function rejection(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ApiError);
-    return e as ApiError;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('response bodies are capped at 1 MiB', () => {
   it('refuses an oversized body announced by Content-Length without reading it, and retries like any bad answer', async () => {
     const big = Buffer.alloc(MAX_RESPONSE_BYTES + 1, 0x20);
@@ -91,7 +76,7 @@ describe('response bodies are capped at 1 MiB', () => {
         .get(API)
         .intercept({ path: EDGE_PATH, method: 'GET' })
         .reply(200, big, { headers: { 'content-type': 'application/json', 'content-length': String(big.length) } });
-    const e = await rejection(client().getEdge('ceet_edge-token-value-0001', 'e-1'));
+    const e = await apiRejection(client().getEdge('ceet_edge-token-value-0001', 'e-1'));
     expect(e.kind).toBe('bad-response');
     expect(e.message).toMatch(/response body of 1048577 bytes \(Content-Length\), over the 1048576 byte limit; refused without reading it \(gave up after 2 attempts\)/);
   });
@@ -99,7 +84,7 @@ describe('response bodies are capped at 1 MiB', () => {
   it('stops reading a body without a length as soon as it passes the limit', async () => {
     // A chunked, endless-looking body: 4 MiB of JSON-ish bytes, no Content-Length.
     mock.get(API).intercept({ path: EDGE_PATH, method: 'GET' }).reply(200, `[${'1,'.repeat(2 * 1024 * 1024)}1]`).times(2);
-    const e = await rejection(client().getEdge('ceet_edge-token-value-0001', 'e-1'));
+    const e = await apiRejection(client().getEdge('ceet_edge-token-value-0001', 'e-1'));
     expect(e.message).toMatch(/more than 1048576 bytes, over the 1048576 byte limit/);
   });
 
@@ -175,7 +160,7 @@ describe('control-plane values pass the env-file validators before any argv or f
       dispatcher: mock,
       clock: { now: () => Date.now(), sleep: async () => {} },
     });
-    const e = await rejection(c.register('cebt_token-0001', {} as never));
+    const e = await apiRejection(c.register('cebt_token-0001', {} as never));
     expect(e.kind).toBe('invalid-response');
     expect(e.retryable).toBe(false);
     expect(e.field).toBe('node.name');
