@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisterResponse } from '../../agent/api/types.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 import { encodeJoinToken } from '../control-plane/k0s-token.ts';
+import { KUBELET_CLIENT_PEM, kubeletConfText } from '../control-plane/pki.ts';
 import { registerEdge } from '../helpers/api.ts';
 import { itNeeding, missingTools } from '../helpers/needs.ts';
 
@@ -195,34 +196,9 @@ describe('k0s test double', () => {
       // The kubelet's files, where and how a real node has them.
       const kubeconf = path.join(root, 'var/lib/k0s/kubelet.conf');
       expect(statSync(kubeconf).mode & 0o777).toBe(0o600);
-      const caData = Buffer.from(emu.clusterCaPem).toString('base64');
-      expect(readFileSync(kubeconf, 'utf8')).toBe(
-        [
-          'apiVersion: v1',
-          'clusters:',
-          '- cluster:',
-          `    certificate-authority-data: ${caData}`,
-          `    server: ${emu.kubeApi}`,
-          '  name: default-cluster',
-          'contexts:',
-          '- context:',
-          '    cluster: default-cluster',
-          '    namespace: default',
-          '    user: default-auth',
-          '  name: default-context',
-          'current-context: default-context',
-          'kind: Config',
-          'preferences: {}',
-          'users:',
-          '- name: default-auth',
-          '  user:',
-          '    client-certificate: /var/lib/k0s/kubelet/pki/kubelet-client-current.pem',
-          '    client-key: /var/lib/k0s/kubelet/pki/kubelet-client-current.pem',
-          '',
-        ].join('\n'),
-      );
+      expect(readFileSync(kubeconf, 'utf8')).toBe(kubeletConfText(emu.clusterCaPem, emu.kubeApi));
       const pki = path.join(root, 'var/lib/k0s/kubelet/pki');
-      const current = path.join(pki, 'kubelet-client-current.pem');
+      const current = path.join(root, KUBELET_CLIENT_PEM);
       expect(lstatSync(current).isSymbolicLink()).toBe(true);
       expect(readlinkSync(current)).toMatch(new RegExp(`^${pki}/kubelet-client-\\d{4}-\\d{2}-\\d{2}-\\d{2}-\\d{2}-\\d{2}\\.pem$`));
       expect(statSync(current).mode & 0o777).toBe(0o600);
