@@ -204,7 +204,10 @@ async function checkEnvFile(c: EnvCase): Promise<Outcome> {
     const cfg = await loadConfig(host, { env, ...(c.viaFlag ? { envFile: ENV_FILE } : {}) });
     for (const [k, v] of Object.entries(cfg.labels)) assert(QUALIFIED_NAME.test(k) && LABEL_VALUE.test(v), `loadConfig accepted label ${k}=${v}`);
     for (const t of cfg.taints)
-      assert(QUALIFIED_NAME.test(t.key) && ['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect), `loadConfig accepted taint ${JSON.stringify(t)}`);
+      assert(
+        QUALIFIED_NAME.test(t.key) && ['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect),
+        `loadConfig accepted taint ${JSON.stringify(t)}`,
+      );
     assert(cfg.stateDir.startsWith('/') && cfg.stateDir !== '/', `stateDir ${cfg.stateDir}`);
     assert(cfg.apiUrl.startsWith('https://'), `apiUrl ${cfg.apiUrl}`);
     for (const d of cfg.nvmeDevices ?? []) assert(d.startsWith('/dev/'), `nvme ${d}`);
