@@ -6,7 +6,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -16,41 +16,20 @@ import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 import { encodeJoinToken } from '../control-plane/k0s-token.ts';
 import { KUBELET_CLIENT_PEM, kubeletConfText } from '../control-plane/pki.ts';
 import { registerEdge } from '../helpers/api.ts';
+import { K0S_DOUBLE, k0sDouble, rootWithToken, waitFor } from '../helpers/k0s-double.ts';
 import { itNeeding, missingTools } from '../helpers/needs.ts';
 
-const DOUBLE = path.resolve(import.meta.dirname, '../doubles/k0s-test-double.sh');
 const run = promisify(execFile);
 const shellcheckMissing = missingTools(['shellcheck'], 'make deps: apt shellcheck');
 const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 let dir: string;
 let emu: ControlPlaneEmulator;
 
-async function k0s(root: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(DOUBLE, args, { env: { ...process.env, K0S_TEST_DOUBLE_ROOT: root, K0S_TEST_DOUBLE_HEARTBEAT_SEC: '1' }, timeout: 30_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: typeof x.code === 'number' ? x.code : 1, stdout: x.stdout, stderr: x.stderr };
-  }
-}
-
-async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const k0s = k0sDouble;
 
 const register = (): Promise<RegisterResponse> => registerEdge(emu, { hostname: 'vm-1' });
 
-function newRoot(token: string): string {
-  const root = mkdtempSync(path.join(dir, 'root-'));
-  mkdirSync(path.join(root, 'etc/k0s'), { recursive: true });
-  writeFileSync(path.join(root, 'etc/k0s/k0stoken'), token, { mode: 0o600 });
-  return root;
-}
+const newRoot = (token: string): string => rootWithToken(dir, token);
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'k0s-double-'));
@@ -65,14 +44,14 @@ afterAll(async () => {
 
 describe('k0s test double', () => {
   itNeeding('is shellcheck-clean', shellcheckMissing, async () => {
-    const r = await run('shellcheck', [DOUBLE]).then(() => 0, (e: { code: number; stdout: string }) => e.stdout);
+    const r = await run('shellcheck', [K0S_DOUBLE]).then(() => 0, (e: { code: number; stdout: string }) => e.stdout);
     expect(r).toBe(0);
   });
 
   it('says it is a test double', async () => {
     const v = await k0s(dir, 'version');
     expect(v.stdout.trim()).toBe('v1.34.10+k0s.0 (k0s-test-double)');
-    expect(readFileSync(DOUBLE, 'utf8')).toMatch(/k0s-test-double -- NOT k0s/);
+    expect(readFileSync(K0S_DOUBLE, 'utf8')).toMatch(/k0s-test-double -- NOT k0s/);
   });
 
   it('install worker writes the k0sworker unit like k0s, refuses to overwrite without --force', async () => {

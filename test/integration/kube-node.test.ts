@@ -20,9 +20,9 @@ import { readNodeReady } from '../../agent/k0s/node.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 import { nodeObject } from '../control-plane/kube-node.ts';
 import { registerEdge } from '../helpers/api.ts';
+import { k0sDouble, rootWithToken, waitFor } from '../helpers/k0s-double.ts';
 import { stuckListener } from '../helpers/stuck-listener.ts';
 
-const DOUBLE = path.resolve(import.meta.dirname, '../doubles/k0s-test-double.sh');
 const run = promisify(execFile);
 let dir: string;
 let emu: ControlPlaneEmulator;
@@ -44,26 +44,18 @@ class RootedHost extends RealHost {
   }
 }
 
-async function k0s(root: string, ...args: string[]) {
-  return run(DOUBLE, args, { env: { ...process.env, K0S_TEST_DOUBLE_ROOT: root, K0S_TEST_DOUBLE_HEARTBEAT_SEC: '1' }, timeout: 30_000 });
+/** The double's command, which must succeed (its stderr in the error otherwise). */
+async function k0s(root: string, ...args: string[]): Promise<void> {
+  const r = await k0sDouble(root, ...args);
+  if (r.code !== 0) throw new Error(`k0s ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
 }
 
 const register = (): Promise<RegisterResponse> => registerEdge(emu, { hostname: 'vm-1' });
 
-async function waitFor(cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** A joined node (the double's worker running, heartbeating every second). */
 async function joinedNode(): Promise<{ root: string; reg: RegisterResponse; host: Host }> {
   const reg = await register();
-  const root = mkdtempSync(path.join(dir, 'root-'));
-  mkdirSync(path.join(root, 'etc/k0s'), { recursive: true });
-  writeFileSync(path.join(root, 'etc/k0s/k0stoken'), reg.k0s.joinToken, { mode: 0o600 });
+  const root = rootWithToken(dir, reg.k0s.joinToken);
   await k0s(
     root,
     'install',
