@@ -150,3 +150,39 @@ export function kubeletCsrPem(dir: string, nodeName: string): string {
     for (const ext of ['key', 'csr']) rmSync(`${base}.${ext}`, { force: true });
   }
 }
+
+/** The kubelet's client certificate and key (one PEM, a symlink to the current pair) in k0s's kubelet cert dir. */
+export const KUBELET_CLIENT_PEM = '/var/lib/k0s/kubelet/pki/kubelet-client-current.pem';
+
+/**
+ * What k0s leaves in /var/lib/k0s/kubelet.conf once the kubelet's TLS bootstrap is done (kubernetes
+ * pkg/kubelet/certificate/bootstrap writeKubeconfigFromBootstrapping, clientcmd.WriteToFile, called by
+ * k0s pkg/component/worker/utils.go; docs/decisions/0141-node-ready.md): the cluster CA as data,
+ * `server`, and user `default-auth` whose certificate and key are both KUBELET_CLIENT_PEM. The k0s
+ * test double writes exactly this; the agent's reader (agent/k0s/kubeconfig.ts) reads it.
+ */
+export function kubeletConfText(clusterCaPem: string, server: string): string {
+  return [
+    'apiVersion: v1',
+    'clusters:',
+    '- cluster:',
+    `    certificate-authority-data: ${Buffer.from(clusterCaPem).toString('base64')}`,
+    `    server: ${server}`,
+    '  name: default-cluster',
+    'contexts:',
+    '- context:',
+    '    cluster: default-cluster',
+    '    namespace: default',
+    '    user: default-auth',
+    '  name: default-context',
+    'current-context: default-context',
+    'kind: Config',
+    'preferences: {}',
+    'users:',
+    '- name: default-auth',
+    '  user:',
+    `    client-certificate: ${KUBELET_CLIENT_PEM}`,
+    `    client-key: ${KUBELET_CLIENT_PEM}`,
+    '',
+  ].join('\n');
+}

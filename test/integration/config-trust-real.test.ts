@@ -8,20 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { loadConfig } from '../../agent/config/load.ts';
-import { ConfigError } from '../../agent/errors.ts';
 import { RealHost } from '../../agent/host/real.ts';
 import { describeNeeding, notRoot } from '../helpers/needs.ts';
+import { configError, problemsText } from '../helpers/config-error.ts';
 
-async function configError(p: Promise<unknown>): Promise<ConfigError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConfigError');
-}
-const text = (e: ConfigError) => e.problems.map((p) => `${p.variable}: ${p.message}`).join('\n');
 
 describeNeeding('the same rules through the real Host (lstat, readlink) on real files', notRoot('chown to another uid'), () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'trust-real-'));
@@ -38,22 +28,22 @@ describeNeeding('the same rules through the real Host (lstat, readlink) on real 
     const theirs = path.join(dir, 'theirs.env');
     writeFileSync(theirs, 'ORG_ID=x\n', { mode: 0o600 });
     chownSync(theirs, 1000, 1000);
-    expect(text(await configError(loadConfig(host, { env, envFile: theirs })))).toContain(`${theirs} is owned by uid 1000, not root`);
+    expect(problemsText(await configError(loadConfig(host, { env, envFile: theirs })))).toContain(`${theirs} is owned by uid 1000, not root`);
 
     const gw = path.join(dir, 'gw.env');
     writeFileSync(gw, 'ORG_ID=x\n');
     chmodSync(gw, 0o664);
-    expect(text(await configError(loadConfig(host, { env, envFile: gw })))).toContain(`chmod go-w ${gw}`);
+    expect(problemsText(await configError(loadConfig(host, { env, envFile: gw })))).toContain(`chmod go-w ${gw}`);
 
     const link = path.join(dir, 'link.env');
     symlinkSync('theirs.env', link);
-    expect(text(await configError(loadConfig(host, { env, envFile: link })))).toContain(`${theirs} is owned by uid 1000`);
+    expect(problemsText(await configError(loadConfig(host, { env, envFile: link })))).toContain(`${theirs} is owned by uid 1000`);
 
     const sub = path.join(dir, 'open');
     mkdirSync(sub, { mode: 0o777 });
     chmodSync(sub, 0o777);
     const inOpen = path.join(sub, 'x.env');
     writeFileSync(inOpen, 'ORG_ID=x\n', { mode: 0o600 });
-    expect(text(await configError(loadConfig(host, { env, envFile: inOpen })))).toContain(`${sub} is writable by group and others (mode 0777)`);
+    expect(problemsText(await configError(loadConfig(host, { env, envFile: inOpen })))).toContain(`${sub} is writable by group and others (mode 0777)`);
   });
 });

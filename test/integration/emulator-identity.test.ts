@@ -7,72 +7,30 @@
  *    404 or an EDGE_NOT_FOUND for another edge;
  *  - a re-registration with changed labels/taints patches the existing Node record.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ApiClient, ApiError } from '../../agent/api/client.ts';
+import type { ApiClient } from '../../agent/api/client.ts';
 import type { RegisterRequest } from '../../agent/api/types.ts';
 import { decodeJoinToken } from '../../agent/k0s/token.ts';
 import { ControlPlaneEmulator, MACHINE_ID_LIVE_MS } from '../control-plane/emulator.ts';
 import { NGINX_404_HTML } from '../control-plane/faults.ts';
 import { kubeletCsrPem } from '../control-plane/pki.ts';
+import { apiRejection, emulatorClient, machineIdFrom, registerRequest, wgPublicKey } from '../helpers/api.ts';
 
 let dir: string;
 let emu: ControlPlaneEmulator;
 let https: Agent;
 
-function wgPub(): string {
-  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-  return der.subarray(der.length - 32).toString('base64');
-}
-
 let n = 0;
-function req(over: Partial<RegisterRequest> = {}): RegisterRequest {
+const req = (over: Partial<RegisterRequest> = {}): RegisterRequest => {
   n++;
-  return {
-    machineId: createHash('md5').update(`identity-${n}-${Date.now()}`).digest('hex'),
-    hostname: `edge-${n}`,
-    arch: 'amd64',
-    kernel: '6.1.0-28-amd64',
-    agentVersion: '0.1.0-test',
-    wireguardPublicKey: wgPub(),
-    kubernetesLabels: { env: 'prod' },
-    kubernetesTaints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }],
-    inventory: {
-      vcpus: { count: 2 },
-      memory: 4096,
-      swap: 0,
-      storage: { disks: 1, size: 20480 },
-      network: { interfaces: 1, txBandwidth: 1000, rxBandwidth: 1000 },
-      gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] },
-    },
-    ...over,
-  };
-}
+  return registerRequest({ machineId: machineIdFrom(`identity-${n}-${Date.now()}`), hostname: `edge-${n}`, agentVersion: '0.1.0-test', ...over });
+};
 
-const client = () =>
-  new ApiClient({
-    apiUrl: emu.apiUrl,
-    orgId: emu.orgId,
-    clusterId: emu.clusterId,
-    edgeLocationId: emu.locationId,
-    caPem: emu.caPem,
-    timeoutMs: 2000,
-    retry: { maxAttempts: 1 },
-  });
-
-async function rejection(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ApiError);
-    return e as ApiError;
-  }
-  throw new Error('expected a rejection');
-}
+const client = () => emulatorClient(emu, { timeoutMs: 2000, retry: { maxAttempts: 1 } });
 
 const report = (c: ApiClient, tok: string, id: string) => c.reportStatus(tok, id, { phase: 'READY', agentVersion: '0.1.0', bootId: 'b', steps: [] });
 
@@ -101,8 +59,8 @@ describe('identity = (machineId, wireguardPublicKey)', () => {
     await report(c, r1.response.edgeToken, r1.response.edge.id);
     const lastSeen = emu.edges.get(r1.response.edge.id)!.statusReports.at(-1)!.time;
 
-    const clone = { ...first, hostname: 'the-clone', wireguardPublicKey: wgPub() };
-    const e = await rejection(c.register(boot, clone));
+    const clone = { ...first, hostname: 'the-clone', wireguardPublicKey: wgPublicKey() };
+    const e = await apiRejection(c.register(boot, clone));
     expect(e.status).toBe(409);
     expect(e.kind).toBe('conflict');
     expect(e.conflict).toEqual({ edgeId: r1.response.edge.id, lastSeen });
@@ -134,7 +92,7 @@ describe('identity = (machineId, wireguardPublicKey)', () => {
     await report(c, r1.response.edgeToken, r1.response.edge.id);
     const edge = emu.edges.get(r1.response.edge.id)!;
     edge.statusReports.at(-1)!.time = new Date(Date.now() - MACHINE_ID_LIVE_MS - 1000).toISOString(); // as if 10 min passed
-    const reinstalled = { ...first, wireguardPublicKey: wgPub() };
+    const reinstalled = { ...first, wireguardPublicKey: wgPublicKey() };
     const r2 = await c.register(boot, reinstalled);
     expect(r2.created).toBe(false);
     expect(r2.response.edge.id).toBe(r1.response.edge.id);
@@ -161,9 +119,9 @@ describe('404s: the API names the edge; the fault admin can imitate a front end'
     expect(await html.body.text()).toBe(NGINX_404_HTML);
 
     emu.addFault({ kind: 'html-404', endpoint: 'get-edge', times: 1 });
-    expect((await rejection(c.getEdge(r.edgeToken, r.edge.id))).kind).toBe('not-proof');
+    expect((await apiRejection(c.getEdge(r.edgeToken, r.edge.id))).kind).toBe('not-proof');
     emu.addFault({ kind: 'edge-not-found', endpoint: 'get-edge', edgeId: 'another-edge', times: 1 });
-    const other = await rejection(c.getEdge(r.edgeToken, r.edge.id));
+    const other = await apiRejection(c.getEdge(r.edgeToken, r.edge.id));
     expect(other.kind).toBe('not-proof');
     expect(other.message).toContain('EDGE_NOT_FOUND for edge another-edge');
     emu.addFault({ kind: 'edge-not-found', endpoint: 'get-edge', times: 1 });

@@ -3,7 +3,7 @@
  * over real TLS on loopback: every endpoint of the contract, and every fault the
  * emulator can inject.
  */
-import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -12,11 +12,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ApiClient, ApiError } from '../../agent/api/client.ts';
+import { ApiClient, type ApiClientOptions } from '../../agent/api/client.ts';
 import type { Clock } from '../../agent/api/retry.ts';
 import type { RegisterRequest } from '../../agent/api/types.ts';
 import { decodeJoinToken } from '../../agent/k0s/token.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
+import { apiRejection, emulatorClient, machineIdFrom, registerRequest } from '../helpers/api.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let dir: string;
@@ -37,56 +38,17 @@ const fastClock: Clock = {
   },
 };
 
-function wgPub(): string {
-  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-  return der.subarray(der.length - 32).toString('base64');
-}
-
 let machineCounter = 0;
 function regRequest(machineId?: string): RegisterRequest {
   machineCounter++;
-  return {
-    machineId: machineId ?? createHash('md5').update(`m${machineCounter}-${Date.now()}`).digest('hex'),
+  return registerRequest({
+    machineId: machineId ?? machineIdFrom(`m${machineCounter}-${Date.now()}`),
     hostname: `edge-${machineCounter}`,
-    arch: 'amd64',
-    kernel: '6.1.0-28-amd64',
     agentVersion: '0.1.0-test',
-    wireguardPublicKey: wgPub(),
-    kubernetesLabels: { env: 'prod' },
-    kubernetesTaints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }],
-    inventory: {
-      vcpus: { count: 2 },
-      memory: 4096,
-      swap: 0,
-      storage: { disks: 1, size: 20480 },
-      network: { interfaces: 1, txBandwidth: 1000, rxBandwidth: 1000 },
-      gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] },
-    },
-  };
-}
-
-function client(extra: Partial<ConstructorParameters<typeof ApiClient>[0]> = {}): ApiClient {
-  return new ApiClient({
-    apiUrl: emu.apiUrl,
-    orgId: emu.orgId,
-    clusterId: emu.clusterId,
-    edgeLocationId: emu.locationId,
-    caPem: emu.caPem,
-    clock: fastClock,
-    timeoutMs: 2000,
-    ...extra,
   });
 }
 
-async function rejection(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ApiError);
-    return e as ApiError;
-  }
-  throw new Error('expected a rejection');
-}
+const client = (extra: Partial<ApiClientOptions> = {}): ApiClient => emulatorClient(emu, { clock: fastClock, timeoutMs: 2000, ...extra });
 
 async function get(url: string, headers: Record<string, string> = {}, method = 'GET') {
   const res = await request(url, { method: method as 'GET', headers, dispatcher: https });
@@ -220,7 +182,7 @@ describe('register / get edge / report status / delete', () => {
 
   it('rejects a register body that breaks the contract, naming the field', async () => {
     const { bootstrapToken } = await script();
-    const e = await rejection(client().register(bootstrapToken, { ...regRequest(), machineId: 'XYZ' }));
+    const e = await apiRejection(client().register(bootstrapToken, { ...regRequest(), machineId: 'XYZ' }));
     expect(e.kind).toBe('rejected');
     expect(e.message).toContain('field machineId must be 32 lower-case hex');
   });
@@ -243,13 +205,13 @@ describe('register / get edge / report status / delete', () => {
     expect(s2.gone === false && s2.state.edge.phase).toBe('READY');
     expect(emu.edges.get(r.edge.id)!.statusReports).toHaveLength(1);
 
-    const badReport = await rejection(
+    const badReport = await apiRejection(
       c.reportStatus(r.edgeToken, r.edge.id, { phase: 'READY', agentVersion: '0.1.0', bootId: 'b1', steps: [{ name: 'k0s', state: 'sleeping' as 'done' }] }),
     );
     expect(badReport.kind).toBe('rejected');
     expect(badReport.message).toContain('field steps[0] must be');
 
-    const badTok = await rejection(c.getEdge('ceet_wrong-token-value', r.edge.id));
+    const badTok = await apiRejection(c.getEdge('ceet_wrong-token-value', r.edge.id));
     expect(badTok.credential).toBe('edge-token');
 
     const delUrl = `${emu.baseUrl}/v2beta/organizations/${emu.orgId}/clusters/${emu.clusterId}/edge-locations/${emu.locationId}/edges/${r.edge.id}`;
@@ -280,15 +242,15 @@ describe('log sink', () => {
     expect(emu.edges.get(r.edge.id)!.logEvents).toEqual(events);
 
     const other = await client().register(bootstrapToken, regRequest());
-    const cross = await rejection(client().uploadLogs({ ...r.logs, url: other.response.logs.url }, events));
+    const cross = await apiRejection(client().uploadLogs({ ...r.logs, url: other.response.logs.url }, events));
     expect(cross.status).toBe(403);
     expect(cross.credential).toBe('log-key');
 
-    const withApiKey = await rejection(client().uploadLogs({ ...r.logs, apiKey: emu.apiKey }, events));
+    const withApiKey = await apiRejection(client().uploadLogs({ ...r.logs, apiKey: emu.apiKey }, events));
     expect(withApiKey.kind).toBe('auth');
 
     emu.expire('log-keys');
-    const expired = await rejection(client().uploadLogs(r.logs, events));
+    const expired = await apiRejection(client().uploadLogs(r.logs, events));
     expect(expired.credential).toBe('log-key');
     expect(expired.message).toContain('log key expired');
   });
@@ -302,7 +264,7 @@ describe('faults against the real client', () => {
 
   it('latency beyond the timeout → timeout error; one slow answer → retried, then success', async () => {
     emu.addFault({ kind: 'latency', endpoint: 'register', ms: 1500 });
-    const e = await rejection(client({ timeoutMs: 300, retry: { maxAttempts: 2 } }).register(bootstrapToken, regRequest()));
+    const e = await apiRejection(client({ timeoutMs: 300, retry: { maxAttempts: 2 } }).register(bootstrapToken, regRequest()));
     expect(e.kind).toBe('timeout');
     expect(e.message).toContain('gave up after 2 attempts');
     emu.clearFaults();
@@ -329,7 +291,7 @@ describe('faults against the real client', () => {
   it('401 → stops at once, naming the credential', async () => {
     const seq = lastSeq();
     emu.addFault({ kind: 'status', status: 401, endpoint: 'register', times: 1 });
-    const e = await rejection(client().register(bootstrapToken, regRequest()));
+    const e = await apiRejection(client().register(bootstrapToken, regRequest()));
     expect(e.kind).toBe('auth');
     expect(e.credential).toBe('bootstrap-token');
     expect(e.remediation).toContain('fetch a fresh init script');
@@ -362,7 +324,7 @@ describe('faults against the real client', () => {
 
   it('garbage JSON for good → a clear "not JSON" error', async () => {
     emu.addFault({ kind: 'garbage', endpoint: 'register' });
-    const e = await rejection(client({ retry: { maxAttempts: 2 } }).register(bootstrapToken, regRequest()));
+    const e = await apiRejection(client({ retry: { maxAttempts: 2 } }).register(bootstrapToken, regRequest()));
     expect(e.kind).toBe('bad-response');
     expect(e.message).toContain('not JSON');
   });
@@ -396,7 +358,7 @@ describe('faults against the real client', () => {
 
   it('expired bootstrap token → "bootstrap token expired: fetch a fresh init script"; a fresh script works again', async () => {
     emu.expire('bootstrap-tokens');
-    const e = await rejection(client().register(bootstrapToken, regRequest()));
+    const e = await apiRejection(client().register(bootstrapToken, regRequest()));
     expect(e.kind).toBe('auth');
     expect(e.message).toContain('bootstrap token expired');
     expect(e.remediation).toContain('fetch a fresh init script');
@@ -410,7 +372,7 @@ describe('faults against the real client', () => {
 describe('TLS and proxies', () => {
   it('verifies TLS: without the emulator CA the call fails with a CA hint, and is not retried', async () => {
     const c = new ApiClient({ apiUrl: emu.apiUrl, orgId: emu.orgId, clusterId: emu.clusterId, edgeLocationId: emu.locationId, clock: fastClock });
-    const e = await rejection(c.register('cebt_x', regRequest()));
+    const e = await apiRejection(c.register('cebt_x', regRequest()));
     expect(e.kind).toBe('tls');
     expect(e.remediation).toContain('INITD_CA_FILE');
     expect(sleeps).toEqual([]);

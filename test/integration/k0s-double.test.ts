@@ -5,74 +5,31 @@
  * TLS pinned to the CA inside the join token.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../../agent/api/client.ts';
 import type { RegisterResponse } from '../../agent/api/types.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 import { encodeJoinToken } from '../control-plane/k0s-token.ts';
+import { KUBELET_CLIENT_PEM, kubeletConfText } from '../control-plane/pki.ts';
+import { registerEdge } from '../helpers/api.ts';
+import { K0S_DOUBLE, k0sDouble, rootWithToken, waitFor } from '../helpers/k0s-double.ts';
 import { itNeeding, missingTools } from '../helpers/needs.ts';
 
-const DOUBLE = path.resolve(import.meta.dirname, '../doubles/k0s-test-double.sh');
 const run = promisify(execFile);
 const shellcheckMissing = missingTools(['shellcheck'], 'make deps: apt shellcheck');
 const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 let dir: string;
 let emu: ControlPlaneEmulator;
 
-async function k0s(root: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(DOUBLE, args, { env: { ...process.env, K0S_TEST_DOUBLE_ROOT: root, K0S_TEST_DOUBLE_HEARTBEAT_SEC: '1' }, timeout: 30_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: typeof x.code === 'number' ? x.code : 1, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const k0s = k0sDouble;
 
-async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const register = (): Promise<RegisterResponse> => registerEdge(emu, { hostname: 'vm-1' });
 
-async function register(): Promise<RegisterResponse> {
-  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-  const c = new ApiClient({ apiUrl: emu.apiUrl, orgId: emu.orgId, clusterId: emu.clusterId, edgeLocationId: emu.locationId, caPem: emu.caPem });
-  const { response } = await c.register(emu.issueBootstrapToken(), {
-    machineId: createHash('md5').update(String(Math.random())).digest('hex'),
-    hostname: 'vm-1',
-    arch: 'amd64',
-    kernel: '6.1.0',
-    agentVersion: '0.1.0',
-    wireguardPublicKey: der.subarray(der.length - 32).toString('base64'),
-    kubernetesLabels: {},
-    kubernetesTaints: [],
-    inventory: {
-      vcpus: { count: 1 },
-      memory: 1,
-      swap: 0,
-      storage: { disks: 0, size: 0 },
-      network: { interfaces: 0, txBandwidth: 0, rxBandwidth: 0 },
-      gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] },
-    },
-  });
-  await c.close();
-  return response;
-}
-
-function newRoot(token: string): string {
-  const root = mkdtempSync(path.join(dir, 'root-'));
-  mkdirSync(path.join(root, 'etc/k0s'), { recursive: true });
-  writeFileSync(path.join(root, 'etc/k0s/k0stoken'), token, { mode: 0o600 });
-  return root;
-}
+const newRoot = (token: string): string => rootWithToken(dir, token);
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'k0s-double-'));
@@ -87,14 +44,14 @@ afterAll(async () => {
 
 describe('k0s test double', () => {
   itNeeding('is shellcheck-clean', shellcheckMissing, async () => {
-    const r = await run('shellcheck', [DOUBLE]).then(() => 0, (e: { code: number; stdout: string }) => e.stdout);
+    const r = await run('shellcheck', [K0S_DOUBLE]).then(() => 0, (e: { code: number; stdout: string }) => e.stdout);
     expect(r).toBe(0);
   });
 
   it('says it is a test double', async () => {
     const v = await k0s(dir, 'version');
     expect(v.stdout.trim()).toBe('v1.34.10+k0s.0 (k0s-test-double)');
-    expect(readFileSync(DOUBLE, 'utf8')).toMatch(/k0s-test-double -- NOT k0s/);
+    expect(readFileSync(K0S_DOUBLE, 'utf8')).toMatch(/k0s-test-double -- NOT k0s/);
   });
 
   it('install worker writes the k0sworker unit like k0s, refuses to overwrite without --force', async () => {
@@ -218,34 +175,9 @@ describe('k0s test double', () => {
       // The kubelet's files, where and how a real node has them.
       const kubeconf = path.join(root, 'var/lib/k0s/kubelet.conf');
       expect(statSync(kubeconf).mode & 0o777).toBe(0o600);
-      const caData = Buffer.from(emu.clusterCaPem).toString('base64');
-      expect(readFileSync(kubeconf, 'utf8')).toBe(
-        [
-          'apiVersion: v1',
-          'clusters:',
-          '- cluster:',
-          `    certificate-authority-data: ${caData}`,
-          `    server: ${emu.kubeApi}`,
-          '  name: default-cluster',
-          'contexts:',
-          '- context:',
-          '    cluster: default-cluster',
-          '    namespace: default',
-          '    user: default-auth',
-          '  name: default-context',
-          'current-context: default-context',
-          'kind: Config',
-          'preferences: {}',
-          'users:',
-          '- name: default-auth',
-          '  user:',
-          '    client-certificate: /var/lib/k0s/kubelet/pki/kubelet-client-current.pem',
-          '    client-key: /var/lib/k0s/kubelet/pki/kubelet-client-current.pem',
-          '',
-        ].join('\n'),
-      );
+      expect(readFileSync(kubeconf, 'utf8')).toBe(kubeletConfText(emu.clusterCaPem, emu.kubeApi));
       const pki = path.join(root, 'var/lib/k0s/kubelet/pki');
-      const current = path.join(pki, 'kubelet-client-current.pem');
+      const current = path.join(root, KUBELET_CLIENT_PEM);
       expect(lstatSync(current).isSymbolicLink()).toBe(true);
       expect(readlinkSync(current)).toMatch(new RegExp(`^${pki}/kubelet-client-\\d{4}-\\d{2}-\\d{2}-\\d{2}-\\d{2}-\\d{2}\\.pem$`));
       expect(statSync(current).mode & 0o777).toBe(0o600);

@@ -6,14 +6,12 @@
  * NotReady; only its own Node is readable; a hung or oversized answer is "Unread", never a crash.
  */
 import { execFile } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:https';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../../agent/api/client.ts';
 import type { RegisterResponse } from '../../agent/api/types.ts';
 import { RealHost } from '../../agent/host/real.ts';
 import type { FileStat, Host } from '../../agent/host/host.ts';
@@ -21,9 +19,10 @@ import { KUBELET_CONF } from '../../agent/k0s/paths.ts';
 import { readNodeReady } from '../../agent/k0s/node.ts';
 import { ControlPlaneEmulator } from '../control-plane/emulator.ts';
 import { nodeObject } from '../control-plane/kube-node.ts';
+import { registerEdge } from '../helpers/api.ts';
+import { k0sDouble, rootWithToken, waitFor } from '../helpers/k0s-double.ts';
 import { stuckListener } from '../helpers/stuck-listener.ts';
 
-const DOUBLE = path.resolve(import.meta.dirname, '../doubles/k0s-test-double.sh');
 const run = promisify(execFile);
 let dir: string;
 let emu: ControlPlaneEmulator;
@@ -45,49 +44,18 @@ class RootedHost extends RealHost {
   }
 }
 
-async function k0s(root: string, ...args: string[]) {
-  return run(DOUBLE, args, { env: { ...process.env, K0S_TEST_DOUBLE_ROOT: root, K0S_TEST_DOUBLE_HEARTBEAT_SEC: '1' }, timeout: 30_000 });
+/** The double's command, which must succeed (its stderr in the error otherwise). */
+async function k0s(root: string, ...args: string[]): Promise<void> {
+  const r = await k0sDouble(root, ...args);
+  if (r.code !== 0) throw new Error(`k0s ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
 }
 
-async function register(): Promise<RegisterResponse> {
-  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-  const c = new ApiClient({ apiUrl: emu.apiUrl, orgId: emu.orgId, clusterId: emu.clusterId, edgeLocationId: emu.locationId, caPem: emu.caPem });
-  const { response } = await c.register(emu.issueBootstrapToken(), {
-    machineId: createHash('md5').update(String(Math.random())).digest('hex'),
-    hostname: 'vm-1',
-    arch: 'amd64',
-    kernel: '6.1.0',
-    agentVersion: '0.1.0',
-    wireguardPublicKey: der.subarray(der.length - 32).toString('base64'),
-    kubernetesLabels: { env: 'prod' },
-    kubernetesTaints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }],
-    inventory: {
-      vcpus: { count: 1 },
-      memory: 1,
-      swap: 0,
-      storage: { disks: 0, size: 0 },
-      network: { interfaces: 0, txBandwidth: 0, rxBandwidth: 0 },
-      gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] },
-    },
-  });
-  await c.close();
-  return response;
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const register = (): Promise<RegisterResponse> => registerEdge(emu, { hostname: 'vm-1' });
 
 /** A joined node (the double's worker running, heartbeating every second). */
 async function joinedNode(): Promise<{ root: string; reg: RegisterResponse; host: Host }> {
   const reg = await register();
-  const root = mkdtempSync(path.join(dir, 'root-'));
-  mkdirSync(path.join(root, 'etc/k0s'), { recursive: true });
-  writeFileSync(path.join(root, 'etc/k0s/k0stoken'), reg.k0s.joinToken, { mode: 0o600 });
+  const root = rootWithToken(dir, reg.k0s.joinToken);
   await k0s(
     root,
     'install',

@@ -1,12 +1,12 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiClient, ApiError } from '../../agent/api/client.ts';
+import { ApiClient } from '../../agent/api/client.ts';
 import type { Clock } from '../../agent/api/retry.ts';
 import type { RegisterRequest, RegisterResponse } from '../../agent/api/types.ts';
 import { EXIT } from '../../agent/errors.ts';
 import { createLogger } from '../../agent/log/logger.ts';
+import { apiRejection, registerRequest as makeRegisterRequest, wgPublicKey } from '../helpers/api.ts';
 
 const API = 'https://api.test.invalid';
 const ORG = 'org-1';
@@ -18,29 +18,7 @@ const LOG_KEY = 'celk_log-key-value-abcdef123';
 const REGISTER_PATH = `/omni-provisioner/v2beta/organizations/${ORG}/clusters/${CLUSTER}/edge-locations/${LOC}/edges`;
 const EDGE_PATH = `/omni-provisioner/v2beta/organizations/${ORG}/clusters/${CLUSTER}/edges/e-1`;
 
-function wgPub(): string {
-  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-  return der.subarray(der.length - 32).toString('base64');
-}
-
-const registerRequest: RegisterRequest = {
-  machineId: '0123456789abcdef0123456789abcdef',
-  hostname: 'edge-1',
-  arch: 'amd64',
-  kernel: '6.1.0-28-amd64',
-  agentVersion: '0.1.0',
-  wireguardPublicKey: wgPub(),
-  kubernetesLabels: { env: 'prod' },
-  kubernetesTaints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }],
-  inventory: {
-    vcpus: { count: 2 },
-    memory: 4096,
-    swap: 0,
-    storage: { disks: 1, size: 20480 },
-    network: { interfaces: 1, txBandwidth: 1000, rxBandwidth: 1000 },
-    gpus: { count: 0, memory: 0, gpus: [], features: [], modelNames: [] },
-  },
-};
+const registerRequest: RegisterRequest = makeRegisterRequest();
 
 function registerResponse(now = Date.now()): RegisterResponse {
   return {
@@ -51,7 +29,7 @@ function registerResponse(now = Date.now()): RegisterResponse {
       address: '100.96.0.7/32',
       listenPort: 51840,
       mtu: 1380,
-      peers: [{ publicKey: wgPub(), endpoint: 'gw.example:51840', allowedIPs: ['100.96.0.1/32', '10.244.0.0/16'], persistentKeepalive: 25 }],
+      peers: [{ publicKey: wgPublicKey(), endpoint: 'gw.example:51840', allowedIPs: ['100.96.0.1/32', '10.244.0.0/16'], persistentKeepalive: 25 }],
     },
     k0s: {
       version: 'v1.33.1+k0s.0',
@@ -93,16 +71,6 @@ function client(extra: Partial<ConstructorParameters<typeof ApiClient>[0]> = {})
     logger: createLogger({ write: (l) => void lines.push(l), pretty: false, level: 'debug' }),
     ...extra,
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ApiError);
-    return e as ApiError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const pool = () => mock.get(API);
@@ -170,7 +138,7 @@ describe('register', () => {
 
   it('stops at once on 401 with "bootstrap token expired" and says to fetch a fresh init script', async () => {
     pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(401, { code: 16, message: 'bootstrap token expired' });
-    const e = await rejection(client().register(BOOT, registerRequest));
+    const e = await apiRejection(client().register(BOOT, registerRequest));
     expect(e.kind).toBe('auth');
     expect(e.credential).toBe('bootstrap-token');
     expect(e.retryable).toBe(false);
@@ -183,7 +151,7 @@ describe('register', () => {
 
   it('stops on 403 too', async () => {
     pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(403, { code: 7, message: 'revoked' });
-    const e = await rejection(client().register(BOOT, registerRequest));
+    const e = await apiRejection(client().register(BOOT, registerRequest));
     expect(e.kind).toBe('auth');
     expect(e.status).toBe(403);
   });
@@ -198,7 +166,7 @@ describe('register', () => {
 
   it('gives up on garbage after maxAttempts, saying so', async () => {
     pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(200, '{"edge": {"id": ').times(3);
-    const e = await rejection(client({ retry: { maxAttempts: 3 } }).register(BOOT, registerRequest));
+    const e = await apiRejection(client({ retry: { maxAttempts: 3 } }).register(BOOT, registerRequest));
     expect(e.kind).toBe('bad-response');
     expect(e.message).toContain('gave up after 3 attempts');
     expect(e.message).toContain('not JSON');
@@ -209,7 +177,7 @@ describe('register', () => {
     const bad = registerResponse() as unknown as { wireguard: { peers: Array<{ publicKey: string }> } };
     bad.wireguard.peers[0]!.publicKey = 'short';
     pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, bad);
-    const e = await rejection(client().register(BOOT, registerRequest));
+    const e = await apiRejection(client().register(BOOT, registerRequest));
     expect(e.kind).toBe('invalid-response');
     expect(e.field).toBe('wireguard.peers[0].publicKey');
     expect(e.message).toContain('field wireguard.peers[0].publicKey must be a base64 WireGuard public key');
@@ -219,11 +187,11 @@ describe('register', () => {
   it('never shows a secret field value in a shape error', async () => {
     const bad = { ...registerResponse(), logs: { url: 'https://x/logs', apiKey: 12345678, expiresAt: 'soon' } };
     pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, bad);
-    const e = await rejection(client().register(BOOT, registerRequest));
+    const e = await apiRejection(client().register(BOOT, registerRequest));
     expect(e.field).toBe('logs.expiresAt');
     const bad2 = { ...registerResponse(), edgeToken: 42 };
     pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, bad2);
-    const e2 = await rejection(client().register(BOOT, registerRequest));
+    const e2 = await apiRejection(client().register(BOOT, registerRequest));
     expect(e2.message).toContain('field edgeToken must be a non-empty string, got (secret, not shown)');
   });
 
@@ -237,7 +205,7 @@ describe('register', () => {
 
   it('reports a timeout as such', async () => {
     pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(201, registerResponse()).delay(500);
-    const e = await rejection(client({ timeoutMs: 50, retry: { maxAttempts: 1 } }).register(BOOT, registerRequest));
+    const e = await apiRejection(client({ timeoutMs: 50, retry: { maxAttempts: 1 } }).register(BOOT, registerRequest));
     expect(e.kind).toBe('timeout');
     expect(e.message).toContain('within 0.05 s');
   });
@@ -249,13 +217,13 @@ describe('register', () => {
       apiUrl: API, orgId: ORG, clusterId: CLUSTER, edgeLocationId: LOC, dispatcher: mock,
       clock: { now: () => Date.now(), sleep: async () => { ac.abort(); throw new Error('aborted'); } },
     });
-    const e = await rejection(c.register(BOOT, registerRequest, { signal: ac.signal }));
+    const e = await apiRejection(c.register(BOOT, registerRequest, { signal: ac.signal }));
     expect(e.kind).toBe('aborted');
   });
 
   it('rejects a 400 without retrying, quoting the server message', async () => {
     pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(400, { code: 3, message: 'field machineId must be 32 hex' });
-    const e = await rejection(client().register(BOOT, registerRequest));
+    const e = await apiRejection(client().register(BOOT, registerRequest));
     expect(e.kind).toBe('rejected');
     expect(e.message).toContain('field machineId must be 32 hex');
     expect(clock.sleeps).toEqual([]);
@@ -296,7 +264,7 @@ describe('getEdge / reportStatus', () => {
 
   it('names the edge token on 401 and says to re-register', async () => {
     pool().intercept({ path: `${EDGE_PATH}:reportStatus`, method: 'POST' }).reply(401, { code: 16, message: 'edge token rejected' });
-    const e = await rejection(client().reportStatus(EDGE_TOKEN, 'e-1', { phase: 'READY', agentVersion: '0.1.0', bootId: 'b', steps: [] }));
+    const e = await apiRejection(client().reportStatus(EDGE_TOKEN, 'e-1', { phase: 'READY', agentVersion: '0.1.0', bootId: 'b', steps: [] }));
     expect(e.credential).toBe('edge-token');
     expect(e.message).toContain('rejected the edge token');
     expect(e.remediation).toContain('re-run the init script');
@@ -327,7 +295,7 @@ describe('uploadLogs', () => {
 
   it('sends nothing after expiresAt', async () => {
     const s = { ...sink(), expiresAt: new Date(clock.t - 1).toISOString() };
-    const e = await rejection(client().uploadLogs(s, events));
+    const e = await apiRejection(client().uploadLogs(s, events));
     expect(e.kind).toBe('expired');
     expect(e.credential).toBe('log-key');
     mock.assertNoPendingInterceptors();
@@ -336,7 +304,7 @@ describe('uploadLogs', () => {
   it('does not retry past expiresAt', async () => {
     const s = { ...sink(), expiresAt: new Date(clock.t + 200).toISOString() };
     pool().intercept({ path: `/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, method: 'POST' }).reply(503, { message: 'x' });
-    const e = await rejection(client().uploadLogs(s, events));
+    const e = await apiRejection(client().uploadLogs(s, events));
     expect(e.kind).toBe('expired');
     expect(e.message).toContain('expires before the next attempt');
     expect(clock.sleeps).toEqual([]);
@@ -344,7 +312,7 @@ describe('uploadLogs', () => {
 
   it('stops on a rejected log key, naming it', async () => {
     pool().intercept({ path: `/v1/kubernetes/external-clusters/${CLUSTER}/nodes/cast-abc/logs`, method: 'POST' }).reply(401, { message: 'log key expired' });
-    const e = await rejection(client().uploadLogs(sink(), events));
+    const e = await apiRejection(client().uploadLogs(sink(), events));
     expect(e.credential).toBe('log-key');
     expect(e.remediation).toContain('no other credential is ever used');
   });
@@ -384,7 +352,7 @@ describe('get edge: a 404 is removal evidence only when the control plane itself
     it(`${what}: not proof — an outage (kind not-proof, retried, never "gone")`, async () => {
       const headers = typeof body === 'string' ? { 'content-type': 'text/html' } : { 'content-type': 'application/json' };
       pool().intercept({ path: EDGE_PATH, method: 'GET' }).reply(404, typeof body === 'string' ? body : JSON.stringify(body), { headers }).times(2);
-      const e = await rejection(client().getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 2 }));
+      const e = await apiRejection(client().getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 2 }));
       expect(e.kind).toBe('not-proof');
       expect(e.retryable).toBe(true);
       expect(e.status).toBe(404);
@@ -396,7 +364,7 @@ describe('get edge: a 404 is removal evidence only when the control plane itself
   it('a 200 that describes another edge is not this edge\'s desired state (and never a DELETING for it)', async () => {
     const { edgeToken: _t, logs: _l, ...state } = registerResponse();
     pool().intercept({ path: EDGE_PATH, method: 'GET' }).reply(200, { ...state, edge: { id: 'e-2', name: 'cast-other', phase: 'DELETING' } });
-    const e = await rejection(client().getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 1 }));
+    const e = await apiRejection(client().getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 1 }));
     expect(e.kind).toBe('invalid-response');
     expect(e.field).toBe('edge.id');
     expect(e.message).toContain('describes edge e-2, not this edge e-1');
@@ -404,7 +372,7 @@ describe('get edge: a 404 is removal evidence only when the control plane itself
 
   it('quietRetries: the in-call retry is logged at debug (the register step warns once per change itself)', async () => {
     pool().intercept({ path: EDGE_PATH, method: 'GET' }).reply(503, { code: 14, message: 'unavailable' }).times(2);
-    await rejection(client().getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 2, quietRetries: true }));
+    await apiRejection(client().getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 2, quietRetries: true }));
     const retry = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => /retrying in/.test(l.msg));
     expect(retry).toHaveLength(1);
     expect(retry[0]!.level).toBe(20);
@@ -420,7 +388,7 @@ describe('register: 409 MACHINE_ID_CONFLICT (issue 14 item 2)', () => {
         message: 'machine-id already registered',
         details: [{ reason: 'MACHINE_ID_CONFLICT', edgeId: 'e-9', lastSeen: '2026-01-01T00:00:00Z' }],
       });
-    const e = await rejection(client().register(BOOT, registerRequest));
+    const e = await apiRejection(client().register(BOOT, registerRequest));
     expect(e.kind).toBe('conflict');
     expect(e.retryable).toBe(false);
     expect(e.conflict).toEqual({ edgeId: 'e-9', lastSeen: '2026-01-01T00:00:00Z' });
@@ -432,7 +400,7 @@ describe('register: 409 MACHINE_ID_CONFLICT (issue 14 item 2)', () => {
 
   it('a 409 without the contract\'s detail stays a plain rejection', async () => {
     pool().intercept({ path: REGISTER_PATH, method: 'POST' }).reply(409, { code: 6, message: 'conflict', details: [] });
-    const e = await rejection(client().register(BOOT, registerRequest));
+    const e = await apiRejection(client().register(BOOT, registerRequest));
     expect(e.kind).toBe('rejected');
     expect(e.conflict).toBeUndefined();
   });

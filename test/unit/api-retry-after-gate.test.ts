@@ -11,10 +11,11 @@
  */
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiClient, ApiError } from '../../agent/api/client.ts';
+import { ApiClient } from '../../agent/api/client.ts';
 import type { Clock } from '../../agent/api/retry.ts';
 import type { StatusReport } from '../../agent/api/types.ts';
 import { createLogger } from '../../agent/log/logger.ts';
+import { apiRejection } from '../helpers/api.ts';
 
 const API = 'https://api.test.invalid';
 const EDGE_TOKEN = 'ceet_edge-token-value-987654321';
@@ -71,16 +72,6 @@ function reply(path: string, status: number, headers: Record<string, string> = {
     .times(times);
 }
 
-async function rejection(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ApiError);
-    return e as ApiError;
-  }
-  throw new Error('expected a rejection');
-}
-
 beforeEach(() => {
   mock = new MockAgent();
   mock.disableNetConnect();
@@ -96,7 +87,7 @@ describe('Retry-After gate across calls', () => {
   it('the next call (the next heartbeat) waits out a Retry-After the previous call got', async () => {
     const c = client();
     reply(REPORT_PATH, 429, { 'retry-after': '40' }, 2);
-    const e = await rejection(c.reportStatus(EDGE_TOKEN, 'e-1', report, { maxAttempts: 2 }));
+    const e = await apiRejection(c.reportStatus(EDGE_TOKEN, 'e-1', report, { maxAttempts: 2 }));
     expect(e.kind).toBe('rate-limited');
     expect(clock.sleeps).toEqual([40_000]); // the in-call retry honoured it
     const last429 = seen.at(-1)!.t;
@@ -113,13 +104,13 @@ describe('Retry-After gate across calls', () => {
   it('a Retry-After longer than one call waits ends the call; later calls send nothing until it passes', async () => {
     const c = client();
     reply(EDGE_PATH, 503, { 'retry-after': '600' });
-    const first = await rejection(c.getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 2 }));
+    const first = await apiRejection(c.getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 2 }));
     expect(first.kind).toBe('server');
     expect(first.retryable).toBe(true);
     expect(first.message).toMatch(/not retried before 2026-01-01T00:10:00\.000Z \(Retry-After 600 s\)/);
     expect(clock.sleeps).toEqual([]); // the reconcile pass is not held for 10 minutes
     clock.t += 60_000; // the next reconcile pass
-    const second = await rejection(c.getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 2 }));
+    const second = await apiRejection(c.getEdge(EDGE_TOKEN, 'e-1', { maxAttempts: 2 }));
     expect(second.kind).toBe('rate-limited');
     expect(second.message).toContain('not sent');
     expect(seen).toHaveLength(1); // nothing reached the server
@@ -133,7 +124,7 @@ describe('Retry-After gate across calls', () => {
   it('the gate is per operation: a 429 on reportStatus does not hold get edge', async () => {
     const c = client();
     reply(REPORT_PATH, 429, { 'retry-after': '3000' });
-    await rejection(c.reportStatus(EDGE_TOKEN, 'e-1', report, { maxAttempts: 2 }));
+    await apiRejection(c.reportStatus(EDGE_TOKEN, 'e-1', report, { maxAttempts: 2 }));
     reply(EDGE_PATH, 404);
     expect(await c.getEdge(EDGE_TOKEN, 'e-1')).toEqual({ gone: true, edgeId: 'e-1' });
     expect(clock.sleeps).toEqual([]);

@@ -1,18 +1,13 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return --
    the cases below turn valid control-plane answers into shapes no type describes (wrong types, missing fields), to prove
    the validators refuse them; `any` is the honest type of such a document. */
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadCaFile } from '../../agent/api/client.ts';
 import { parseEdgeState, parseRegisterResponse, ResponseShapeError } from '../../agent/api/types.ts';
 import { EXIT } from '../../agent/errors.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { scrub } from '../../agent/log/logger.ts';
-
-function wgPub(): string {
-  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-  return der.subarray(der.length - 32).toString('base64');
-}
+import { wgPublicKey } from '../helpers/api.ts';
 
 function good(): Record<string, any> {
   return {
@@ -23,7 +18,7 @@ function good(): Record<string, any> {
       address: 'fd00::7/128',
       listenPort: 51840,
       mtu: 1380,
-      peers: [{ publicKey: wgPub(), endpoint: '[fd00::1]:51840', allowedIPs: ['100.96.0.1/32'] }],
+      peers: [{ publicKey: wgPublicKey(), endpoint: '[fd00::1]:51840', allowedIPs: ['100.96.0.1/32'] }],
     },
     k0s: {
       version: 'v1.33.1+k0s.0',

@@ -7,49 +7,27 @@
  * without inflating it), and the Node name, provider ID, labels and taints the control plane sends
  * (the same validators as INITD_KUBERNETES_LABELS/TAINTS, agent/config/validate.ts).
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiClient, ApiError, MAX_RESPONSE_BYTES } from '../../agent/api/client.ts';
+import { ApiClient, MAX_RESPONSE_BYTES } from '../../agent/api/client.ts';
 import { parseEdgeState, parseRegisterResponse, ResponseShapeError } from '../../agent/api/types.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
 import { MAX_KUBECONFIG_BYTES, unwrapJoinToken } from '../../agent/k0s/token.ts';
 import { readSavedRegistration } from '../../agent/reconcile/steps/register.ts';
 import { StateStore } from '../../agent/state/store.ts';
+import { validRegisterResponse } from '../fuzz/targets/api.ts';
+import { apiRejection } from '../helpers/api.ts';
 
 const API = 'https://api.test.invalid';
-const EDGE_PATH = '/omni-provisioner/v2beta/organizations/org-1/clusters/cl-1/edges/e-1';
+const EDGE_ID = (validRegisterResponse().edge as { id: string }).id;
+const EDGE_PATH = `/omni-provisioner/v2beta/organizations/org-1/clusters/cl-1/edges/${EDGE_ID}`;
 
-function wgPub(): string {
-  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-  return der.subarray(der.length - 32).toString('base64');
-}
-
+/** The edge state (GET …/edges/<id>) of the fuzz targets' valid register answer: all of it but edgeToken and logs. */
 function edgeState(): Record<string, any> {
-  return {
-    edge: { id: 'e-1', name: 'cast-1', phase: 'READY' },
-    node: {
-      name: 'cast-1',
-      providerID: 'castai-omni://e-1',
-      labels: { 'omni.cast.ai/csp': 'custom', 'topology.kubernetes.io/region': 'r1' },
-      taints: [{ key: 'k', value: 'v', effect: 'NoSchedule' }],
-    },
-    wireguard: {
-      address: '100.96.0.7/32',
-      listenPort: 51840,
-      mtu: 1380,
-      peers: [{ publicKey: wgPub(), endpoint: 'gw.example:51840', allowedIPs: ['100.96.0.1/32'] }],
-    },
-    k0s: {
-      version: 'v1.33.1+k0s.0',
-      artifacts: { amd64: { url: 'https://dl.example/k0s', sha256: 'a'.repeat(64) } },
-      joinToken: 'join-token-for-bounded-test',
-      apiEndpoint: 'https://cp.example:8443',
-      konnectivityEndpoint: 'cp.example:8132',
-    },
-  };
+  const { edgeToken: _t, logs: _l, ...state } = validRegisterResponse();
+  return state;
 }
 
 let mock: MockAgent;
@@ -73,16 +51,6 @@ function client(): ApiClient {
   });
 }
 
-async function rejection(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ApiError);
-    return e as ApiError;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('response bodies are capped at 1 MiB', () => {
   it('refuses an oversized body announced by Content-Length without reading it, and retries like any bad answer', async () => {
     const big = Buffer.alloc(MAX_RESPONSE_BYTES + 1, 0x20);
@@ -91,7 +59,7 @@ describe('response bodies are capped at 1 MiB', () => {
         .get(API)
         .intercept({ path: EDGE_PATH, method: 'GET' })
         .reply(200, big, { headers: { 'content-type': 'application/json', 'content-length': String(big.length) } });
-    const e = await rejection(client().getEdge('ceet_edge-token-value-0001', 'e-1'));
+    const e = await apiRejection(client().getEdge('ceet_edge-token-value-0001', EDGE_ID));
     expect(e.kind).toBe('bad-response');
     expect(e.message).toMatch(/response body of 1048577 bytes \(Content-Length\), over the 1048576 byte limit; refused without reading it \(gave up after 2 attempts\)/);
   });
@@ -99,7 +67,7 @@ describe('response bodies are capped at 1 MiB', () => {
   it('stops reading a body without a length as soon as it passes the limit', async () => {
     // A chunked, endless-looking body: 4 MiB of JSON-ish bytes, no Content-Length.
     mock.get(API).intercept({ path: EDGE_PATH, method: 'GET' }).reply(200, `[${'1,'.repeat(2 * 1024 * 1024)}1]`).times(2);
-    const e = await rejection(client().getEdge('ceet_edge-token-value-0001', 'e-1'));
+    const e = await apiRejection(client().getEdge('ceet_edge-token-value-0001', EDGE_ID));
     expect(e.message).toMatch(/more than 1048576 bytes, over the 1048576 byte limit/);
   });
 
@@ -107,8 +75,8 @@ describe('response bodies are capped at 1 MiB', () => {
     const body = JSON.stringify(edgeState()).replace(/}$/, `${' '.repeat(MAX_RESPONSE_BYTES - JSON.stringify(edgeState()).length - 10)}}`);
     expect(body.length).toBeLessThan(MAX_RESPONSE_BYTES);
     mock.get(API).intercept({ path: EDGE_PATH, method: 'GET' }).reply(200, body);
-    const r = await client().getEdge('ceet_edge-token-value-0001', 'e-1');
-    expect(r.gone ? null : r.state.node.name).toBe('cast-1');
+    const r = await client().getEdge('ceet_edge-token-value-0001', EDGE_ID);
+    expect(r.gone ? null : r.state.node.name).toBe('cast-7d1f');
   });
 });
 
@@ -155,15 +123,11 @@ describe('control-plane values pass the env-file validators before any argv or f
 
   it('the values the emulator and the real control plane send pass', () => {
     const r = parseEdgeState(edgeState());
-    expect(r.node.labels['topology.kubernetes.io/region']).toBe('r1');
+    expect(r.node.labels['topology.kubernetes.io/region']).toBe('edge-1');
   });
 
   it('a hostile register answer is an invalid-response error (not retried) and writes nothing', async () => {
-    const o: Record<string, any> = {
-      ...edgeState(),
-      edgeToken: 'ceet_edge-token-value-0001',
-      logs: { url: `${API}/logs`, apiKey: 'celk_log-key-0001', expiresAt: '2030-01-01T00:00:00Z' },
-    };
+    const o: Record<string, any> = validRegisterResponse();
     o.node.name = 'x --hostname-override=evil';
     expect(() => parseRegisterResponse(o)).toThrow(/node.name/);
     mock.get(API).intercept({ path: /edges$/, method: 'POST' }).reply(201, o);
@@ -175,18 +139,14 @@ describe('control-plane values pass the env-file validators before any argv or f
       dispatcher: mock,
       clock: { now: () => Date.now(), sleep: async () => {} },
     });
-    const e = await rejection(c.register('cebt_token-0001', {} as never));
+    const e = await apiRejection(c.register('cebt_token-0001', {} as never));
     expect(e.kind).toBe('invalid-response');
     expect(e.retryable).toBe(false);
     expect(e.field).toBe('node.name');
   });
 
   it('a hostile saved register.json is refused too (a damaged state file never reaches k0s argv)', async () => {
-    const o: Record<string, any> = {
-      ...edgeState(),
-      edgeToken: 'ceet_edge-token-value-0001',
-      logs: { url: `${API}/logs`, apiKey: 'celk_log-key-0001', expiresAt: '2030-01-01T00:00:00Z' },
-    };
+    const o: Record<string, any> = validRegisterResponse();
     o.node.labels = { env: 'a,b=c' };
     const host = new FakeHost().setFile('/var/lib/castai-edge-initd/register.json', JSON.stringify(o), 0o600);
     await expect(readSavedRegistration(new StateStore(host))).rejects.toThrow(/register.json is damaged: field node.labels.env is not valid/);

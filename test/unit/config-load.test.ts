@@ -6,20 +6,11 @@ import { FakeHost } from '../../agent/host/fake.ts';
 import { REDACTED, scrub } from '../../agent/log/logger.ts';
 import { ConfigLoadError, loadConfig, requireForRegistration } from '../../agent/config/load.ts';
 import { parseEnvFileText } from '../../agent/config/envfile.ts';
+import { configError, problemsText } from '../helpers/config-error.ts';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures');
 const fixture = (name: string) => readFileSync(path.join(FIXTURES, name), 'utf8');
 
-async function configError(p: Promise<unknown>): Promise<ConfigError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConfigError');
-}
-const text = (e: ConfigError) => e.problems.map((p) => `${p.variable}: ${p.message}`).join('\n');
 
 describe('loadConfig defaults', () => {
   it('an empty environment gives the defaults', async () => {
@@ -86,10 +77,10 @@ describe('precedence: environment, then the env file (the file wins)', () => {
     const e = await configError(loadConfig(new FakeHost(), { env: { INITD_EXTRA_ENV_FILE: '/nope.env' } }));
     expect(e.problems).toHaveLength(1);
     expect(e.problems[0]!.variable).toBe('INITD_EXTRA_ENV_FILE');
-    expect(text(e)).toContain('"/nope.env" does not exist');
+    expect(problemsText(e)).toContain('"/nope.env" does not exist');
     const e2 = await configError(loadConfig(new FakeHost(), { env: {}, envFile: 'rel/missing.env' }));
     expect(e2.problems[0]!.variable).toBe('--env-file');
-    expect(text(e2)).toContain('rel/missing.env');
+    expect(problemsText(e2)).toContain('rel/missing.env');
   });
 
   it('an unreadable env file is a ConfigError naming the path and the cause', async () => {
@@ -100,19 +91,19 @@ describe('precedence: environment, then the env file (the file wins)', () => {
       }
     }
     const e = await configError(loadConfig(new Denied(), { env: {}, envFile: '/secret.env' }));
-    expect(text(e)).toContain('"/secret.env": permission denied');
+    expect(problemsText(e)).toContain('"/secret.env": permission denied');
   });
 
   it('a line that is not KEY=value is an error with its line number (dotenv would skip it silently)', async () => {
     const host = new FakeHost().setFile('/x.env', '# comment\nORG_ID=a\nINITD_KUBERNETES_LABELS env=prod\n');
     const e = await configError(loadConfig(host, { env: {}, envFile: '/x.env' }));
-    expect(text(e)).toContain('/x.env line 3: "INITD_KUBERNETES_LABELS env=prod" is not KEY=value');
+    expect(problemsText(e)).toContain('/x.env line 3: "INITD_KUBERNETES_LABELS env=prod" is not KEY=value');
   });
 
   it('a bad line holding the token does not echo the token', async () => {
     const host = new FakeHost().setFile('/x.env', 'INITD_BOOTSTRAP_TOKEN FAKE-tok-very-secret-value\n');
     const e = await configError(loadConfig(host, { env: {}, envFile: '/x.env' }));
-    expect(text(e)).toContain('line 1');
+    expect(problemsText(e)).toContain('line 1');
     expect(JSON.stringify(e.problems)).not.toContain('very-secret');
   });
 
@@ -133,7 +124,7 @@ describe('proxies across case and sources', () => {
     const host = new FakeHost().setFile('/x.env', 'http_proxy=http://b.example:3128\n');
     const e = await configError(loadConfig(host, { env: { HTTP_PROXY: 'http://a.example:3128' }, envFile: '/x.env' }));
     expect(e.problems).toHaveLength(1);
-    expect(text(e)).toContain('HTTP_PROXY="http://a.example:3128" and http_proxy="http://b.example:3128" are both set and differ');
+    expect(problemsText(e)).toContain('HTTP_PROXY="http://a.example:3128" and http_proxy="http://b.example:3128" are both set and differ');
   });
   it('equal values in both cases are fine; lower case alone works; source is recorded', async () => {
     const cfg = await loadConfig(new FakeHost(), {
@@ -249,8 +240,8 @@ describe('all problems at once; nothing changed', () => {
   it('problems from the env file say so', async () => {
     const host = new FakeHost().setFile('/x.env', 'ORG_ID=bad id\n');
     const e = await configError(loadConfig(host, { env: {}, envFile: '/x.env' }));
-    expect(text(e)).toContain('ORG_ID: "bad id" contains " "');
-    expect(text(e)).toContain('(in /x.env)');
+    expect(problemsText(e)).toContain('ORG_ID: "bad id" contains " "');
+    expect(problemsText(e)).toContain('(in /x.env)');
   });
 });
 
@@ -262,9 +253,9 @@ describe('INITD_CA_FILE', () => {
   });
   it('rejects a missing file and a non-PEM file', async () => {
     const e = await configError(loadConfig(new FakeHost(), { env: { INITD_CA_FILE: '/etc/none.pem' } }));
-    expect(text(e)).toContain('INITD_CA_FILE: "/etc/none.pem" does not exist');
+    expect(problemsText(e)).toContain('INITD_CA_FILE: "/etc/none.pem" does not exist');
     const e2 = await configError(loadConfig(new FakeHost().setFile('/etc/ca.der', 'binary'), { env: { INITD_CA_FILE: '/etc/ca.der' } }));
-    expect(text(e2)).toContain('holds no PEM certificate');
+    expect(problemsText(e2)).toContain('holds no PEM certificate');
   });
 });
 

@@ -20,9 +20,7 @@ import {
   parseToken,
   type Parsed,
 } from '../../agent/config/validate.ts';
-
-const QUALIFIED = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+import { LABEL_VALUE, QUALIFIED_NAME } from '../helpers/kube-names.ts';
 
 // Strings biased towards the characters that matter to the parsers.
 const soup = fc.string({ unit: fc.constantFrom(...'aZ09-_./=:, \t!@#"{}[]'.split(''), 'kubernetes.io/', 'NoSchedule', '/dev/nvme0n1', 'http://'), maxLength: 60 });
@@ -70,9 +68,9 @@ describe('accepted values obey the Kubernetes rules and round-trip', () => {
         const r = parseLabels(s);
         if (!r.ok) return;
         for (const [k, v] of Object.entries(r.value)) {
-          expect(QUALIFIED.test(k)).toBe(true);
+          expect(QUALIFIED_NAME.test(k)).toBe(true);
           expect(k.split('/').pop()!.length).toBeLessThanOrEqual(63);
-          expect(VALUE.test(v)).toBe(true);
+          expect(LABEL_VALUE.test(v)).toBe(true);
           expect(v.length).toBeLessThanOrEqual(63);
         }
         const again = parseLabels(formatLabels(r.value));
@@ -104,8 +102,8 @@ describe('accepted values obey the Kubernetes rules and round-trip', () => {
         const r = parseTaints(s);
         if (!r.ok) return;
         for (const t of r.value) {
-          expect(QUALIFIED.test(t.key)).toBe(true);
-          if (t.value !== undefined) expect(VALUE.test(t.value)).toBe(true);
+          expect(QUALIFIED_NAME.test(t.key)).toBe(true);
+          if (t.value !== undefined) expect(LABEL_VALUE.test(t.value)).toBe(true);
           expect(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).toContain(t.effect);
         }
         expect(parseTaints(formatTaints(r.value))).toEqual(r);

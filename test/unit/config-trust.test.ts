@@ -6,19 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../agent/config/load.ts';
 import { trustFindings } from '../../agent/config/trust.ts';
-import { ConfigError } from '../../agent/errors.ts';
 import { FakeHost } from '../../agent/host/fake.ts';
+import { configError, problemsText } from '../helpers/config-error.ts';
 
-async function configError(p: Promise<unknown>): Promise<ConfigError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConfigError');
-}
-const text = (e: ConfigError) => e.problems.map((p) => `${p.variable}: ${p.message}`).join('\n');
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 
 describe('env file (INITD_EXTRA_ENV_FILE, --env-file)', () => {
@@ -41,15 +31,15 @@ describe('env file (INITD_EXTRA_ENV_FILE, --env-file)', () => {
     const host = new FakeHost().setFile('/etc/edge.env', 'ORG_ID=x\n', 0o664);
     const e = await configError(loadConfig(host, { env: {}, envFile: '/etc/edge.env' }));
     expect(e.problems[0]!.variable).toBe('--env-file');
-    expect(text(e)).toContain('/etc/edge.env is writable by group (mode 0664)');
-    expect(text(e)).toContain('Fix: chmod go-w /etc/edge.env');
+    expect(problemsText(e)).toContain('/etc/edge.env is writable by group (mode 0664)');
+    expect(problemsText(e)).toContain('Fix: chmod go-w /etc/edge.env');
   });
 
   it('a writable directory above the file is refused (every parent, like OpenSSH StrictModes)', async () => {
     const host = new FakeHost().setDir('/srv', 0o777).setDir('/srv/cfg', 0o755).setFile('/srv/cfg/edge.env', 'ORG_ID=x\n', 0o600);
     const e = await configError(loadConfig(host, { env: { INITD_EXTRA_ENV_FILE: '/srv/cfg/edge.env' } }));
-    expect(text(e)).toContain('/srv is writable by group and others (mode 0777)');
-    expect(text(e)).toContain('chmod go-w /srv');
+    expect(problemsText(e)).toContain('/srv is writable by group and others (mode 0777)');
+    expect(problemsText(e)).toContain('chmod go-w /srv');
   });
 
   it('root 0600 in root 0700/0755 directories is accepted', async () => {
@@ -72,7 +62,7 @@ describe('symlinks: the link, its directory, and its target', () => {
       .setDir('/home/op', 0o700, 1000)
       .setFile('/home/op/edge.env', 'ORG_ID=x\n', 0o600, 1000);
     const e = await configError(loadConfig(host, { env: { INITD_EXTRA_ENV_FILE: '/etc/castai-edge-initd/extra.env' } }));
-    expect(text(e)).toContain('/home/op/edge.env is owned by uid 1000');
+    expect(problemsText(e)).toContain('/home/op/edge.env is owned by uid 1000');
   });
 
   it('a link in a directory another user can write is refused for that directory (they could re-point it)', async () => {
@@ -106,7 +96,7 @@ describe('INITD_CA_FILE, INITD_STATE_DIR, /etc/castai-edge-initd', () => {
     const host = new FakeHost().setDir('/home/op', 0o755, 1000).setFile('/home/op/ca.pem', PEM, 0o644, 1000);
     const e = await configError(loadConfig(host, { env: { INITD_CA_FILE: '/home/op/ca.pem' } }));
     expect(e.problems.map((p) => p.variable)).toEqual(['INITD_CA_FILE']);
-    expect(text(e)).toMatch(/CA bundle "\/home\/op\/ca.pem" could be changed by someone other than root/);
+    expect(problemsText(e)).toMatch(/CA bundle "\/home\/op\/ca.pem" could be changed by someone other than root/);
   });
 
   it('sticky, root-owned /tmp above a root file is fine; /tmp itself as the state directory is not', async () => {
@@ -114,8 +104,8 @@ describe('INITD_CA_FILE, INITD_STATE_DIR, /etc/castai-edge-initd', () => {
     expect(await trustFindings(host, '/tmp/ca.pem', { uid: 0 })).toEqual([]);
     expect((await loadConfig(host, { env: { INITD_STATE_DIR: '/tmp/st' } })).stateDir).toBe('/tmp/st');
     const e = await configError(loadConfig(host, { env: { INITD_STATE_DIR: '/tmp' } }));
-    expect(text(e)).toContain('INITD_STATE_DIR: state directory (or a file in it) "/tmp" could be changed');
-    expect(text(e)).toContain('/tmp is writable by group and others (mode 1777)');
+    expect(problemsText(e)).toContain('INITD_STATE_DIR: state directory (or a file in it) "/tmp" could be changed');
+    expect(problemsText(e)).toContain('/tmp is writable by group and others (mode 1777)');
   });
 
   it('a file inside the state directory that another user owns is refused, naming it', async () => {
@@ -124,21 +114,21 @@ describe('INITD_CA_FILE, INITD_STATE_DIR, /etc/castai-edge-initd', () => {
       .setFile('/var/lib/castai-edge-initd/k0s.json', '{}', 0o600, 1000)
       .setFile('/var/lib/castai-edge-initd/wireguard/private.key', 'k', 0o644);
     const e = await configError(loadConfig(host, { env: {} }));
-    expect(text(e)).toContain('/var/lib/castai-edge-initd/k0s.json is owned by uid 1000, not root');
-    expect(text(e)).not.toContain('private.key'); // 0644 is not writable by others: readable is the secrets audit's business
-    expect(text(e)).toContain('chown root:root /var/lib/castai-edge-initd/k0s.json');
+    expect(problemsText(e)).toContain('/var/lib/castai-edge-initd/k0s.json is owned by uid 1000, not root');
+    expect(problemsText(e)).not.toContain('private.key'); // 0644 is not writable by others: readable is the secrets audit's business
+    expect(problemsText(e)).toContain('chown root:root /var/lib/castai-edge-initd/k0s.json');
   });
 
   it('a state directory not created yet is judged by its parents', async () => {
     const host = new FakeHost().setDir('/home/op', 0o755, 1000);
     const e = await configError(loadConfig(host, { env: { INITD_STATE_DIR: '/home/op/state' } }));
-    expect(text(e)).toContain('/home/op is owned by uid 1000');
+    expect(problemsText(e)).toContain('/home/op is owned by uid 1000');
   });
 
   it('a group-writable /etc/castai-edge-initd is refused', async () => {
     const host = new FakeHost().setDir('/etc/castai-edge-initd', 0o770).setFile('/etc/castai-edge-initd/castai-edge-initd.env', 'x', 0o600);
     const e = await configError(loadConfig(host, { env: {} }));
     expect(e.problems.map((p) => p.variable)).toEqual(['/etc/castai-edge-initd']);
-    expect(text(e)).toContain('chmod go-w /etc/castai-edge-initd');
+    expect(problemsText(e)).toContain('chmod go-w /etc/castai-edge-initd');
   });
 });

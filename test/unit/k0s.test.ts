@@ -1,6 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FakeHost } from '../../agent/host/fake.ts';
 import {
@@ -17,31 +16,12 @@ import {
   type K0sRecorded,
 } from '../../agent/k0s/k0s.ts';
 import { KUBELET_CONF } from '../../agent/k0s/paths.ts';
+import { encodeJoinToken } from '../control-plane/k0s-token.ts';
 
 let caPem = '';
 let caSha = '';
 function token(user = 'kubelet-bootstrap', server = 'https://cp.example:8443'): string {
-  const kubeconfig = [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- cluster:',
-    `    certificate-authority-data: ${Buffer.from(caPem).toString('base64')}`,
-    `    server: ${server}`,
-    '  name: k0s',
-    'contexts:',
-    '- context:',
-    '    cluster: k0s',
-    `    user: ${user}`,
-    '  name: k0s',
-    'current-context: k0s',
-    'users:',
-    `- name: ${user}`,
-    '  user:',
-    '    token: abcdef.0123456789abcdef',
-    '',
-  ].join('\n');
-  return gzipSync(Buffer.from(kubeconfig)).toString('base64');
+  return encodeJoinToken({ server, caPem, token: 'abcdef.0123456789abcdef', user });
 }
 
 beforeAll(() => {

@@ -13,40 +13,16 @@ import { nodeReport, phaseWithNode } from '../../agent/reconcile/node-phase.ts';
 import { buildReport } from '../../agent/reconcile/report.ts';
 import { summaryLine } from '../../agent/reconcile/runner.ts';
 import { statusNodeLine } from '../../agent/commands/status-node.ts';
+import { KUBELET_CLIENT_PEM, kubeletConfText } from '../control-plane/pki.ts';
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBcluster\n-----END CERTIFICATE-----\n';
 const PAIR = '-----BEGIN CERTIFICATE-----\nMIIBnode\n-----END CERTIFICATE-----\n-----BEGIN EC PRIVATE KEY-----\nMHcprivate\n-----END EC PRIVATE KEY-----\n';
-const CURRENT = '/var/lib/k0s/kubelet/pki/kubelet-client-current.pem';
-
-/** What k0s (the kubelet's TLS bootstrap, clientcmd.WriteToFile) leaves in /var/lib/k0s/kubelet.conf. */
-const KUBELET_CONF_TEXT = [
-  'apiVersion: v1',
-  'clusters:',
-  '- cluster:',
-  `    certificate-authority-data: ${Buffer.from(CA).toString('base64')}`,
-  '    server: https://cp.example:6443',
-  '  name: default-cluster',
-  'contexts:',
-  '- context:',
-  '    cluster: default-cluster',
-  '    namespace: default',
-  '    user: default-auth',
-  '  name: default-context',
-  'current-context: default-context',
-  'kind: Config',
-  'preferences: {}',
-  'users:',
-  '- name: default-auth',
-  '  user:',
-  `    client-certificate: ${CURRENT}`,
-  `    client-key: ${CURRENT}`,
-  '',
-].join('\n');
+const KUBELET_CONF_TEXT = kubeletConfText(CA, 'https://cp.example:6443');
 
 function nodeHost(): FakeHost {
   const h = new FakeHost();
   h.setFile(KUBELET_CONF, KUBELET_CONF_TEXT, 0o600);
-  h.setFile(CURRENT, PAIR, 0o600);
+  h.setFile(KUBELET_CLIENT_PEM, PAIR, 0o600);
   return h;
 }
 
@@ -71,8 +47,8 @@ describe("the kubelet's credentials (kubelet.conf as k0s writes it)", () => {
     expect(kubeconfigRefs(KUBELET_CONF_TEXT, (m) => new Error(m))).toEqual({
       server: 'https://cp.example:6443',
       caData: Buffer.from(CA).toString('base64'),
-      certFile: CURRENT,
-      keyFile: CURRENT,
+      certFile: KUBELET_CLIENT_PEM,
+      keyFile: KUBELET_CLIENT_PEM,
     });
   });
 

@@ -18,18 +18,24 @@ const step = (name: string, ms: number): Step => ({
   },
 });
 
+/** A step context for runPass over `host` (state store in STATE, a silent log), and its store. */
+function passContext(host: FakeHost): { store: StateStore; ctx: StepContext } {
+  const store = new StateStore(host, STATE);
+  const ctx = {
+    host,
+    cfg: { stateDir: STATE },
+    store,
+    log: createLogger({ write: () => {}, pretty: false }),
+    signal: new AbortController().signal,
+    shared: { extraLabels: {} },
+  } as unknown as StepContext;
+  return { store, ctx };
+}
+
 describe('systemd STATUS= during a pass', () => {
   it('a step shows in systemctl status only when it runs longer than STATUS_AFTER_MS (each notification is a process)', async () => {
     const host = new FakeHost().onExec('systemd-notify', {});
-    const store = new StateStore(host, STATE);
-    const ctx = {
-      host,
-      cfg: { stateDir: STATE },
-      store,
-      log: createLogger({ write: () => {}, pretty: false }),
-      signal: new AbortController().signal,
-      shared: { extraLabels: {} },
-    } as unknown as StepContext;
+    const { store, ctx } = passContext(host);
     const steps = [step('fast', 5), step('slow', STATUS_AFTER_MS + 300), step('fast2', 5)];
     const journal = new JournalWriter(store, steps.map((s) => s.name), 'boot-1');
     const notifier = new Notifier(host, { NOTIFY_SOCKET: '/run/systemd/notify' });
@@ -41,15 +47,7 @@ describe('systemd STATUS= during a pass', () => {
 
   it('outside systemd (no NOTIFY_SOCKET) nothing is spawned, however slow the step', async () => {
     const host = new FakeHost();
-    const store = new StateStore(host, STATE);
-    const ctx = {
-      host,
-      cfg: { stateDir: STATE },
-      store,
-      log: createLogger({ write: () => {}, pretty: false }),
-      signal: new AbortController().signal,
-      shared: { extraLabels: {} },
-    } as unknown as StepContext;
+    const { store, ctx } = passContext(host);
     const steps = [step('slow', STATUS_AFTER_MS + 100)];
     await runPass(steps, ctx, new JournalWriter(store, ['slow'], 'b'), new Notifier(host, {}));
     expect(host.execLines()).toEqual([]);
@@ -59,15 +57,7 @@ describe('systemd STATUS= during a pass', () => {
 describe('journal writes during a pass', () => {
   const setup = (phase?: 'READY') => {
     const host = new FakeHost();
-    const store = new StateStore(host, STATE);
-    const ctx = {
-      host,
-      cfg: { stateDir: STATE },
-      store,
-      log: createLogger({ write: () => {}, pretty: false }),
-      signal: new AbortController().signal,
-      shared: { extraLabels: {} },
-    } as unknown as StepContext;
+    const { store, ctx } = passContext(host);
     const journal = new JournalWriter(
       store,
       ['a', 'b', 'c'],

@@ -30,9 +30,7 @@ import {
 import { read } from '../fixtures.ts';
 import { assert, fail, isStr, target, type FuzzTarget, type Outcome } from '../harness.ts';
 import { mutatedJsonText, mutatedText, NASTY, noise } from '../mutate.ts';
-
-const QUALIFIED = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+import { LABEL_VALUE, QUALIFIED_NAME } from '../../helpers/kube-names.ts';
 
 const VALID = {
   labels: [
@@ -204,9 +202,12 @@ async function checkEnvFile(c: EnvCase): Promise<Outcome> {
   let shown: string[];
   try {
     const cfg = await loadConfig(host, { env, ...(c.viaFlag ? { envFile: ENV_FILE } : {}) });
-    for (const [k, v] of Object.entries(cfg.labels)) assert(QUALIFIED.test(k) && VALUE.test(v), `loadConfig accepted label ${k}=${v}`);
+    for (const [k, v] of Object.entries(cfg.labels)) assert(QUALIFIED_NAME.test(k) && LABEL_VALUE.test(v), `loadConfig accepted label ${k}=${v}`);
     for (const t of cfg.taints)
-      assert(QUALIFIED.test(t.key) && ['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect), `loadConfig accepted taint ${JSON.stringify(t)}`);
+      assert(
+        QUALIFIED_NAME.test(t.key) && ['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect),
+        `loadConfig accepted taint ${JSON.stringify(t)}`,
+      );
     assert(cfg.stateDir.startsWith('/') && cfg.stateDir !== '/', `stateDir ${cfg.stateDir}`);
     assert(cfg.apiUrl.startsWith('https://'), `apiUrl ${cfg.apiUrl}`);
     for (const d of cfg.nvmeDevices ?? []) assert(d.startsWith('/dev/'), `nvme ${d}`);
@@ -255,10 +256,10 @@ export const configTargets: FuzzTarget[] = [
     cost: 2,
   }),
   one('labels', 'parseLabels (INITD_KUBERNETES_LABELS)', 'INITD_KUBERNETES_LABELS', VALID.labels, parseLabels, (l) => {
-    for (const [k, v] of Object.entries(l)) assert(QUALIFIED.test(k) && VALUE.test(v) && v.length <= 63, `label ${k}=${v}`);
+    for (const [k, v] of Object.entries(l)) assert(QUALIFIED_NAME.test(k) && LABEL_VALUE.test(v) && v.length <= 63, `label ${k}=${v}`);
   }),
   one('taints', 'parseTaints (INITD_KUBERNETES_TAINTS)', 'INITD_KUBERNETES_TAINTS', VALID.taints, parseTaints, (ts) => {
-    for (const t of ts) assert(QUALIFIED.test(t.key) && (t.value === undefined || VALUE.test(t.value)), `taint ${JSON.stringify(t)}`);
+    for (const t of ts) assert(QUALIFIED_NAME.test(t.key) && (t.value === undefined || LABEL_VALUE.test(t.value)), `taint ${JSON.stringify(t)}`);
   }),
   target({
     name: 'config.gpu',
