@@ -5,7 +5,7 @@
  * When something is missing, the suite becomes ONE failing test whose message names the lane, what is
  * missing and how to get it. CI runs the integration lane as root after `make` installed the tools, so
  * there it can only fail if the machine really changed. On a workstation, NEEDS_ALLOW_SKIP=1 turns the
- * failure into a skip that still prints why (never set it in CI: .ci/run does not).
+ * failure into a skip that still prints why; under CI (CI=true) the opt-out is ignored.
  */
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'vitest';
@@ -24,7 +24,7 @@ export function missingTools(tools: readonly string[], install: string): string[
 
 function onPath(tool: string): boolean {
   try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
@@ -40,8 +40,17 @@ export function needsMessage(what: string, missing: readonly string[]): string {
   ].join('\n');
 }
 
+/**
+ * Whether a missing need may skip instead of fail: only with NEEDS_ALLOW_SKIP=1, and never under CI
+ * (CI set to anything but "" / "false" / "0", as CI services set it): there the opt-out is ignored.
+ */
+export function maySkip(env: NodeJS.ProcessEnv): boolean {
+  const ci = env.CI !== undefined && !['', 'false', '0'].includes(env.CI);
+  return env[ALLOW_SKIP_VAR] === '1' && !ci;
+}
+
 function skipAllowed(what: string, missing: readonly string[]): boolean {
-  if (process.env[ALLOW_SKIP_VAR] !== '1') return false;
+  if (!maySkip(process.env)) return false;
   console.warn(`SKIPPED (${ALLOW_SKIP_VAR}=1): ${needsMessage(what, missing)}`);
   return true;
 }
